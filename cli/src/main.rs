@@ -1,0 +1,54 @@
+//! `tlog-rs`: the admin CLI. Each subcommand lives in the module named after
+//! its concept; this file only dispatches.
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+mod check;
+mod freeipa;
+mod play;
+
+const USAGE: &str = "\
+usage: tlog-rs COMMAND [ARGS]
+
+Playback and audit:
+  play      play a recording (file or journal), with seek and follow
+  list      list the recordings in a file or the journal
+  export    export a recording (asciicast v2)
+
+Policy:
+  check     show whether a login would be recorded, and why
+  validate  check every configured policy source
+
+FreeIPA:
+  sync      fetch the session-recording rules for this host into the local cache
+  rules     manage the session-recording rules in LDAP
+
+Run `tlog-rs COMMAND --help` for the options of one command.";
+
+fn main() -> ExitCode {
+    let mut args = std::env::args_os().skip(1);
+    let Some(cmd) = args.next() else {
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    let rest: Vec<OsString> = args.collect();
+    let code = match cmd.to_str().unwrap_or("") {
+        "play" | "list" | "export" => play::run(cmd.to_str().unwrap_or(""), rest),
+        "check" | "validate" => check::run(cmd.to_str().unwrap_or(""), rest),
+        "sync" | "rules" => freeipa::run(cmd.to_str().unwrap_or(""), rest),
+        "-h" | "--help" | "help" => {
+            println!("{USAGE}");
+            0
+        }
+        "-V" | "--version" => {
+            println!("tlog-rs {}", env!("CARGO_PKG_VERSION"));
+            0
+        }
+        other => {
+            eprintln!("tlog-rs: unknown command {other:?}\n\n{USAGE}");
+            2
+        }
+    };
+    ExitCode::from(code.clamp(0, 255) as u8)
+}
