@@ -1,1 +1,1 @@
-//! placeholder, replaced by the owning work
+pub mod sink;
