@@ -1,1 +1,2 @@
 //! placeholder, replaced by the owning work
+pub mod handoff;
