@@ -1,0 +1,45 @@
+use std::fmt;
+
+/// Why one message (or one of its fields) was rejected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    /// JSON field at fault, when the error is about one field.
+    pub field: Option<&'static str>,
+    pub reason: String,
+}
+
+impl ParseError {
+    pub(crate) fn new(field: Option<&'static str>, reason: impl Into<String>) -> Self {
+        ParseError { field, reason: reason.into() }
+    }
+    pub(crate) fn field(field: &'static str, reason: impl Into<String>) -> Self {
+        Self::new(Some(field), reason)
+    }
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.field {
+            Some(field) => write!(f, "field \"{}\": {}", field, self.reason),
+            None => f.write_str(&self.reason),
+        }
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+/// An error of the streaming [`crate::Reader`], with the 1-based line number.
+/// I/O errors are reported with `error.field == None`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadError {
+    pub line: u64,
+    pub error: ParseError,
+}
+
+impl fmt::Display for ReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: {}", self.line, self.error)
+    }
+}
+
+impl std::error::Error for ReadError {}
