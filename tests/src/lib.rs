@@ -61,3 +61,4 @@ pub fn require_program(prog: &str, package: &str) -> PathBuf {
     );
     PathBuf::from(path)
 }
+pub mod slapd;
