@@ -4,9 +4,53 @@
 //! `open_sink` once, then `write_message` for every finished tlog message and
 //! `write_event` for the session start and end entries.
 
+//!
+//! # No silent loss: what happens when the log cannot be written
+//!
+//! C tlog silently loses every message when journald or `/dev/log` is absent.
+//! tlog-rs detects a missing or failing sink: a missing socket (ENOENT), a
+//! daemon that went away (ECONNREFUSED), a queue that stays full for 2 s
+//! (EAGAIN), a file write error (ENOSPC on a full disk or `/dev/full`, EIO,
+//! EFBIG, ...). What follows depends on the `sink_failure` setting
+//! ([`FailureMode`]):
+//!
+//! * **`strict`**: the error is returned to the recorder. At start,
+//!   `open_sink` fails, so the user gets no shell (like tlog when the log file
+//!   cannot be opened). Mid-session, the recorder ends the session and tries
+//!   to log the end entry with reason `sink_failure`. The failure is also
+//!   reported to syslog (authpriv.warning, ident `tlog-rs`).
+//! * **`warn`**: the session continues. The first failure of an episode is
+//!   reported **once** to the user's terminal (the recorder's stderr, or the
+//!   fd given with `Sink::set_warning_fd`) and to syslog (authpriv.warning,
+//!   ident `tlog-rs`, via `/dev/log`; if that is down too, to stderr). Each
+//!   message that cannot be stored is counted as lost
+//!   (`WriteOutcome::Dropped`, so its id is consumed and the gap is visible).
+//!   The sink is retried at most once per second; when a write succeeds again
+//!   the recovery and the number of lost messages are reported the same way.
+//!   The end entry carries `messages_lost` (included in `messages_dropped`).
+//!   If the end entry itself cannot be stored, its text goes to syslog, or
+//!   stderr.
+//!
+//! Writers: [`file`] (one `write()` per message, events in `<path>.events`),
+//! [`syslog`] (RFC 3164 datagrams on `/dev/log`), [`journal`] (native
+//! protocol). Session start/end entries: [`event`]. Rate limiting:
+//! [`ratelimit`].
+
+pub mod backend;
+pub mod event;
+pub mod file;
+pub mod guard;
+pub mod journal;
+pub mod ratelimit;
+pub mod syslog;
+
 use std::fmt;
+use std::os::fd::RawFd;
 use std::path::PathBuf;
 use std::time::SystemTime;
+
+use guard::{GuardedSink, Notifier};
+use ratelimit::{MonotonicClock, RateLimiter};
 
 /// `writer` in tlog's schema.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,21 +157,149 @@ impl fmt::Display for SinkError {
 
 impl std::error::Error for SinkError {}
 
+/// What a sink has done so far; also merged into the end entry.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SinkStats {
+    /// Messages stored.
+    pub written: u64,
+    /// Messages not stored: rate limiter drops plus `lost`.
+    pub dropped: u64,
+    /// Messages lost to a failing sink (Warn mode).
+    pub lost: u64,
+}
+
 pub trait Sink {
     /// Store one complete tlog message line (ending in '\n').
     fn write_message(&mut self, line: &[u8]) -> Result<WriteOutcome, SinkError>;
     /// Store a session start/end entry.
     fn write_event(&mut self, event: &SessionEvent) -> Result<(), SinkError>;
+    /// Counters so far.
+    fn stats(&self) -> SinkStats {
+        SinkStats::default()
+    }
+    /// Where Warn-mode warnings for the user go (default: the recorder's
+    /// stderr, i.e. the user's terminal). The fd must stay open.
+    fn set_warning_fd(&mut self, _fd: RawFd) {}
 }
 
-/// Open the configured sink. Fails if it cannot be written at all.
+fn config_error(what: String) -> SinkError {
+    SinkError { what, source: None }
+}
+
+/// Open the configured sink.
+///
+/// Strict mode: fails if the sink cannot be written (missing file directory,
+/// no journal socket, no /dev/log). Warn mode: a missing sink is reported at
+/// once (see the module doc) and the sink is returned anyway, retrying later.
+/// Bad settings (unknown facility/priority, no file path) always fail.
 pub fn open_sink(
     settings: &SinkSettings,
     identity: &RecIdentity,
 ) -> Result<Box<dyn Sink>, SinkError> {
-    let _ = (settings, identity);
-    Err(SinkError {
-        what: "sinks are not implemented yet".into(),
-        source: None,
-    })
+    open_sink_with(settings, identity, Notifier::default(), Targets::default())
+}
+
+/// Socket paths of the system writers; only tests point them elsewhere.
+#[derive(Debug, Clone)]
+pub struct Targets {
+    pub dev_log: PathBuf,
+    pub journal_socket: PathBuf,
+}
+
+impl Default for Targets {
+    fn default() -> Self {
+        Targets {
+            dev_log: PathBuf::from(syslog::DEV_LOG),
+            journal_socket: PathBuf::from(journal::JOURNAL_SOCKET),
+        }
+    }
+}
+
+/// `open_sink` with explicit warning destinations and socket paths.
+pub fn open_sink_with(
+    settings: &SinkSettings,
+    identity: &RecIdentity,
+    notifier: Notifier,
+    targets: Targets,
+) -> Result<Box<dyn Sink>, SinkError> {
+    let clock = MonotonicClock;
+    let limiter = RateLimiter::new(
+        clock,
+        settings.limit_rate,
+        settings.limit_burst,
+        settings.limit_action,
+    );
+    match settings.writer {
+        WriterKind::File => {
+            let path = settings.file_path.as_deref().ok_or_else(|| {
+                config_error("writer \"file\" needs \"file.path\" to be set".into())
+            })?;
+            let (backend, r) = file::FileBackend::open(path);
+            finish(backend, r, limiter, settings, identity, notifier)
+        }
+        WriterKind::Syslog => {
+            let facility = syslog::facility_code(&settings.syslog_facility).ok_or_else(|| {
+                config_error(format!(
+                    "unknown syslog.facility \"{}\"",
+                    settings.syslog_facility
+                ))
+            })?;
+            let priority = syslog::priority_code(&settings.syslog_priority).ok_or_else(|| {
+                config_error(format!(
+                    "unknown syslog.priority \"{}\"",
+                    settings.syslog_priority
+                ))
+            })?;
+            let mut backend = syslog::SyslogBackend::new(&targets.dev_log, facility, priority);
+            let r = backend::Backend::reconnect(&mut backend);
+            finish(backend, r, limiter, settings, identity, notifier)
+        }
+        WriterKind::Journal => {
+            let priority = syslog::priority_code(&settings.journal_priority).ok_or_else(|| {
+                config_error(format!(
+                    "unknown journal.priority \"{}\"",
+                    settings.journal_priority
+                ))
+            })?;
+            let mut backend = journal::JournalBackend::new(
+                &targets.journal_socket,
+                priority,
+                settings.journal_augment,
+                identity,
+            );
+            let r = backend::Backend::reconnect(&mut backend);
+            finish(backend, r, limiter, settings, identity, notifier)
+        }
+    }
+}
+
+fn finish<B: backend::Backend + 'static>(
+    backend: B,
+    opened: std::io::Result<()>,
+    limiter: RateLimiter<MonotonicClock>,
+    settings: &SinkSettings,
+    identity: &RecIdentity,
+    notifier: Notifier,
+) -> Result<Box<dyn Sink>, SinkError> {
+    let describe = backend.describe();
+    let mut sink = GuardedSink::new(
+        backend,
+        limiter,
+        MonotonicClock,
+        settings.failure_mode,
+        identity.clone(),
+        notifier,
+    );
+    if let Err(e) = opened {
+        match settings.failure_mode {
+            FailureMode::Strict => {
+                return Err(SinkError {
+                    what: format!("cannot open the {describe}"),
+                    source: Some(e),
+                })
+            }
+            FailureMode::Warn => sink.start_failing(&e),
+        }
+    }
+    Ok(Box::new(sink))
 }

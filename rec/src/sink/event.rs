@@ -1,0 +1,326 @@
+//! Session start/end entries: evidence that a session began and how it ended.
+//!
+//! They are never recording messages (tlog-play would reject them), so every
+//! writer keeps them apart from the recording:
+//!
+//! * **file** writer: one JSON line per event in the sidecar file
+//!   `<file.path>.events` (opened like the log: O_WRONLY|O_CREAT|O_APPEND|
+//!   O_CLOEXEC, mode 0600). The recording file itself holds only messages.
+//! * **syslog** writer: a separate line with ident `tlog-rs` (recording lines
+//!   use ident `tlog`), whose body is the same JSON object.
+//! * **journal** writer: a separate entry with `MESSAGE` in words, e.g.
+//!   `tlog-rs session end rec=… user=alice tty=/dev/pts/1 host=h reason=exit status=0`,
+//!   `TLOG_RS_EVENT=start|end`, `TLOG_RS_REC=<rec>`, one `TLOG_RS_<KEY>` field
+//!   per JSON key below (upper case, e.g. `TLOG_RS_MESSAGES_DROPPED`), and
+//!   `TLOG_RS_JSON` holding the JSON object. It never has a `TLOG_REC` field,
+//!   so `tlog-play -r journal -M TLOG_REC=<rec>` only ever sees messages.
+//!
+//! # The event JSON object
+//!
+//! One object, keys always present and always in this order, no whitespace:
+//!
+//! | key | type | meaning |
+//! |---|---|---|
+//! | `"event"` | `"start"` \| `"end"` | which entry |
+//! | `"rec"` | string | recording id, the `rec` of the messages |
+//! | `"user"` | string | recorded user |
+//! | `"host"` | string | host name as in the messages |
+//! | `"tty"` | string or null | terminal of the session; null in pipe mode |
+//! | `"session"` | integer | audit session id (4294967295 = no audit) |
+//! | `"start"` | number | session start, Unix seconds with 3 decimals |
+//! | `"end"` | number or null | session end (null in a start entry) |
+//! | `"exit_status"` | integer or null | shell-like: code, or 128+signal |
+//! | `"end_reason"` | string or null | `"exit"`, `"signal"` (the shell was killed), `"sink_failure"`, `"recorder_signal"` (the recorder got SIGTERM/SIGHUP/...) |
+//! | `"signal"` | integer or null | signal number for `"signal"`/`"recorder_signal"` |
+//! | `"bytes_in"`, `"bytes_out"` | integer | terminal bytes read from the user / sent to the user |
+//! | `"messages_written"` | integer | recording messages stored |
+//! | `"messages_dropped"` | integer | messages not stored: rate limiter drops plus messages lost to a failing sink |
+//! | `"messages_lost"` | integer | the part of `messages_dropped` lost to a failing sink |
+//!
+//! Example: `{"event":"end","rec":"0dd9…-1d37-530b","user":"alice","host":"h","tty":"/dev/pts/1","session":7,"start":1795700846.847,"end":1795700850.002,"exit_status":0,"end_reason":"exit","signal":null,"bytes_in":12,"bytes_out":3400,"messages_written":3,"messages_dropped":0,"messages_lost":0}`
+//!
+//! A start entry without a matching end entry means the recorder was killed
+//! (SIGKILL) or the machine stopped.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::{EndReason, EventKind, RecIdentity, SessionEvent};
+
+/// A session event with everything resolved, ready to encode for any writer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRecord {
+    pub kind: EventKind,
+    pub rec: String,
+    pub user: String,
+    pub host: String,
+    pub tty: Option<String>,
+    pub session: u32,
+    /// Milliseconds since the Unix epoch.
+    pub start_ms: u64,
+    pub end_ms: Option<u64>,
+    pub exit_status: Option<i32>,
+    pub end_reason: Option<EndReason>,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub messages_written: u64,
+    pub messages_dropped: u64,
+    pub messages_lost: u64,
+}
+
+fn epoch_ms(t: SystemTime) -> u64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_millis() as u64,
+        Err(_) => 0,
+    }
+}
+
+/// `1795700846.847`: seconds with exactly 3 decimals, like tlog's `time`.
+pub fn format_ms(ms: u64) -> String {
+    format!("{}.{:03}", ms / 1000, ms % 1000)
+}
+
+fn json_str(s: &str) -> String {
+    serde_json::to_string(s).expect("a str always serialises")
+}
+
+fn opt<T: ToString>(v: Option<T>) -> String {
+    v.map_or_else(|| "null".to_string(), |v| v.to_string())
+}
+
+impl EventRecord {
+    /// Merge the recorder's event with the sink's own counters. The sink is
+    /// the authority on what it stored, so the larger count wins.
+    pub fn new(ev: &SessionEvent, id: &RecIdentity, written: u64, dropped: u64, lost: u64) -> Self {
+        EventRecord {
+            kind: ev.kind,
+            rec: id.rec.clone(),
+            user: id.user.clone(),
+            host: id.host.clone(),
+            tty: id.tty.clone(),
+            session: id.audit_session,
+            start_ms: epoch_ms(ev.start_time),
+            end_ms: ev.end_time.map(epoch_ms),
+            exit_status: ev.exit_status,
+            end_reason: ev.end_reason,
+            bytes_in: ev.bytes_in,
+            bytes_out: ev.bytes_out,
+            messages_written: ev.messages_written.max(written),
+            messages_dropped: ev.messages_dropped.max(dropped),
+            messages_lost: lost,
+        }
+    }
+
+    pub fn kind_str(&self) -> &'static str {
+        match self.kind {
+            EventKind::Start => "start",
+            EventKind::End => "end",
+        }
+    }
+
+    pub fn reason_str(&self) -> Option<&'static str> {
+        self.end_reason.map(|r| match r {
+            EndReason::Exit => "exit",
+            EndReason::Signal(_) => "signal",
+            EndReason::SinkFailure => "sink_failure",
+            EndReason::RecorderSignal(_) => "recorder_signal",
+        })
+    }
+
+    pub fn signal(&self) -> Option<i32> {
+        match self.end_reason {
+            Some(EndReason::Signal(s)) | Some(EndReason::RecorderSignal(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The JSON object documented in this module, without a newline.
+    pub fn to_json(&self) -> String {
+        format!(
+            concat!(
+                "{{\"event\":\"{}\",\"rec\":{},\"user\":{},\"host\":{},\"tty\":{},",
+                "\"session\":{},\"start\":{},\"end\":{},\"exit_status\":{},",
+                "\"end_reason\":{},\"signal\":{},\"bytes_in\":{},\"bytes_out\":{},",
+                "\"messages_written\":{},\"messages_dropped\":{},\"messages_lost\":{}}}"
+            ),
+            self.kind_str(),
+            json_str(&self.rec),
+            json_str(&self.user),
+            json_str(&self.host),
+            self.tty.as_deref().map_or("null".to_string(), json_str),
+            self.session,
+            format_ms(self.start_ms),
+            opt(self.end_ms.map(format_ms)),
+            opt(self.exit_status),
+            self.reason_str().map_or("null".to_string(), json_str),
+            opt(self.signal()),
+            self.bytes_in,
+            self.bytes_out,
+            self.messages_written,
+            self.messages_dropped,
+            self.messages_lost,
+        )
+    }
+
+    /// One line in words for the journal's MESSAGE and for humans.
+    pub fn to_words(&self) -> String {
+        let mut s = format!(
+            "tlog-rs session {} rec={} user={} tty={} host={} session={}",
+            self.kind_str(),
+            self.rec,
+            self.user,
+            self.tty.as_deref().unwrap_or("none"),
+            self.host,
+            self.session
+        );
+        if self.kind == EventKind::End {
+            s.push_str(&format!(
+                " reason={} status={} messages={} dropped={} lost={}",
+                self.reason_str().unwrap_or("unknown"),
+                opt(self.exit_status),
+                self.messages_written,
+                self.messages_dropped,
+                self.messages_lost
+            ));
+            if let Some(sig) = self.signal() {
+                s.push_str(&format!(" signal={sig}"));
+            }
+        }
+        s
+    }
+
+    /// `(NAME, value)` pairs for the journal: `TLOG_RS_<KEY>` for every JSON
+    /// key (null values are left out) plus `TLOG_RS_JSON`.
+    pub fn journal_fields(&self) -> Vec<(&'static str, String)> {
+        let mut f = vec![
+            ("TLOG_RS_EVENT", self.kind_str().to_string()),
+            ("TLOG_RS_REC", self.rec.clone()),
+            ("TLOG_RS_USER", self.user.clone()),
+            ("TLOG_RS_HOST", self.host.clone()),
+        ];
+        if let Some(t) = &self.tty {
+            f.push(("TLOG_RS_TTY", t.clone()));
+        }
+        f.push(("TLOG_RS_SESSION", self.session.to_string()));
+        f.push(("TLOG_RS_START", format_ms(self.start_ms)));
+        if let Some(e) = self.end_ms {
+            f.push(("TLOG_RS_END", format_ms(e)));
+        }
+        if let Some(x) = self.exit_status {
+            f.push(("TLOG_RS_EXIT_STATUS", x.to_string()));
+        }
+        if let Some(r) = self.reason_str() {
+            f.push(("TLOG_RS_END_REASON", r.to_string()));
+        }
+        if let Some(s) = self.signal() {
+            f.push(("TLOG_RS_SIGNAL", s.to_string()));
+        }
+        f.push(("TLOG_RS_BYTES_IN", self.bytes_in.to_string()));
+        f.push(("TLOG_RS_BYTES_OUT", self.bytes_out.to_string()));
+        f.push((
+            "TLOG_RS_MESSAGES_WRITTEN",
+            self.messages_written.to_string(),
+        ));
+        f.push((
+            "TLOG_RS_MESSAGES_DROPPED",
+            self.messages_dropped.to_string(),
+        ));
+        f.push(("TLOG_RS_MESSAGES_LOST", self.messages_lost.to_string()));
+        f.push(("TLOG_RS_JSON", self.to_json()));
+        f
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn identity() -> RecIdentity {
+        RecIdentity {
+            rec: "abc-1-2".into(),
+            user: "al\"ice".into(),
+            host: "h".into(),
+            term: "xterm".into(),
+            tty: Some("/dev/pts/3".into()),
+            audit_session: 7,
+            ident: "tlog-rs-rec".into(),
+        }
+    }
+
+    #[test]
+    fn end_event_json_has_every_key_in_order() {
+        let ev = SessionEvent {
+            kind: EventKind::End,
+            start_time: UNIX_EPOCH + Duration::from_millis(1_795_700_846_047),
+            end_time: Some(UNIX_EPOCH + Duration::from_millis(1_795_700_850_100)),
+            exit_status: Some(137),
+            end_reason: Some(EndReason::Signal(9)),
+            bytes_in: 1,
+            bytes_out: 2,
+            messages_written: 3,
+            messages_dropped: 1,
+        };
+        let r = EventRecord::new(&ev, &identity(), 2, 4, 3);
+        let json = r.to_json();
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(v["user"], "al\"ice");
+        assert_eq!(v["start"].as_f64().unwrap(), 1795700846.047);
+        assert!(json.contains("\"start\":1795700846.047,\"end\":1795700850.100,"));
+        assert_eq!(v["end_reason"], "signal");
+        assert_eq!(v["signal"], 9);
+        assert_eq!(v["messages_written"], 3, "recorder's count is larger");
+        assert_eq!(v["messages_dropped"], 4, "sink's count is larger");
+        assert_eq!(v["messages_lost"], 3);
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        let mut expected = vec![
+            "event",
+            "rec",
+            "user",
+            "host",
+            "tty",
+            "session",
+            "start",
+            "end",
+            "exit_status",
+            "end_reason",
+            "signal",
+            "bytes_in",
+            "bytes_out",
+            "messages_written",
+            "messages_dropped",
+            "messages_lost",
+        ];
+        expected.sort();
+        assert_eq!(sorted, expected);
+        assert!(json.starts_with("{\"event\":\"end\",\"rec\":\"abc-1-2\",\"user\":"));
+    }
+
+    #[test]
+    fn start_event_has_nulls_and_no_tlog_rec_field() {
+        let ev = SessionEvent {
+            kind: EventKind::Start,
+            start_time: UNIX_EPOCH + Duration::from_millis(5),
+            end_time: None,
+            exit_status: None,
+            end_reason: None,
+            bytes_in: 0,
+            bytes_out: 0,
+            messages_written: 0,
+            messages_dropped: 0,
+        };
+        let mut id = identity();
+        id.tty = None;
+        let r = EventRecord::new(&ev, &id, 0, 0, 0);
+        let v: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+        assert!(v["tty"].is_null() && v["end"].is_null() && v["exit_status"].is_null());
+        assert_eq!(v["start"].as_f64().unwrap(), 0.005);
+        let fields = r.journal_fields();
+        assert!(fields.iter().all(|(k, _)| *k != "TLOG_REC"));
+        assert!(fields.contains(&("TLOG_RS_EVENT", "start".to_string())));
+        assert!(r
+            .to_words()
+            .starts_with("tlog-rs session start rec=abc-1-2 "));
+    }
+}

@@ -1,0 +1,140 @@
+//! The file writer: one `write()` per message on an O_APPEND descriptor, so
+//! several recorders can share one log file without interleaving lines.
+
+use std::ffi::OsString;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use super::backend::Backend;
+use super::event::EventRecord;
+
+/// Open flags shared by the recording file and its `.events` sidecar:
+/// O_WRONLY|O_CREAT|O_APPEND|O_CLOEXEC, mode 0600 (before umask), like tlog.
+pub(crate) fn open_append(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        // std already sets O_CLOEXEC; spelled out because the fd must never
+        // leak into the recorded shell.
+        .custom_flags(libc::O_CLOEXEC)
+        .open(path)
+}
+
+/// `<path>.events`: where session start/end entries go for the file writer.
+pub fn events_path(path: &Path) -> PathBuf {
+    let mut s = OsString::from(path.as_os_str());
+    s.push(".events");
+    PathBuf::from(s)
+}
+
+/// Write all of `buf` with as few `write()` calls as the kernel allows: one,
+/// unless it returns short (disk full, file size limit). EINTR is retried.
+/// On error, `Err((written, e))` says how much of `buf` already landed.
+pub(crate) fn write_whole(file: &File, buf: &[u8]) -> Result<(), (usize, io::Error)> {
+    let mut done = 0;
+    while done < buf.len() {
+        let rest = &buf[done..];
+        // SAFETY: `rest` is a valid, initialised slice for its whole length and
+        // the fd is owned by `file`, which outlives the call.
+        let n = unsafe {
+            libc::write(
+                std::os::fd::AsRawFd::as_raw_fd(file),
+                rest.as_ptr().cast(),
+                rest.len(),
+            )
+        };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err((done, e));
+        }
+        if n == 0 {
+            return Err((done, io::Error::from(io::ErrorKind::WriteZero)));
+        }
+        done += n as usize;
+    }
+    Ok(())
+}
+
+/// One append-only file plus its sidecar for events.
+pub struct FileBackend {
+    path: PathBuf,
+    file: Option<File>,
+    events_path: PathBuf,
+    events: Option<File>,
+    /// A previous write stopped mid-line: the next write starts with '\n' so
+    /// that later messages stay one per line.
+    torn: bool,
+    events_torn: bool,
+}
+
+impl FileBackend {
+    /// Open both files; the error names the path that failed.
+    pub fn open(path: &Path) -> (Self, Result<(), io::Error>) {
+        let mut b = FileBackend {
+            path: path.to_path_buf(),
+            file: None,
+            events_path: events_path(path),
+            events: None,
+            torn: false,
+            events_torn: false,
+        };
+        let r = b.reconnect();
+        (b, r)
+    }
+
+    fn append(file: &File, torn: &mut bool, path: &Path, line: &[u8]) -> io::Result<()> {
+        if *torn {
+            write_whole(file, b"\n").map_err(|(_, e)| with_path(path, e))?;
+            *torn = false;
+        }
+        match write_whole(file, line) {
+            Ok(()) => Ok(()),
+            Err((written, e)) => {
+                *torn = written > 0;
+                Err(with_path(path, e))
+            }
+        }
+    }
+}
+
+/// `io::Error` whose text starts with the path, so every report says which file.
+pub(crate) fn with_path(path: &Path, e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("{}: {e}", path.display()))
+}
+
+impl Backend for FileBackend {
+    fn describe(&self) -> String {
+        format!("log file {}", self.path.display())
+    }
+
+    fn reconnect(&mut self) -> io::Result<()> {
+        if self.file.is_none() {
+            self.file = Some(open_append(&self.path).map_err(|e| with_path(&self.path, e))?);
+        }
+        if self.events.is_none() {
+            self.events =
+                Some(open_append(&self.events_path).map_err(|e| with_path(&self.events_path, e))?);
+        }
+        Ok(())
+    }
+
+    fn send_message(&mut self, line: &[u8]) -> io::Result<()> {
+        self.reconnect()?;
+        let file = self.file.as_ref().expect("opened by reconnect");
+        Self::append(file, &mut self.torn, &self.path, line)
+    }
+
+    fn send_event(&mut self, event: &EventRecord) -> io::Result<()> {
+        self.reconnect()?;
+        let mut line = event.to_json().into_bytes();
+        line.push(b'\n');
+        let file = self.events.as_ref().expect("opened by reconnect");
+        Self::append(file, &mut self.events_torn, &self.events_path, &line)
+    }
+}
