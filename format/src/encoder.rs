@@ -1,7 +1,22 @@
-use std::time::{Duration, SystemTime};
+//! Message writer, a re-implementation of tlog 12.1's json_sink / json_chunk /
+//! json_stream trio. Every rule that decides bytes on the wire (run closing,
+//! delay truncation, payload reservation, window repetition) follows the C
+//! code's observable behaviour; the transactions of the C code are replaced by
+//! computing the full cost of a step before mutating anything.
+
+use std::collections::VecDeque;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::escape::{dec_len, push_escaped_ascii, push_escaped_str, push_u64, ESC_LEN};
+use crate::utf8::Utf8;
 
 /// Smallest payload tlog accepts; smaller values are clamped up to it.
 pub const MIN_PAYLOAD: usize = 32;
+
+const NS_PER_MS: u64 = 1_000_000;
+const REPLACEMENT: &[u8] = "\u{fffd}".as_bytes();
+const INPUT: usize = 0;
+const OUTPUT: usize = 1;
 
 /// The per-recording fields repeated in every message.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -13,34 +28,586 @@ pub struct RecHeader {
     pub session: u32,
 }
 
+/// Where the last window size stands relative to the current message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WindowState {
+    /// No window packet seen yet.
+    Unknown,
+    /// Known, but not yet written in the current message: the first
+    /// reservation of a message pays for repeating it.
+    Known,
+    /// Written in the current message.
+    Written,
+}
+
+/// One direction (input or output) of the current message.
+#[derive(Debug, Clone)]
+struct Stream {
+    valid_mark: u8,
+    invalid_mark: u8,
+    /// Character being assembled; survives message boundaries.
+    utf8: Utf8,
+    /// Timestamp of the last byte added to `utf8`.
+    ts: u64,
+    txt: Vec<u8>,
+    /// Characters in the open run, and the run length at which its count
+    /// gains a digit (10, 100, ...).
+    txt_run: u64,
+    txt_dig: u64,
+    bin: Vec<u8>,
+    bin_run: u64,
+    bin_dig: u64,
+}
+
+impl Stream {
+    fn new(valid_mark: u8, invalid_mark: u8, size: usize) -> Stream {
+        Stream {
+            valid_mark,
+            invalid_mark,
+            utf8: Utf8::default(),
+            ts: 0,
+            txt: Vec::with_capacity(size),
+            txt_run: 0,
+            txt_dig: 10,
+            bin: Vec::with_capacity(size),
+            bin_run: 0,
+            bin_dig: 10,
+        }
+    }
+
+    /// Closes the open run, writing its timing record (space was reserved
+    /// as the run grew).
+    fn close_run(&mut self, timing: &mut Vec<u8>) {
+        if self.txt_run != 0 {
+            timing.push(if self.bin_run == 0 { self.valid_mark } else { self.invalid_mark });
+            push_u64(timing, self.txt_run);
+        }
+        if self.bin_run != 0 {
+            timing.push(b'/');
+            push_u64(timing, self.bin_run);
+        }
+        self.txt_run = 0;
+        self.bin_run = 0;
+    }
+}
+
+/// Message under construction (tlog's "chunk"), cloned to roll back `cut`.
+#[derive(Debug, Clone)]
+struct Chunk {
+    size: usize,
+    rem: usize,
+    timing: Vec<u8>,
+    streams: [Stream; 2],
+    got_ts: bool,
+    first_ts: u64,
+    last_ts: u64,
+    window: WindowState,
+    cols: u16,
+    rows: u16,
+}
+
+fn window_len(cols: u16, rows: u16) -> usize {
+    3 + dec_len(cols as u64) + dec_len(rows as u64)
+}
+
+fn push_window(timing: &mut Vec<u8>, cols: u16, rows: u16) {
+    timing.push(b'=');
+    push_u64(timing, cols as u64);
+    timing.push(b'x');
+    push_u64(timing, rows as u64);
+}
+
+impl Chunk {
+    fn new(size: usize) -> Chunk {
+        Chunk {
+            size,
+            rem: size,
+            timing: Vec::with_capacity(size),
+            streams: [Stream::new(b'<', b'[', size), Stream::new(b'>', b']', size)],
+            got_ts: false,
+            first_ts: 0,
+            last_ts: 0,
+            window: WindowState::Unknown,
+            cols: 0,
+            rows: 0,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.rem >= self.size
+    }
+
+    /// Delay in whole ms that advancing to `ts` would record (sub-ms
+    /// remainders are dropped, like tlog).
+    #[inline]
+    fn delay_ms(&self, ts: u64) -> u64 {
+        if self.got_ts && ts > self.last_ts {
+            (ts - self.last_ts) / NS_PER_MS
+        } else {
+            0
+        }
+    }
+
+    /// Moves time to `ts`; with a non-zero delay, closes both runs and
+    /// writes the delay record. Space must have been checked by the caller.
+    fn advance(&mut self, ts: u64, delay_ms: u64) {
+        if !self.got_ts {
+            self.got_ts = true;
+            self.first_ts = ts;
+            self.last_ts = ts;
+        } else if ts > self.last_ts {
+            self.last_ts = ts;
+        }
+        if delay_ms > 0 {
+            let [input, output] = &mut self.streams;
+            input.close_run(&mut self.timing);
+            output.close_run(&mut self.timing);
+        }
+        if self.window == WindowState::Known {
+            // First reservation of this message: repeat the known size.
+            push_window(&mut self.timing, self.cols, self.rows);
+            self.window = WindowState::Written;
+        }
+        if delay_ms > 0 {
+            self.timing.push(b'+');
+            push_u64(&mut self.timing, delay_ms);
+        }
+    }
+
+    /// Writes one character (valid) or one invalid sequence to stream `s`,
+    /// or nothing if it does not fit.
+    fn write_seq(&mut self, s: usize, ts: u64, valid: bool, seq: &[u8]) -> bool {
+        if seq.is_empty() {
+            return true;
+        }
+        let st = &self.streams[s];
+        let cut = !valid != (st.bin_run != 0);
+        let delay_ms = self.delay_ms(ts);
+        let (mut txt_run, mut txt_dig, mut bin_run, mut bin_dig) = if cut || delay_ms > 0 {
+            (0, 10, 0, 10)
+        } else {
+            (st.txt_run, st.txt_dig, st.bin_run, st.bin_dig)
+        };
+
+        let mut cost = 0;
+        if delay_ms > 0 {
+            cost += 1 + dec_len(delay_ms);
+        }
+        if self.window == WindowState::Known {
+            cost += window_len(self.cols, self.rows);
+        }
+        if txt_run == 0 {
+            cost += 2;
+            txt_dig = 10;
+        }
+        txt_run += 1;
+        if txt_run >= txt_dig {
+            cost += 1;
+            txt_dig *= 10;
+        }
+        if valid {
+            cost += if seq.len() > 1 { seq.len() } else { ESC_LEN[seq[0] as usize] as usize };
+        } else {
+            cost += REPLACEMENT.len();
+            if bin_run == 0 {
+                cost += 2;
+                bin_dig = 10;
+            }
+            let mut bin_len = st.bin.len();
+            for &b in seq {
+                bin_run += 1;
+                if bin_run >= bin_dig {
+                    cost += 1;
+                    bin_dig *= 10;
+                }
+                if bin_len > 0 {
+                    cost += 1;
+                }
+                let l = dec_len(b as u64);
+                cost += l;
+                bin_len += l;
+            }
+        }
+        if cost > self.rem {
+            return false;
+        }
+
+        if cut {
+            self.streams[s].close_run(&mut self.timing);
+        }
+        self.advance(ts, delay_ms);
+        self.rem -= cost;
+        let st = &mut self.streams[s];
+        st.txt_run = txt_run;
+        st.txt_dig = txt_dig;
+        if valid {
+            if seq.len() > 1 {
+                st.txt.extend_from_slice(seq);
+            } else {
+                push_escaped_ascii(&mut st.txt, seq[0]);
+            }
+        } else {
+            st.txt.extend_from_slice(REPLACEMENT);
+            st.bin_run = bin_run;
+            st.bin_dig = bin_dig;
+            for &b in seq {
+                if !st.bin.is_empty() {
+                    st.bin.push(b',');
+                }
+                push_u64(&mut st.bin, b as u64);
+            }
+        }
+        true
+    }
+
+    /// Feeds bytes to stream `s`; returns how many were consumed (an
+    /// incomplete trailing character counts as consumed: it stays pending).
+    fn write_io(&mut self, s: usize, ts: u64, data: &[u8]) -> usize {
+        let n = data.len();
+        let mut i = 0;
+        while i < n {
+            // Fast path: ASCII continuing a valid run in the same time slot
+            // (no run switch, no delay, window already written).
+            {
+                let (rem, got_ts, last_ts) = (self.rem, self.got_ts, self.last_ts);
+                let st = &mut self.streams[s];
+                if st.utf8.is_empty() && st.bin_run == 0 && st.txt_run > 0 && got_ts && ts <= last_ts {
+                    let mut rem = rem;
+                    let start = i;
+                    while i < n {
+                        let b = data[i];
+                        if b >= 0x80 {
+                            break;
+                        }
+                        let grow = (st.txt_run + 1 >= st.txt_dig) as usize;
+                        let cost = ESC_LEN[b as usize] as usize + grow;
+                        if cost > rem {
+                            break;
+                        }
+                        rem -= cost;
+                        st.txt_run += 1;
+                        if grow != 0 {
+                            st.txt_dig *= 10;
+                        }
+                        if cost == 1 {
+                            st.txt.push(b);
+                        } else {
+                            push_escaped_ascii(&mut st.txt, b);
+                        }
+                        i += 1;
+                    }
+                    if i > start {
+                        st.ts = ts;
+                    }
+                    self.rem = rem;
+                    if i == n {
+                        break;
+                    }
+                    if data[i] < 0x80 {
+                        // Did not fit.
+                        return i;
+                    }
+                }
+            }
+
+            // General path: one character or invalid sequence.
+            let start = i;
+            let saved = (self.streams[s].utf8, self.streams[s].ts);
+            loop {
+                if i == n {
+                    // Input exhausted; an incomplete character stays pending.
+                    return n;
+                }
+                let st = &mut self.streams[s];
+                if st.utf8.add(data[i]) {
+                    i += 1;
+                    st.ts = ts;
+                }
+                if st.utf8.is_ended() {
+                    break;
+                }
+            }
+            let u = self.streams[s].utf8;
+            let ok = if u.is_empty() {
+                // Invalid lead byte: one invalid sequence of that byte.
+                let ok = self.write_seq(s, ts, false, &data[i..i + 1]);
+                if ok {
+                    i += 1;
+                }
+                ok
+            } else {
+                // Complete character, or a broken one (the byte that broke
+                // it is examined again as the start of the next one).
+                let seq_ts = self.streams[s].ts;
+                self.write_seq(s, seq_ts, u.is_complete(), u.bytes())
+            };
+            if !ok {
+                let st = &mut self.streams[s];
+                st.utf8 = saved.0;
+                st.ts = saved.1;
+                return start;
+            }
+            self.streams[s].utf8.reset();
+        }
+        n
+    }
+
+    fn write_window(&mut self, ts: u64, cols: u16, rows: u16) -> bool {
+        if self.window != WindowState::Unknown && cols == self.cols && rows == self.rows {
+            return true;
+        }
+        let delay_ms = self.delay_ms(ts);
+        let mut cost = window_len(cols, rows);
+        if delay_ms > 0 {
+            cost += 1 + dec_len(delay_ms);
+            if self.window == WindowState::Known {
+                cost += window_len(self.cols, self.rows);
+            }
+        }
+        if cost > self.rem {
+            return false;
+        }
+        let [input, output] = &mut self.streams;
+        input.close_run(&mut self.timing);
+        output.close_run(&mut self.timing);
+        if delay_ms == 0 && self.window == WindowState::Known {
+            // The new size replaces the repeat of the old one.
+            self.window = WindowState::Written;
+        }
+        self.advance(ts, delay_ms);
+        self.rem -= cost;
+        push_window(&mut self.timing, cols, rows);
+        self.window = WindowState::Written;
+        self.cols = cols;
+        self.rows = rows;
+        true
+    }
+
+    /// Writes the pending incomplete character of stream `s` as invalid.
+    fn cut_stream(&mut self, s: usize) -> bool {
+        let st = &self.streams[s];
+        if st.utf8.is_empty() {
+            return true;
+        }
+        let (u, ts) = (st.utf8, st.ts);
+        if self.write_seq(s, ts, false, u.bytes()) {
+            self.streams[s].utf8.reset();
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Starts a new message, keeping pending characters and window size.
+    fn empty(&mut self) {
+        self.rem = self.size;
+        self.timing.clear();
+        for st in &mut self.streams {
+            st.txt.clear();
+            st.bin.clear();
+            st.txt_run = 0;
+            st.bin_run = 0;
+        }
+        self.got_ts = false;
+        self.first_ts = 0;
+        self.last_ts = 0;
+        if self.window == WindowState::Written {
+            self.window = WindowState::Known;
+        }
+    }
+}
+
 /// Builds tlog messages from I/O packets.
+///
+/// Timestamps `t` are monotonic time since an origin chosen by the caller;
+/// `origin_real` is the wall-clock time at that origin. A timestamp earlier
+/// than the previous one is treated as equal to it.
+#[derive(Debug, Clone)]
 pub struct Encoder {
-    header: RecHeader,
-    payload: usize,
-    origin_real: SystemTime,
-    done: std::collections::VecDeque<Vec<u8>>,
+    chunk: Chunk,
+    /// `{"ver":"2.3",...,"session":N,"id":`
+    prefix: Vec<u8>,
+    next_id: u64,
+    origin_real_ns: u128,
+    /// Timestamp of the first packet of the recording (`pos` origin).
+    start: Option<u64>,
+    last_stamp: u64,
+    done: VecDeque<Vec<u8>>,
 }
 
 impl Encoder {
-    /// `payload` below [`MIN_PAYLOAD`] is clamped to it (never panics).
+    /// `payload` is the maximum size of the encoded `timing` + text + binary
+    /// fields of one message; values below [`MIN_PAYLOAD`] are clamped up to
+    /// it (never panics).
     pub fn new(header: RecHeader, payload: usize, origin_real: SystemTime) -> Encoder {
+        let payload = payload.max(MIN_PAYLOAD);
+        let mut prefix = Vec::with_capacity(128);
+        prefix.extend_from_slice(b"{\"ver\":\"2.3\",\"host\":\"");
+        push_escaped_str(&mut prefix, &header.host);
+        prefix.extend_from_slice(b"\",\"rec\":\"");
+        push_escaped_str(&mut prefix, &header.rec);
+        prefix.extend_from_slice(b"\",\"user\":\"");
+        push_escaped_str(&mut prefix, &header.user);
+        prefix.extend_from_slice(b"\",\"term\":\"");
+        push_escaped_str(&mut prefix, &header.term);
+        prefix.extend_from_slice(b"\",\"session\":");
+        push_u64(&mut prefix, header.session as u64);
+        prefix.extend_from_slice(b",\"id\":");
         Encoder {
-            header,
-            payload: payload.max(MIN_PAYLOAD),
-            origin_real,
-            done: Default::default(),
+            chunk: Chunk::new(payload),
+            prefix,
+            next_id: 1,
+            origin_real_ns: origin_real
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0),
+            start: None,
+            last_stamp: 0,
+            done: VecDeque::new(),
         }
     }
-    pub fn input(&mut self, _t: Duration, _data: &[u8]) {}
-    pub fn output(&mut self, _t: Duration, _data: &[u8]) {}
-    pub fn window(&mut self, _t: Duration, _cols: u16, _rows: u16) {}
-    pub fn flush(&mut self) {}
-    pub fn cut(&mut self) {}
+
+    /// The payload limit in effect (after clamping).
+    pub fn payload(&self) -> usize {
+        self.chunk.size
+    }
+
+    /// The id the next finished message will get.
+    pub fn next_id(&self) -> u64 {
+        self.next_id
+    }
+
+    fn stamp(&mut self, t: Duration) -> u64 {
+        let ns = u64::try_from(t.as_nanos()).unwrap_or(u64::MAX).max(self.last_stamp);
+        self.last_stamp = ns;
+        if self.start.is_none() {
+            self.start = Some(ns);
+        }
+        ns
+    }
+
+    fn io(&mut self, s: usize, t: Duration, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        let ts = self.stamp(t);
+        let mut pos = 0;
+        loop {
+            let was_empty = self.chunk.is_empty();
+            let n = self.chunk.write_io(s, ts, &data[pos..]);
+            pos += n;
+            if pos == data.len() {
+                break;
+            }
+            if was_empty && n == 0 {
+                // Unreachable with payload >= 32 (the largest step costs 30);
+                // never loop forever on it.
+                debug_assert!(false, "step larger than an empty message");
+                pos += 1;
+                if pos == data.len() {
+                    break;
+                }
+                continue;
+            }
+            self.flush();
+        }
+    }
+
+    /// Records terminal input read at `t`.
+    pub fn input(&mut self, t: Duration, data: &[u8]) {
+        self.io(INPUT, t, data)
+    }
+
+    /// Records terminal output written at `t`.
+    pub fn output(&mut self, t: Duration, data: &[u8]) {
+        self.io(OUTPUT, t, data)
+    }
+
+    /// Records the window size at `t` (repeats of the last size are dropped).
+    pub fn window(&mut self, t: Duration, cols: u16, rows: u16) {
+        let ts = self.stamp(t);
+        while !self.chunk.write_window(ts, cols, rows) {
+            if self.chunk.is_empty() {
+                debug_assert!(false, "window larger than an empty message");
+                return;
+            }
+            self.flush();
+        }
+    }
+
+    /// Closes the current message, if it holds anything, making it available
+    /// to [`Encoder::pop_message`]. A pending incomplete UTF-8 character is
+    /// not part of it: it stays pending (see [`Encoder::cut`]).
+    pub fn flush(&mut self) {
+        let c = &mut self.chunk;
+        if c.is_empty() {
+            return;
+        }
+        let [input, output] = &mut c.streams;
+        input.close_run(&mut c.timing);
+        output.close_run(&mut c.timing);
+
+        let start = self.start.unwrap_or(c.first_ts);
+        let pos_ms = c.first_ts.saturating_sub(start) / NS_PER_MS;
+        let real = self.origin_real_ns + c.first_ts as u128;
+        let secs = (real / 1_000_000_000) as u64;
+        let ms = (real % 1_000_000_000) as u64 / NS_PER_MS;
+
+        let mut m = Vec::with_capacity(self.prefix.len() + 160 + c.size);
+        m.extend_from_slice(&self.prefix);
+        push_u64(&mut m, self.next_id);
+        m.extend_from_slice(b",\"pos\":");
+        push_u64(&mut m, pos_ms);
+        m.extend_from_slice(b",\"time\":");
+        push_u64(&mut m, secs);
+        m.push(b'.');
+        m.extend_from_slice(&[b'0' + (ms / 100) as u8, b'0' + (ms / 10 % 10) as u8, b'0' + (ms % 10) as u8]);
+        m.extend_from_slice(b",\"timing\":\"");
+        m.extend_from_slice(&c.timing);
+        m.extend_from_slice(b"\",\"in_txt\":\"");
+        m.extend_from_slice(&c.streams[INPUT].txt);
+        m.extend_from_slice(b"\",\"in_bin\":[");
+        m.extend_from_slice(&c.streams[INPUT].bin);
+        m.extend_from_slice(b"],\"out_txt\":\"");
+        m.extend_from_slice(&c.streams[OUTPUT].txt);
+        m.extend_from_slice(b"\",\"out_bin\":[");
+        m.extend_from_slice(&c.streams[OUTPUT].bin);
+        m.extend_from_slice(b"]}\n");
+        self.done.push_back(m);
+        self.next_id += 1;
+        c.empty();
+    }
+
+    /// End of recording: pending incomplete UTF-8 characters become invalid
+    /// sequences (may finish a message if they do not fit). Call
+    /// [`Encoder::flush`] afterwards to close the last message.
+    pub fn cut(&mut self) {
+        loop {
+            let backup = self.chunk.clone();
+            if self.chunk.cut_stream(INPUT) && self.chunk.cut_stream(OUTPUT) {
+                return;
+            }
+            // Both or neither, like tlog's transaction.
+            self.chunk = backup;
+            if self.chunk.is_empty() {
+                debug_assert!(false, "cut larger than an empty message");
+                for st in &mut self.chunk.streams {
+                    st.utf8.reset();
+                }
+                return;
+            }
+            self.flush();
+        }
+    }
+
+    /// Next finished message line (`{...}\n`), in id order.
     pub fn pop_message(&mut self) -> Option<Vec<u8>> {
-        let _ = (&self.header, self.payload, self.origin_real);
         self.done.pop_front()
     }
+
+    /// True if the current message holds data that [`Encoder::flush`] would
+    /// write (what tlog's latency timer waits for).
     pub fn has_unflushed(&self) -> bool {
-        false
+        !self.chunk.is_empty()
     }
 }

@@ -4,6 +4,8 @@
 //! same checks as `tlog-play`.
 
 mod encoder;
+mod escape;
+mod utf8;
 mod error;
 mod message;
 mod reader;
