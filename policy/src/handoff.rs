@@ -125,10 +125,16 @@ impl fmt::Display for Rejected {
             Rejected::Io(e) => write!(f, "cannot read the hand-off: {e}"),
             Rejected::Untrusted(e) => write!(f, "hand-off not trustworthy: {e}"),
             Rejected::WrongUid { file, mine } => {
-                write!(f, "hand-off is for uid {file}, this process runs as uid {mine}")
+                write!(
+                    f,
+                    "hand-off is for uid {file}, this process runs as uid {mine}"
+                )
             }
             Rejected::NotAncestor => {
-                write!(f, "the PAM process that wrote the hand-off is not an ancestor of this process")
+                write!(
+                    f,
+                    "the PAM process that wrote the hand-off is not an ancestor of this process"
+                )
             }
             Rejected::WrongBoot => write!(f, "hand-off was written before the last reboot"),
             Rejected::Expired => write!(f, "hand-off is older than {MAX_AGE_SECS} s"),
@@ -154,31 +160,50 @@ pub fn read_checked() -> Result<Handoff, Rejected> {
 /// by `trusted_owner` (root in production) and not writable by anyone else,
 /// the file must be for `uid`, of this boot, younger than MAX_AGE_SECS, and
 /// written by a process that is a live ancestor of the calling process.
-pub fn verify_in(dir: &Path, token: &str, trusted_owner: u32, uid: u32) -> Result<Handoff, Rejected> {
+pub fn verify_in(
+    dir: &Path,
+    token: &str,
+    trusted_owner: u32,
+    uid: u32,
+) -> Result<Handoff, Rejected> {
     if !is_token(token) {
         return Err(Rejected::BadToken);
     }
     check_trusted_dir(dir, trusted_owner)?;
     let path = dir.join(token);
-    let mut file = fs::File::open(&path).map_err(|e| Rejected::Io(format!("{}: {e}", path.display())))?;
+    let mut file =
+        fs::File::open(&path).map_err(|e| Rejected::Io(format!("{}: {e}", path.display())))?;
     let meta = file.metadata().map_err(|e| Rejected::Io(e.to_string()))?;
     if !meta.file_type().is_file() {
-        return Err(Rejected::Untrusted(format!("{} is not a regular file", path.display())));
+        return Err(Rejected::Untrusted(format!(
+            "{} is not a regular file",
+            path.display()
+        )));
     }
     check_owner_mode(&path, &meta, trusted_owner)?;
     if meta.len() > MAX_FILE_SIZE {
-        return Err(Rejected::Corrupt(format!("{} is {} bytes", path.display(), meta.len())));
+        return Err(Rejected::Corrupt(format!(
+            "{} is {} bytes",
+            path.display(),
+            meta.len()
+        )));
     }
     let mut text = String::new();
     file.read_to_string(&mut text)
         .map_err(|e| Rejected::Corrupt(format!("{}: {e}", path.display())))?;
-    let rec: Record =
-        serde_json::from_str(&text).map_err(|e| Rejected::Corrupt(format!("{}: {e}", path.display())))?;
+    let rec: Record = serde_json::from_str(&text)
+        .map_err(|e| Rejected::Corrupt(format!("{}: {e}", path.display())))?;
     if rec.version != FORMAT_VERSION {
-        return Err(Rejected::Corrupt(format!("unknown format version {}", rec.version)));
+        return Err(Rejected::Corrupt(format!(
+            "unknown format version {}",
+            rec.version
+        )));
     }
     if rec.uid != uid {
-        return Err(Rejected::WrongUid { file: rec.uid, mine: uid });
+        return Err(Rejected::WrongUid {
+            file: rec.uid,
+            mine: uid,
+        });
     }
     if rec.boot_id != boot_id() {
         return Err(Rejected::WrongBoot);
@@ -253,7 +278,10 @@ pub fn remove(token: &str) -> io::Result<()> {
 
 pub fn remove_in(dir: &Path, token: &str) -> io::Result<()> {
     if !is_token(token) {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "malformed hand-off token"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "malformed hand-off token",
+        ));
     }
     match fs::remove_file(dir.join(token)) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
@@ -268,14 +296,19 @@ pub fn prune_stale() -> usize {
 }
 
 pub fn prune_stale_in(dir: &Path) -> usize {
-    let Ok(entries) = fs::read_dir(dir) else { return 0 };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
     let boot = boot_id();
     let mut removed = 0;
     for entry in entries.flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();
         let stale = if is_token(&name) {
-            match fs::read_to_string(entry.path()).ok().and_then(|t| serde_json::from_str::<Record>(&t).ok()) {
+            match fs::read_to_string(entry.path())
+                .ok()
+                .and_then(|t| serde_json::from_str::<Record>(&t).ok())
+            {
                 Some(rec) => rec.boot_id != boot || !rec.pam.is_alive(),
                 None => true,
             }
@@ -299,7 +332,9 @@ pub fn prune_stale_in(dir: &Path) -> usize {
 
 /// A token is exactly 32 lowercase hex digits (so it is never a path).
 pub fn is_token(s: &str) -> bool {
-    s.len() == 32 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 32
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 fn new_token() -> io::Result<String> {
@@ -329,9 +364,13 @@ fn ensure_dir(dir: &Path) -> io::Result<()> {
 }
 
 fn check_trusted_dir(dir: &Path, owner: u32) -> Result<(), Rejected> {
-    let meta = fs::symlink_metadata(dir).map_err(|e| Rejected::Io(format!("{}: {e}", dir.display())))?;
+    let meta =
+        fs::symlink_metadata(dir).map_err(|e| Rejected::Io(format!("{}: {e}", dir.display())))?;
     if !meta.file_type().is_dir() {
-        return Err(Rejected::Untrusted(format!("{} is not a directory", dir.display())));
+        return Err(Rejected::Untrusted(format!(
+            "{} is not a directory",
+            dir.display()
+        )));
     }
     check_owner_mode(dir, &meta, owner)
 }
@@ -362,7 +401,9 @@ fn is_ancestor(pam: ProcId) -> bool {
         if pid == 0 {
             return false;
         }
-        let Ok((ppid, start)) = read_stat(pid) else { return false };
+        let Ok((ppid, start)) = read_stat(pid) else {
+            return false;
+        };
         if pid == pam.pid {
             return start == pam.start;
         }
@@ -375,12 +416,20 @@ fn is_ancestor(pam: ProcId) -> bool {
 /// may contain spaces and parentheses, so parse after the LAST ')'.
 fn read_stat(pid: u32) -> io::Result<(u32, u64)> {
     let text = fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    let bad = || io::Error::new(io::ErrorKind::InvalidData, format!("/proc/{pid}/stat: unexpected format"));
+    let bad = || {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("/proc/{pid}/stat: unexpected format"),
+        )
+    };
     let rest = &text[text.rfind(')').ok_or_else(bad)? + 1..];
     // rest starts at field 3 (state): ppid is field 4, starttime field 22.
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let ppid = fields.get(1).and_then(|s| s.parse().ok()).ok_or_else(bad)?;
-    let start = fields.get(19).and_then(|s| s.parse().ok()).ok_or_else(bad)?;
+    let start = fields
+        .get(19)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(bad)?;
     Ok((ppid, start))
 }
 
@@ -391,7 +440,12 @@ pub fn real_uid() -> io::Result<u32> {
         .find_map(|l| l.strip_prefix("Uid:"))
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "/proc/self/status has no Uid line"))
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                "/proc/self/status has no Uid line",
+            )
+        })
 }
 
 fn boot_id() -> String {
@@ -450,7 +504,10 @@ mod tests {
         assert_eq!(mode, 0o644);
         assert_eq!(verify_in(&dir, &token, me, me), Ok(h));
         remove_in(&dir, &token).unwrap();
-        assert!(matches!(verify_in(&dir, &token, me, me), Err(Rejected::Io(_))));
+        assert!(matches!(
+            verify_in(&dir, &token, me, me),
+            Err(Rejected::Io(_))
+        ));
         fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -461,8 +518,18 @@ mod tests {
         let a = write_in(&dir, &sample(me, true), parent()).unwrap();
         let b = write_in(&dir, &sample(me, true), parent()).unwrap();
         assert_ne!(a, b);
-        for bad in ["", "../etc/passwd", &a.to_uppercase(), &a[..31], "g".repeat(32).as_str()] {
-            assert_eq!(verify_in(&dir, bad, me, me), Err(Rejected::BadToken), "{bad}");
+        for bad in [
+            "",
+            "../etc/passwd",
+            &a.to_uppercase(),
+            &a[..31],
+            "g".repeat(32).as_str(),
+        ] {
+            assert_eq!(
+                verify_in(&dir, bad, me, me),
+                Err(Rejected::BadToken),
+                "{bad}"
+            );
         }
         fs::remove_dir_all(&dir).unwrap();
     }
@@ -496,10 +563,16 @@ mod tests {
         let token = write_in(&dir, &sample(me + 1, false), parent()).unwrap();
         assert_eq!(
             verify_in(&dir, &token, me, me),
-            Err(Rejected::WrongUid { file: me + 1, mine: me })
+            Err(Rejected::WrongUid {
+                file: me + 1,
+                mine: me
+            })
         );
         // Files and directory must belong to the trusted owner (root in production).
-        assert!(matches!(verify_in(&dir, &token, me + 7, me + 1), Err(Rejected::Untrusted(_))));
+        assert!(matches!(
+            verify_in(&dir, &token, me + 7, me + 1),
+            Err(Rejected::Untrusted(_))
+        ));
         fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -509,10 +582,16 @@ mod tests {
         let me = real_uid().unwrap();
         let token = write_in(&dir, &sample(me, true), parent()).unwrap();
         fs::set_permissions(dir.join(&token), fs::Permissions::from_mode(0o666)).unwrap();
-        assert!(matches!(verify_in(&dir, &token, me, me), Err(Rejected::Untrusted(_))));
+        assert!(matches!(
+            verify_in(&dir, &token, me, me),
+            Err(Rejected::Untrusted(_))
+        ));
         fs::set_permissions(dir.join(&token), fs::Permissions::from_mode(0o644)).unwrap();
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o733)).unwrap();
-        assert!(matches!(verify_in(&dir, &token, me, me), Err(Rejected::Untrusted(_))));
+        assert!(matches!(
+            verify_in(&dir, &token, me, me),
+            Err(Rejected::Untrusted(_))
+        ));
         fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -524,7 +603,10 @@ mod tests {
         let path = dir.join(&token);
         let good = fs::read_to_string(&path).unwrap();
         fs::write(&path, &good[..good.len() / 2]).unwrap();
-        assert!(matches!(verify_in(&dir, &token, me, me), Err(Rejected::Corrupt(_))));
+        assert!(matches!(
+            verify_in(&dir, &token, me, me),
+            Err(Rejected::Corrupt(_))
+        ));
 
         let mut rec: Record = serde_json::from_str(&good).unwrap();
         rec.created -= MAX_AGE_SECS + 10;

@@ -1,2 +1,38 @@
-//! placeholder, replaced by the owning work
+//! `tlog-policy`: who is recorded. One pure decision shared by PAM, NSS, the
+//! recorder and the CLI, so they can never disagree.
+//!
+//! * [`Policy::load`] reads `/etc/tlog-rs/policy.toml` and the sources it
+//!   includes (sssd.conf `[session_recording]` + conf.d, the FreeIPA cache).
+//! * [`Policy::decide`] is pure: no I/O, no clock.
+//! * [`sys`] is the only system-facing module (NSS lookups).
+//!
+//! The combination rule, the file format and the fail-secure behaviour are
+//! documented in policy/README.md.
+
+mod cache;
+pub mod config;
+mod decision;
+mod engine;
+mod error;
+mod facts;
+pub mod freeipa;
 pub mod handoff;
+mod settings;
+pub mod source_file;
+pub mod sssd;
+pub mod sys;
+
+pub use cache::PolicyCache;
+pub use decision::{
+    real_shell, AuditLevel, Decision, Source, CONTROLLED_ENV, ENV_AUDIT_LEVEL, ENV_CONF_TEXT,
+    ENV_SESSION_CONF_TEXT, ENV_SESSION_SHELL, ENV_SHELL, FALLBACK_SHELL,
+};
+pub use engine::{host_matches, Policy, ValidationReport};
+pub use error::{ErrorKind, PolicyError};
+pub use facts::LoginFacts;
+pub use settings::RecSettings;
+
+/// Where the policy lives.
+pub const DEFAULT_POLICY_PATH: &str = "/etc/tlog-rs/policy.toml";
+/// The login-shell recorder, unless policy.toml names another.
+pub const DEFAULT_RECORDER: &str = "/usr/bin/tlog-rs-rec-session";

@@ -1,0 +1,595 @@
+//! The policy: every source loaded and indexed, and the pure decision.
+//!
+//! Combination rule (see README.md): sources are consulted in a fixed
+//! priority order — policy.toml rules (in file order), then the FreeIPA rule
+//! cache, then sssd.conf. The first source with a verdict (a matching record
+//! rule or a matching explicit exemption) decides. No verdict anywhere: not
+//! recorded. A broken policy: everyone recorded (fail-secure).
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use crate::config::{self, Action, FreeIpaConfig, OnStale, PolicyConfig, Rule};
+use crate::decision::{real_shell, AuditLevel, Decision, Source};
+use crate::error::PolicyError;
+use crate::facts::LoginFacts;
+use crate::freeipa::{self, IpaRules};
+use crate::settings::RecSettings;
+use crate::source_file::{read_checked, FileStamp};
+use crate::sssd::{self, SssdRecording, SssdVerdict};
+use crate::DEFAULT_RECORDER;
+
+/// FNV-1a: names are short and come from the admin's configuration, so a
+/// fast non-keyed hash is the right trade-off for NSS-speed decisions.
+#[derive(Default)]
+pub(crate) struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for &b in bytes {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+pub(crate) type FastMap<V> = HashMap<Box<str>, V, BuildHasherDefault<Fnv>>;
+
+/// For each user / group name, the policy.toml rules that name it, so that a
+/// decision costs one lookup per group instead of one per (rule, group).
+#[derive(Debug, Default)]
+struct RuleIndex {
+    by_user: FastMap<Vec<u32>>,
+    by_group: FastMap<Vec<u32>>,
+    words: usize,
+}
+
+impl RuleIndex {
+    fn build(rules: &[Rule]) -> RuleIndex {
+        let mut idx = RuleIndex {
+            words: rules.len().div_ceil(64),
+            ..Default::default()
+        };
+        for (i, r) in rules.iter().enumerate() {
+            for u in dedup(&r.users) {
+                idx.by_user.entry(u.into()).or_default().push(i as u32);
+            }
+            for g in dedup(&r.groups) {
+                idx.by_group.entry(g.into()).or_default().push(i as u32);
+            }
+        }
+        idx
+    }
+}
+
+fn dedup(v: &[String]) -> impl Iterator<Item = &str> {
+    let mut seen = HashSet::new();
+    v.iter()
+        .map(String::as_str)
+        .filter(move |s| seen.insert(*s))
+}
+
+/// The FreeIPA source: the loaded cache plus its staleness.
+#[derive(Debug)]
+struct IpaSource {
+    config: FreeIpaConfig,
+    rules: IpaRules,
+    stale: bool,
+}
+
+/// A loaded policy. Build with [`Policy::load`]; decide with [`Policy::decide`].
+#[derive(Debug)]
+pub struct Policy {
+    origin: String,
+    recorder: String,
+    config: PolicyConfig,
+    index: RuleIndex,
+    sssd: Option<SssdRecording>,
+    ipa: Option<IpaSource>,
+    stamps: Vec<FileStamp>,
+}
+
+/// Everything `validate` found.
+#[derive(Debug, Default)]
+pub struct ValidationReport {
+    /// Problems that make the policy fail (fail-secure: everyone recorded).
+    pub errors: Vec<PolicyError>,
+    /// Suspicious but accepted (e.g. keys SSSD ignores).
+    pub warnings: Vec<PolicyError>,
+}
+
+impl Policy {
+    /// Parse policy.toml and every source it includes.
+    pub fn load(path: &Path) -> Result<Policy, PolicyError> {
+        let (res, _) = Self::load_stamped(path);
+        res.map_err(|mut e| e.remove(0))
+    }
+
+    /// Like `load`, but returns every problem and the stamps of every file
+    /// read (also on failure, so a cache knows when to retry).
+    pub(crate) fn load_stamped(path: &Path) -> (Result<Policy, Vec<PolicyError>>, Vec<FileStamp>) {
+        let origin = path.display().to_string();
+        match read_checked(path) {
+            Ok((text, stamp)) => {
+                let mut stamps = vec![stamp];
+                let res = Self::build(&text, &origin, &mut stamps);
+                (res, stamps)
+            }
+            Err(e) => (Err(vec![e]), vec![FileStamp::missing(path)]),
+        }
+    }
+
+    /// Parse policy.toml text (for tests); included sources are still read from disk.
+    pub fn from_toml_str(text: &str, origin: &str) -> Result<Policy, PolicyError> {
+        let mut stamps = Vec::new();
+        Self::build(text, origin, &mut stamps).map_err(|mut e| e.remove(0))
+    }
+
+    fn build(
+        text: &str,
+        origin: &str,
+        stamps: &mut Vec<FileStamp>,
+    ) -> Result<Policy, Vec<PolicyError>> {
+        let config = config::parse(text, origin)?;
+        let mut errs = Vec::new();
+        let sssd = match &config.sssd {
+            None => None,
+            Some(s) => {
+                let dir = s.conf_dir.as_deref().map(Path::new);
+                match sssd::load(Path::new(&s.conf), dir) {
+                    Ok((rec, st)) => {
+                        stamps.extend(st);
+                        Some(rec)
+                    }
+                    Err(e) => {
+                        stamps.push(FileStamp::missing(Path::new(&s.conf)));
+                        errs.push(e);
+                        None
+                    }
+                }
+            }
+        };
+        let ipa = match &config.freeipa {
+            None => None,
+            Some(f) => {
+                let path = Path::new(&f.cache);
+                stamps.push(FileStamp::of(path).unwrap_or_else(|_| FileStamp::missing(path)));
+                match freeipa::load_cache(path) {
+                    Ok(rules) => {
+                        let stale =
+                            rules.is_stale(SystemTime::now(), Duration::from_secs(f.max_age_secs));
+                        Some(IpaSource {
+                            config: f.clone(),
+                            rules,
+                            stale,
+                        })
+                    }
+                    Err(e) => {
+                        errs.push(e);
+                        None
+                    }
+                }
+            }
+        };
+        if !errs.is_empty() {
+            return Err(errs);
+        }
+        Ok(Policy {
+            origin: origin.to_string(),
+            recorder: config
+                .recorder
+                .clone()
+                .unwrap_or_else(|| DEFAULT_RECORDER.to_string()),
+            index: RuleIndex::build(&config.rules),
+            config,
+            sssd,
+            ipa,
+            stamps: stamps.clone(),
+        })
+    }
+
+    /// Check the policy file and every source it names; report all problems.
+    pub fn validate(path: &Path) -> ValidationReport {
+        let mut report = ValidationReport::default();
+        let (res, _) = Self::load_stamped(path);
+        match res {
+            Err(errs) => report.errors = errs,
+            Ok(p) => {
+                if let Some(s) = &p.config.sssd {
+                    report.warnings.extend(sssd_warnings(s));
+                }
+                if std::fs::metadata(&p.recorder).is_err() {
+                    report.errors.push(PolicyError::new(
+                        p.origin.clone(),
+                        None,
+                        format!(
+                            "recorder {} does not exist: recorded users could not log in",
+                            p.recorder
+                        ),
+                    ));
+                }
+            }
+        }
+        report
+    }
+
+    /// Path of the login-shell recorder.
+    pub fn recorder(&self) -> &str {
+        &self.recorder
+    }
+
+    /// The policy.toml path or origin this policy was parsed from.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// The validated rules and settings of policy.toml.
+    pub fn config(&self) -> &PolicyConfig {
+        &self.config
+    }
+
+    /// The sssd.conf `[session_recording]` source, if configured.
+    pub fn sssd(&self) -> Option<&SssdRecording> {
+        self.sssd.as_ref()
+    }
+
+    /// Files this policy was built from, with the versions read.
+    pub fn stamps(&self) -> &[FileStamp] {
+        &self.stamps
+    }
+
+    /// Re-evaluate the FreeIPA cache's age against `now` (the decision
+    /// itself never reads the clock).
+    pub fn refresh_staleness(&mut self, now: SystemTime) {
+        if let Some(ipa) = &mut self.ipa {
+            ipa.stale = ipa
+                .rules
+                .is_stale(now, Duration::from_secs(ipa.config.max_age_secs));
+        }
+    }
+
+    /// Whether the FreeIPA cache is configured and older than `max_age`.
+    pub fn ipa_stale(&self) -> Option<bool> {
+        self.ipa.as_ref().map(|i| i.stale)
+    }
+
+    /// The decision for one login. Pure: no I/O, no clock.
+    pub fn decide(&self, facts: &LoginFacts) -> Decision {
+        let shell = real_shell(&facts.passwd_shell, &self.recorder);
+        if let Some(d) = self.decide_toml(facts, &shell) {
+            return d;
+        }
+        if let Some(d) = self.decide_ipa(facts, &shell) {
+            return d;
+        }
+        if let Some(d) = self.decide_sssd(facts, &shell) {
+            return d;
+        }
+        Decision {
+            record: false,
+            source: Source::Default,
+            rule: "default".into(),
+            reason: "no rule of any configured source selects this login".into(),
+            settings: RecSettings::default(),
+            shell,
+            audit_level: AuditLevel::None,
+        }
+    }
+
+    /// For NSS, which cannot see the PAM service: true if any service could
+    /// record this user on this host. Service-restricted record rules count
+    /// as matching and service-restricted exemptions as not matching.
+    pub fn may_record(&self, facts: &LoginFacts) -> bool {
+        if facts.service.is_none() {
+            return self.decide(facts).record;
+        }
+        let any = LoginFacts {
+            service: None,
+            ..facts.clone()
+        };
+        self.decide(&any).record
+    }
+
+    /// Decision when the policy cannot be loaded: every login is recorded,
+    /// root included, with the recorder's default settings, so that breaking
+    /// or removing the policy never yields an unrecorded session.
+    pub fn failsafe_decision(err: &PolicyError, facts: &LoginFacts) -> Decision {
+        Decision {
+            record: true,
+            source: Source::Error,
+            rule: "fail-secure".into(),
+            reason: format!("the policy cannot be used ({err}), so every login is recorded"),
+            settings: RecSettings::default(),
+            shell: real_shell(&facts.passwd_shell, DEFAULT_RECORDER),
+            audit_level: AuditLevel::Session,
+        }
+    }
+
+    fn recorded(
+        &self,
+        source: Source,
+        rule: String,
+        reason: String,
+        settings: &RecSettings,
+        audit: Option<AuditLevel>,
+        shell: &str,
+    ) -> Decision {
+        Decision {
+            record: true,
+            source,
+            rule,
+            reason,
+            settings: settings.or(&self.config.settings),
+            shell: shell.to_string(),
+            audit_level: audit.unwrap_or(self.config.audit_level),
+        }
+    }
+
+    fn not_recorded(source: Source, rule: String, reason: String, shell: &str) -> Decision {
+        Decision {
+            record: false,
+            source,
+            rule,
+            reason,
+            settings: RecSettings::default(),
+            shell: shell.to_string(),
+            audit_level: AuditLevel::None,
+        }
+    }
+
+    fn decide_toml(&self, facts: &LoginFacts, shell: &str) -> Option<Decision> {
+        let rules = &self.config.rules;
+        if rules.is_empty() {
+            return None;
+        }
+        let mut selected = vec![0u64; self.index.words];
+        let mut mark = |ids: &Vec<u32>| {
+            for &i in ids {
+                selected[(i / 64) as usize] |= 1 << (i % 64);
+            }
+        };
+        if let Some(ids) = self.index.by_user.get(facts.user.as_str()) {
+            mark(ids);
+        }
+        for g in facts.primary_group.iter().chain(facts.groups.iter()) {
+            if let Some(ids) = self.index.by_group.get(g.as_str()) {
+                mark(ids);
+            }
+        }
+        for (i, rule) in rules.iter().enumerate() {
+            let by_name = selected[i / 64] & (1 << (i % 64)) != 0;
+            if !(rule.all_users || by_name) {
+                continue;
+            }
+            if !rule.hosts.is_empty() && !rule.hosts.iter().any(|p| host_matches(p, &facts.host)) {
+                continue;
+            }
+            if !service_matches(rule, facts.service.as_deref()) {
+                continue;
+            }
+            let who = who_matched(rule, facts);
+            let label = format!("policy.toml rule '{}' (line {})", rule.name, rule.line);
+            return Some(match rule.action {
+                Action::Record => self.recorded(
+                    Source::Toml,
+                    label,
+                    format!("{who}, so rule '{}' records this login", rule.name),
+                    &rule.settings,
+                    rule.audit_level,
+                    shell,
+                ),
+                Action::Exempt => Self::not_recorded(
+                    Source::Toml,
+                    label,
+                    format!(
+                        "{who}, and rule '{}' exempts this login from recording",
+                        rule.name
+                    ),
+                    shell,
+                ),
+            });
+        }
+        None
+    }
+
+    fn decide_ipa(&self, facts: &LoginFacts, shell: &str) -> Option<Decision> {
+        let ipa = self.ipa.as_ref()?;
+        if ipa.stale && ipa.config.on_stale == OnStale::Record {
+            return Some(self.recorded(
+                Source::FreeIpa,
+                "freeipa cache stale".into(),
+                format!(
+                    "the FreeIPA rule cache {} is older than max_age ({} s) and on_stale = \"record\", \
+                     so every login not decided by policy.toml is recorded",
+                    ipa.config.cache, ipa.config.max_age_secs
+                ),
+                &RecSettings::default(),
+                None,
+                shell,
+            ));
+        }
+        let m = ipa.rules.evaluate(facts)?;
+        let label = format!("ipa rule '{}'", m.rule);
+        Some(if m.record {
+            self.recorded(
+                Source::FreeIpa,
+                label,
+                format!("FreeIPA rule '{}' records this login", m.rule),
+                &m.settings,
+                Some(m.audit_level),
+                shell,
+            )
+        } else {
+            Self::not_recorded(
+                Source::FreeIpa,
+                label,
+                format!(
+                    "FreeIPA rule '{}' exempts this login from recording",
+                    m.rule
+                ),
+                shell,
+            )
+        })
+    }
+
+    fn decide_sssd(&self, facts: &LoginFacts, shell: &str) -> Option<Decision> {
+        let s = self.sssd.as_ref()?;
+        let label = format!("sssd.conf scope={}", s.scope.as_str());
+        match s.evaluate(facts) {
+            SssdVerdict::Record(why) => Some(self.recorded(
+                Source::Sssd,
+                label,
+                format!("{why} in {}", s.origin),
+                &RecSettings::default(),
+                None,
+                shell,
+            )),
+            SssdVerdict::Exempt(why) => Some(Self::not_recorded(
+                Source::Sssd,
+                label,
+                format!("{why} in {}", s.origin),
+                shell,
+            )),
+            SssdVerdict::NoMatch(_) => None,
+        }
+    }
+}
+
+fn sssd_warnings(s: &config::SssdConfig) -> Vec<PolicyError> {
+    let mut sec = sssd::SessionRecordingSection::default();
+    let mut files = vec![std::path::PathBuf::from(&s.conf)];
+    let dir = s
+        .conf_dir
+        .as_ref()
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| sssd::default_conf_dir(Path::new(&s.conf)));
+    if let Ok(rd) = std::fs::read_dir(&dir) {
+        let mut snippets: Vec<_> = rd
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                let n = p
+                    .file_name()
+                    .map(|n| n.to_string_lossy().to_string())
+                    .unwrap_or_default();
+                !n.starts_with('.') && n.ends_with(".conf") && n.len() > 5
+            })
+            .collect();
+        snippets.sort();
+        files.extend(snippets);
+    }
+    for f in &files {
+        if let Ok(text) = std::fs::read_to_string(f) {
+            let _ = sssd::parse_ini(&text, &f.display().to_string(), &mut sec);
+        }
+    }
+    let mut out: Vec<PolicyError> = SssdRecording::unknown_keys(&sec)
+        .into_iter()
+        .map(|v| {
+            PolicyError::new(
+                v.file.clone(),
+                Some(v.line),
+                "unknown key in [session_recording]: SSSD ignores it",
+            )
+        })
+        .collect();
+    if let Ok(rec) = SssdRecording::from_section(&sec, &s.conf) {
+        let warn = |key: &str, why: &str| {
+            sec.get(key)
+                .map(|v| PolicyError::new(v.file.clone(), Some(v.line), format!("{key} {why}")))
+        };
+        match rec.scope {
+            sssd::Scope::Some => {
+                out.extend(warn("exclude_users", "is ignored with scope = some"));
+                out.extend(warn("exclude_groups", "is ignored with scope = some"));
+            }
+            sssd::Scope::All => {
+                out.extend(warn("users", "is ignored with scope = all"));
+                out.extend(warn("groups", "is ignored with scope = all"));
+            }
+            sssd::Scope::None => {}
+        }
+    }
+    out
+}
+
+/// Which name selected the user, in words.
+fn who_matched(rule: &Rule, facts: &LoginFacts) -> String {
+    if rule.all_users {
+        return "the rule applies to all users".into();
+    }
+    if rule.users.iter().any(|u| *u == facts.user) {
+        return format!("user {:?} is listed", facts.user);
+    }
+    if let Some(p) = &facts.primary_group {
+        if rule.groups.contains(p) {
+            return format!("primary group {p:?} is listed");
+        }
+    }
+    match facts.groups.iter().find(|g| rule.groups.contains(g)) {
+        Some(g) => format!("group {g:?} is listed"),
+        None => "the user matches".into(),
+    }
+}
+
+/// Services: `None` (NSS, unknown) matches a record rule restricted to some
+/// services (it might apply) but not such an exemption (it might not).
+fn service_matches(rule: &Rule, service: Option<&str>) -> bool {
+    if rule.services.is_empty() {
+        return true;
+    }
+    match service {
+        Some(s) => rule.services.iter().any(|x| x == s),
+        None => rule.action == Action::Record,
+    }
+}
+
+/// Host patterns: shell-style `*` and `?`, case-insensitive (DNS names are).
+/// A pattern without a dot also matches the host's first label, so "web1"
+/// matches "web1.example.com".
+pub fn host_matches(pattern: &str, host: &str) -> bool {
+    if glob_ci(pattern.as_bytes(), host.as_bytes()) {
+        return true;
+    }
+    if !pattern.contains('.') {
+        if let Some((short, _)) = host.split_once('.') {
+            return glob_ci(pattern.as_bytes(), short.as_bytes());
+        }
+    }
+    false
+}
+
+fn glob_ci(p: &[u8], s: &[u8]) -> bool {
+    // Iterative matcher with single backtrack point for '*'.
+    let (mut pi, mut si) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while si < s.len() {
+        if pi < p.len() && (p[pi] == b'?' || p[pi].eq_ignore_ascii_case(&s[si])) {
+            pi += 1;
+            si += 1;
+        } else if pi < p.len() && p[pi] == b'*' {
+            star = Some((pi, si));
+            pi += 1;
+        } else if let Some((sp, ss)) = star {
+            pi = sp + 1;
+            si = ss + 1;
+            star = Some((sp, ss + 1));
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == b'*' {
+        pi += 1;
+    }
+    pi == p.len()
+}

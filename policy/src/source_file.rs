@@ -1,0 +1,106 @@
+//! The file adapter shared by every source: read a file after checking that
+//! only root (or the running user) can change it, and stamp it so a cache can
+//! tell whether it changed.
+
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use crate::error::PolicyError;
+
+/// Identity and version of a file: (dev, inode, size, mtime, ctime). A
+/// missing file has a stamp too, so that its creation is noticed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileStamp {
+    pub path: PathBuf,
+    /// None = the file did not exist.
+    pub meta: Option<(u64, u64, u64, i64, i64, i64, i64)>,
+}
+
+impl FileStamp {
+    pub fn of(path: &Path) -> std::io::Result<FileStamp> {
+        let m = fs::metadata(path)?;
+        Ok(FileStamp {
+            path: path.to_path_buf(),
+            meta: Some(stamp_of(&m)),
+        })
+    }
+
+    pub fn missing(path: &Path) -> FileStamp {
+        FileStamp {
+            path: path.to_path_buf(),
+            meta: None,
+        }
+    }
+
+    /// Re-stat the path: true if it is still the same version.
+    pub fn unchanged(&self) -> bool {
+        match fs::metadata(&self.path) {
+            Ok(m) => self.meta == Some(stamp_of(&m)),
+            Err(_) => self.meta.is_none(),
+        }
+    }
+}
+
+fn stamp_of(m: &fs::Metadata) -> (u64, u64, u64, i64, i64, i64, i64) {
+    (
+        m.dev(),
+        m.ino(),
+        m.size(),
+        m.mtime(),
+        m.mtime_nsec(),
+        m.ctime(),
+        m.ctime_nsec(),
+    )
+}
+
+/// Read a policy input. The file must be owned by root or by the running
+/// user and not writable by group or others: otherwise someone else could
+/// exempt themselves from recording, so it is an error (and the policy fails
+/// secure).
+pub fn read_checked(path: &Path) -> Result<(String, FileStamp), PolicyError> {
+    let name = path.display().to_string();
+    let meta = fs::metadata(path).map_err(|e| PolicyError::io(&name, &e))?;
+    if !meta.is_file() {
+        return Err(PolicyError::new(&name, None, "not a regular file"));
+    }
+    check_owner(&name, &meta)?;
+    let bytes = fs::read(path).map_err(|e| PolicyError::io(&name, &e))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let line = crate::error::line_of(
+            &String::from_utf8_lossy(&e.as_bytes()[..e.utf8_error().valid_up_to()]),
+            usize::MAX,
+        );
+        PolicyError::new(&name, Some(line), "file is not valid UTF-8")
+    })?;
+    Ok((
+        text,
+        FileStamp {
+            path: path.to_path_buf(),
+            meta: Some(stamp_of(&meta)),
+        },
+    ))
+}
+
+fn check_owner(name: &str, meta: &fs::Metadata) -> Result<(), PolicyError> {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    if meta.uid() != 0 && meta.uid() != euid {
+        return Err(PolicyError::new(
+            name,
+            None,
+            format!("owned by uid {}, must be owned by root", meta.uid()),
+        ));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(PolicyError::new(
+            name,
+            None,
+            format!(
+                "mode {:04o} lets group or others write it; run chmod go-w",
+                meta.mode() & 0o7777
+            ),
+        ));
+    }
+    Ok(())
+}
