@@ -43,6 +43,8 @@ pub mod guard;
 pub mod journal;
 pub mod ratelimit;
 pub mod syslog;
+#[cfg(test)]
+mod tests;
 
 use std::fmt;
 use std::os::fd::RawFd;
