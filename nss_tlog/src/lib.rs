@@ -1,1 +1,371 @@
-//! placeholder, replaced by the owning work
+//! `libnss_tlog.so.2`: glibc NSS module that swaps the login shell of users
+//! the policy may record for the recorder (`passwd: tlog files ...`).
+//!
+//! Thin FFI shell around `logic`: every entry point runs under `guard`
+//! (catch_unwind, no output), the policy is cached in a static that is
+//! lazily initialised and re-checked by file stamps, and the underlying entry
+//! comes from a nested glibc lookup with a thread-local reentrancy flag, so the
+//! nested call skips us and the rest of the chain answers.
+//!
+//! Guest-code rules followed: no threads, no network, no global constructors,
+//! the thread-local is a const-initialised `Cell<bool>` (no destructor), the
+//! only lock is taken with `try_lock` so a child forked while another thread
+//! held it never deadlocks (it falls back to an uncached load).
+
+pub mod logic;
+pub mod sys;
+
+use std::cell::Cell;
+use std::ffi::CStr;
+use std::os::raw::{c_char, c_int};
+use std::path::Path;
+use std::sync::{Mutex, Once, TryLockError};
+
+use logic::{Answer, System};
+use sys::{Key, PwEntry};
+use tlog_policy::{Policy, PolicyCache, PolicyError};
+
+/// glibc's `enum nss_status` (<nss.h>).
+#[allow(non_camel_case_types)]
+pub type nss_status = c_int;
+pub const NSS_STATUS_TRYAGAIN: nss_status = -2;
+pub const NSS_STATUS_UNAVAIL: nss_status = -1;
+pub const NSS_STATUS_NOTFOUND: nss_status = 0;
+pub const NSS_STATUS_SUCCESS: nss_status = 1;
+
+thread_local! {
+    /// Set while this thread runs a nested lookup: our own entry points then
+    /// answer NOTFOUND at once, so glibc moves on to the next source.
+    static INSIDE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Sets INSIDE for its lifetime (reset even if the lookup unwinds).
+struct Reentered;
+
+impl Reentered {
+    fn enter() -> Option<Reentered> {
+        let was = INSIDE.try_with(|f| f.replace(true)).unwrap_or(true);
+        (!was).then_some(Reentered)
+    }
+}
+
+impl Drop for Reentered {
+    fn drop(&mut self) {
+        let _ = INSIDE.try_with(|f| f.set(false));
+    }
+}
+
+fn is_reentered() -> bool {
+    INSIDE.try_with(|f| f.get()).unwrap_or(true)
+}
+
+/// The real system, seen from inside the module.
+struct Glibc;
+
+impl System for Glibc {
+    fn underlying(&self, key: Key<'_>) -> sys::LookupResult {
+        // Already set by the caller (entry points set it before calling logic).
+        sys::getpw(key)
+    }
+    fn groups(&self, user: &[u8], gid: u32) -> (Option<String>, Vec<String>) {
+        sys::groups_of(user, gid)
+    }
+    fn host(&self) -> String {
+        sys::host_name()
+    }
+}
+
+static POLICY: Mutex<Option<PolicyCache>> = Mutex::new(None);
+
+/// How often to retry a busy policy lock before loading the policy uncached.
+const LOCK_TRIES: u32 = 64;
+
+/// Run `f` with the cached policy. Never blocks on the lock: after a fork in a
+/// multithreaded host the lock may be held forever by a thread that no longer
+/// exists, so a busy lock means "load it yourself".
+fn with_policy(f: &dyn Fn(Result<&Policy, &PolicyError>) -> Option<String>) -> Option<String> {
+    for _ in 0..LOCK_TRIES {
+        let mut guard = match POLICY.try_lock() {
+            Ok(g) => g,
+            Err(TryLockError::Poisoned(p)) => {
+                // A panic while holding it: drop the cache, start over.
+                let mut g = p.into_inner();
+                *g = None;
+                POLICY.clear_poison();
+                g
+            }
+            Err(TryLockError::WouldBlock) => {
+                std::thread::yield_now();
+                continue;
+            }
+        };
+        let cache =
+            guard.get_or_insert_with(|| PolicyCache::new(tlog_policy::DEFAULT_POLICY_PATH.into()));
+        return f(cache.get());
+    }
+    match Policy::load(Path::new(tlog_policy::DEFAULT_POLICY_PATH)) {
+        Ok(p) => f(Ok(&p)),
+        Err(e) => f(Err(&e)),
+    }
+}
+
+static QUIET: Once = Once::new();
+
+/// Run an entry point: no unwinding into C, and no panic message on the
+/// host's stderr (this cdylib has its own copy of std, so the hook we install
+/// affects only panics inside this module).
+fn guard(errnop: *mut c_int, f: impl FnOnce() -> nss_status) -> nss_status {
+    QUIET.call_once(|| std::panic::set_hook(Box::new(|_| {})));
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(s) => s,
+        Err(_) => {
+            set_errno(errnop, libc::EAGAIN);
+            NSS_STATUS_UNAVAIL
+        }
+    }
+}
+
+fn set_errno(errnop: *mut c_int, value: c_int) {
+    if !errnop.is_null() {
+        // SAFETY: glibc passes a valid pointer to the thread's errno slot.
+        unsafe { *errnop = value };
+    }
+}
+
+/// Copy `entry` into the caller's `pwd` + `buf`. Err(()) if buf is too small.
+///
+/// # Safety
+/// `pwd` must be valid for writes and `buf` valid for `buflen` bytes.
+unsafe fn fill(
+    entry: &PwEntry,
+    pwd: *mut libc::passwd,
+    buf: *mut c_char,
+    buflen: usize,
+) -> Result<(), ()> {
+    let fields: [&[u8]; 5] = [
+        &entry.name,
+        &entry.passwd,
+        &entry.gecos,
+        &entry.dir,
+        &entry.shell,
+    ];
+    let need: usize = fields.iter().map(|f| f.len() + 1).sum();
+    if buf.is_null() || buflen < need || fields.iter().any(|f| f.contains(&0)) {
+        return Err(());
+    }
+    let mut ptrs = [std::ptr::null_mut::<c_char>(); 5];
+    let mut off = 0usize;
+    for (i, field) in fields.iter().enumerate() {
+        // SAFETY: off + field.len() + 1 <= need <= buflen, so the copy and the
+        // terminating NUL stay inside buf; field does not overlap buf.
+        unsafe {
+            let dst = buf.add(off);
+            std::ptr::copy_nonoverlapping(field.as_ptr().cast::<c_char>(), dst, field.len());
+            *dst.add(field.len()) = 0;
+            ptrs[i] = dst;
+        }
+        off += field.len() + 1;
+    }
+    // SAFETY: pwd is valid for writes (caller contract).
+    unsafe {
+        (*pwd).pw_name = ptrs[0];
+        (*pwd).pw_passwd = ptrs[1];
+        (*pwd).pw_gecos = ptrs[2];
+        (*pwd).pw_dir = ptrs[3];
+        (*pwd).pw_shell = ptrs[4];
+        (*pwd).pw_uid = entry.uid;
+        (*pwd).pw_gid = entry.gid;
+    }
+    Ok(())
+}
+
+/// Turn an entry into an NSS status, filling the caller's buffers.
+///
+/// # Safety
+/// As for `fill`.
+unsafe fn deliver(
+    entry: Option<PwEntry>,
+    errno: Option<i32>,
+    pwd: *mut libc::passwd,
+    buf: *mut c_char,
+    buflen: usize,
+    errnop: *mut c_int,
+) -> nss_status {
+    if let Some(e) = errno {
+        set_errno(errnop, e);
+        return NSS_STATUS_UNAVAIL;
+    }
+    let Some(entry) = entry else {
+        set_errno(errnop, libc::ENOENT);
+        return NSS_STATUS_NOTFOUND;
+    };
+    if pwd.is_null() {
+        set_errno(errnop, libc::EINVAL);
+        return NSS_STATUS_UNAVAIL;
+    }
+    // SAFETY: caller contract.
+    match unsafe { fill(&entry, pwd, buf, buflen) } {
+        Ok(()) => NSS_STATUS_SUCCESS,
+        Err(()) => {
+            // glibc retries with a bigger buffer.
+            set_errno(errnop, libc::ERANGE);
+            NSS_STATUS_TRYAGAIN
+        }
+    }
+}
+
+fn lookup(key: Key<'_>) -> (Option<PwEntry>, Option<i32>) {
+    let Some(_inside) = Reentered::enter() else {
+        return (None, None);
+    };
+    match logic::answer(key, &Glibc, &with_policy) {
+        Answer::Found(e) => (Some(e), None),
+        Answer::NotFound => (None, None),
+        Answer::Unavail(errno) => (None, Some(errno)),
+    }
+}
+
+/// # Safety
+/// glibc NSS contract: `name` NUL-terminated, `pwd` valid, `buf` valid for
+/// `buflen` bytes, `errnop` valid.
+#[no_mangle]
+pub unsafe extern "C" fn _nss_tlog_getpwnam_r(
+    name: *const c_char,
+    pwd: *mut libc::passwd,
+    buf: *mut c_char,
+    buflen: usize,
+    errnop: *mut c_int,
+) -> nss_status {
+    guard(errnop, || {
+        if name.is_null() || is_reentered() {
+            set_errno(errnop, libc::ENOENT);
+            return NSS_STATUS_NOTFOUND;
+        }
+        // SAFETY: name is a NUL-terminated string (NSS contract).
+        let name = unsafe { CStr::from_ptr(name) };
+        let (entry, errno) = lookup(Key::Name(name));
+        // SAFETY: NSS contract for the out-parameters.
+        unsafe { deliver(entry, errno, pwd, buf, buflen, errnop) }
+    })
+}
+
+/// # Safety
+/// glibc NSS contract, as for `_nss_tlog_getpwnam_r`.
+#[no_mangle]
+pub unsafe extern "C" fn _nss_tlog_getpwuid_r(
+    uid: libc::uid_t,
+    pwd: *mut libc::passwd,
+    buf: *mut c_char,
+    buflen: usize,
+    errnop: *mut c_int,
+) -> nss_status {
+    guard(errnop, || {
+        if is_reentered() {
+            set_errno(errnop, libc::ENOENT);
+            return NSS_STATUS_NOTFOUND;
+        }
+        let (entry, errno) = lookup(Key::Uid(uid));
+        // SAFETY: NSS contract for the out-parameters.
+        unsafe { deliver(entry, errno, pwd, buf, buflen, errnop) }
+    })
+}
+
+/// No enumeration: `getent passwd` must list each user once, from the
+/// sources after us (UNAVAIL makes glibc move on).
+#[no_mangle]
+pub extern "C" fn _nss_tlog_setpwent(_stayopen: c_int) -> nss_status {
+    NSS_STATUS_UNAVAIL
+}
+
+#[no_mangle]
+pub extern "C" fn _nss_tlog_endpwent() -> nss_status {
+    NSS_STATUS_UNAVAIL
+}
+
+/// # Safety
+/// Never dereferences its arguments except `errnop` (NSS contract: valid).
+#[no_mangle]
+pub unsafe extern "C" fn _nss_tlog_getpwent_r(
+    _pwd: *mut libc::passwd,
+    _buf: *mut c_char,
+    _buflen: usize,
+    errnop: *mut c_int,
+) -> nss_status {
+    set_errno(errnop, libc::ENOENT);
+    NSS_STATUS_NOTFOUND
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry() -> PwEntry {
+        PwEntry {
+            name: b"alice".to_vec(),
+            passwd: b"x".to_vec(),
+            uid: 5,
+            gid: 6,
+            gecos: b"Alice".to_vec(),
+            dir: b"/home/alice".to_vec(),
+            shell: b"/usr/bin/tlog-rs-rec-session".to_vec(),
+        }
+    }
+
+    #[test]
+    fn fill_reports_erange_for_every_too_small_buffer() {
+        let need = 6 + 2 + 6 + 12 + 29;
+        for len in 0..need {
+            let mut buf = vec![0 as c_char; len.max(1)];
+            // SAFETY: zeroed passwd is valid; buf valid for len bytes.
+            let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
+            let mut errno = 0;
+            // SAFETY: as above.
+            let st = unsafe {
+                deliver(
+                    Some(entry()),
+                    None,
+                    &mut pw,
+                    buf.as_mut_ptr(),
+                    len,
+                    &mut errno,
+                )
+            };
+            assert_eq!(
+                (st, errno),
+                (NSS_STATUS_TRYAGAIN, libc::ERANGE),
+                "len {len}"
+            );
+        }
+        let mut buf = vec![0 as c_char; need];
+        // SAFETY: as above.
+        let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut errno = 0;
+        // SAFETY: as above.
+        let st = unsafe {
+            deliver(
+                Some(entry()),
+                None,
+                &mut pw,
+                buf.as_mut_ptr(),
+                need,
+                &mut errno,
+            )
+        };
+        assert_eq!(st, NSS_STATUS_SUCCESS);
+        // SAFETY: filled by deliver, pointing into buf.
+        let shell = unsafe { CStr::from_ptr(pw.pw_shell) };
+        assert_eq!(shell.to_bytes(), b"/usr/bin/tlog-rs-rec-session");
+        assert_eq!((pw.pw_uid, pw.pw_gid), (5, 6));
+    }
+
+    #[test]
+    fn reentrancy_flag_is_per_call_and_reset() {
+        assert!(!is_reentered());
+        {
+            let _g = Reentered::enter().unwrap();
+            assert!(is_reentered());
+            assert!(Reentered::enter().is_none());
+        }
+        assert!(!is_reentered());
+    }
+}

@@ -1,1 +1,260 @@
-//! placeholder, replaced by the owning work
+//! `pam_tlog.so`: PAM session module that tells the recorder (the login shell
+//! chosen by nss_tlog) whether and how to record this login.
+//!
+//! Thin FFI shell around `logic`: each entry point checks its pointers, runs
+//! under `guard` (catch_unwind, silent panic hook), and maps the outcome to a
+//! PAM code. No threads, no output on stdout/stderr (only pam_syslog and the
+//! PAM conversation), no global state besides the once-installed panic hook.
+
+pub mod ffi;
+pub mod logic;
+#[path = "../../nss_tlog/src/sys.rs"]
+pub mod sys;
+
+use std::ffi::{CStr, CString};
+use std::os::raw::{c_char, c_int, c_void};
+use std::path::Path;
+use std::sync::Once;
+
+use ffi::PamHandle;
+use logic::{Args, Host, Level, Outcome, Pam};
+use sys::{Key, PwEntry};
+use tlog_policy::handoff::{self, Handoff};
+use tlog_policy::{Policy, PolicyError};
+
+/// The real PAM handle.
+struct Handle(*mut PamHandle);
+
+impl Handle {
+    fn item(&self, which: c_int) -> Option<String> {
+        let mut p: *const c_void = std::ptr::null();
+        // SAFETY: self.0 is the non-null handle PAM gave us; p is valid for writes.
+        let rc = unsafe { ffi::pam_get_item(self.0, which, &mut p) };
+        if rc != ffi::PAM_SUCCESS || p.is_null() {
+            return None;
+        }
+        // SAFETY: string items are NUL-terminated strings owned by PAM.
+        Some(
+            unsafe { CStr::from_ptr(p.cast::<c_char>()) }
+                .to_string_lossy()
+                .into_owned(),
+        )
+    }
+}
+
+/// Strip NULs so a CString can always be built (messages only).
+fn c_text(s: &str) -> CString {
+    CString::new(s.replace('\0', "?")).unwrap_or_default()
+}
+
+impl Pam for Handle {
+    fn user(&mut self) -> Option<String> {
+        let mut p: *const c_char = std::ptr::null();
+        // SAFETY: valid handle; p valid for writes; NULL prompt is allowed.
+        let rc = unsafe { ffi::pam_get_user(self.0, &mut p, std::ptr::null()) };
+        if rc != ffi::PAM_SUCCESS || p.is_null() {
+            return None;
+        }
+        // SAFETY: PAM returns a NUL-terminated string it owns.
+        Some(unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned())
+    }
+    fn service(&self) -> Option<String> {
+        self.item(ffi::PAM_SERVICE)
+    }
+    fn tty(&self) -> Option<String> {
+        self.item(ffi::PAM_TTY)
+    }
+    fn rhost(&self) -> Option<String> {
+        self.item(ffi::PAM_RHOST)
+    }
+    fn getenv(&mut self, name: &str) -> Option<String> {
+        let name = CString::new(name).ok()?;
+        // SAFETY: valid handle, NUL-terminated name.
+        let p = unsafe { ffi::pam_getenv(self.0, name.as_ptr()) };
+        if p.is_null() {
+            return None;
+        }
+        // SAFETY: PAM returns a NUL-terminated string it owns.
+        Some(unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned())
+    }
+    fn putenv(&mut self, name: &str, value: &str) -> bool {
+        let Ok(nv) = CString::new(format!("{name}={value}")) else {
+            return false;
+        };
+        // SAFETY: valid handle; PAM copies the string.
+        unsafe { ffi::pam_putenv(self.0, nv.as_ptr()) == ffi::PAM_SUCCESS }
+    }
+    fn unsetenv(&mut self, name: &str) {
+        if let Ok(n) = CString::new(name) {
+            // SAFETY: valid handle; "NAME" without '=' deletes the variable
+            // (PAM_BAD_ITEM if it was not set, which we ignore).
+            unsafe { ffi::pam_putenv(self.0, n.as_ptr()) };
+        }
+    }
+    fn syslog(&self, level: Level, msg: &str) {
+        let prio = match level {
+            Level::Err => ffi::LOG_ERR,
+            Level::Warning => ffi::LOG_WARNING,
+            Level::Notice => ffi::LOG_NOTICE,
+            Level::Info => ffi::LOG_INFO,
+            Level::Debug => ffi::LOG_DEBUG,
+        };
+        let msg = c_text(msg);
+        // SAFETY: valid handle; "%s" with one NUL-terminated string argument.
+        // pam_syslog logs to LOG_AUTHPRIV with "pam_tlog(service:session)".
+        unsafe { ffi::pam_syslog(self.0, prio, c"%s".as_ptr(), msg.as_ptr()) };
+    }
+    fn tell_user(&mut self, msg: &str) {
+        let msg = c_text(msg);
+        // SAFETY: valid handle; "%s" with one NUL-terminated string argument.
+        unsafe { ffi::pam_error(self.0, c"%s".as_ptr(), msg.as_ptr()) };
+    }
+}
+
+/// The real system.
+struct System;
+
+impl Host for System {
+    fn nss_entry(&self, user: &str) -> Result<Option<PwEntry>, String> {
+        let cuser = CString::new(user).map_err(|_| "user name contains NUL".to_string())?;
+        sys::getpw(Key::Name(&cuser))
+            .map_err(|errno| std::io::Error::from_raw_os_error(errno).to_string())
+    }
+    fn underlying_entry(&self, user: &str) -> Result<Option<PwEntry>, String> {
+        // The policy crate reads nsswitch.conf and asks the services after
+        // `tlog` directly: no recursion into nss_tlog, and no nscd (which would
+        // hand back our own swapped shell).
+        Ok(
+            tlog_policy::sys::underlying_getpwnam(user)?.map(|e| PwEntry {
+                name: e.name.into_bytes(),
+                passwd: b"x".to_vec(),
+                uid: e.uid,
+                gid: e.gid,
+                gecos: e.gecos.into_bytes(),
+                dir: e.dir.into_bytes(),
+                shell: e.shell.into_bytes(),
+            }),
+        )
+    }
+    fn groups(&self, user: &[u8], gid: u32) -> (Option<String>, Vec<String>) {
+        sys::groups_of(user, gid)
+    }
+    fn host(&self) -> String {
+        sys::host_name()
+    }
+    fn load_policy(&self, path: &str) -> Result<Policy, PolicyError> {
+        Policy::load(Path::new(path))
+    }
+    fn write_handoff(&self, h: &Handoff) -> std::io::Result<String> {
+        handoff::write(h)
+    }
+    fn remove_handoff(&self, token: &str) {
+        let _ = handoff::remove(token);
+    }
+    fn prune_handoffs(&self) {
+        handoff::prune_stale();
+    }
+}
+
+static QUIET: Once = Once::new();
+
+/// Collect argv into strings (non-UTF-8 arguments are reported as unknown).
+///
+/// # Safety
+/// `argv` has `argc` valid NUL-terminated strings (or is null with argc 0).
+unsafe fn collect_args(argc: c_int, argv: *const *const c_char) -> Vec<String> {
+    if argv.is_null() || argc <= 0 {
+        return Vec::new();
+    }
+    (0..argc as usize)
+        .filter_map(|i| {
+            // SAFETY: i < argc (contract).
+            let p = unsafe { *argv.add(i) };
+            // SAFETY: NUL-terminated (contract).
+            (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned())
+        })
+        .collect()
+}
+
+/// Run an entry point: null checks, catch_unwind, and a silent panic hook
+/// (our own copy of std, so this does not touch the host's hook).
+///
+/// # Safety
+/// PAM module contract for `pamh`, `argc`, `argv`.
+unsafe fn guard(
+    pamh: *mut PamHandle,
+    argc: c_int,
+    argv: *const *const c_char,
+    f: fn(&mut Handle, &Args) -> Outcome,
+) -> c_int {
+    if pamh.is_null() {
+        return ffi::PAM_SESSION_ERR;
+    }
+    QUIET.call_once(|| std::panic::set_hook(Box::new(|_| {})));
+    // SAFETY: forwarded contract.
+    let raw = unsafe { collect_args(argc, argv) };
+    let args = Args::parse(raw.iter().map(String::as_str));
+    let fail_closed = args.fail_closed;
+    let mut handle = Handle(pamh);
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut handle, &args)));
+    match result {
+        Ok(Outcome::Success) => ffi::PAM_SUCCESS,
+        Ok(Outcome::Refused) => ffi::PAM_SESSION_ERR,
+        Err(_) => {
+            let mut handle = Handle(pamh);
+            // Logging may itself fail; never unwind out of here.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                handle.syslog(
+                    Level::Err,
+                    &format!(
+                        "internal error (panic); session {}",
+                        if fail_closed {
+                            "refused (fail=closed)"
+                        } else {
+                            "allowed (fail=open)"
+                        }
+                    ),
+                );
+                if fail_closed {
+                    handle.tell_user("Session recording could not be set up; login refused.");
+                }
+            }));
+            if fail_closed {
+                ffi::PAM_SESSION_ERR
+            } else {
+                ffi::PAM_IGNORE
+            }
+        }
+    }
+}
+
+/// # Safety
+/// Called by libpam with a valid handle and argv.
+#[no_mangle]
+pub unsafe extern "C" fn pam_sm_open_session(
+    pamh: *mut PamHandle,
+    _flags: c_int,
+    argc: c_int,
+    argv: *const *const c_char,
+) -> c_int {
+    // SAFETY: PAM contract.
+    unsafe { guard(pamh, argc, argv, |h, a| logic::open_session(h, &System, a)) }
+}
+
+/// # Safety
+/// Called by libpam with a valid handle and argv.
+#[no_mangle]
+pub unsafe extern "C" fn pam_sm_close_session(
+    pamh: *mut PamHandle,
+    _flags: c_int,
+    argc: c_int,
+    argv: *const *const c_char,
+) -> c_int {
+    // SAFETY: PAM contract. A logout never fails because of us.
+    let rc = unsafe { guard(pamh, argc, argv, |h, a| logic::close_session(h, &System, a)) };
+    if rc == ffi::PAM_SESSION_ERR {
+        ffi::PAM_IGNORE
+    } else {
+        rc
+    }
+}
