@@ -79,7 +79,11 @@ impl Stream {
     /// as the run grew).
     fn close_run(&mut self, timing: &mut Vec<u8>) {
         if self.txt_run != 0 {
-            timing.push(if self.bin_run == 0 { self.valid_mark } else { self.invalid_mark });
+            timing.push(if self.bin_run == 0 {
+                self.valid_mark
+            } else {
+                self.invalid_mark
+            });
             push_u64(timing, self.txt_run);
         }
         if self.bin_run != 0 {
@@ -181,7 +185,8 @@ impl Chunk {
             return true;
         }
         let st = &self.streams[s];
-        let cut = !valid != (st.bin_run != 0);
+        // The run switches between text and binary.
+        let cut = valid == (st.bin_run != 0);
         let delay_ms = self.delay_ms(ts);
         let (mut txt_run, mut txt_dig, mut bin_run, mut bin_dig) = if cut || delay_ms > 0 {
             (0, 10, 0, 10)
@@ -206,7 +211,11 @@ impl Chunk {
             txt_dig *= 10;
         }
         if valid {
-            cost += if seq.len() > 1 { seq.len() } else { ESC_LEN[seq[0] as usize] as usize };
+            cost += if seq.len() > 1 {
+                seq.len()
+            } else {
+                ESC_LEN[seq[0] as usize] as usize
+            };
         } else {
             cost += REPLACEMENT.len();
             if bin_run == 0 {
@@ -271,7 +280,12 @@ impl Chunk {
             {
                 let (rem, got_ts, last_ts) = (self.rem, self.got_ts, self.last_ts);
                 let st = &mut self.streams[s];
-                if st.utf8.is_empty() && st.bin_run == 0 && st.txt_run > 0 && got_ts && ts <= last_ts {
+                if st.utf8.is_empty()
+                    && st.bin_run == 0
+                    && st.txt_run > 0
+                    && got_ts
+                    && ts <= last_ts
+                {
                     let mut rem = rem;
                     let start = i;
                     while i < n {
@@ -478,7 +492,9 @@ impl Encoder {
     }
 
     fn stamp(&mut self, t: Duration) -> u64 {
-        let ns = u64::try_from(t.as_nanos()).unwrap_or(u64::MAX).max(self.last_stamp);
+        let ns = u64::try_from(t.as_nanos())
+            .unwrap_or(u64::MAX)
+            .max(self.last_stamp);
         self.last_stamp = ns;
         if self.start.is_none() {
             self.start = Some(ns);
@@ -561,7 +577,11 @@ impl Encoder {
         m.extend_from_slice(b",\"time\":");
         push_u64(&mut m, secs);
         m.push(b'.');
-        m.extend_from_slice(&[b'0' + (ms / 100) as u8, b'0' + (ms / 10 % 10) as u8, b'0' + (ms % 10) as u8]);
+        m.extend_from_slice(&[
+            b'0' + (ms / 100) as u8,
+            b'0' + (ms / 10 % 10) as u8,
+            b'0' + (ms % 10) as u8,
+        ]);
         m.extend_from_slice(b",\"timing\":\"");
         m.extend_from_slice(&c.timing);
         m.extend_from_slice(b"\",\"in_txt\":\"");

@@ -10,7 +10,10 @@ pub struct ParseError {
 
 impl ParseError {
     pub(crate) fn new(field: Option<&'static str>, reason: impl Into<String>) -> Self {
-        ParseError { field, reason: reason.into() }
+        ParseError {
+            field,
+            reason: reason.into(),
+        }
     }
     pub(crate) fn field(field: &'static str, reason: impl Into<String>) -> Self {
         Self::new(Some(field), reason)

@@ -94,7 +94,11 @@ mod tests {
         for b in 0u8..0x80 {
             let before = out.len();
             push_escaped_ascii(&mut out, b);
-            assert_eq!(out.len() - before, ESC_LEN[b as usize] as usize, "byte {b:#x}");
+            assert_eq!(
+                out.len() - before,
+                ESC_LEN[b as usize] as usize,
+                "byte {b:#x}"
+            );
         }
         let mut out = Vec::new();
         push_escaped_str(&mut out, "a/\"\\\u{8}\u{c}\n\r\t\u{1}\u{1f}\u{7f} é");

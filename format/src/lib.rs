@@ -4,15 +4,15 @@
 //! same checks as `tlog-play`.
 
 mod encoder;
-mod escape;
-mod utf8;
 mod error;
+mod escape;
 mod message;
 mod reader;
 mod timing;
+mod utf8;
 
 pub use encoder::{Encoder, RecHeader, MIN_PAYLOAD};
 pub use error::{ParseError, ReadError};
-pub use message::{parse_message, Message, Packet, PacketData};
+pub use message::{parse_message, Message, Packet, PacketData, MAX_PACKET_IO};
 pub use reader::Reader;
-pub use timing::{parse_timing, TimingRecord};
+pub use timing::{parse_timing, TimingRecord, MAX_DELAY_MS};

@@ -156,7 +156,10 @@ mod tests {
                     });
                     assert!(ok, "{seq:x?}");
                 } else {
-                    assert!(std::str::from_utf8(&seq[..taken.max(1)]).is_err() || taken == 0 && a >= 0x80);
+                    assert!(
+                        std::str::from_utf8(&seq[..taken.max(1)]).is_err()
+                            || taken == 0 && a >= 0x80
+                    );
                 }
             }
         }
