@@ -1,0 +1,111 @@
+//! "Already recorded" detection without a global lock (tlog's lock file makes
+//! concurrent sessions without audit go unrecorded).
+//!
+//! A recording tlog-rs-rec-session exports `TLOG_RS_RECORDER=<pid>:<start>`
+//! to its program. A nested tlog-rs-rec-session skips recording only if that
+//! marker names a live process that
+//! - is one of OUR ANCESTORS (so a fresh login, whose ancestors are sshd,
+//!   login or su, never qualifies, whatever its environment says),
+//! - has the same start time (the pid was not reused),
+//! - is a tlog-rs-rec-session (its comm, set by the recorder itself),
+//! - runs with our real uid (su to another user records again: fail secure).
+//!
+//! Anything else (forged, stale, foreign) is ignored and recording happens.
+
+use crate::identity;
+
+pub const MARKER_ENV: &str = "TLOG_RS_RECORDER";
+/// The comm (`/proc/<pid>/comm`, max 15 bytes) tlog-rs-rec-session sets.
+/// The ad-hoc tlog-rs-rec uses another one: its log destination is the
+/// user's choice, so it never counts as "already recorded".
+pub const SESSION_COMM: &str = "tlog-rs-recsess";
+pub const ADHOC_COMM: &str = "tlog-rs-rec";
+
+/// Name ourselves so nested recorders can recognise us.
+pub fn set_own_comm(comm: &str) {
+    let mut name = [0u8; 16];
+    let n = comm.len().min(15);
+    name[..n].copy_from_slice(&comm.as_bytes()[..n]);
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
+    unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr()) };
+}
+
+/// The marker value for this process.
+pub fn own_marker() -> Option<String> {
+    let start = identity::process_start_time("self")?;
+    Some(format!("{}:{start}", std::process::id()))
+}
+
+fn real_uid_of(pid: u32) -> Option<u32> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("Uid:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Why a marker is not honoured, or Ok if we are inside a live recording.
+pub fn check_marker(value: &str) -> Result<u32, &'static str> {
+    let (pid, start) = value.split_once(':').ok_or("malformed marker")?;
+    let pid: u32 = pid.parse().map_err(|_| "malformed marker")?;
+    let start: u64 = start.parse().map_err(|_| "malformed marker")?;
+    let mut cur = std::process::id();
+    let mut ancestor = false;
+    for _ in 0..4096 {
+        match identity::parent_pid(cur) {
+            Some(p) if p > 0 => {
+                if p == pid {
+                    ancestor = true;
+                    break;
+                }
+                cur = p;
+            }
+            _ => break,
+        }
+    }
+    if !ancestor {
+        return Err("marked recorder is not an ancestor");
+    }
+    if identity::process_start_time(&pid.to_string()) != Some(start) {
+        return Err("marked recorder is gone (start time differs)");
+    }
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    if comm.trim_end() != SESSION_COMM {
+        return Err("marked process is not a tlog-rs recorder");
+    }
+    // SAFETY: getuid cannot fail.
+    if real_uid_of(pid) != Some(unsafe { libc::getuid() }) {
+        return Err("marked recorder belongs to another user");
+    }
+    Ok(pid)
+}
+
+/// True if this process runs inside a session a live tlog-rs-rec-session
+/// ancestor is already recording.
+pub fn already_recorded() -> bool {
+    match std::env::var(MARKER_ENV) {
+        Ok(v) => check_marker(&v).is_ok(),
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forged_markers_are_ignored() {
+        assert!(check_marker("garbage").is_err());
+        assert!(check_marker("1:0").is_err()); // init is an ancestor, wrong start/comm
+        let me = own_marker().unwrap();
+        // We are not our own ancestor.
+        assert_eq!(check_marker(&me), Err("marked recorder is not an ancestor"));
+        // SAFETY: getppid cannot fail.
+        let ppid = unsafe { libc::getppid() };
+        let start = identity::process_start_time(&ppid.to_string()).unwrap();
+        // The parent (cargo's test runner) is an ancestor but not a recorder.
+        assert_eq!(
+            check_marker(&format!("{ppid}:{start}")),
+            Err("marked process is not a tlog-rs recorder")
+        );
+        assert!(check_marker(&format!("{ppid}:{}", start + 1)).is_err());
+    }
+}
