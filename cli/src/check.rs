@@ -1,8 +1,261 @@
-//! `tlog-rs` subcommands of this concept. Placeholder until the owning work lands.
+//! `tlog-rs check` and `tlog-rs validate`: explain the policy decision for a
+//! user, and check every configured policy source.
 
 use std::ffi::OsString;
+use std::path::PathBuf;
 
-pub fn run(cmd: &str, _args: Vec<OsString>) -> i32 {
-    eprintln!("tlog-rs {cmd}: not implemented yet");
-    2
+use serde_json::{json, Map, Value};
+use tlog_policy::{sys, Decision, LoginFacts, Policy, CONTROLLED_ENV, DEFAULT_POLICY_PATH};
+
+const CHECK_USAGE: &str = "\
+usage: tlog-rs check USER [--service S] [--host H] [--policy FILE] [--json]
+
+Show whether a login of USER would be recorded, which source and rule decide,
+and the exact environment PAM would export. The user and groups come from the
+system's NSS (the passwd services after tlog's own module, so the shell shown
+is the real one).
+
+  --service S    PAM service (default: unknown, i.e. what NSS decides: any service)
+  --host H       host name to match host patterns against (default: gethostname)
+  --policy FILE  policy file (default: /etc/tlog-rs/policy.toml)
+  --json         print one JSON object
+
+Exit status: 0 decided by the policy, 1 the policy is broken (the fail-secure
+decision is shown), 2 usage error, 3 no such user.";
+
+const VALIDATE_USAGE: &str = "\
+usage: tlog-rs validate [--policy FILE]
+
+Check the policy file and every source it includes (sssd.conf and conf.d,
+the FreeIPA cache). Each problem is printed as FILE:LINE: reason.
+Exit status: 0 valid, 1 invalid, 2 usage error.";
+
+pub fn run(cmd: &str, args: Vec<OsString>) -> i32 {
+    match cmd {
+        "check" => check(args),
+        "validate" => validate(args),
+        _ => 2,
+    }
+}
+
+struct CheckArgs {
+    user: String,
+    service: Option<String>,
+    host: Option<String>,
+    policy: PathBuf,
+    json: bool,
+}
+
+fn parse_check(args: Vec<OsString>) -> Result<CheckArgs, String> {
+    let mut user = None;
+    let mut service = None;
+    let mut host = None;
+    let mut policy = PathBuf::from(DEFAULT_POLICY_PATH);
+    let mut json = false;
+    let mut it = args.into_iter();
+    while let Some(a) = it.next() {
+        let a = a
+            .into_string()
+            .map_err(|a| format!("argument {a:?} is not UTF-8"))?;
+        let mut value = |name: &str| -> Result<String, String> {
+            it.next()
+                .ok_or_else(|| format!("{name} needs a value"))?
+                .into_string()
+                .map_err(|v| format!("{name} {v:?} is not UTF-8"))
+        };
+        match a.as_str() {
+            "--service" => service = Some(value("--service")?),
+            "--host" => host = Some(value("--host")?),
+            "--policy" => policy = PathBuf::from(value("--policy")?),
+            "--json" => json = true,
+            "-h" | "--help" => return Err(String::new()),
+            s if s.starts_with('-') && s.len() > 1 => return Err(format!("unknown option {s}")),
+            s => {
+                if user.replace(s.to_string()).is_some() {
+                    return Err("only one USER may be given".into());
+                }
+            }
+        }
+    }
+    let user = user.ok_or("missing USER")?;
+    Ok(CheckArgs {
+        user,
+        service,
+        host,
+        policy,
+        json,
+    })
+}
+
+fn check(args: Vec<OsString>) -> i32 {
+    let a = match parse_check(args) {
+        Ok(a) => a,
+        Err(e) if e.is_empty() => {
+            println!("{CHECK_USAGE}");
+            return 0;
+        }
+        Err(e) => {
+            eprintln!("tlog-rs check: {e}\n\n{CHECK_USAGE}");
+            return 2;
+        }
+    };
+    let facts = match sys::login_facts(&a.user, a.service.as_deref(), a.host.as_deref()) {
+        Ok(Some(f)) => f,
+        Ok(None) => {
+            eprintln!(
+                "tlog-rs check: no such user {:?} (passwd services after tlog's own found nothing)",
+                a.user
+            );
+            return 3;
+        }
+        Err(e) => {
+            eprintln!("tlog-rs check: cannot look up user {:?}: {e}", a.user);
+            return 3;
+        }
+    };
+    let (decision, error) = match Policy::load(&a.policy) {
+        Ok(p) => (p.decide(&facts), None),
+        Err(e) => (Policy::failsafe_decision(&e, &facts), Some(e)),
+    };
+    if a.json {
+        println!("{}", to_json(&facts, &decision, error.as_ref()));
+    } else {
+        print_text(&facts, &decision, error.as_ref(), &a.policy);
+    }
+    if error.is_some() {
+        1
+    } else {
+        0
+    }
+}
+
+fn to_json(facts: &LoginFacts, d: &Decision, error: Option<&tlog_policy::PolicyError>) -> Value {
+    let env: Map<String, Value> = d
+        .env()
+        .into_iter()
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect();
+    let settings: Value = serde_json::from_str(&d.settings.to_conf_json()).unwrap_or(Value::Null);
+    json!({
+        "user": facts.user,
+        "record": d.record,
+        "source": d.source.as_str(),
+        "rule": d.rule,
+        "reason": d.reason,
+        "shell": d.shell,
+        "env": env,
+        "audit_level": d.audit_level.as_str(),
+        "settings": settings,
+        "uid": facts.uid,
+        "gid": facts.gid,
+        "primary_group": facts.primary_group,
+        "groups": facts.groups,
+        "host": facts.host,
+        "service": facts.service,
+        "passwd_shell": facts.passwd_shell,
+        "policy_error": error.map(|e| e.to_string()),
+    })
+}
+
+fn print_text(
+    facts: &LoginFacts,
+    d: &Decision,
+    error: Option<&tlog_policy::PolicyError>,
+    policy: &std::path::Path,
+) {
+    println!(
+        "user:      {} (uid {}, gid {})",
+        facts.user, facts.uid, facts.gid
+    );
+    println!(
+        "groups:    primary {}; all: {}",
+        facts
+            .primary_group
+            .as_deref()
+            .unwrap_or("(no group has this gid)"),
+        if facts.groups.is_empty() {
+            "(none)".to_string()
+        } else {
+            facts.groups.join(", ")
+        }
+    );
+    println!("host:      {}", facts.host);
+    println!(
+        "service:   {}",
+        facts
+            .service
+            .as_deref()
+            .unwrap_or("(any: the NSS view, recorded if any service would be)")
+    );
+    println!("policy:    {}", policy.display());
+    if let Some(e) = error {
+        println!("ERROR:     {e}");
+    }
+    println!(
+        "decision:  {}",
+        if d.record { "RECORDED" } else { "not recorded" }
+    );
+    println!("source:    {}", d.source);
+    println!("rule:      {}", d.rule);
+    println!("reason:    {}", d.reason);
+    println!("shell:     {}", d.shell);
+    if d.record {
+        println!("audit:     {}", d.audit_level);
+        println!("PAM exports:");
+        for (k, v) in d.env() {
+            println!("  {k}={v}");
+        }
+    } else {
+        println!(
+            "PAM exports nothing and removes: {}",
+            CONTROLLED_ENV.join(" ")
+        );
+    }
+}
+
+fn validate(args: Vec<OsString>) -> i32 {
+    let mut policy = PathBuf::from(DEFAULT_POLICY_PATH);
+    let mut it = args.into_iter();
+    while let Some(a) = it.next() {
+        match a.to_str() {
+            Some("--policy") => match it.next() {
+                Some(p) => policy = PathBuf::from(p),
+                None => {
+                    eprintln!("tlog-rs validate: --policy needs a value\n\n{VALIDATE_USAGE}");
+                    return 2;
+                }
+            },
+            Some("-h" | "--help") => {
+                println!("{VALIDATE_USAGE}");
+                return 0;
+            }
+            _ => {
+                eprintln!("tlog-rs validate: unexpected argument {a:?}\n\n{VALIDATE_USAGE}");
+                return 2;
+            }
+        }
+    }
+    let report = Policy::validate(&policy);
+    for w in &report.warnings {
+        println!("warning: {w}");
+    }
+    for e in &report.errors {
+        println!("error: {e}");
+    }
+    if report.errors.is_empty() {
+        println!("{}: valid", policy.display());
+        0
+    } else {
+        let consequence = if report.load_failed {
+            "; until fixed, every login is recorded (fail-secure)"
+        } else {
+            ""
+        };
+        println!(
+            "{}: INVALID ({} error(s)){consequence}",
+            policy.display(),
+            report.errors.len()
+        );
+        1
+    }
 }

@@ -107,6 +107,9 @@ pub struct ValidationReport {
     pub errors: Vec<PolicyError>,
     /// Suspicious but accepted (e.g. keys SSSD ignores).
     pub warnings: Vec<PolicyError>,
+    /// True if the policy cannot be loaded at all (then every login is
+    /// recorded); false if it loads but something else is wrong.
+    pub load_failed: bool,
 }
 
 impl Policy {
@@ -204,7 +207,10 @@ impl Policy {
         let mut report = ValidationReport::default();
         let (res, _) = Self::load_stamped(path);
         match res {
-            Err(errs) => report.errors = errs,
+            Err(errs) => {
+                report.errors = errs;
+                report.load_failed = true;
+            }
             Ok(p) => {
                 if let Some(s) = &p.config.sssd {
                     report.warnings.extend(sssd_warnings(s));
@@ -528,7 +534,7 @@ fn who_matched(rule: &Rule, facts: &LoginFacts) -> String {
     if rule.all_users {
         return "the rule applies to all users".into();
     }
-    if rule.users.iter().any(|u| *u == facts.user) {
+    if rule.users.contains(&facts.user) {
         return format!("user {:?} is listed", facts.user);
     }
     if let Some(p) = &facts.primary_group {
