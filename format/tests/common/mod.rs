@@ -1,0 +1,137 @@
+//! Test helpers: re-feeding a decoded message into an Encoder in the order
+//! that reproduces its timing string, and a small deterministic PRNG.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use tlog_format::{parse_timing, Encoder, Message, TimingRecord};
+
+/// xorshift64*: deterministic, dependency-free randomness for property tests.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+enum Item {
+    Delay(u64),
+    Window(u16, u16),
+    Run { dir: usize, data: Vec<u8> },
+}
+
+fn take_chars(txt: &mut &[u8], n: u64) -> Vec<u8> {
+    let s = std::str::from_utf8(txt).unwrap();
+    let mut end = 0;
+    for (i, c) in s.char_indices().take(n as usize) {
+        end = i + c.len_utf8();
+    }
+    let (a, b) = txt.split_at(end);
+    *txt = b;
+    a.to_vec()
+}
+
+/// Feeds one message's content to `enc` so that, if the encoder follows
+/// tlog's rules, it writes the same timing string: data of the same
+/// millisecond is fed run by run, in the order in which tlog closed the runs.
+pub fn refeed(enc: &mut Encoder, msg: &Message) {
+    let mut txt = [msg.in_txt.as_bytes(), msg.out_txt.as_bytes()];
+    let mut bin = [&msg.in_bin[..], &msg.out_bin[..]];
+    let mut items = Vec::new();
+    for r in parse_timing(&msg.timing).unwrap() {
+        items.push(match r {
+            TimingRecord::Delay(d) => Item::Delay(d),
+            TimingRecord::Window(c, r) => Item::Window(c, r),
+            TimingRecord::InTxt(n) | TimingRecord::OutTxt(n) => {
+                let dir = matches!(r, TimingRecord::OutTxt(_)) as usize;
+                Item::Run {
+                    dir,
+                    data: take_chars(&mut txt[dir], n),
+                }
+            }
+            TimingRecord::InBin(n, m) | TimingRecord::OutBin(n, m) => {
+                let dir = matches!(r, TimingRecord::OutBin(..)) as usize;
+                take_chars(&mut txt[dir], n);
+                let (a, b) = bin[dir].split_at(m as usize);
+                bin[dir] = b;
+                Item::Run {
+                    dir,
+                    data: a.to_vec(),
+                }
+            }
+        });
+    }
+    let mut ts = msg.pos;
+    let mut i = 0;
+    while i < items.len() {
+        match &items[i] {
+            Item::Delay(d) => {
+                ts += d;
+                i += 1;
+            }
+            Item::Window(c, r) => {
+                enc.window(Duration::from_millis(ts), *c, *r);
+                i += 1;
+            }
+            Item::Run { .. } => {
+                let j = (i..items.len())
+                    .find(|&k| !matches!(items[k], Item::Run { .. }))
+                    .unwrap_or(items.len());
+                let group: Vec<(usize, &[u8])> = items[i..j]
+                    .iter()
+                    .map(|it| match it {
+                        Item::Run { dir, data } => (*dir, &data[..]),
+                        _ => unreachable!(),
+                    })
+                    .collect();
+                let t = Duration::from_millis(ts);
+                let feed = |enc: &mut Encoder, k: usize| {
+                    let (dir, data) = group[k];
+                    if dir == 0 {
+                        enc.input(t, data)
+                    } else {
+                        enc.output(t, data)
+                    }
+                };
+                // First run of each direction, then each later run at the
+                // point where the run before it was closed.
+                for dir in [0, 1] {
+                    if let Some(k) = group.iter().position(|g| g.0 == dir) {
+                        feed(enc, k);
+                    }
+                }
+                for k in 0..group.len() {
+                    if let Some(n) = (k + 1..group.len()).find(|&n| group[n].0 == group[k].0) {
+                        feed(enc, n);
+                    }
+                }
+                i = j;
+            }
+        }
+    }
+}
+
+/// Splits a message line at its `"time":` value: (line without it, time in ms).
+pub fn split_time(line: &[u8]) -> (Vec<u8>, Option<u64>) {
+    let s = std::str::from_utf8(line).unwrap();
+    let Some(a) = s.find(",\"time\":") else {
+        return (line.to_vec(), None);
+    };
+    let rest = &s[a + 8..];
+    let b = rest.find(',').unwrap();
+    let (sec, ms) = rest[..b].split_once('.').unwrap();
+    assert_eq!(ms.len(), 3, "time has 3 decimals: {}", &rest[..b]);
+    let t = sec.parse::<u64>().unwrap() * 1000 + ms.parse::<u64>().unwrap();
+    let mut out = s[..a].to_owned();
+    out.push_str(&rest[b..]);
+    (out.into_bytes(), Some(t))
+}
