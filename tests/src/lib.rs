@@ -62,3 +62,5 @@ pub fn require_program(prog: &str, package: &str) -> PathBuf {
     PathBuf::from(path)
 }
 pub mod slapd;
+pub mod daemons;
+pub mod sshd;

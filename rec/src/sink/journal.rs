@@ -115,6 +115,9 @@ pub struct JournalBackend {
     rec: String,
     user: String,
     session: String,
+    /// Entries larger than this go through a memfd right away (tests lower
+    /// it; otherwise only EMSGSIZE/ENOBUFS trigger the memfd path).
+    pub(crate) max_datagram: usize,
 }
 
 impl JournalBackend {
@@ -128,6 +131,7 @@ impl JournalBackend {
             rec: id.rec.clone(),
             user: id.user.clone(),
             session: id.audit_session.to_string(),
+            max_datagram: usize::MAX,
         }
     }
 
@@ -169,6 +173,9 @@ impl JournalBackend {
     fn send_entry(&mut self, entry: &[u8]) -> io::Result<()> {
         let r = self.reconnect().and_then(|()| {
             let sock = self.sock.as_ref().expect("connected");
+            if entry.len() > self.max_datagram {
+                return send_memfd(sock, entry);
+            }
             match send_datagram(sock, entry) {
                 Err(e)
                     if matches!(e.raw_os_error(), Some(libc::EMSGSIZE) | Some(libc::ENOBUFS)) =>

@@ -37,6 +37,8 @@
 //! [`ratelimit`].
 
 pub mod backend;
+#[cfg(test)]
+mod daemon_tests;
 pub mod event;
 pub mod file;
 pub mod guard;
