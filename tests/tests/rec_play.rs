@@ -1,0 +1,167 @@
+//! Debian's tlog-play plays what tlog-rs-rec recorded, byte for byte.
+
+use std::process::{Command, Stdio};
+
+use tlog_rs_tests::rec::{self, in_pty, messages, play, rec_bin, sq, TempDir};
+
+/// Record `sh -c script` in pipe mode; return (stdout, log path).
+fn record_pipe(dir: &TempDir, opts: &[&str], script: &str) -> (Vec<u8>, std::path::PathBuf) {
+    let log = dir.path("rec.log");
+    let out = Command::new(rec_bin())
+        .arg("-o")
+        .arg(&log)
+        .args(opts)
+        .args(["/bin/sh", "-c", script])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run tlog-rs-rec");
+    assert!(out.status.success(), "tlog-rs-rec failed: {}", String::from_utf8_lossy(&out.stderr));
+    (out.stdout, log)
+}
+
+#[test]
+fn text_and_escapes_play_back_identically() {
+    let dir = TempDir::new("play-text");
+    let (stdout, log) = record_pipe(
+        &dir,
+        &[],
+        r#"echo hello; sleep 0.2; printf 'caf\303\251 tab\t"q" \\ \001\177 \344\275\240\345\245\275\n'; printf 'no newline'"#,
+    );
+    assert!(stdout.starts_with(b"hello\ncaf\xc3\xa9"));
+    assert_eq!(play(&log, &[]), stdout);
+    let m = messages(&log);
+    assert_eq!(m.len(), 1);
+    assert_eq!(m[0]["ver"], "2.3");
+    assert_eq!(m[0]["id"], 1);
+    assert_eq!(m[0]["pos"], 0);
+    // The 0.2 s sleep shows up as a delay in the timing.
+    assert!(m[0]["timing"].as_str().unwrap().contains("+2"), "{}", m[0]["timing"]);
+}
+
+#[test]
+fn invalid_utf8_and_binary_play_back_identically() {
+    let dir = TempDir::new("play-bin");
+    let data = rec::pseudo_random(256 * 1024, 7);
+    let bin = dir.write("random.bin", &data);
+    // Incomplete sequences split across writes, then raw random bytes.
+    let script = format!(
+        r#"printf 'trunc:\342\202'; sleep 0.1; printf '\254 ok \377\376 \340\200 \n'; cat {}"#,
+        sq(&bin.display().to_string())
+    );
+    let (stdout, log) = record_pipe(&dir, &[], &script);
+    assert!(stdout.starts_with("trunc:€ ok ".as_bytes()));
+    assert_eq!(&stdout[stdout.len() - data.len()..], &data[..]);
+    assert_eq!(play(&log, &[]), stdout);
+    let m = messages(&log);
+    assert!(m.iter().any(|m| !m["out_bin"].as_array().unwrap().is_empty()));
+}
+
+#[test]
+fn payload_64_gives_many_messages_in_order() {
+    let dir = TempDir::new("play-p64");
+    let (stdout, log) = record_pipe(
+        &dir,
+        &["--payload=64"],
+        r#"for i in 1 2 3 4 5 6; do echo "line $i: the quick brown fox"; sleep 0.05; done; printf '\377%.0s' 1 2 3 4 5 6 7 8 9 10; echo"#,
+    );
+    let m = messages(&log);
+    assert!(m.len() >= 5, "only {} messages", m.len());
+    for (i, msg) in m.iter().enumerate() {
+        assert_eq!(msg["id"], i as u64 + 1);
+        let payload = msg["timing"].as_str().unwrap().len()
+            + serde_json::to_string(&msg["out_txt"]).unwrap().len() - 2
+            + msg["out_bin"].as_array().unwrap().iter().map(|b| b.to_string().len() + 1).sum::<usize>();
+        assert!(payload <= 64 + 1, "message {} has payload {payload}", i + 1);
+    }
+    assert_eq!(play(&log, &[]), stdout);
+}
+
+#[test]
+fn twenty_megabytes_of_output() {
+    let dir = TempDir::new("play-20m");
+    let text = rec::text_lines(20_000_000, 3);
+    let f = dir.write("big.txt", &text);
+    let (stdout, log) = record_pipe(&dir, &[], &format!("cat {}", sq(&f.display().to_string())));
+    assert_eq!(stdout.len(), text.len());
+    assert!(play(&log, &[]) == text, "playback differs from the 20 MB output");
+}
+
+#[test]
+fn stdout_and_stderr_stay_separate_and_both_are_recorded() {
+    let dir = TempDir::new("play-stderr");
+    let log = dir.path("rec.log");
+    let out = Command::new(rec_bin())
+        .arg("-o")
+        .arg(&log)
+        .args(["/bin/sh", "-c", "echo to-out; sleep 0.1; echo to-err >&2; exit 3"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(out.stdout, b"to-out\n");
+    assert_eq!(out.stderr, b"to-err\n");
+    assert_eq!(play(&log, &[]), b"to-out\nto-err\n");
+}
+
+#[test]
+fn log_input_records_what_was_typed() {
+    let dir = TempDir::new("play-input");
+    let log = dir.path("rec.log");
+    let mut child = Command::new(rec_bin())
+        .arg("-o")
+        .arg(&log)
+        .args(["--log-input", "/bin/sh", "-c", "read a; echo \"got $a\"; cat"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"first\n\xffbin\n").unwrap();
+        // EOF on our stdin closes the program's stdin: `cat` ends.
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(out.stdout, b"got first\n\xffbin\n");
+    let m = messages(&log);
+    let in_txt: String = m.iter().map(|m| m["in_txt"].as_str().unwrap().to_string()).collect();
+    assert_eq!(in_txt, "first\n\u{fffd}bin\n");
+    assert_eq!(m[0]["in_bin"], serde_json::json!([255]));
+    assert_eq!(play(&log, &[]), out.stdout);
+    // Without --log-input nothing typed is logged.
+    let log2 = dir.path("noinput.log");
+    let out = Command::new(rec_bin())
+        .arg("-o")
+        .arg(&log2)
+        .args(["/bin/cat"])
+        .stdin(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(messages(&log2).iter().all(|m| m["in_txt"] == ""));
+}
+
+#[test]
+fn pty_mode_window_changes_and_playback() {
+    let dir = TempDir::new("play-pty");
+    let log = dir.path("rec.log");
+    let inner = "read -r line; echo \"got: $line\"; sleep 0.2; stty -F $T cols 132 rows 43; sleep 0.3; tput cols; tput lines; printf '\\344\\275\\240\\n'; echo bye";
+    let cmdline = format!(
+        "stty cols 80 rows 24; export T=$(tty); (sleep 0.4; printf 'echo typed \\377\\n'; sleep 0.8) | {} --log-input -o {} /bin/bash -c {}",
+        rec_bin().display(),
+        log.display(),
+        sq(inner)
+    );
+    let out = in_pty(&cmdline);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    // The program ran on a pty: CRLF line ends, and saw the new size.
+    let printed = out.stdout;
+    assert!(printed.windows(9).any(|w| w == b"132\r\n43\r\n"), "{}", String::from_utf8_lossy(&printed));
+    let m = messages(&log);
+    let timing: String = m.iter().map(|m| m["timing"].as_str().unwrap().to_string()).collect();
+    assert!(timing.starts_with("=80x24"), "{timing}");
+    assert!(timing.contains("=132x43"), "{timing}");
+    assert_eq!(m[0]["in_txt"], "echo typed \u{fffd}\n");
+    assert_eq!(play(&log, &[]), printed);
+}
