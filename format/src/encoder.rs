@@ -111,7 +111,7 @@ struct Chunk {
 }
 
 fn window_len(cols: u16, rows: u16) -> usize {
-    3 + dec_len(cols as u64) + dec_len(rows as u64)
+    2 + dec_len(cols as u64) + dec_len(rows as u64)
 }
 
 fn push_window(timing: &mut Vec<u8>, cols: u16, rows: u16) {
