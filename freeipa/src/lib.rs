@@ -1,1 +1,9 @@
-//! placeholder, replaced by the owning work
+//! FreeIPA central control for tlog-rs: `tlog-rs sync` fetches the
+//! session-recording rules that apply to this host into the local cache the
+//! policy engine reads, and `tlog-rs rules` manages them in LDAP. This is the
+//! only crate that talks LDAP (ldap3, sync API: its tokio runtime lives in
+//! the CLI process only, never in PAM/NSS modules).
+
+pub mod config;
+pub mod dn;
+pub mod resolve;

@@ -181,7 +181,7 @@ struct IndexedRule {
 /// The winning FreeIPA rule for one login.
 #[derive(Debug, Clone)]
 pub struct IpaMatch {
-    /// e.g. "ipa rule 'privileged_on_production'"
+    /// cn of the winning rule, e.g. "privileged_on_production"
     pub rule: String,
     /// true = mode record, false = mode exempt.
     pub record: bool,
@@ -437,12 +437,8 @@ impl IpaRules {
             .audit_level
             .or(self.file.defaults.audit_level)
             .unwrap_or(Audit::None);
-        let mut rule = format!("ipa rule '{}'", r.name);
-        if let Some(h) = &r.via_hbac {
-            rule.push_str(&format!(" (via HBAC rule '{h}')"));
-        }
         IpaMatch {
-            rule,
+            rule: r.name.clone(),
             record: r.mode == Mode::Record,
             priority: r.priority,
             settings,
@@ -658,7 +654,7 @@ mod tests {
             let r = reference(h);
             for svc in ["sshd", "login", "sudo", "sudo-i"] {
                 let m = r.evaluate(&facts("alice", Some(svc))).expect(svc);
-                assert_eq!(m.rule, "ipa rule 'privileged_on_production'", "{h} {svc}");
+                assert_eq!(m.rule, "privileged_on_production", "{h} {svc}");
                 assert!(m.record);
                 assert_eq!(m.priority, Some(20));
                 assert_eq!(m.audit_level, AuditLevel::Session);
@@ -670,7 +666,7 @@ mod tests {
                 assert_eq!(m.settings.log_output, Some(true));
             }
             let m = r.evaluate(&facts("alice", Some("su"))).unwrap();
-            assert_eq!(m.rule, "ipa rule 'everyone_su_login_audit'");
+            assert_eq!(m.rule, "everyone_su_login_audit");
             assert!(m.record);
             assert_eq!(m.audit_level, AuditLevel::Login);
         }
@@ -678,7 +674,7 @@ mod tests {
         for svc in ["sshd", "su", "login", "cron"] {
             assert_eq!(
                 winner(&bastion, "alice", svc),
-                Some(("ipa rule 'exempt_alice_bastion'".into(), false)),
+                Some(("exempt_alice_bastion".into(), false)),
                 "{svc}"
             );
         }
@@ -689,10 +685,7 @@ mod tests {
         for h in PROD {
             let r = reference(h);
             let m = r.evaluate(&facts("bob", Some("sshd"))).unwrap();
-            assert_eq!(
-                m.rule,
-                "ipa rule 'contractors_via_hbac' (via HBAC rule 'contractors_ssh_prod')"
-            );
+            assert_eq!(m.rule, "contractors_via_hbac");
             assert!(m.record);
             assert_eq!(m.audit_level, AuditLevel::Session);
             assert_eq!(
@@ -708,7 +701,7 @@ mod tests {
             for svc in ["sshd", "sudo", "login"] {
                 assert_eq!(
                     winner(&r, "carol", svc),
-                    Some(("ipa rule 'privileged_on_production'".into(), true)),
+                    Some(("privileged_on_production".into(), true)),
                     "carol {svc}"
                 );
                 assert_eq!(winner(&r, "dave", svc), None, "dave {svc}");
@@ -725,7 +718,7 @@ mod tests {
             for u in ["carol", "dave"] {
                 for svc in ["su", "su-l"] {
                     let m = r.evaluate(&facts(u, Some(svc))).unwrap();
-                    assert_eq!(m.rule, "ipa rule 'everyone_su_login_audit'");
+                    assert_eq!(m.rule, "everyone_su_login_audit");
                     assert_eq!(m.audit_level, AuditLevel::Login);
                 }
             }
@@ -753,10 +746,7 @@ mod tests {
         let mut f = facts("eve", Some("sshd"));
         assert!(r.evaluate(&f).is_none());
         f.groups = vec!["dbas".into()];
-        assert_eq!(
-            r.evaluate(&f).unwrap().rule,
-            "ipa rule 'privileged_on_production'"
-        );
+        assert_eq!(r.evaluate(&f).unwrap().rule, "privileged_on_production");
         f.groups = vec![];
         f.primary_group = Some("contractors".into());
         assert_eq!(r.evaluate(&f).unwrap().priority, Some(10));
@@ -795,7 +785,7 @@ mod tests {
                 ),
             ],
         ));
-        assert_eq!(winner(&r, "alice", "sshd").unwrap().0, "ipa rule 'broad'");
+        assert_eq!(winner(&r, "alice", "sshd").unwrap().0, "broad");
         // absent priority comes after every numbered rule
         let r = IpaRules::from_file(cache(
             "h",
@@ -818,10 +808,7 @@ mod tests {
                 ),
             ],
         ));
-        assert_eq!(
-            winner(&r, "alice", "sshd").unwrap().0,
-            "ipa rule 'numbered'"
-        );
+        assert_eq!(winner(&r, "alice", "sshd").unwrap().0, "numbered");
         // equal priority: record beats a more specific exempt
         let r = IpaRules::from_file(cache(
             "h",
@@ -844,10 +831,7 @@ mod tests {
                 ),
             ],
         ));
-        assert_eq!(
-            winner(&r, "alice", "sshd"),
-            Some(("ipa rule 'record'".into(), true))
-        );
+        assert_eq!(winner(&r, "alice", "sshd"), Some(("record".into(), true)));
         // equal priority and mode: host specificity beats user specificity
         let r = IpaRules::from_file(cache(
             "h",
@@ -870,10 +854,7 @@ mod tests {
                 ),
             ],
         ));
-        assert_eq!(
-            winner(&r, "alice", "sshd").unwrap().0,
-            "ipa rule 'host_name'"
-        );
+        assert_eq!(winner(&r, "alice", "sshd").unwrap().0, "host_name");
         // same host tier: user name > group > all
         let r = IpaRules::from_file(cache(
             "h",
@@ -896,10 +877,7 @@ mod tests {
                 ),
             ],
         ));
-        assert_eq!(
-            winner(&r, "alice", "sshd").unwrap().0,
-            "ipa rule 'by_group'"
-        );
+        assert_eq!(winner(&r, "alice", "sshd").unwrap().0, "by_group");
         // same host and user tier: service name > service group > all
         let r = IpaRules::from_file(cache(
             "h",
@@ -930,11 +908,8 @@ mod tests {
                 ),
             ],
         ));
-        assert_eq!(
-            winner(&r, "alice", "sudo").unwrap().0,
-            "ipa rule 'svc_name'"
-        );
-        assert_eq!(winner(&r, "alice", "sshd").unwrap().0, "ipa rule 'svc_all'");
+        assert_eq!(winner(&r, "alice", "sudo").unwrap().0, "svc_name");
+        assert_eq!(winner(&r, "alice", "sshd").unwrap().0, "svc_all");
         // full tie: the rule name decides (deterministic)
         let r = IpaRules::from_file(cache(
             "h",
@@ -957,7 +932,7 @@ mod tests {
                 ),
             ],
         ));
-        assert_eq!(winner(&r, "alice", "sshd").unwrap().0, "ipa rule 'alpha'");
+        assert_eq!(winner(&r, "alice", "sshd").unwrap().0, "alpha");
     }
 
     #[test]

@@ -1,0 +1,533 @@
+//! From the LDAP entries `fetch` read to the per-host rule cache. Pure: the
+//! whole FreeIPA rule semantics that depend on the directory (nested groups,
+//! hostgroups, categories, seeAlso HBAC rules, validation) live here, so they
+//! can be unit-tested without a server.
+
+use std::collections::{HashMap, HashSet};
+
+use tlog_policy::freeipa::{
+    Audit, CacheFile, CacheRule, CacheServices, CacheSettings, CacheUsers, LimitAction, Mode,
+    ServiceGroup, SkippedRule, Tier, CACHE_FORMAT, CACHE_VERSION,
+};
+
+use crate::dn;
+
+/// One LDAP entry; attribute names lowercased, DN kept as returned.
+#[derive(Debug, Clone, Default)]
+pub struct Entry {
+    pub dn: String,
+    pub attrs: HashMap<String, Vec<String>>,
+}
+
+impl Entry {
+    pub fn new(dn: &str, attrs: HashMap<String, Vec<String>>) -> Entry {
+        Entry {
+            dn: dn.to_string(),
+            attrs: attrs
+                .into_iter()
+                .map(|(k, v)| (k.to_lowercase(), v))
+                .collect(),
+        }
+    }
+    pub fn get(&self, attr: &str) -> &[String] {
+        self.attrs.get(attr).map(Vec::as_slice).unwrap_or(&[])
+    }
+    pub fn one(&self, attr: &str) -> Option<&str> {
+        self.get(attr).first().map(String::as_str)
+    }
+    pub fn ndn(&self) -> String {
+        dn::normalize(&self.dn)
+    }
+}
+
+/// Everything the sync read from the directory for one host.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub base_dn: String,
+    pub host: String,
+    pub server: String,
+    /// The ipaHost entry of this host, if the host is enrolled.
+    pub host_entry: Option<Entry>,
+    /// Every hostgroup (cn, member).
+    pub hostgroups: Vec<Entry>,
+    /// Enabled rules that may apply to this host (server-side prefilter).
+    pub rules: Vec<Entry>,
+    /// seeAlso target (normalized DN) -> the HBAC rule if it exists, is
+    /// enabled and is an allow rule.
+    pub hbac: HashMap<String, Option<Entry>>,
+    /// Every user group (cn, member).
+    pub usergroups: Vec<Entry>,
+    /// Every HBAC service group (cn, member).
+    pub servicegroups: Vec<Entry>,
+    /// The cn=sessionrecording container (defaults).
+    pub container: Option<Entry>,
+}
+
+/// Containers under the base DN (FreeIPA layout, ipalib/constants.py).
+pub struct Layout {
+    pub users: String,
+    pub groups: String,
+    pub hosts: String,
+    pub hostgroups: String,
+    pub services: String,
+    pub servicegroups: String,
+    pub hbac: String,
+    pub rules: String,
+}
+
+impl Layout {
+    pub fn new(base_dn: &str) -> Layout {
+        let b = dn::normalize(base_dn);
+        Layout {
+            users: format!("cn=users,cn=accounts,{b}"),
+            groups: format!("cn=groups,cn=accounts,{b}"),
+            hosts: format!("cn=computers,cn=accounts,{b}"),
+            hostgroups: format!("cn=hostgroups,cn=accounts,{b}"),
+            services: format!("cn=hbacservices,cn=hbac,{b}"),
+            servicegroups: format!("cn=hbacservicegroups,cn=hbac,{b}"),
+            hbac: format!("cn=hbac,{b}"),
+            rules: format!("cn=sessionrecording,{b}"),
+        }
+    }
+}
+
+/// Build the cache for `snap.host`. Rules that do not apply to this host are
+/// left out; enabled rules that are invalid are listed in `skipped`.
+pub fn build_cache(snap: &Snapshot, synced_at: u64) -> CacheFile {
+    let layout = Layout::new(&snap.base_dn);
+    let host_dn = snap.host_entry.as_ref().map(Entry::ndn);
+    let host_groups = host_dn
+        .as_deref()
+        .map(|h| ancestors(&snap.hostgroups, h))
+        .unwrap_or_default();
+    let service_groups = group_members(&snap.servicegroups);
+
+    let mut rules = Vec::new();
+    let mut skipped = Vec::new();
+    for e in &snap.rules {
+        let name = e.one("cn").unwrap_or(&e.dn).to_string();
+        match rule_for_host(
+            e,
+            snap,
+            &layout,
+            host_dn.as_deref(),
+            &host_groups,
+            &service_groups,
+        ) {
+            Ok(Some(r)) => rules.push(r),
+            Ok(None) => {}
+            Err(reason) => skipped.push(SkippedRule { rule: name, reason }),
+        }
+    }
+    rules.sort_by(|a, b| a.name.cmp(&b.name));
+
+    let referenced: HashSet<String> = rules
+        .iter()
+        .flat_map(|r| r.users.groups.iter().cloned())
+        .collect();
+    let (user_groups, group_closure) = memberships(&snap.usergroups, &layout, &referenced);
+
+    CacheFile {
+        format: CACHE_FORMAT.into(),
+        version: CACHE_VERSION,
+        host: snap.host.clone(),
+        synced_at,
+        server: snap.server.clone(),
+        base_dn: snap.base_dn.clone(),
+        defaults: snap
+            .container
+            .as_ref()
+            .map(|c| settings(c).unwrap_or_else(|_| CacheSettings::default()))
+            .unwrap_or_default(),
+        rules,
+        user_groups,
+        group_closure,
+        skipped,
+    }
+}
+
+/// The cached form of rule `e` if it applies to this host; Err = invalid.
+fn rule_for_host(
+    e: &Entry,
+    snap: &Snapshot,
+    layout: &Layout,
+    host_dn: Option<&str>,
+    host_groups: &HashSet<String>,
+    service_groups: &HashMap<String, Vec<String>>,
+) -> Result<Option<CacheRule>, String> {
+    if !e
+        .one("ipaenabledflag")
+        .is_some_and(|v| v.eq_ignore_ascii_case("TRUE"))
+    {
+        return Ok(None);
+    }
+    let name = e.one("cn").ok_or("no cn")?.to_string();
+    let id = e.one("ipauniqueid").unwrap_or("").to_string();
+    let priority = match e.one("ipasessionrecordingpriority") {
+        None => None,
+        Some(p) => Some(p.trim().parse::<u32>().map_err(|_| {
+            format!(
+                "ipaSessionRecordingPriority {p:?} is not a number from 0 to {}",
+                u32::MAX
+            )
+        })?),
+    };
+    let mode = match e
+        .one("ipasessionrecordingmode")
+        .map(str::to_lowercase)
+        .as_deref()
+    {
+        None | Some("record") => Mode::Record,
+        Some("exempt") => Mode::Exempt,
+        Some(other) => {
+            return Err(format!(
+                "ipaSessionRecordingMode {other:?}: expected record or exempt"
+            ))
+        }
+    };
+    let settings = settings(e)?;
+
+    // Selectors come from the rule itself or, with seeAlso, from the HBAC rule.
+    let see_also = e.get("seealso");
+    let (sel, via_hbac) = match see_also {
+        [] => (e, None),
+        [target] => {
+            let local = [
+                "memberuser",
+                "usercategory",
+                "memberhost",
+                "hostcategory",
+                "memberservice",
+                "servicecategory",
+            ];
+            if let Some(a) = local.iter().find(|a| !e.get(a).is_empty()) {
+                return Err(format!("has seeAlso and its own {a}: use one or the other"));
+            }
+            match snap.hbac.get(&dn::normalize(target)) {
+                Some(Some(h)) => (h, Some(h.one("cn").unwrap_or(target).to_string())),
+                _ => {
+                    return Err(format!(
+                        "seeAlso HBAC rule {target} does not exist, is disabled or is not an allow rule"
+                    ))
+                }
+            }
+        }
+        _ => return Err("more than one seeAlso".into()),
+    };
+
+    let host = match dimension(sel, "hostcategory", "memberhost", name.as_str())? {
+        Dim::All => Tier::All,
+        Dim::Members(members) => {
+            if host_dn.is_some_and(|h| members.iter().any(|m| m == h)) {
+                Tier::Name
+            } else if members.iter().any(|m| host_groups.contains(m)) {
+                Tier::Group
+            } else {
+                return Ok(None);
+            }
+        }
+    };
+    let users = match dimension(sel, "usercategory", "memberuser", &name)? {
+        Dim::All => CacheUsers {
+            all: true,
+            ..Default::default()
+        },
+        Dim::Members(members) => {
+            let mut u = CacheUsers::default();
+            for m in members {
+                let parent = dn::parent(&m);
+                if let Some((_, value)) = dn::first_rdn(&m) {
+                    if parent == layout.users {
+                        u.names.push(value.to_lowercase());
+                    } else if parent == layout.groups {
+                        u.groups.push(value.to_lowercase());
+                    }
+                }
+            }
+            u
+        }
+    };
+    let services = match dimension(sel, "servicecategory", "memberservice", &name)? {
+        Dim::All => CacheServices {
+            all: true,
+            ..Default::default()
+        },
+        Dim::Members(members) => {
+            let mut s = CacheServices::default();
+            for m in members {
+                let parent = dn::parent(&m);
+                let Some((_, value)) = dn::first_rdn(&m) else {
+                    continue;
+                };
+                if parent == layout.services {
+                    s.names.push(value.to_lowercase());
+                } else if parent == layout.servicegroups {
+                    let mut members: Vec<String> = service_groups
+                        .get(&m)
+                        .cloned()
+                        .unwrap_or_default()
+                        .iter()
+                        .filter(|d| dn::parent(d) == layout.services)
+                        .filter_map(|d| dn::first_rdn(d).map(|(_, v)| v.to_lowercase()))
+                        .collect();
+                    members.sort();
+                    members.dedup();
+                    s.groups.push(ServiceGroup {
+                        name: value,
+                        services: members,
+                    });
+                }
+            }
+            s
+        }
+    };
+    Ok(Some(CacheRule {
+        name,
+        id,
+        priority,
+        mode,
+        host,
+        via_hbac,
+        users,
+        services,
+        settings,
+    }))
+}
+
+enum Dim {
+    All,
+    Members(Vec<String>),
+}
+
+/// One selector dimension: `category=all`, or the member DNs (normalized).
+fn dimension(e: &Entry, category: &str, member: &str, rule: &str) -> Result<Dim, String> {
+    let cat = e.get(category);
+    let members = e.get(member);
+    match (cat, members) {
+        ([], m) => Ok(Dim::Members(m.iter().map(|d| dn::normalize(d)).collect())),
+        ([c], []) if c.eq_ignore_ascii_case("all") => Ok(Dim::All),
+        ([c], []) => Err(format!("{category} {c:?}: the only category is \"all\"")),
+        (_, _) => {
+            Err(format!(
+            "{}{category}=all together with {member} entries (rule {rule}): use one or the other",
+            if e.get("objectclass").iter().any(|o| o.eq_ignore_ascii_case("ipahbacrule")) {
+                "its HBAC rule has "
+            } else {
+                ""
+            }
+        ))
+        }
+    }
+}
+
+fn settings(e: &Entry) -> Result<CacheSettings, String> {
+    let boolean = |a: &str, label: &str| -> Result<Option<bool>, String> {
+        match e.one(a) {
+            None => Ok(None),
+            Some(v) if v.eq_ignore_ascii_case("TRUE") => Ok(Some(true)),
+            Some(v) if v.eq_ignore_ascii_case("FALSE") => Ok(Some(false)),
+            Some(v) => Err(format!("{label} {v:?}: expected TRUE or FALSE")),
+        }
+    };
+    let number = |a: &str, label: &str| -> Result<Option<u64>, String> {
+        match e.one(a) {
+            None => Ok(None),
+            Some(v) => v
+                .trim()
+                .parse()
+                .map(Some)
+                .map_err(|_| format!("{label} {v:?}: expected a number of bytes")),
+        }
+    };
+    let limit_action = match e
+        .one("ipasessionrecordinglimitaction")
+        .map(str::to_lowercase)
+        .as_deref()
+    {
+        None => None,
+        Some("pass") => Some(LimitAction::Pass),
+        Some("delay") => Some(LimitAction::Delay),
+        Some("drop") => Some(LimitAction::Drop),
+        Some(v) => {
+            return Err(format!(
+                "ipaSessionRecordingLimitAction {v:?}: expected pass, delay or drop"
+            ))
+        }
+    };
+    let audit_level = match e
+        .one("ipasessionrecordingauditlevel")
+        .map(str::to_lowercase)
+        .as_deref()
+    {
+        None => None,
+        Some("none") => Some(Audit::None),
+        Some("login") => Some(Audit::Login),
+        Some("session") => Some(Audit::Session),
+        Some(v) => {
+            return Err(format!(
+                "ipaSessionRecordingAuditLevel {v:?}: expected none, login or session"
+            ))
+        }
+    };
+    Ok(CacheSettings {
+        log_input: boolean("ipasessionrecordingloginput", "ipaSessionRecordingLogInput")?,
+        log_output: boolean(
+            "ipasessionrecordinglogoutput",
+            "ipaSessionRecordingLogOutput",
+        )?,
+        log_window: boolean(
+            "ipasessionrecordinglogwindow",
+            "ipaSessionRecordingLogWindow",
+        )?,
+        limit_rate: number(
+            "ipasessionrecordingratelimit",
+            "ipaSessionRecordingRateLimit",
+        )?,
+        limit_burst: number(
+            "ipasessionrecordingburstlimit",
+            "ipaSessionRecordingBurstLimit",
+        )?,
+        limit_action,
+        audit_level,
+    })
+}
+
+/// group DN -> member DNs (normalized).
+fn group_members(groups: &[Entry]) -> HashMap<String, Vec<String>> {
+    // Service groups may nest: flatten to their leaf members.
+    let direct: HashMap<String, Vec<String>> = groups
+        .iter()
+        .map(|g| {
+            (
+                g.ndn(),
+                g.get("member").iter().map(|m| dn::normalize(m)).collect(),
+            )
+        })
+        .collect();
+    let mut out = HashMap::new();
+    for g in direct.keys() {
+        let mut seen = HashSet::new();
+        let mut stack = vec![g.clone()];
+        let mut leaves = Vec::new();
+        while let Some(x) = stack.pop() {
+            if !seen.insert(x.clone()) {
+                continue;
+            }
+            match direct.get(&x) {
+                Some(ms) => stack.extend(ms.iter().cloned()),
+                None => leaves.push(x),
+            }
+        }
+        out.insert(g.clone(), leaves);
+    }
+    out
+}
+
+/// Every group (normalized DN) that contains `member`, directly or nested.
+fn ancestors(groups: &[Entry], member: &str) -> HashSet<String> {
+    let parents = parent_map(groups);
+    let mut out = HashSet::new();
+    let mut stack = vec![member.to_string()];
+    while let Some(x) = stack.pop() {
+        for p in parents.get(&x).into_iter().flatten() {
+            if out.insert(p.clone()) {
+                stack.push(p.clone());
+            }
+        }
+    }
+    out
+}
+
+/// member DN -> DNs of the groups listing it.
+fn parent_map(groups: &[Entry]) -> HashMap<String, Vec<String>> {
+    let mut parents: HashMap<String, Vec<String>> = HashMap::new();
+    for g in groups {
+        let gdn = g.ndn();
+        for m in g.get("member") {
+            parents
+                .entry(dn::normalize(m))
+                .or_default()
+                .push(gdn.clone());
+        }
+    }
+    parents
+}
+
+/// (user -> rule-named groups it is in, group -> rule-named groups it is in
+/// incl. itself), both transitive, names lowercased, empty entries omitted.
+#[allow(clippy::type_complexity)]
+fn memberships(
+    groups: &[Entry],
+    layout: &Layout,
+    referenced: &HashSet<String>,
+) -> (HashMap<String, Vec<String>>, HashMap<String, Vec<String>>) {
+    let mut user_groups: HashMap<String, Vec<String>> = HashMap::new();
+    let mut closure: HashMap<String, Vec<String>> = HashMap::new();
+    if referenced.is_empty() {
+        return (user_groups, closure);
+    }
+    let parents = parent_map(groups);
+    let name_of: HashMap<String, String> = groups
+        .iter()
+        .map(|g| {
+            let n = g
+                .one("cn")
+                .map(str::to_string)
+                .or_else(|| dn::first_rdn(&g.ndn()).map(|(_, v)| v))
+                .unwrap_or_default();
+            (g.ndn(), n.to_lowercase())
+        })
+        .collect();
+    // Referenced groups each group is in (itself included), memoized.
+    let mut memo: HashMap<String, Vec<String>> = HashMap::new();
+    for g in groups {
+        let gdn = g.ndn();
+        let mut set: HashSet<&str> = HashSet::new();
+        let mut seen: HashSet<&str> = HashSet::new();
+        let mut stack: Vec<&str> = vec![&gdn];
+        while let Some(x) = stack.pop() {
+            if !seen.insert(x) {
+                continue;
+            }
+            if let Some(n) = name_of.get(x) {
+                if referenced.contains(n) {
+                    set.insert(n);
+                }
+            }
+            for p in parents.get(x).into_iter().flatten() {
+                stack.push(p);
+            }
+        }
+        let mut v: Vec<String> = set.into_iter().map(String::from).collect();
+        v.sort();
+        memo.insert(gdn, v);
+    }
+    for g in groups {
+        let gdn = g.ndn();
+        let refs = &memo[&gdn];
+        if refs.is_empty() {
+            continue;
+        }
+        if let Some(n) = name_of.get(&gdn) {
+            closure.insert(n.clone(), refs.clone());
+        }
+        for m in g.get("member") {
+            let m = dn::normalize(m);
+            if dn::parent(&m) != layout.users {
+                continue;
+            }
+            if let Some((_, uid)) = dn::first_rdn(&m) {
+                let e = user_groups.entry(uid.to_lowercase()).or_default();
+                e.extend(refs.iter().cloned());
+            }
+        }
+    }
+    for v in user_groups.values_mut() {
+        v.sort();
+        v.dedup();
+    }
+    (user_groups, closure)
+}
+
+#[cfg(test)]
+mod tests;
