@@ -17,6 +17,8 @@ pub const PAM_SERVICE: c_int = 1;
 pub const PAM_TTY: c_int = 3;
 pub const PAM_RHOST: c_int = 4;
 
+pub const PAM_ERROR_MSG: c_int = 3;
+
 // syslog priorities (<syslog.h>)
 pub const LOG_ERR: c_int = 3;
 pub const LOG_WARNING: c_int = 4;
@@ -39,5 +41,12 @@ extern "C" {
     pub fn pam_putenv(pamh: *mut PamHandle, name_value: *const c_char) -> c_int;
     pub fn pam_getenv(pamh: *mut PamHandle, name: *const c_char) -> *const c_char;
     pub fn pam_syslog(pamh: *const PamHandle, priority: c_int, fmt: *const c_char, ...);
-    pub fn pam_error(pamh: *mut PamHandle, fmt: *const c_char, ...) -> c_int;
+    /// pam_error() is a macro for pam_prompt(pamh, PAM_ERROR_MSG, NULL, ...).
+    pub fn pam_prompt(
+        pamh: *mut PamHandle,
+        style: c_int,
+        response: *mut *mut c_char,
+        fmt: *const c_char,
+        ...
+    ) -> c_int;
 }

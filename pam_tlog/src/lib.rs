@@ -106,8 +106,17 @@ impl Pam for Handle {
     }
     fn tell_user(&mut self, msg: &str) {
         let msg = c_text(msg);
-        // SAFETY: valid handle; "%s" with one NUL-terminated string argument.
-        unsafe { ffi::pam_error(self.0, c"%s".as_ptr(), msg.as_ptr()) };
+        // SAFETY: valid handle; NULL response is allowed for PAM_ERROR_MSG;
+        // "%s" with one NUL-terminated string argument.
+        unsafe {
+            ffi::pam_prompt(
+                self.0,
+                ffi::PAM_ERROR_MSG,
+                std::ptr::null_mut(),
+                c"%s".as_ptr(),
+                msg.as_ptr(),
+            )
+        };
     }
 }
 

@@ -63,4 +63,5 @@ pub fn require_program(prog: &str, package: &str) -> PathBuf {
 }
 pub mod slapd;
 pub mod daemons;
+pub mod sshd;
 pub mod rec;

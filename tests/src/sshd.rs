@@ -1,0 +1,573 @@
+//! A throwaway login world: real OpenSSH sshd on a free loopback port, inside
+//! a private mount namespace, with our NSS and PAM modules active, throwaway
+//! users with key auth, and the recorder writing to per-user files.
+//!
+//! The host is never edited. Inside the namespace:
+//! - `/etc` is an overlay whose upper layer is in the world's temp dir, so
+//!   `/etc/passwd`, `/etc/group`, `/etc/shadow`, `/etc/nsswitch.conf`,
+//!   `/etc/pam.d/{sshd,su,login}`, `/etc/tlog-rs/*` and `/etc/ld.so.cache` are
+//!   private copies (an overlay rather than one bind per file, because
+//!   `/etc/tlog-rs` does not exist on the host and a bind needs a target);
+//! - `/etc/ld.so.cache` is rebuilt to include the world's `lib/` directory,
+//!   where `libnss_tlog.so.2` lives, so glibc in sshd, su, login, getent... loads
+//!   it by soname (`passwd: tlog files` in nsswitch.conf);
+//! - `/run` is a tmpfs (sshd privsep dir, and the hand-off dir
+//!   /run/tlog-rs/handoff is private to the world);
+//! - `/var/log/{wtmp,lastlog,btmp}` are private files.
+//!
+//! Usage:
+//! ```ignore
+//! let mut cfg = WorldConfig::new("basics");
+//! cfg.user("alice", &["dbas"]).user("bob", &[]);
+//! cfg.group("dbas");
+//! cfg.policy(r#"[[rule]]
+//! name = "dbas"
+//! groups = ["dbas"]
+//! action = "record"
+//! "#);
+//! let w = World::start(cfg);
+//! let out = w.ssh("alice", &["-tt"], Some("echo hi"), b"");
+//! let rec = w.recording("alice");             // text of {T}/rec/alice/session.log
+//! let play = w.play("alice");                  // Debian tlog-play on it
+//! let su = w.ns_sh("su - alice -c id");       // any command inside the namespace
+//! ```
+//! The policy text gets a `recorder = "..."` line and a `[settings]` table
+//! (file writer to `{T}/rec/<user>/session.log` is per rule, see `file_settings`)
+//! unless it sets them itself; `{T}` in any text is replaced by the world dir.
+//! Dropping the `World` stops sshd and removes the directory (set
+//! TLOG_RS_KEEP_TEST_DIRS=1 to keep it for debugging).
+
+use std::fmt::Write as _;
+use std::fs;
+use std::io::Write;
+use std::net::TcpListener;
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::{artifact, require_program};
+
+#[derive(Debug, Clone)]
+pub struct UserSpec {
+    pub name: String,
+    pub uid: u32,
+    /// Supplementary groups (created by `group`).
+    pub groups: Vec<String>,
+    /// Passwd shell; default /bin/bash.
+    pub shell: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct WorldConfig {
+    pub tag: String,
+    pub users: Vec<UserSpec>,
+    pub groups: Vec<(String, u32)>,
+    /// policy.toml text, or None for no policy file at all.
+    pub policy: Option<String>,
+    /// Extra files: (path relative to /etc, content), e.g. ("sssd/sssd.conf", ...).
+    pub etc_files: Vec<(String, String, u32)>,
+    /// The `passwd:` line of nsswitch.conf.
+    pub nss_passwd: String,
+    /// Arguments for the pam_tlog line; None = no pam_tlog line at all.
+    pub pam_tlog_args: Option<String>,
+    /// Extra sshd_config lines (AcceptEnv ...).
+    pub sshd_extra: String,
+}
+
+impl WorldConfig {
+    pub fn new(tag: &str) -> WorldConfig {
+        WorldConfig {
+            tag: tag.to_string(),
+            users: Vec::new(),
+            groups: Vec::new(),
+            policy: None,
+            etc_files: Vec::new(),
+            nss_passwd: "tlog files".into(),
+            pam_tlog_args: Some(String::new()),
+            sshd_extra: String::new(),
+        }
+    }
+
+    /// Add a user with a private group (gid = uid) and supplementary groups.
+    pub fn user(&mut self, name: &str, groups: &[&str]) -> &mut Self {
+        let uid = 2001 + self.users.len() as u32;
+        self.users.push(UserSpec {
+            name: name.into(),
+            uid,
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+            shell: "/bin/bash".into(),
+        });
+        self
+    }
+
+    pub fn group(&mut self, name: &str) -> &mut Self {
+        let gid = 3001 + self.groups.len() as u32;
+        self.groups.push((name.into(), gid));
+        self
+    }
+
+    pub fn policy(&mut self, text: &str) -> &mut Self {
+        self.policy = Some(text.to_string());
+        self
+    }
+
+    /// A file under the namespace's /etc (mode given).
+    pub fn etc_file(&mut self, rel: &str, content: &str, mode: u32) -> &mut Self {
+        self.etc_files.push((rel.into(), content.into(), mode));
+        self
+    }
+}
+
+/// Settings table for a rule that records to `{T}/rec/<user>/session.log`:
+/// the harness creates one directory per user, owned by the user (the file
+/// writer also keeps a sidecar next to the log).
+pub fn file_settings(user: &str) -> String {
+    format!("writer = \"file\"\nfile_path = \"{{T}}/rec/{user}/session.log\"\n")
+}
+
+pub struct World {
+    pub dir: PathBuf,
+    pub port: u16,
+    pub users: Vec<UserSpec>,
+    sshd: Option<Child>,
+}
+
+fn sh(script: &str) -> Output {
+    Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .output()
+        .expect("sh")
+}
+
+fn must(out: Output, what: &str) -> Output {
+    assert!(
+        out.status.success(),
+        "{what} failed: {}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    l.local_addr().expect("local_addr").port()
+}
+
+fn write(path: &Path, text: &str, mode: u32) {
+    if let Some(p) = path.parent() {
+        fs::create_dir_all(p).expect("create_dir_all");
+    }
+    fs::write(path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+/// A fresh world directory under the temp dir, traversable by the users.
+fn world_dir(tag: &str) -> PathBuf {
+    let base =
+        std::env::temp_dir().join(format!("tlog-rs-{tag}-{}-{}", std::process::id(), unique()));
+    let _ = fs::remove_dir_all(&base);
+    fs::create_dir_all(&base).expect("mkdir world");
+    fs::set_permissions(&base, fs::Permissions::from_mode(0o755)).expect("chmod world");
+    base
+}
+
+fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() as u64)
+        .unwrap_or(0);
+    t ^ (N.fetch_add(1, Ordering::Relaxed) << 32)
+}
+
+impl World {
+    pub fn start(cfg: WorldConfig) -> World {
+        require_program("/usr/sbin/sshd", "openssh-server");
+        require_program("ssh", "openssh-client");
+        require_program("unshare", "util-linux");
+        let t = world_dir(&cfg.tag);
+        let ts = t.display().to_string();
+        let subst = |s: &str| s.replace("{T}", &ts);
+
+        // Our artifacts, copied so the paths are short and readable by users.
+        let lib = t.join("lib");
+        fs::create_dir_all(&lib).unwrap();
+        fs::set_permissions(&lib, fs::Permissions::from_mode(0o755)).unwrap();
+        fs::copy(artifact("libnss_tlog.so"), lib.join("libnss_tlog.so.2")).expect("copy nss");
+        fs::copy(artifact("libpam_tlog.so"), lib.join("pam_tlog.so")).expect("copy pam");
+        let bin = t.join("bin");
+        fs::create_dir_all(&bin).unwrap();
+        fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).unwrap();
+        let recorder = bin.join("tlog-rs-rec-session");
+        fs::copy(artifact("tlog-rs-rec-session"), &recorder).expect("copy recorder");
+
+        // passwd/group/shadow: host copies + throwaway users.
+        let etc = t.join("etc");
+        let mut passwd = fs::read_to_string("/etc/passwd").unwrap();
+        let mut group = fs::read_to_string("/etc/group").unwrap();
+        let mut shadow = fs::read_to_string("/etc/shadow").unwrap_or_default();
+        if !passwd.lines().any(|l| l.starts_with("sshd:")) {
+            passwd.push_str("sshd:x:105:65534::/run/sshd:/usr/sbin/nologin\n");
+        }
+        for u in &cfg.users {
+            let home = t.join("home").join(&u.name);
+            writeln!(
+                passwd,
+                "{}:x:{}:{}:{} (test):{}:{}",
+                u.name,
+                u.uid,
+                u.uid,
+                u.name,
+                home.display(),
+                u.shell
+            )
+            .unwrap();
+            writeln!(group, "{}:x:{}:", u.name, u.uid).unwrap();
+            writeln!(shadow, "{}:*:19000:0:99999:7:::", u.name).unwrap();
+        }
+        for (g, gid) in &cfg.groups {
+            let members: Vec<&str> = cfg
+                .users
+                .iter()
+                .filter(|u| u.groups.contains(g))
+                .map(|u| u.name.as_str())
+                .collect();
+            writeln!(group, "{g}:x:{gid}:{}", members.join(",")).unwrap();
+        }
+        write(&etc.join("passwd"), &passwd, 0o644);
+        write(&etc.join("group"), &group, 0o644);
+        write(&etc.join("shadow"), &shadow, 0o640);
+        write(
+            &etc.join("nsswitch.conf"),
+            &format!(
+                "passwd: {}\ngroup: files\nshadow: files\nhosts: files\n",
+                cfg.nss_passwd
+            ),
+            0o644,
+        );
+
+        // PAM: key auth only; our module after pam_unix in the session stack.
+        let pam_line = match &cfg.pam_tlog_args {
+            Some(args) => format!(
+                "session  required {}/pam_tlog.so {}\n",
+                lib.display(),
+                subst(args)
+            ),
+            None => String::new(),
+        };
+        let session = format!("session  required pam_unix.so\n{pam_line}");
+        write(
+            &etc.join("pam.d/sshd"),
+            &format!("auth required pam_deny.so\naccount required pam_unix.so\npassword required pam_deny.so\n{session}"),
+            0o644,
+        );
+        let local = format!(
+            "auth sufficient pam_rootok.so\nauth required pam_deny.so\naccount required pam_unix.so\npassword required pam_deny.so\n{session}"
+        );
+        write(&etc.join("pam.d/su"), &local, 0o644);
+        write(&etc.join("pam.d/su-l"), &local, 0o644);
+        write(&etc.join("pam.d/login"), &local, 0o644);
+
+        // Policy (with the recorder path) and extra files.
+        if let Some(p) = &cfg.policy {
+            let mut text = String::new();
+            if !p.contains("recorder =") && !p.contains("recorder=") {
+                writeln!(text, "recorder = \"{}\"", recorder.display()).unwrap();
+            }
+            text.push_str(&subst(p));
+            write(&etc.join("tlog-rs/policy.toml"), &text, 0o644);
+        } else {
+            fs::create_dir_all(etc.join("tlog-rs")).unwrap();
+        }
+        for (rel, content, mode) in &cfg.etc_files {
+            write(&etc.join(rel), &subst(content), *mode);
+        }
+
+        // Homes, keys, recording files.
+        let rec = t.join("rec");
+        fs::create_dir_all(&rec).unwrap();
+        fs::set_permissions(&rec, fs::Permissions::from_mode(0o755)).unwrap();
+        for u in &cfg.users {
+            let home = t.join("home").join(&u.name);
+            fs::create_dir_all(home.join(".ssh")).unwrap();
+            let key = t.join(format!("id_{}", u.name));
+            must(
+                Command::new("ssh-keygen")
+                    .args(["-q", "-t", "ed25519", "-N", "", "-C", &u.name, "-f"])
+                    .arg(&key)
+                    .output()
+                    .expect("ssh-keygen"),
+                "ssh-keygen",
+            );
+            fs::copy(key.with_extension("pub"), home.join(".ssh/authorized_keys")).unwrap();
+            fs::create_dir_all(rec.join(&u.name)).unwrap();
+            must(
+                sh(&format!(
+                    "chmod 700 {h}/.ssh && chmod 600 {h}/.ssh/authorized_keys && chown -R {id}:{id} {h} && chmod 755 {h} \
+                     && chown {id}:{id} {r}/{n} && chmod 700 {r}/{n}",
+                    h = home.display(),
+                    id = u.uid,
+                    r = rec.display(),
+                    n = u.name
+                )),
+                "prepare home",
+            );
+        }
+        fs::set_permissions(t.join("home"), fs::Permissions::from_mode(0o755)).ok();
+
+        must(
+            Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+                .arg(t.join("ssh_host_ed25519_key"))
+                .output()
+                .expect("ssh-keygen"),
+            "host key",
+        );
+        write(
+            &t.join("ld.so.conf"),
+            &format!("{}\ninclude /etc/ld.so.conf.d/*.conf\n", lib.display()),
+            0o644,
+        );
+        for f in ["wtmp", "lastlog", "btmp"] {
+            fs::write(t.join(f), "").unwrap();
+        }
+        for d in ["ovl/etc-up", "ovl/etc-wk"] {
+            fs::create_dir_all(t.join(d)).unwrap();
+        }
+
+        let mut last_err = String::new();
+        for _attempt in 0..3 {
+            let port = free_port();
+            write(
+                &t.join("sshd_config"),
+                &format!(
+                    "Port {port}\nListenAddress 127.0.0.1\nHostKey {ts}/ssh_host_ed25519_key\nPidFile {ts}/sshd.pid\n\
+                     UsePAM yes\nPubkeyAuthentication yes\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
+                     AuthorizedKeysFile .ssh/authorized_keys\nPermitRootLogin no\nPrintMotd no\nPrintLastLog no\n\
+                     LogLevel VERBOSE\nSubsystem sftp /usr/lib/openssh/sftp-server\n{}\n",
+                    subst(&cfg.sshd_extra)
+                ),
+                0o644,
+            );
+            let _ = fs::remove_file(t.join("sshd.pid"));
+            let log = fs::File::create(t.join("sshd.log")).unwrap();
+            let child = Command::new("unshare")
+                .args([
+                    "-m",
+                    "--propagation",
+                    "private",
+                    "sh",
+                    "-c",
+                    NS_SCRIPT,
+                    "ns",
+                ])
+                .arg(&t)
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .expect("unshare");
+            let mut world = World {
+                dir: t.clone(),
+                port,
+                users: cfg.users.clone(),
+                sshd: Some(child),
+            };
+            let deadline = Instant::now() + Duration::from_secs(15);
+            loop {
+                if fs::read_to_string(t.join("sshd.pid"))
+                    .map(|s| !s.trim().is_empty())
+                    .unwrap_or(false)
+                {
+                    return world;
+                }
+                if let Some(c) = world.sshd.as_mut() {
+                    if let Ok(Some(_)) = c.try_wait() {
+                        break;
+                    }
+                }
+                if Instant::now() > deadline {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            last_err = world.sshd_log();
+            world.stop();
+            world.dir = PathBuf::new(); // keep the dir for the next attempt
+        }
+        panic!("sshd did not start in {}:\n{last_err}", t.display());
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.sshd.take() {
+            // SAFETY: kill() with a pid we own (our child) has no memory effects.
+            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+            let _ = c.wait();
+        }
+    }
+
+    pub fn sshd_pid(&self) -> u32 {
+        self.sshd.as_ref().expect("sshd running").id()
+    }
+
+    pub fn key(&self, user: &str) -> PathBuf {
+        self.dir.join(format!("id_{user}"))
+    }
+
+    /// Base ssh command for `user` (client runs on the host: it needs none of
+    /// the namespace's files).
+    pub fn ssh_cmd(&self, user: &str, opts: &[&str]) -> Command {
+        let mut c = Command::new("ssh");
+        c.args([
+            "-F",
+            "/dev/null",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+        ])
+        .args([
+            "-o",
+            "LogLevel=ERROR",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "ConnectTimeout=10",
+            "-i",
+        ])
+        .arg(self.key(user))
+        .args(["-p", &self.port.to_string()])
+        .args(opts)
+        .arg(format!("{user}@127.0.0.1"));
+        c
+    }
+
+    /// Run ssh as `user` with options, an optional remote command and stdin.
+    pub fn ssh(&self, user: &str, opts: &[&str], cmd: Option<&str>, stdin: &[u8]) -> Output {
+        let mut c = self.ssh_cmd(user, opts);
+        if let Some(cmd) = cmd {
+            c.arg(cmd);
+        }
+        run_with_stdin(c, stdin)
+    }
+
+    /// Run `sh -c script` inside the world's mount namespace (as root).
+    pub fn ns_sh(&self, script: &str) -> Output {
+        let mut c = Command::new("nsenter");
+        c.args([
+            "-t",
+            &self.sshd_pid().to_string(),
+            "-m",
+            "--",
+            "sh",
+            "-c",
+            script,
+        ]);
+        run_with_stdin(c, b"")
+    }
+
+    /// The text of a user's recording file ({T}/rec/<user>/session.log).
+    pub fn recording(&self, user: &str) -> String {
+        fs::read_to_string(self.rec_path(user)).unwrap_or_default()
+    }
+
+    pub fn rec_path(&self, user: &str) -> PathBuf {
+        self.dir.join("rec").join(user).join("session.log")
+    }
+
+    /// Play a user's recording with Debian's tlog-play (stdin a pipe: with
+    /// /dev/null it spins). Returns its output.
+    pub fn play(&self, user: &str) -> Output {
+        require_program("tlog-play", "tlog");
+        let mut c = Command::new("tlog-play");
+        c.args(["-r", "file", "-i"])
+            .arg(self.rec_path(user))
+            .args(["--speed", "1000"]);
+        run_with_stdin(c, b"")
+    }
+
+    pub fn sshd_log(&self) -> String {
+        fs::read_to_string(self.dir.join("sshd.log")).unwrap_or_default()
+    }
+
+    /// Hand-off files currently present in the namespace.
+    pub fn handoffs(&self) -> Vec<String> {
+        let out = self.ns_sh("ls -A /run/tlog-rs/handoff 2>/dev/null");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+/// Run a command with `stdin` fed through a pipe, with a timeout of 60 s.
+pub fn run_with_stdin(mut c: Command, stdin: &[u8]) -> Output {
+    c.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().expect("spawn");
+    let mut si = child.stdin.take().unwrap();
+    let data = stdin.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = si.write_all(&data);
+        // keep stdin open briefly so ssh -tt sessions read everything
+        std::thread::sleep(Duration::from_millis(200));
+        drop(si);
+    });
+    let pid = child.id();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let d2 = done.clone();
+    let killer = std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if d2.load(std::sync::atomic::Ordering::Relaxed) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    });
+    let out = child.wait_with_output().expect("wait");
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = writer.join();
+    let _ = killer.join();
+    out
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        self.stop();
+        if !self.dir.as_os_str().is_empty() && std::env::var_os("TLOG_RS_KEEP_TEST_DIRS").is_none()
+        {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// Runs inside `unshare -m`: private /etc (overlay), ld.so.cache, /run,
+/// login records; then execs sshd, so the unshare child's pid is sshd's.
+const NS_SCRIPT: &str = r#"
+set -eu
+T=$1
+mount -t overlay tlog_rs_etc -o lowerdir=/etc,upperdir=$T/ovl/etc-up,workdir=$T/ovl/etc-wk /etc
+cp -r $T/etc/. /etc/
+chmod 640 /etc/shadow; chgrp shadow /etc/shadow 2>/dev/null || true
+mount -t tmpfs -o mode=700 tmpfs /var/cache/ldconfig
+ldconfig -X -f $T/ld.so.conf -C /etc/ld.so.cache
+for f in wtmp lastlog btmp; do if [ -e /var/log/$f ]; then mount --bind $T/$f /var/log/$f; fi; done
+mount -t tmpfs -o mode=755 tmpfs /run
+mkdir -m 755 /run/sshd
+exec /usr/sbin/sshd -D -e -f $T/sshd_config
+"#;
+
+/// Make `link` point at `target` (helper for tests that need a symlink).
+pub fn link(target: &Path, link: &Path) {
+    let _ = fs::remove_file(link);
+    symlink(target, link).expect("symlink");
+}
