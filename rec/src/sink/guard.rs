@@ -125,10 +125,9 @@ impl<B: Backend, C: Clock + Clone> GuardedSink<B, C> {
     /// Start a failure episode (Warn) and report it once.
     fn begin_episode(&mut self, e: &io::Error) {
         let text = format!(
-            "WARNING: cannot write the session recording to the {} ({e}); \
+            "WARNING: cannot write the session recording: {e}; \
              this session is NOT being recorded until it recovers ({}); \
              lost messages are counted in the session end entry",
-            self.backend.describe(),
             self.who()
         );
         self.notifier.warn(&text);
@@ -151,7 +150,7 @@ impl<B: Backend, C: Clock + Clone> GuardedSink<B, C> {
 
     fn sink_error(&self, e: io::Error) -> SinkError {
         SinkError {
-            what: format!("cannot write to the {}", self.backend.describe()),
+            what: "cannot write the session recording".into(),
             source: Some(e),
         }
     }
@@ -159,8 +158,7 @@ impl<B: Backend, C: Clock + Clone> GuardedSink<B, C> {
     /// Report a fatal (Strict) failure to the audit trail, then return it.
     fn strict_failure(&self, e: io::Error) -> SinkError {
         self.notifier.warn(&format!(
-            "session recording failed: cannot write to the {} ({e}); ending the session ({})",
-            self.backend.describe(),
+            "session recording failed: {e}; ending the session ({})",
             self.who()
         ));
         self.sink_error(e)

@@ -285,7 +285,6 @@ fn finish<B: backend::Backend + 'static>(
     identity: &RecIdentity,
     notifier: Notifier,
 ) -> Result<Box<dyn Sink>, SinkError> {
-    let describe = backend.describe();
     let mut sink = GuardedSink::new(
         backend,
         limiter,
@@ -298,7 +297,7 @@ fn finish<B: backend::Backend + 'static>(
         match settings.failure_mode {
             FailureMode::Strict => {
                 return Err(SinkError {
-                    what: format!("cannot open the {describe}"),
+                    what: "cannot open the log".into(),
                     source: Some(e),
                 })
             }
