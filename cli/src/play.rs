@@ -1,8 +1,7 @@
-//! `tlog-rs` subcommands of this concept. Placeholder until the owning work lands.
+//! `tlog-rs play | list | export`: all logic lives in the tlog-rs-play crate.
 
 use std::ffi::OsString;
 
-pub fn run(cmd: &str, _args: Vec<OsString>) -> i32 {
-    eprintln!("tlog-rs {cmd}: not implemented yet");
-    2
+pub fn run(cmd: &str, args: Vec<OsString>) -> i32 {
+    tlog_rs_play::run(cmd, args)
 }

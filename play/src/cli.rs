@@ -1,0 +1,274 @@
+//! `tlog-rs play | list | export`: argument parsing and dispatch.
+
+use std::ffi::OsString;
+use std::io::{self, Write};
+use std::path::PathBuf;
+
+use crate::args::{Arg, Args};
+use crate::options::{Goto, PlayOptions};
+use crate::source::{JournalQuery, PacketSource, SourceSpec};
+use crate::timestr::parse_time;
+use crate::{asciicast, feed, interactive, list, stream, term};
+
+const PLAY_USAGE: &str = "\
+usage: tlog-rs play [-i FILE | FILE] [-r file|journal] [-m REC] [--lax]
+                    [-s SPEED] [-g TIME|start|end] [-p] [-f] [--no-status] [--persist]
+                    [-M FIELD=VALUE]... [-S SINCE] [-U UNTIL]
+Keys: SPACE/p pause, } { speed x2 /2, BACKSPACE speed 1, . step, G end,
+      NG go to time N ([[H:]M:]S), LEFT/RIGHT -/+10 s, g TIME ENTER go to TIME, q quit.
+TIME is [[H:]M:]S[.frac]; SINCE/UNTIL are Unix seconds.";
+
+const LIST_USAGE: &str = "\
+usage: tlog-rs list [FILE | -r journal [-M FIELD=VALUE]...] [--json]
+                    [--user U] [--host H] [--since T] [--until T]
+T is Unix seconds or YYYY-MM-DD[THH:MM[:SS]] (UTC).";
+
+const EXPORT_USAGE: &str = "\
+usage: tlog-rs export --format asciicast [-m REC] [--lax] [--input] [-o OUT] FILE";
+
+/// Entry point for the three subcommands; returns the exit code.
+pub fn run(cmd: &str, args: Vec<OsString>) -> i32 {
+    let r = match cmd {
+        "play" => play(args),
+        "list" => list_cmd(args),
+        "export" => export(args),
+        _ => Err(Failure::Usage(format!("unknown command {cmd}"), "")),
+    };
+    match r {
+        Ok(code) => code,
+        Err(Failure::Usage(msg, usage)) => {
+            eprintln!("tlog-rs {cmd}: {msg}");
+            if !usage.is_empty() {
+                eprintln!("{usage}");
+            }
+            2
+        }
+        Err(Failure::Error(msg)) => {
+            eprintln!("tlog-rs {cmd}: {msg}");
+            1
+        }
+    }
+}
+
+enum Failure {
+    Usage(String, &'static str),
+    Error(String),
+}
+
+fn usage(usage: &'static str) -> impl Fn(String) -> Failure {
+    move |m| Failure::Usage(m, usage)
+}
+
+struct SourceArgs {
+    file: Option<PathBuf>,
+    journal: bool,
+    query: JournalQuery,
+}
+
+impl SourceArgs {
+    fn new() -> Self {
+        SourceArgs { file: None, journal: false, query: JournalQuery::default() }
+    }
+
+    /// Handle a source option; false if `opt` is not one.
+    fn option(&mut self, opt: &str, args: &mut Args) -> Result<bool, String> {
+        match opt {
+            "i" | "file-path" => self.set_file(args.value(opt)?)?,
+            "r" | "reader" => match args.value(opt)?.as_str() {
+                "file" => self.journal = false,
+                "journal" => self.journal = true,
+                other => return Err(format!("unsupported reader {other:?} (file or journal)")),
+            },
+            "M" | "journal-match" => self.query.matches.push(args.value(opt)?),
+            "S" | "journal-since" => self.query.since = Some(epoch_arg(&args.value(opt)?)?),
+            "U" | "journal-until" => self.query.until = Some(epoch_arg(&args.value(opt)?)?),
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    fn set_file(&mut self, f: String) -> Result<(), String> {
+        if self.file.is_some() {
+            return Err("only one input file".into());
+        }
+        self.file = Some(PathBuf::from(f));
+        Ok(())
+    }
+
+    fn spec(self) -> Result<SourceSpec, String> {
+        if self.journal {
+            if self.file.is_some() {
+                return Err("a file cannot be given with -r journal".into());
+            }
+            return Ok(SourceSpec::Journal(self.query));
+        }
+        if !self.query.matches.is_empty() || self.query.since.is_some() || self.query.until.is_some() {
+            return Err("-M, -S and -U need -r journal".into());
+        }
+        self.file.map(SourceSpec::File).ok_or_else(|| "no input: give FILE, -i FILE or -r journal".into())
+    }
+}
+
+fn epoch_arg(s: &str) -> Result<u64, String> {
+    s.parse().map_err(|_| format!("invalid Unix time {s:?}"))
+}
+
+fn play(args: Vec<OsString>) -> Result<i32, Failure> {
+    let u = usage(PLAY_USAGE);
+    let mut args = Args::new(args).map_err(&u)?;
+    let mut src = SourceArgs::new();
+    let mut opts = PlayOptions::default();
+    let (mut rec, mut lax, mut persist) = (None, false, false);
+    while let Some(a) = args.next().map_err(&u)? {
+        match a {
+            Arg::Positional(p) => src.set_file(p).map_err(&u)?,
+            Arg::Opt(o) => {
+                if src.option(&o, &mut args).map_err(&u)? {
+                    continue;
+                }
+                match o.as_str() {
+                    "m" | "file-match" => rec = Some(args.value(&o).map_err(&u)?),
+                    "s" | "speed" => {
+                        let v = args.value(&o).map_err(&u)?;
+                        opts.speed = v.parse::<f64>().ok().filter(|s| s.is_finite() && *s > 0.0).ok_or_else(|| u(format!("invalid speed {v:?}: a number above 0")))?;
+                    }
+                    "g" | "goto" => {
+                        let v = args.value(&o).map_err(&u)?;
+                        opts.goto = match v.as_str() {
+                            "start" => None,
+                            "end" => Some(Goto::End),
+                            t => Some(Goto::At(parse_time(t).map_err(&u)?)),
+                        };
+                    }
+                    "lax" => lax = true,
+                    "p" | "paused" => opts.paused = true,
+                    "f" | "follow" => opts.follow = true,
+                    "no-status" => opts.status = false,
+                    "persist" => persist = true,
+                    "h" | "help" => {
+                        println!("{PLAY_USAGE}");
+                        return Ok(0);
+                    }
+                    _ => return Err(u(format!("unknown option {o}"))),
+                }
+                if matches!(o.as_str(), "lax" | "p" | "paused" | "f" | "follow" | "no-status" | "persist") {
+                    args.flag().map_err(&u)?;
+                }
+            }
+        }
+    }
+    let spec = src.spec().map_err(&u)?;
+    let source = PacketSource::open(&spec, rec, lax, opts.follow).map_err(Failure::Error)?;
+    term::catch_signals();
+    if term::is_tty(term::STDOUT) {
+        return interactive::play(source, &opts, persist).map_err(Failure::Error);
+    }
+    let rx = feed::spawn(source, opts.follow, |b| b);
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::with_capacity(256 * 1024, stdout.lock());
+    match stream::play(rx, &opts, &mut out) {
+        Ok(stream::Outcome::Signal(s)) => Ok(128 + s),
+        Ok(_) => Ok(0),
+        Err(e) => Err(Failure::Error(e)),
+    }
+}
+
+fn list_cmd(args: Vec<OsString>) -> Result<i32, Failure> {
+    let u = usage(LIST_USAGE);
+    let mut args = Args::new(args).map_err(&u)?;
+    let mut src = SourceArgs::new();
+    let mut f = list::Filter::default();
+    let mut json = false;
+    while let Some(a) = args.next().map_err(&u)? {
+        match a {
+            Arg::Positional(p) => src.set_file(p).map_err(&u)?,
+            Arg::Opt(o) => {
+                if src.option(&o, &mut args).map_err(&u)? {
+                    continue;
+                }
+                match o.as_str() {
+                    "json" => {
+                        args.flag().map_err(&u)?;
+                        json = true
+                    }
+                    "user" => f.user = Some(args.value(&o).map_err(&u)?),
+                    "host" => f.host = Some(args.value(&o).map_err(&u)?),
+                    "since" => f.since_ms = Some(list::parse_when(&args.value(&o).map_err(&u)?).map_err(&u)?),
+                    "until" => f.until_ms = Some(list::parse_when(&args.value(&o).map_err(&u)?).map_err(&u)?),
+                    "h" | "help" => {
+                        println!("{LIST_USAGE}");
+                        return Ok(0);
+                    }
+                    _ => return Err(u(format!("unknown option {o}"))),
+                }
+            }
+        }
+    }
+    let spec = src.spec().map_err(&u)?;
+    let rows = list::collect(&spec).map_err(Failure::Error)?;
+    let rows: Vec<_> = rows.into_iter().filter(|r| f.keep(r)).collect();
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    let text = if json { list::render_json(&rows) } else { list::render_table(&rows) };
+    let _ = out.write_all(text.as_bytes());
+    Ok(0)
+}
+
+fn export(args: Vec<OsString>) -> Result<i32, Failure> {
+    let u = usage(EXPORT_USAGE);
+    let mut args = Args::new(args).map_err(&u)?;
+    let mut src = SourceArgs::new();
+    let (mut rec, mut lax, mut input, mut out_path, mut format) = (None, false, false, None, None);
+    while let Some(a) = args.next().map_err(&u)? {
+        match a {
+            Arg::Positional(p) => src.set_file(p).map_err(&u)?,
+            Arg::Opt(o) => {
+                if src.option(&o, &mut args).map_err(&u)? {
+                    continue;
+                }
+                match o.as_str() {
+                    "format" => format = Some(args.value(&o).map_err(&u)?),
+                    "m" | "file-match" => rec = Some(args.value(&o).map_err(&u)?),
+                    "o" | "output" => out_path = Some(PathBuf::from(args.value(&o).map_err(&u)?)),
+                    "lax" => {
+                        args.flag().map_err(&u)?;
+                        lax = true
+                    }
+                    "input" => {
+                        args.flag().map_err(&u)?;
+                        input = true
+                    }
+                    "h" | "help" => {
+                        println!("{EXPORT_USAGE}");
+                        return Ok(0);
+                    }
+                    _ => return Err(u(format!("unknown option {o}"))),
+                }
+            }
+        }
+    }
+    match format.as_deref() {
+        Some("asciicast") => {}
+        Some(other) => return Err(u(format!("unsupported format {other:?} (asciicast)"))),
+        None => return Err(u("--format asciicast is required".into())),
+    }
+    let spec = src.spec().map_err(&u)?;
+    let mut source = PacketSource::open(&spec, rec, lax, false).map_err(Failure::Error)?;
+    let meta = asciicast::Meta::probe(&spec);
+    let mut write = |w: &mut dyn Write| asciicast::export(&mut source, &meta, input, w);
+    match out_path {
+        Some(p) => {
+            let f = std::fs::File::create(&p).map_err(|e| Failure::Error(format!("{}: {e}", p.display())))?;
+            let mut w = io::BufWriter::new(f);
+            write(&mut w).map_err(Failure::Error)?;
+            w.flush().map_err(|e| Failure::Error(format!("{}: {e}", p.display())))?;
+        }
+        None => {
+            let stdout = io::stdout();
+            let mut w = io::BufWriter::new(stdout.lock());
+            write(&mut w).map_err(Failure::Error)?;
+            let _ = w.flush();
+        }
+    }
+    Ok(0)
+}

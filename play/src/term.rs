@@ -1,0 +1,137 @@
+//! The real terminal: tty checks, raw mode with restore, window size, waiting
+//! for keys with a timeout, and the signals that end playback cleanly.
+
+use std::io;
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::time::Duration;
+
+pub const STDIN: RawFd = 0;
+pub const STDOUT: RawFd = 1;
+
+pub fn is_tty(fd: RawFd) -> bool {
+    // SAFETY: isatty only inspects the descriptor number.
+    unsafe { libc::isatty(fd) == 1 }
+}
+
+/// Columns and rows of the terminal on `fd`, if it has a non-zero size.
+pub fn window_size(fd: RawFd) -> Option<(u16, u16)> {
+    // SAFETY: winsize is plain data; TIOCGWINSZ writes at most one winsize.
+    unsafe {
+        let mut ws: libc::winsize = std::mem::zeroed();
+        if libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) == 0 && ws.ws_col > 0 && ws.ws_row > 0 {
+            Some((ws.ws_col, ws.ws_row))
+        } else {
+            None
+        }
+    }
+}
+
+/// Puts a tty in raw mode (no echo, no line editing, no output processing)
+/// but keeps ISIG so Ctrl-C still stops playback, like tlog-play; restores
+/// the saved settings on drop.
+pub struct RawMode {
+    fd: RawFd,
+    saved: libc::termios,
+}
+
+impl RawMode {
+    pub fn enter(fd: RawFd) -> io::Result<RawMode> {
+        // SAFETY: termios is plain data filled by tcgetattr before use.
+        let mut t: libc::termios = unsafe { std::mem::zeroed() };
+        // SAFETY: fd is an open descriptor; t is a valid termios.
+        if unsafe { libc::tcgetattr(fd, &mut t) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let saved = t;
+        t.c_iflag &= !(libc::IGNBRK | libc::BRKINT | libc::PARMRK | libc::ISTRIP | libc::INLCR | libc::IGNCR | libc::ICRNL | libc::IXON);
+        t.c_oflag &= !libc::OPOST;
+        t.c_lflag &= !(libc::ECHO | libc::ECHONL | libc::ICANON | libc::IEXTEN);
+        t.c_cflag &= !(libc::CSIZE | libc::PARENB);
+        t.c_cflag |= libc::CS8;
+        t.c_cc[libc::VMIN] = 1;
+        t.c_cc[libc::VTIME] = 0;
+        // SAFETY: as above.
+        if unsafe { libc::tcsetattr(fd, libc::TCSANOW, &t) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(RawMode { fd, saved })
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        // SAFETY: restores the settings read in `enter` on the same fd.
+        unsafe {
+            libc::tcsetattr(self.fd, libc::TCSANOW, &self.saved);
+        }
+    }
+}
+
+/// Waits until `fd` is readable or the timeout passes (None = forever).
+/// Returns Ok(false) on timeout or when a signal interrupted the wait.
+pub fn wait_readable(fd: RawFd, timeout: Option<Duration>) -> io::Result<bool> {
+    let ms = match timeout {
+        None => -1,
+        // Round up so we never wake just before a deadline and spin.
+        Some(d) => d.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32,
+    };
+    let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+    // SAFETY: one valid pollfd, count 1.
+    let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+    if n < 0 {
+        let e = io::Error::last_os_error();
+        return if e.kind() == io::ErrorKind::Interrupted { Ok(false) } else { Err(e) };
+    }
+    Ok(n > 0)
+}
+
+/// Sleeps, waking early on a signal (checked with [`signalled`]).
+pub fn sleep(d: Duration) {
+    let ms = d.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+    // SAFETY: poll with no descriptors is a plain interruptible sleep.
+    unsafe {
+        libc::poll(std::ptr::null_mut(), 0, ms);
+    }
+}
+
+/// Reads whatever key bytes are there (one read). Ok(None) means EOF; an
+/// interrupted read gives Ok(Some(0)).
+pub fn read_keys(fd: RawFd, buf: &mut [u8]) -> io::Result<Option<usize>> {
+    // SAFETY: buf is valid for buf.len() bytes.
+    let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 {
+        let e = io::Error::last_os_error();
+        return if e.kind() == io::ErrorKind::Interrupted { Ok(Some(0)) } else { Err(e) };
+    }
+    Ok(if n == 0 { None } else { Some(n as usize) })
+}
+
+static SIGNALLED: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn on_signal(sig: libc::c_int) {
+    SIGNALLED.store(sig, Ordering::SeqCst);
+}
+
+/// Catch SIGINT, SIGTERM and SIGHUP (no SA_RESTART, so waits return early)
+/// so that the terminal is restored before we exit.
+pub fn catch_signals() {
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        // SAFETY: the handler only stores to an atomic, which is
+        // async-signal-safe; sigaction is zero-initialised plain data.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
+    }
+}
+
+/// The signal that asked us to stop, if any.
+pub fn signalled() -> Option<i32> {
+    match SIGNALLED.load(Ordering::SeqCst) {
+        0 => None,
+        s => Some(s),
+    }
+}
