@@ -1,0 +1,119 @@
+//! `tlog-rs-rec -w journal` against a real, private systemd-journald; the
+//! recording is played back by Debian's `tlog-play -r journal`.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value;
+use tlog_rs_tests::daemons::{output_with_open_stdin, Journald};
+use tlog_rs_tests::{artifact, require_program, require_root};
+
+/// Text, UTF-8, escapes and enough lines for several 256-byte messages.
+const SCRIPT: &str = r#"printf 'hello from the journal\n'
+printf 'caf\303\251 \342\202\254 tab\t"q" back\\slash\n'
+i=0; while [ $i -lt 40 ]; do echo "line $i: the quick brown fox jumps over the lazy dog"; i=$((i+1)); done
+exit 7"#;
+
+fn text<'a>(e: &'a Value, k: &str) -> &'a str {
+    e[k].as_str()
+        .unwrap_or_else(|| panic!("{k} missing or not text in {e}"))
+}
+
+#[test]
+fn journal_entries_carry_tlog_fields_and_play_back_with_tlog_play() {
+    if !require_root("journal_entries_carry_tlog_fields_and_play_back_with_tlog_play") {
+        return;
+    }
+    require_program("tlog-play", "tlog");
+    let jd = Journald::start("e2e-journal");
+    let out = jd
+        .command(artifact("tlog-rs-rec"))
+        .args(["-w", "journal", "--journal-priority=notice", "--notice="])
+        .args(["--payload=256", "sh", "-c", SCRIPT])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(7),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = out.stdout;
+    assert!(printed.len() > 1000);
+
+    let starts = jd.wait_entries(&["TLOG_RS_EVENT=start"], 1);
+    assert_eq!(starts.len(), 1, "journald: {}", jd.log());
+    let rec = text(&starts[0], "TLOG_RS_REC").to_string();
+    let end_match = format!("TLOG_RS_REC={rec}");
+    let ends = jd.wait_entries(&["TLOG_RS_EVENT=end", &end_match], 1);
+    assert_eq!(ends.len(), 1, "no end entry");
+    let tlog_rec = format!("TLOG_REC={rec}");
+    let msgs = jd.entries(&[&tlog_rec]);
+    assert!(
+        msgs.len() >= 3,
+        "payload 256 gives several messages: {}",
+        msgs.len()
+    );
+
+    let mut played_back = String::new();
+    for (i, e) in msgs.iter().enumerate() {
+        let line = text(e, "MESSAGE");
+        assert!(!line.ends_with('\n'));
+        let m: Value = serde_json::from_str(line).expect("MESSAGE is tlog JSON");
+        assert_eq!(m["rec"], rec.as_str());
+        assert_eq!(m["id"], i as u64 + 1, "ids contiguous from 1");
+        assert_eq!(text(e, "TLOG_ID"), (i + 1).to_string());
+        assert_eq!(text(e, "TLOG_USER"), m["user"].as_str().unwrap());
+        assert_eq!(text(e, "TLOG_SESSION"), m["session"].to_string());
+        assert_eq!(text(e, "PRIORITY"), "5", "--journal-priority=notice");
+        assert_eq!(text(e, "SYSLOG_IDENTIFIER"), "tlog-rs-rec");
+        played_back.push_str(m["out_txt"].as_str().unwrap());
+    }
+    assert_eq!(
+        played_back.as_bytes(),
+        &printed[..],
+        "every output byte is in the journal"
+    );
+
+    // The end entry: counts and reason, and never a TLOG_REC field.
+    let end = &ends[0];
+    assert!(end.get("TLOG_REC").is_none(), "{end}");
+    assert!(starts[0].get("TLOG_REC").is_none());
+    assert_eq!(
+        text(end, "TLOG_RS_MESSAGES_WRITTEN"),
+        msgs.len().to_string()
+    );
+    assert_eq!(text(end, "TLOG_RS_MESSAGES_DROPPED"), "0");
+    assert_eq!(text(end, "TLOG_RS_EXIT_STATUS"), "7");
+    assert_eq!(text(end, "TLOG_RS_END_REASON"), "exit");
+    assert_eq!(text(end, "TLOG_RS_BYTES_OUT"), printed.len().to_string());
+    assert!(text(end, "MESSAGE").starts_with(&format!("tlog-rs session end rec={rec} ")));
+    let j: Value = serde_json::from_str(text(end, "TLOG_RS_JSON")).unwrap();
+    assert_eq!(j["event"], "end");
+    assert_eq!(j["messages_written"], msgs.len() as u64);
+
+    // Debian's tlog-play, inside the namespace, plays exactly what was printed
+    // (then its own terminal-reset trailer).
+    let play = output_with_open_stdin(
+        jd.command("tlog-play")
+            .args(["-r", "journal", "-M", &tlog_rec]),
+        Duration::from_secs(30),
+    );
+    assert!(
+        play.status.success(),
+        "tlog-play: {:?} {}",
+        play.status,
+        String::from_utf8_lossy(&play.stderr)
+    );
+    assert!(
+        play.stdout.starts_with(&printed),
+        "tlog-play printed {:?}",
+        String::from_utf8_lossy(&play.stdout)
+    );
+    let trailer = &play.stdout[printed.len()..];
+    assert!(
+        trailer.starts_with(b"\x1b[0m"),
+        "only tlog-play's reset follows: {trailer:?}"
+    );
+}
