@@ -65,3 +65,4 @@ pub mod slapd;
 pub mod daemons;
 pub mod sshd;
 pub mod rec;
+pub mod nsenv;
