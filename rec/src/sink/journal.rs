@@ -50,7 +50,8 @@ pub const COCKPIT_COMM_SESSION: &str = "tlog-rec-sessio";
 pub const COCKPIT_COMM_REC: &str = "tlog-rec";
 /// Like libsystemd: a big send buffer so large entries fit a datagram.
 const SNDBUF: libc::c_int = 8 * 1024 * 1024;
-/// A send blocked this long on a full journald queue counts as a failure.
+/// Default for how long a send may block on a full journald queue before it
+/// counts as a failure (EAGAIN); see `super::send_timeout` for the writers.
 const SEND_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Set the recorder's process name (`_COMM` in the journal, `ps`) so that
@@ -118,6 +119,7 @@ pub struct JournalBackend {
     /// Entries larger than this go through a memfd right away (tests lower
     /// it; otherwise only EMSGSIZE/ENOBUFS trigger the memfd path).
     pub(crate) max_datagram: usize,
+    pub send_timeout: Duration,
 }
 
 impl JournalBackend {
@@ -132,6 +134,7 @@ impl JournalBackend {
             user: id.user.clone(),
             session: id.audit_session.to_string(),
             max_datagram: usize::MAX,
+            send_timeout: SEND_TIMEOUT,
         }
     }
 
@@ -278,7 +281,7 @@ impl Backend for JournalBackend {
             let s = UnixDatagram::unbound()?;
             s.connect(&self.path)
                 .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", self.path.display())))?;
-            s.set_write_timeout(Some(SEND_TIMEOUT))?;
+            s.set_write_timeout(Some(self.send_timeout))?;
             // Best effort, like libsystemd; the memfd path covers the rest.
             // SAFETY: valid fd, option value is a c_int of the given size.
             unsafe {

@@ -9,8 +9,9 @@
 //!
 //! C tlog silently loses every message when journald or `/dev/log` is absent.
 //! tlog-rs detects a missing or failing sink: a missing socket (ENOENT), a
-//! daemon that went away (ECONNREFUSED), a queue that stays full for 2 s
-//! (EAGAIN), a file write error (ENOSPC on a full disk or `/dev/full`, EIO,
+//! daemon that went away (ECONNREFUSED), a queue that stays full
+//! (EAGAIN; 10 s in strict mode, 2 s in warn mode, see [`send_timeout`]), a
+//! file write error (ENOSPC on a full disk or `/dev/full`, EIO,
 //! EFBIG, ...). What follows depends on the `sink_failure` setting
 //! ([`FailureMode`]):
 //!
@@ -186,6 +187,18 @@ pub trait Sink {
     fn set_warning_fd(&mut self, _fd: RawFd) {}
 }
 
+/// How long a write to a log socket may block (journald or rsyslog not
+/// reading) before it counts as a failure. The recorder writes the log before
+/// forwarding output, so this is also how long the terminal can freeze.
+/// Strict waits longer, so that a busy daemon does not end sessions; Warn
+/// gives up sooner, keeping the session responsive, and retries later.
+pub fn send_timeout(mode: FailureMode) -> std::time::Duration {
+    match mode {
+        FailureMode::Strict => std::time::Duration::from_secs(10),
+        FailureMode::Warn => std::time::Duration::from_secs(2),
+    }
+}
+
 fn config_error(what: String) -> SinkError {
     SinkError { what, source: None }
 }
@@ -255,6 +268,7 @@ pub fn open_sink_with(
                 ))
             })?;
             let mut backend = syslog::SyslogBackend::new(&targets.dev_log, facility, priority);
+            backend.socket.send_timeout = send_timeout(settings.failure_mode);
             let r = backend::Backend::reconnect(&mut backend);
             finish(backend, r, limiter, settings, identity, notifier)
         }
@@ -271,6 +285,7 @@ pub fn open_sink_with(
                 settings.journal_augment,
                 identity,
             );
+            backend.send_timeout = send_timeout(settings.failure_mode);
             let r = backend::Backend::reconnect(&mut backend);
             finish(backend, r, limiter, settings, identity, notifier)
         }

@@ -30,9 +30,8 @@ pub const DEV_LOG: &str = "/dev/log";
 pub const MESSAGE_IDENT: &str = "tlog";
 /// Ident of session events and of failure warnings.
 pub const EVENT_IDENT: &str = "tlog-rs";
-/// How long a send may block on a full /dev/log queue before it counts as a
-/// failure (EAGAIN). Long enough for a busy rsyslog, short enough that a hung
-/// one is reported while the user still waits.
+/// Default for how long a send may block on a full /dev/log queue before it
+/// counts as a failure (EAGAIN); see `super::send_timeout` for the writers.
 const SEND_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// tlog's facility names (`syslog.facility`).
@@ -117,6 +116,7 @@ pub fn format_line(pri: i32, ident: &str, msg: &[u8]) -> Vec<u8> {
 pub struct SyslogSocket {
     path: PathBuf,
     sock: Option<UnixDatagram>,
+    pub send_timeout: Duration,
 }
 
 impl SyslogSocket {
@@ -124,6 +124,7 @@ impl SyslogSocket {
         SyslogSocket {
             path: path.to_path_buf(),
             sock: None,
+            send_timeout: SEND_TIMEOUT,
         }
     }
 
@@ -135,7 +136,7 @@ impl SyslogSocket {
         if self.sock.is_none() {
             let s = UnixDatagram::unbound()?;
             s.connect(&self.path)?;
-            s.set_write_timeout(Some(SEND_TIMEOUT))?;
+            s.set_write_timeout(Some(self.send_timeout))?;
             self.sock = Some(s);
         }
         Ok(())
@@ -168,7 +169,7 @@ impl SyslogSocket {
 }
 
 pub struct SyslogBackend {
-    socket: SyslogSocket,
+    pub socket: SyslogSocket,
     message_pri: i32,
     event_pri: i32,
 }
@@ -241,7 +242,15 @@ mod tests {
 
     #[test]
     fn backend_sends_without_newline_and_reports_missing_socket() {
-        let dir = std::env::temp_dir().join(format!("tlog-rs-syslog-ut-{}", std::process::id()));
+        struct Dir(std::path::PathBuf);
+        impl Drop for Dir {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+        let guard =
+            Dir(std::env::temp_dir().join(format!("tlog-rs-syslog-ut-{}", std::process::id())));
+        let dir = guard.0.clone();
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("log.sock");
         let _ = std::fs::remove_file(&path);
@@ -266,6 +275,5 @@ mod tests {
             ),
             "{e:?}"
         );
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
