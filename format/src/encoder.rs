@@ -105,6 +105,8 @@ struct Chunk {
     got_ts: bool,
     first_ts: u64,
     last_ts: u64,
+    /// Latest time reached by the previous message; see `advance`.
+    floor_ts: u64,
     window: WindowState,
     cols: u16,
     rows: u16,
@@ -131,6 +133,7 @@ impl Chunk {
             got_ts: false,
             first_ts: 0,
             last_ts: 0,
+            floor_ts: 0,
             window: WindowState::Unknown,
             cols: 0,
             rows: 0,
@@ -156,6 +159,11 @@ impl Chunk {
     /// writes the delay record. Space must have been checked by the caller.
     fn advance(&mut self, ts: u64, delay_ms: u64) {
         if !self.got_ts {
+            // Deliberate deviation from tlog: a broken or cut character keeps
+            // the time of its last byte, which may predate the previous
+            // message; tlog then writes a `pos` that goes back and tlog-play
+            // rejects the log ("Packet timestamp is out of order").
+            let ts = ts.max(self.floor_ts);
             self.got_ts = true;
             self.first_ts = ts;
             self.last_ts = ts;
@@ -422,6 +430,9 @@ impl Chunk {
             st.txt_run = 0;
             st.bin_run = 0;
         }
+        if self.got_ts {
+            self.floor_ts = self.last_ts;
+        }
         self.got_ts = false;
         self.first_ts = 0;
         self.last_ts = 0;
@@ -509,21 +520,33 @@ impl Encoder {
         let ts = self.stamp(t);
         let mut pos = 0;
         loop {
-            let was_empty = self.chunk.is_empty();
+            // A pending character broken by the packet's first byte is
+            // written without consuming any byte of the packet; tlog undoes
+            // that write if nothing else fits, so keep a way back.
+            let backup = (!self.chunk.streams[s].utf8.is_empty()).then(|| self.chunk.clone());
             let n = self.chunk.write_io(s, ts, &data[pos..]);
             pos += n;
             if pos == data.len() {
                 break;
             }
-            if was_empty && n == 0 {
-                // Unreachable with payload >= 32 (the largest step costs 30);
-                // never loop forever on it.
-                debug_assert!(false, "step larger than an empty message");
-                pos += 1;
-                if pos == data.len() {
-                    break;
+            if n == 0 {
+                if let Some(backup) = backup {
+                    // In an empty message tlog would retry forever; keep the
+                    // progress instead.
+                    if !backup.is_empty() {
+                        self.chunk = backup;
+                    }
                 }
-                continue;
+                if self.chunk.is_empty() {
+                    // Unreachable with payload >= 32 (a step costs at most
+                    // 30); never loop forever on it.
+                    debug_assert!(false, "step larger than an empty message");
+                    pos += 1;
+                    if pos == data.len() {
+                        break;
+                    }
+                    continue;
+                }
             }
             self.flush();
         }

@@ -72,6 +72,10 @@ pub fn refeed(enc: &mut Encoder, msg: &Message) {
     }
     let mut ts = msg.pos;
     let mut i = 0;
+    // Direction to feed first in the next group: the one whose last run was
+    // closed ahead of the other's (tlog closes a run on a type switch before
+    // the delay flush, which closes input then output).
+    let mut first_dir = 0;
     while i < items.len() {
         match &items[i] {
             Item::Delay(d) => {
@@ -104,7 +108,7 @@ pub fn refeed(enc: &mut Encoder, msg: &Message) {
                 };
                 // First run of each direction, then each later run at the
                 // point where the run before it was closed.
-                for dir in [0, 1] {
+                for dir in [first_dir, 1 - first_dir] {
                     if let Some(k) = group.iter().position(|g| g.0 == dir) {
                         feed(enc, k);
                     }
@@ -114,6 +118,12 @@ pub fn refeed(enc: &mut Encoder, msg: &Message) {
                         feed(enc, n);
                     }
                 }
+                let last_in = group.iter().rposition(|g| g.0 == 0);
+                let last_out = group.iter().rposition(|g| g.0 == 1);
+                first_dir = match (last_in, last_out) {
+                    (Some(a), Some(b)) if b < a => 1,
+                    _ => 0,
+                };
                 i = j;
             }
         }
