@@ -169,12 +169,14 @@ pub fn parse(text: &str, origin: &str) -> Result<SyncConfig, ConfigError> {
         "gssapi" => BindMethod::Gssapi,
         "simple" => BindMethod::Simple,
         "external" => BindMethod::External,
-        other => return Err(at(
-            l.bind.span(),
-            format!(
+        other => {
+            return Err(at(
+                l.bind.span(),
+                format!(
                 "[freeipa.ldap] bind = {other:?}: expected \"gssapi\", \"simple\" or \"external\""
             ),
-        )),
+            ))
+        }
     };
     let abs = |v: Option<Spanned<String>>, key: &str| -> Result<Option<PathBuf>, ConfigError> {
         match v {

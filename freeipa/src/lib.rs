@@ -4,6 +4,13 @@
 //! only crate that talks LDAP (ldap3, sync API: its tokio runtime lives in
 //! the CLI process only, never in PAM/NSS modules).
 
+pub mod cachefile;
 pub mod config;
+pub mod conn;
 pub mod dn;
+pub mod fetch;
+pub mod ldaperr;
 pub mod resolve;
+pub mod rules;
+pub mod sync;
+pub mod syslog;

@@ -1,0 +1,201 @@
+//! Connecting and binding: ordered URI failover, TLS that is always verified,
+//! connect and per-operation timeouts.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use ldap3::{LdapConn, LdapConnSettings, LdapError};
+
+use crate::config::{BindMethod, LdapConfig};
+
+/// A bound connection and the URI it reached.
+pub struct Connection {
+    pub ldap: LdapConn,
+    pub uri: String,
+    pub cfg: LdapConfig,
+}
+
+impl Connection {
+    /// The next operation gets the configured operation timeout.
+    pub fn op(&mut self) -> &mut LdapConn {
+        self.ldap.with_timeout(self.cfg.timeout)
+    }
+}
+
+/// Try every URI in order; the first that connects and binds wins. The
+/// error lists what went wrong with each.
+pub fn connect(cfg: &LdapConfig) -> Result<Connection, String> {
+    // Read the secret and the CA once, before touching the network, so a
+    // local problem is reported as such (not as N server failures).
+    let password = match cfg.bind {
+        BindMethod::Simple => Some(read_password(
+            cfg.password_file.as_deref().expect("checked by config"),
+        )?),
+        _ => None,
+    };
+    let connector = tls_connector(cfg)?;
+    let mut failures = Vec::new();
+    for uri in &cfg.uris {
+        match connect_one(cfg, uri, connector.clone(), password.as_deref()) {
+            Ok(ldap) => {
+                return Ok(Connection {
+                    ldap,
+                    uri: uri.clone(),
+                    cfg: cfg.clone(),
+                })
+            }
+            Err(e) => failures.push(format!("{uri}: {e}")),
+        }
+    }
+    Err(format!(
+        "no LDAP server could be used:\n  {}",
+        failures.join("\n  ")
+    ))
+}
+
+fn connect_one(
+    cfg: &LdapConfig,
+    uri: &str,
+    connector: native_tls::TlsConnector,
+    password: Option<&str>,
+) -> Result<LdapConn, String> {
+    let starttls = uri.starts_with("ldap://");
+    let settings = LdapConnSettings::new()
+        .set_conn_timeout(cfg.connect_timeout)
+        .set_starttls(starttls)
+        .set_connector(connector);
+    let mut ldap = LdapConn::with_settings(settings, uri).map_err(|e| describe(&e, cfg))?;
+    let bound = match cfg.bind {
+        BindMethod::Simple => ldap
+            .with_timeout(cfg.timeout)
+            .simple_bind(cfg.bind_dn.as_deref().unwrap_or(""), password.unwrap_or("")),
+        BindMethod::External => ldap.with_timeout(cfg.timeout).sasl_external_bind(),
+        BindMethod::Gssapi => gssapi_bind(&mut ldap, cfg, uri),
+    };
+    match bound {
+        Ok(r) if r.rc == 0 => Ok(ldap),
+        Ok(r) => Err(bind_failure(cfg, &r)),
+        Err(LdapError::LdapResult { result }) => Err(bind_failure(cfg, &result)),
+        Err(e) => Err(describe(&e, cfg)),
+    }
+}
+
+#[cfg(feature = "gssapi")]
+fn gssapi_bind(
+    ldap: &mut LdapConn,
+    cfg: &LdapConfig,
+    uri: &str,
+) -> ldap3::result::Result<ldap3::LdapResult> {
+    if let Some(kt) = &cfg.keytab {
+        // The host keytab is the client credential (like SSSD's ipa provider).
+        std::env::set_var("KRB5_CLIENT_KTNAME", kt);
+    }
+    let host = uri
+        .split("://")
+        .nth(1)
+        .and_then(|r| r.split(['/', ':']).next())
+        .unwrap_or("");
+    ldap.with_timeout(cfg.timeout).sasl_gssapi_bind(host)
+}
+
+#[cfg(not(feature = "gssapi"))]
+fn gssapi_bind(
+    _ldap: &mut LdapConn,
+    _cfg: &LdapConfig,
+    _uri: &str,
+) -> ldap3::result::Result<ldap3::LdapResult> {
+    Ok(ldap3::LdapResult {
+        rc: 7, // authMethodNotSupported
+        matched: String::new(),
+        text: "this tlog-rs was built without the `gssapi` feature (rebuild with \
+               --features tlog-rs-freeipa/gssapi, or use bind = \"simple\"/\"external\")"
+            .into(),
+        refs: vec![],
+        ctrls: vec![],
+    })
+}
+
+fn bind_failure(cfg: &LdapConfig, r: &ldap3::LdapResult) -> String {
+    let who = match cfg.bind {
+        BindMethod::Simple => format!("simple bind as {}", cfg.bind_dn.as_deref().unwrap_or("")),
+        BindMethod::External => "SASL EXTERNAL bind".to_string(),
+        BindMethod::Gssapi => "SASL GSSAPI bind".to_string(),
+    };
+    let what = match r.rc {
+        49 => "invalid credentials (wrong DN or password)".to_string(),
+        7 => "authentication method not supported".to_string(),
+        48 => "inappropriate authentication".to_string(),
+        13 => "the server requires a confidential (TLS) connection".to_string(),
+        _ => crate::ldaperr::result_text(r),
+    };
+    let mut s = format!("{who} failed: {what}");
+    if !r.text.is_empty() && r.rc != 49 {
+        s.push_str(&format!(" ({})", r.text));
+    }
+    s
+}
+
+/// An LdapError in words, with the usual causes named.
+pub fn describe(e: &LdapError, cfg: &LdapConfig) -> String {
+    let text = e.to_string();
+    match e {
+        LdapError::Timeout { .. } => format!(
+            "timed out (connect_timeout {} s, timeout {} s): server unreachable or not answering",
+            cfg.connect_timeout.as_secs(),
+            cfg.timeout.as_secs()
+        ),
+        LdapError::NativeTLS { .. } => {
+            format!("TLS failed: {text} (is the server certificate signed by ca_file / a system CA, and issued for this host name?)")
+        }
+        LdapError::Io { source } if source.kind() == std::io::ErrorKind::ConnectionRefused => {
+            "connection refused (server down?)".into()
+        }
+        LdapError::LdapResult { result } => crate::ldaperr::result_text(result),
+        _ if text.contains("certificate") || text.contains("handshake") => {
+            format!("TLS failed: {text}")
+        }
+        _ => text,
+    }
+}
+
+fn tls_connector(cfg: &LdapConfig) -> Result<native_tls::TlsConnector, String> {
+    let mut b = native_tls::TlsConnector::builder();
+    // Verification stays on: no danger_accept_* call exists in this crate.
+    if let Some(ca) = &cfg.ca_file {
+        let pem = std::fs::read(ca).map_err(|e| format!("ca_file {}: {e}", ca.display()))?;
+        let cert = native_tls::Certificate::from_pem(&pem)
+            .map_err(|e| format!("ca_file {}: not a PEM certificate: {e}", ca.display()))?;
+        b.add_root_certificate(cert);
+    }
+    b.build().map_err(|e| format!("TLS setup: {e}"))
+}
+
+/// The bind password: first line of a file only root can read and write.
+pub fn read_password(path: &Path) -> Result<String, String> {
+    let md =
+        std::fs::metadata(path).map_err(|e| format!("password_file {}: {e}", path.display()))?;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    if md.uid() != 0 && md.uid() != euid {
+        return Err(format!(
+            "password_file {}: owned by uid {}, must be owned by root",
+            path.display(),
+            md.uid()
+        ));
+    }
+    if md.mode() & 0o077 != 0 {
+        return Err(format!(
+            "password_file {}: mode {:04o} lets group or others read it; run: chmod 600 {}",
+            path.display(),
+            md.mode() & 0o7777,
+            path.display()
+        ));
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("password_file {}: {e}", path.display()))?;
+    let pw = text.lines().next().unwrap_or("").to_string();
+    if pw.is_empty() {
+        return Err(format!("password_file {}: empty", path.display()));
+    }
+    Ok(pw)
+}

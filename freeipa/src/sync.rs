@@ -1,0 +1,149 @@
+//! `tlog-rs sync`: fetch the rules for this host and replace the cache.
+//!
+//! On any failure the previous cache stays untouched (it is only ever
+//! replaced by a complete, verified new one), the command exits 1 with the
+//! reason and the state of the cache it kept, and the same goes to syslog.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tlog_policy::freeipa::{load_cache, IpaRules};
+
+use crate::syslog::{self, Level};
+use crate::{cachefile, config, conn, fetch, resolve};
+
+const USAGE: &str = "\
+usage: tlog-rs sync [--policy FILE] [--quiet]
+
+Fetch the FreeIPA session-recording rules that apply to this host into the
+local cache ([freeipa] cache in the policy file). Settings: the [freeipa] and
+[freeipa.ldap] tables of the policy file (default /etc/tlog-rs/policy.toml).
+Exit status: 0 synced, 1 sync failed (the last good cache is kept), 2 usage
+or configuration error.";
+
+pub fn main(args: Vec<OsString>) -> i32 {
+    let mut policy = PathBuf::from(tlog_policy::DEFAULT_POLICY_PATH);
+    let mut quiet = false;
+    let mut it = args.into_iter();
+    while let Some(a) = it.next() {
+        match a.to_str() {
+            Some("--policy") => match it.next() {
+                Some(p) => policy = PathBuf::from(p),
+                None => return usage("--policy needs a file"),
+            },
+            Some("--quiet" | "-q") => quiet = true,
+            Some("-h" | "--help") => {
+                println!("{USAGE}");
+                return 0;
+            }
+            _ => return usage(&format!("unknown argument {a:?}")),
+        }
+    }
+    let cfg = match config::load(&policy) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("tlog-rs sync: {e}");
+            syslog::log(Level::Error, &format!("sync not run: {e}"));
+            return 2;
+        }
+    };
+    match sync(&cfg) {
+        Ok(report) => {
+            if !quiet {
+                println!("{}", report.summary);
+            }
+            for w in &report.warnings {
+                eprintln!("tlog-rs sync: warning: {w}");
+                syslog::log(Level::Warning, w);
+            }
+            syslog::log(Level::Info, &report.summary);
+            0
+        }
+        Err(e) => {
+            let kept = describe_kept_cache(&cfg.cache);
+            eprintln!("tlog-rs sync: {e}\ntlog-rs sync: {kept}");
+            syslog::log(Level::Error, &format!("sync failed: {e}; {kept}"));
+            1
+        }
+    }
+}
+
+fn usage(msg: &str) -> i32 {
+    eprintln!("tlog-rs sync: {msg}\n{USAGE}");
+    2
+}
+
+pub struct Report {
+    pub summary: String,
+    pub warnings: Vec<String>,
+}
+
+/// Connect, read, resolve, verify, write. Nothing is written unless every
+/// step succeeded.
+pub fn sync(cfg: &config::SyncConfig) -> Result<Report, String> {
+    let mut c = conn::connect(&cfg.ldap)?;
+    // ldap3 panics on a malformed server response: report it as a failure.
+    let snap = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fetch::snapshot(&mut c)))
+        .map_err(|_| format!("{}: malformed answer from the server", c.uri))??;
+    let _ = c.ldap.unbind();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let file = resolve::build_cache(&snap, now);
+    let text =
+        serde_json::to_string_pretty(&file).map_err(|e| format!("encode cache: {e}"))? + "\n";
+    // What PAM will read must parse: check before replacing the old cache.
+    IpaRules::from_json(&text, &cfg.cache.display().to_string())
+        .map_err(|e| format!("internal: {e}"))?;
+    cachefile::write_atomic(&cfg.cache, &text)?;
+    let warnings = file
+        .skipped
+        .iter()
+        .map(|s| format!("rule {:?} ignored: {}", s.rule, s.reason))
+        .chain(snap.host_entry.is_none().then(|| {
+            format!(
+                "host {} is not in {}: only rules with hostCategory=all apply",
+                cfg.ldap.host,
+                resolve::Layout::new(&cfg.ldap.base_dn).hosts
+            )
+        }))
+        .collect();
+    Ok(Report {
+        summary: format!(
+            "synced {} rule(s) for host {} from {} into {}",
+            file.rules.len(),
+            file.host,
+            c.uri,
+            cfg.cache.display()
+        ),
+        warnings,
+    })
+}
+
+/// What the hosts will use now that this sync failed.
+pub fn describe_kept_cache(path: &Path) -> String {
+    match load_cache(path) {
+        Ok(r) => {
+            let age = SystemTime::now()
+                .duration_since(r.synced_at())
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            format!(
+                "kept the last good cache {} (host {}, {} rule(s), synced {} s ago)",
+                path.display(),
+                r.host(),
+                r.file().rules.len(),
+                age
+            )
+        }
+        Err(e) if e.kind == tlog_policy::ErrorKind::NotFound => format!(
+            "no cache at {}: until a sync succeeds, logins follow the fail-secure rule (everyone recorded)",
+            path.display()
+        ),
+        Err(e) => format!(
+            "the existing cache is unusable ({e}): until a sync succeeds, logins follow the fail-secure rule (everyone recorded)"
+        ),
+    }
+}
