@@ -73,6 +73,9 @@ pub struct WorldConfig {
     pub pam_tlog_args: Option<String>,
     /// Extra sshd_config lines (AcceptEnv ...).
     pub sshd_extra: String,
+    /// Also install the recorder at its default path /usr/bin/tlog-rs-rec-session
+    /// (an overlay of /usr in the namespace): for worlds without a policy file.
+    pub default_recorder: bool,
 }
 
 impl WorldConfig {
@@ -86,6 +89,7 @@ impl WorldConfig {
             nss_passwd: "tlog files".into(),
             pam_tlog_args: Some(String::new()),
             sshd_extra: String::new(),
+            default_recorder: false,
         }
     }
 
@@ -336,7 +340,7 @@ impl World {
         for f in ["wtmp", "lastlog", "btmp"] {
             fs::write(t.join(f), "").unwrap();
         }
-        for d in ["ovl/etc-up", "ovl/etc-wk"] {
+        for d in ["ovl/etc-up", "ovl/etc-wk", "ovl/usr-up", "ovl/usr-wk"] {
             fs::create_dir_all(t.join(d)).unwrap();
         }
 
@@ -367,6 +371,7 @@ impl World {
                     "ns",
                 ])
                 .arg(&t)
+                .arg(if cfg.default_recorder { "1" } else { "0" })
                 .stdin(Stdio::null())
                 .stdout(log.try_clone().unwrap())
                 .stderr(log)
@@ -555,6 +560,10 @@ impl Drop for World {
 const NS_SCRIPT: &str = r#"
 set -eu
 T=$1
+if [ "$2" = 1 ]; then
+  mount -t overlay tlog_rs_usr -o lowerdir=/usr,upperdir=$T/ovl/usr-up,workdir=$T/ovl/usr-wk /usr
+  cp $T/bin/tlog-rs-rec-session /usr/bin/tlog-rs-rec-session
+fi
 mount -t overlay tlog_rs_etc -o lowerdir=/etc,upperdir=$T/ovl/etc-up,workdir=$T/ovl/etc-wk /etc
 cp -r $T/etc/. /etc/
 chmod 640 /etc/shadow; chgrp shadow /etc/shadow 2>/dev/null || true

@@ -1,0 +1,161 @@
+//! End-to-end: what happens when something is broken or missing.
+//! - no policy file / a malformed one: every login is recorded (the policy
+//!   crate's fail-secure decision), and root can still log in on the console
+//!   path (`su -`, and the `login` service driven by pamtester);
+//! - the policy selects a user but NSS did not swap the shell (nsswitch line
+//!   missing): fail=closed refuses the session with a message to the user;
+//!   fail=open lets it through (documented trade-off).
+
+use tlog_rs_tests::sshd::{World, WorldConfig};
+use tlog_rs_tests::{require_program, require_root};
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Without a trusted policy the recorder's own config decides where to
+/// write: a shared file every test user can append to.
+fn shared_recording(cfg: &mut WorldConfig) {
+    cfg.etc_file(
+        "tlog-rs/rec-session.conf",
+        r#"{"writer":"file","file":{"path":"{T}/rec/shared/session.log"}}"#,
+        0o644,
+    );
+}
+
+fn open_shared(w: &World) -> std::path::PathBuf {
+    let dir = w.dir.join("rec/shared");
+    let out = w.ns_sh(&format!(
+        "mkdir -p {d} && chmod 1777 {d} && touch {d}/session.log {d}/session.log.events && chmod 666 {d}/session.log*",
+        d = dir.display()
+    ));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    dir.join("session.log")
+}
+
+fn check_everyone_recorded(w: &World, what: &str) {
+    let log = open_shared(w);
+    let out = w.ssh("bob", &[], Some("echo bob-failsafe-mark"), b"");
+    assert!(
+        text(&out.stdout).contains("bob-failsafe-mark"),
+        "{what}: bob could not log in: {}",
+        text(&out.stderr)
+    );
+    // Root, console path: su - (service su-l) ...
+    let out = w.ns_sh("su - -c 'echo root-failsafe-mark; id -u' </dev/null");
+    let o = text(&out.stdout);
+    assert!(
+        o.contains("root-failsafe-mark") && o.contains('0'),
+        "{what}: root su - failed: {o} {}",
+        text(&out.stderr)
+    );
+    // ... and the login service (what login(1) runs), through pamtester.
+    require_program("pamtester", "pamtester");
+    let out = w.ns_sh("pamtester login root open_session close_session </dev/null");
+    assert!(
+        out.status.success(),
+        "{what}: pamtester login root: {} {}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let rec = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        rec.contains("bob-failsafe-mark"),
+        "{what}: bob not recorded: {rec}"
+    );
+    assert!(
+        rec.contains("root-failsafe-mark"),
+        "{what}: root's su - not recorded: {rec}"
+    );
+    // NSS agrees: everyone's shell is the recorder.
+    let g = text(&w.ns_sh("getent passwd root bob").stdout);
+    assert_eq!(
+        g.lines()
+            .filter(|l| l.ends_with("tlog-rs-rec-session"))
+            .count(),
+        2,
+        "{what}: {g}"
+    );
+}
+
+#[test]
+fn missing_policy_records_everyone_and_root_still_logs_in() {
+    if !require_root("missing_policy_records_everyone_and_root_still_logs_in") {
+        return;
+    }
+    let mut cfg = WorldConfig::new("failsafe-missing");
+    cfg.user("bob", &[]);
+    // Without a policy the default recorder path is used: install ours there.
+    cfg.policy = None;
+    cfg.default_recorder = true;
+    shared_recording(&mut cfg);
+    let w = World::start(cfg);
+    check_everyone_recorded(&w, "missing policy");
+}
+
+#[test]
+fn malformed_policy_records_everyone_and_root_still_logs_in() {
+    if !require_root("malformed_policy_records_everyone_and_root_still_logs_in") {
+        return;
+    }
+    let mut cfg = WorldConfig::new("failsafe-broken");
+    cfg.user("bob", &[]);
+    cfg.policy = None;
+    cfg.default_recorder = true;
+    cfg.etc_file(
+        "tlog-rs/policy.toml",
+        "[[rule]]\nname = \"x\"\nusers = [\"nobody\"\naction = \"exempt\"\n",
+        0o644,
+    );
+    shared_recording(&mut cfg);
+    let w = World::start(cfg);
+    check_everyone_recorded(&w, "malformed policy");
+}
+
+fn world_without_nss(tag: &str, pam_args: &str) -> World {
+    let mut cfg = WorldConfig::new(tag);
+    cfg.user("alice", &[]);
+    cfg.nss_passwd = "files".into();
+    cfg.pam_tlog_args = Some(pam_args.into());
+    cfg.policy("[[rule]]\nname = \"alice\"\nusers = [\"alice\"]\n");
+    World::start(cfg)
+}
+
+#[test]
+fn selected_user_without_shell_swap_is_refused_when_fail_closed() {
+    if !require_root("selected_user_without_shell_swap_is_refused_when_fail_closed") {
+        return;
+    }
+    let w = world_without_nss("failsafe-closed", "");
+    let out = w.ssh("alice", &[], Some("echo must-not-run"), b"");
+    assert!(
+        !text(&out.stdout).contains("must-not-run"),
+        "session ran unrecorded: {}",
+        text(&out.stdout)
+    );
+    assert!(!out.status.success());
+    let out = w.ns_sh("su - alice -c 'echo must-not-run-su' 2>&1 </dev/null");
+    let o = text(&out.stdout);
+    assert!(
+        !o.contains("must-not-run-su"),
+        "su session ran unrecorded: {o}"
+    );
+    assert!(
+        o.contains("Session recording could not be set up"),
+        "no message to the user: {o}"
+    );
+}
+
+#[test]
+fn selected_user_without_shell_swap_gets_through_when_fail_open() {
+    if !require_root("selected_user_without_shell_swap_gets_through_when_fail_open") {
+        return;
+    }
+    let w = world_without_nss("failsafe-open", "fail=open");
+    let out = w.ssh("alice", &[], Some("echo runs-unrecorded"), b"");
+    assert!(
+        text(&out.stdout).contains("runs-unrecorded"),
+        "{}",
+        text(&out.stderr)
+    );
+}
