@@ -128,3 +128,29 @@ fn journal_failure_is_reported_to_syslog() {
         warned[0]
     );
 }
+
+/// Strict refusal with syslog up: auditors see the refused session.
+#[test]
+fn strict_refusal_is_reported_to_syslog() {
+    if !require_root("strict_refusal_is_reported_to_syslog") {
+        return;
+    }
+    require_program("rsyslogd", "rsyslog");
+    let rs = Rsyslog::start("fault-refusal-to-syslog");
+    let scratch = TempDir::new("fault-refusal-to-syslog");
+    let out = run(scratch.path(), Some(&rs.socket()), "journal", "strict");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!scratch.path().join("shell-ran").exists());
+    let lines = rs.wait_lines("session refused", 1);
+    assert_eq!(lines.len(), 1, "refusal reached syslog");
+    assert!(
+        lines[0].starts_with(&format!("{} authpriv warning tlog-rs[", (10 << 3) | 4)),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[0].contains("/run/systemd/journal/socket") && lines[0].contains("user=root"),
+        "{}",
+        lines[0]
+    );
+}

@@ -58,13 +58,7 @@ impl Notifier {
             self.terminal_fd,
             format!("\r\ntlog-rs: {text}\r\n").as_bytes(),
         );
-        let mut sock = SyslogSocket::new(&self.syslog_path);
-        let line = format_line(
-            libc::LOG_AUTHPRIV | libc::LOG_WARNING,
-            EVENT_IDENT,
-            text.as_bytes(),
-        );
-        if let Err(e) = sock.send(&line) {
+        if let Err(e) = self.audit(text) {
             if self.terminal_fd != libc::STDERR_FILENO {
                 write_fd(
                     libc::STDERR_FILENO,
@@ -72,6 +66,18 @@ impl Notifier {
                 );
             }
         }
+    }
+
+    /// Only the syslog audit trail (the recorder itself tells the user).
+    pub fn audit(&self, text: &str) -> io::Result<()> {
+        let mut sock = SyslogSocket::new(&self.syslog_path);
+        sock.send_timeout = Duration::from_secs(1);
+        let line = format_line(
+            libc::LOG_AUTHPRIV | libc::LOG_WARNING,
+            EVENT_IDENT,
+            text.as_bytes(),
+        );
+        sock.send(&line)
     }
 }
 
@@ -155,9 +161,10 @@ impl<B: Backend, C: Clock + Clone> GuardedSink<B, C> {
         }
     }
 
-    /// Report a fatal (Strict) failure to the audit trail, then return it.
+    /// Report a fatal (Strict) failure to the audit trail, then return it;
+    /// the recorder shows the returned error to the user.
     fn strict_failure(&self, e: io::Error) -> SinkError {
-        self.notifier.warn(&format!(
+        let _ = self.notifier.audit(&format!(
             "session recording failed: {e}; ending the session ({})",
             self.who()
         ));
@@ -172,6 +179,14 @@ impl<B: Backend, C: Clock + Clone> GuardedSink<B, C> {
             ep.lost += 1;
         }
         WriteOutcome::Dropped
+    }
+
+    /// Strict mode at open: the session is refused; leave an audit record.
+    pub fn audit_refusal(&self, e: &io::Error) {
+        let _ = self.notifier.audit(&format!(
+            "session refused: cannot open the log: {e} ({})",
+            self.who()
+        ));
     }
 
     /// Warn mode at open: the sink is missing, but the session may start.

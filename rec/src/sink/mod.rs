@@ -18,8 +18,9 @@
 //! * **`strict`**: the error is returned to the recorder. At start,
 //!   `open_sink` fails, so the user gets no shell (like tlog when the log file
 //!   cannot be opened). Mid-session, the recorder ends the session and tries
-//!   to log the end entry with reason `sink_failure`. The failure is also
-//!   reported to syslog (authpriv.warning, ident `tlog-rs`).
+//!   to log the end entry with reason `sink_failure`. The refusal or failure
+//!   is also reported to syslog (authpriv.warning, ident `tlog-rs`) when
+//!   syslog is up, so auditors see refused sessions too.
 //! * **`warn`**: the session continues. The first failure of an episode is
 //!   reported **once** to the user's terminal (the recorder's stderr, or the
 //!   fd given with `Sink::set_warning_fd`) and to syslog (authpriv.warning,
@@ -311,10 +312,11 @@ fn finish<B: backend::Backend + 'static>(
     if let Err(e) = opened {
         match settings.failure_mode {
             FailureMode::Strict => {
+                sink.audit_refusal(&e);
                 return Err(SinkError {
                     what: "cannot open the log".into(),
                     source: Some(e),
-                })
+                });
             }
             FailureMode::Warn => sink.start_failing(&e),
         }
