@@ -960,7 +960,7 @@ mod tests {
         ));
         // sshd for bob: exempt; su: recorded; unknown (NSS): the exemption
         // cannot be assumed, the recording can.
-        assert_eq!(winner(&r, "bob", "sshd").unwrap().1, false);
+        assert!(!winner(&r, "bob", "sshd").unwrap().1);
         assert!(r.evaluate(&facts("bob", None)).unwrap().record);
         assert!(r.may_record(&facts("bob", Some("sshd"))));
         assert!(!r.may_record(&facts("dave", None)));
