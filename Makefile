@@ -1,0 +1,75 @@
+# tlog-rs: build and install. PREFIX and DESTDIR aware; `make install` never
+# overwrites existing configuration in /etc/tlog-rs.
+#
+#   make                    cargo build --release
+#   make install            install (as root), DESTDIR=/stage for packaging
+#   make uninstall          remove what install put in place (config kept
+#                           if changed; see below)
+
+PREFIX      ?= /usr
+SYSCONFDIR  ?= /etc
+DESTDIR     ?=
+CARGO       ?= cargo
+MULTIARCH   ?= $(shell dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -print-multiarch 2>/dev/null)
+# PAM and NSS modules go where libpam and glibc look: /lib/<multiarch>
+# (= /usr/lib/<multiarch> on merged-/usr systems).
+LIBDIR      ?= /lib/$(MULTIARCH)
+PAMDIR      ?= $(LIBDIR)/security
+BINDIR      ?= $(PREFIX)/bin
+MANDIR      ?= $(PREFIX)/share/man
+CONFDIR     ?= $(SYSCONFDIR)/tlog-rs
+TARGET      ?= target/release
+
+BINARIES    := tlog-rs tlog-rs-rec tlog-rs-rec-session
+MAN1        := man/tlog-rs.1
+MAN5        := man/tlog-rs-policy.toml.5
+MAN8        := man/pam_tlog.8 man/nss_tlog.8 man/tlog-rs-rec-session.8
+CONFIGS     := policy.toml rec-session.conf
+
+.PHONY: all build install uninstall check-multiarch
+
+all: build
+
+build:
+	$(CARGO) build --release --workspace
+
+check-multiarch:
+	@test -n "$(MULTIARCH)" || { echo "cannot determine the multiarch triplet; set MULTIARCH=" >&2; exit 1; }
+
+install: check-multiarch
+	@for f in $(BINARIES) libpam_tlog.so libnss_tlog.so; do \
+	    test -f $(TARGET)/$$f || { echo "$(TARGET)/$$f missing: run 'make' first" >&2; exit 1; }; done
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(PAMDIR) $(DESTDIR)$(LIBDIR)
+	for b in $(BINARIES); do install -m 0755 $(TARGET)/$$b $(DESTDIR)$(BINDIR)/$$b; done
+	install -m 0644 $(TARGET)/libpam_tlog.so $(DESTDIR)$(PAMDIR)/pam_tlog.so
+	install -m 0644 $(TARGET)/libnss_tlog.so $(DESTDIR)$(LIBDIR)/libnss_tlog.so.2
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
+	install -m 0644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 $(MAN5) $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 $(MAN8) $(DESTDIR)$(MANDIR)/man8/
+	install -d -m 0755 $(DESTDIR)$(CONFDIR)
+	@# Never overwrite an admin's configuration; ship the example next to it.
+	for c in $(CONFIGS); do \
+	    if [ -e $(DESTDIR)$(CONFDIR)/$$c ]; then \
+	        install -m 0644 etc/tlog-rs/$$c $(DESTDIR)$(CONFDIR)/$$c.example; \
+	        echo "kept existing $(CONFDIR)/$$c (example installed as $$c.example)"; \
+	    else \
+	        install -m 0644 etc/tlog-rs/$$c $(DESTDIR)$(CONFDIR)/$$c; \
+	    fi; \
+	done
+	@if [ -z "$(DESTDIR)" ] && command -v ldconfig >/dev/null; then ldconfig; fi
+
+uninstall: check-multiarch
+	for b in $(BINARIES); do rm -f $(DESTDIR)$(BINDIR)/$$b; done
+	rm -f $(DESTDIR)$(PAMDIR)/pam_tlog.so $(DESTDIR)$(LIBDIR)/libnss_tlog.so.2
+	for m in $(notdir $(MAN1)); do rm -f $(DESTDIR)$(MANDIR)/man1/$$m; done
+	for m in $(notdir $(MAN5)); do rm -f $(DESTDIR)$(MANDIR)/man5/$$m; done
+	for m in $(notdir $(MAN8)); do rm -f $(DESTDIR)$(MANDIR)/man8/$$m; done
+	@# Configuration: remove only files identical to the shipped examples.
+	for c in $(CONFIGS); do \
+	    rm -f $(DESTDIR)$(CONFDIR)/$$c.example; \
+	    if cmp -s etc/tlog-rs/$$c $(DESTDIR)$(CONFDIR)/$$c; then rm -f $(DESTDIR)$(CONFDIR)/$$c; \
+	    elif [ -e $(DESTDIR)$(CONFDIR)/$$c ]; then echo "kept modified $(CONFDIR)/$$c"; fi; \
+	done
+	-rmdir $(DESTDIR)$(CONFDIR) 2>/dev/null
+	@if [ -z "$(DESTDIR)" ] && command -v ldconfig >/dev/null; then ldconfig; fi

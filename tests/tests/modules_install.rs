@@ -1,0 +1,165 @@
+//! `make install` / `make uninstall` for real, inside a mount namespace whose
+//! /usr, /etc, /var and /run are overlays (upper layers in a temp dir), so the
+//! host is untouched. Also a DESTDIR staging install.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use tlog_rs_tests::{require_program, require_root, target_dir};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn multiarch() -> String {
+    let out = Command::new("gcc")
+        .arg("-print-multiarch")
+        .output()
+        .expect("gcc");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn tmpdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("tlog-rs-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+const INSTALLED: &[&str] = &[
+    "/usr/bin/tlog-rs",
+    "/usr/bin/tlog-rs-rec",
+    "/usr/bin/tlog-rs-rec-session",
+    "/lib/@MA@/security/pam_tlog.so",
+    "/lib/@MA@/libnss_tlog.so.2",
+    "/usr/share/man/man8/pam_tlog.8",
+    "/usr/share/man/man8/nss_tlog.8",
+    "/usr/share/man/man8/tlog-rs-rec-session.8",
+    "/usr/share/man/man1/tlog-rs.1",
+    "/usr/share/man/man5/tlog-rs-policy.toml.5",
+    "/etc/tlog-rs/policy.toml",
+    "/etc/tlog-rs/rec-session.conf",
+];
+
+#[test]
+fn make_install_and_uninstall_in_an_overlay_namespace() {
+    if !require_root("make_install_and_uninstall_in_an_overlay_namespace") {
+        return;
+    }
+    require_program("make", "make");
+    let t = tmpdir("install");
+    for d in ["usr", "etc", "var", "run"] {
+        std::fs::create_dir_all(t.join(format!("{d}-up"))).unwrap();
+        std::fs::create_dir_all(t.join(format!("{d}-wk"))).unwrap();
+    }
+    let ma = multiarch();
+    let files: Vec<String> = INSTALLED.iter().map(|f| f.replace("@MA@", &ma)).collect();
+    let exists = |list: &[String]| {
+        list.iter()
+            .map(|f| format!("test -e {f} && echo HAVE {f}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let script = format!(
+        r#"set -e
+T={t}
+for d in usr etc var run; do mount -t overlay tlog_rs_$d -o lowerdir=/$d,upperdir=$T/$d-up,workdir=$T/$d-wk /$d; done
+cd {repo}
+make -s install TARGET={target} >$T/install1.log 2>&1
+set +e
+echo "=== after install"; {exists}
+echo "=== nss"
+printf 'passwd: tlog files\ngroup: files\n' > /etc/nsswitch.conf
+LD_DEBUG=libs getent passwd root 2>&1 | grep -c 'libnss_tlog.so.2' | sed 's/^/NSS-LOADS /'
+getent passwd root | cut -d: -f7 | sed 's/^/ROOT-SHELL /'
+echo "=== reinstall keeps config"
+echo '# admin edit' >> /etc/tlog-rs/policy.toml
+make -s install TARGET={target} >$T/install2.log 2>&1
+grep -c 'admin edit' /etc/tlog-rs/policy.toml | sed 's/^/KEPT /'
+test -e /etc/tlog-rs/policy.toml.example && echo EXAMPLE-SHIPPED
+echo "=== uninstall"
+make -s uninstall >$T/uninstall.log 2>&1
+{exists}
+test -e /etc/tlog-rs/policy.toml && echo MODIFIED-POLICY-KEPT
+echo END"#,
+        t = t.display(),
+        repo = repo().display(),
+        target = target_dir().display(),
+        exists = exists(&files),
+    );
+    let out = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    let o = String::from_utf8_lossy(&out.stdout).into_owned();
+    let logs = std::fs::read_to_string(t.join("install1.log")).unwrap_or_default();
+    assert!(
+        o.contains("END"),
+        "script failed: {o}\n{}\n{logs}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (after_install, rest) = o.split_once("=== nss").unwrap();
+    for f in &files {
+        assert!(
+            after_install.contains(&format!("HAVE {f}")),
+            "{f} not installed:\n{o}\n{logs}"
+        );
+    }
+    assert!(
+        !o.contains("NSS-LOADS 0"),
+        "glibc did not load the installed NSS module: {o}"
+    );
+    assert!(o.contains("ROOT-SHELL /bin/bash"), "{o}");
+    assert!(
+        o.contains("KEPT 1") && o.contains("EXAMPLE-SHIPPED"),
+        "reinstall overwrote config: {o}"
+    );
+    let after_uninstall = rest.split_once("=== uninstall").unwrap().1;
+    for f in &files {
+        if f != "/etc/tlog-rs/policy.toml" {
+            assert!(
+                !after_uninstall.contains(&format!("HAVE {f}")),
+                "{f} left after uninstall:\n{o}"
+            );
+        }
+    }
+    assert!(
+        o.contains("MODIFIED-POLICY-KEPT"),
+        "uninstall removed the admin's policy: {o}"
+    );
+    // The host saw none of it.
+    assert!(
+        !Path::new(&format!("/lib/{ma}/security/pam_tlog.so")).exists(),
+        "installed on the host!"
+    );
+    let _ = std::fs::remove_dir_all(&t);
+}
+
+#[test]
+fn make_install_with_destdir_stages_everything() {
+    require_program("make", "make");
+    let t = tmpdir("destdir");
+    let out = Command::new("make")
+        .arg("-s")
+        .arg("-C")
+        .arg(repo())
+        .arg("install")
+        .arg(format!("DESTDIR={}", t.display()))
+        .arg(format!("TARGET={}", target_dir().display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ma = multiarch();
+    for f in INSTALLED {
+        let p = t.join(f.replace("@MA@", &ma).trim_start_matches('/'));
+        assert!(p.exists(), "{} missing", p.display());
+    }
+    let _ = std::fs::remove_dir_all(&t);
+}
