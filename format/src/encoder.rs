@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::escape::{dec_len, push_escaped_ascii, push_escaped_str, push_u64, ESC_LEN};
-use crate::utf8::Utf8;
+use crate::utf8::{lead_info, Utf8};
 
 /// Smallest payload tlog accepts; smaller values are clamped up to it.
 pub const MIN_PAYLOAD: usize = 32;
@@ -283,56 +283,67 @@ impl Chunk {
         let n = data.len();
         let mut i = 0;
         while i < n {
-            // Fast path: ASCII continuing a valid run in the same time slot
-            // (no run switch, no delay, window already written).
-            {
-                let (rem, got_ts, last_ts) = (self.rem, self.got_ts, self.last_ts);
-                let st = &mut self.streams[s];
-                if st.utf8.is_empty()
-                    && st.bin_run == 0
-                    && st.txt_run > 0
-                    && got_ts
-                    && ts <= last_ts
-                {
-                    let mut rem = rem;
-                    let start = i;
-                    while i < n {
-                        let b = data[i];
-                        if b >= 0x80 {
-                            break;
-                        }
-                        let grow = (st.txt_run + 1 >= st.txt_dig) as usize;
-                        let cost = ESC_LEN[b as usize] as usize + grow;
-                        if cost > rem {
-                            break;
-                        }
-                        rem -= cost;
-                        st.txt_run += 1;
-                        if grow != 0 {
-                            st.txt_dig *= 10;
-                        }
-                        if cost == 1 {
-                            st.txt.push(b);
-                        } else {
-                            push_escaped_ascii(&mut st.txt, b);
-                        }
-                        i += 1;
-                    }
-                    if i > start {
-                        st.ts = ts;
-                    }
-                    self.rem = rem;
-                    if i == n {
-                        break;
-                    }
-                    if data[i] < 0x80 {
-                        // Did not fit.
-                        return i;
-                    }
+            // Fast paths: continuing the open run in the same time slot (no
+            // run switch, no delay, window already written).
+            let st = &self.streams[s];
+            if st.utf8.is_empty() && st.txt_run > 0 && self.got_ts && ts <= self.last_ts {
+                let start = i;
+                let fits = if st.bin_run == 0 {
+                    self.fast_text(s, data, &mut i)
+                } else {
+                    self.fast_invalid(s, data, &mut i)
+                };
+                if i > start {
+                    self.streams[s].ts = ts;
+                }
+                if !fits {
+                    return i;
+                }
+                if i == n {
+                    break;
                 }
             }
 
             // General path: one character or invalid sequence.
+            if self.streams[s].utf8.is_empty() {
+                // Nothing pending: classify straight from the data.
+                let Some((need, mut lo, mut hi)) = lead_info(data[i]) else {
+                    // Invalid lead byte: one invalid sequence of that byte
+                    // (not "added", so the stream time stays).
+                    if !self.write_seq(s, ts, false, &data[i..i + 1]) {
+                        return i;
+                    }
+                    i += 1;
+                    continue;
+                };
+                let mut k = 1;
+                while k < need as usize {
+                    let Some(&c) = data.get(i + k) else {
+                        // Incomplete at the end of the packet: keep pending.
+                        let st = &mut self.streams[s];
+                        for &c in &data[i..] {
+                            st.utf8.add(c);
+                        }
+                        st.ts = ts;
+                        return n;
+                    };
+                    if c < lo || c > hi {
+                        break;
+                    }
+                    (lo, hi) = (0x80, 0xbf);
+                    k += 1;
+                }
+                // Complete, or broken (the breaking byte is examined again
+                // as the start of the next sequence).
+                if !self.write_seq(s, ts, k == need as usize, &data[i..i + k]) {
+                    return i;
+                }
+                self.streams[s].ts = ts;
+                i += k;
+                continue;
+            }
+
+            // A character pending from an earlier packet.
             let start = i;
             let saved = (self.streams[s].utf8, self.streams[s].ts);
             loop {
@@ -350,20 +361,10 @@ impl Chunk {
                 }
             }
             let u = self.streams[s].utf8;
-            let ok = if u.is_empty() {
-                // Invalid lead byte: one invalid sequence of that byte.
-                let ok = self.write_seq(s, ts, false, &data[i..i + 1]);
-                if ok {
-                    i += 1;
-                }
-                ok
-            } else {
-                // Complete character, or a broken one (the byte that broke
-                // it is examined again as the start of the next one).
-                let seq_ts = self.streams[s].ts;
-                self.write_seq(s, seq_ts, u.is_complete(), u.bytes())
-            };
-            if !ok {
+            // Complete, or broken by a byte of this packet (examined again
+            // next). Never empty: it held bytes before this packet.
+            let seq_ts = self.streams[s].ts;
+            if !self.write_seq(s, seq_ts, u.is_complete(), u.bytes()) {
                 let st = &mut self.streams[s];
                 st.utf8 = saved.0;
                 st.ts = saved.1;
@@ -372,6 +373,91 @@ impl Chunk {
             self.streams[s].utf8.reset();
         }
         n
+    }
+
+    /// Appends ASCII bytes to the open valid run of stream `s` from
+    /// `data[*i..]`, stopping at the first non-ASCII byte. Returns false if
+    /// a byte did not fit.
+    #[inline]
+    fn fast_text(&mut self, s: usize, data: &[u8], i: &mut usize) -> bool {
+        let st = &mut self.streams[s];
+        let mut rem = self.rem;
+        let n = data.len();
+        let mut fits = true;
+        while *i < n {
+            let b = data[*i];
+            if b >= 0x80 {
+                break;
+            }
+            // Characters the run can still take before its count gains a digit.
+            let before_grow = (st.txt_dig - 1 - st.txt_run) as usize;
+            let limit = before_grow.min(rem).min(n - *i);
+            let plain = data[*i..*i + limit]
+                .iter()
+                .position(|&c| c >= 0x80 || ESC_LEN[c as usize] != 1)
+                .unwrap_or(limit);
+            if plain > 0 {
+                st.txt.extend_from_slice(&data[*i..*i + plain]);
+                st.txt_run += plain as u64;
+                rem -= plain;
+                *i += plain;
+                continue;
+            }
+            // One byte that needs escaping or makes the count grow.
+            let grow = (st.txt_run + 1 >= st.txt_dig) as usize;
+            let cost = ESC_LEN[b as usize] as usize + grow;
+            if cost > rem {
+                fits = false;
+                break;
+            }
+            rem -= cost;
+            st.txt_run += 1;
+            if grow != 0 {
+                st.txt_dig *= 10;
+            }
+            push_escaped_ascii(&mut st.txt, b);
+            *i += 1;
+        }
+        self.rem = rem;
+        fits
+    }
+
+    /// Appends bytes that cannot start a UTF-8 sequence to the open invalid
+    /// run of stream `s`. Returns false if a byte did not fit.
+    #[inline]
+    fn fast_invalid(&mut self, s: usize, data: &[u8], i: &mut usize) -> bool {
+        let st = &mut self.streams[s];
+        let mut rem = self.rem;
+        let mut fits = true;
+        while let Some(&b) = data.get(*i) {
+            if lead_info(b).is_some() {
+                break;
+            }
+            let txt_grow = (st.txt_run + 1 >= st.txt_dig) as usize;
+            let bin_grow = (st.bin_run + 1 >= st.bin_dig) as usize;
+            // U+FFFD, the comma (the run is open, so bytes precede) and the
+            // byte's decimal form.
+            let cost = REPLACEMENT.len() + txt_grow + bin_grow + 1 + dec_len(b as u64);
+            if cost > rem {
+                fits = false;
+                break;
+            }
+            rem -= cost;
+            st.txt_run += 1;
+            if txt_grow != 0 {
+                st.txt_dig *= 10;
+            }
+            st.bin_run += 1;
+            if bin_grow != 0 {
+                st.bin_dig *= 10;
+            }
+            st.txt.extend_from_slice(REPLACEMENT);
+            st.bin.push(b',');
+            push_u64(&mut st.bin, b as u64);
+            *i += 1;
+        }
+        self.rem = rem;
+        fits
     }
 
     fn write_window(&mut self, ts: u64, cols: u16, rows: u16) -> bool {

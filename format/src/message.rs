@@ -485,6 +485,29 @@ struct Cursor<'a> {
 }
 
 impl Cursor<'_> {
+    /// Byte length of up to `n` characters that fit in `room` bytes, and
+    /// their count. Errors like tlog-play if the text runs out.
+    fn take_chars(&self, n: u64, room: usize) -> Result<(usize, u64), ParseError> {
+        let t = self.txt;
+        let (mut i, mut chars) = (0usize, 0u64);
+        while chars < n {
+            if i >= t.len() {
+                return Err(ParseError::field(self.field_txt, "too few characters for the timing"));
+            }
+            let b = t[i];
+            let l = if b < 0x80 { 1 } else { lead_len(b) };
+            if l == 0 || i + l > t.len() {
+                return Err(ParseError::field(self.field_txt, "invalid UTF-8 character"));
+            }
+            if i + l > room {
+                break;
+            }
+            i += l;
+            chars += 1;
+        }
+        Ok((i, chars))
+    }
+
     /// Length of the next character, checked like tlog-play.
     fn next_char(&self) -> Result<usize, ParseError> {
         let Some(&b) = self.txt.first() else {
@@ -594,26 +617,33 @@ impl Message {
             let mut rem = count;
             while rem > 0 {
                 if binary {
-                    let Some((&b, rest)) = c.bin.split_first() else {
+                    if c.bin.is_empty() {
                         return Err(ParseError::field(
                             c.field_bin,
                             "too few bytes (or a non-byte element) for the timing",
                         ));
-                    };
+                    }
                     if io.len() >= MAX_PACKET_IO {
                         push(out, &mut io, io_dir, ts);
                     }
-                    io.push(b);
-                    c.bin = rest;
+                    let room = MAX_PACKET_IO - io.len();
+                    let k = (rem.min(room as u64) as usize).min(c.bin.len());
+                    io.extend_from_slice(&c.bin[..k]);
+                    c.bin = &c.bin[k..];
+                    rem -= k as u64;
+                    continue;
                 } else {
-                    let l = c.next_char()?;
-                    if io.len() + l > MAX_PACKET_IO {
+                    // As many whole characters as fit in the packet.
+                    let room = MAX_PACKET_IO - io.len();
+                    let (bytes, chars) = c.take_chars(rem, room)?;
+                    if chars == 0 {
                         push(out, &mut io, io_dir, ts);
+                        continue;
                     }
-                    io.extend_from_slice(&c.txt[..l]);
-                    c.txt = &c.txt[l..];
+                    io.extend_from_slice(&c.txt[..bytes]);
+                    c.txt = &c.txt[bytes..];
+                    rem -= chars;
                 }
-                rem -= 1;
             }
         }
         push(out, &mut io, io_dir, ts);
