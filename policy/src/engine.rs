@@ -24,7 +24,7 @@ use crate::DEFAULT_RECORDER;
 /// FNV-1a: names are short and come from the admin's configuration, so a
 /// fast non-keyed hash is the right trade-off for NSS-speed decisions.
 #[derive(Default)]
-pub(crate) struct Fnv(u64);
+pub struct Fnv(u64);
 
 impl Hasher for Fnv {
     fn finish(&self) -> u64 {
@@ -45,6 +45,8 @@ impl Hasher for Fnv {
 }
 
 pub(crate) type FastMap<V> = HashMap<Box<str>, V, BuildHasherDefault<Fnv>>;
+/// A set of names with the fast hasher.
+pub type FastSet = HashSet<String, BuildHasherDefault<Fnv>>;
 
 /// For each user / group name, the policy.toml rules that name it, so that a
 /// decision costs one lookup per group instead of one per (rule, group).
@@ -52,16 +54,20 @@ pub(crate) type FastMap<V> = HashMap<Box<str>, V, BuildHasherDefault<Fnv>>;
 struct RuleIndex {
     by_user: FastMap<Vec<u32>>,
     by_group: FastMap<Vec<u32>>,
-    words: usize,
+    /// Bit set of the `all_users = true` rules (they apply to everyone).
+    always: Vec<u64>,
 }
 
 impl RuleIndex {
     fn build(rules: &[Rule]) -> RuleIndex {
         let mut idx = RuleIndex {
-            words: rules.len().div_ceil(64),
+            always: vec![0; rules.len().div_ceil(64)],
             ..Default::default()
         };
         for (i, r) in rules.iter().enumerate() {
+            if r.all_users {
+                idx.always[i / 64] |= 1 << (i % 64);
+            }
             for u in dedup(&r.users) {
                 idx.by_user.entry(u.into()).or_default().push(i as u32);
             }
@@ -272,11 +278,16 @@ impl Policy {
 
     /// The decision for one login. Pure: no I/O, no clock.
     pub fn decide(&self, facts: &LoginFacts) -> Decision {
+        self.decide_for_service(facts, facts.service.as_deref())
+    }
+
+    /// `decide` with the service replaced (None = the NSS view).
+    fn decide_for_service(&self, facts: &LoginFacts, service: Option<&str>) -> Decision {
         let shell = real_shell(&facts.passwd_shell, &self.recorder);
-        if let Some(d) = self.decide_toml(facts, &shell) {
+        if let Some(d) = self.decide_toml(facts, service, &shell) {
             return d;
         }
-        if let Some(d) = self.decide_ipa(facts, &shell) {
+        if let Some(d) = self.decide_ipa(facts, service, &shell) {
             return d;
         }
         if let Some(d) = self.decide_sssd(facts, &shell) {
@@ -297,14 +308,7 @@ impl Policy {
     /// record this user on this host. Service-restricted record rules count
     /// as matching and service-restricted exemptions as not matching.
     pub fn may_record(&self, facts: &LoginFacts) -> bool {
-        if facts.service.is_none() {
-            return self.decide(facts).record;
-        }
-        let any = LoginFacts {
-            service: None,
-            ..facts.clone()
-        };
-        self.decide(&any).record
+        self.decide_for_service(facts, None).record
     }
 
     /// Decision when the policy cannot be loaded: every login is recorded,
@@ -354,12 +358,28 @@ impl Policy {
         }
     }
 
-    fn decide_toml(&self, facts: &LoginFacts, shell: &str) -> Option<Decision> {
+    fn decide_toml(
+        &self,
+        facts: &LoginFacts,
+        service: Option<&str>,
+        shell: &str,
+    ) -> Option<Decision> {
         let rules = &self.config.rules;
         if rules.is_empty() {
             return None;
         }
-        let mut selected = vec![0u64; self.index.words];
+        // Candidate rules as a bit set (on the stack for up to 512 rules):
+        // the all_users rules plus every rule naming the user or a group.
+        let words = self.index.always.len();
+        let mut stack = [0u64; 8];
+        let mut heap = Vec::new();
+        let selected: &mut [u64] = if words <= stack.len() {
+            &mut stack[..words]
+        } else {
+            heap.resize(words, 0);
+            &mut heap
+        };
+        selected.copy_from_slice(&self.index.always);
         let mut mark = |ids: &Vec<u32>| {
             for &i in ids {
                 selected[(i / 64) as usize] |= 1 << (i % 64);
@@ -373,15 +393,23 @@ impl Policy {
                 mark(ids);
             }
         }
-        for (i, rule) in rules.iter().enumerate() {
-            let by_name = selected[i / 64] & (1 << (i % 64)) != 0;
-            if !(rule.all_users || by_name) {
-                continue;
-            }
+        // Visit candidates in rule order (ascending bits).
+        let candidates = selected.iter().enumerate().flat_map(|(w, &bits)| {
+            let mut bits = bits;
+            std::iter::from_fn(move || {
+                (bits != 0).then(|| {
+                    let b = bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    w * 64 + b
+                })
+            })
+        });
+        for i in candidates {
+            let rule = &rules[i];
             if !rule.hosts.is_empty() && !rule.hosts.iter().any(|p| host_matches(p, &facts.host)) {
                 continue;
             }
-            if !service_matches(rule, facts.service.as_deref()) {
+            if !service_matches(rule, service) {
                 continue;
             }
             let who = who_matched(rule, facts);
@@ -409,7 +437,12 @@ impl Policy {
         None
     }
 
-    fn decide_ipa(&self, facts: &LoginFacts, shell: &str) -> Option<Decision> {
+    fn decide_ipa(
+        &self,
+        facts: &LoginFacts,
+        service: Option<&str>,
+        shell: &str,
+    ) -> Option<Decision> {
         let ipa = self.ipa.as_ref()?;
         if ipa.stale && ipa.config.on_stale == OnStale::Record {
             return Some(self.recorded(
@@ -425,7 +458,13 @@ impl Policy {
                 shell,
             ));
         }
-        let m = ipa.rules.evaluate(facts)?;
+        let m = if facts.service.as_deref() == service {
+            ipa.rules.evaluate(facts)?
+        } else {
+            let mut f = facts.clone();
+            f.service = service.map(str::to_string);
+            ipa.rules.evaluate(&f)?
+        };
         let label = format!("ipa rule '{}'", m.rule);
         Some(if m.record {
             self.recorded(

@@ -5,9 +5,9 @@
 //! The parser is pure (`parse_ini`, `SssdRecording::from_sections`); the file
 //! adapter (`load`) reads sssd.conf and its `conf.d/*.conf` snippets.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
+use crate::engine::FastSet;
 use crate::error::PolicyError;
 use crate::facts::LoginFacts;
 use crate::source_file::{read_checked, FileStamp};
@@ -162,10 +162,10 @@ pub fn split_list(value: &str) -> Vec<String> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SssdRecording {
     pub scope: Scope,
-    pub users: HashSet<String>,
-    pub groups: HashSet<String>,
-    pub exclude_users: HashSet<String>,
-    pub exclude_groups: HashSet<String>,
+    pub users: FastSet,
+    pub groups: FastSet,
+    pub exclude_users: FastSet,
+    pub exclude_groups: FastSet,
     /// Where it came from, for messages.
     pub origin: String,
 }
@@ -178,14 +178,14 @@ pub enum SssdVerdict {
     /// Excluded by `exclude_users` / `exclude_groups` under `scope = all`.
     Exempt(String),
     /// Not selected (scope none, or some without a match).
-    NoMatch(String),
+    NoMatch(&'static str),
 }
 
 impl SssdRecording {
     /// Build from the merged section. An invalid scope is an error: SSSD
     /// refuses to start with it, so the policy falls back to fail-secure.
     pub fn from_section(sec: &SessionRecordingSection, origin: &str) -> Result<Self, PolicyError> {
-        let list = |key: &str| -> HashSet<String> {
+        let list = |key: &str| -> FastSet {
             sec.get(key)
                 .map(|v| split_list(&v.value).into_iter().collect())
                 .unwrap_or_default()
@@ -244,7 +244,7 @@ impl SssdRecording {
     pub fn evaluate(&self, facts: &LoginFacts) -> SssdVerdict {
         let groups = || facts.primary_group.iter().chain(facts.groups.iter());
         match self.scope {
-            Scope::None => SssdVerdict::NoMatch("scope = none records nobody".into()),
+            Scope::None => SssdVerdict::NoMatch("scope = none records nobody"),
             Scope::Some => {
                 if self.users.contains(&facts.user) {
                     SssdVerdict::Record(format!(
@@ -256,7 +256,7 @@ impl SssdRecording {
                         "member of group {g:?} listed in groups (scope = some)"
                     ))
                 } else {
-                    SssdVerdict::NoMatch("not listed in users or groups (scope = some)".into())
+                    SssdVerdict::NoMatch("not listed in users or groups (scope = some)")
                 }
             }
             Scope::All => {
