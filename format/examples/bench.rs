@@ -96,8 +96,14 @@ fn median(mut f: impl FnMut() -> Duration) -> Duration {
 }
 
 fn main() {
-    let mb: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(50);
-    for (name, data) in [("text", text_data(mb << 20)), ("random", random_data((mb / 5).max(1) << 20))] {
+    let mb: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(50);
+    for (name, data) in [
+        ("text", text_data(mb << 20)),
+        ("random", random_data((mb / 5).max(1) << 20)),
+    ] {
         let log = encode(&data);
         let enc = median(|| {
             timed(|| {

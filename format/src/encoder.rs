@@ -7,14 +7,17 @@
 use std::collections::VecDeque;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::escape::{dec_len, push_escaped_ascii, push_escaped_str, push_u64, ESC_LEN};
+use crate::escape::{
+    byte_dec_len, dec_len, push_byte_dec, push_escaped_ascii, push_escaped_str, push_u64, ESC_LEN,
+};
 use crate::utf8::{lead_info, Utf8};
 
 /// Smallest payload tlog accepts; smaller values are clamped up to it.
 pub const MIN_PAYLOAD: usize = 32;
 
 const NS_PER_MS: u64 = 1_000_000;
-const REPLACEMENT: &[u8] = "\u{fffd}".as_bytes();
+/// U+FFFD, written raw for each invalid sequence.
+const REPLACEMENT: [u8; 3] = [0xef, 0xbf, 0xbd];
 const INPUT: usize = 0;
 const OUTPUT: usize = 1;
 
@@ -240,7 +243,7 @@ impl Chunk {
                 if bin_len > 0 {
                     cost += 1;
                 }
-                let l = dec_len(b as u64);
+                let l = byte_dec_len(b);
                 cost += l;
                 bin_len += l;
             }
@@ -264,14 +267,12 @@ impl Chunk {
                 push_escaped_ascii(&mut st.txt, seq[0]);
             }
         } else {
-            st.txt.extend_from_slice(REPLACEMENT);
+            st.txt.extend_from_slice(&REPLACEMENT);
             st.bin_run = bin_run;
             st.bin_dig = bin_dig;
             for &b in seq {
-                if !st.bin.is_empty() {
-                    st.bin.push(b',');
-                }
-                push_u64(&mut st.bin, b as u64);
+                let comma = !st.bin.is_empty();
+                push_byte_dec(&mut st.bin, comma, b);
             }
         }
         true
@@ -283,16 +284,15 @@ impl Chunk {
         let n = data.len();
         let mut i = 0;
         while i < n {
-            // Fast paths: continuing the open run in the same time slot (no
-            // run switch, no delay, window already written).
-            let st = &self.streams[s];
-            if st.utf8.is_empty() && st.txt_run > 0 && self.got_ts && ts <= self.last_ts {
+            // Fast path: ASCII and invalid lead bytes in the current time
+            // slot (no delay to write, window already written).
+            if self.streams[s].utf8.is_empty()
+                && self.got_ts
+                && ts <= self.last_ts
+                && self.window != WindowState::Known
+            {
                 let start = i;
-                let fits = if st.bin_run == 0 {
-                    self.fast_text(s, data, &mut i)
-                } else {
-                    self.fast_invalid(s, data, &mut i)
-                };
+                let fits = self.fast_same_slot(s, data, &mut i);
                 if i > start {
                     self.streams[s].ts = ts;
                 }
@@ -375,88 +375,105 @@ impl Chunk {
         n
     }
 
-    /// Appends ASCII bytes to the open valid run of stream `s` from
-    /// `data[*i..]`, stopping at the first non-ASCII byte. Returns false if
-    /// a byte did not fit.
-    #[inline]
-    fn fast_text(&mut self, s: usize, data: &[u8], i: &mut usize) -> bool {
-        let st = &mut self.streams[s];
-        let mut rem = self.rem;
+    /// Writes ASCII bytes and bytes that cannot start a UTF-8 sequence from
+    /// `data[*i..]` to stream `s`, switching runs as needed; stops at a
+    /// valid lead byte. Same costs as `write_seq`, in the case where no
+    /// delay and no window are due. Returns false if a byte did not fit.
+    fn fast_same_slot(&mut self, s: usize, data: &[u8], i: &mut usize) -> bool {
+        let Chunk {
+            streams,
+            timing,
+            rem,
+            ..
+        } = self;
+        let st = &mut streams[s];
+        let mut r = *rem;
         let n = data.len();
         let mut fits = true;
-        while *i < n {
-            let b = data[*i];
-            if b >= 0x80 {
-                break;
-            }
-            // Characters the run can still take before its count gains a digit.
-            let before_grow = (st.txt_dig - 1 - st.txt_run) as usize;
-            let limit = before_grow.min(rem).min(n - *i);
-            let plain = data[*i..*i + limit]
-                .iter()
-                .position(|&c| c >= 0x80 || ESC_LEN[c as usize] != 1)
-                .unwrap_or(limit);
-            if plain > 0 {
-                st.txt.extend_from_slice(&data[*i..*i + plain]);
-                st.txt_run += plain as u64;
-                rem -= plain;
-                *i += plain;
-                continue;
-            }
-            // One byte that needs escaping or makes the count grow.
-            let grow = (st.txt_run + 1 >= st.txt_dig) as usize;
-            let cost = ESC_LEN[b as usize] as usize + grow;
-            if cost > rem {
-                fits = false;
-                break;
-            }
-            rem -= cost;
-            st.txt_run += 1;
-            if grow != 0 {
-                st.txt_dig *= 10;
-            }
-            push_escaped_ascii(&mut st.txt, b);
-            *i += 1;
-        }
-        self.rem = rem;
-        fits
-    }
-
-    /// Appends bytes that cannot start a UTF-8 sequence to the open invalid
-    /// run of stream `s`. Returns false if a byte did not fit.
-    #[inline]
-    fn fast_invalid(&mut self, s: usize, data: &[u8], i: &mut usize) -> bool {
-        let st = &mut self.streams[s];
-        let mut rem = self.rem;
-        let mut fits = true;
         while let Some(&b) = data.get(*i) {
-            if lead_info(b).is_some() {
+            if b < 0x80 {
+                if st.bin_run != 0 || st.txt_run == 0 {
+                    // New text run: marker, one digit, the character.
+                    let cost = 2 + ESC_LEN[b as usize] as usize;
+                    if cost > r {
+                        fits = false;
+                        break;
+                    }
+                    st.close_run(timing);
+                    r -= cost;
+                    (st.txt_run, st.txt_dig) = (1, 10);
+                    push_escaped_ascii(&mut st.txt, b);
+                    *i += 1;
+                    continue;
+                }
+                // Characters the run can still take before its count gains
+                // a digit: copy plain ones in one go.
+                let before_grow = (st.txt_dig - 1 - st.txt_run) as usize;
+                let limit = before_grow.min(r).min(n - *i);
+                let plain = data[*i..*i + limit]
+                    .iter()
+                    .position(|&c| c >= 0x80 || ESC_LEN[c as usize] != 1)
+                    .unwrap_or(limit);
+                if plain > 0 {
+                    st.txt.extend_from_slice(&data[*i..*i + plain]);
+                    st.txt_run += plain as u64;
+                    r -= plain;
+                    *i += plain;
+                    continue;
+                }
+                let grow = (st.txt_run + 1 >= st.txt_dig) as usize;
+                let cost = ESC_LEN[b as usize] as usize + grow;
+                if cost > r {
+                    fits = false;
+                    break;
+                }
+                r -= cost;
+                st.txt_run += 1;
+                if grow != 0 {
+                    st.txt_dig *= 10;
+                }
+                push_escaped_ascii(&mut st.txt, b);
+                *i += 1;
+            } else if lead_info(b).is_none() {
+                let comma = !st.bin.is_empty();
+                if st.bin_run == 0 {
+                    // New binary run: marker + digit, U+FFFD, "/" + digit,
+                    // the byte.
+                    let cost = 2 + REPLACEMENT.len() + 2 + comma as usize + byte_dec_len(b);
+                    if cost > r {
+                        fits = false;
+                        break;
+                    }
+                    st.close_run(timing);
+                    r -= cost;
+                    (st.txt_run, st.txt_dig, st.bin_run, st.bin_dig) = (1, 10, 1, 10);
+                } else {
+                    let txt_grow = (st.txt_run + 1 >= st.txt_dig) as usize;
+                    let bin_grow = (st.bin_run + 1 >= st.bin_dig) as usize;
+                    let cost =
+                        REPLACEMENT.len() + txt_grow + bin_grow + comma as usize + byte_dec_len(b);
+                    if cost > r {
+                        fits = false;
+                        break;
+                    }
+                    r -= cost;
+                    st.txt_run += 1;
+                    if txt_grow != 0 {
+                        st.txt_dig *= 10;
+                    }
+                    st.bin_run += 1;
+                    if bin_grow != 0 {
+                        st.bin_dig *= 10;
+                    }
+                }
+                st.txt.extend_from_slice(&REPLACEMENT);
+                push_byte_dec(&mut st.bin, comma, b);
+                *i += 1;
+            } else {
                 break;
             }
-            let txt_grow = (st.txt_run + 1 >= st.txt_dig) as usize;
-            let bin_grow = (st.bin_run + 1 >= st.bin_dig) as usize;
-            // U+FFFD, the comma (the run is open, so bytes precede) and the
-            // byte's decimal form.
-            let cost = REPLACEMENT.len() + txt_grow + bin_grow + 1 + dec_len(b as u64);
-            if cost > rem {
-                fits = false;
-                break;
-            }
-            rem -= cost;
-            st.txt_run += 1;
-            if txt_grow != 0 {
-                st.txt_dig *= 10;
-            }
-            st.bin_run += 1;
-            if bin_grow != 0 {
-                st.bin_dig *= 10;
-            }
-            st.txt.extend_from_slice(REPLACEMENT);
-            st.bin.push(b',');
-            push_u64(&mut st.bin, b as u64);
-            *i += 1;
         }
-        self.rem = rem;
+        *rem = r;
         fits
     }
 

@@ -72,6 +72,27 @@ pub(crate) fn push_u64(out: &mut Vec<u8>, mut v: u64) {
     out.extend_from_slice(&buf[i..]);
 }
 
+/// Appends the decimal form of a byte (fixed-size copies: this is the hot
+/// part of encoding binary data).
+#[inline]
+pub(crate) fn push_byte_dec(out: &mut Vec<u8>, comma: bool, b: u8) {
+    let (h, t, u) = (b'0' + b / 100, b'0' + b / 10 % 10, b'0' + b % 10);
+    match (comma, b) {
+        (false, 0..=9) => out.push(u),
+        (false, 10..=99) => out.extend_from_slice(&[t, u]),
+        (false, _) => out.extend_from_slice(&[h, t, u]),
+        (true, 0..=9) => out.extend_from_slice(&[b',', u]),
+        (true, 10..=99) => out.extend_from_slice(&[b',', t, u]),
+        (true, _) => out.extend_from_slice(&[b',', h, t, u]),
+    }
+}
+
+/// Number of decimal digits of a byte.
+#[inline]
+pub(crate) fn byte_dec_len(b: u8) -> usize {
+    1 + (b >= 10) as usize + (b >= 100) as usize
+}
+
 /// Number of decimal digits of `v`.
 #[inline]
 pub(crate) fn dec_len(v: u64) -> usize {
@@ -106,6 +127,19 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "a/\\\"\\\\\\b\\f\\n\\r\\t\\u0001\\u001f\\u007f é"
         );
+    }
+
+    #[test]
+    fn byte_decimal() {
+        for b in 0..=255u8 {
+            let mut out = Vec::new();
+            push_byte_dec(&mut out, false, b);
+            assert_eq!(out, b.to_string().as_bytes());
+            assert_eq!(byte_dec_len(b), out.len());
+            let mut out = Vec::new();
+            push_byte_dec(&mut out, true, b);
+            assert_eq!(out, format!(",{b}").as_bytes());
+        }
     }
 
     #[test]
