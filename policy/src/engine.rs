@@ -218,8 +218,25 @@ impl Policy {
                 report.load_failed = true;
             }
             Ok(p) => {
-                if let Some(s) = &p.config.sssd {
-                    report.warnings.extend(sssd_warnings(s));
+                if let Some(s) = &p.sssd {
+                    report.warnings.extend(s.warnings());
+                }
+                if let Some(ipa) = p.ipa.as_ref().filter(|i| i.stale) {
+                    report.warnings.push(PolicyError::new(
+                        ipa.config.cache.clone(),
+                        None,
+                        match ipa.config.on_stale {
+                            OnStale::Record => format!(
+                                "older than max_age ({} s): every login policy.toml does not \
+                                 decide is recorded until `tlog-rs sync` succeeds",
+                                ipa.config.max_age_secs
+                            ),
+                            OnStale::Use => format!(
+                                "older than max_age ({} s): its rules are still used (on_stale = \"use\")",
+                                ipa.config.max_age_secs
+                            ),
+                        },
+                    ));
                 }
                 if std::fs::metadata(&p.recorder).is_err() {
                     report.errors.push(PolicyError::new(
@@ -509,63 +526,6 @@ impl Policy {
             SssdVerdict::NoMatch(_) => None,
         }
     }
-}
-
-fn sssd_warnings(s: &config::SssdConfig) -> Vec<PolicyError> {
-    let mut sec = sssd::SessionRecordingSection::default();
-    let mut files = vec![std::path::PathBuf::from(&s.conf)];
-    let dir = s
-        .conf_dir
-        .as_ref()
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| sssd::default_conf_dir(Path::new(&s.conf)));
-    if let Ok(rd) = std::fs::read_dir(&dir) {
-        let mut snippets: Vec<_> = rd
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                let n = p
-                    .file_name()
-                    .map(|n| n.to_string_lossy().to_string())
-                    .unwrap_or_default();
-                !n.starts_with('.') && n.ends_with(".conf") && n.len() > 5
-            })
-            .collect();
-        snippets.sort();
-        files.extend(snippets);
-    }
-    for f in &files {
-        if let Ok(text) = std::fs::read_to_string(f) {
-            let _ = sssd::parse_ini(&text, &f.display().to_string(), &mut sec);
-        }
-    }
-    let mut out: Vec<PolicyError> = SssdRecording::unknown_keys(&sec)
-        .into_iter()
-        .map(|v| {
-            PolicyError::new(
-                v.file.clone(),
-                Some(v.line),
-                "unknown key in [session_recording]: SSSD ignores it",
-            )
-        })
-        .collect();
-    if let Ok(rec) = SssdRecording::from_section(&sec, &s.conf) {
-        let warn = |key: &str, why: &str| {
-            sec.get(key)
-                .map(|v| PolicyError::new(v.file.clone(), Some(v.line), format!("{key} {why}")))
-        };
-        match rec.scope {
-            sssd::Scope::Some => {
-                out.extend(warn("exclude_users", "is ignored with scope = some"));
-                out.extend(warn("exclude_groups", "is ignored with scope = some"));
-            }
-            sssd::Scope::All => {
-                out.extend(warn("users", "is ignored with scope = all"));
-                out.extend(warn("groups", "is ignored with scope = all"));
-            }
-            sssd::Scope::None => {}
-        }
-    }
-    out
 }
 
 /// Which name selected the user, in words.

@@ -54,23 +54,29 @@ fn stamp_of(m: &fs::Metadata) -> (u64, u64, u64, i64, i64, i64, i64) {
     )
 }
 
-/// Read a policy input. The file must be owned by root or by the running
-/// user and not writable by group or others: otherwise someone else could
-/// exempt themselves from recording, so it is an error (and the policy fails
-/// secure).
+/// Read a policy input. The file and its directory must be owned by root
+/// (or the running user) and not writable by group or others: otherwise
+/// someone else could exempt themselves from recording, so it is an error
+/// (and the policy fails secure). The checks use the opened descriptor
+/// (fstat), so the file checked is the file read.
 pub fn read_checked(path: &Path) -> Result<(String, FileStamp), PolicyError> {
+    use std::io::Read;
     let name = path.display().to_string();
-    let meta = fs::metadata(path).map_err(|e| PolicyError::io(&name, &e))?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        check_dir(dir)?;
+    }
+    let mut file = fs::File::open(path).map_err(|e| PolicyError::io(&name, &e))?;
+    let meta = file.metadata().map_err(|e| PolicyError::io(&name, &e))?;
     if !meta.is_file() {
         return Err(PolicyError::new(&name, None, "not a regular file"));
     }
     check_owner(&name, &meta)?;
-    let bytes = fs::read(path).map_err(|e| PolicyError::io(&name, &e))?;
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.read_to_end(&mut bytes)
+        .map_err(|e| PolicyError::io(&name, &e))?;
     let text = String::from_utf8(bytes).map_err(|e| {
-        let line = crate::error::line_of(
-            &String::from_utf8_lossy(&e.as_bytes()[..e.utf8_error().valid_up_to()]),
-            usize::MAX,
-        );
+        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
         PolicyError::new(&name, Some(line), "file is not valid UTF-8")
     })?;
     Ok((
@@ -80,6 +86,18 @@ pub fn read_checked(path: &Path) -> Result<(String, FileStamp), PolicyError> {
             meta: Some(stamp_of(&meta)),
         },
     ))
+}
+
+/// A directory holding policy inputs: same ownership rule as the files,
+/// except that a sticky world-writable directory (like /tmp) is accepted
+/// because others cannot replace our files in it.
+pub fn check_dir(dir: &Path) -> Result<(), PolicyError> {
+    let name = dir.display().to_string();
+    let meta = fs::metadata(dir).map_err(|e| PolicyError::io(&name, &e))?;
+    if meta.mode() & 0o1000 != 0 && meta.uid() == 0 {
+        return Ok(());
+    }
+    check_owner(&name, &meta)
 }
 
 fn check_owner(name: &str, meta: &fs::Metadata) -> Result<(), PolicyError> {

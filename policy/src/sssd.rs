@@ -168,6 +168,8 @@ pub struct SssdRecording {
     pub exclude_groups: FastSet,
     /// Where it came from, for messages.
     pub origin: String,
+    /// The merged section as read (for `validate`'s warnings).
+    pub section: SessionRecordingSection,
 }
 
 /// What sssd.conf says about one login.
@@ -218,6 +220,7 @@ impl SssdRecording {
             exclude_users: list("exclude_users"),
             exclude_groups: list("exclude_groups"),
             origin: origin.to_string(),
+            section: sec.clone(),
         })
     }
 
@@ -237,6 +240,50 @@ impl SssdRecording {
             .filter(|(k, _)| !KNOWN.contains(&k.as_str()) && !k.starts_with("debug"))
             .map(|(_, v)| v)
             .collect()
+    }
+
+    /// Things SSSD accepts but that probably do not do what the admin
+    /// meant: unknown keys, and lists the scope ignores.
+    pub fn warnings(&self) -> Vec<PolicyError> {
+        let sec = &self.section;
+        let mut out: Vec<PolicyError> = Self::unknown_keys(sec)
+            .into_iter()
+            .map(|v| {
+                PolicyError::new(
+                    v.file.clone(),
+                    Some(v.line),
+                    "unknown key in [session_recording]: SSSD ignores it",
+                )
+            })
+            .collect();
+        let ignored = |key: &str, scope: &str| {
+            sec.get(key).map(|v| {
+                PolicyError::new(
+                    v.file.clone(),
+                    Some(v.line),
+                    format!("{key} is ignored with scope = {scope}"),
+                )
+            })
+        };
+        match self.scope {
+            Scope::Some => {
+                out.extend(ignored("exclude_users", "some"));
+                out.extend(ignored("exclude_groups", "some"));
+            }
+            Scope::All => {
+                out.extend(ignored("users", "all"));
+                out.extend(ignored("groups", "all"));
+            }
+            Scope::None => {}
+        }
+        if !sec.found {
+            out.push(PolicyError::new(
+                self.origin.clone(),
+                None,
+                "no [session_recording] section: sssd.conf records nobody",
+            ));
+        }
+        out
     }
 
     /// SSSD's decision (spec §1.4). `G(user)` = primary group (by gid, if it
@@ -319,6 +366,7 @@ fn snippet_files(dir: &Path, stamps: &mut Vec<FileStamp>) -> Result<Vec<PathBuf>
         }
         Err(e) => return Err(PolicyError::io(dir.display().to_string(), &e)),
     };
+    crate::source_file::check_dir(dir)?;
     stamps.push(FileStamp::of(dir).map_err(|e| PolicyError::io(dir.display().to_string(), &e))?);
     let mut names = Vec::new();
     for entry in rd {
