@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Recorder benchmark: cat a 50 MB text file (base64 of random bytes) and a
+# 10 MB random binary file through bare `script`, Debian's tlog-rec and
+# tlog-rs-rec (release), in PTY mode (under script) and pipe mode. Prints the
+# median wall time of RUNS runs (default 5), ratios vs script and vs tlog-rec,
+# log bytes per output byte, and the recorder's peak RSS.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-5}
+TARGET=${CARGO_TARGET_DIR:-target}
+cargo build --release -p tlog-rs-rec --quiet
+REC=$(realpath "$TARGET/release/tlog-rs-rec")
+for p in script tlog-rec /usr/bin/time; do
+    command -v "$p" >/dev/null || { echo "bench/rec.sh: $p missing (see .ci/packages)" >&2; exit 1; }
+done
+W=$(mktemp -d)
+trap 'rm -rf "$W"' EXIT
+head -c 37500000 /dev/urandom | base64 > "$W/text"   # ~50 MB, 76-column lines
+head -c 10000000 /dev/urandom > "$W/bin"
+
+# Wall seconds of one run of "$@" (all output discarded, stdin /dev/null).
+once() {
+    local s e
+    s=$(date +%s%N)
+    "$@" >/dev/null 2>&1 </dev/null || true
+    e=$(date +%s%N)
+    awk -v d=$((e - s)) 'BEGIN { printf "%.3f\n", d / 1e9 }'
+}
+# Median of RUNS runs; removes the log between runs.
+median() {
+    local i
+    for ((i = 0; i < RUNS; i++)); do
+        rm -f "$W/l" "$W/l.events"
+        once "$@"
+    done | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+
+declare -A T
+for f in text bin; do
+    F="$W/$f"
+    T[pty_script_$f]=$(median script -qec "cat $F" /dev/null)
+    T[pty_tlog_$f]=$(median script -qec "tlog-rec -o $W/l cat $F </dev/null" /dev/null)
+    T[pty_ours_$f]=$(median script -qec "$REC -o $W/l cat $F </dev/null" /dev/null)
+    T[pipe_cat_$f]=$(median sh -c "cat $F | cat")
+    T[pipe_tlog_$f]=$(median tlog-rec -o "$W/l" cat "$F")
+    T[pipe_ours_$f]=$(median "$REC" -o "$W/l" cat "$F")
+    rm -f "$W/l" "$W/l.events"
+    "$REC" -o "$W/l" cat "$F" >/dev/null </dev/null
+    S[0]=$(stat -c %s "$F")
+    LOG_OURS=$(stat -c %s "$W/l")
+    rm -f "$W/l"
+    tlog-rec -o "$W/l" cat "$F" >/dev/null </dev/null
+    LOG_TLOG=$(stat -c %s "$W/l")
+    rm -f "$W/l" "$W/l.events"
+    RSS_OURS=$(/usr/bin/time -f %M "$REC" -o "$W/l" cat "$F" 2>&1 >/dev/null </dev/null | tail -1)
+    rm -f "$W/l" "$W/l.events"
+    RSS_TLOG=$(/usr/bin/time -f %M tlog-rec -o "$W/l" cat "$F" 2>&1 >/dev/null </dev/null | tail -1)
+    rm -f "$W/l"
+    echo "--- $f ($(awk -v s="${S[0]}" 'BEGIN { printf "%.1f MB", s / 1e6 }'), median of $RUNS runs, seconds)"
+    printf '  PTY : script %s  tlog-rec %s  tlog-rs-rec %s   tlog-rs/script %sx  tlog-rec/tlog-rs %sx\n' \
+        "${T[pty_script_$f]}" "${T[pty_tlog_$f]}" "${T[pty_ours_$f]}" \
+        "$(ratio "${T[pty_ours_$f]}" "${T[pty_script_$f]}")" "$(ratio "${T[pty_tlog_$f]}" "${T[pty_ours_$f]}")"
+    printf '  pipe: cat|cat %s  tlog-rec %s  tlog-rs-rec %s   tlog-rec/tlog-rs %sx\n' \
+        "${T[pipe_cat_$f]}" "${T[pipe_tlog_$f]}" "${T[pipe_ours_$f]}" \
+        "$(ratio "${T[pipe_tlog_$f]}" "${T[pipe_ours_$f]}")"
+    printf '  log bytes per output byte: tlog-rs-rec %s  tlog-rec %s\n' \
+        "$(ratio "$LOG_OURS" "${S[0]}")" "$(ratio "$LOG_TLOG" "${S[0]}")"
+    printf '  peak RSS (pipe mode): tlog-rs-rec %s kB  tlog-rec %s kB\n' "$RSS_OURS" "$RSS_TLOG"
+done
+echo "targets: text PTY tlog-rs/script <= 1.3x; tlog-rec/tlog-rs >= 2x (text and bin); RSS < 10240 kB"
