@@ -62,10 +62,11 @@ fn stamp_of(m: &fs::Metadata) -> (u64, u64, u64, i64, i64, i64, i64) {
 pub fn read_checked(path: &Path) -> Result<(String, FileStamp), PolicyError> {
     use std::io::Read;
     let name = path.display().to_string();
+    // Open first, so a missing file is reported as such (not its directory).
+    let mut file = fs::File::open(path).map_err(|e| PolicyError::io(&name, &e))?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         check_dir(dir)?;
     }
-    let mut file = fs::File::open(path).map_err(|e| PolicyError::io(&name, &e))?;
     let meta = file.metadata().map_err(|e| PolicyError::io(&name, &e))?;
     if !meta.is_file() {
         return Err(PolicyError::new(&name, None, "not a regular file"));
