@@ -8,7 +8,7 @@ use crate::args::{Arg, Args};
 use crate::options::{Goto, PlayOptions};
 use crate::source::{JournalQuery, PacketSource, SourceSpec};
 use crate::timestr::parse_time;
-use crate::{asciicast, feed, interactive, list, stream, term};
+use crate::{asciicast, feed, interactive, list, stream, term, timeline};
 
 const PLAY_USAGE: &str = "\
 usage: tlog-rs play [-i FILE | FILE] [-r file|journal] [-m REC] [--lax]
@@ -118,7 +118,7 @@ fn play(args: Vec<OsString>) -> Result<i32, Failure> {
     let mut args = Args::new(args).map_err(&u)?;
     let mut src = SourceArgs::new();
     let mut opts = PlayOptions::default();
-    let (mut rec, mut lax, mut persist) = (None, false, false);
+    let (mut rec, mut lax, mut persist, mut screen_at) = (None, false, false, None);
     while let Some(a) = args.next().map_err(&u)? {
         match a {
             Arg::Positional(p) => src.set_file(p).map_err(&u)?,
@@ -145,6 +145,13 @@ fn play(args: Vec<OsString>) -> Result<i32, Failure> {
                     "f" | "follow" => opts.follow = true,
                     "no-status" => opts.status = false,
                     "persist" => persist = true,
+                    // For tests: the emulator's screen after a straight
+                    // replay up to TIME, as text rows.
+                    "print-screen-at" => screen_at = Some(parse_time(&args.value(&o).map_err(&u)?).map_err(&u)?),
+                    "checkpoint-bytes" => {
+                        let v = args.value(&o).map_err(&u)?;
+                        opts.checkpoint_bytes = v.parse().ok().filter(|n| *n > 0).ok_or_else(|| u(format!("invalid --checkpoint-bytes {v:?}")))?;
+                    }
                     "h" | "help" => {
                         println!("{PLAY_USAGE}");
                         return Ok(0);
@@ -158,7 +165,15 @@ fn play(args: Vec<OsString>) -> Result<i32, Failure> {
         }
     }
     let spec = src.spec().map_err(&u)?;
-    let source = PacketSource::open(&spec, rec, lax, opts.follow).map_err(Failure::Error)?;
+    let mut source = PacketSource::open(&spec, rec, lax, opts.follow).map_err(Failure::Error)?;
+    if let Some(ms) = screen_at {
+        let screen = timeline::screen_at(&mut source, ms).map_err(Failure::Error)?;
+        let (cols, _) = timeline::screen_size(&screen);
+        for row in screen.rows(0, cols) {
+            println!("{}", row.trim_end());
+        }
+        return Ok(0);
+    }
     term::catch_signals();
     if term::is_tty(term::STDOUT) {
         return interactive::play(source, &opts, persist).map_err(Failure::Error);

@@ -49,26 +49,24 @@ impl State {
 
     fn status_text(&self, now: Instant) -> Option<String> {
         let notice = self.notice.as_ref().filter(|(_, t)| now.duration_since(*t) < NOTICE).map(|(m, _)| m.as_str());
-        let wanted = self.show_status || self.prompt.is_some() || notice.is_some() || self.clock.is_paused() && self.show_status;
+        let wanted = self.show_status || self.prompt.is_some() || notice.is_some();
         if !wanted {
             return None;
         }
         let pos = self.clock.position(now).max(0.0) as u64;
         let dur = self.tl.duration();
-        let mut s = format!(
+        // The notice goes first so that a narrow terminal still shows it.
+        let mut s = notice.map(|n| format!("{n} | ")).unwrap_or_default();
+        s.push_str(&format!(
             "{} {} / {}{}  x{}",
             if self.clock.is_paused() { "[paused]" } else { "[playing]" },
             format_time(pos.min(dur.max(pos))),
             format_time(dur),
             if self.loaded { "" } else if self.follow { " (following)" } else { " (loading)" },
             speed_text(self.clock.speed()),
-        );
+        ));
         if let Some(p) = &self.prompt {
             s.push_str(&format!("  goto: {p}_"));
-        }
-        if let Some(n) = notice {
-            s.push_str("  | ");
-            s.push_str(n);
         }
         Some(s)
     }
@@ -84,7 +82,7 @@ fn speed_text(s: f64) -> String {
 
 pub fn play(source: PacketSource, opts: &PlayOptions, persist: bool) -> Result<i32, String> {
     let tsize = term::window_size(term::STDOUT).unwrap_or((80, 24));
-    let mut indexer = Indexer::new(tsize);
+    let mut indexer = Indexer::new(tsize).checkpoint_every(opts.checkpoint_bytes);
     let rx = feed::spawn(source, opts.follow, move |p| indexer.chunk(p));
     let keys_tty = term::is_tty(term::STDIN);
     // Raw mode on the terminal we read keys from; otherwise still on stdout
@@ -130,6 +128,8 @@ pub fn play(source: PacketSource, opts: &PlayOptions, persist: bool) -> Result<i
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let result = run(&mut st, &rx, &mut keys, persist, &mut out);
+    // Leave the recording's last screen without our status line on it.
+    let _ = out.write_all(st.painter.paint(st.emu.parser.screen(), None).as_bytes());
     let _ = out.write_all(st.painter.exit_position(st.emu.parser.screen()).as_bytes());
     let _ = out.write_all(EXIT_SEQUENCE);
     let _ = out.flush();
@@ -184,7 +184,7 @@ fn run(st: &mut State, rx: &Receiver<Feed<Chunk>>, keys: &mut Option<KeyParser>,
             let (tc, tr) = st.painter.term_size();
             if (cols, rows) != (tc, tr) {
                 let how = if cols > tc || rows > tr { "clipped" } else { "shown at top left" };
-                st.note(format!("recording window {cols}x{rows}, terminal {tc}x{tr}: {how}"));
+                st.note(format!("recording {cols}x{rows}, terminal {tc}x{tr}: {how}"));
             }
             st.painter.invalidate((tc, tr));
         }

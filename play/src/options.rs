@@ -13,11 +13,13 @@ pub struct PlayOptions {
     pub paused: bool,
     pub follow: bool,
     pub status: bool,
+    /// Output bytes between seek checkpoints (tests make it small).
+    pub checkpoint_bytes: usize,
 }
 
 impl Default for PlayOptions {
     fn default() -> Self {
-        PlayOptions { speed: 1.0, goto: None, paused: false, follow: false, status: true }
+        PlayOptions { speed: 1.0, goto: None, paused: false, follow: false, status: true, checkpoint_bytes: crate::timeline::CHECKPOINT_BYTES }
     }
 }
 

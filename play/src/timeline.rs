@@ -132,6 +132,23 @@ pub fn apply_window(parser: &mut vt100::Parser, cols: u16, rows: u16) {
     }
 }
 
+/// The screen after a plain replay of every packet at or before `ms`, with
+/// no timeline or checkpoints: the reference that seeks are tested against.
+pub fn screen_at(src: &mut crate::source::PacketSource, ms: u64) -> Result<vt100::Screen, String> {
+    let mut parser = new_parser(80, 24);
+    while let Some(p) = src.next()? {
+        if p.ts > ms {
+            break;
+        }
+        match p.data {
+            PacketData::Output(d) => parser.process(&d),
+            PacketData::Window { cols, rows } if cols > 0 && rows > 0 => apply_window(&mut parser, cols, rows),
+            _ => {}
+        }
+    }
+    Ok(parser.screen().clone())
+}
+
 #[derive(Default)]
 pub struct Timeline {
     pub out: Vec<u8>,

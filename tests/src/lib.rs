@@ -66,3 +66,4 @@ pub mod daemons;
 pub mod sshd;
 pub mod rec;
 pub mod nsenv;
+pub mod play;
