@@ -76,6 +76,7 @@ fn dev_full_warn_keeps_the_session_warns_once_and_counts_losses() {
     assert!(d.path().join("shell-finished").exists());
     assert_eq!(err.matches("WARNING").count(), 1, "{err}");
     assert!(err.contains("No space left on device"), "{err}");
+    assert!(!err.contains("resumed"), "{err}");
     let ev = events(&d.path().join("rec.log"));
     let end = ev.last().unwrap();
     assert_eq!(end["event"], "end");

@@ -88,6 +88,21 @@ impl FileBackend {
         (b, r)
     }
 
+    fn open_log(&mut self) -> io::Result<()> {
+        if self.file.is_none() {
+            self.file = Some(open_append(&self.path).map_err(|e| with_path(&self.path, e))?);
+        }
+        Ok(())
+    }
+
+    fn open_events(&mut self) -> io::Result<()> {
+        if self.events.is_none() {
+            self.events =
+                Some(open_append(&self.events_path).map_err(|e| with_path(&self.events_path, e))?);
+        }
+        Ok(())
+    }
+
     fn append(file: &File, torn: &mut bool, path: &Path, line: &[u8]) -> io::Result<()> {
         if *torn {
             write_whole(file, b"\n").map_err(|(_, e)| with_path(path, e))?;
@@ -114,27 +129,23 @@ impl Backend for FileBackend {
     }
 
     fn reconnect(&mut self) -> io::Result<()> {
-        if self.file.is_none() {
-            self.file = Some(open_append(&self.path).map_err(|e| with_path(&self.path, e))?);
-        }
-        if self.events.is_none() {
-            self.events =
-                Some(open_append(&self.events_path).map_err(|e| with_path(&self.events_path, e))?);
-        }
-        Ok(())
+        // Try both: events may still be storable when the log is not.
+        let log = self.open_log();
+        let events = self.open_events();
+        log.and(events)
     }
 
     fn send_message(&mut self, line: &[u8]) -> io::Result<()> {
-        self.reconnect()?;
-        let file = self.file.as_ref().expect("opened by reconnect");
+        self.open_log()?;
+        let file = self.file.as_ref().expect("opened by open_log");
         Self::append(file, &mut self.torn, &self.path, line)
     }
 
     fn send_event(&mut self, event: &EventRecord) -> io::Result<()> {
-        self.reconnect()?;
+        self.open_events()?;
         let mut line = event.to_json().into_bytes();
         line.push(b'\n');
-        let file = self.events.as_ref().expect("opened by reconnect");
+        let file = self.events.as_ref().expect("opened by open_events");
         Self::append(file, &mut self.events_torn, &self.events_path, &line)
     }
 }

@@ -238,12 +238,11 @@ impl<B: Backend, C: Clock + Clone> Sink for GuardedSink<B, C> {
             self.stats.dropped,
             self.stats.lost,
         );
-        // Events are rare and precious: always try, even mid-episode.
+        // Events are rare and precious: always try, even mid-episode. A
+        // stored event does not end an episode: for the file writer events go
+        // to the sidecar, which may work while the recording file does not.
         match self.backend.send_event(&rec) {
-            Ok(()) => {
-                self.end_episode();
-                Ok(())
-            }
+            Ok(()) => Ok(()),
             Err(e) => match self.mode {
                 FailureMode::Strict => Err(self.strict_failure(e)),
                 FailureMode::Warn => {

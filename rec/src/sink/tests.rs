@@ -264,6 +264,10 @@ fn dev_full_ends_strict_sessions_and_is_counted_in_warn_mode() {
     let warned = term.take();
     assert_eq!(warned.matches("WARNING").count(), 1, "{warned}");
     assert!(warned.contains("No space left on device"), "{warned}");
+    assert!(
+        !warned.contains("resumed"),
+        "the sidecar working is no recovery: {warned}"
+    );
     let ev = lines(&file::events_path(&log));
     let end: serde_json::Value = serde_json::from_str(&ev[1]).unwrap();
     assert_eq!(end["messages_written"], 0);
