@@ -12,6 +12,12 @@
 //! `TLOG_REC`, `TLOG_USER`, `TLOG_SESSION`, `TLOG_ID` (the message's id).
 //! Session events: see [`super::event`] (no `TLOG_REC` field).
 //!
+//! Limits we cannot see: journald's own rate limit (`RateLimitBurst` per
+//! `RateLimitIntervalSec` and unit; default 10000 per 30 s) drops entries
+//! after accepting them, so a busy session can still lose entries there.
+//! Raise or disable it (`RateLimitBurst=0`) on recorded hosts, or use
+//! `limit.*` to stay below it. Id gaps in the journal reveal such losses.
+//!
 //! # Cockpit
 //!
 //! Cockpit's session-recording page (Scribery/cockpit-session-recording,
