@@ -55,7 +55,7 @@ pub fn parse(argv: &[OsString]) -> Result<SessionArgs, String> {
         a.name_shell = decode_shell_name(base);
     }
     let mut rest = argv.iter().skip(1);
-    while let Some(arg) = rest.next() {
+    for arg in rest.by_ref() {
         let b = arg.as_bytes();
         match b {
             b"--" => break,

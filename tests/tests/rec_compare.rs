@@ -44,7 +44,8 @@ fn compare(payload: &str) {
         "escapes: tab\t quote\" backslash\\ ctl\x01\x1b[1m del\x7f caf\u{e9} \u{4f60}\u{597d}\n"
             .as_bytes()
             .to_vec(),
-        b"invalid: \xff\xfe lone \x80 overlong \xc0\xaf surrogate \xed\xa0\x80 cut \xe2\x82".to_vec(),
+        b"invalid: \xff\xfe lone \x80 overlong \xc0\xaf surrogate \xed\xa0\x80 cut \xe2\x82"
+            .to_vec(),
         b"\xac continued euro, now 4-byte \xf0\x9f\x98".to_vec(),
         b"\x80 and trailing\n".to_vec(),
     ];
@@ -72,7 +73,12 @@ fn compare(payload: &str) {
             .env("TERM", "xterm")
             .output()
             .expect("run recorder");
-        assert!(out.status.success(), "{} failed: {}", prog.display(), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{} failed: {}",
+            prog.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
         out.stdout
     };
     let (theirs_log, ours_log) = (dir.path("tlog.log"), dir.path("tlog-rs.log"));
@@ -84,17 +90,30 @@ fn compare(payload: &str) {
     assert!(theirs.len() > 1 || payload == "2048");
     for (i, (t, o)) in theirs.iter().zip(&ours).enumerate() {
         let ctx = format!("message {}:\n tlog:    {t}\n tlog-rs: {o}", i + 1);
-        for field in ["ver", "user", "term", "session", "id", "in_txt", "in_bin", "out_txt", "out_bin"] {
+        for field in [
+            "ver", "user", "term", "session", "id", "in_txt", "in_bin", "out_txt", "out_bin",
+        ] {
             assert_eq!(t[field], o[field], "field {field} differs in {ctx}");
         }
         let (tshape, tdel) = split_delays(t["timing"].as_str().unwrap());
         let (oshape, odel) = split_delays(o["timing"].as_str().unwrap());
-        assert_eq!(tshape, oshape, "timing differs beyond delay values in {ctx}");
+        assert_eq!(
+            tshape, oshape,
+            "timing differs beyond delay values in {ctx}"
+        );
         for (a, b) in tdel.iter().zip(&odel) {
-            assert!(a.abs_diff(*b) <= 100, "delays {a} and {b} differ too much in {ctx}");
-            assert_eq!(a.to_string().len(), b.to_string().len(), "delay widths differ in {ctx}");
+            assert!(
+                a.abs_diff(*b) <= 100,
+                "delays {a} and {b} differ too much in {ctx}"
+            );
+            assert_eq!(
+                a.to_string().len(),
+                b.to_string().len(),
+                "delay widths differ in {ctx}"
+            );
         }
-        let keys = |v: &serde_json::Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+        let keys =
+            |v: &serde_json::Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
         assert_eq!(keys(t), keys(o), "field sets differ in {ctx}");
     }
     // Field order and formatting are byte-exact too: compare the raw lines

@@ -53,7 +53,12 @@ fn unwritable_log_file_for_the_user_refuses_the_session() {
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("Permission denied"));
     assert!(!marker.exists());
 }
@@ -63,7 +68,10 @@ fn unwritable_log_file_for_the_user_refuses_the_session() {
 fn dev_full_session(dir: &TempDir, mode: &str) -> (std::process::Output, std::path::PathBuf) {
     let log = dir.write("full.log", b"");
     let marker = dir.path("second-ran");
-    let script = format!("echo first; sleep 2; echo second; touch {}", marker.display());
+    let script = format!(
+        "echo first; sleep 2; echo second; touch {}",
+        marker.display()
+    );
     let out = Command::new("unshare")
         .args(["-m", "--propagation", "private", "sh", "-c"])
         .arg(format!(
@@ -74,7 +82,13 @@ fn dev_full_session(dir: &TempDir, mode: &str) -> (std::process::Output, std::pa
         .arg(rec_bin())
         .arg("-o")
         .arg(&log)
-        .args(["--latency=1", &format!("--sink-failure={mode}"), "/bin/sh", "-c", &script])
+        .args([
+            "--latency=1",
+            &format!("--sink-failure={mode}"),
+            "/bin/sh",
+            "-c",
+            &script,
+        ])
         .stdin(Stdio::null())
         .output()
         .unwrap();
@@ -112,7 +126,10 @@ fn dev_full_mid_session_warns_and_counts_in_warn_mode() {
     let (out, marker) = dev_full_session(&dir, "warn");
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
-    assert!(err.contains("NOT being recorded") || err.contains("WARNING"), "{err}");
+    assert!(
+        err.contains("NOT being recorded") || err.contains("WARNING"),
+        "{err}"
+    );
     assert_eq!(out.stdout, b"first\nsecond\n");
     assert!(marker.exists());
     let ev = events(&dir.path("full.log"));
@@ -136,8 +153,15 @@ fn sleeping_session(dir: &TempDir) -> (std::process::Child, i32, std::path::Path
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let pid: i32 = line.trim().strip_prefix("started ").unwrap().parse().unwrap();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let pid: i32 = line
+        .trim()
+        .strip_prefix("started ")
+        .unwrap()
+        .parse()
+        .unwrap();
     (child, pid, log)
 }
 
@@ -159,7 +183,10 @@ fn recorder_signal(sig: libc::c_int) {
     assert_eq!(ev[1]["exit_status"], 128 + sig);
     assert_eq!(ev[1]["messages_written"], 1);
     // The session does not go on unrecorded.
-    assert!(wait_for(Duration::from_secs(2), || !alive(prog)), "program survived");
+    assert!(
+        wait_for(Duration::from_secs(2), || !alive(prog)),
+        "program survived"
+    );
 }
 
 #[test]
@@ -191,18 +218,29 @@ fn recorder_is_not_dumpable_for_its_user() {
         return;
     }
     let dir = TempDir::new("fault-dump");
-    Command::new("chmod").arg("777").arg(&dir.0).status().unwrap();
+    Command::new("chmod")
+        .arg("777")
+        .arg(&dir.0)
+        .status()
+        .unwrap();
     let as_nobody = |args: &[&str]| {
         let mut c = Command::new("setpriv");
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]).args(args);
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .args(args);
         c
     };
     let log = dir.path("rec.log");
-    let mut rec = as_nobody(&[rec_bin().to_str().unwrap(), "-o", log.to_str().unwrap(), "/bin/sleep", "5"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut rec = as_nobody(&[
+        rec_bin().to_str().unwrap(),
+        "-o",
+        log.to_str().unwrap(),
+        "/bin/sleep",
+        "5",
+    ])
+    .stdin(Stdio::piped())
+    .stdout(Stdio::null())
+    .spawn()
+    .unwrap();
     let mut plain = as_nobody(&["/bin/sleep", "5"]).spawn().unwrap();
     assert!(wait_for(Duration::from_secs(2), || log.exists()));
     let read_environ = |pid: u32| {
@@ -215,7 +253,10 @@ fn recorder_is_not_dumpable_for_its_user() {
     };
     // Control: the same user can read a normal process of its own.
     assert!(read_environ(plain.id()), "control process not readable");
-    assert!(!read_environ(rec.id()), "the user can read the recorder's memory-backed /proc files");
+    assert!(
+        !read_environ(rec.id()),
+        "the user can read the recorder's memory-backed /proc files"
+    );
     let _ = rec.kill();
     let _ = plain.kill();
     let _ = rec.wait();

@@ -25,12 +25,19 @@ fn run(dir: &TempDir, log: &std::path::Path, body: &str) -> String {
         .stdin(Stdio::null())
         .output()
         .expect("run namespace");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn rec_ids(log: &std::path::Path) -> BTreeSet<String> {
-    messages(log).iter().map(|m| m["rec"].as_str().unwrap().to_string()).collect()
+    messages(log)
+        .iter()
+        .map(|m| m["rec"].as_str().unwrap().to_string())
+        .collect()
 }
 
 fn text_of(log: &std::path::Path, rec: &str) -> String {
@@ -48,13 +55,23 @@ fn nested_session_is_recorded_once() {
     }
     let dir = TempDir::new("nest-inner");
     let log = dir.path("s.log");
-    let out = run(&dir, &log, "\"$R\" -c \"echo outer; \\\"$R\\\" -c 'echo inner'\"");
+    let out = run(
+        &dir,
+        &log,
+        "\"$R\" -c \"echo outer; \\\"$R\\\" -c 'echo inner'\"",
+    );
     assert_eq!(out, "outer\ninner\n");
     let ids = rec_ids(&log);
     assert_eq!(ids.len(), 1, "recorded twice: {ids:?}");
     let rec = ids.into_iter().next().unwrap();
     assert_eq!(text_of(&log, &rec), "outer\ninner\n");
-    assert_eq!(events(&log).iter().filter(|e| e["event"] == "start").count(), 1);
+    assert_eq!(
+        events(&log)
+            .iter()
+            .filter(|e| e["event"] == "start")
+            .count(),
+        1
+    );
 }
 
 #[test]
@@ -64,15 +81,28 @@ fn concurrent_sessions_without_audit_are_all_recorded() {
     }
     let dir = TempDir::new("nest-concurrent");
     let log = dir.path("s.log");
-    run(&dir, &log, "\"$R\" -c 'sleep 0.5; echo A' & \"$R\" -c 'sleep 0.5; echo B' & wait");
+    run(
+        &dir,
+        &log,
+        "\"$R\" -c 'sleep 0.5; echo A' & \"$R\" -c 'sleep 0.5; echo B' & wait",
+    );
     let ids = rec_ids(&log);
     assert_eq!(ids.len(), 2, "{ids:?}");
     let texts: BTreeSet<String> = ids.iter().map(|r| text_of(&log, r)).collect();
-    assert_eq!(texts, BTreeSet::from(["A\n".to_string(), "B\n".to_string()]));
+    assert_eq!(
+        texts,
+        BTreeSet::from(["A\n".to_string(), "B\n".to_string()])
+    );
     let ev = events(&log);
-    assert!(ev.iter().all(|e| e["session"] == 4294967295u64), "audit is on here?");
+    assert!(
+        ev.iter().all(|e| e["session"] == 4294967295u64),
+        "audit is on here?"
+    );
     // Both were running at the same time: both starts come before any end.
-    let kinds: Vec<_> = ev.iter().map(|e| e["event"].as_str().unwrap().to_string()).collect();
+    let kinds: Vec<_> = ev
+        .iter()
+        .map(|e| e["event"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(kinds[..2], ["start", "start"], "{kinds:?}");
 }
 
@@ -102,6 +132,9 @@ wait
     assert_eq!(out, "not-an-ancestor\nstale\nnot-a-recorder\ngarbage\n");
     let all: Vec<String> = rec_ids(&log).iter().map(|r| text_of(&log, r)).collect();
     for word in ["not-an-ancestor", "stale", "not-a-recorder", "garbage"] {
-        assert!(all.contains(&format!("{word}\n")), "{word} was not recorded: {all:?}");
+        assert!(
+            all.contains(&format!("{word}\n")),
+            "{word} was not recorded: {all:?}"
+        );
     }
 }

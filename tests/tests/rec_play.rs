@@ -15,7 +15,11 @@ fn record_pipe(dir: &TempDir, opts: &[&str], script: &str) -> (Vec<u8>, std::pat
         .stdin(Stdio::null())
         .output()
         .expect("run tlog-rs-rec");
-    assert!(out.status.success(), "tlog-rs-rec failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "tlog-rs-rec failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     (out.stdout, log)
 }
 
@@ -35,7 +39,11 @@ fn text_and_escapes_play_back_identically() {
     assert_eq!(m[0]["id"], 1);
     assert_eq!(m[0]["pos"], 0);
     // The 0.2 s sleep shows up as a delay in the timing.
-    assert!(m[0]["timing"].as_str().unwrap().contains("+2"), "{}", m[0]["timing"]);
+    assert!(
+        m[0]["timing"].as_str().unwrap().contains("+2"),
+        "{}",
+        m[0]["timing"]
+    );
 }
 
 #[test]
@@ -53,7 +61,9 @@ fn invalid_utf8_and_binary_play_back_identically() {
     assert_eq!(&stdout[stdout.len() - data.len()..], &data[..]);
     assert_eq!(play(&log, &[]), stdout);
     let m = messages(&log);
-    assert!(m.iter().any(|m| !m["out_bin"].as_array().unwrap().is_empty()));
+    assert!(m
+        .iter()
+        .any(|m| !m["out_bin"].as_array().unwrap().is_empty()));
 }
 
 #[test]
@@ -69,8 +79,14 @@ fn payload_64_gives_many_messages_in_order() {
     for (i, msg) in m.iter().enumerate() {
         assert_eq!(msg["id"], i as u64 + 1);
         let payload = msg["timing"].as_str().unwrap().len()
-            + serde_json::to_string(&msg["out_txt"]).unwrap().len() - 2
-            + msg["out_bin"].as_array().unwrap().iter().map(|b| b.to_string().len() + 1).sum::<usize>();
+            + serde_json::to_string(&msg["out_txt"]).unwrap().len()
+            - 2
+            + msg["out_bin"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|b| b.to_string().len() + 1)
+                .sum::<usize>();
         assert!(payload <= 64 + 1, "message {} has payload {payload}", i + 1);
     }
     assert_eq!(play(&log, &[]), stdout);
@@ -83,7 +99,10 @@ fn twenty_megabytes_of_output() {
     let f = dir.write("big.txt", &text);
     let (stdout, log) = record_pipe(&dir, &[], &format!("cat {}", sq(&f.display().to_string())));
     assert_eq!(stdout.len(), text.len());
-    assert!(play(&log, &[]) == text, "playback differs from the 20 MB output");
+    assert!(
+        play(&log, &[]) == text,
+        "playback differs from the 20 MB output"
+    );
 }
 
 #[test]
@@ -93,7 +112,11 @@ fn stdout_and_stderr_stay_separate_and_both_are_recorded() {
     let out = Command::new(rec_bin())
         .arg("-o")
         .arg(&log)
-        .args(["/bin/sh", "-c", "echo to-out; sleep 0.1; echo to-err >&2; exit 3"])
+        .args([
+            "/bin/sh",
+            "-c",
+            "echo to-out; sleep 0.1; echo to-err >&2; exit 3",
+        ])
         .stdin(Stdio::null())
         .output()
         .unwrap();
@@ -110,7 +133,12 @@ fn log_input_records_what_was_typed() {
     let mut child = Command::new(rec_bin())
         .arg("-o")
         .arg(&log)
-        .args(["--log-input", "/bin/sh", "-c", "read a; echo \"got $a\"; cat"])
+        .args([
+            "--log-input",
+            "/bin/sh",
+            "-c",
+            "read a; echo \"got $a\"; cat",
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -125,7 +153,10 @@ fn log_input_records_what_was_typed() {
     assert!(out.status.success());
     assert_eq!(out.stdout, b"got first\n\xffbin\n");
     let m = messages(&log);
-    let in_txt: String = m.iter().map(|m| m["in_txt"].as_str().unwrap().to_string()).collect();
+    let in_txt: String = m
+        .iter()
+        .map(|m| m["in_txt"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(in_txt, "first\n\u{fffd}bin\n");
     assert_eq!(m[0]["in_bin"], serde_json::json!([255]));
     assert_eq!(play(&log, &[]), out.stdout);
@@ -154,12 +185,23 @@ fn pty_mode_window_changes_and_playback() {
         sq(inner)
     );
     let out = in_pty(&cmdline);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     // The program ran on a pty: CRLF line ends, and saw the new size.
     let printed = out.stdout;
-    assert!(printed.windows(9).any(|w| w == b"132\r\n43\r\n"), "{}", String::from_utf8_lossy(&printed));
+    assert!(
+        printed.windows(9).any(|w| w == b"132\r\n43\r\n"),
+        "{}",
+        String::from_utf8_lossy(&printed)
+    );
     let m = messages(&log);
-    let timing: String = m.iter().map(|m| m["timing"].as_str().unwrap().to_string()).collect();
+    let timing: String = m
+        .iter()
+        .map(|m| m["timing"].as_str().unwrap().to_string())
+        .collect();
     assert!(timing.starts_with("=80x24"), "{timing}");
     assert!(timing.contains("=132x43"), "{timing}");
     assert_eq!(m[0]["in_txt"], "echo typed \u{fffd}\n");

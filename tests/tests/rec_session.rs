@@ -31,14 +31,25 @@ impl World {
 
     /// A fake shell printing which one it is and its arguments.
     fn fake_shell(&self, name: &str) -> PathBuf {
-        let p = self.dir.write(name, format!("#!/bin/sh\necho \"{name} args=$* SHELL=$SHELL\"\n").as_bytes());
-        std::process::Command::new("chmod").arg("755").arg(&p).status().unwrap();
+        let p = self.dir.write(
+            name,
+            format!("#!/bin/sh\necho \"{name} args=$* SHELL=$SHELL\"\n").as_bytes(),
+        );
+        std::process::Command::new("chmod")
+            .arg("755")
+            .arg(&p)
+            .status()
+            .unwrap();
         p
     }
 
     /// Run the recorder with `argv0` and `args`, extra env, under `conf`.
     fn run(&self, conf: &str, env: &[(&str, &str)], argv0: &str, args: &[&str]) -> Output {
-        let mut body = format!("exec -a {} {}", sq(argv0), sq(&session_bin().display().to_string()));
+        let mut body = format!(
+            "exec -a {} {}",
+            sq(argv0),
+            sq(&session_bin().display().to_string())
+        );
         for a in args {
             body.push(' ');
             body.push_str(&sq(a));
@@ -56,7 +67,9 @@ impl World {
             cmd.env_remove(var);
         }
         cmd.envs(env.iter().copied());
-        cmd.stdin(Stdio::null()).output().expect("run tlog-rs-rec-session")
+        cmd.stdin(Stdio::null())
+            .output()
+            .expect("run tlog-rs-rec-session")
     }
 }
 
@@ -73,27 +86,85 @@ fn shell_precedence_env_then_name_then_config() {
         return;
     }
     let w = World::new("sess-shell");
-    let (a, b, c) = (w.fake_shell("shA"), w.fake_shell("shB"), w.fake_shell("shC"));
-    let (a, b, c) = (a.to_str().unwrap(), b.to_str().unwrap(), c.to_str().unwrap());
-    let conf = w.default_conf().replacen("{\n", &format!("{{\n  \"shell\": {c:?},\n"), 1);
+    let (a, b, c) = (
+        w.fake_shell("shA"),
+        w.fake_shell("shB"),
+        w.fake_shell("shC"),
+    );
+    let (a, b, c) = (
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        c.to_str().unwrap(),
+    );
+    let conf = w
+        .default_conf()
+        .replacen("{\n", &format!("{{\n  \"shell\": {c:?},\n"), 1);
     // Encoded program name for shell B: '-' is '/', a literal '-' is "\-".
-    let name = format!("tlog-rs-rec-session-shell{}", b.replace('-', "\\-").replace('/', "-"));
+    let name = format!(
+        "tlog-rs-rec-session-shell{}",
+        b.replace('-', "\\-").replace('/', "-")
+    );
     let both = [("TLOG_REC_SHELL", a), ("TLOG_REC_SESSION_SHELL", b)];
     let o = w.run(&conf, &both, "tlog-rs-rec-session", &["-c", "x"]);
-    assert!(stdout(&o).starts_with("shA args=-c x"), "{}{}", stdout(&o), stderr(&o));
-    let o = w.run(&conf, &[("TLOG_REC_SESSION_SHELL", b)], "tlog-rs-rec-session", &[]);
-    assert!(stdout(&o).starts_with("shB args= SHELL="), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).starts_with("shA args=-c x"),
+        "{}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    let o = w.run(
+        &conf,
+        &[("TLOG_REC_SESSION_SHELL", b)],
+        "tlog-rs-rec-session",
+        &[],
+    );
+    assert!(
+        stdout(&o).starts_with("shB args= SHELL="),
+        "{}{}",
+        stdout(&o),
+        stderr(&o)
+    );
     let o = w.run(&conf, &[], &name, &[]);
-    assert!(stdout(&o).starts_with("shB "), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).starts_with("shB "),
+        "{}{}",
+        stdout(&o),
+        stderr(&o)
+    );
     let o = w.run(&conf, &[], "tlog-rs-rec-session", &[]);
-    assert_eq!(stdout(&o), format!("shC args= SHELL={c}\n"), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        format!("shC args= SHELL={c}\n"),
+        "{}",
+        stderr(&o)
+    );
     // A relative or recorder path from env is skipped with a warning.
-    let o = w.run(&conf, &[("TLOG_REC_SHELL", "sh"), ("TLOG_REC_SESSION_SHELL", session_bin().to_str().unwrap())], "tlog-rs-rec-session", &[]);
-    assert!(stdout(&o).starts_with("shC "), "{}{}", stdout(&o), stderr(&o));
-    assert!(stderr(&o).contains("not an absolute path"), "{}", stderr(&o));
+    let o = w.run(
+        &conf,
+        &[
+            ("TLOG_REC_SHELL", "sh"),
+            ("TLOG_REC_SESSION_SHELL", session_bin().to_str().unwrap()),
+        ],
+        "tlog-rs-rec-session",
+        &[],
+    );
+    assert!(
+        stdout(&o).starts_with("shC "),
+        "{}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains("not an absolute path"),
+        "{}",
+        stderr(&o)
+    );
     assert!(stderr(&o).contains("the recorder itself"), "{}", stderr(&o));
     // Every one of these sessions was recorded.
-    let starts = events(&w.log).iter().filter(|e| e["event"] == "start").count();
+    let starts = events(&w.log)
+        .iter()
+        .filter(|e| e["event"] == "start")
+        .count();
     assert_eq!(starts, 5);
 }
 
@@ -107,7 +178,11 @@ fn shell_names_with_escapes_do_not_hang() {
     std::fs::create_dir_all(&sub).unwrap();
     let shell = sub.join("sh");
     std::os::unix::fs::symlink("/bin/sh", &shell).unwrap();
-    let enc = shell.to_str().unwrap().replace('-', "\\-").replace('/', "-");
+    let enc = shell
+        .to_str()
+        .unwrap()
+        .replace('-', "\\-")
+        .replace('/', "-");
     // tlog's decoder loops forever on exactly this shape ("\-" then "-").
     let name = format!("-tlog-rs-rec-session-shell{enc}");
     assert!(name.contains("my\\-dir-sh"));
@@ -123,27 +198,58 @@ fn command_login_and_exit_codes_like_tlog_rec_session() {
         return;
     }
     let w = World::new("sess-cmd");
-    let conf = w.default_conf().replacen("{\n", "{\n  \"shell\": \"/bin/bash\",\n", 1);
-    let o = w.run(&conf, &[], "tlog-rs-rec-session", &["-c", "echo \"$0|$1|$2|$SHELL\"; exit 7", "name", "a1"]);
+    let conf = w
+        .default_conf()
+        .replacen("{\n", "{\n  \"shell\": \"/bin/bash\",\n", 1);
+    let o = w.run(
+        &conf,
+        &[],
+        "tlog-rs-rec-session",
+        &["-c", "echo \"$0|$1|$2|$SHELL\"; exit 7", "name", "a1"],
+    );
     assert_eq!(o.status.code(), Some(7));
     assert_eq!(stdout(&o), "name|a1||/bin/bash\n");
-    assert!(stderr(&o).contains("[recorded]"), "notice missing: {}", stderr(&o));
-    let o = w.run(&conf, &[], "-tlog-rs-rec-session", &["-c", "echo $0; shopt -q login_shell && echo login"]);
+    assert!(
+        stderr(&o).contains("[recorded]"),
+        "notice missing: {}",
+        stderr(&o)
+    );
+    let o = w.run(
+        &conf,
+        &[],
+        "-tlog-rs-rec-session",
+        &["-c", "echo $0; shopt -q login_shell && echo login"],
+    );
     assert_eq!(stdout(&o), "-bash\nlogin\n");
     let o = w.run(&conf, &[], "tlog-rs-rec-session", &["-c", "kill -9 $$"]);
     assert_eq!(o.status.code(), Some(137));
     let o = w.run(&conf, &[], "tlog-rs-rec-session", &["-c"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("Command string is not specified"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("Command string is not specified"),
+        "{}",
+        stderr(&o)
+    );
     // -i passes -i; with -c as well, -c wins (tlog-rec-session's rule).
     let fake = w.fake_shell("shI");
     let env = [("TLOG_REC_SHELL", fake.to_str().unwrap())];
     let o = w.run(&conf, &env, "tlog-rs-rec-session", &["-i", "a"]);
-    assert!(stdout(&o).starts_with("shI args=-i a SHELL="), "{}", stdout(&o));
+    assert!(
+        stdout(&o).starts_with("shI args=-i a SHELL="),
+        "{}",
+        stdout(&o)
+    );
     let o = w.run(&conf, &env, "tlog-rs-rec-session", &["-i", "-c", "cmd"]);
-    assert!(stdout(&o).starts_with("shI args=-c cmd SHELL="), "{}", stdout(&o));
+    assert!(
+        stdout(&o).starts_with("shI args=-c cmd SHELL="),
+        "{}",
+        stdout(&o)
+    );
     // The end entries carry the exit statuses and how the sessions ended.
-    let ends: Vec<_> = events(&w.log).into_iter().filter(|e| e["event"] == "end").collect();
+    let ends: Vec<_> = events(&w.log)
+        .into_iter()
+        .filter(|e| e["event"] == "end")
+        .collect();
     assert_eq!(ends[0]["exit_status"], 7);
     assert_eq!(ends[2]["end_reason"], "signal");
     assert_eq!(ends[2]["signal"], 9);
@@ -161,23 +267,53 @@ fn config_errors_are_precise_and_give_no_shell() {
     let w = World::new("sess-conferr");
     let marker = w.dir.path("shell-ran");
     let cmd = format!("touch {}", marker.display());
-    let bad = w.default_conf().replacen("{\n", "{\n  \"payload\": 16,\n", 1);
+    let bad = w
+        .default_conf()
+        .replacen("{\n", "{\n  \"payload\": 16,\n", 1);
     let o = w.run(&bad, &[], "tlog-rs-rec-session", &["-c", &cmd]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
-        stderr(&o).contains("/etc/tlog-rs/rec-session.conf:3: \"payload\": must be at least 32, got 16"),
+        stderr(&o)
+            .contains("/etc/tlog-rs/rec-session.conf:3: \"payload\": must be at least 32, got 16"),
         "{}",
         stderr(&o)
     );
-    let o = w.run(&w.default_conf(), &[("TLOG_REC_SESSION_CONF_TEXT", "{\"log\": {\"inptu\": true}}")], "tlog-rs-rec-session", &["-c", &cmd]);
+    let o = w.run(
+        &w.default_conf(),
+        &[("TLOG_REC_SESSION_CONF_TEXT", "{\"log\": {\"inptu\": true}}")],
+        "tlog-rs-rec-session",
+        &["-c", &cmd],
+    );
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("TLOG_REC_SESSION_CONF_TEXT:1: \"log.inptu\": unknown setting"), "{}", stderr(&o));
-    let o = w.run(&w.default_conf(), &[("TLOG_REC_CONF_TEXT", "{\"latency\": 5,,}")], "tlog-rs-rec-session", &["-c", &cmd]);
+    assert!(
+        stderr(&o).contains("TLOG_REC_SESSION_CONF_TEXT:1: \"log.inptu\": unknown setting"),
+        "{}",
+        stderr(&o)
+    );
+    let o = w.run(
+        &w.default_conf(),
+        &[("TLOG_REC_CONF_TEXT", "{\"latency\": 5,,}")],
+        "tlog-rs-rec-session",
+        &["-c", &cmd],
+    );
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("TLOG_REC_CONF_TEXT:1: column"), "{}", stderr(&o));
-    let o = w.run(&w.default_conf(), &[("TLOG_REC_SESSION_CONF_FILE", "/nonexistent/x.conf")], "tlog-rs-rec-session", &["-c", &cmd]);
+    assert!(
+        stderr(&o).contains("TLOG_REC_CONF_TEXT:1: column"),
+        "{}",
+        stderr(&o)
+    );
+    let o = w.run(
+        &w.default_conf(),
+        &[("TLOG_REC_SESSION_CONF_FILE", "/nonexistent/x.conf")],
+        "tlog-rs-rec-session",
+        &["-c", &cmd],
+    );
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("/nonexistent/x.conf: cannot read"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("/nonexistent/x.conf: cannot read"),
+        "{}",
+        stderr(&o)
+    );
     assert!(!marker.exists(), "a shell ran despite a config error");
 }
 
@@ -192,14 +328,34 @@ fn environment_cannot_weaken_recording_without_pam_handoff() {
         "{{\"writer\":\"file\",\"file\":{{\"path\":{:?}}},\"log\":{{\"output\":false,\"input\":true}},\"limit\":{{\"action\":\"drop\",\"rate\":1,\"burst\":1}},\"sink_failure\":\"warn\",\"latency\":3600,\"notice\":\"\"}}",
         evil.display().to_string()
     );
-    let o = w.run(&w.default_conf(), &[("TLOG_REC_SESSION_CONF_TEXT", &text), ("TLOG_REC_SESSION_SHELL", "/bin/sh")], "tlog-rs-rec-session", &["-c", "echo secret-output"]);
+    let o = w.run(
+        &w.default_conf(),
+        &[
+            ("TLOG_REC_SESSION_CONF_TEXT", &text),
+            ("TLOG_REC_SESSION_SHELL", "/bin/sh"),
+        ],
+        "tlog-rs-rec-session",
+        &["-c", "echo secret-output"],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
-    for key in ["file.path", "log.output", "limit.action", "sink_failure", "latency"] {
-        assert!(stderr(&o).contains(&format!("Ignoring \"{key}\" from the environment")), "{key}: {}", stderr(&o));
+    for key in [
+        "file.path",
+        "log.output",
+        "limit.action",
+        "sink_failure",
+        "latency",
+    ] {
+        assert!(
+            stderr(&o).contains(&format!("Ignoring \"{key}\" from the environment")),
+            "{key}: {}",
+            stderr(&o)
+        );
     }
     assert!(!evil.exists(), "the environment redirected the recording");
     let m = messages(&w.log);
-    assert!(m.iter().any(|m| m["out_txt"].as_str().unwrap().contains("secret-output")));
+    assert!(m
+        .iter()
+        .any(|m| m["out_txt"].as_str().unwrap().contains("secret-output")));
     // Harmless settings from the environment apply: the notice was emptied.
     assert!(!stderr(&o).contains("[recorded]"));
 }
