@@ -3,14 +3,15 @@
 //!
 //! The comparison, precisely: both recorders run the same program in pipe
 //! mode, whose output comes in chunks of at most 4096 bytes separated by
-//! 0.2 s sleeps (each chunk one write(), so both read the same packets). Then, message by message:
+//! 0.3 s sleeps (each chunk one write(), so both read the same packets). Then, message by message:
 //! - the number of messages and their `id`s are equal;
 //! - `ver`, `user`, `term`, `session`, `in_txt`, `in_bin`, `out_txt`,
 //!   `out_bin` are equal (same payload split, same text/binary runs);
 //! - `timing` is equal once every delay `+N` is written as `+` (same records,
 //!   same runs, same window records); the delays themselves may differ by
-//!   scheduling jitter, at most 100 ms each, and have the same number of
-//!   digits (so they cost the same payload);
+//!   scheduling jitter (at most 500 ms each, generous for a loaded CI
+//!   machine) but have the same number of digits (so they cost the same
+//!   payload);
 //! - only `rec`, `time` and `pos` (and the delay values) may differ.
 
 use std::process::{Command, Stdio};
@@ -59,7 +60,7 @@ fn compare(payload: &str) {
     for (i, c) in chunks.iter().enumerate() {
         let f = dir.write(&format!("chunk{i}"), c);
         if i > 0 {
-            script.push_str("sleep 0.2; ");
+            script.push_str("sleep 0.3; ");
         }
         script.push_str(&format!("cat {}; ", sq(&f.display().to_string())));
     }
@@ -103,7 +104,7 @@ fn compare(payload: &str) {
         );
         for (a, b) in tdel.iter().zip(&odel) {
             assert!(
-                a.abs_diff(*b) <= 100,
+                a.abs_diff(*b) <= 500,
                 "delays {a} and {b} differ too much in {ctx}"
             );
             assert_eq!(

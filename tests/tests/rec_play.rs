@@ -207,3 +207,57 @@ fn pty_mode_window_changes_and_playback() {
     assert_eq!(m[0]["in_txt"], "echo typed \u{fffd}\n");
     assert_eq!(play(&log, &[]), printed);
 }
+
+#[test]
+fn latency_flushes_while_the_program_runs() {
+    let dir = TempDir::new("play-latency");
+    let log = dir.path("rec.log");
+    let mut child = Command::new(rec_bin())
+        .arg("-o")
+        .arg(&log)
+        .args(["--latency=1", "/bin/sh", "-c", "echo early; sleep 4"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let flushed = rec::wait_for(std::time::Duration::from_millis(2500), || {
+        messages(&log).iter().any(|m| m["out_txt"] == "early\n")
+    });
+    let still_running = child.try_wait().unwrap().is_none();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(flushed, "no message within the 1 s latency");
+    assert!(still_running, "the program ended before the check");
+}
+
+#[test]
+fn pty_mode_exit_status_is_shell_like() {
+    let dir = TempDir::new("play-pty-exit");
+    let log = dir.path("rec.log");
+    let rec = rec_bin().display().to_string();
+    let out = in_pty(&format!(
+        "{rec} -o {} /bin/sh -c 'echo on-pty; exit 5' </dev/null",
+        log.display()
+    ));
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(out.stdout, b"on-pty\r\n");
+    let out = in_pty(&format!(
+        "{rec} -o {} /bin/sh -c 'kill -9 $$' </dev/null",
+        log.display()
+    ));
+    assert_eq!(out.status.code(), Some(137));
+    let ev = rec::events(&log);
+    assert_eq!(ev.len(), 4);
+    assert!(
+        ev[0]["tty"].as_str().unwrap().starts_with("/dev/pts/"),
+        "{}",
+        ev[0]
+    );
+    assert_eq!(ev[3]["end_reason"], "signal");
+    assert_eq!(ev[3]["exit_status"], 137);
+}
