@@ -1,0 +1,10 @@
+//! `parse_timing` on arbitrary text: must return, never panic.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(s) = std::str::from_utf8(data) {
+        let _ = tlog_format::parse_timing(s);
+    }
+});
