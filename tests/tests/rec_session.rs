@@ -63,6 +63,7 @@ impl World {
             "TLOG_REC_CONF_FILE",
             "TLOG_REC_SESSION_CONF_FILE",
             "TLOG_RS_RECORDER",
+            "TLOG_RS_HANDOFF",
         ] {
             cmd.env_remove(var);
         }
@@ -358,4 +359,17 @@ fn environment_cannot_weaken_recording_without_pam_handoff() {
         .any(|m| m["out_txt"].as_str().unwrap().contains("secret-output")));
     // Harmless settings from the environment apply: the notice was emptied.
     assert!(!stderr(&o).contains("[recorded]"));
+
+    // A forged PAM hand-off token is rejected: still recorded, with a warning.
+    let before = messages(&w.log).len();
+    let o = w.run(
+        &w.default_conf(),
+        &[("TLOG_RS_HANDOFF", "0123456789abcdef0123456789abcdef")],
+        "tlog-rs-rec-session",
+        &["-c", "echo forged-handoff"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("Ignoring the PAM hand-off"), "{}", stderr(&o));
+    let m = messages(&w.log);
+    assert!(m[before..].iter().any(|m| m["out_txt"] == "forged-handoff\n"));
 }

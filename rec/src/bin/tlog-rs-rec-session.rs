@@ -114,8 +114,16 @@ fn real_main() -> i32 {
     }
     // SAFETY: getuid cannot fail.
     let uid = unsafe { libc::getuid() };
-    let handoff = tlog_policy::handoff::read_verified().filter(|h| h.uid == uid);
     let mut warnings = Vec::new();
+    let handoff = match tlog_policy::handoff::read_checked() {
+        Ok(h) if h.uid == uid => Some(h),
+        Ok(_) | Err(tlog_policy::handoff::Rejected::NoToken) => None,
+        Err(why) => {
+            // Fail secure: record, with the system configuration.
+            warnings.push(format!("Ignoring the PAM hand-off ({why}); recording"));
+            None
+        }
+    };
 
     let mut b = ConfigBuilder::new(Program::RecSession);
     if let Err(e) = b.add_file(Path::new(system_config_path(Program::RecSession)), true) {
