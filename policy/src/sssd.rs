@@ -5,6 +5,7 @@
 //! The parser is pure (`parse_ini`, `SssdRecording::from_sections`); the file
 //! adapter (`load`) reads sssd.conf and its `conf.d/*.conf` snippets.
 
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::engine::FastSet;
@@ -47,6 +48,14 @@ pub struct SessionRecordingSection {
 }
 
 impl SessionRecordingSection {
+    /// Merge a later file's section over this one (`INI_MV2S_OVERWRITE`).
+    pub fn merge(&mut self, later: SessionRecordingSection) {
+        self.found |= later.found;
+        for (k, v) in later.keys {
+            self.set(k, v);
+        }
+    }
+
     fn set(&mut self, key: String, value: IniValue) {
         if let Some(slot) = self.keys.iter_mut().find(|(k, _)| *k == key) {
             slot.1 = value;
@@ -68,13 +77,15 @@ const SECTION: &str = "session_recording";
 /// case-insensitively; the value is everything after the first `=`, trimmed,
 /// with `#`, `;` and quotes kept literally; no line continuation; a duplicate
 /// key overwrites. Lines that are neither comment, section nor `key = value`
-/// are errors (SSSD refuses to start on them).
+/// are errors (SSSD refuses to start on them). Returns the number of
+/// section headers seen.
 pub fn parse_ini(
     text: &str,
     file: &str,
     into: &mut SessionRecordingSection,
-) -> Result<(), PolicyError> {
+) -> Result<usize, PolicyError> {
     let mut in_section = false;
+    let mut sections = 0;
     for (idx, raw) in text.lines().enumerate() {
         let line_no = idx + 1;
         let line = raw.trim_start();
@@ -100,6 +111,7 @@ pub fn parse_ini(
             if name.is_empty() {
                 return Err(PolicyError::new(file, Some(line_no), "empty section name"));
             }
+            sections += 1;
             in_section = name.eq_ignore_ascii_case(SECTION);
             if in_section {
                 into.found = true;
@@ -136,7 +148,7 @@ pub fn parse_ini(
             );
         }
     }
-    Ok(())
+    Ok(sections)
 }
 
 /// C `isspace` in the "C" locale: space, \t, \n, \v, \f, \r.
@@ -170,6 +182,9 @@ pub struct SssdRecording {
     pub origin: String,
     /// The merged section as read (for `validate`'s warnings).
     pub section: SessionRecordingSection,
+    /// Files SSSD would not read (skipped snippets, a main file SSSD would
+    /// refuse), as warnings for `validate`.
+    pub skipped: Vec<PolicyError>,
 }
 
 /// What sssd.conf says about one login.
@@ -221,6 +236,7 @@ impl SssdRecording {
             exclude_groups: list("exclude_groups"),
             origin: origin.to_string(),
             section: sec.clone(),
+            skipped: Vec::new(),
         })
     }
 
@@ -246,16 +262,14 @@ impl SssdRecording {
     /// meant: unknown keys, and lists the scope ignores.
     pub fn warnings(&self) -> Vec<PolicyError> {
         let sec = &self.section;
-        let mut out: Vec<PolicyError> = Self::unknown_keys(sec)
-            .into_iter()
-            .map(|v| {
-                PolicyError::new(
-                    v.file.clone(),
-                    Some(v.line),
-                    "unknown key in [session_recording]: SSSD ignores it",
-                )
-            })
-            .collect();
+        let mut out = self.skipped.clone();
+        out.extend(Self::unknown_keys(sec).into_iter().map(|v| {
+            PolicyError::new(
+                v.file.clone(),
+                Some(v.line),
+                "unknown key in [session_recording]: SSSD ignores it",
+            )
+        }));
         let ignored = |key: &str, scope: &str| {
             sec.get(key).map(|v| {
                 PolicyError::new(
@@ -331,28 +345,107 @@ pub fn default_conf_dir(conf: &Path) -> PathBuf {
 
 /// Read sssd.conf and then its snippets: `*.conf` files in `conf_dir` not
 /// starting with '.', in byte order of their names (SSSD's order); later
-/// values overwrite earlier ones. A missing conf.d is fine; a missing
-/// sssd.conf is an error (the admin named it). Returns the files read, with
-/// their stamps, so a cache can notice changes.
+/// values overwrite earlier ones. Like SSSD (ding-libs `ini_config_augment`),
+/// a snippet is skipped, not fatal, when it fails SSSD's access check, does
+/// not parse, or has no section; each skip becomes a `validate` warning. A
+/// missing conf.d is fine; a missing or broken sssd.conf is an error (SSSD
+/// refuses to start). Returns the files read, with their stamps, so a cache
+/// can notice changes.
 pub fn load(
     conf: &Path,
     conf_dir: Option<&Path>,
 ) -> Result<(SssdRecording, Vec<FileStamp>), PolicyError> {
     let mut stamps = Vec::new();
+    let mut skipped = Vec::new();
     let mut section = SessionRecordingSection::default();
     let (text, stamp) = read_checked(conf)?;
     stamps.push(stamp);
-    parse_ini(&text, &conf.display().to_string(), &mut section)?;
+    let conf_name = conf.display().to_string();
+    parse_ini(&text, &conf_name, &mut section)?;
+    if let Ok(m) = std::fs::metadata(conf) {
+        if m.mode() & 0o077 != 0 {
+            skipped.push(PolicyError::new(
+                &conf_name,
+                None,
+                format!(
+                    "mode {:04o}: SSSD refuses to start unless only the owner can read it (chmod 600)",
+                    m.mode() & 0o7777
+                ),
+            ));
+        }
+    }
     let dir = conf_dir
         .map(Path::to_path_buf)
         .unwrap_or_else(|| default_conf_dir(conf));
     for snippet in snippet_files(&dir, &mut stamps)? {
-        let (text, stamp) = read_checked(&snippet)?;
-        stamps.push(stamp);
-        parse_ini(&text, &snippet.display().to_string(), &mut section)?;
+        let name = snippet.display().to_string();
+        let skip =
+            |why: String| PolicyError::new(&name, None, format!("SSSD skips this snippet: {why}"));
+        let mut file = match std::fs::File::open(&snippet) {
+            Ok(f) => f,
+            Err(e) => {
+                stamps.push(FileStamp::missing(&snippet));
+                skipped.push(skip(PolicyError::io(&name, &e).message));
+                continue;
+            }
+        };
+        let meta = file.metadata().map_err(|e| PolicyError::io(&name, &e))?;
+        stamps.push(FileStamp::of(&snippet).unwrap_or_else(|_| FileStamp::missing(&snippet)));
+        if let Some(why) = snippet_access_problem(&meta) {
+            skipped.push(skip(why));
+            continue;
+        }
+        let mut bytes = Vec::new();
+        if let Err(e) = std::io::Read::read_to_end(&mut file, &mut bytes) {
+            skipped.push(skip(PolicyError::io(&name, &e).message));
+            continue;
+        }
+        let Ok(text) = String::from_utf8(bytes) else {
+            skipped.push(skip("not valid UTF-8".into()));
+            continue;
+        };
+        let mut own = SessionRecordingSection::default();
+        match parse_ini(&text, &name, &mut own) {
+            Err(e) => skipped.push(PolicyError::new(
+                &name,
+                e.line,
+                format!("SSSD skips this snippet: {}", e.message),
+            )),
+            Ok(0) => skipped.push(skip("it has no [section]".into())),
+            Ok(_) => section.merge(own),
+        }
     }
-    let rec = SssdRecording::from_section(&section, &conf.display().to_string())?;
+    let mut rec = SssdRecording::from_section(&section, &conf_name)?;
+    rec.skipped = skipped;
     Ok((rec, stamps))
+}
+
+/// SSSD's access check for snippets (`sss_ini_add_snippets`): readable by
+/// the owner, no permission bits for group or others; when it runs as root,
+/// also owned by root:root. Returns why a snippet fails it.
+fn snippet_access_problem(meta: &std::fs::Metadata) -> Option<String> {
+    if !meta.is_file() {
+        return Some("not a regular file".into());
+    }
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o7477 != 0o400 {
+        return Some(format!(
+            "mode {mode:04o}: snippets must be readable by their owner only (chmod 600)"
+        ));
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    if euid == 0 && (meta.uid() != 0 || meta.gid() != 0) {
+        return Some(format!(
+            "owned by {}:{}, must be root:root",
+            meta.uid(),
+            meta.gid()
+        ));
+    }
+    if meta.uid() != 0 && meta.uid() != euid {
+        return Some(format!("owned by uid {}", meta.uid()));
+    }
+    None
 }
 
 /// Snippet paths in SSSD's order. The directory itself is stamped so that an

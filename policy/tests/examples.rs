@@ -41,7 +41,7 @@ fn examples_record_whom_they_say() {
         );
         // A private copy: no conf.d next to it.
         let tmp = TempDir::new("example");
-        let conf = tmp.write("sssd.conf", &text);
+        let conf = tmp.write_mode("sssd.conf", &text, 0o600);
         let p = tmp.write(
             "policy.toml",
             &format!("[sssd]\nconf = \"{}\"\n", conf.display()),

@@ -407,7 +407,11 @@ fn cache_does_not_reparse_unchanged_files_and_notices_changes() {
     assert_eq!(cache.reloads(), 1);
 
     // A new conf.d snippet is noticed (the directory is stamped).
-    dir.write("conf.d/50-x.conf", "[session_recording]\nusers = carol\n");
+    dir.write_mode(
+        "conf.d/50-x.conf",
+        "[session_recording]\nusers = carol\n",
+        0o600,
+    );
     let carol = facts("carol", None, &[], Some("sshd"));
     assert!(cache.get().unwrap().decide(&carol).record);
     assert_eq!(cache.reloads(), 2);

@@ -28,8 +28,8 @@ fn sssd_conformance_table() {
     let mut failures = Vec::new();
     for case in &t.cases {
         let dir = TempDir::new(&case.name);
-        for (rel, text) in &case.files {
-            dir.write(rel, text);
+        for (rel, text, mode) in &case.files {
+            dir.write_mode(rel, text, *mode);
         }
         let conf = dir.path().join("sssd.conf");
         let policy_toml = format!("[sssd]\nconf = \"{}\"\n", conf.display());

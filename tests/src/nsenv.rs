@@ -65,17 +65,28 @@ impl NsEnv {
 
     /// Write `rel` under the temp dir (mode 0644, parents created).
     pub fn write(&self, rel: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        self.write_mode(rel, contents, 0o644)
+    }
+
+    /// Write `rel` under the temp dir with `mode`.
+    pub fn write_mode(&self, rel: &str, contents: impl AsRef<[u8]>, mode: u32) -> PathBuf {
         let p = self.root.join(rel);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(&p, contents).unwrap();
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
         p
     }
 
     /// Provide `/etc/<rel>` with `contents` inside the namespace: written to
     /// `<root>/etc/<rel>` and bind-mounted over the target.
     pub fn etc(&mut self, rel: &str, contents: impl AsRef<[u8]>) -> &mut Self {
-        let src = self.write(&format!("etc/{rel}"), contents);
+        self.etc_mode(rel, contents, 0o644)
+    }
+
+    /// Like `etc`, with the file's mode (a bind mount shows the source's
+    /// mode and owner), e.g. 0600 for sssd.conf.
+    pub fn etc_mode(&mut self, rel: &str, contents: impl AsRef<[u8]>, mode: u32) -> &mut Self {
+        let src = self.write_mode(&format!("etc/{rel}"), contents, mode);
         self.bind(src, Path::new("/etc").join(rel))
     }
 

@@ -30,6 +30,7 @@ fn validate_reports_every_problem_with_file_and_line() {
         "sssd.conf",
         "[session_recording]\nscope = some\nusers = alice\nexclude_users = bob\ndebug_level = 9\ncolour = blue\n",
     );
+    let snippet = dir.write("conf.d/10-x.conf", "[session_recording]\nusers = carol\n");
     let good = dir.write(
         "good.toml",
         format!(

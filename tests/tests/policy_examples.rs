@@ -37,7 +37,7 @@ fn examples_through_real_nss() {
         env.etc("passwd", std::fs::read(dir.join("test-db/passwd")).unwrap())
             .etc("group", std::fs::read(dir.join("test-db/group")).unwrap())
             .etc("nsswitch.conf", "passwd: files\ngroup: files\n")
-            .etc("sssd/sssd.conf", &text)
+            .etc_mode("sssd/sssd.conf", &text, 0o600)
             .etc(
                 "tlog-rs/policy.toml",
                 "[sssd]\nconf = \"/etc/sssd/sssd.conf\"\n",

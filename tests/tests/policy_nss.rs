@@ -69,8 +69,8 @@ fn sssd_conformance_through_real_nss() {
     let mut failures = Vec::new();
     for case in &t.cases {
         let mut env = world(&case.name, &t);
-        for (rel, text) in &case.files {
-            env.etc(&format!("sssd/{rel}"), text);
+        for (rel, text, mode) in &case.files {
+            env.etc_mode(&format!("sssd/{rel}"), text, *mode);
         }
         env.etc(
             "tlog-rs/policy.toml",

@@ -31,11 +31,16 @@ impl TempDir {
 
     /// Write `rel` (creating parent dirs), mode 0644; returns its path.
     pub fn write(&self, rel: &str, text: &str) -> PathBuf {
+        self.write_mode(rel, text, 0o644)
+    }
+
+    /// Write `rel` with `mode`.
+    pub fn write_mode(&self, rel: &str, text: &str, mode: u32) -> PathBuf {
         use std::os::unix::fs::PermissionsExt;
         let p = self.0.join(rel);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(&p, text).unwrap();
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
         p
     }
 }

@@ -8,8 +8,9 @@
 pub struct Case {
     pub name: String,
     pub description: String,
-    /// (relative path, content), e.g. ("sssd.conf", ...), ("conf.d/10-a.conf", ...)
-    pub files: Vec<(String, String)>,
+    /// (relative path, content, mode), e.g. ("conf.d/10-a.conf", ..., 0o600).
+    /// Mode defaults to 0600, what SSSD requires; `-- FILE mode=0644` sets it.
+    pub files: Vec<(String, String, u32)>,
     pub record: Vec<String>,
     pub not: Vec<String>,
     /// "FILE:LINE" where the policy must fail to load.
@@ -48,7 +49,13 @@ pub fn parse(text: &str) -> Table {
             block = Some(b.trim().to_string());
             if b.trim() != "expect" {
                 let case = t.cases.last_mut().expect("file block inside a case");
-                case.files.push((b.trim().to_string(), String::new()));
+                let mut words = b.split_whitespace();
+                let name = words.next().expect("file name").to_string();
+                let mode = match words.next().and_then(|w| w.strip_prefix("mode=")) {
+                    Some(m) => u32::from_str_radix(m, 8).expect("octal mode"),
+                    None => 0o600,
+                };
+                case.files.push((name, String::new(), mode));
             }
             continue;
         }
