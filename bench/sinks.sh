@@ -93,7 +93,7 @@ echo "ratios (time of tlog-rec / time of tlog-rs-rec, >1 = tlog-rs faster):"
 for w in file journal syslog; do
     printf '  %-8s %6.2fx\n' "$w" "$(echo "scale=3; ${M[c-$w]} / ${M[rs-$w]}" | bc)"
 done
-echo "ratios vs tlog-rs-rec -w file:"
+echo "time ratio vs tlog-rs-rec -w file (>1 = slower than file):"
 for w in journal syslog; do
-    printf '  %-8s %6.2fx slower\n' "$w" "$(echo "scale=3; ${M[rs-$w]} / ${M[rs-file]}" | bc)"
+    printf '  %-8s %6.2fx\n' "$w" "$(echo "scale=3; ${M[rs-$w]} / ${M[rs-file]}" | bc)"
 done
