@@ -117,3 +117,41 @@ fn journal_entries_carry_tlog_fields_and_play_back_with_tlog_play() {
         "only tlog-play's reset follows: {trailer:?}"
     );
 }
+
+/// The login shell's default writer is the journal (like tlog-rec-session);
+/// its entries carry its own SYSLOG_IDENTIFIER and the tlog fields.
+#[test]
+fn login_shell_records_to_the_journal_by_default() {
+    if !require_root("login_shell_records_to_the_journal_by_default") {
+        return;
+    }
+    let jd = Journald::start("e2e-login-shell");
+    let out = jd
+        .command(artifact("tlog-rs-rec-session"))
+        .args(["-c", "echo from the login shell; exit 4"])
+        .env("TLOG_REC_SESSION_SHELL", "/bin/sh")
+        .env_remove("TLOG_RS_RECORDER")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "from the login shell\n"
+    );
+    let msgs = jd.wait_entries(&["SYSLOG_IDENTIFIER=tlog-rs-rec-session", "TLOG_ID=1"], 1);
+    assert_eq!(msgs.len(), 1, "journald: {}", jd.log());
+    let m: Value = serde_json::from_str(text(&msgs[0], "MESSAGE")).unwrap();
+    assert_eq!(m["out_txt"], "from the login shell\n");
+    assert_eq!(text(&msgs[0], "TLOG_REC"), m["rec"].as_str().unwrap());
+    let end_match = format!("TLOG_RS_REC={}", m["rec"].as_str().unwrap());
+    let ends = jd.wait_entries(&["TLOG_RS_EVENT=end", &end_match], 1);
+    assert_eq!(ends.len(), 1);
+    assert_eq!(text(&ends[0], "TLOG_RS_EXIT_STATUS"), "4");
+    assert_eq!(text(&ends[0], "SYSLOG_IDENTIFIER"), "tlog-rs-rec-session");
+}
