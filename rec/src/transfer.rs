@@ -330,6 +330,9 @@ pub fn run(
                     }
                 }
                 b'i' => match read_fd(0, &mut buf) {
+                    Err(e)
+                        if e.kind() == io::ErrorKind::WouldBlock
+                            || e.kind() == io::ErrorKind::Interrupted => {}
                     Ok(0) | Err(_) => {
                         stdin_open = false;
                         close_child_in(&mut child_in_open);
