@@ -457,6 +457,26 @@ mod tests {
     }
 
     #[test]
+    fn debian_tlog_config_files_parse_unchanged() {
+        // Shipped by Debian's tlog package (installed for the e2e tests).
+        for (path, program) in [
+            ("/etc/tlog/tlog-rec-session.conf", Program::RecSession),
+            (
+                "/usr/share/tlog/tlog-rec-session.default.conf",
+                Program::RecSession,
+            ),
+            ("/etc/tlog/tlog-rec.conf", Program::Rec),
+            ("/usr/share/tlog/tlog-rec.default.conf", Program::Rec),
+        ] {
+            if Path::new(path).exists() {
+                let mut b = ConfigBuilder::new(program);
+                b.add_file(Path::new(path), false)
+                    .unwrap_or_else(|e| panic!("{e}"));
+            }
+        }
+    }
+
+    #[test]
     fn precise_errors() {
         let e = parse_conf_text("{\n\"log\": {\n  \"inptu\": true}}").unwrap_err();
         assert_eq!((e.line, e.key.as_str()), (Some(3), "log.inptu"));

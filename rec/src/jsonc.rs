@@ -272,6 +272,12 @@ impl Parser<'_> {
         }
         loop {
             self.skip_ws()?;
+            // A trailing comma is accepted, like json-c (Debian's shipped
+            // tlog-rec-session.conf has one).
+            if self.peek() == Some(b']') {
+                self.bump();
+                return Ok(Value::Array(items));
+            }
             items.push(self.value(depth + 1)?);
             self.skip_ws()?;
             match self.bump() {
@@ -292,6 +298,10 @@ impl Parser<'_> {
         }
         loop {
             self.skip_ws()?;
+            if self.peek() == Some(b'}') {
+                self.bump();
+                return Ok(Value::Object(members));
+            }
             if self.peek() != Some(b'"') {
                 return Err(self.err("expected a quoted key"));
             }
@@ -333,6 +343,10 @@ mod tests {
         assert!(parse("{\"a\":1} x").is_err());
         assert!(parse("/* open").is_err());
         assert!(parse(&"[".repeat(1000)).is_err());
+        // json-c accepts one trailing comma, but not an empty member.
+        assert!(parse("{\"a\": [1,],\n}").is_ok());
+        assert!(parse("{,}").is_err());
+        assert!(parse("{\"a\":1,,}").is_err());
     }
 
     #[test]
