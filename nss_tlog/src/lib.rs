@@ -80,10 +80,19 @@ static POLICY: Mutex<Option<PolicyCache>> = Mutex::new(None);
 /// How often to retry a busy policy lock before loading the policy uncached.
 const LOCK_TRIES: u32 = 64;
 
+/// The process-wide cached policy.
+struct Cached;
+
+impl logic::PolicyAccess for Cached {
+    fn with(&self, f: &mut dyn FnMut(Result<&Policy, &PolicyError>)) {
+        with_policy(f)
+    }
+}
+
 /// Run `f` with the cached policy. Never blocks on the lock: after a fork in a
 /// multithreaded host the lock may be held forever by a thread that no longer
 /// exists, so a busy lock means "load it yourself".
-fn with_policy(f: &dyn Fn(Result<&Policy, &PolicyError>) -> Option<String>) -> Option<String> {
+fn with_policy(f: &mut dyn FnMut(Result<&Policy, &PolicyError>)) {
     for _ in 0..LOCK_TRIES {
         let mut guard = match POLICY.try_lock() {
             Ok(g) => g,
@@ -101,7 +110,8 @@ fn with_policy(f: &dyn Fn(Result<&Policy, &PolicyError>) -> Option<String>) -> O
         };
         let cache =
             guard.get_or_insert_with(|| PolicyCache::new(tlog_policy::DEFAULT_POLICY_PATH.into()));
-        return f(cache.get());
+        f(cache.get());
+        return;
     }
     match Policy::load(Path::new(tlog_policy::DEFAULT_POLICY_PATH)) {
         Ok(p) => f(Ok(&p)),
@@ -218,7 +228,7 @@ fn lookup(key: Key<'_>) -> (Option<PwEntry>, Option<i32>) {
     let Some(_inside) = Reentered::enter() else {
         return (None, None);
     };
-    match logic::answer(key, &Glibc, &with_policy) {
+    match logic::answer(key, &Glibc, &Cached) {
         Answer::Found(e) => (Some(e), None),
         Answer::NotFound => (None, None),
         Answer::Unavail(errno) => (None, Some(errno)),

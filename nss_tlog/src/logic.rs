@@ -6,6 +6,8 @@
 //! exactly as without us.
 
 use crate::sys::{Key, LookupResult, PwEntry};
+use tlog_policy::config::Action;
+use tlog_policy::sssd::Scope;
 use tlog_policy::{LoginFacts, Policy, PolicyError};
 
 /// The system facts the answer depends on (real implementation in lib.rs,
@@ -28,9 +30,14 @@ pub enum Answer {
     Unavail(i32),
 }
 
-/// The facts for `entry`, as NSS knows them (no service).
-pub fn facts_for(entry: &PwEntry, sys: &dyn System) -> LoginFacts {
-    let (primary_group, groups) = sys.groups(&entry.name, entry.gid);
+/// The facts for `entry`, as NSS knows them (no service). Groups are looked
+/// up only if the policy uses them (the group walk is the costly part).
+pub fn facts_for(entry: &PwEntry, sys: &dyn System, with_groups: bool) -> LoginFacts {
+    let (primary_group, groups) = if with_groups {
+        sys.groups(&entry.name, entry.gid)
+    } else {
+        (None, Vec::new())
+    };
     LoginFacts {
         user: entry.name_lossy(),
         uid: entry.uid,
@@ -54,22 +61,99 @@ pub fn swap_shell(policy: Result<&Policy, &PolicyError>, facts: &LoginFacts) -> 
     }
 }
 
-/// The answer for `key`. `with_policy` runs its argument with the current
-/// policy (or the error loading it).
-pub fn answer(
-    key: Key<'_>,
-    sys: &dyn System,
-    with_policy: &dyn Fn(
-        &dyn Fn(Result<&Policy, &PolicyError>) -> Option<String>,
-    ) -> Option<String>,
-) -> Answer {
+/// What the policy needs before the (costly) underlying lookup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Needs {
+    /// The queried name could be selected (false: answer NOTFOUND at once).
+    pub name_may_match: bool,
+    /// Some source selects or exempts by group: gather group names.
+    pub groups: bool,
+}
+
+/// The cheap pre-check. Only record rules and sources can select a login, so
+/// when every one of them selects by user name, a name none of them lists
+/// cannot be recorded and the chain after us answers alone (the common case
+/// for unselected users, at the cost of one string comparison per name).
+/// Names are compared case-insensitively and also without an `@domain`
+/// suffix, because name-normalising sources (sss with case_sensitive=false,
+/// short vs qualified names) may answer a query for "ALICE" or
+/// "alice@example" with the entry "alice"; a normalisation we still miss is
+/// caught by pam_tlog's consistency check (fail=closed refuses the login).
+pub fn needs(policy: Result<&Policy, &PolicyError>, query: Option<&[u8]>) -> Needs {
+    let Ok(p) = policy else {
+        return Needs {
+            name_may_match: true,
+            groups: true,
+        };
+    };
+    let cfg = p.config();
+    let mut by_name_only = cfg.freeipa.is_none();
+    let mut groups = cfg.freeipa.is_some();
+    let mut names: Vec<&str> = Vec::new();
+    for r in &cfg.rules {
+        groups |= !r.groups.is_empty();
+        if r.action == Action::Record {
+            by_name_only &= !r.all_users && r.groups.is_empty();
+            names.extend(r.users.iter().map(String::as_str));
+        }
+    }
+    if let Some(sr) = p.sssd() {
+        match sr.scope {
+            Scope::None => {}
+            Scope::Some => {
+                groups |= !sr.groups.is_empty();
+                by_name_only &= sr.groups.is_empty();
+                names.extend(sr.users.iter().map(String::as_str));
+            }
+            Scope::All => {
+                groups |= !sr.exclude_groups.is_empty();
+                by_name_only = false;
+            }
+        }
+    }
+    let name_may_match = match query {
+        Some(q) if by_name_only => {
+            let short = q.split(|b| *b == b'@').next().unwrap_or(q);
+            names.iter().any(|n| {
+                n.as_bytes().eq_ignore_ascii_case(q) || n.as_bytes().eq_ignore_ascii_case(short)
+            })
+        }
+        _ => true,
+    };
+    Needs {
+        name_may_match,
+        groups,
+    }
+}
+
+/// Runs a closure with the current policy (or the error loading it).
+pub trait PolicyAccess {
+    fn with(&self, f: &mut dyn FnMut(Result<&Policy, &PolicyError>));
+}
+
+/// The answer for `key`.
+pub fn answer(key: Key<'_>, sys: &dyn System, policy: &dyn PolicyAccess) -> Answer {
+    let query = match key {
+        Key::Name(n) => Some(n.to_bytes()),
+        Key::Uid(_) => None,
+    };
+    let mut need = Needs {
+        name_may_match: true,
+        groups: true,
+    };
+    policy.with(&mut |p| need = needs(p, query));
+    if !need.name_may_match {
+        return Answer::NotFound;
+    }
     let entry = match sys.underlying(key) {
         Ok(Some(e)) => e,
         Ok(None) => return Answer::NotFound,
         Err(errno) => return Answer::Unavail(errno),
     };
-    let facts = facts_for(&entry, sys);
-    match with_policy(&|p| swap_shell(p, &facts)) {
+    let facts = facts_for(&entry, sys, need.groups);
+    let mut swap = None;
+    policy.with(&mut |p| swap = swap_shell(p, &facts));
+    match swap {
         Some(recorder) => {
             let mut e = entry;
             e.shell = recorder.into_bytes();
@@ -135,8 +219,15 @@ users = ["carol"]
 action = "record"
 "#;
 
+    struct Fixed<'a>(&'a Result<Policy, PolicyError>);
+    impl PolicyAccess for Fixed<'_> {
+        fn with(&self, f: &mut dyn FnMut(Result<&Policy, &PolicyError>)) {
+            f(self.0.as_ref())
+        }
+    }
+
     fn run(policy: &Result<Policy, PolicyError>, sys: &Fake, key: Key<'_>) -> Answer {
-        answer(key, sys, &|f| f(policy.as_ref()))
+        answer(key, sys, &Fixed(policy))
     }
 
     #[test]
@@ -151,7 +242,7 @@ action = "record"
             (user("bob", 2002, "/bin/bash"), vec!["users"]),
             (user("carol", 2003, ""), vec![]),
         ]);
-        let alice = CStr::from_bytes_with_nul(b"alice\0").unwrap();
+        let alice = c"alice";
         match run(&policy, &sys, Key::Name(alice)) {
             Answer::Found(e) => {
                 assert_eq!(e.shell, b"/usr/bin/tlog-rs-rec-session");
@@ -183,8 +274,58 @@ action = "record"
         }
         let policy = Policy::from_toml_str(POLICY, "test policy");
         assert_eq!(
-            answer(Key::Uid(1), &Broken, &|f| f(policy.as_ref())),
+            answer(Key::Uid(1), &Broken, &Fixed(&policy)),
             Answer::Unavail(libc::EIO)
+        );
+    }
+
+    fn need(policy: &str, q: &str) -> Needs {
+        let p = Policy::from_toml_str(policy, "t").unwrap();
+        needs(Ok(&p), Some(q.as_bytes()))
+    }
+
+    #[test]
+    fn prefilter_skips_lookups_only_when_sound() {
+        let by_user = "[[rule]]\nname = \"a\"\nusers = [\"alice\"]\n";
+        assert_eq!(
+            need(by_user, "bob"),
+            Needs {
+                name_may_match: false,
+                groups: false
+            }
+        );
+        for q in ["alice", "ALICE", "Alice@EXAMPLE.com"] {
+            assert!(need(by_user, q).name_may_match, "{q}");
+        }
+        // A group rule or all_users disables the shortcut; an exempt-by-group
+        // rule only makes groups necessary.
+        let by_group = "[[rule]]\nname = \"g\"\ngroups = [\"dba\"]\n";
+        assert_eq!(
+            need(by_group, "bob"),
+            Needs {
+                name_may_match: true,
+                groups: true
+            }
+        );
+        let all = "[[rule]]\nname = \"x\"\nall_users = true\n";
+        assert!(need(all, "bob").name_may_match);
+        let exempt_group =
+            format!("[[rule]]\nname = \"e\"\naction = \"exempt\"\ngroups = [\"ops\"]\n{by_user}");
+        assert_eq!(
+            need(&exempt_group, "bob"),
+            Needs {
+                name_may_match: false,
+                groups: true
+            }
+        );
+        // A broken policy records everyone: no shortcut.
+        let err = Policy::from_toml_str("[[rule]", "t").unwrap_err();
+        assert_eq!(
+            needs(Err(&err), Some(b"bob")),
+            Needs {
+                name_may_match: true,
+                groups: true
+            }
         );
     }
 }

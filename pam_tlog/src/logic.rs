@@ -214,7 +214,9 @@ fn decide_and_apply(pam: &mut dyn Pam, host: &dyn Host, args: &Args) -> Result<O
     }
     let (primary_group, groups) = host.groups(&real.name, real.gid);
     let facts = LoginFacts {
-        user: user.clone(),
+        // The canonical name (a normalising source may have answered a
+        // query for "ALICE" with "alice"): rules match what NSS prints.
+        user: real.name_lossy(),
         uid: real.uid,
         gid: real.gid,
         primary_group,

@@ -23,8 +23,13 @@ fn nss_module_under_threads_small_buffers_and_fork() {
         return;
     }
     let mut cfg = WorldConfig::new("nss-robust");
-    cfg.user("alice", &[]).user("bob", &[]);
-    cfg.policy("[[rule]]\nname = \"alice\"\nusers = [\"alice\"]\n");
+    cfg.user("alice", &[])
+        .user("bob", &["staff"])
+        .group("staff")
+        .group("dbas");
+    // A group rule (nobody is in dbas) makes every lookup take the full path:
+    // nested lookup + group walk, the part that must be thread- and fork-safe.
+    cfg.policy("[[rule]]\nname = \"alice\"\nusers = [\"alice\"]\n[[rule]]\nname = \"dbas\"\ngroups = [\"dbas\"]\n");
     let w = World::start(cfg);
     let me = std::env::current_exe().unwrap();
     let out = Command::new("nsenter")

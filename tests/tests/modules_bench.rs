@@ -1,0 +1,164 @@
+//! Benchmark for the modules (run by bench/modules.sh, never by the test
+//! suite: it is #[ignore]d and asserts nothing about timing). Prints medians
+//! and ratios against baselines measured in the same run, in a world
+//! namespace (alice selected, bob not):
+//! - getpwnam latency, `passwd: tlog files` vs `passwd: files`, for a
+//!   selected, an unselected and a nonexistent user;
+//! - PAM open_session+close_session time, pam_tlog vs pam_permit;
+//! - ssh connect to first output, recorded (alice) vs unrecorded (bob).
+
+use std::process::Command;
+use std::time::Instant;
+
+use tlog_rs_tests::sshd::{World, WorldConfig};
+
+const LOOKUP_C: &str = r#"
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+int main(int argc, char **argv) {
+    long n = atol(argv[2]); char buf[4096]; struct passwd pw, *res;
+    struct timespec a, b; clock_gettime(CLOCK_MONOTONIC, &a);
+    for (long i = 0; i < n; i++) getpwnam_r(argv[1], &pw, buf, sizeof buf, &res);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    printf("%.1f\n", ((b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec)) / n);
+    return 0;
+}
+"#;
+
+const PAM_C: &str = r#"
+#include <security/pam_appl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+static int conv(int n, const struct pam_message **m, struct pam_response **r, void *d) {
+    *r = calloc(n, sizeof **r); return PAM_SUCCESS; }
+int main(int argc, char **argv) {
+    long n = atol(argv[3]); struct pam_conv c = { conv, NULL };
+    struct timespec a, b; clock_gettime(CLOCK_MONOTONIC, &a);
+    for (long i = 0; i < n; i++) {
+        pam_handle_t *h; if (pam_start(argv[1], argv[2], &c, &h) != PAM_SUCCESS) return 1;
+        if (pam_open_session(h, 0) != PAM_SUCCESS) { fprintf(stderr, "open failed\n"); return 1; }
+        pam_close_session(h, 0); pam_end(h, PAM_SUCCESS);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    printf("%.1f\n", ((b.tv_sec - a.tv_sec) * 1e6 + (b.tv_nsec - a.tv_nsec) / 1e3) / n);
+    return 0;
+}
+"#;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+fn run_in(w: &World, script: &str) -> f64 {
+    let out = w.ns_sh(script);
+    let s = String::from_utf8_lossy(&out.stdout);
+    s.trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("{script}: {s} {}", String::from_utf8_lossy(&out.stderr)))
+}
+
+#[test]
+#[ignore = "benchmark: run bench/modules.sh"]
+fn modules_bench() {
+    let mut cfg = WorldConfig::new("bench");
+    cfg.user("alice", &[]).user("bob", &[]);
+    cfg.policy(&format!(
+        "[[rule]]\nname = \"alice\"\nusers = [\"alice\"]\n[rule.settings]\n{}",
+        tlog_rs_tests::sshd::file_settings("alice")
+    ));
+    let pam_line = |m: &str| format!("session required {m}\n");
+    cfg.etc_file("pam.d/bench-tlog", &pam_line("{T}/lib/pam_tlog.so"), 0o644);
+    cfg.etc_file("pam.d/bench-permit", &pam_line("pam_permit.so"), 0o644);
+    let w = World::start(cfg);
+    let t = w.dir.display().to_string();
+    std::fs::write(w.dir.join("lookup.c"), LOOKUP_C).unwrap();
+    std::fs::write(w.dir.join("pam.c"), PAM_C).unwrap();
+    for (src, bin, lib) in [("lookup.c", "lookup", ""), ("pam.c", "pambench", "-lpam")] {
+        let st = Command::new("sh")
+            .arg("-c")
+            .arg(format!("gcc -O2 -o {t}/{bin} {t}/{src} {lib}"))
+            .status()
+            .unwrap();
+        assert!(st.success(), "gcc {src}");
+    }
+    const RUNS: usize = 5;
+    const N: u32 = 20000;
+    println!("getpwnam_r latency (ns/call, median of {RUNS} runs of {N}):");
+    for user in ["alice", "bob", "nosuchuser"] {
+        let mut per = Vec::new();
+        for nss in ["files", "tlog files"] {
+            let v: Vec<f64> = (0..RUNS)
+                .map(|_| {
+                    run_in(
+                        &w,
+                        &format!("printf 'passwd: {nss}\\ngroup: files\\n' > /etc/nsswitch.conf; {t}/lookup {user} {N}"),
+                    )
+                })
+                .collect();
+            per.push(median(v));
+        }
+        let what = match user {
+            "alice" => "selected",
+            "bob" => "unselected",
+            _ => "nonexistent",
+        };
+        println!(
+            "  {what:<12} files {:>8.0}  tlog files {:>8.0}  ratio {:.2}",
+            per[0],
+            per[1],
+            per[1] / per[0]
+        );
+    }
+    // Restore the world's nsswitch for the rest.
+    w.ns_sh("printf 'passwd: tlog files\\ngroup: files\\nshadow: files\\nhosts: files\\n' > /etc/nsswitch.conf");
+
+    println!("PAM open_session+close_session (us/transaction, median of {RUNS} runs of 200):");
+    let mut res = Vec::new();
+    for (svc, user) in [
+        ("bench-permit", "alice"),
+        ("bench-tlog", "alice"),
+        ("bench-tlog", "bob"),
+    ] {
+        res.push(median(
+            (0..RUNS)
+                .map(|_| run_in(&w, &format!("{t}/pambench {svc} {user} 200")))
+                .collect(),
+        ));
+    }
+    println!("  pam_permit only       {:>8.1}", res[0]);
+    println!(
+        "  pam_tlog, recorded    {:>8.1}  (+{:.1} us)",
+        res[1],
+        res[1] - res[0]
+    );
+    println!(
+        "  pam_tlog, unrecorded  {:>8.1}  (+{:.1} us)",
+        res[2],
+        res[2] - res[0]
+    );
+
+    println!("ssh connect to first output (ms, median of 9 logins):");
+    let mut per = Vec::new();
+    for user in ["bob", "alice"] {
+        let v: Vec<f64> = (0..9)
+            .map(|_| {
+                let start = Instant::now();
+                let out = w.ssh(user, &["-tt"], Some("echo ready"), b"");
+                assert!(String::from_utf8_lossy(&out.stdout).contains("ready"));
+                start.elapsed().as_secs_f64() * 1000.0
+            })
+            .collect();
+        per.push(median(v));
+    }
+    println!(
+        "  unrecorded {:>7.1}  recorded {:>7.1}  overhead {:+.1} ms  ratio {:.2}",
+        per[0],
+        per[1],
+        per[1] - per[0],
+        per[1] / per[0]
+    );
+}
