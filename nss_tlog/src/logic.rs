@@ -166,7 +166,6 @@ pub fn answer(key: Key<'_>, sys: &dyn System, policy: &dyn PolicyAccess) -> Answ
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::ffi::CStr;
 
     struct Fake(Vec<(PwEntry, Vec<&'static str>)>);
 
