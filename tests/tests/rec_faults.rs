@@ -262,3 +262,25 @@ fn recorder_is_not_dumpable_for_its_user() {
     let _ = rec.wait();
     let _ = plain.wait();
 }
+
+#[test]
+fn sigterm_in_pty_mode_restores_the_terminal() {
+    let dir = TempDir::new("fault-pty-term");
+    let log = dir.path("rec.log");
+    let rec = rec_bin().display().to_string();
+    // While recording, the terminal is raw (-isig -icanon); after the
+    // recorder is killed with SIGTERM it is back to normal.
+    let out = tlog_rs_tests::rec::in_pty(&format!(
+        "{rec} -o {} sh -c 'echo inpty; sleep 5' </dev/null & P=$!; sleep 0.7; \
+         echo during: $(stty -a | grep -o -- '-\\?icanon\\|-\\?isig'); kill -TERM $P; wait $P; \
+         echo rc=$?; echo after: $(stty -a | grep -o -- '-\\?icanon\\|-\\?isig')",
+        log.display()
+    ));
+    let text = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+    assert!(text.contains("during: -isig -icanon"), "{text}");
+    assert!(text.contains("rc=143"), "{text}");
+    assert!(text.contains("after: isig icanon"), "{text}");
+    let ev = events(&log);
+    assert_eq!(ev[1]["end_reason"], "recorder_signal");
+    assert!(ev[1]["tty"].as_str().unwrap().starts_with("/dev/pts/"));
+}
