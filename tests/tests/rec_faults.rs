@@ -11,6 +11,15 @@ use std::time::Duration;
 use tlog_rs_tests::rec::{events, messages, rec_bin, wait_for, TempDir};
 use tlog_rs_tests::require_root;
 
+/// A copy of tlog-rs-rec that another user can run even if the build
+/// directory is private (e.g. a checkout under /root).
+fn rec_copy_for_others(dir: &TempDir) -> String {
+    let p = dir.path("tlog-rs-rec");
+    std::fs::copy(rec_bin(), &p).unwrap();
+    Command::new("chmod").arg("755").arg(&p).status().unwrap();
+    p.display().to_string()
+}
+
 fn alive(pid: i32) -> bool {
     // SAFETY: signal 0 only checks for existence.
     unsafe { libc::kill(pid, 0) == 0 }
@@ -46,7 +55,7 @@ fn unwritable_log_file_for_the_user_refuses_the_session() {
     let marker = dir.path("ran");
     let out = Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(rec_bin())
+        .arg(rec_copy_for_others(&dir))
         .arg("-o")
         .arg(&log)
         .args(["/bin/sh", "-c", &format!("touch {}", marker.display())])
@@ -230,17 +239,12 @@ fn recorder_is_not_dumpable_for_its_user() {
         c
     };
     let log = dir.path("rec.log");
-    let mut rec = as_nobody(&[
-        rec_bin().to_str().unwrap(),
-        "-o",
-        log.to_str().unwrap(),
-        "/bin/sleep",
-        "5",
-    ])
-    .stdin(Stdio::piped())
-    .stdout(Stdio::null())
-    .spawn()
-    .unwrap();
+    let rec_path = rec_copy_for_others(&dir);
+    let mut rec = as_nobody(&[&rec_path, "-o", log.to_str().unwrap(), "/bin/sleep", "5"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
     let mut plain = as_nobody(&["/bin/sleep", "5"]).spawn().unwrap();
     assert!(wait_for(Duration::from_secs(2), || log.exists()));
     let read_environ = |pid: u32| {
