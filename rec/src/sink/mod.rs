@@ -240,6 +240,13 @@ pub fn open_sink_with(
     notifier: Notifier,
     targets: Targets,
 ) -> Result<Box<dyn Sink>, SinkError> {
+    if settings.limit_action == LimitAction::Delay && settings.limit_rate == 0 {
+        return Err(config_error(
+            "limit.rate 0 with limit.action \"delay\" would block the session forever; \
+             use a rate above 0, or \"drop\"/\"pass\""
+                .into(),
+        ));
+    }
     let clock = MonotonicClock;
     let limiter = RateLimiter::new(
         clock,

@@ -358,6 +358,15 @@ fn bad_settings_are_precise_errors() {
     s.syslog_facility = "local9".into();
     let e = open(&s, &term, &d.0).err().unwrap();
     assert_eq!(e.to_string(), "unknown syslog.facility \"local9\"");
+    let mut s = settings(WriterKind::File, Some(&d.0.join("f")), FailureMode::Warn);
+    s.limit_rate = 0;
+    s.limit_action = LimitAction::Delay;
+    let e = open(&s, &term, &d.0).err().unwrap();
+    assert!(
+        e.to_string()
+            .starts_with("limit.rate 0 with limit.action \"delay\""),
+        "{e}"
+    );
     let e = open(
         &settings(WriterKind::File, None, FailureMode::Warn),
         &term,
