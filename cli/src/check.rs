@@ -5,7 +5,10 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use serde_json::{json, Map, Value};
-use tlog_policy::{sys, Decision, LoginFacts, Policy, CONTROLLED_ENV, DEFAULT_POLICY_PATH};
+use tlog_policy::handoff::TOKEN_ENV;
+use tlog_policy::{
+    sys, Decision, LoginFacts, Policy, CONTROLLED_ENV, DEFAULT_POLICY_PATH, DEFAULT_RECORDER,
+};
 
 const CHECK_USAGE: &str = "\
 usage: tlog-rs check USER [--service S] [--host H] [--policy FILE] [--json]
@@ -113,14 +116,32 @@ fn check(args: Vec<OsString>) -> i32 {
             return 3;
         }
     };
-    let (decision, error) = match Policy::load(&a.policy) {
-        Ok(p) => (p.decide(&facts), None),
-        Err(e) => (Policy::failsafe_decision(&e, &facts), Some(e)),
+    // What NSS shows as the login shell: the recorder whenever some service
+    // might record (the broken-policy case records everyone).
+    let (decision, error, nss_shell) = match Policy::load(&a.policy) {
+        Ok(p) => {
+            let nss = if p.may_record(&facts) {
+                p.recorder().to_string()
+            } else {
+                facts.passwd_shell.clone()
+            };
+            (p.decide(&facts), None, nss)
+        }
+        Err(e) => (
+            Policy::failsafe_decision(&e, &facts),
+            Some(e),
+            DEFAULT_RECORDER.to_string(),
+        ),
     };
     if a.json {
-        println!("{}", to_json(&facts, &decision, error.as_ref()));
+        let mut v = to_json(&facts, &decision, error.as_ref());
+        v["nss_shell"] = Value::String(nss_shell);
+        println!("{v}");
     } else {
         print_text(&facts, &decision, error.as_ref(), &a.policy);
+        println!(
+            "NSS shell: {nss_shell} (what getpwnam returns with nss_tlog first in nsswitch.conf)"
+        );
     }
     if error.is_some() {
         1
@@ -205,9 +226,10 @@ fn print_text(
         for (k, v) in d.env() {
             println!("  {k}={v}");
         }
+        println!("  {TOKEN_ENV}=<per-session hand-off token>");
     } else {
         println!(
-            "PAM exports nothing and removes: {}",
+            "PAM exports only {TOKEN_ENV}=<per-session hand-off token> and removes: {}",
             CONTROLLED_ENV.join(" ")
         );
     }

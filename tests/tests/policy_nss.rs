@@ -144,6 +144,7 @@ fn facts_come_from_nss() {
     assert_eq!(u1["service"], "sshd");
     assert_eq!(u1["shell"], "/bin/bash");
     assert_eq!(u1["rule"], "policy.toml rule 'everyone' (line 1)");
+    assert_eq!(u1["nss_shell"], "/usr/bin/tlog-rs-rec-session");
     // No group has user4's gid: no primary group, supplementary still seen.
     let (_, _, u4) = &res[1];
     assert_eq!(u4["primary_group"], Value::Null);
@@ -185,8 +186,14 @@ fn check_text_output_and_exit_codes() {
     );
     assert!(blocks[1].starts_with("0\n"), "{s}");
     assert!(blocks[1].contains("decision:  not recorded"), "{s}");
+    assert!(blocks[1].contains("and removes: TLOG_REC_SHELL"), "{s}");
     assert!(
-        blocks[1].contains("PAM exports nothing and removes: TLOG_REC_SHELL"),
+        blocks[0].contains("NSS shell: /usr/bin/tlog-rs-rec-session"),
+        "{s}"
+    );
+    assert!(blocks[1].contains("NSS shell: /bin/bash"), "{s}");
+    assert!(
+        blocks[0].contains("TLOG_RS_HANDOFF=<per-session hand-off token>"),
         "{s}"
     );
     assert!(blocks[2].starts_with("0\n"), "{s}");
