@@ -5,7 +5,8 @@
 //!
 //! * **file** writer: one JSON line per event in the sidecar file
 //!   `<file.path>.events` (opened like the log: O_WRONLY|O_CREAT|O_APPEND|
-//!   O_CLOEXEC, mode 0600). The recording file itself holds only messages.
+//!   O_CLOEXEC, mode 0600, plus O_NOFOLLOW). The recording file itself holds
+//!   only messages.
 //! * **syslog** writer: a separate line with ident `tlog-rs` (recording lines
 //!   use ident `tlog`), whose body is the same JSON object.
 //! * **journal** writer: a separate entry with `MESSAGE` in words, e.g.

@@ -10,16 +10,29 @@ use std::path::{Path, PathBuf};
 use super::backend::Backend;
 use super::event::EventRecord;
 
-/// Open flags shared by the recording file and its `.events` sidecar:
-/// O_WRONLY|O_CREAT|O_APPEND|O_CLOEXEC, mode 0600 (before umask), like tlog.
+/// Open flags of the recording file: O_WRONLY|O_CREAT|O_APPEND|O_CLOEXEC,
+/// mode 0600 (before umask), like tlog; plus O_NOCTTY so a tty given as the
+/// path never becomes our controlling terminal.
 pub(crate) fn open_append(path: &Path) -> io::Result<File> {
+    open_with(path, 0)
+}
+
+/// The sidecar: the same flags plus O_NOFOLLOW. It is a tlog-rs addition
+/// with no compatibility to keep, and it lands next to a log file that may
+/// sit in a shared directory, so a planted symlink must not redirect the
+/// recorder's writes.
+pub(crate) fn open_sidecar(path: &Path) -> io::Result<File> {
+    open_with(path, libc::O_NOFOLLOW)
+}
+
+fn open_with(path: &Path, extra: libc::c_int) -> io::Result<File> {
     OpenOptions::new()
         .append(true)
         .create(true)
         .mode(0o600)
         // std already sets O_CLOEXEC; spelled out because the fd must never
         // leak into the recorded shell.
-        .custom_flags(libc::O_CLOEXEC)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NOCTTY | extra)
         .open(path)
 }
 
@@ -98,7 +111,7 @@ impl FileBackend {
     fn open_events(&mut self) -> io::Result<()> {
         if self.events.is_none() {
             self.events =
-                Some(open_append(&self.events_path).map_err(|e| with_path(&self.events_path, e))?);
+                Some(open_sidecar(&self.events_path).map_err(|e| with_path(&self.events_path, e))?);
         }
         Ok(())
     }

@@ -376,3 +376,22 @@ fn bad_settings_are_precise_errors() {
     .unwrap();
     assert!(e.to_string().contains("file.path"), "{e}");
 }
+
+#[test]
+fn a_planted_sidecar_symlink_is_not_followed() {
+    let d = TempDir::new("symlink");
+    let log = d.0.join("rec.log");
+    let target = d.0.join("victim");
+    fs::write(&target, "precious\n").unwrap();
+    std::os::unix::fs::symlink(&target, file::events_path(&log)).unwrap();
+    let term = Term::new();
+    let err = open(
+        &settings(WriterKind::File, Some(&log), FailureMode::Strict),
+        &term,
+        &d.0,
+    )
+    .err()
+    .expect("strict refuses");
+    assert!(err.to_string().contains("rec.log.events"), "{err}");
+    assert_eq!(fs::read_to_string(&target).unwrap(), "precious\n");
+}
