@@ -8,6 +8,7 @@
 //! 2. bind-mounts each registered file or directory over its target (a bind
 //!    is live: the test can rewrite the source file while commands run);
 //! 3. runs the registered setup commands, then `exec`s the command.
+//!
 //! The namespace (and every mount) disappears with its last process.
 //!
 //! ```no_run

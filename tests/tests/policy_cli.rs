@@ -58,6 +58,18 @@ fn validate_reports_every_problem_with_file_and_line() {
         !out.contains(":5: unknown key"),
         "debug_level is ignored silently by SSSD: {out}"
     );
+    // A snippet SSSD would skip (group/other may read it) is named, not merged.
+    assert!(
+        out.contains(&format!(
+            "warning: {}: SSSD skips this snippet: mode 0644",
+            snippet.display()
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("SSSD refuses to start unless only the owner can read it"),
+        "{out}"
+    );
 
     // Several errors in one file are all reported.
     let bad = dir.write(
