@@ -357,7 +357,7 @@ dn: olcDatabase={{-1}}frontend,cn=config
 objectClass: olcDatabaseConfig
 objectClass: olcFrontendConfig
 olcDatabase: {{-1}}frontend
-olcSizeLimit: 500
+olcSizeLimit: size.soft=500 size.hard=500 size.prtotal=unlimited
 
 dn: olcDatabase={{0}}config,cn=config
 objectClass: olcDatabaseConfig
