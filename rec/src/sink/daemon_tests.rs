@@ -273,3 +273,76 @@ fn rsyslog_gets_facility_priority_and_an_intact_2048_payload() {
         .expect_err("no syslog daemon");
     assert!(err.to_string().contains("log.sock"), "{err}");
 }
+
+/// Puts the process name (`/proc/self/comm`, read by journald for `_COMM`)
+/// back when dropped.
+struct CommGuard(String);
+impl Drop for CommGuard {
+    fn drop(&mut self) {
+        let _ = std::fs::write("/proc/self/comm", &self.0);
+    }
+}
+
+/// Cockpit's session-recording page runs `journalctl _COMM=tlog-rec
+/// _COMM=tlog-rec-sessio [TLOG_USER=..] [TLOG_REC=..]` and groups entries by
+/// TLOG_REC. With the comm the recorder sets through
+/// `journal::set_comm_for_cockpit`, our recording is listed and the events
+/// (no TLOG_REC) are skipped.
+#[test]
+fn cockpit_query_lists_the_recording_when_the_comm_is_set() {
+    if !system_tests_enabled("cockpit_query_lists_the_recording_when_the_comm_is_set") {
+        return;
+    }
+    let jd = Journald::start("cockpit");
+    let rec = format!("sinktest-{}-cockpit", std::process::id());
+    let old = std::fs::read_to_string("/proc/self/comm").unwrap();
+    let _restore = CommGuard(old.trim_end().to_string());
+    // The test runs on a worker thread; journald reads the process (main
+    // thread) name, which /proc/self/comm names.
+    std::fs::write("/proc/self/comm", journal::COCKPIT_COMM_SESSION).unwrap();
+    let scratch = TempDir::new("sink-cockpit");
+    let s = settings(WriterKind::Journal, FailureMode::Strict);
+    let mut sink = open(&s, &rec, &jd.socket(), &scratch.0.join("x"), &scratch.0);
+    sink.write_event(&event(EventKind::Start)).unwrap();
+    sink.write_message(message(&rec, 1, 0, "one\n").as_bytes())
+        .unwrap();
+    sink.write_message(message(&rec, 2, 5, "two\n").as_bytes())
+        .unwrap();
+    sink.write_event(&event(EventKind::End)).unwrap();
+    jd.wait_entries(&[&format!("TLOG_RS_REC={rec}"), "TLOG_RS_EVENT=end"], 1);
+
+    let cockpit = jd.entries(&["_COMM=tlog-rec", "_COMM=tlog-rec-sessio", "TLOG_USER=alice"]);
+    let listed: Vec<&serde_json::Value> = cockpit
+        .iter()
+        .filter(|e| e.get("TLOG_REC").is_some())
+        .collect();
+    assert_eq!(
+        listed.len(),
+        2,
+        "Cockpit's query finds both messages: {cockpit:?}"
+    );
+    for e in &listed {
+        assert_eq!(field(e, "TLOG_REC"), rec);
+        assert_eq!(field(e, "TLOG_SESSION"), "12");
+        assert_eq!(field(e, "_COMM"), "tlog-rec-sessio");
+    }
+    // The query does filter: a TLOG_REC entry from another program
+    // (`logger`, inside the namespace) is not listed.
+    let mut logger = jd.command("logger");
+    logger.arg("--journald").stdin(std::process::Stdio::piped());
+    let mut child = logger.spawn().unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"MESSAGE=not tlog\nTLOG_REC=from-logger\nTLOG_USER=alice\n")
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    assert_eq!(jd.wait_entries(&["TLOG_REC=from-logger"], 1).len(), 1);
+    let cockpit = jd.entries(&["_COMM=tlog-rec", "_COMM=tlog-rec-sessio"]);
+    assert!(
+        cockpit.iter().all(|e| e["TLOG_REC"] != "from-logger"),
+        "an entry from another comm must not match"
+    );
+}
