@@ -154,3 +154,36 @@ fn strict_refusal_is_reported_to_syslog() {
         lines[0]
     );
 }
+
+/// Strict, write error mid-session (log file on /dev/full): the session is
+/// ended and the failure is left in the syslog audit trail.
+#[test]
+fn strict_mid_session_failure_is_reported_to_syslog() {
+    if !require_root("strict_mid_session_failure_is_reported_to_syslog") {
+        return;
+    }
+    require_program("rsyslogd", "rsyslog");
+    let rs = Rsyslog::start("fault-strict-end-to-syslog");
+    let scratch = TempDir::new("fault-strict-end-to-syslog");
+    // The log file is /dev/full: the session starts (events go to the
+    // sidecar), then the first flush fails and the session ends.
+    let log = scratch.path().join("rec.log");
+    std::os::unix::fs::symlink("/dev/full", &log).unwrap();
+    let out = with_private_dev_log(
+        scratch.path(),
+        Some(&rs.socket()),
+        true,
+        artifact("tlog-rs-rec"),
+    )
+    .arg("-o")
+    .arg(&log)
+    .args(["--sink-failure=strict", "--notice=", "--latency=1"])
+    .args(["sh", "-c", "echo x; sleep 3"])
+    .stdin(Stdio::null())
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let lines = rs.wait_lines("session recording failed", 1);
+    assert_eq!(lines.len(), 1, "the failure reached syslog");
+    assert!(lines[0].contains("No space left on device"), "{}", lines[0]);
+}

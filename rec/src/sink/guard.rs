@@ -244,7 +244,12 @@ impl<B: Backend, C: Clock + Clone> Sink for GuardedSink<B, C> {
         match self.backend.send_event(&rec) {
             Ok(()) => Ok(()),
             Err(e) => match self.mode {
-                FailureMode::Strict => Err(self.strict_failure(e)),
+                FailureMode::Strict => {
+                    let _ = self
+                        .notifier
+                        .audit(&format!("session event not stored: {}", rec.to_words()));
+                    Err(self.strict_failure(e))
+                }
                 FailureMode::Warn => {
                     if self.episode.is_none() {
                         self.begin_episode(&e);
