@@ -76,6 +76,9 @@ pub struct WorldConfig {
     /// Also install the recorder at its default path /usr/bin/tlog-rs-rec-session
     /// (an overlay of /usr in the namespace): for worlds without a policy file.
     pub default_recorder: bool,
+    /// Give the namespace its own /dev/log (an overlay of /dev) bound to a
+    /// socket the World reads: `World::syslog()` returns what PAM logged.
+    pub capture_syslog: bool,
 }
 
 impl WorldConfig {
@@ -90,6 +93,7 @@ impl WorldConfig {
             pam_tlog_args: Some(String::new()),
             sshd_extra: String::new(),
             default_recorder: false,
+            capture_syslog: false,
         }
     }
 
@@ -135,6 +139,10 @@ pub struct World {
     pub port: u16,
     pub users: Vec<UserSpec>,
     sshd: Option<Child>,
+    /// Lines read by the drain thread (a unix datagram socket queues only
+    /// ~10 messages: unread, it would block every syslog(3) caller).
+    syslog_lines: Option<std::sync::Arc<std::sync::Mutex<Vec<String>>>>,
+    syslog_stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 fn sh(script: &str) -> Output {
@@ -344,6 +352,29 @@ impl World {
             fs::create_dir_all(t.join(d)).unwrap();
         }
 
+        // Bound before sshd starts, so nothing logged at startup is lost.
+        let mut syslog = None;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        if cfg.capture_syslog {
+            let path = t.join("devlog.sock");
+            let sock = std::os::unix::net::UnixDatagram::bind(&path).expect("bind devlog.sock");
+            sock.set_read_timeout(Some(Duration::from_millis(100)))
+                .unwrap();
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o666)).unwrap();
+            let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+            let (l2, stop2) = (lines.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut buf = vec![0u8; 65536];
+                while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
+                    if let Ok(n) = sock.recv(&mut buf) {
+                        l2.lock()
+                            .unwrap()
+                            .push(String::from_utf8_lossy(&buf[..n]).into_owned());
+                    }
+                }
+            });
+            syslog = Some(lines);
+        }
         let mut last_err = String::new();
         for _attempt in 0..3 {
             let port = free_port();
@@ -372,6 +403,7 @@ impl World {
                 ])
                 .arg(&t)
                 .arg(if cfg.default_recorder { "1" } else { "0" })
+                .arg(if cfg.capture_syslog { "1" } else { "0" })
                 .stdin(Stdio::null())
                 .stdout(log.try_clone().unwrap())
                 .stderr(log)
@@ -382,6 +414,8 @@ impl World {
                 port,
                 users: cfg.users.clone(),
                 sshd: Some(child),
+                syslog_lines: syslog.clone(),
+                syslog_stop: stop.clone(),
             };
             let deadline = Instant::now() + Duration::from_secs(15);
             loop {
@@ -496,6 +530,17 @@ impl World {
         run_with_stdin(c, b"")
     }
 
+    /// Every syslog line received so far (needs `capture_syslog`); waits
+    /// briefly for late datagrams.
+    pub fn syslog(&self) -> Vec<String> {
+        let lines = self
+            .syslog_lines
+            .as_ref()
+            .expect("WorldConfig::capture_syslog was not set");
+        std::thread::sleep(Duration::from_millis(200));
+        lines.lock().unwrap().clone()
+    }
+
     pub fn sshd_log(&self) -> String {
         fs::read_to_string(self.dir.join("sshd.log")).unwrap_or_default()
     }
@@ -548,6 +593,8 @@ pub fn run_with_stdin(mut c: Command, stdin: &[u8]) -> Output {
 impl Drop for World {
     fn drop(&mut self) {
         self.stop();
+        self.syslog_stop
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         if !self.dir.as_os_str().is_empty() && std::env::var_os("TLOG_RS_KEEP_TEST_DIRS").is_none()
         {
             let _ = fs::remove_dir_all(&self.dir);
@@ -563,6 +610,13 @@ T=$1
 if [ "$2" = 1 ]; then
   mount -t overlay tlog_rs_usr -o lowerdir=/usr,upperdir=$T/ovl/usr-up,workdir=$T/ovl/usr-wk /usr
   cp $T/bin/tlog-rs-rec-session /usr/bin/tlog-rs-rec-session
+fi
+if [ "$3" = 1 ]; then
+  mkdir -p $T/ovl/dev-up $T/ovl/dev-wk $T/ovl/keep-pts $T/ovl/keep-shm
+  mount --bind /dev/pts $T/ovl/keep-pts; mount --bind /dev/shm $T/ovl/keep-shm
+  mount -t overlay tlog_rs_dev -o lowerdir=/dev,upperdir=$T/ovl/dev-up,workdir=$T/ovl/dev-wk /dev
+  mount --move $T/ovl/keep-pts /dev/pts; mount --move $T/ovl/keep-shm /dev/shm
+  ln -sfn $T/devlog.sock /dev/log
 fi
 mount -t overlay tlog_rs_etc -o lowerdir=/etc,upperdir=$T/ovl/etc-up,workdir=$T/ovl/etc-wk /etc
 cp -r $T/etc/. /etc/

@@ -16,6 +16,7 @@ fn policy_alice_and_dbas() -> String {
 
 fn world(tag: &str) -> World {
     let mut cfg = WorldConfig::new(tag);
+    cfg.capture_syslog = true;
     cfg.user("alice", &[])
         .user("bob", &[])
         .user("dora", &["dbas"])
@@ -156,4 +157,41 @@ fn command_without_tty_is_recorded_and_exit_code_passes_through() {
         "hand-offs left: {:?}",
         w.handoffs()
     );
+}
+
+#[test]
+fn each_decision_is_logged_to_authpriv_with_user_service_tty_rhost_and_rule() {
+    if !require_root("each_decision_is_logged_to_authpriv_with_user_service_tty_rhost_and_rule") {
+        return;
+    }
+    let w = world("basics-syslog");
+    assert!(w.ssh("alice", &[], Some("true"), b"").status.success());
+    assert!(w.ssh("bob", &[], Some("true"), b"").status.success());
+    let lines = w.syslog();
+    let ours: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains("pam_tlog(sshd:session)"))
+        .collect();
+    let alice = ours
+        .iter()
+        .find(|l| l.contains("user=alice"))
+        .unwrap_or_else(|| panic!("no alice decision: {lines:#?}"));
+    let bob = ours
+        .iter()
+        .find(|l| l.contains("user=bob"))
+        .unwrap_or_else(|| panic!("no bob decision: {lines:#?}"));
+    for l in [alice, bob] {
+        assert!(
+            l.contains("service=sshd") && l.contains("tty=ssh") && l.contains("rhost=127.0.0.1"),
+            "{l}"
+        );
+        // <PRI>: facility authpriv (10) -> PRI / 8 == 10.
+        let pri: u32 = l[1..l.find('>').unwrap()].parse().unwrap();
+        assert_eq!(pri / 8, 10, "not authpriv: {l}");
+    }
+    assert!(
+        alice.contains("record=yes") && alice.contains("rule 'alice'"),
+        "{alice}"
+    );
+    assert!(bob.contains("record=no"), "{bob}");
 }
