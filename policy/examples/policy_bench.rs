@@ -6,6 +6,7 @@
 //! * decide() for a user no source selects (every group misses, all three
 //!   sources consulted) and for a user selected by the last rule's group;
 //! * PolicyCache::get() on unchanged files (stat of every file, no re-parse);
+//! * Policy::load() from scratch (what a process pays once, or after a change);
 //! * baselines in the same run: one glibc getpwnam_r("root") (what every NSS
 //!   lookup costs anyway) and one stat() of the policy file.
 
@@ -89,6 +90,21 @@ fn main() {
     });
     assert_eq!(cache.reloads(), 0);
 
+    let load = median_ns(200, || {
+        black_box(Policy::load(black_box(&path)).is_ok());
+    });
+    let small = dir.join("small.toml");
+    std::fs::write(
+        &small,
+        "[[rule]]\nname = \"bg\"\naction = \"exempt\"\nusers = [\"breakglass\"]\n\
+         [[rule]]\nname = \"dbas\"\ngroups = [\"dba\"]\n[rule.settings]\nlog_input = true\n\
+         [[rule]]\nname = \"contractors\"\ngroups = [\"contractors\"]\nservices = [\"sshd\"]\n",
+    )
+    .unwrap();
+    let load_small = median_ns(2000, || {
+        black_box(Policy::load(black_box(&small)).is_ok());
+    });
+
     let root = CString::new("root").unwrap();
     let getpwnam = median_ns(50_000, || {
         let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
@@ -130,6 +146,16 @@ fn main() {
         "PolicyCache::get, files unchanged (3 stats){recheck:>9.0} ns  = {:.2} x stat; reloads = {}",
         recheck / stat,
         cache.reloads()
+    );
+    println!(
+        "Policy::load (cold parse, 100 rules + sssd){:>8.0} ns  = {:.1} x getpwnam_r (once per process/change)",
+        load,
+        load / getpwnam
+    );
+    println!(
+        "Policy::load (cold parse, 3 rules)        {:>9.0} ns  = {:.1} x getpwnam_r",
+        load_small,
+        load_small / getpwnam
     );
     let worst = not_selected.max(by_group).max(nss_view);
     println!(
