@@ -325,3 +325,246 @@ pub fn close_session(pam: &mut dyn Pam, host: &dyn Host, args: &Args) -> Outcome
     }
     Outcome::Success
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+    use std::collections::BTreeMap;
+
+    #[derive(Default)]
+    struct FakePam {
+        user: String,
+        service: String,
+        env: BTreeMap<String, String>,
+        log: RefCell<Vec<String>>,
+        told: Vec<String>,
+    }
+
+    impl Pam for FakePam {
+        fn user(&mut self) -> Option<String> {
+            Some(self.user.clone())
+        }
+        fn service(&self) -> Option<String> {
+            Some(self.service.clone())
+        }
+        fn tty(&self) -> Option<String> {
+            Some("ssh".into())
+        }
+        fn rhost(&self) -> Option<String> {
+            Some("10.0.0.9".into())
+        }
+        fn getenv(&mut self, name: &str) -> Option<String> {
+            self.env.get(name).cloned()
+        }
+        fn putenv(&mut self, name: &str, value: &str) -> bool {
+            self.env.insert(name.into(), value.into());
+            true
+        }
+        fn unsetenv(&mut self, name: &str) {
+            self.env.remove(name);
+        }
+        fn syslog(&self, level: Level, msg: &str) {
+            self.log.borrow_mut().push(format!("{level:?} {msg}"));
+        }
+        fn tell_user(&mut self, msg: &str) {
+            self.told.push(msg.into());
+        }
+    }
+
+    struct FakeHost {
+        policy: &'static str,
+        nss_shell: &'static str,
+        written: RefCell<Vec<Handoff>>,
+        removed: RefCell<Vec<String>>,
+        fail_write: bool,
+    }
+
+    const REC: &str = "/usr/bin/tlog-rs-rec-session";
+
+    fn entry(user: &str, shell: &str) -> PwEntry {
+        PwEntry {
+            name: user.as_bytes().to_vec(),
+            passwd: b"x".to_vec(),
+            uid: 2001,
+            gid: 2001,
+            gecos: Vec::new(),
+            dir: b"/home/u".to_vec(),
+            shell: shell.as_bytes().to_vec(),
+        }
+    }
+
+    impl Host for FakeHost {
+        fn nss_entry(&self, user: &str) -> Result<Option<PwEntry>, String> {
+            Ok(Some(entry(user, self.nss_shell)))
+        }
+        fn underlying_entry(&self, user: &str) -> Result<Option<PwEntry>, String> {
+            Ok(Some(entry(user, "/bin/zsh")))
+        }
+        fn groups(&self, _: &[u8], _: u32) -> (Option<String>, Vec<String>) {
+            (None, Vec::new())
+        }
+        fn host(&self) -> String {
+            "h1".into()
+        }
+        fn load_policy(&self, _: &str) -> Result<Policy, PolicyError> {
+            Policy::from_toml_str(self.policy, "test")
+        }
+        fn write_handoff(&self, h: &Handoff) -> std::io::Result<String> {
+            if self.fail_write {
+                return Err(std::io::Error::other("disk full"));
+            }
+            self.written.borrow_mut().push(h.clone());
+            Ok("0123456789abcdef0123456789abcdef".into())
+        }
+        fn remove_handoff(&self, token: &str) {
+            self.removed.borrow_mut().push(token.into());
+        }
+        fn prune_handoffs(&self) {}
+    }
+
+    const POLICY: &str = "[[rule]]\nname = \"a-ssh\"\nusers = [\"alice\"]\nservices = [\"sshd\"]\n";
+
+    fn host(nss_shell: &'static str) -> FakeHost {
+        FakeHost {
+            policy: POLICY,
+            nss_shell,
+            written: Default::default(),
+            removed: Default::default(),
+            fail_write: false,
+        }
+    }
+
+    fn pam(user: &str, service: &str) -> FakePam {
+        let mut p = FakePam {
+            user: user.into(),
+            service: service.into(),
+            ..Default::default()
+        };
+        // Injected by the user (SendEnv / pam_env user file): must go.
+        p.env.insert(
+            "TLOG_REC_CONF_TEXT".into(),
+            r#"{"log":{"output":false}}"#.into(),
+        );
+        p.env.insert(
+            "TLOG_RS_HANDOFF".into(),
+            "ffffffffffffffffffffffffffffffff".into(),
+        );
+        p
+    }
+
+    fn args(a: &[&str]) -> Args {
+        Args::parse(a.iter().copied())
+    }
+
+    #[test]
+    fn recorded_login_exports_env_and_writes_a_record_handoff() {
+        let (mut p, h) = (pam("alice", "sshd"), host(REC));
+        assert_eq!(open_session(&mut p, &h, &args(&[])), Outcome::Success);
+        let w = h.written.borrow();
+        assert_eq!(w.len(), 1);
+        assert!(w[0].record);
+        assert_eq!(
+            (w[0].shell.as_str(), w[0].service.as_str()),
+            ("/bin/zsh", "sshd")
+        );
+        assert_eq!(p.env["TLOG_REC_SHELL"], "/bin/zsh");
+        assert_ne!(p.env["TLOG_REC_CONF_TEXT"], r#"{"log":{"output":false}}"#);
+        assert_eq!(p.env["TLOG_RS_HANDOFF"], "0123456789abcdef0123456789abcdef");
+        assert!(p
+            .log
+            .borrow()
+            .iter()
+            .any(|l| l.contains("user=alice service=sshd tty=ssh rhost=10.0.0.9 record=yes")));
+    }
+
+    #[test]
+    fn swapped_shell_on_an_unrecorded_service_gets_a_record_false_handoff() {
+        let (mut p, h) = (pam("alice", "cron"), host(REC));
+        assert_eq!(open_session(&mut p, &h, &args(&[])), Outcome::Success);
+        let w = h.written.borrow();
+        assert!(!w[0].record);
+        assert_eq!(w[0].shell, "/bin/zsh");
+        assert!(!p.env.contains_key("TLOG_REC_CONF_TEXT") && !p.env.contains_key("TLOG_REC_SHELL"));
+        assert!(p.env.contains_key("TLOG_RS_HANDOFF"));
+    }
+
+    #[test]
+    fn unselected_user_loses_injected_variables_and_gets_no_handoff() {
+        let (mut p, h) = (pam("bob", "sshd"), host("/bin/bash"));
+        assert_eq!(open_session(&mut p, &h, &args(&[])), Outcome::Success);
+        assert!(p.env.is_empty(), "{:?}", p.env);
+        assert!(h.written.borrow().is_empty());
+    }
+
+    #[test]
+    fn missing_shell_swap_follows_the_fail_mode() {
+        let (mut p, h) = (pam("alice", "sshd"), host("/bin/zsh"));
+        assert_eq!(open_session(&mut p, &h, &args(&[])), Outcome::Refused);
+        assert_eq!(p.told.len(), 1);
+        assert!(p
+            .log
+            .borrow()
+            .iter()
+            .any(|l| l.starts_with("Err") && l.contains("nsswitch.conf")));
+        assert!(p.env.is_empty());
+
+        let (mut p, h) = (pam("alice", "sshd"), host("/bin/zsh"));
+        assert_eq!(
+            open_session(&mut p, &h, &args(&["fail=open"])),
+            Outcome::Success
+        );
+        assert!(p.told.is_empty() && p.env.is_empty());
+        assert!(p
+            .log
+            .borrow()
+            .iter()
+            .any(|l| l.starts_with("Warning") && l.contains("NOT recorded")));
+    }
+
+    #[test]
+    fn handoff_write_failure_refuses_only_recorded_logins() {
+        let (mut p, mut h) = (pam("alice", "sshd"), host(REC));
+        h.fail_write = true;
+        assert_eq!(open_session(&mut p, &h, &args(&[])), Outcome::Refused);
+        // Not recorded on cron: without a hand-off the recorder records; let it in.
+        let mut p = pam("alice", "cron");
+        assert_eq!(open_session(&mut p, &h, &args(&[])), Outcome::Success);
+    }
+
+    #[test]
+    fn broken_policy_records_with_the_failsafe_decision() {
+        let (mut p, mut h) = (pam("bob", "sshd"), host(REC));
+        h.policy = "[[rule]\n";
+        assert_eq!(open_session(&mut p, &h, &args(&[])), Outcome::Success);
+        assert!(h.written.borrow()[0].record);
+        assert!(p.log.borrow().iter().any(|l| l.contains("failsafe")));
+    }
+
+    #[test]
+    fn arguments_never_weaken_by_typo() {
+        let a = args(&["fail=opne", "polcy=/x", "policy=relative", "debug"]);
+        assert!(a.fail_closed && a.debug);
+        assert_eq!(a.policy, tlog_policy::DEFAULT_POLICY_PATH);
+        assert_eq!(a.problems.len(), 3);
+        assert!(args(&["fault=panic"]).fault.is_none() || cfg!(feature = "fault-injection"));
+    }
+
+    #[test]
+    fn close_session_removes_only_well_formed_tokens() {
+        let h = host(REC);
+        let mut p = pam("alice", "sshd");
+        p.env.insert(
+            "TLOG_RS_HANDOFF".into(),
+            "0123456789abcdef0123456789abcdef".into(),
+        );
+        close_session(&mut p, &h, &args(&[]));
+        p.env
+            .insert("TLOG_RS_HANDOFF".into(), "../../etc/passwd".into());
+        close_session(&mut p, &h, &args(&[]));
+        assert_eq!(
+            *h.removed.borrow(),
+            vec!["0123456789abcdef0123456789abcdef".to_string()]
+        );
+    }
+}
