@@ -155,22 +155,27 @@ pub fn parse(text: &str, origin: &str) -> Result<PolicyConfig, Vec<PolicyError>>
         }
         None => RecSettings::default(),
     };
-    let sssd = raw.sssd.filter(|s| s.enabled).map(|s| {
-        let conf = s.conf;
-        if !conf.get_ref().starts_with('/') {
+    let mut absolute = |key: &str, v: &Spanned<String>| {
+        if !v.get_ref().starts_with('/') {
             err(
-                at(conf.span()),
-                format!(
-                    "[sssd] conf = {:?}: must be an absolute path",
-                    conf.get_ref()
-                ),
+                at(v.span()),
+                format!("{key} = {:?}: must be an absolute path", v.get_ref()),
             );
         }
+    };
+    let sssd = raw.sssd.filter(|s| s.enabled).map(|s| {
+        absolute("[sssd] conf", &s.conf);
+        if let Some(d) = &s.conf_dir {
+            absolute("[sssd] conf_dir", d);
+        }
         SssdConfig {
-            conf: conf.into_inner(),
+            conf: s.conf.into_inner(),
             conf_dir: s.conf_dir.map(Spanned::into_inner),
         }
     });
+    if let Some(f) = raw.freeipa.as_ref().filter(|f| f.enabled) {
+        absolute("[freeipa] cache", &f.cache);
+    }
     let freeipa = raw.freeipa.filter(|f| f.enabled).map(|f| {
         let max_age_secs = match &f.max_age {
             None => DEFAULT_IPA_MAX_AGE_SECS,

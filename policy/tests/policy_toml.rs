@@ -278,6 +278,12 @@ fn bad_values_are_errors_with_line() {
         ("[settings]\nwriter = \"file\"\n", 1, "file_path"),
         ("recorder = \"rec\"\n", 1, "absolute"),
         (
+            "[sssd]\nconf = \"/etc/sssd/sssd.conf\"\nconf_dir = \"conf.d\"\n",
+            3,
+            "absolute",
+        ),
+        ("[freeipa]\ncache = \"rules.json\"\n", 2, "absolute"),
+        (
             "[freeipa]\ncache = \"/x\"\nmax_age = \"3 weeks\"\n",
             3,
             "max_age",
