@@ -19,7 +19,8 @@ use std::cell::Cell;
 use std::ffi::CStr;
 use std::os::raw::{c_char, c_int};
 use std::path::Path;
-use std::sync::{Mutex, Once, TryLockError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, TryLockError};
 
 use logic::{Answer, System};
 use sys::{Key, PwEntry};
@@ -119,13 +120,18 @@ fn with_policy(f: &mut dyn FnMut(Result<&Policy, &PolicyError>)) {
     }
 }
 
-static QUIET: Once = Once::new();
+/// Set once the silent panic hook is installed. An AtomicBool rather than
+/// `Once`: a child forked while another thread ran `call_once` would wait
+/// forever on the inherited "running" state.
+static QUIET: AtomicBool = AtomicBool::new(false);
 
 /// Run an entry point: no unwinding into C, and no panic message on the
 /// host's stderr (this cdylib has its own copy of std, so the hook we install
 /// affects only panics inside this module).
 fn guard(errnop: *mut c_int, f: impl FnOnce() -> nss_status) -> nss_status {
-    QUIET.call_once(|| std::panic::set_hook(Box::new(|_| {})));
+    if !QUIET.swap(true, Ordering::AcqRel) {
+        std::panic::set_hook(Box::new(|_| {}));
+    }
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
         Ok(s) => s,
         Err(_) => {

@@ -14,7 +14,7 @@ pub mod sys;
 use std::ffi::{CStr, CString};
 use std::os::raw::{c_char, c_int, c_void};
 use std::path::Path;
-use std::sync::Once;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use ffi::PamHandle;
 use logic::{Args, Host, Level, Outcome, Pam};
@@ -165,7 +165,10 @@ impl Host for System {
     }
 }
 
-static QUIET: Once = Once::new();
+/// Set once the silent panic hook is installed. An AtomicBool rather than
+/// `Once`: a child forked while another thread ran `call_once` would wait
+/// forever on the inherited "running" state.
+static QUIET: AtomicBool = AtomicBool::new(false);
 
 /// Collect argv into strings (non-UTF-8 arguments are reported as unknown).
 ///
@@ -199,7 +202,9 @@ unsafe fn guard(
     if pamh.is_null() {
         return ffi::PAM_SESSION_ERR;
     }
-    QUIET.call_once(|| std::panic::set_hook(Box::new(|_| {})));
+    if !QUIET.swap(true, Ordering::AcqRel) {
+        std::panic::set_hook(Box::new(|_| {}));
+    }
     // SAFETY: forwarded contract.
     let raw = unsafe { collect_args(argc, argv) };
     let args = Args::parse(raw.iter().map(String::as_str));
