@@ -1,7 +1,10 @@
-//! Throughput of the encoder and the reader, without extra dependencies:
-//! `cargo run --release -p tlog-format --example bench [MB]`.
-//! Prints the median CPU time of 5 runs for: encoding base64-like text, encoding
-//! random bytes, and reading back (parse + packets) each resulting log.
+//! Throughput of the encoder and the reader, without extra dependencies.
+//!
+//! `bench [MB]`: median CPU time of 5 runs for encoding base64-like text and
+//! random bytes, and for reading back (parse + packets) each resulting log.
+//! `bench encode FILE LOG`: encodes FILE as output (4 KiB reads) into LOG.
+//! `bench decode LOG`: reads LOG with the strict reader, prints output bytes.
+//! (The last two are timed from outside by bench/format.sh.)
 
 use std::io::Cursor;
 use std::time::{Duration, Instant, UNIX_EPOCH};
@@ -96,6 +99,27 @@ fn median(mut f: impl FnMut() -> Duration) -> Duration {
 }
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    match args.get(1).map(String::as_str) {
+        Some("encode") => {
+            let data = std::fs::read(&args[2]).expect("input file");
+            std::fs::write(&args[3], encode(&data)).expect("log file");
+            return;
+        }
+        Some("decode") => {
+            let f = std::fs::File::open(&args[2]).expect("log file");
+            let mut r = Reader::new(std::io::BufReader::with_capacity(1 << 16, f));
+            let mut n = 0;
+            while let Some(p) = r.next_packet().unwrap_or_else(|e| panic!("{e}")) {
+                if let tlog_format::PacketData::Output(d) = p.data {
+                    n += d.len();
+                }
+            }
+            println!("{n}");
+            return;
+        }
+        _ => {}
+    }
     let mb: usize = std::env::args()
         .nth(1)
         .and_then(|a| a.parse().ok())
