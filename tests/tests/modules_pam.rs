@@ -162,11 +162,11 @@ fn libpam() -> Pam {
     // SAFETY: the libpam functions have these C signatures.
     unsafe {
         Pam {
-            start: std::mem::transmute::<*mut c_void, _>(s(c"pam_start")),
-            open: std::mem::transmute::<*mut c_void, _>(s(c"pam_open_session")),
-            close: std::mem::transmute::<*mut c_void, _>(s(c"pam_close_session")),
-            end: std::mem::transmute::<*mut c_void, _>(s(c"pam_end")),
-            envlist: std::mem::transmute::<*mut c_void, _>(s(c"pam_getenvlist")),
+            start: std::mem::transmute::<*mut c_void, StartFn>(s(c"pam_start")),
+            open: std::mem::transmute::<*mut c_void, HandleFn>(s(c"pam_open_session")),
+            close: std::mem::transmute::<*mut c_void, HandleFn>(s(c"pam_close_session")),
+            end: std::mem::transmute::<*mut c_void, HandleFn>(s(c"pam_end")),
+            envlist: std::mem::transmute::<*mut c_void, EnvListFn>(s(c"pam_getenvlist")),
         }
     }
 }
