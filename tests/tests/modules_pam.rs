@@ -136,17 +136,17 @@ extern "C" fn conv(
     0
 }
 
+type StartFn =
+    unsafe extern "C" fn(*const c_char, *const c_char, *const PamConv, *mut *mut c_void) -> c_int;
+type HandleFn = unsafe extern "C" fn(*mut c_void, c_int) -> c_int;
+type EnvListFn = unsafe extern "C" fn(*mut c_void) -> *mut *mut c_char;
+
 struct Pam {
-    start: unsafe extern "C" fn(
-        *const c_char,
-        *const c_char,
-        *const PamConv,
-        *mut *mut c_void,
-    ) -> c_int,
-    open: unsafe extern "C" fn(*mut c_void, c_int) -> c_int,
-    close: unsafe extern "C" fn(*mut c_void, c_int) -> c_int,
-    end: unsafe extern "C" fn(*mut c_void, c_int) -> c_int,
-    envlist: unsafe extern "C" fn(*mut c_void) -> *mut *mut c_char,
+    start: StartFn,
+    open: HandleFn,
+    close: HandleFn,
+    end: HandleFn,
+    envlist: EnvListFn,
 }
 
 fn libpam() -> Pam {
