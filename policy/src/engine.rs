@@ -423,7 +423,7 @@ impl Policy {
         });
         for i in candidates {
             let rule = &rules[i];
-            if !rule.hosts.is_empty() && !rule.hosts.iter().any(|p| host_matches(p, &facts.host)) {
+            if !hosts_match(rule, &facts.host) {
                 continue;
             }
             if !service_matches(rule, service) {
@@ -545,6 +545,18 @@ fn who_matched(rule: &Rule, facts: &LoginFacts) -> String {
         Some(g) => format!("group {g:?} is listed"),
         None => "the user matches".into(),
     }
+}
+
+/// Hosts: an unknown (empty) host name matches a record rule restricted to
+/// some hosts (it might apply) but not such an exemption, like services.
+fn hosts_match(rule: &Rule, host: &str) -> bool {
+    if rule.hosts.is_empty() {
+        return true;
+    }
+    if host.is_empty() {
+        return rule.action == Action::Record;
+    }
+    rule.hosts.iter().any(|p| host_matches(p, host))
 }
 
 /// Services: `None` (NSS, unknown) matches a record rule restricted to some

@@ -113,6 +113,20 @@ fn service_and_host_restrict() {
     assert!(!p.decide(&f).record, "host pattern db* does not match web1");
     f.host = "DB7.PROD.EXAMPLE.COM".into();
     assert!(p.decide(&f).record, "host names are case-insensitive");
+    // Unknown host (gethostname failed): a host-restricted record rule may
+    // apply, so it counts; a host-restricted exemption does not.
+    f.host = String::new();
+    assert!(p.decide(&f).record);
+    let p = policy(
+        "[[rule]]\nname = \"x\"\naction = \"exempt\"\nusers = [\"alice\"]\nhosts = [\"bastion\"]\n\
+         [[rule]]\nname = \"all\"\nall_users = true\n",
+    );
+    assert!(
+        p.decide(&f).record,
+        "exemption for bastion must not apply to an unknown host"
+    );
+    f.host = "bastion.example.com".into();
+    assert!(!p.decide(&f).record);
 }
 
 #[test]
