@@ -153,3 +153,76 @@ fn pam_open_session_runs_in_an_ancestor_of_the_shell() {
         "su chain: {o}"
     );
 }
+
+#[test]
+fn console_login_and_multiplexed_ssh_channels_are_recorded() {
+    if !require_root("console_login_and_multiplexed_ssh_channels_are_recorded") {
+        return;
+    }
+    let mut cfg = WorldConfig::new("paths-login");
+    cfg.user("gina", &[]);
+    cfg.policy(&format!(
+        "[[rule]]\nname = \"gina\"\nusers = [\"gina\"]\n[rule.settings]\n{}",
+        file_settings("gina")
+    ));
+    let w = World::start(cfg);
+    // login(1) on a pty (PAM service "login"), as getty would start it.
+    let out = w.ns_sh(
+        "printf 'echo console-login-mark-$((40+2)); exit\\n' | script -qec 'login -f gina' /dev/null",
+    );
+    assert!(
+        text(&out.stdout).contains("console-login-mark-42"),
+        "{} {}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        w.recording("gina").contains("console-login-mark-42"),
+        "login session not recorded"
+    );
+
+    // ssh connection sharing: the PAM session (and its hand-off) is opened
+    // once per connection; later channels start new shells under it.
+    let cp = w.dir.join("cm-%r");
+    let cp = cp.display().to_string();
+    let master = w.ssh(
+        "gina",
+        &[
+            "-o",
+            "ControlMaster=yes",
+            "-o",
+            &format!("ControlPath={cp}"),
+            "-o",
+            "ControlPersist=20",
+        ],
+        Some("echo first-channel-mark"),
+        b"",
+    );
+    assert!(
+        text(&master.stdout).contains("first-channel-mark"),
+        "{}",
+        text(&master.stderr)
+    );
+    let second = w.ssh(
+        "gina",
+        &["-o", "ControlMaster=no", "-o", &format!("ControlPath={cp}")],
+        Some("echo second-channel-mark"),
+        b"",
+    );
+    assert!(
+        text(&second.stdout).contains("second-channel-mark"),
+        "{}",
+        text(&second.stderr)
+    );
+    let rec = w.recording("gina");
+    assert!(
+        rec.contains("first-channel-mark") && rec.contains("second-channel-mark"),
+        "{rec}"
+    );
+    let _ = w.ssh(
+        "gina",
+        &["-o", &format!("ControlPath={cp}"), "-O", "exit"],
+        None,
+        b"",
+    );
+}
