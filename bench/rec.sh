@@ -40,6 +40,8 @@ declare -A T
 for f in text bin; do
     F="$W/$f"
     T[pty_script_$f]=$(median script -qec "cat $F" /dev/null)
+    # Any pty recorder adds a second pty hop; this is its cost alone.
+    T[pty_hop_$f]=$(median script -qec "script -qec 'cat $F' /dev/null </dev/null" /dev/null)
     T[pty_tlog_$f]=$(median script -qec "tlog-rec -o $W/l cat $F </dev/null" /dev/null)
     T[pty_ours_$f]=$(median script -qec "$REC -o $W/l cat $F </dev/null" /dev/null)
     T[pipe_cat_$f]=$(median sh -c "cat $F | cat")
@@ -61,6 +63,8 @@ for f in text bin; do
     printf '  PTY : script %s  tlog-rec %s  tlog-rs-rec %s   tlog-rs/script %sx  tlog-rec/tlog-rs %sx\n' \
         "${T[pty_script_$f]}" "${T[pty_tlog_$f]}" "${T[pty_ours_$f]}" \
         "$(ratio "${T[pty_ours_$f]}" "${T[pty_script_$f]}")" "$(ratio "${T[pty_tlog_$f]}" "${T[pty_ours_$f]}")"
+    printf '        script-in-script (bare extra pty hop) %s   tlog-rs/hop %sx\n' \
+        "${T[pty_hop_$f]}" "$(ratio "${T[pty_ours_$f]}" "${T[pty_hop_$f]}")"
     printf '  pipe: cat|cat %s  tlog-rec %s  tlog-rs-rec %s   tlog-rec/tlog-rs %sx\n' \
         "${T[pipe_cat_$f]}" "${T[pipe_tlog_$f]}" "${T[pipe_ours_$f]}" \
         "$(ratio "${T[pipe_tlog_$f]}" "${T[pipe_ours_$f]}")"
