@@ -176,7 +176,7 @@ fn decide(path: &str) {
     }
     println!(
         "rules_in_cache={} load_us={:.0} decide_ns={:.0} (recorded {} of {} decisions)",
-        rules.file().rules.len(),
+        rules.rules().len(),
         median(loads),
         median(per),
         recorded,

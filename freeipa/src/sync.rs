@@ -134,7 +134,7 @@ pub fn describe_kept_cache(path: &Path) -> String {
                 "kept the last good cache {} (host {}, {} rule(s), synced {} s ago)",
                 path.display(),
                 r.host(),
-                r.file().rules.len(),
+                r.rules().len(),
                 age
             )
         }

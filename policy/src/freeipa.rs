@@ -12,6 +12,7 @@
 //! rule name. No I/O here besides `load_cache`.
 
 use std::collections::{HashMap, HashSet};
+
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -41,12 +42,145 @@ pub struct CacheFile {
     pub defaults: CacheSettings,
     pub rules: Vec<CacheRule>,
     /// user name -> every rule-named group the user is in (transitively).
+    /// On disk: one compact string, see [`Memberships`].
+    #[serde(with = "compact")]
     pub user_groups: HashMap<String, Vec<String>>,
     /// group name -> every rule-named group it is nested in, itself included.
+    #[serde(with = "compact")]
     pub group_closure: HashMap<String, Vec<String>>,
     /// Enabled rules the sync could not use, and why (reported, not evaluated).
     #[serde(default)]
     pub skipped: Vec<SkippedRule>,
+}
+
+/// The cache as PAM/NSS read it: like [`CacheFile`] but the membership
+/// tables stay one string each (no per-user allocation at load).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DiskCache {
+    format: String,
+    version: u32,
+    host: String,
+    synced_at: u64,
+    server: String,
+    base_dn: String,
+    defaults: CacheSettings,
+    rules: Vec<CacheRule>,
+    user_groups: Memberships,
+    group_closure: Memberships,
+    #[serde(default)]
+    skipped: Vec<SkippedRule>,
+}
+
+/// serde for a membership map in its on-disk [`Memberships`] form.
+mod compact {
+    use super::Memberships;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::collections::HashMap;
+
+    pub fn serialize<S: Serializer>(
+        m: &HashMap<String, Vec<String>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        Memberships::from_pairs(
+            m.iter()
+                .map(|(k, v)| (k.as_str(), v.iter().map(String::as_str).collect())),
+        )
+        .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<HashMap<String, Vec<String>>, D::Error> {
+        let m = Memberships::deserialize(d)?;
+        Ok(m.0
+            .lines()
+            .map(|l| {
+                let (k, v) = l.split_once('\t').unwrap_or((l, ""));
+                (
+                    k.to_string(),
+                    v.split(',')
+                        .filter(|x| !x.is_empty())
+                        .map(String::from)
+                        .collect(),
+                )
+            })
+            .collect())
+    }
+}
+
+/// name -> names, stored as sorted lines `name<TAB>g1,g2` in ONE string: a
+/// cache with 10,000 users then loads with one allocation instead of tens of
+/// thousands (PAM and NSS load it in every new process), and a lookup is a
+/// binary search over the line index built at load.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Memberships(pub(crate) String);
+
+impl Memberships {
+    /// Build from pairs; names containing TAB, newline or comma are dropped
+    /// (no NSS or FreeIPA name contains them).
+    pub fn from_pairs<I, S>(pairs: I) -> Memberships
+    where
+        I: IntoIterator<Item = (S, Vec<S>)>,
+        S: AsRef<str>,
+    {
+        let clean = |n: &str| !n.is_empty() && !n.contains(['\t', '\n', ',']);
+        let mut lines: Vec<String> = pairs
+            .into_iter()
+            .filter(|(k, _)| clean(k.as_ref()))
+            .map(|(k, v)| {
+                let mut v: Vec<&str> = v.iter().map(AsRef::as_ref).filter(|n| clean(n)).collect();
+                v.sort_unstable();
+                v.dedup();
+                format!("{}\t{}\n", k.as_ref(), v.join(","))
+            })
+            .collect();
+        lines.sort_unstable();
+        Memberships(lines.concat())
+    }
+
+    /// Start offsets of the lines, sorted by key (sorted input stays cheap).
+    fn index(&self) -> Vec<u32> {
+        let mut starts = Vec::new();
+        let mut pos = 0usize;
+        for line in self.0.split_inclusive('\n') {
+            starts.push(pos as u32);
+            pos += line.len();
+        }
+        starts.sort_by(|&a, &b| self.key_at(a).cmp(self.key_at(b)));
+        starts
+    }
+
+    fn line_at(&self, start: u32) -> &str {
+        let rest = &self.0[start as usize..];
+        rest.split('\n').next().unwrap_or("")
+    }
+
+    fn key_at(&self, start: u32) -> &str {
+        let line = self.line_at(start);
+        line.split('\t').next().unwrap_or(line)
+    }
+
+    fn lookup<'a>(&'a self, index: &[u32], name: &str) -> Option<impl Iterator<Item = &'a str>> {
+        let i = index.binary_search_by(|&s| self.key_at(s).cmp(name)).ok()?;
+        let line = self.line_at(index[i]);
+        let values = line.split_once('\t').map_or("", |(_, v)| v);
+        Some(values.split(',').filter(|v| !v.is_empty()))
+    }
+
+    /// Values for `name` (a linear scan: for tests and reports).
+    pub fn get(&self, name: &str) -> Option<Vec<&str>> {
+        self.lookup(&self.index(), name).map(Iterator::collect)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.lines().count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -164,10 +298,12 @@ pub struct CacheRule {
 /// The parsed rule cache, indexed for fast per-login evaluation.
 #[derive(Debug, Clone)]
 pub struct IpaRules {
-    file: CacheFile,
+    file: DiskCache,
     /// indexes into file.rules sorted by (priority, record first, name)
     order: Vec<usize>,
     rules: Vec<IndexedRule>,
+    user_index: Vec<u32>,
+    group_index: Vec<u32>,
 }
 
 #[derive(Debug, Clone)]
@@ -240,7 +376,7 @@ impl IpaRules {
         if text.trim().is_empty() {
             return Err(PolicyError::new(origin, None, "FreeIPA cache is empty"));
         }
-        let file: CacheFile = serde_json::from_str(text).map_err(|e| {
+        let file: DiskCache = serde_json::from_str(text).map_err(|e| {
             let what = match e.classify() {
                 serde_json::error::Category::Eof => "truncated FreeIPA cache",
                 _ => "corrupt FreeIPA cache",
@@ -267,11 +403,33 @@ impl IpaRules {
                 ),
             ));
         }
-        Ok(IpaRules::from_file(file))
+        Ok(IpaRules::index(file))
     }
 
     /// Index a cache built in memory (by `tlog-rs sync`, or tests).
-    pub fn from_file(file: CacheFile) -> IpaRules {
+    pub fn from_file(f: CacheFile) -> IpaRules {
+        let table = |m: &HashMap<String, Vec<String>>| {
+            Memberships::from_pairs(
+                m.iter()
+                    .map(|(k, v)| (k.as_str(), v.iter().map(String::as_str).collect())),
+            )
+        };
+        IpaRules::index(DiskCache {
+            user_groups: table(&f.user_groups),
+            group_closure: table(&f.group_closure),
+            format: f.format,
+            version: f.version,
+            host: f.host,
+            synced_at: f.synced_at,
+            server: f.server,
+            base_dn: f.base_dn,
+            defaults: f.defaults,
+            rules: f.rules,
+            skipped: f.skipped,
+        })
+    }
+
+    fn index(file: DiskCache) -> IpaRules {
         let rules = file
             .rules
             .iter()
@@ -299,12 +457,30 @@ impl IpaRules {
                 .cmp(&prio_key(rb.priority))
                 .then(mode_key(ra.mode).cmp(&mode_key(rb.mode)))
         });
-        IpaRules { file, order, rules }
+        let user_index = file.user_groups.index();
+        let group_index = file.group_closure.index();
+        IpaRules {
+            file,
+            order,
+            rules,
+            user_index,
+            group_index,
+        }
     }
 
-    /// The parsed file (for `check`, `validate` and the sync's report).
-    pub fn file(&self) -> &CacheFile {
-        &self.file
+    /// The cached rules (those that apply to this host), sorted by name.
+    pub fn rules(&self) -> &[CacheRule] {
+        &self.file.rules
+    }
+
+    /// Enabled rules the sync ignored, and why.
+    pub fn skipped(&self) -> &[SkippedRule] {
+        &self.file.skipped
+    }
+
+    /// LDAP URI and base DN the rules came from.
+    pub fn server(&self) -> (&str, &str) {
+        (&self.file.server, &self.file.base_dn)
     }
 
     /// Host the cache was resolved for.
@@ -380,17 +556,17 @@ impl IpaRules {
 
     /// Every rule-named group this login belongs to: LDAP membership
     /// resolved at sync time, plus its NSS groups through the IPA nesting.
-    fn user_group_set<'a>(&'a self, user: &str, facts: &'a LoginFacts) -> HashSet<&'a str> {
+    fn user_group_set(&self, user: &str, facts: &LoginFacts) -> HashSet<&str> {
         let mut set = HashSet::new();
-        if let Some(gs) = self.file.user_groups.get(user) {
-            set.extend(gs.iter().map(String::as_str));
+        if let Some(gs) = self.file.user_groups.lookup(&self.user_index, user) {
+            set.extend(gs);
         }
-        let nss = facts.primary_group.iter().chain(facts.groups.iter());
-        for g in nss {
-            if let Some(closure) = self.file.group_closure.get(g.as_str()) {
-                set.extend(closure.iter().map(String::as_str));
-            } else if let Some(closure) = self.file.group_closure.get(&g.to_lowercase()) {
-                set.extend(closure.iter().map(String::as_str));
+        let closure = &self.file.group_closure;
+        for g in facts.primary_group.iter().chain(facts.groups.iter()) {
+            if let Some(c) = closure.lookup(&self.group_index, g) {
+                set.extend(c);
+            } else if let Some(c) = closure.lookup(&self.group_index, &g.to_lowercase()) {
+                set.extend(c);
             }
         }
         set
@@ -572,6 +748,10 @@ mod tests {
     /// The reference DIT (freeipa-schema/example-dit.ldif) resolved by hand
     /// for one host, as `tlog-rs sync` must resolve it.
     fn reference(host: &str) -> IpaRules {
+        IpaRules::from_file(reference_file(host))
+    }
+
+    fn reference_file(host: &str) -> CacheFile {
         let production = host != "bastion.example.test";
         let mut rules = vec![];
         if production {
@@ -628,7 +808,7 @@ mod tests {
         );
         r.settings.audit_level = Some(Audit::Login);
         rules.push(r);
-        IpaRules::from_file(cache(host, rules))
+        cache(host, rules)
     }
 
     fn facts(user: &str, service: Option<&str>) -> LoginFacts {
@@ -967,6 +1147,27 @@ mod tests {
     }
 
     #[test]
+    fn memberships_lookup_in_one_string() {
+        let m = Memberships::from_pairs(vec![
+            ("zed", vec!["b", "a", "a"]),
+            ("alice", vec!["privileged"]),
+            ("bad,name", vec!["x"]),
+            ("empty", vec![]),
+        ]);
+        assert_eq!(m.len(), 3);
+        assert_eq!(m.get("zed"), Some(vec!["a", "b"]));
+        assert_eq!(m.get("alice"), Some(vec!["privileged"]));
+        assert_eq!(m.get("empty"), Some(vec![]));
+        assert_eq!(m.get("bad,name"), None);
+        assert_eq!(m.get("bob"), None);
+        // An unsorted (hand-edited) table still answers correctly.
+        let text = serde_json::to_string(&"zed\ta\nalice\tb\n").unwrap();
+        let m: Memberships = serde_json::from_str(&text).unwrap();
+        assert_eq!(m.get("alice"), Some(vec!["b"]));
+        assert_eq!(m.get("zed"), Some(vec!["a"]));
+    }
+
+    #[test]
     fn stale_after_max_age_or_from_the_future() {
         let r = reference("web1.example.test");
         let t = r.synced_at();
@@ -979,10 +1180,12 @@ mod tests {
 
     #[test]
     fn cache_roundtrip_and_precise_errors() {
-        let file = reference("web1.example.test").file().clone();
+        let file = reference_file("web1.example.test");
         let text = serde_json::to_string_pretty(&file).unwrap();
         let back = IpaRules::from_json(&text, "c.json").unwrap();
-        assert_eq!(back.file(), &file);
+        assert_eq!(back.rules(), file.rules.as_slice());
+        assert_eq!(serde_json::from_str::<CacheFile>(&text).unwrap(), file);
+        assert!(text.contains("\"alice\\tprivileged\\n"), "{text}");
 
         let cut = &text[..text.len() / 2];
         let e = IpaRules::from_json(cut, "c.json").unwrap_err();
@@ -1017,7 +1220,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("tlog-rs-ipa-cache-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("cache.json");
-        let text = serde_json::to_string(reference("web1.example.test").file()).unwrap();
+        let text = serde_json::to_string(&reference_file("web1.example.test")).unwrap();
         std::fs::write(&p, text).unwrap();
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
         assert!(load_cache(&p).is_ok());
