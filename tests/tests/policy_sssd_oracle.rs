@@ -50,6 +50,17 @@ fn strip_fq(db: &str) -> String {
         .collect()
 }
 
+/// How a case's sssd.conf is run.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Table case: our proxy domain `files` prepended.
+    Table,
+    /// Table case, qualified-name pass (`use_fully_qualified_names`).
+    TableFq,
+    /// An example file as-is (it has its own domain).
+    AsIs,
+}
+
 /// A namespace whose /usr, /etc, /var, /run are overlays with SSSD installed.
 struct SssdWorld {
     holder: Child,
@@ -146,8 +157,9 @@ impl SssdWorld {
         passwd: &str,
         group: &str,
         users: &[&String],
-        fq: bool,
+        mode: Mode,
     ) -> (Vec<(String, Option<String>)>, String) {
+        let fq = mode == Mode::TableFq;
         let t =
             self.dir
                 .join("cases")
@@ -181,11 +193,11 @@ impl SssdWorld {
         } else {
             ""
         };
-        for (rel, text, mode) in &case.files {
-            if rel == "sssd.conf" {
-                write(rel, &format!("{BASE}{fq_line}\n{text}"), *mode);
+        for (rel, text, file_mode) in &case.files {
+            if rel == "sssd.conf" && mode != Mode::AsIs {
+                write(rel, &format!("{BASE}{fq_line}\n{text}"), *file_mode);
             } else {
-                write(rel, text, *mode);
+                write(rel, text, *file_mode);
             }
         }
         let q = |p: &Path| shell_quote(p.as_os_str());
@@ -255,8 +267,8 @@ impl Drop for SssdWorld {
 }
 
 #[test]
-fn real_sssd_records_exactly_the_table() {
-    if !require_root("real_sssd_records_exactly_the_table") {
+fn real_sssd_agrees_with_table_and_examples() {
+    if !require_root("real_sssd_agrees_with_table_and_examples") {
         return;
     }
     let t = table::parse(TABLE);
@@ -279,7 +291,8 @@ fn real_sssd_records_exactly_the_table() {
                     if users.is_empty() {
                         continue;
                     }
-                    let (res, log) = world.run_case(case, &t.passwd, &t.group, &users, fq);
+                    let mode = if fq { Mode::TableFq } else { Mode::Table };
+                    let (res, log) = world.run_case(case, &t.passwd, &t.group, &users, mode);
                     *checked.lock().unwrap() += 1;
                     let mut f = failures.lock().unwrap();
                     for (user, shell) in res {
@@ -316,10 +329,64 @@ fn real_sssd_records_exactly_the_table() {
     // Every case is checked (plus a qualified-name pass for those with
     // user@files users).
     assert!(checked >= t.cases.len(), "only {checked} runs against SSSD");
+    let mut failures = failures;
+    failures.extend(check_examples(&world));
     assert!(
         failures.is_empty(),
         "{} disagreements with real SSSD:\n{}",
         failures.len(),
         failures.join("\n")
     );
+}
+
+/// The sssd-conf-examples with a local (proxy) domain, run as written: SSSD
+/// must replace the shell of exactly the `# expect-record:` users. root is
+/// left out (SSSD never serves it: filter_users defaults to root); the
+/// FreeIPA example needs an IPA server and is covered by policy_examples.rs.
+fn check_examples(world: &SssdWorld) -> Vec<String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sssd-conf-examples");
+    let passwd = std::fs::read_to_string(dir.join("test-db/passwd")).unwrap();
+    let group = std::fs::read_to_string(dir.join("test-db/group")).unwrap();
+    let expect = |text: &str, key: &str| -> Vec<String> {
+        text.lines()
+            .filter_map(|l| l.strip_prefix(&format!("# {key}:")))
+            .flat_map(|l| l.split_whitespace().map(str::to_string))
+            .filter(|u| u != "root")
+            .collect()
+    };
+    let mut failures = Vec::new();
+    let mut ran = 0;
+    for name in [
+        "contractors-only",
+        "everyone-except-breakglass",
+        "dba-group",
+    ] {
+        let text = std::fs::read_to_string(dir.join(format!("{name}.conf"))).unwrap();
+        let case = table::Case {
+            name: format!("example-{name}"),
+            files: vec![("sssd.conf".into(), text.clone(), 0o600)],
+            record: expect(&text, "expect-record"),
+            not: expect(&text, "expect-not"),
+            ..Default::default()
+        };
+        let users: Vec<&String> = case.record.iter().chain(case.not.iter()).collect();
+        let (res, log) = world.run_case(&case, &passwd, &group, &users, Mode::AsIs);
+        ran += 1;
+        for (user, shell) in res {
+            let want = case.record.contains(&user);
+            match shell {
+                Some(sh) if (sh == RECORDING_SHELL) == want => {}
+                other => failures.push(format!(
+                    "{}: {user}: SSSD gave {other:?}, example says record={want}\n{}",
+                    case.name,
+                    log.lines()
+                        .filter(|l| l.contains("0x0010") || l.contains("0x0020"))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                )),
+            }
+        }
+    }
+    assert_eq!(ran, 3);
+    failures
 }
