@@ -21,13 +21,15 @@ const REPLACEMENT: [u8; 3] = [0xef, 0xbf, 0xbd];
 const INPUT: usize = 0;
 const OUTPUT: usize = 1;
 
-/// The per-recording fields repeated in every message.
+/// The per-recording fields repeated in every message (written escaped,
+/// as tlog does).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RecHeader {
     pub host: String,
     pub rec: String,
     pub user: String,
     pub term: String,
+    /// Audit session id; tlog-play rejects 0 (4294967295 means "no audit").
     pub session: u32,
 }
 

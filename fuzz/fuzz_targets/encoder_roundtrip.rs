@@ -9,12 +9,20 @@ use std::time::{Duration, UNIX_EPOCH};
 use libfuzzer_sys::fuzz_target;
 use tlog_format::{Encoder, PacketData, Reader, RecHeader};
 
+/// tlog-play requires a session id of at least 1.
+fn header() -> RecHeader {
+    RecHeader {
+        session: 1,
+        ..RecHeader::default()
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     let Some((&p, mut rest)) = data.split_first() else {
         return;
     };
     let payload = 32 + p as usize * 4;
-    let mut enc = Encoder::new(RecHeader::default(), payload, UNIX_EPOCH);
+    let mut enc = Encoder::new(header(), payload, UNIX_EPOCH);
     let (mut want_in, mut want_out, mut want_win) = (Vec::new(), Vec::new(), Vec::new());
     let mut t = 0u64;
     let mut log = Vec::new();

@@ -22,10 +22,18 @@ fn streams(packets: &[tlog_format::Packet]) -> (Vec<u8>, Vec<u8>) {
     (i, o)
 }
 
+/// tlog-play requires a session id of at least 1.
+fn header() -> RecHeader {
+    RecHeader {
+        session: 1,
+        ..RecHeader::default()
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     if let Ok(msg) = parse_message(data) {
         if let Ok(packets) = msg.packets() {
-            let mut enc = Encoder::new(RecHeader::default(), 64, UNIX_EPOCH);
+            let mut enc = Encoder::new(header(), 64, UNIX_EPOCH);
             for p in &packets {
                 let t = Duration::from_millis(p.ts);
                 match &p.data {
