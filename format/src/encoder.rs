@@ -117,6 +117,34 @@ struct Chunk {
     rows: u16,
 }
 
+/// Scalar state of one stream, for rolling back.
+#[derive(Debug, Clone, Copy)]
+struct StreamMark {
+    utf8: Utf8,
+    ts: u64,
+    txt_len: usize,
+    txt_run: u64,
+    txt_dig: u64,
+    bin_len: usize,
+    bin_run: u64,
+    bin_dig: u64,
+}
+
+/// Everything needed to undo writes to a chunk (its buffers only grow
+/// between a mark and a rollback), without copying the buffers.
+#[derive(Debug, Clone, Copy)]
+struct Mark {
+    rem: usize,
+    timing_len: usize,
+    streams: [StreamMark; 2],
+    got_ts: bool,
+    first_ts: u64,
+    last_ts: u64,
+    window: WindowState,
+    cols: u16,
+    rows: u16,
+}
+
 fn window_len(cols: u16, rows: u16) -> usize {
     2 + dec_len(cols as u64) + dec_len(rows as u64)
 }
@@ -147,6 +175,51 @@ impl Chunk {
 
     fn is_empty(&self) -> bool {
         self.rem >= self.size
+    }
+
+    fn mark(&self) -> Mark {
+        let sm = |st: &Stream| StreamMark {
+            utf8: st.utf8,
+            ts: st.ts,
+            txt_len: st.txt.len(),
+            txt_run: st.txt_run,
+            txt_dig: st.txt_dig,
+            bin_len: st.bin.len(),
+            bin_run: st.bin_run,
+            bin_dig: st.bin_dig,
+        };
+        Mark {
+            rem: self.rem,
+            timing_len: self.timing.len(),
+            streams: [sm(&self.streams[0]), sm(&self.streams[1])],
+            got_ts: self.got_ts,
+            first_ts: self.first_ts,
+            last_ts: self.last_ts,
+            window: self.window,
+            cols: self.cols,
+            rows: self.rows,
+        }
+    }
+
+    fn rollback(&mut self, m: Mark) {
+        self.rem = m.rem;
+        self.timing.truncate(m.timing_len);
+        for (st, sm) in self.streams.iter_mut().zip(m.streams) {
+            st.utf8 = sm.utf8;
+            st.ts = sm.ts;
+            st.txt.truncate(sm.txt_len);
+            st.txt_run = sm.txt_run;
+            st.txt_dig = sm.txt_dig;
+            st.bin.truncate(sm.bin_len);
+            st.bin_run = sm.bin_run;
+            st.bin_dig = sm.bin_dig;
+        }
+        self.got_ts = m.got_ts;
+        self.first_ts = m.first_ts;
+        self.last_ts = m.last_ts;
+        self.window = m.window;
+        self.cols = m.cols;
+        self.rows = m.rows;
     }
 
     /// Delay in whole ms that advancing to `ts` would record (sub-ms
@@ -628,7 +701,7 @@ impl Encoder {
             // A pending character broken by the packet's first byte is
             // written without consuming any byte of the packet; tlog undoes
             // that write if nothing else fits, so keep a way back.
-            let backup = (!self.chunk.streams[s].utf8.is_empty()).then(|| self.chunk.clone());
+            let backup = (!self.chunk.streams[s].utf8.is_empty()).then(|| self.chunk.mark());
             let n = self.chunk.write_io(s, ts, &data[pos..]);
             pos += n;
             if pos == data.len() {
@@ -638,8 +711,8 @@ impl Encoder {
                 if let Some(backup) = backup {
                     // In an empty message tlog would retry forever; keep the
                     // progress instead.
-                    if !backup.is_empty() {
-                        self.chunk = backup;
+                    if backup.rem < self.chunk.size {
+                        self.chunk.rollback(backup);
                     }
                 }
                 if self.chunk.is_empty() {
@@ -731,16 +804,23 @@ impl Encoder {
     /// [`Encoder::flush`] afterwards to close the last message.
     pub fn cut(&mut self) {
         loop {
-            let backup = self.chunk.clone();
+            let backup = self.chunk.mark();
             if self.chunk.cut_stream(INPUT) && self.chunk.cut_stream(OUTPUT) {
                 return;
             }
             // Both or neither, like tlog's transaction.
-            self.chunk = backup;
+            self.chunk.rollback(backup);
             if self.chunk.is_empty() {
-                debug_assert!(false, "cut larger than an empty message");
-                for st in &mut self.chunk.streams {
-                    st.utf8.reset();
+                // Both do not fit even in an empty message (tiny payload,
+                // wide window): tlog would retry forever; cut one at a time.
+                for s in [INPUT, OUTPUT] {
+                    if !self.chunk.cut_stream(s) {
+                        self.flush();
+                        if !self.chunk.cut_stream(s) {
+                            debug_assert!(false, "cut larger than an empty message");
+                            self.chunk.streams[s].utf8.reset();
+                        }
+                    }
                 }
                 return;
             }

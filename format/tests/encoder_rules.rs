@@ -363,3 +363,41 @@ fn has_unflushed_tracks_the_current_message() {
     assert!(enc.pop_message().is_some());
     assert!(enc.pop_message().is_none());
 }
+
+#[test]
+fn cut_of_both_streams_never_loses_bytes() {
+    // Each cut sequence costs 18 ("[1/3" + U+FFFD + "240,159,152") and the
+    // repeated window 12: both together exceed an empty 32-byte message,
+    // so they go one per message (tlog would retry forever here).
+    let mut enc = Encoder::new(header(), 32, UNIX_EPOCH);
+    enc.window(ms(0), 10000, 10000);
+    enc.flush();
+    enc.input(ms(1), b"\xf0\x9f\x98");
+    enc.output(ms(1), b"\xf0\x9f\x98");
+    let out = finish(enc);
+    let t: Vec<String> = out
+        .iter()
+        .map(|l| field(&json(l), "timing").to_owned())
+        .collect();
+    assert_eq!(t, ["=10000x10000", "=10000x10000[1/3", "=10000x10000]1/3"]);
+    assert_eq!(bin(&json(&out[1]), "in_bin"), [240, 159, 152]);
+    assert_eq!(bin(&json(&out[2]), "out_bin"), [240, 159, 152]);
+}
+
+#[test]
+fn pending_character_broken_at_message_start_moves_with_it() {
+    // The output holds "\xe2\x82" when a packet starting with "x" breaks it.
+    // The broken sequence would fit (14: "]1/2", U+FFFD, "226,130") but then
+    // no byte of the packet does: like tlog's transaction, the sequence is
+    // not left behind in the old message but opens the next one.
+    let mut enc = Encoder::new(header(), 32, UNIX_EPOCH);
+    enc.output(ms(0), &[b'a'; 14]); // ">14" + 14 = 17: 15 left
+    enc.output(ms(0), b"\xe2\x82");
+    enc.output(ms(0), b"xy");
+    let out = finish(enc);
+    let t: Vec<String> = out
+        .iter()
+        .map(|l| field(&json(l), "timing").to_owned())
+        .collect();
+    assert_eq!(t, [">14", "]1/2>2"]);
+}
