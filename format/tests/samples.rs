@@ -135,3 +135,63 @@ fn drop_ratelimit_messages_one_by_one() {
         assert_eq!(tail(&ours), tail(line));
     }
 }
+
+/// tlog-play's output at exit, after the recording's output.
+const TLOG_EXIT: &[u8] = b"\x1b[0m\x1b[?25h\n\0";
+
+/// Output bytes our Reader plays from a sample, and its error if any.
+fn play(name: &str, lax: bool) -> (Vec<u8>, Option<String>) {
+    let path = format!("{}/tests/samples/{name}", env!("CARGO_MANIFEST_DIR"));
+    let f = std::io::BufReader::new(std::fs::File::open(path).unwrap());
+    let mut r = tlog_format::Reader::new(f).lax(lax);
+    let mut out = Vec::new();
+    loop {
+        match r.next_packet() {
+            Ok(Some(p)) => {
+                if let tlog_format::PacketData::Output(d) = p.data {
+                    out.extend(d);
+                }
+            }
+            Ok(None) => return (out, None),
+            Err(e) => return (out, Some(e.to_string())),
+        }
+    }
+}
+
+fn tlog_play_out(name: &str) -> Vec<u8> {
+    let path = format!("{}/tests/samples/{name}", env!("CARGO_MANIFEST_DIR"));
+    let out = std::fs::read(path).unwrap();
+    // (the strict capture has tlog-play's error messages after it)
+    let end = out
+        .windows(TLOG_EXIT.len())
+        .position(|w| w == TLOG_EXIT)
+        .unwrap();
+    out[..end].to_vec()
+}
+
+#[test]
+fn reader_plays_samples_like_tlog_play() {
+    for name in [
+        "pipe-mode",
+        "pty-mode-input-resize",
+        "multi-message-payload64",
+        "rec-session",
+    ] {
+        let (out, err) = play(&format!("{name}.log"), false);
+        assert_eq!(err, None, "{name}");
+        assert!(
+            out == tlog_play_out(&format!("{name}.play.out")),
+            "{name}: output differs from tlog-play's"
+        );
+    }
+    let (out, err) = play("drop-ratelimit.log", true);
+    assert_eq!(err, None);
+    assert!(out == tlog_play_out("drop-ratelimit.play-lax.out"));
+    // Strict: tlog-play stops at line 2 ("Message ID is out of order")
+    // after playing the first message.
+    let (out, err) = play("drop-ratelimit.log", false);
+    assert!(err
+        .unwrap()
+        .starts_with("line 2: field \"id\": message ID is out of order"));
+    assert!(out == tlog_play_out("drop-ratelimit.play-strict.out"));
+}
