@@ -253,7 +253,6 @@ pub fn record(plan: Plan) -> i32 {
         log_output: cfg.log_output,
         log_window: cfg.log_window,
         latency: Duration::from_secs(cfg.latency),
-        failure_mode: cfg.sink_failure,
     };
     let end = match log.drain() {
         Ok(()) => transfer::run(&mut log, &ends, pid, &signals, &opts),
@@ -313,8 +312,7 @@ pub fn record(plan: Plan) -> i32 {
         }
     }
     drop(ends);
-    let final_status = wait_child(pid);
-    let _ = final_status;
+    wait_child(pid);
     drop(raw);
     if let Err(e) = end_logged {
         warn(ident, &format!("Failed logging the session end: {e}"));

@@ -39,7 +39,6 @@ pub struct Options {
     pub log_output: bool,
     pub log_window: bool,
     pub latency: Duration,
-    pub failure_mode: FailureMode,
 }
 
 /// Encoder + sink + counters: everything that turns I/O into log messages.
@@ -225,9 +224,8 @@ pub fn run(
             }
         }
     };
-    // Closing the program's stdin in pipe mode: EOF for it. Done by shutting
-    // the fd number down via dup2 of /dev/null would be odd; we just stop
-    // writing and close our end through the Endpoints owner at teardown.
+    // Pipe mode: give the program EOF on its stdin (our stdin ended or it
+    // stopped reading). PTY mode has no such thing: the pty stays open.
     let close_child_in = |open: &mut bool| {
         if *open && pipe_mode {
             // SAFETY: replacing our write end with /dev/null closes the pipe
