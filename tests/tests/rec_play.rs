@@ -261,3 +261,31 @@ fn pty_mode_exit_status_is_shell_like() {
     assert_eq!(ev[3]["end_reason"], "signal");
     assert_eq!(ev[3]["exit_status"], 137);
 }
+
+#[test]
+fn pipe_mode_is_binary_clean_both_ways() {
+    // Like scp through a recorded ssh session: binary stdin reaches the
+    // program unchanged, EOF is passed on, binary stdout comes back unchanged.
+    let dir = TempDir::new("play-scp");
+    let log = dir.path("rec.log");
+    let data = rec::pseudo_random(1 << 20, 99);
+    let input = dir.write("in.bin", &data);
+    let out = Command::new(rec_bin())
+        .arg("-o")
+        .arg(&log)
+        .args(["--log-input", "/bin/cat"])
+        .stdin(std::fs::File::open(&input).unwrap())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(out.stdout == data, "binary data changed on the way through");
+    assert!(play(&log, &[]) == data);
+    let in_bins: usize = messages(&log)
+        .iter()
+        .map(|m| m["in_bin"].as_array().unwrap().len())
+        .sum();
+    assert!(
+        in_bins > 100_000,
+        "input was not logged as binary: {in_bins}"
+    );
+}
