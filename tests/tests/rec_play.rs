@@ -289,3 +289,40 @@ fn pipe_mode_is_binary_clean_both_ways() {
         "input was not logged as binary: {in_bins}"
     );
 }
+
+#[test]
+fn interactive_shell_on_a_terminal() {
+    // stdin, stdout and stderr all on a terminal (script's pty), keystrokes
+    // typed with pauses, like a login over ssh -t.
+    let dir = TempDir::new("play-interactive");
+    let log = dir.path("rec.log");
+    let rec = rec_bin().display().to_string();
+    let inner = format!(
+        "stty rows 30 cols 100; {rec} -o {} /bin/sh -i; echo rc=$?; echo after: $(stty -a | grep -o -- '-\\?isig')",
+        log.display()
+    );
+    let cmdline = format!(
+        "(sleep 0.5; printf 'echo hi-$((1+2))\\r'; sleep 0.4; printf 'stty size\\r'; sleep 0.4; printf 'exit 3\\r'; sleep 1) | script -qec {} /dev/null",
+        sq(&inner)
+    );
+    let out = Command::new("sh").arg("-c").arg(&cmdline).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+    assert!(text.contains("\nhi-3\n"), "{text}");
+    assert!(
+        text.contains("\n30 100\n"),
+        "window size not copied: {text}"
+    );
+    assert!(text.contains("rc=3"), "{text}");
+    assert!(
+        text.contains("after: isig"),
+        "terminal not restored: {text}"
+    );
+    let ev = rec::events(&log);
+    assert_eq!(ev[1]["exit_status"], 3);
+    assert!(ev[1]["bytes_in"].as_u64().unwrap() >= 20, "{}", ev[1]);
+    let played = String::from_utf8_lossy(&play(&log, &[])).replace('\r', "");
+    assert!(
+        played.contains("hi-3\n") && played.contains("30 100\n"),
+        "{played}"
+    );
+}
