@@ -16,7 +16,11 @@ const BIN: &str = env!("CARGO_BIN_EXE_tlog-rs-rec-session");
 fn run_with_handoff(dir: &TempDir, h: &Handoff, cmd: &str) -> Output {
     let hdir = dir.path("handoff");
     std::fs::create_dir(&hdir).unwrap();
-    Command::new("chmod").arg("711").arg(&hdir).status().unwrap();
+    Command::new("chmod")
+        .arg("711")
+        .arg(&hdir)
+        .status()
+        .unwrap();
     let token = handoff::write_in(&hdir, h, ProcId::current().unwrap()).unwrap();
     let setup = format!(
         "set -e; mount -t tmpfs tlogrs-run /run; mkdir -p -m 755 /run/tlog-rs/handoff; \
@@ -76,11 +80,18 @@ fn handoff_no_record_runs_the_shell_unrecorded() {
         return;
     }
     let dir = TempDir::new("handoff-norec");
-    let o = run_with_handoff(&dir, &handoff_for(false, String::new()), "echo \"plain $SHELL\"");
+    let o = run_with_handoff(
+        &dir,
+        &handoff_for(false, String::new()),
+        "echo \"plain $SHELL\"",
+    );
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");
     assert_eq!(o.stdout, b"plain /bin/sh\n");
     // No notice, and nothing tried to open the default journal sink (which
     // does not exist here and would have refused the session).
-    assert!(!err.contains("ATTENTION") && !err.contains("[env]"), "{err}");
+    assert!(
+        !err.contains("ATTENTION") && !err.contains("[env]"),
+        "{err}"
+    );
 }
