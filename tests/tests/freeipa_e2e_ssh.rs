@@ -21,6 +21,7 @@ fn ipa_selected_user_is_recorded_with_the_rules_settings() {
     let cache = ipa.cache("web1.example.test");
 
     let mut cfg = WorldConfig::new("ipa-e2e");
+    cfg.capture_syslog = true;
     cfg.user("bob", &[]).user("dave", &[]);
     // No [[rule]] at all: only the FreeIPA cache can select anyone.
     cfg.policy(&format!(
@@ -68,5 +69,32 @@ fn ipa_selected_user_is_recorded_with_the_rules_settings() {
     assert!(
         !w.rec_path("dave").exists() || w.recording("dave").is_empty(),
         "dave recorded"
+    );
+
+    // Every sync outcome goes to syslog (authpriv, ident tlog-rs-sync):
+    // run one good and one failing sync inside the world, whose /dev/log
+    // the harness captures.
+    let bin = tlog_rs_tests::artifact("tlog-rs");
+    let good = ipa.sync_config("web1.example.test");
+    let bad = ipa.write_sync_config(
+        "down.example.test",
+        "uris = [\"ldap://127.0.0.1:1\"]\nbase_dn = \"dc=example,dc=test\"\nbind = \"external\"\n",
+    );
+    for cfg in [&good, &bad] {
+        w.ns_sh(&format!(
+            "{} sync --quiet --policy {}",
+            bin.display(),
+            cfg.display()
+        ));
+    }
+    let log = w.syslog().join("\n");
+    assert!(
+        log.contains("tlog-rs-sync") && log.contains("synced 3 rule(s) for host web1.example.test"),
+        "{log}"
+    );
+    assert!(
+        log.contains("sync failed: no LDAP server could be used")
+            && log.contains("connection refused"),
+        "{log}"
     );
 }
