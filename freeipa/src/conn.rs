@@ -34,6 +34,12 @@ pub fn connect(cfg: &LdapConfig) -> Result<Connection, String> {
         _ => None,
     };
     let connector = tls_connector(cfg)?;
+    #[cfg(feature = "gssapi")]
+    if let (BindMethod::Gssapi, Some(kt)) = (cfg.bind, &cfg.keytab) {
+        // The host keytab is the client credential (like SSSD's ipa
+        // provider). Set before any runtime thread exists.
+        std::env::set_var("KRB5_CLIENT_KTNAME", kt);
+    }
     let mut failures = Vec::new();
     for uri in &cfg.uris {
         match connect_one(cfg, uri, connector.clone(), password.as_deref()) {
@@ -86,10 +92,6 @@ fn gssapi_bind(
     cfg: &LdapConfig,
     uri: &str,
 ) -> ldap3::result::Result<ldap3::LdapResult> {
-    if let Some(kt) = &cfg.keytab {
-        // The host keytab is the client credential (like SSSD's ipa provider).
-        std::env::set_var("KRB5_CLIENT_KTNAME", kt);
-    }
     let host = uri
         .split("://")
         .nth(1)

@@ -365,6 +365,25 @@ fn read_trusted(path: &Path) -> Result<String, Untrusted> {
             md.mode() & 0o7777
         )));
     }
+    // Whoever can write the directory can replace the file.
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        let dmd = std::fs::metadata(dir).map_err(Untrusted::Io)?;
+        if dmd.uid() != 0 && dmd.uid() != euid {
+            return Err(Untrusted::Perm(format!(
+                "directory {} is owned by uid {}, not root: refusing to trust the cache in it",
+                dir.display(),
+                dmd.uid()
+            )));
+        }
+        // A sticky directory (like /tmp) stops others replacing our file.
+        if dmd.mode() & 0o022 != 0 && dmd.mode() & 0o1000 == 0 {
+            return Err(Untrusted::Perm(format!(
+                "directory {} (mode {:04o}) is group- or world-writable: refusing to trust the cache in it",
+                dir.display(),
+                dmd.mode() & 0o7777
+            )));
+        }
+    }
     let mut text = String::new();
     f.read_to_string(&mut text).map_err(Untrusted::Io)?;
     Ok(text)
@@ -1227,6 +1246,16 @@ mod tests {
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o666)).unwrap();
         let e = load_cache(&p).unwrap_err();
         assert!(e.message.contains("world-writable"), "{e}");
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let e = load_cache(&p).unwrap_err();
+        assert!(
+            e.message.contains("directory") && e.message.contains("world-writable"),
+            "{e}"
+        );
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        assert!(load_cache(&p).is_ok(), "sticky directory");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
         let e = load_cache(&dir.join("missing.json")).unwrap_err();
         assert!(e.message.contains("not found"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
