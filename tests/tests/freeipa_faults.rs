@@ -180,6 +180,25 @@ fn silent_server_times_out_and_failover_reaches_the_next_uri() {
     );
     assert!(took < Duration::from_secs(8), "took {took:?}");
 
+    // A local socket that accepts and never answers: no connect phase to
+    // time out, so the per-operation timeout must end the bind.
+    let sock = ipa.dir.join("silent.sock");
+    let silent_unix = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let ldap = format!(
+        "uris = [\"ldapi://{}\"]\nbase_dn = \"dc=example,dc=test\"\nbind = \"external\"\ntimeout = 1\n",
+        tlog_rs_tests::slapd::percent_encode(&sock.to_string_lossy())
+    );
+    let t = Instant::now();
+    let o = sync(&ipa.write_sync_config(WEB1, &ldap));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(stderr(&o).contains("timed out"), "{}", text(&o));
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        t.elapsed()
+    );
+    drop(silent_unix);
+
     // Failover: silent server first, then a refused port, then the real one.
     let refused = tlog_rs_tests::slapd::free_port();
     let ldap = format!(
