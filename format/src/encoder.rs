@@ -359,8 +359,8 @@ impl Chunk {
         let n = data.len();
         let mut i = 0;
         while i < n {
-            // Fast path: ASCII and invalid lead bytes in the current time
-            // slot (no delay to write, window already written).
+            // Fast path: the current time slot (no delay to write, window
+            // already written), nothing pending.
             if self.streams[s].utf8.is_empty()
                 && self.got_ts
                 && ts <= self.last_ts
@@ -450,10 +450,11 @@ impl Chunk {
         n
     }
 
-    /// Writes ASCII bytes and bytes that cannot start a UTF-8 sequence from
-    /// `data[*i..]` to stream `s`, switching runs as needed; stops at a
-    /// valid lead byte. Same costs as `write_seq`, in the case where no
-    /// delay and no window are due. Returns false if a byte did not fit.
+    /// Writes whole sequences from `data[*i..]` to stream `s` when no delay
+    /// and no window are due: `write_seq` specialised for that case, with
+    /// plain ASCII copied in batches. Stops before a sequence left
+    /// incomplete by the end of `data` (the general path keeps it pending).
+    /// Returns false if a sequence did not fit.
     fn fast_same_slot(&mut self, s: usize, data: &[u8], i: &mut usize) -> bool {
         let Chunk {
             streams,
@@ -465,88 +466,117 @@ impl Chunk {
         let mut r = *rem;
         let n = data.len();
         let mut fits = true;
-        while let Some(&b) = data.get(*i) {
-            if b < 0x80 {
-                if st.bin_run != 0 || st.txt_run == 0 {
-                    // New text run: marker, one digit, the character.
-                    let cost = 2 + ESC_LEN[b as usize] as usize;
-                    if cost > r {
-                        fits = false;
-                        break;
-                    }
-                    st.close_run(timing);
-                    r -= cost;
-                    (st.txt_run, st.txt_dig) = (1, 10);
-                    push_escaped_ascii(&mut st.txt, b);
-                    *i += 1;
-                    continue;
-                }
-                // Characters the run can still take before its count gains
-                // a digit: copy plain ones in one go.
-                let before_grow = (st.txt_dig - 1 - st.txt_run) as usize;
-                let limit = before_grow.min(r).min(n - *i);
-                let plain = data[*i..*i + limit]
-                    .iter()
-                    .position(|&c| c >= 0x80 || ESC_LEN[c as usize] != 1)
-                    .unwrap_or(limit);
-                if plain > 0 {
-                    st.txt.extend_from_slice(&data[*i..*i + plain]);
-                    st.txt_run += plain as u64;
-                    r -= plain;
-                    *i += plain;
-                    continue;
-                }
-                let grow = (st.txt_run + 1 >= st.txt_dig) as usize;
-                let cost = ESC_LEN[b as usize] as usize + grow;
-                if cost > r {
-                    fits = false;
-                    break;
-                }
-                r -= cost;
-                st.txt_run += 1;
-                if grow != 0 {
-                    st.txt_dig *= 10;
-                }
-                push_escaped_ascii(&mut st.txt, b);
-                *i += 1;
-            } else if lead_info(b).is_none() {
-                let comma = !st.bin.is_empty();
-                if st.bin_run == 0 {
-                    // New binary run: marker + digit, U+FFFD, "/" + digit,
-                    // the byte.
-                    let cost = 2 + REPLACEMENT.len() + 2 + comma as usize + byte_dec_len(b);
-                    if cost > r {
-                        fits = false;
-                        break;
-                    }
-                    st.close_run(timing);
-                    r -= cost;
-                    (st.txt_run, st.txt_dig, st.bin_run, st.bin_dig) = (1, 10, 1, 10);
-                } else {
-                    let txt_grow = (st.txt_run + 1 >= st.txt_dig) as usize;
-                    let bin_grow = (st.bin_run + 1 >= st.bin_dig) as usize;
-                    let cost =
-                        REPLACEMENT.len() + txt_grow + bin_grow + comma as usize + byte_dec_len(b);
-                    if cost > r {
-                        fits = false;
-                        break;
-                    }
-                    r -= cost;
-                    st.txt_run += 1;
-                    if txt_grow != 0 {
-                        st.txt_dig *= 10;
-                    }
-                    st.bin_run += 1;
-                    if bin_grow != 0 {
-                        st.bin_dig *= 10;
+        while *i < n {
+            let b = data[*i];
+            let (valid, k) = if b < 0x80 {
+                if st.bin_run == 0 && st.txt_run != 0 {
+                    // Plain characters the run can take before its count
+                    // gains a digit: copy them in one go.
+                    let before_grow = (st.txt_dig - 1 - st.txt_run) as usize;
+                    let limit = before_grow.min(r).min(n - *i);
+                    let plain = data[*i..*i + limit]
+                        .iter()
+                        .position(|&c| c >= 0x80 || ESC_LEN[c as usize] != 1)
+                        .unwrap_or(limit);
+                    if plain > 0 {
+                        st.txt.extend_from_slice(&data[*i..*i + plain]);
+                        st.txt_run += plain as u64;
+                        r -= plain;
+                        *i += plain;
+                        continue;
                     }
                 }
-                st.txt.extend_from_slice(&REPLACEMENT);
-                push_byte_dec(&mut st.bin, comma, b);
-                *i += 1;
+                (true, 1)
             } else {
+                match lead_info(b) {
+                    None => (false, 1),
+                    Some((need, mut lo, mut hi)) => {
+                        let need = need as usize;
+                        let mut k = 1;
+                        while k < need {
+                            match data.get(*i + k) {
+                                None => {
+                                    *rem = r;
+                                    return true;
+                                }
+                                Some(&c) if c >= lo && c <= hi => {
+                                    (lo, hi) = (0x80, 0xbf);
+                                    k += 1;
+                                }
+                                Some(_) => break,
+                            }
+                        }
+                        (k == need, k)
+                    }
+                }
+            };
+            let seq = &data[*i..*i + k];
+
+            // Cost, as in write_seq without delay and window.
+            let cut = valid == (st.bin_run != 0);
+            let (mut txt_run, mut txt_dig, mut bin_run, mut bin_dig) = if cut {
+                (0, 10, 0, 10)
+            } else {
+                (st.txt_run, st.txt_dig, st.bin_run, st.bin_dig)
+            };
+            let mut cost = 0;
+            if txt_run == 0 {
+                cost += 2;
+                txt_dig = 10;
+            }
+            txt_run += 1;
+            if txt_run >= txt_dig {
+                cost += 1;
+                txt_dig *= 10;
+            }
+            if valid {
+                cost += if k > 1 {
+                    k
+                } else {
+                    ESC_LEN[b as usize] as usize
+                };
+            } else {
+                cost += REPLACEMENT.len();
+                if bin_run == 0 {
+                    cost += 2;
+                    bin_dig = 10;
+                }
+                let mut comma = !st.bin.is_empty();
+                for &c in seq {
+                    bin_run += 1;
+                    if bin_run >= bin_dig {
+                        cost += 1;
+                        bin_dig *= 10;
+                    }
+                    cost += comma as usize + byte_dec_len(c);
+                    comma = true;
+                }
+            }
+            if cost > r {
+                fits = false;
                 break;
             }
+
+            if cut {
+                st.close_run(timing);
+            }
+            r -= cost;
+            (st.txt_run, st.txt_dig) = (txt_run, txt_dig);
+            if valid {
+                if k > 1 {
+                    st.txt.extend_from_slice(seq);
+                } else {
+                    push_escaped_ascii(&mut st.txt, b);
+                }
+            } else {
+                (st.bin_run, st.bin_dig) = (bin_run, bin_dig);
+                st.txt.extend_from_slice(&REPLACEMENT);
+                for &c in seq {
+                    let comma = !st.bin.is_empty();
+                    push_byte_dec(&mut st.bin, comma, c);
+                }
+            }
+            *i += k;
         }
         *rem = r;
         fits
