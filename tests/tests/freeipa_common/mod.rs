@@ -103,6 +103,15 @@ impl Ipa {
     }
 }
 
+impl Drop for Ipa {
+    fn drop(&mut self) {
+        // Kept after a failure, for debugging.
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
 /// `tlog-rs sync --policy CFG`.
 pub fn sync(cfg: &Path) -> Output {
     Command::new(artifact("tlog-rs"))
