@@ -37,6 +37,11 @@ struct FreeIpaToml {
     cache: Spanned<String>,
     max_age: Option<Spanned<toml::Value>>,
     on_stale: Option<Spanned<String>>,
+    /// LDAP connection settings for `tlog-rs sync`/`rules`. The modules never
+    /// connect to LDAP, so the engine only accepts the table; the freeipa
+    /// crate validates it (and `tlog-rs sync` reports its errors).
+    #[serde(rename = "ldap")]
+    _ldap: Option<toml::Table>,
 }
 
 #[derive(Debug, Deserialize)]

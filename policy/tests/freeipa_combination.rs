@@ -174,3 +174,16 @@ fn stale_cache_records_everyone_not_decided_locally() {
     let (_d, p) = setup(now() - 60, "max_age = \"1d\"");
     assert_eq!(p.ipa_stale(), Some(false));
 }
+
+#[test]
+fn sync_connection_table_is_accepted_in_the_same_policy_file() {
+    // `tlog-rs sync` reads [freeipa.ldap] from policy.toml; the engine must
+    // accept that table, or one combined file would fail secure for everyone.
+    let (_d, p) = setup(
+        now(),
+        "[freeipa.ldap]\nuris = [\"ldaps://ipa1.example.test\"]\nbase_dn = \"dc=example,dc=test\"\n",
+    );
+    let d = p.decide(&facts("bob"));
+    assert_eq!(d.source, Source::FreeIpa, "{}", d.reason);
+    assert!(!d.record);
+}
