@@ -20,16 +20,25 @@ impl Args {
     pub fn new(args: Vec<OsString>) -> Result<Self, String> {
         let items = args
             .into_iter()
-            .map(|a| a.into_string().map_err(|a| format!("argument {a:?} is not valid UTF-8")))
+            .map(|a| {
+                a.into_string()
+                    .map_err(|a| format!("argument {a:?} is not valid UTF-8"))
+            })
             .collect::<Result<_, _>>()?;
-        Ok(Args { items, pos: 0, pending: None })
+        Ok(Args {
+            items,
+            pos: 0,
+            pending: None,
+        })
     }
 
     pub fn next(&mut self) -> Result<Option<Arg>, String> {
         if let Some(v) = self.pending.take() {
             return Err(format!("option does not take a value: {v:?}"));
         }
-        let Some(a) = self.items.get(self.pos).cloned() else { return Ok(None) };
+        let Some(a) = self.items.get(self.pos).cloned() else {
+            return Ok(None);
+        };
         self.pos += 1;
         if a == "--" || !a.starts_with('-') || a == "-" {
             if a == "--" {
@@ -76,7 +85,11 @@ impl Args {
         if let Some(v) = self.pending.take() {
             return Ok(v);
         }
-        let v = self.items.get(self.pos).cloned().ok_or_else(|| format!("option {name} needs a value"))?;
+        let v = self
+            .items
+            .get(self.pos)
+            .cloned()
+            .ok_or_else(|| format!("option {name} needs a value"))?;
         self.pos += 1;
         Ok(v)
     }
@@ -91,7 +104,9 @@ mod tests {
         let mut out = vec![];
         while let Some(x) = args.next().unwrap() {
             match x {
-                Arg::Opt(o) if o == "s" || o == "speed" => out.push(format!("{o}={}", args.value(&o).unwrap())),
+                Arg::Opt(o) if o == "s" || o == "speed" => {
+                    out.push(format!("{o}={}", args.value(&o).unwrap()))
+                }
                 Arg::Opt(o) => {
                     args.flag().unwrap();
                     out.push(o)
@@ -104,7 +119,13 @@ mod tests {
 
     #[test]
     fn forms() {
-        assert_eq!(scan(&["-s", "2", "-s4", "--speed=8", "--speed", "16", "f.log"]), ["s=2", "s=4", "speed=8", "speed=16", "@f.log"]);
-        assert_eq!(scan(&["-pf", "--lax", "--", "-x"]), ["p", "f", "lax", "@-x"]);
+        assert_eq!(
+            scan(&["-s", "2", "-s4", "--speed=8", "--speed", "16", "f.log"]),
+            ["s=2", "s=4", "speed=8", "speed=16", "@f.log"]
+        );
+        assert_eq!(
+            scan(&["-pf", "--lax", "--", "-x"]),
+            ["p", "f", "lax", "@-x"]
+        );
     }
 }

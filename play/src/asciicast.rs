@@ -22,13 +22,24 @@ impl Meta {
     /// Look at the first message of a file (best effort: the export itself
     /// reports any error in the file).
     pub fn probe(spec: &SourceSpec) -> Meta {
-        let SourceSpec::File(path) = spec else { return Meta::default() };
-        let Ok(f) = File::open(path) else { return Meta::default() };
+        let SourceSpec::File(path) = spec else {
+            return Meta::default();
+        };
+        let Ok(f) = File::open(path) else {
+            return Meta::default();
+        };
         let mut line = Vec::new();
         let mut r = BufReader::new(f);
-        while r.read_until(b'\n', &mut line).map(|n| n > 0).unwrap_or(false) {
+        while r
+            .read_until(b'\n', &mut line)
+            .map(|n| n > 0)
+            .unwrap_or(false)
+        {
             if let Ok(m) = parse_message(&line) {
-                let start = m.time.as_deref().and_then(|t| t.split('.').next()?.parse::<u64>().ok());
+                let start = m
+                    .time
+                    .as_deref()
+                    .and_then(|t| t.split('.').next()?.parse::<u64>().ok());
                 return Meta {
                     timestamp: start.map(|s| s.saturating_sub(m.pos / 1000)),
                     term: Some(m.term),
@@ -101,12 +112,17 @@ fn event(w: &mut dyn Write, ms: u64, code: &str, data: &str) -> std::io::Result<
     writeln!(w, "[{}, \"{code}\", {data}]", secs(ms))
 }
 
-pub fn export(src: &mut PacketSource, meta: &Meta, input: bool, w: &mut dyn Write) -> Result<(), String> {
+pub fn export(
+    src: &mut PacketSource,
+    meta: &Meta,
+    input: bool,
+    w: &mut dyn Write,
+) -> Result<(), String> {
     // Read ahead to the first output, so the header can carry the first
     // window size (tlog writes it at the start of every message).
     let mut ahead = Vec::new();
     let mut size = None;
-    while let Some(p) = src.next()? {
+    while let Some(p) = src.next_packet()? {
         let is_output = matches!(p.data, PacketData::Output(_));
         if let PacketData::Window { cols, rows } = p.data {
             if size.is_none() && cols > 0 && rows > 0 {
@@ -155,7 +171,9 @@ pub fn export(src: &mut PacketSource, meta: &Meta, input: bool, w: &mut dyn Writ
                     event(w, p.ts, "i", &s)?;
                 }
             }
-            PacketData::Window { cols, rows } if cols > 0 && rows > 0 && (cols, rows) != current => {
+            PacketData::Window { cols, rows }
+                if cols > 0 && rows > 0 && (cols, rows) != current =>
+            {
                 current = (cols, rows);
                 event(w, p.ts, "r", &format!("{cols}x{rows}"))?;
             }
@@ -166,7 +184,7 @@ pub fn export(src: &mut PacketSource, meta: &Meta, input: bool, w: &mut dyn Writ
     for p in ahead {
         emit(p, w).map_err(io)?;
     }
-    while let Some(p) = src.next()? {
+    while let Some(p) = src.next_packet()? {
         emit(p, w).map_err(io)?;
     }
     let tail = out_text.finish();

@@ -67,7 +67,11 @@ struct SourceArgs {
 
 impl SourceArgs {
     fn new() -> Self {
-        SourceArgs { file: None, journal: false, query: JournalQuery::default() }
+        SourceArgs {
+            file: None,
+            journal: false,
+            query: JournalQuery::default(),
+        }
     }
 
     /// Handle a source option; false if `opt` is not one.
@@ -102,10 +106,15 @@ impl SourceArgs {
             }
             return Ok(SourceSpec::Journal(self.query));
         }
-        if !self.query.matches.is_empty() || self.query.since.is_some() || self.query.until.is_some() {
+        if !self.query.matches.is_empty()
+            || self.query.since.is_some()
+            || self.query.until.is_some()
+        {
             return Err("-M, -S and -U need -r journal".into());
         }
-        self.file.map(SourceSpec::File).ok_or_else(|| "no input: give FILE, -i FILE or -r journal".into())
+        self.file
+            .map(SourceSpec::File)
+            .ok_or_else(|| "no input: give FILE, -i FILE or -r journal".into())
     }
 }
 
@@ -130,7 +139,11 @@ fn play(args: Vec<OsString>) -> Result<i32, Failure> {
                     "m" | "file-match" => rec = Some(args.value(&o).map_err(&u)?),
                     "s" | "speed" => {
                         let v = args.value(&o).map_err(&u)?;
-                        opts.speed = v.parse::<f64>().ok().filter(|s| s.is_finite() && *s > 0.0).ok_or_else(|| u(format!("invalid speed {v:?}: a number above 0")))?;
+                        opts.speed = v
+                            .parse::<f64>()
+                            .ok()
+                            .filter(|s| s.is_finite() && *s > 0.0)
+                            .ok_or_else(|| u(format!("invalid speed {v:?}: a number above 0")))?;
                     }
                     "g" | "goto" => {
                         let v = args.value(&o).map_err(&u)?;
@@ -147,10 +160,16 @@ fn play(args: Vec<OsString>) -> Result<i32, Failure> {
                     "persist" => persist = true,
                     // For tests: the emulator's screen after a straight
                     // replay up to TIME, as text rows.
-                    "print-screen-at" => screen_at = Some(parse_time(&args.value(&o).map_err(&u)?).map_err(&u)?),
+                    "print-screen-at" => {
+                        screen_at = Some(parse_time(&args.value(&o).map_err(&u)?).map_err(&u)?)
+                    }
                     "checkpoint-bytes" => {
                         let v = args.value(&o).map_err(&u)?;
-                        opts.checkpoint_bytes = v.parse().ok().filter(|n| *n > 0).ok_or_else(|| u(format!("invalid --checkpoint-bytes {v:?}")))?;
+                        opts.checkpoint_bytes = v
+                            .parse()
+                            .ok()
+                            .filter(|n| *n > 0)
+                            .ok_or_else(|| u(format!("invalid --checkpoint-bytes {v:?}")))?;
                     }
                     "h" | "help" => {
                         println!("{PLAY_USAGE}");
@@ -158,7 +177,10 @@ fn play(args: Vec<OsString>) -> Result<i32, Failure> {
                     }
                     _ => return Err(u(format!("unknown option {o}"))),
                 }
-                if matches!(o.as_str(), "lax" | "p" | "paused" | "f" | "follow" | "no-status" | "persist") {
+                if matches!(
+                    o.as_str(),
+                    "lax" | "p" | "paused" | "f" | "follow" | "no-status" | "persist"
+                ) {
                     args.flag().map_err(&u)?;
                 }
             }
@@ -208,8 +230,14 @@ fn list_cmd(args: Vec<OsString>) -> Result<i32, Failure> {
                     }
                     "user" => f.user = Some(args.value(&o).map_err(&u)?),
                     "host" => f.host = Some(args.value(&o).map_err(&u)?),
-                    "since" => f.since_ms = Some(list::parse_when(&args.value(&o).map_err(&u)?).map_err(&u)?),
-                    "until" => f.until_ms = Some(list::parse_when(&args.value(&o).map_err(&u)?).map_err(&u)?),
+                    "since" => {
+                        f.since_ms =
+                            Some(list::parse_when(&args.value(&o).map_err(&u)?).map_err(&u)?)
+                    }
+                    "until" => {
+                        f.until_ms =
+                            Some(list::parse_when(&args.value(&o).map_err(&u)?).map_err(&u)?)
+                    }
                     "h" | "help" => {
                         println!("{LIST_USAGE}");
                         return Ok(0);
@@ -224,7 +252,11 @@ fn list_cmd(args: Vec<OsString>) -> Result<i32, Failure> {
     let rows: Vec<_> = rows.into_iter().filter(|r| f.keep(r)).collect();
     let stdout = io::stdout();
     let mut out = stdout.lock();
-    let text = if json { list::render_json(&rows) } else { list::render_table(&rows) };
+    let text = if json {
+        list::render_json(&rows)
+    } else {
+        list::render_table(&rows)
+    };
     let _ = out.write_all(text.as_bytes());
     Ok(0)
 }
@@ -273,10 +305,12 @@ fn export(args: Vec<OsString>) -> Result<i32, Failure> {
     let mut write = |w: &mut dyn Write| asciicast::export(&mut source, &meta, input, w);
     match out_path {
         Some(p) => {
-            let f = std::fs::File::create(&p).map_err(|e| Failure::Error(format!("{}: {e}", p.display())))?;
+            let f = std::fs::File::create(&p)
+                .map_err(|e| Failure::Error(format!("{}: {e}", p.display())))?;
             let mut w = io::BufWriter::new(f);
             write(&mut w).map_err(Failure::Error)?;
-            w.flush().map_err(|e| Failure::Error(format!("{}: {e}", p.display())))?;
+            w.flush()
+                .map_err(|e| Failure::Error(format!("{}: {e}", p.display())))?;
         }
         None => {
             let stdout = io::stdout();

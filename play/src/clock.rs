@@ -17,12 +17,18 @@ pub struct Clock {
 
 impl Clock {
     pub fn new(now: Instant, speed: f64, paused: bool) -> Self {
-        Clock { pos: 0.0, anchor: now, playing: !paused, speed }
+        Clock {
+            pos: 0.0,
+            anchor: now,
+            playing: !paused,
+            speed,
+        }
     }
 
     pub fn position(&self, now: Instant) -> f64 {
         if self.playing {
-            self.pos + now.saturating_duration_since(self.anchor).as_secs_f64() * 1000.0 * self.speed
+            self.pos
+                + now.saturating_duration_since(self.anchor).as_secs_f64() * 1000.0 * self.speed
         } else {
             self.pos
         }

@@ -38,7 +38,7 @@ where
         let mut bytes = 0;
         let mut caught_up = false;
         loop {
-            match src.next() {
+            match src.next_packet() {
                 Ok(Some(p)) => {
                     caught_up = false;
                     if let PacketData::Output(d) | PacketData::Input(d) = &p.data {
@@ -47,7 +47,10 @@ where
                     batch.push(p);
                     if batch.len() >= BATCH_PACKETS || bytes >= BATCH_BYTES {
                         bytes = 0;
-                        if tx.send(Feed::Data(build(std::mem::take(&mut batch)))).is_err() {
+                        if tx
+                            .send(Feed::Data(build(std::mem::take(&mut batch))))
+                            .is_err()
+                        {
                             return;
                         }
                     }
@@ -55,7 +58,10 @@ where
                 Ok(None) => {
                     if !batch.is_empty() {
                         bytes = 0;
-                        if tx.send(Feed::Data(build(std::mem::take(&mut batch)))).is_err() {
+                        if tx
+                            .send(Feed::Data(build(std::mem::take(&mut batch))))
+                            .is_err()
+                        {
                             return;
                         }
                     }

@@ -48,7 +48,11 @@ impl State {
     }
 
     fn status_text(&self, now: Instant) -> Option<String> {
-        let notice = self.notice.as_ref().filter(|(_, t)| now.duration_since(*t) < NOTICE).map(|(m, _)| m.as_str());
+        let notice = self
+            .notice
+            .as_ref()
+            .filter(|(_, t)| now.duration_since(*t) < NOTICE)
+            .map(|(m, _)| m.as_str());
         let wanted = self.show_status || self.prompt.is_some() || notice.is_some();
         if !wanted {
             return None;
@@ -59,10 +63,20 @@ impl State {
         let mut s = notice.map(|n| format!("{n} | ")).unwrap_or_default();
         s.push_str(&format!(
             "{} {} / {}{}  x{}",
-            if self.clock.is_paused() { "[paused]" } else { "[playing]" },
+            if self.clock.is_paused() {
+                "[paused]"
+            } else {
+                "[playing]"
+            },
             format_time(pos.min(dur.max(pos))),
             format_time(dur),
-            if self.loaded { "" } else if self.follow { " (following)" } else { " (loading)" },
+            if self.loaded {
+                ""
+            } else if self.follow {
+                " (following)"
+            } else {
+                " (loading)"
+            },
             speed_text(self.clock.speed()),
         ));
         if let Some(p) = &self.prompt {
@@ -143,7 +157,13 @@ pub fn play(source: PacketSource, opts: &PlayOptions, persist: bool) -> Result<i
     }
 }
 
-fn run(st: &mut State, rx: &Receiver<Feed<Chunk>>, keys: &mut Option<KeyParser>, persist: bool, out: &mut impl Write) -> Result<i32, String> {
+fn run(
+    st: &mut State,
+    rx: &Receiver<Feed<Chunk>>,
+    keys: &mut Option<KeyParser>,
+    persist: bool,
+    out: &mut impl Write,
+) -> Result<i32, String> {
     let mut last_status_paint = Instant::now();
     loop {
         if let Some(sig) = term::signalled() {
@@ -183,8 +203,14 @@ fn run(st: &mut State, rx: &Receiver<Feed<Chunk>>, keys: &mut Option<KeyParser>,
             st.reported_size = Some((cols, rows));
             let (tc, tr) = st.painter.term_size();
             if (cols, rows) != (tc, tr) {
-                let how = if cols > tc || rows > tr { "clipped" } else { "shown at top left" };
-                st.note(format!("recording {cols}x{rows}, terminal {tc}x{tr}: {how}"));
+                let how = if cols > tc || rows > tr {
+                    "clipped"
+                } else {
+                    "shown at top left"
+                };
+                st.note(format!(
+                    "recording {cols}x{rows}, terminal {tc}x{tr}: {how}"
+                ));
             }
             st.painter.invalidate((tc, tr));
         }
@@ -200,7 +226,11 @@ fn run(st: &mut State, rx: &Receiver<Feed<Chunk>>, keys: &mut Option<KeyParser>,
         let status = st.status_text(now);
         if st.dirty || (status.is_some() && now.duration_since(last_status_paint) >= STATUS_TICK) {
             let s = st.painter.paint(st.emu.parser.screen(), status.as_deref());
-            if out.write_all(s.as_bytes()).and_then(|_| out.flush()).is_err() {
+            if out
+                .write_all(s.as_bytes())
+                .and_then(|_| out.flush())
+                .is_err()
+            {
                 return Ok(1);
             }
             st.dirty = false;
@@ -213,7 +243,11 @@ fn run(st: &mut State, rx: &Receiver<Feed<Chunk>>, keys: &mut Option<KeyParser>,
             return Ok(0);
         }
         // 5. Sleep until the next event, a status refresh, or a key.
-        let mut wait = st.tl.events.get(st.emu.next_event).and_then(|e| st.clock.wait_for(now, e.ts));
+        let mut wait = st
+            .tl
+            .events
+            .get(st.emu.next_event)
+            .and_then(|e| st.clock.wait_for(now, e.ts));
         let mut cap = |d: Duration| wait = Some(wait.map_or(d, |w| w.min(d)));
         if !st.loaded {
             cap(LOAD_TICK);

@@ -25,7 +25,7 @@ pub enum Command {
 }
 
 #[derive(Debug, Default)]
-enum Esc {
+enum EscState {
     #[default]
     None,
     /// Saw ESC.
@@ -42,7 +42,7 @@ enum Esc {
 /// sequence or a typed time can be split between them.
 #[derive(Debug, Default)]
 pub struct KeyParser {
-    esc: Esc,
+    esc: EscState,
     /// Digits and `:` typed before `G` (tlog-play's syntax).
     typed: String,
     /// Text of the open `g` prompt.
@@ -60,50 +60,56 @@ impl KeyParser {
         let mut out = Vec::new();
         for (i, &b) in bytes.iter().enumerate() {
             match self.esc {
-                Esc::None => {
+                EscState::None => {
                     if b == 0x1b {
                         // A lone ESC at the end of a read is the Escape key.
                         if i + 1 == bytes.len() {
                             self.escape_key(&mut out);
                         } else {
-                            self.esc = Esc::Start;
+                            self.esc = EscState::Start;
                         }
                     } else {
                         self.key(b, &mut out);
                     }
                 }
-                Esc::Start => {
+                EscState::Start => {
                     self.esc = match b {
-                        b'[' => Esc::Csi,
-                        b'O' => Esc::Ss3,
-                        b']' | b'P' | b'_' | b'^' | b'X' => Esc::Str,
+                        b'[' => EscState::Csi,
+                        b'O' => EscState::Ss3,
+                        b']' | b'P' | b'_' | b'^' | b'X' => EscState::Str,
                         0x1b => {
                             self.escape_key(&mut out);
-                            Esc::Start
+                            EscState::Start
                         }
-                        _ => Esc::None,
+                        _ => EscState::None,
                     }
                 }
-                Esc::Csi | Esc::Ss3 => {
+                EscState::Csi | EscState::Ss3 => {
                     if (0x40..=0x7e).contains(&b) {
                         match b {
                             b'C' => out.push(Command::SeekBy(SEEK_STEP_MS)),
                             b'D' => out.push(Command::SeekBy(-SEEK_STEP_MS)),
                             _ => {}
                         }
-                        self.esc = Esc::None;
+                        self.esc = EscState::None;
                     } else if b == 0x1b {
-                        self.esc = Esc::Start;
+                        self.esc = EscState::Start;
                     }
                 }
-                Esc::Str => {
+                EscState::Str => {
                     if b == 0x07 {
-                        self.esc = Esc::None;
+                        self.esc = EscState::None;
                     } else if b == 0x1b {
-                        self.esc = Esc::StrEsc;
+                        self.esc = EscState::StrEsc;
                     }
                 }
-                Esc::StrEsc => self.esc = if b == b'\\' { Esc::None } else { Esc::Str },
+                EscState::StrEsc => {
+                    self.esc = if b == b'\\' {
+                        EscState::None
+                    } else {
+                        EscState::Str
+                    }
+                }
             }
         }
         out
@@ -189,19 +195,39 @@ mod tests {
     fn tlog_play_keys() {
         assert_eq!(
             keys(b" p}{\x7f.Gq"),
-            vec![TogglePause, TogglePause, Faster, Slower, ResetSpeed, Step, GotoEnd, Quit]
+            vec![
+                TogglePause,
+                TogglePause,
+                Faster,
+                Slower,
+                ResetSpeed,
+                Step,
+                GotoEnd,
+                Quit
+            ]
         );
         assert_eq!(keys(b"30G"), vec![Goto(30_000)]);
         assert_eq!(keys(b"30:G"), vec![Goto(1_800_000)]);
         assert_eq!(keys(b"2::G"), vec![Goto(7_200_000)]);
-        assert_eq!(keys(b"3pG"), vec![TogglePause, GotoEnd], "another key drops typed digits");
+        assert_eq!(
+            keys(b"3pG"),
+            vec![TogglePause, GotoEnd],
+            "another key drops typed digits"
+        );
     }
 
     #[test]
     fn arrows_and_ignored_sequences() {
-        assert_eq!(keys(b"\x1b[D\x1b[C\x1bOD"), vec![SeekBy(-10_000), SeekBy(10_000), SeekBy(-10_000)]);
+        assert_eq!(
+            keys(b"\x1b[D\x1b[C\x1bOD"),
+            vec![SeekBy(-10_000), SeekBy(10_000), SeekBy(-10_000)]
+        );
         assert_eq!(keys(b"\x1b[1;5Aq"), vec![Quit]);
-        assert_eq!(keys(b"\x1b]0;p q G\x07."), vec![Step], "OSC content is not keys");
+        assert_eq!(
+            keys(b"\x1b]0;p q G\x07."),
+            vec![Step],
+            "OSC content is not keys"
+        );
         // Split across reads.
         let mut k = KeyParser::new();
         assert_eq!(k.feed(b"\x1b["), vec![]);
@@ -216,7 +242,14 @@ mod tests {
         assert_eq!(got.last(), Some(&Goto(95_000)), "1:30, backspace, 5");
         assert_eq!(got[got.len() - 2], Prompt(None));
         // ESC cancels; keys work again afterwards.
-        assert_eq!(k.feed(b"g12"), vec![Prompt(Some("".into())), Prompt(Some("1".into())), Prompt(Some("12".into()))]);
+        assert_eq!(
+            k.feed(b"g12"),
+            vec![
+                Prompt(Some("".into())),
+                Prompt(Some("1".into())),
+                Prompt(Some("12".into()))
+            ]
+        );
         assert_eq!(k.feed(b"\x1b"), vec![Prompt(None)]);
         assert_eq!(k.feed(b"q"), vec![Quit]);
         let got = KeyParser::new().feed(b"g1:2:3:4\r");

@@ -80,10 +80,14 @@ pub struct Filter {
 impl Filter {
     /// Keep rows of the user/host whose time span overlaps [since, until].
     pub fn keep(&self, r: &Row) -> bool {
-        if self.user.as_ref().is_some_and(|u| *u != r.user) || self.host.as_ref().is_some_and(|h| *h != r.host) {
+        if self.user.as_ref().is_some_and(|u| *u != r.user)
+            || self.host.as_ref().is_some_and(|h| *h != r.host)
+        {
             return false;
         }
-        let Some(start) = r.start_ms else { return self.since_ms.is_none() && self.until_ms.is_none() };
+        let Some(start) = r.start_ms else {
+            return self.since_ms.is_none() && self.until_ms.is_none();
+        };
         let end = start + r.duration_ms;
         self.since_ms.is_none_or(|s| end >= s) && self.until_ms.is_none_or(|u| start <= u)
     }
@@ -100,7 +104,13 @@ impl Builder {
     fn row(&mut self, rec: &str) -> &mut Row {
         if !self.rows.contains_key(rec) {
             self.order.push(rec.to_string());
-            self.rows.insert(rec.to_string(), Row { rec: rec.to_string(), ..Row::default() });
+            self.rows.insert(
+                rec.to_string(),
+                Row {
+                    rec: rec.to_string(),
+                    ..Row::default()
+                },
+            );
         }
         self.rows.get_mut(rec).expect("inserted above")
     }
@@ -114,7 +124,11 @@ impl Builder {
             row.term = m.term.clone();
             row.first_id = Some(m.id);
             if row.start_ms.is_none() {
-                row.start_ms = m.time.as_deref().and_then(time_ms).map(|t| t.saturating_sub(m.pos));
+                row.start_ms = m
+                    .time
+                    .as_deref()
+                    .and_then(time_ms)
+                    .map(|t| t.saturating_sub(m.pos));
             }
         }
         if let Some(last) = row.last_id {
@@ -128,7 +142,9 @@ impl Builder {
     }
 
     fn event(&mut self, ev: &serde_json::Value) {
-        let Some(rec) = ev.get("rec").and_then(|v| v.as_str()) else { return };
+        let Some(rec) = ev.get("rec").and_then(|v| v.as_str()) else {
+            return;
+        };
         let s = |k: &str| ev.get(k).and_then(|v| v.as_str()).map(str::to_string);
         let row = self.row(rec);
         if row.user.is_empty() {
@@ -147,9 +163,17 @@ impl Builder {
                 row.end_seen = true;
                 row.end_reason = s("end_reason");
                 row.exit_status = ev.get("exit_status").and_then(|v| v.as_i64());
-                row.messages_dropped = ev.get("messages_dropped").and_then(|v| v.as_u64()).unwrap_or(0);
-                if let (Some(st), Some(en)) = (ev.get("start").and_then(|v| v.as_f64()), ev.get("end").and_then(|v| v.as_f64())) {
-                    row.duration_ms = row.duration_ms.max(((en - st) * 1000.0).round().max(0.0) as u64);
+                row.messages_dropped = ev
+                    .get("messages_dropped")
+                    .and_then(|v| v.as_u64())
+                    .unwrap_or(0);
+                if let (Some(st), Some(en)) = (
+                    ev.get("start").and_then(|v| v.as_f64()),
+                    ev.get("end").and_then(|v| v.as_f64()),
+                ) {
+                    row.duration_ms = row
+                        .duration_ms
+                        .max(((en - st) * 1000.0).round().max(0.0) as u64);
                 }
             }
             _ => {}
@@ -158,12 +182,19 @@ impl Builder {
 
     fn finish(mut self) -> Vec<Row> {
         for (rec, m) in &self.last {
-            let end = m.packets().ok().and_then(|p| p.iter().map(|p| p.ts).max()).unwrap_or(m.pos);
+            let end = m
+                .packets()
+                .ok()
+                .and_then(|p| p.iter().map(|p| p.ts).max())
+                .unwrap_or(m.pos);
             if let Some(row) = self.rows.get_mut(rec) {
                 row.duration_ms = row.duration_ms.max(end);
             }
         }
-        self.order.iter().filter_map(|r| self.rows.remove(r)).collect()
+        self.order
+            .iter()
+            .filter_map(|r| self.rows.remove(r))
+            .collect()
     }
 }
 
@@ -188,14 +219,18 @@ pub fn collect(spec: &SourceSpec) -> Result<Vec<Row>, String> {
             let mut n = 0u64;
             loop {
                 line.clear();
-                if r.read_until(b'\n', &mut line).map_err(|e| format!("{}: {e}", path.display()))? == 0 {
+                if r.read_until(b'\n', &mut line)
+                    .map_err(|e| format!("{}: {e}", path.display()))?
+                    == 0
+                {
                     break;
                 }
                 n += 1;
                 if line.iter().all(|c| c.is_ascii_whitespace()) {
                     continue;
                 }
-                let m = parse_message(&line).map_err(|e| format!("{}: line {n}: {e}", path.display()))?;
+                let m = parse_message(&line)
+                    .map_err(|e| format!("{}: line {n}: {e}", path.display()))?;
                 b.message(m);
             }
             read_sidecar(&mut b, &events_path(path))?;
@@ -210,9 +245,13 @@ pub fn collect(spec: &SourceSpec) -> Result<Vec<Row>, String> {
             let out = BufReader::new(child.stdout.take().ok_or("journalctl has no stdout")?);
             for line in out.split(b'\n') {
                 let line = line.map_err(|e| format!("reading journalctl: {e}"))?;
-                let Ok(entry) = serde_json::from_slice::<serde_json::Value>(&line) else { continue };
+                let Ok(entry) = serde_json::from_slice::<serde_json::Value>(&line) else {
+                    continue;
+                };
                 if entry.get("TLOG_RS_EVENT").is_some() {
-                    if let Some(ev) = journal_field_bytes(&entry, "TLOG_RS_JSON").and_then(|j| serde_json::from_slice(&j).ok()) {
+                    if let Some(ev) = journal_field_bytes(&entry, "TLOG_RS_JSON")
+                        .and_then(|j| serde_json::from_slice(&j).ok())
+                    {
                         b.event(&ev);
                     }
                     continue;
@@ -249,7 +288,8 @@ fn read_sidecar(b: &mut Builder, path: &Path) -> Result<(), String> {
         if line.iter().all(|c| c.is_ascii_whitespace()) {
             continue;
         }
-        let ev: serde_json::Value = serde_json::from_slice(&line).map_err(|e| format!("{}: line {}: {e}", path.display(), i + 1))?;
+        let ev: serde_json::Value = serde_json::from_slice(&line)
+            .map_err(|e| format!("{}: line {}: {e}", path.display(), i + 1))?;
         b.event(&ev);
     }
     Ok(())
@@ -265,14 +305,25 @@ pub fn parse_when(s: &str) -> Result<u64, String> {
         Some((d, t)) => (d, Some(t)),
         None => (s, None),
     };
-    let d: Vec<i64> = date.split('-').map(|x| x.parse().map_err(|_| bad())).collect::<Result<_, _>>()?;
+    let d: Vec<i64> = date
+        .split('-')
+        .map(|x| x.parse().map_err(|_| bad()))
+        .collect::<Result<_, _>>()?;
     if d.len() != 3 || !(1..=12).contains(&d[1]) || !(1..=31).contains(&d[2]) {
         return Err(bad());
     }
     let mut secs = days_from_civil(d[0], d[1], d[2]) * 86_400;
     if let Some(t) = time {
-        let t: Vec<i64> = t.trim_end_matches('Z').split(':').map(|x| x.parse().map_err(|_| bad())).collect::<Result<_, _>>()?;
-        if !(2..=3).contains(&t.len()) || t[0] > 23 || t[1] > 59 || t.get(2).is_some_and(|s| *s > 60) {
+        let t: Vec<i64> = t
+            .trim_end_matches('Z')
+            .split(':')
+            .map(|x| x.parse().map_err(|_| bad()))
+            .collect::<Result<_, _>>()?;
+        if !(2..=3).contains(&t.len())
+            || t[0] > 23
+            || t[1] > 59
+            || t.get(2).is_some_and(|s| *s > 60)
+        {
             return Err(bad());
         }
         secs += t[0] * 3600 + t[1] * 60 + t.get(2).copied().unwrap_or(0);
@@ -304,24 +355,48 @@ pub fn format_utc(ms: u64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem / 60 % 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
 }
 
 pub fn render_table(rows: &[Row]) -> String {
     let mut lines = vec![[
-        "REC".to_string(), "USER".into(), "HOST".into(), "TERM".into(), "START".into(),
-        "DURATION".into(), "MSGS".into(), "COMPLETE".into(), "NOTES".into(),
+        "REC".to_string(),
+        "USER".into(),
+        "HOST".into(),
+        "TERM".into(),
+        "START".into(),
+        "DURATION".into(),
+        "MSGS".into(),
+        "COMPLETE".into(),
+        "NOTES".into(),
     ]];
     for r in rows {
         lines.push([
-            if r.rec.is_empty() { "-".into() } else { r.rec.clone() },
+            if r.rec.is_empty() {
+                "-".into()
+            } else {
+                r.rec.clone()
+            },
             r.user.clone(),
             r.host.clone(),
-            if r.term.is_empty() { "-".into() } else { r.term.clone() },
+            if r.term.is_empty() {
+                "-".into()
+            } else {
+                r.term.clone()
+            },
             r.start_ms.map_or("-".into(), format_utc),
             format_time(r.duration_ms),
             r.messages.to_string(),
-            if r.complete() { "yes".into() } else { "NO".into() },
+            if r.complete() {
+                "yes".into()
+            } else {
+                "NO".into()
+            },
             r.notes().join(", "),
         ]);
     }
@@ -386,14 +461,23 @@ mod tests {
     #[test]
     fn gaps_and_completeness() {
         let mut b = Builder::default();
-        let msg = |rec: &str, id: u64| Message { rec: Some(rec.into()), id, user: "u".into(), host: "h".into(), ..Message::default() };
+        let msg = |rec: &str, id: u64| Message {
+            rec: Some(rec.into()),
+            id,
+            user: "u".into(),
+            host: "h".into(),
+            ..Message::default()
+        };
         for (rec, id) in [("a", 1), ("b", 7), ("a", 2), ("b", 9), ("a", 3)] {
             b.message(msg(rec, id));
         }
         b.event(&serde_json::json!({"event":"end","rec":"a","start":1.0,"end":2.5,"exit_status":0,"end_reason":"exit","messages_dropped":0}));
         let rows = b.finish();
         assert_eq!(rows.len(), 2);
-        assert_eq!((rows[0].rec.as_str(), rows[0].messages, rows[0].complete()), ("a", 3, true));
+        assert_eq!(
+            (rows[0].rec.as_str(), rows[0].messages, rows[0].complete()),
+            ("a", 3, true)
+        );
         assert_eq!(rows[0].duration_ms, 1500);
         assert_eq!(rows[1].gaps, vec![(7, 9)]);
         assert!(!rows[1].complete());

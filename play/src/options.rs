@@ -19,7 +19,14 @@ pub struct PlayOptions {
 
 impl Default for PlayOptions {
     fn default() -> Self {
-        PlayOptions { speed: 1.0, goto: None, paused: false, follow: false, status: true, checkpoint_bytes: crate::timeline::CHECKPOINT_BYTES }
+        PlayOptions {
+            speed: 1.0,
+            goto: None,
+            paused: false,
+            follow: false,
+            status: true,
+            checkpoint_bytes: crate::timeline::CHECKPOINT_BYTES,
+        }
     }
 }
 

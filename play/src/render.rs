@@ -16,7 +16,12 @@ pub struct Painter {
 
 impl Painter {
     pub fn new(term: (u16, u16)) -> Self {
-        Painter { rows: Vec::new(), term, full: true, status: None }
+        Painter {
+            rows: Vec::new(),
+            term,
+            full: true,
+            status: None,
+        }
     }
 
     /// The terminal changed size or was overwritten: repaint everything.
@@ -52,9 +57,17 @@ impl Painter {
         let overlay = status.is_some() && trows <= rows;
         // Clip to the terminal; leave the last column free when clipping so
         // a wide character cannot wrap onto the next row.
-        let width = if tcols >= cols { cols } else { tcols.saturating_sub(1) };
+        let width = if tcols >= cols {
+            cols
+        } else {
+            tcols.saturating_sub(1)
+        };
         let visible = rows.min(trows);
-        for (i, text) in screen.rows_formatted(0, width).enumerate().take(visible as usize) {
+        for (i, text) in screen
+            .rows_formatted(0, width)
+            .enumerate()
+            .take(visible as usize)
+        {
             let r = i as u16 + 1;
             if overlay && r == status_row {
                 self.rows[i] = None;
@@ -70,7 +83,9 @@ impl Painter {
         if status != self.status.as_deref() || (status.is_some() && overlay) {
             if let Some(text) = status {
                 let text: String = text.chars().take(tcols as usize).collect();
-                s.push_str(&format!("\x1b[{status_row};1H\x1b[0m\x1b[2K\x1b[7m{text}\x1b[0m"));
+                s.push_str(&format!(
+                    "\x1b[{status_row};1H\x1b[0m\x1b[2K\x1b[7m{text}\x1b[0m"
+                ));
             } else if trows > rows {
                 s.push_str(&format!("\x1b[{status_row};1H\x1b[0m\x1b[2K"));
             }
@@ -78,7 +93,10 @@ impl Painter {
         }
         s.push_str("\x1b[0m");
         let (crow, ccol) = screen.cursor_position();
-        let cursor_shown = !screen.hide_cursor() && crow < visible && ccol < tcols && !(overlay && crow + 1 == status_row);
+        let cursor_shown = !screen.hide_cursor()
+            && crow < visible
+            && ccol < tcols
+            && !(overlay && crow + 1 == status_row);
         if cursor_shown {
             s.push_str(&format!("\x1b[{};{}H\x1b[?25h", crow + 1, ccol + 1));
         } else {
@@ -100,7 +118,12 @@ mod tests {
     use crate::timeline::new_parser;
 
     /// Paint onto an emulated terminal and read it back.
-    fn show(painter: &mut Painter, src: &vt100::Screen, term: &mut vt100::Parser, status: Option<&str>) {
+    fn show(
+        painter: &mut Painter,
+        src: &vt100::Screen,
+        term: &mut vt100::Parser,
+        status: Option<&str>,
+    ) {
         let s = painter.paint(src, status);
         term.process(s.as_bytes());
     }
@@ -108,20 +131,35 @@ mod tests {
     #[test]
     fn painted_screen_matches_source_and_diffs_are_small() {
         let mut rec = new_parser(20, 5);
-        rec.process("\x1b[31mred\x1b[0m plain\r\nsecond 你好 line that wraps around\r\n\x1b[7mrev".as_bytes());
+        rec.process(
+            "\x1b[31mred\x1b[0m plain\r\nsecond 你好 line that wraps around\r\n\x1b[7mrev"
+                .as_bytes(),
+        );
         let mut term = new_parser(30, 8);
         let mut p = Painter::new((30, 8));
         show(&mut p, rec.screen(), &mut term, Some("status"));
         for r in 0..5 {
             for c in 0..20 {
-                let (a, b) = (rec.screen().cell(r, c).unwrap(), term.screen().cell(r, c).unwrap());
+                let (a, b) = (
+                    rec.screen().cell(r, c).unwrap(),
+                    term.screen().cell(r, c).unwrap(),
+                );
                 assert_eq!(a.contents(), b.contents(), "cell {r},{c}");
                 assert_eq!(a.fgcolor(), b.fgcolor(), "cell {r},{c}");
                 assert_eq!(a.inverse(), b.inverse(), "cell {r},{c}");
             }
         }
-        assert_eq!(term.screen().cursor_position(), rec.screen().cursor_position());
-        assert!(term.screen().contents().lines().nth(7).unwrap().starts_with("status"));
+        assert_eq!(
+            term.screen().cursor_position(),
+            rec.screen().cursor_position()
+        );
+        assert!(term
+            .screen()
+            .contents()
+            .lines()
+            .nth(7)
+            .unwrap()
+            .starts_with("status"));
         // Nothing changed: nothing but cursor bookkeeping is written.
         let again = p.paint(rec.screen(), Some("status"));
         assert!(!again.contains("2K"), "{again:?}");
@@ -146,6 +184,9 @@ mod tests {
         let mut p2 = Painter::new((20, 6));
         let mut term2 = new_parser(20, 6);
         show(&mut p2, rec.screen(), &mut term2, None);
-        assert_eq!(term2.screen().rows(0, 20).nth(5).unwrap(), rec.screen().rows(0, 19).nth(5).unwrap());
+        assert_eq!(
+            term2.screen().rows(0, 20).nth(5).unwrap(),
+            rec.screen().rows(0, 19).nth(5).unwrap()
+        );
     }
 }

@@ -42,7 +42,12 @@ pub struct PacketSource {
 }
 
 impl PacketSource {
-    pub fn open(spec: &SourceSpec, rec: Option<String>, lax: bool, follow: bool) -> Result<Self, String> {
+    pub fn open(
+        spec: &SourceSpec,
+        rec: Option<String>,
+        lax: bool,
+        follow: bool,
+    ) -> Result<Self, String> {
         let name = spec.name();
         let input: Box<dyn BufRead + Send> = match spec {
             SourceSpec::File(path) => {
@@ -56,10 +61,14 @@ impl PacketSource {
             SourceSpec::Journal(q) => Box::new(JournalLines::spawn(q, follow)?),
         };
         let journal = matches!(spec, SourceSpec::Journal(_));
-        Ok(PacketSource { reader: Reader::new(input).lax(lax).match_rec(rec), name, journal })
+        Ok(PacketSource {
+            reader: Reader::new(input).lax(lax).match_rec(rec),
+            name,
+            journal,
+        })
     }
 
-    pub fn next(&mut self) -> Result<Option<Packet>, String> {
+    pub fn next_packet(&mut self) -> Result<Option<Packet>, String> {
         self.reader.next_packet().map_err(|e| self.describe(&e))
     }
 
@@ -85,7 +94,12 @@ pub struct CompleteLines<R> {
 
 impl<R: Read> CompleteLines<R> {
     pub fn new(inner: R) -> Self {
-        CompleteLines { inner, buf: Vec::new(), start: 0, end: 0 }
+        CompleteLines {
+            inner,
+            buf: Vec::new(),
+            start: 0,
+            end: 0,
+        }
     }
 }
 
@@ -134,18 +148,30 @@ fn journal_match_arg(m: &str) -> Result<Option<String>, String> {
         "AND" => return Ok(None),
         _ => {}
     }
-    let (field, _) = m.split_once('=').ok_or_else(|| format!("invalid journal match {m:?}: expected FIELD=VALUE, OR or AND"))?;
+    let (field, _) = m
+        .split_once('=')
+        .ok_or_else(|| format!("invalid journal match {m:?}: expected FIELD=VALUE, OR or AND"))?;
     let ok = !field.is_empty()
         && !field.starts_with("__")
-        && field.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+        && field
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
     if !ok {
-        return Err(format!("invalid journal match field {field:?}: only A-Z, 0-9 and _, not starting with __"));
+        return Err(format!(
+            "invalid journal match field {field:?}: only A-Z, 0-9 and _, not starting with __"
+        ));
     }
     Ok(Some(m.to_string()))
 }
 
 pub fn journalctl_args(q: &JournalQuery, follow: bool) -> Result<Vec<String>, String> {
-    let mut args = vec!["-o".to_string(), "json".into(), "--all".into(), "--no-pager".into(), "-q".into()];
+    let mut args = vec![
+        "-o".to_string(),
+        "json".into(),
+        "--all".into(),
+        "--no-pager".into(),
+        "-q".into(),
+    ];
     if follow {
         args.push("--follow".into());
         args.push("--no-tail".into());
@@ -184,7 +210,13 @@ impl JournalLines {
             .spawn()
             .map_err(|e| format!("cannot run journalctl: {e}"))?;
         let out = BufReader::new(child.stdout.take().ok_or("journalctl has no stdout")?);
-        Ok(JournalLines { child, out, line: Vec::new(), buf: Vec::new(), pos: 0 })
+        Ok(JournalLines {
+            child,
+            out,
+            line: Vec::new(),
+            buf: Vec::new(),
+            pos: 0,
+        })
     }
 
     /// Read journalctl lines until one has a message; false at the end.
@@ -194,8 +226,12 @@ impl JournalLines {
             if self.out.read_until(b'\n', &mut self.line)? == 0 {
                 return Ok(false);
             }
-            let entry: serde_json::Value = serde_json::from_slice(&self.line)
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("journalctl gave invalid JSON: {e}")))?;
+            let entry: serde_json::Value = serde_json::from_slice(&self.line).map_err(|e| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("journalctl gave invalid JSON: {e}"),
+                )
+            })?;
             if entry.get("TLOG_RS_EVENT").is_some() {
                 continue;
             }
@@ -214,7 +250,10 @@ impl JournalLines {
 pub fn journal_field_bytes(entry: &serde_json::Value, field: &str) -> Option<Vec<u8>> {
     match entry.get(field)? {
         serde_json::Value::String(s) => Some(s.as_bytes().to_vec()),
-        serde_json::Value::Array(a) => a.iter().map(|v| v.as_u64().and_then(|b| u8::try_from(b).ok())).collect(),
+        serde_json::Value::Array(a) => a
+            .iter()
+            .map(|v| v.as_u64().and_then(|b| u8::try_from(b).ok()))
+            .collect(),
         _ => None,
     }
 }
@@ -264,21 +303,33 @@ mod tests {
     #[test]
     fn journal_matches() {
         let q = JournalQuery {
-            matches: vec!["TLOG_REC=abc".into(), "OR".into(), "_UID=0".into(), "AND".into()],
+            matches: vec![
+                "TLOG_REC=abc".into(),
+                "OR".into(),
+                "_UID=0".into(),
+                "AND".into(),
+            ],
             since: Some(10),
             until: None,
         };
         let a = journalctl_args(&q, false).unwrap();
-        assert_eq!(&a[a.len() - 4..], ["--since=@10", "TLOG_REC=abc", "+", "_UID=0"]);
+        assert_eq!(
+            &a[a.len() - 4..],
+            ["--since=@10", "TLOG_REC=abc", "+", "_UID=0"]
+        );
         for bad in ["tlog_rec=x", "__CURSOR=x", "NOEQUALS", "=x"] {
-            let q = JournalQuery { matches: vec![bad.into()], ..Default::default() };
+            let q = JournalQuery {
+                matches: vec![bad.into()],
+                ..Default::default()
+            };
             assert!(journalctl_args(&q, false).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn journal_binary_field() {
-        let v: serde_json::Value = serde_json::from_str(r#"{"MESSAGE":[104,255],"A":"x"}"#).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(r#"{"MESSAGE":[104,255],"A":"x"}"#).unwrap();
         assert_eq!(journal_field_bytes(&v, "MESSAGE"), Some(vec![104, 255]));
         assert_eq!(journal_field_bytes(&v, "A"), Some(b"x".to_vec()));
         assert_eq!(journal_field_bytes(&v, "B"), None);

@@ -119,18 +119,31 @@ impl<W: Write> Player<'_, W> {
 
 /// Play the packets from `rx` onto `out` (not a terminal). Returns how it
 /// ended, or the reader's error after writing everything before it.
-pub fn play(rx: Receiver<Feed<Vec<Packet>>>, opts: &PlayOptions, out: &mut impl Write) -> Result<Outcome, String> {
+pub fn play(
+    rx: Receiver<Feed<Vec<Packet>>>,
+    opts: &PlayOptions,
+    out: &mut impl Write,
+) -> Result<Outcome, String> {
     let now = Instant::now();
     let mut clock = Clock::new(now, opts.speed, opts.paused);
     if let Some(Goto::At(t)) = opts.goto {
         clock.set_position(now, t as f64);
     }
     let keys = if term::is_tty(term::STDIN) {
-        Some(Keys { parser: KeyParser::new(), _raw: term::RawMode::enter(term::STDIN).ok() })
+        Some(Keys {
+            parser: KeyParser::new(),
+            _raw: term::RawMode::enter(term::STDIN).ok(),
+        })
     } else {
         None
     };
-    let mut player = Player { out, clock, to_end: opts.goto == Some(Goto::End), keys, resync: false };
+    let mut player = Player {
+        out,
+        clock,
+        to_end: opts.goto == Some(Goto::End),
+        keys,
+        resync: false,
+    };
     let result = run(&mut player, &rx);
     let _ = player.out.write_all(EXIT_SEQUENCE);
     let _ = player.out.flush();

@@ -44,7 +44,14 @@ impl RawMode {
             return Err(io::Error::last_os_error());
         }
         let saved = t;
-        t.c_iflag &= !(libc::IGNBRK | libc::BRKINT | libc::PARMRK | libc::ISTRIP | libc::INLCR | libc::IGNCR | libc::ICRNL | libc::IXON);
+        t.c_iflag &= !(libc::IGNBRK
+            | libc::BRKINT
+            | libc::PARMRK
+            | libc::ISTRIP
+            | libc::INLCR
+            | libc::IGNCR
+            | libc::ICRNL
+            | libc::IXON);
         t.c_oflag &= !libc::OPOST;
         t.c_lflag &= !(libc::ECHO | libc::ECHONL | libc::ICANON | libc::IEXTEN);
         t.c_cflag &= !(libc::CSIZE | libc::PARENB);
@@ -76,12 +83,20 @@ pub fn wait_readable(fd: RawFd, timeout: Option<Duration>) -> io::Result<bool> {
         // Round up so we never wake just before a deadline and spin.
         Some(d) => d.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32,
     };
-    let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
     // SAFETY: one valid pollfd, count 1.
     let n = unsafe { libc::poll(&mut pfd, 1, ms) };
     if n < 0 {
         let e = io::Error::last_os_error();
-        return if e.kind() == io::ErrorKind::Interrupted { Ok(false) } else { Err(e) };
+        return if e.kind() == io::ErrorKind::Interrupted {
+            Ok(false)
+        } else {
+            Err(e)
+        };
     }
     Ok(n > 0)
 }
@@ -102,7 +117,11 @@ pub fn read_keys(fd: RawFd, buf: &mut [u8]) -> io::Result<Option<usize>> {
     let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
     if n < 0 {
         let e = io::Error::last_os_error();
-        return if e.kind() == io::ErrorKind::Interrupted { Ok(Some(0)) } else { Err(e) };
+        return if e.kind() == io::ErrorKind::Interrupted {
+            Ok(Some(0))
+        } else {
+            Err(e)
+        };
     }
     Ok(if n == 0 { None } else { Some(n as usize) })
 }

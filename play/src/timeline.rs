@@ -14,14 +14,31 @@ use tlog_format::{Packet, PacketData};
 
 use crate::escstate::EscTracker;
 
-/// Output between checkpoints. At ~40 MB/s a seek emulates at most ~6 ms.
-pub const CHECKPOINT_BYTES: usize = 256 * 1024;
+/// Output between checkpoints. At ~40 MB/s a seek emulates at most ~13 ms.
+pub const CHECKPOINT_BYTES: usize = 512 * 1024;
+
+/// Memory for checkpoints. A checkpoint is a copy of both screen buffers
+/// (32 bytes a cell): ~120 KB at 80x24, ~300 KB at 120x40. Past the budget
+/// every other checkpoint is dropped, which doubles the spacing (and the
+/// worst-case seek) instead of growing without bound.
+pub const CHECKPOINT_BUDGET: usize = 192 * 1024 * 1024;
+
+fn checkpoint_cost(c: &Checkpoint) -> usize {
+    let (cols, rows) = screen_size(&c.screen);
+    cols as usize * rows as usize * 64 + 1024
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventKind {
     /// Output bytes `out[start..end]`.
-    Output { start: usize, end: usize },
-    Window { cols: u16, rows: u16 },
+    Output {
+        start: usize,
+        end: usize,
+    },
+    Window {
+        cols: u16,
+        rows: u16,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,10 +109,17 @@ impl Indexer {
     }
 
     pub fn chunk(&mut self, packets: Vec<Packet>) -> Chunk {
-        let mut c = Chunk { out: Vec::new(), events: Vec::new(), checkpoints: Vec::new() };
+        let mut c = Chunk {
+            out: Vec::new(),
+            events: Vec::new(),
+            checkpoints: Vec::new(),
+        };
         if self.first {
             self.first = false;
-            c.checkpoints.push(Checkpoint { next_event: 0, screen: self.parser.screen().clone() });
+            c.checkpoints.push(Checkpoint {
+                next_event: 0,
+                screen: self.parser.screen().clone(),
+            });
         }
         for p in packets {
             let kind = match p.data {
@@ -106,7 +130,10 @@ impl Indexer {
                     let start = self.out_len;
                     self.out_len += d.len();
                     c.out.extend_from_slice(&d);
-                    EventKind::Output { start, end: self.out_len }
+                    EventKind::Output {
+                        start,
+                        end: self.out_len,
+                    }
                 }
                 // tlog writes 0x0 when the outer tty has no size: not a size.
                 PacketData::Window { cols, rows } if cols > 0 && rows > 0 => {
@@ -119,7 +146,10 @@ impl Indexer {
             self.events += 1;
             if self.since_checkpoint >= self.every && self.tracker.idle() {
                 self.since_checkpoint = 0;
-                c.checkpoints.push(Checkpoint { next_event: self.events, screen: self.parser.screen().clone() });
+                c.checkpoints.push(Checkpoint {
+                    next_event: self.events,
+                    screen: self.parser.screen().clone(),
+                });
             }
         }
         c
@@ -136,13 +166,15 @@ pub fn apply_window(parser: &mut vt100::Parser, cols: u16, rows: u16) {
 /// no timeline or checkpoints: the reference that seeks are tested against.
 pub fn screen_at(src: &mut crate::source::PacketSource, ms: u64) -> Result<vt100::Screen, String> {
     let mut parser = new_parser(80, 24);
-    while let Some(p) = src.next()? {
+    while let Some(p) = src.next_packet()? {
         if p.ts > ms {
             break;
         }
         match p.data {
             PacketData::Output(d) => parser.process(&d),
-            PacketData::Window { cols, rows } if cols > 0 && rows > 0 => apply_window(&mut parser, cols, rows),
+            PacketData::Window { cols, rows } if cols > 0 && rows > 0 => {
+                apply_window(&mut parser, cols, rows)
+            }
             _ => {}
         }
     }
@@ -154,13 +186,36 @@ pub struct Timeline {
     pub out: Vec<u8>,
     pub events: Vec<Event>,
     pub checkpoints: Vec<Checkpoint>,
+    checkpoint_bytes: usize,
+    budget: Option<usize>,
 }
 
 impl Timeline {
+    /// A timeline whose checkpoints may use at most `bytes` (tests).
+    pub fn with_budget(bytes: usize) -> Self {
+        Timeline {
+            budget: Some(bytes),
+            ..Timeline::default()
+        }
+    }
+
     pub fn append(&mut self, c: Chunk) {
         self.out.extend_from_slice(&c.out);
         self.events.extend_from_slice(&c.events);
-        self.checkpoints.extend(c.checkpoints);
+        for cp in c.checkpoints {
+            self.checkpoint_bytes += checkpoint_cost(&cp);
+            self.checkpoints.push(cp);
+        }
+        let budget = self.budget.unwrap_or(CHECKPOINT_BUDGET);
+        while self.checkpoint_bytes > budget && self.checkpoints.len() > 2 {
+            // Keep the first (the start) and every other one after it.
+            let mut i = 0;
+            self.checkpoints.retain(|_| {
+                i += 1;
+                i % 2 == 1
+            });
+            self.checkpoint_bytes = self.checkpoints.iter().map(checkpoint_cost).sum();
+        }
     }
 
     /// Number of events at or before `ms`: the emulator state for time `ms`
@@ -182,7 +237,10 @@ pub struct Emulator {
 
 impl Emulator {
     pub fn new(tl: &Timeline) -> Self {
-        let mut e = Emulator { parser: new_parser(80, 24), next_event: 0 };
+        let mut e = Emulator {
+            parser: new_parser(80, 24),
+            next_event: 0,
+        };
         e.restore(&tl.checkpoints[0]);
         e
     }
@@ -225,19 +283,34 @@ mod tests {
     use super::*;
 
     fn out(ts: u64, d: &[u8]) -> Packet {
-        Packet { ts, data: PacketData::Output(d.to_vec()) }
+        Packet {
+            ts,
+            data: PacketData::Output(d.to_vec()),
+        }
     }
 
     /// A recording with many checkpoints: small checkpoint spacing is
     /// emulated by lots of output; escape sequences and UTF-8 split across
     /// packets so checkpoints must dodge them.
     fn busy_timeline() -> Timeline {
-        let mut packets = vec![Packet { ts: 0, data: PacketData::Window { cols: 40, rows: 10 } }];
+        busy_timeline_with(Timeline::default())
+    }
+
+    fn busy_timeline_with(mut tl: Timeline) -> Timeline {
+        let mut packets = vec![Packet {
+            ts: 0,
+            data: PacketData::Window { cols: 40, rows: 10 },
+        }];
         let mut ts = 0;
         for i in 0..3000u32 {
             ts += 7;
             let filler = "x".repeat(i as usize % 90);
-            let s = format!("\x1b[{};{}H\x1b[3{}mline {i} {filler}你好\x1b]0;t{i}\x07\x1b[0m\r\n", i % 10 + 1, i % 30 + 1, i % 8);
+            let s = format!(
+                "\x1b[{};{}H\x1b[3{}mline {i} {filler}你好\x1b]0;t{i}\x07\x1b[0m\r\n",
+                i % 10 + 1,
+                i % 30 + 1,
+                i % 8
+            );
             let b = s.as_bytes();
             // Cut each write in three at varying places, so packet ends
             // fall inside escape sequences and UTF-8 characters.
@@ -247,7 +320,13 @@ mod tests {
             packets.push(out(ts, &b[c1..c2]));
             packets.push(out(ts, &b[c2..]));
             if i % 500 == 499 {
-                packets.push(Packet { ts, data: PacketData::Window { cols: 40 + (i / 500) as u16, rows: 12 } });
+                packets.push(Packet {
+                    ts,
+                    data: PacketData::Window {
+                        cols: 40 + (i / 500) as u16,
+                        rows: 12,
+                    },
+                });
                 packets.push(out(ts, b"\x1b[?1049h"));
             }
             if i % 500 == 250 {
@@ -255,7 +334,6 @@ mod tests {
             }
         }
         let mut ix = Indexer::new((80, 24)).checkpoint_every(10_000);
-        let mut tl = Timeline::default();
         for batch in packets.chunks(100) {
             tl.append(ix.chunk(batch.to_vec()));
         }
@@ -272,12 +350,22 @@ mod tests {
     #[test]
     fn seek_equals_straight_replay_everywhere() {
         let tl = busy_timeline();
-        assert!(tl.checkpoints.len() > 4, "test must cross checkpoints: {}", tl.checkpoints.len());
+        assert!(
+            tl.checkpoints.len() > 4,
+            "test must cross checkpoints: {}",
+            tl.checkpoints.len()
+        );
         let mut e = Emulator::new(&tl);
         let n = tl.events.len();
         // Backwards, forwards, across checkpoints, and onto checkpoint edges.
         let mut targets: Vec<usize> = vec![n, 0, n / 2, n / 3, n - 1, 1, n / 2 + 1];
-        targets.extend(tl.checkpoints.iter().flat_map(|c| [c.next_event, c.next_event.saturating_sub(1), c.next_event + 1]));
+        targets.extend(tl.checkpoints.iter().flat_map(|c| {
+            [
+                c.next_event,
+                c.next_event.saturating_sub(1),
+                c.next_event + 1,
+            ]
+        }));
         // Straight replay once, keeping the screen at every target.
         let mut sorted: Vec<usize> = targets.iter().map(|t| (*t).min(n)).collect();
         sorted.sort_unstable();
@@ -291,7 +379,30 @@ mod tests {
         for t in targets {
             let t = t.min(n);
             e.seek(&tl, t);
-            assert!(same(e.parser.screen(), &want[&t]), "screen differs after seek to event {t}");
+            assert!(
+                same(e.parser.screen(), &want[&t]),
+                "screen differs after seek to event {t}"
+            );
+        }
+    }
+
+    #[test]
+    fn checkpoint_budget_thins_but_seeks_stay_exact() {
+        let full = busy_timeline();
+        let thin = busy_timeline_with(Timeline::with_budget(8 * 30 * 1024));
+        assert!(
+            thin.checkpoints.len() < full.checkpoints.len() / 2,
+            "{} vs {}",
+            thin.checkpoints.len(),
+            full.checkpoints.len()
+        );
+        assert_eq!(thin.checkpoints[0].next_event, 0);
+        let n = thin.events.len();
+        let (mut a, mut b) = (Emulator::new(&full), Emulator::new(&thin));
+        for t in [n, n / 3, n - 7, 5, n / 2] {
+            a.seek(&full, t);
+            b.seek(&thin, t);
+            assert!(same(a.parser.screen(), b.parser.screen()), "event {t}");
         }
     }
 

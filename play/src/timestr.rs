@@ -17,8 +17,15 @@ pub fn parse_time(s: &str) -> Result<u64, String> {
         if !p.bytes().all(|b| b.is_ascii_digit()) {
             return Err(bad());
         }
-        let v: u64 = if p.is_empty() { 0 } else { p.parse().map_err(|_| bad())? };
-        secs = secs.checked_mul(60).and_then(|x| x.checked_add(v)).ok_or_else(bad)?;
+        let v: u64 = if p.is_empty() {
+            0
+        } else {
+            p.parse().map_err(|_| bad())?
+        };
+        secs = secs
+            .checked_mul(60)
+            .and_then(|x| x.checked_add(v))
+            .ok_or_else(bad)?;
     }
     let mut ms = secs.checked_mul(1000).ok_or_else(bad)?;
     if let Some(f) = frac {

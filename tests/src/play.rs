@@ -37,12 +37,22 @@ pub fn run_open_stdin(cmd: &mut Command) -> Output {
 /// `tlog-play -g end` of `log` plus `extra` args: its full output and rc.
 pub fn tlog_play_end(log: &Path, extra: &[&str]) -> Output {
     let tp = require_program("tlog-play", "tlog");
-    run_open_stdin(Command::new(tp).args(["-g", "end", "-i"]).arg(log).args(extra))
+    run_open_stdin(
+        Command::new(tp)
+            .args(["-g", "end", "-i"])
+            .arg(log)
+            .args(extra),
+    )
 }
 
 /// `tlog-rs play -g end` of `log` plus `extra` args.
 pub fn our_play_end(log: &Path, extra: &[&str]) -> Output {
-    run_open_stdin(Command::new(tlog_rs()).args(["play", "-g", "end"]).arg(log).args(extra))
+    run_open_stdin(
+        Command::new(tlog_rs())
+            .args(["play", "-g", "end"])
+            .arg(log)
+            .args(extra),
+    )
 }
 
 /// Assert that tlog-rs plays `log` exactly like tlog-play (output, minus
@@ -50,12 +60,30 @@ pub fn our_play_end(log: &Path, extra: &[&str]) -> Output {
 pub fn assert_same_dump(log: &Path, extra: &[&str]) -> Vec<u8> {
     let theirs = tlog_play_end(log, extra);
     let ours = our_play_end(log, extra);
-    assert!(theirs.status.success(), "tlog-play failed on {}: {}", log.display(), String::from_utf8_lossy(&theirs.stderr));
-    assert!(ours.status.success(), "tlog-rs play failed on {}: {}", log.display(), String::from_utf8_lossy(&ours.stderr));
-    assert!(theirs.stdout.ends_with(TLOG_EXIT), "tlog-play output ends with its exit sequence");
+    assert!(
+        theirs.status.success(),
+        "tlog-play failed on {}: {}",
+        log.display(),
+        String::from_utf8_lossy(&theirs.stderr)
+    );
+    assert!(
+        ours.status.success(),
+        "tlog-rs play failed on {}: {}",
+        log.display(),
+        String::from_utf8_lossy(&ours.stderr)
+    );
+    assert!(
+        theirs.stdout.ends_with(TLOG_EXIT),
+        "tlog-play output ends with its exit sequence"
+    );
     let expected = &theirs.stdout[..theirs.stdout.len() - 1];
     if ours.stdout != expected {
-        let at = ours.stdout.iter().zip(expected).position(|(a, b)| a != b).unwrap_or(ours.stdout.len().min(expected.len()));
+        let at = ours
+            .stdout
+            .iter()
+            .zip(expected)
+            .position(|(a, b)| a != b)
+            .unwrap_or(ours.stdout.len().min(expected.len()));
         panic!(
             "{}: tlog-rs play -g end differs from tlog-play at byte {at} (ours {} bytes, tlog-play {} bytes without NUL)",
             log.display(),
@@ -82,7 +110,11 @@ pub fn write_recording(path: &Path, rec: &str, window: (u16, u16), steps: &[Step
         term: "xterm".into(),
         session: 7,
     };
-    let mut enc = Encoder::new(header, 2048, SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_700_000));
+    let mut enc = Encoder::new(
+        header,
+        2048,
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_700_000),
+    );
     enc.window(Duration::ZERO, window.0, window.1);
     let mut text = Vec::new();
     for s in steps {
@@ -112,8 +144,14 @@ pub fn busy_session() -> Vec<Step> {
     for k in 1..=60u64 {
         let mut s = String::new();
         match k {
-            25 => s.push_str("\x1b[?1049h\x1b[H\x1b[2J\x1b[44m top bar of a full-screen program \x1b[0m"),
-            26..=34 => s.push_str(&format!("\x1b[{};{}H\x1b[1mcell {k}\x1b[0m", (k - 24) * 2, k * 2 - 40)),
+            25 => s.push_str(
+                "\x1b[?1049h\x1b[H\x1b[2J\x1b[44m top bar of a full-screen program \x1b[0m",
+            ),
+            26..=34 => s.push_str(&format!(
+                "\x1b[{};{}H\x1b[1mcell {k}\x1b[0m",
+                (k - 24) * 2,
+                k * 2 - 40
+            )),
             35 => s.push_str("\x1b[?1049l"),
             _ => {}
         }
@@ -129,7 +167,10 @@ pub fn busy_session() -> Vec<Step> {
                 }
             }
         }
-        steps.push(Step { ms: k * 1000, out: s.into_bytes() });
+        steps.push(Step {
+            ms: k * 1000,
+            out: s.into_bytes(),
+        });
     }
     steps
 }
@@ -138,9 +179,22 @@ pub fn busy_session() -> Vec<Step> {
 /// rows with trailing blanks trimmed, from the same emulator the player
 /// uses but without its timeline or checkpoints.
 pub fn screen_at(log: &Path, at: &str) -> Vec<String> {
-    let out = Command::new(tlog_rs()).args(["play", "--print-screen-at", at]).arg(log).stdin(Stdio::null()).output().expect("tlog-rs");
-    assert!(out.status.success(), "print-screen-at failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).expect("utf-8 screen").lines().map(|l| l.trim_end().to_string()).collect()
+    let out = Command::new(tlog_rs())
+        .args(["play", "--print-screen-at", at])
+        .arg(log)
+        .stdin(Stdio::null())
+        .output()
+        .expect("tlog-rs");
+    assert!(
+        out.status.success(),
+        "print-screen-at failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .expect("utf-8 screen")
+        .lines()
+        .map(|l| l.trim_end().to_string())
+        .collect()
 }
 
 /// A private tmux server (its own socket), killed on drop.
@@ -153,11 +207,24 @@ impl Tmux {
     pub fn start(tag: &str, cols: u16, rows: u16, cmd: &str) -> Tmux {
         static N: AtomicUsize = AtomicUsize::new(0);
         require_program("tmux", "tmux");
-        let socket = format!("tlog-rs-{tag}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst));
+        let socket = format!(
+            "tlog-rs-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        );
         let t = Tmux { socket };
         let ok = t
             .cmd()
-            .args(["-f", "/dev/null", "new-session", "-d", "-x", &cols.to_string(), "-y", &rows.to_string()])
+            .args([
+                "-f",
+                "/dev/null",
+                "new-session",
+                "-d",
+                "-x",
+                &cols.to_string(),
+                "-y",
+                &rows.to_string(),
+            ])
             .arg(format!("TERM=xterm-256color {cmd}; sleep 600"))
             .status()
             .expect("tmux runs")
@@ -175,14 +242,27 @@ impl Tmux {
     /// Type keys (tmux key names: "Left", "Enter", "Space", "BSpace", or
     /// literal text with `-l`).
     pub fn keys(&self, keys: &[&str]) {
-        let ok = self.cmd().args(["send-keys", "-t", "0"]).args(keys).status().expect("tmux").success();
+        let ok = self
+            .cmd()
+            .args(["send-keys", "-t", "0"])
+            .args(keys)
+            .status()
+            .expect("tmux")
+            .success();
         assert!(ok, "tmux send-keys {keys:?}");
     }
 
     /// The visible pane, one string per row, trailing blanks trimmed.
     pub fn capture(&self) -> Vec<String> {
-        let out = self.cmd().args(["capture-pane", "-p", "-t", "0"]).output().expect("tmux capture");
-        String::from_utf8_lossy(&out.stdout).lines().map(|l| l.trim_end().to_string()).collect()
+        let out = self
+            .cmd()
+            .args(["capture-pane", "-p", "-t", "0"])
+            .output()
+            .expect("tmux capture");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| l.trim_end().to_string())
+            .collect()
     }
 }
 

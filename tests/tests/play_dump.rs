@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use tlog_rs_tests::play::{assert_same_dump, our_play_end, tlog_play_end, tlog_rs, OUR_EXIT, TLOG_EXIT};
+use tlog_rs_tests::play::{
+    assert_same_dump, our_play_end, tlog_play_end, tlog_rs, OUR_EXIT, TLOG_EXIT,
+};
 use tlog_rs_tests::rec::{in_pty, pseudo_random, sq, TempDir};
 use tlog_rs_tests::{require_program, target_dir};
 
@@ -25,12 +27,21 @@ fn tlog_12_1_samples_play_like_tlog_play() {
         eprintln!("SKIP: shared/reference/tlog-samples not found next to the repository");
         return;
     };
-    for name in ["pipe-mode", "pty-mode-input-resize", "multi-message-payload64", "rec-session"] {
+    for name in [
+        "pipe-mode",
+        "pty-mode-input-resize",
+        "multi-message-payload64",
+        "rec-session",
+    ] {
         let log = dir.join(format!("{name}.log"));
         let ours = assert_same_dump(&log, &[]);
         // And the output tlog-play gave when the samples were made.
         let stored = std::fs::read(dir.join(format!("{name}.play.out"))).unwrap();
-        assert_eq!(ours, stored[..stored.len() - 1], "{name}: stored tlog-play output");
+        assert_eq!(
+            ours,
+            stored[..stored.len() - 1],
+            "{name}: stored tlog-play output"
+        );
     }
     let lax = dir.join("drop-ratelimit.log");
     assert_same_dump(&lax, &["--lax"]);
@@ -49,13 +60,32 @@ fn record_debian(dir: &TempDir, name: &str, extra: &[&str], cmd: &str, pty: bool
     if pty {
         // tlog-rec's stdin: a pipe that stays open (EOF would end the
         // session; a tty would make Debian's utempter fail).
-        let line = format!("export T=$(tty); stty cols 90 rows 20; sleep 2 | {} {} -o {} /bin/bash -c {}", tlog_rec.display(), extra.join(" "), sq(log.to_str().unwrap()), sq(cmd));
+        let line = format!(
+            "export T=$(tty); stty cols 90 rows 20; sleep 2 | {} {} -o {} /bin/bash -c {}",
+            tlog_rec.display(),
+            extra.join(" "),
+            sq(log.to_str().unwrap()),
+            sq(cmd)
+        );
         in_pty(&line);
     } else {
-        let st = Command::new(tlog_rec).args(extra).arg("-o").arg(&log).args(["/bin/bash", "-c", cmd]).stdin(Stdio::null()).stdout(Stdio::null()).status().unwrap();
+        let st = Command::new(tlog_rec)
+            .args(extra)
+            .arg("-o")
+            .arg(&log)
+            .args(["/bin/bash", "-c", cmd])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
         assert!(st.success(), "tlog-rec {name}");
     }
-    assert!(std::fs::metadata(&log).map(|m| m.len() > 0).unwrap_or(false), "tlog-rec wrote {name}");
+    assert!(
+        std::fs::metadata(&log)
+            .map(|m| m.len() > 0)
+            .unwrap_or(false),
+        "tlog-rec wrote {name}"
+    );
     log
 }
 
@@ -63,16 +93,32 @@ fn record_debian(dir: &TempDir, name: &str, extra: &[&str], cmd: &str, pty: bool
 fn recordings_by_debian_tlog_rec_play_like_tlog_play() {
     let dir = TempDir::new("play-dump-debian");
     let pipe = record_debian(&dir, "pipe.log", &["--payload=64"], PIPE_CMD, false);
-    assert!(std::fs::read_to_string(&pipe).unwrap().lines().count() > 5, "several messages");
+    assert!(
+        std::fs::read_to_string(&pipe).unwrap().lines().count() > 5,
+        "several messages"
+    );
     assert_same_dump(&pipe, &[]);
     let pty = record_debian(&dir, "pty.log", &["--log-input"], PTY_CMD, true);
-    assert!(std::fs::read_to_string(&pty).unwrap().contains("=120x40"), "resize recorded");
+    assert!(
+        std::fs::read_to_string(&pty).unwrap().contains("=120x40"),
+        "resize recorded"
+    );
     assert_same_dump(&pty, &[]);
     // Random bytes: runs of binary and text, packets split at 4 KiB.
     let bin = dir.write("random.bin", &pseudo_random(300_000, 7));
-    let binlog = record_debian(&dir, "bin.log", &[], &format!("cat {}", sq(bin.to_str().unwrap())), false);
+    let binlog = record_debian(
+        &dir,
+        "bin.log",
+        &[],
+        &format!("cat {}", sq(bin.to_str().unwrap())),
+        false,
+    );
     let out = assert_same_dump(&binlog, &[]);
-    assert_eq!(out[..out.len() - OUR_EXIT.len()], std::fs::read(&bin).unwrap()[..], "binary output is the file");
+    assert_eq!(
+        out[..out.len() - OUR_EXIT.len()],
+        std::fs::read(&bin).unwrap()[..],
+        "binary output is the file"
+    );
 }
 
 #[test]
@@ -84,43 +130,87 @@ fn recordings_by_tlog_rs_rec_play_like_tlog_play() {
     }
     let dir = TempDir::new("play-dump-ours");
     let log = dir.path("ours.log");
-    let st = Command::new(&rec).args(["--payload=64", "-o"]).arg(&log).args(["/bin/bash", "-c", PIPE_CMD]).stdin(Stdio::null()).stdout(Stdio::null()).status().unwrap();
+    let st = Command::new(&rec)
+        .args(["--payload=64", "-o"])
+        .arg(&log)
+        .args(["/bin/bash", "-c", PIPE_CMD])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
     assert!(st.success(), "tlog-rs-rec");
     assert_same_dump(&log, &[]);
     let pty = dir.path("ours-pty.log");
-    in_pty(&format!("export T=$(tty); stty cols 90 rows 20; sleep 2 | {} -o {} /bin/bash -c {}", rec.display(), sq(pty.to_str().unwrap()), sq(PTY_CMD)));
-    assert!(std::fs::read_to_string(&pty).unwrap().contains("=120x40"), "resize recorded");
+    in_pty(&format!(
+        "export T=$(tty); stty cols 90 rows 20; sleep 2 | {} -o {} /bin/bash -c {}",
+        rec.display(),
+        sq(pty.to_str().unwrap()),
+        sq(PTY_CMD)
+    ));
+    assert!(
+        std::fs::read_to_string(&pty).unwrap().contains("=120x40"),
+        "resize recorded"
+    );
     assert_same_dump(&pty, &[]);
 }
 
 /// Time `tlog-rs play FILE > pipe` with an open, idle stdin.
 fn timed_play(log: &Path, extra: &[&str]) -> (Duration, Vec<u8>) {
     let t = Instant::now();
-    let out = tlog_rs_tests::play::run_open_stdin(Command::new(tlog_rs()).arg("play").args(extra).arg(log));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = tlog_rs_tests::play::run_open_stdin(
+        Command::new(tlog_rs()).arg("play").args(extra).arg(log),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     (t.elapsed(), out.stdout)
 }
 
 #[test]
 fn timed_playback_takes_the_recorded_time() {
     let dir = TempDir::new("play-timing");
-    let log = record_debian(&dir, "t.log", &[], "echo start; sleep 1.5; echo middle; sleep 0.5; echo end", false);
+    let log = record_debian(
+        &dir,
+        "t.log",
+        &[],
+        "echo start; sleep 1.5; echo middle; sleep 0.5; echo end",
+        false,
+    );
     let (d1, out) = timed_play(&log, &[]);
     let (d2, out2) = timed_play(&log, &["-s", "2"]);
     let (d3, _) = timed_play(&log, &["-g", "1.5"]);
     // The recorded span is ~2.0 s: generous bounds, no tight timing.
-    assert!(d1 >= Duration::from_millis(1600) && d1 <= Duration::from_millis(2600), "speed 1 took {d1:?}");
-    assert!(d2 >= Duration::from_millis(800) && d2 <= Duration::from_millis(1400), "speed 2 took {d2:?}");
-    assert!(d3 <= Duration::from_millis(900), "-g 1.5 skips the first 1.5 s: took {d3:?}");
+    assert!(
+        d1 >= Duration::from_millis(1600) && d1 <= Duration::from_millis(2600),
+        "speed 1 took {d1:?}"
+    );
+    assert!(
+        d2 >= Duration::from_millis(800) && d2 <= Duration::from_millis(1400),
+        "speed 2 took {d2:?}"
+    );
+    assert!(
+        d3 <= Duration::from_millis(900),
+        "-g 1.5 skips the first 1.5 s: took {d3:?}"
+    );
     assert_eq!(out, b"start\nmiddle\nend\n\x1b[0m\x1b[?25h\n");
     assert_eq!(out, out2);
 }
 
 #[test]
+// The child is reaped with wait4, which also gives its CPU time.
+#[allow(clippy::zombie_processes)]
 fn dev_null_stdin_does_not_spin() {
     let dir = TempDir::new("play-devnull");
     let log = record_debian(&dir, "idle.log", &[], "echo a; sleep 1; echo b", false);
-    let child = Command::new(tlog_rs()).args(["play"]).arg(&log).stdin(Stdio::null()).stdout(Stdio::null()).spawn().unwrap();
+    let child = Command::new(tlog_rs())
+        .args(["play"])
+        .arg(&log)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
     let pid = child.id() as libc::pid_t;
     let mut status = 0;
     // SAFETY: rusage is plain data; wait4 reaps only our own child.
@@ -129,16 +219,33 @@ fn dev_null_stdin_does_not_spin() {
         assert_eq!(libc::wait4(pid, &mut status, 0, &mut ru), pid);
         ru
     };
-    let cpu = Duration::from_secs((ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) as u64) + Duration::from_micros((ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) as u64);
-    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "exit status {status}");
-    assert!(cpu < Duration::from_millis(300), "a 1 s playback used {cpu:?} of CPU: spinning?");
+    let cpu = Duration::from_secs((ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) as u64)
+        + Duration::from_micros((ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) as u64);
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "exit status {status}"
+    );
+    assert!(
+        cpu < Duration::from_millis(300),
+        "a 1 s playback used {cpu:?} of CPU: spinning?"
+    );
 }
 
 #[test]
 fn errors_stop_at_the_offending_line_after_playing_what_came_before() {
     let dir = TempDir::new("play-errors");
-    let good = record_debian(&dir, "good.log", &["--payload=64"], "for i in $(seq 1 12); do echo \"line $i: the quick brown fox\"; done", false);
-    let lines: Vec<String> = std::fs::read_to_string(&good).unwrap().lines().map(String::from).collect();
+    let good = record_debian(
+        &dir,
+        "good.log",
+        &["--payload=64"],
+        "for i in $(seq 1 12); do echo \"line $i: the quick brown fox\"; done",
+        false,
+    );
+    let lines: Vec<String> = std::fs::read_to_string(&good)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
     assert!(lines.len() >= 4, "several messages");
     // Message 3 missing: an id gap at line 3 of the file.
     let mut gap = lines.clone();
@@ -147,10 +254,21 @@ fn errors_stop_at_the_offending_line_after_playing_what_came_before() {
     let ours = our_play_end(&gap_log, &[]);
     let theirs = tlog_play_end(&gap_log, &[]);
     assert_eq!(ours.status.code(), Some(1));
-    assert_eq!(theirs.status.code(), Some(1), "tlog-play rejects the gap too");
+    assert_eq!(
+        theirs.status.code(),
+        Some(1),
+        "tlog-play rejects the gap too"
+    );
     let err = String::from_utf8_lossy(&ours.stderr);
-    assert!(err.contains("gap.log: line 3:") && err.contains("id"), "error names file, line and field: {err}");
-    assert_eq!(ours.stdout, theirs.stdout[..theirs.stdout.len() - 1], "played up to the error, like tlog-play");
+    assert!(
+        err.contains("gap.log: line 3:") && err.contains("id"),
+        "error names file, line and field: {err}"
+    );
+    assert_eq!(
+        ours.stdout,
+        theirs.stdout[..theirs.stdout.len() - 1],
+        "played up to the error, like tlog-play"
+    );
     assert!(ours.stdout.starts_with(b"line 1: the quick brown fox\n"));
     // --lax accepts the gap, like tlog-play --lax.
     assert_same_dump(&gap_log, &["--lax"]);
@@ -161,7 +279,10 @@ fn errors_stop_at_the_offending_line_after_playing_what_came_before() {
     let ours = our_play_end(&bad_log, &[]);
     assert_eq!(ours.status.code(), Some(1));
     let err = String::from_utf8_lossy(&ours.stderr);
-    assert!(err.contains("bad.log: line 2:") && err.contains("timing"), "{err}");
+    assert!(
+        err.contains("bad.log: line 2:") && err.contains("timing"),
+        "{err}"
+    );
     assert!(ours.stdout.ends_with(OUR_EXIT) && !ours.stdout.ends_with(TLOG_EXIT));
     // Missing file: a plain error.
     let out = our_play_end(&dir.path("missing.log"), &[]);

@@ -20,12 +20,19 @@ fn follow_shows_each_line_of_a_live_recording() {
     let mut rec = Command::new(tlog_rec)
         .args(["--latency=1", "-o"])
         .arg(&log)
-        .args(["/bin/bash", "-c", &format!("for i in $(seq 1 {n}); do echo follow-line-$i; sleep 0.2; done")])
+        .args([
+            "/bin/bash",
+            "-c",
+            &format!("for i in $(seq 1 {n}); do echo follow-line-$i; sleep 0.2; done"),
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    assert!(wait_for(Duration::from_secs(5), || log.exists()), "tlog-rec created the log");
+    assert!(
+        wait_for(Duration::from_secs(5), || log.exists()),
+        "tlog-rec created the log"
+    );
     let start = Instant::now();
     let mut player = Command::new(tlog_rs())
         .args(["play", "-f"])
@@ -63,15 +70,28 @@ fn follow_shows_each_line_of_a_live_recording() {
     let lines: Vec<&str> = seen.iter().map(|(l, _)| l.as_str()).collect();
     let want: Vec<String> = (1..=n).map(|i| format!("follow-line-{i}")).collect();
     assert_eq!(lines, want, "every line, in order");
-    assert!(seen[0].1 < rec_done, "the first line arrived while the session was still running");
+    assert!(
+        seen[0].1 < rec_done,
+        "the first line arrived while the session was still running"
+    );
     // Paced like the session (200 ms apart), not dumped in one go.
     let spread = seen[n - 1].1 - seen[0].1;
-    assert!(spread >= Duration::from_millis(1200), "lines spread over {spread:?}");
+    assert!(
+        spread >= Duration::from_millis(1200),
+        "lines spread over {spread:?}"
+    );
     // Still following after the recording ended; stops cleanly on SIGTERM.
     std::thread::sleep(Duration::from_millis(500));
-    assert!(player.try_wait().unwrap().is_none(), "play -f keeps following");
+    assert!(
+        player.try_wait().unwrap().is_none(),
+        "play -f keeps following"
+    );
     // SAFETY: kill on the pid of the child we spawned.
     unsafe { libc::kill(player.id() as libc::pid_t, libc::SIGTERM) };
     let st = player.wait().unwrap();
-    assert_eq!(st.code(), Some(128 + libc::SIGTERM), "exit status after SIGTERM");
+    assert_eq!(
+        st.code(),
+        Some(128 + libc::SIGTERM),
+        "exit status after SIGTERM"
+    );
 }

@@ -4,7 +4,7 @@
 //! select it with -M, honour -S/-U, and list it with its end entry.
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tlog_rs_tests::daemons::{send_datagram, system_tests_enabled, Journald};
@@ -34,7 +34,10 @@ fn journal_recordings_play_and_list_like_files() {
     let tlog_rec = require_program("tlog-rec", "tlog");
     let tlog_play = require_program("tlog-play", "tlog");
     let jd = Journald::start("play-journal");
-    let before = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let before = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     let cmd = r#"printf 'caf\303\251 \377 \033[1mbold\033[0m\n'; for i in $(seq 1 20); do echo "journal line $i the quick brown fox"; done; sleep 0.3; echo bye"#;
     let st = jd
         .command(&tlog_rec)
@@ -45,39 +48,97 @@ fn journal_recordings_play_and_list_like_files() {
         .unwrap();
     assert!(st.success(), "tlog-rec -w journal: {}", jd.log());
     // A second recording in the same journal must not get in the way.
-    let st = jd.command(&tlog_rec).args(["-w", "journal", "/bin/echo", "other recording"]).stdin(Stdio::null()).stdout(Stdio::null()).status().unwrap();
+    let st = jd
+        .command(&tlog_rec)
+        .args(["-w", "journal", "/bin/echo", "other recording"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
     assert!(st.success());
     let entries = jd.wait_entries(&["SYSLOG_IDENTIFIER=tlog-rec"], 3);
-    let rec = entries[0]["TLOG_REC"].as_str().expect("tlog-rec augments with TLOG_REC").to_string();
-    let n = entries.iter().filter(|e| e["TLOG_REC"] == rec.as_str()).count();
+    let rec = entries[0]["TLOG_REC"]
+        .as_str()
+        .expect("tlog-rec augments with TLOG_REC")
+        .to_string();
+    let n = entries
+        .iter()
+        .filter(|e| e["TLOG_REC"] == rec.as_str())
+        .count();
     assert!(n >= 3, "several messages in the journal");
 
     let m = format!("TLOG_REC={rec}");
     let theirs = inside(&jd, &tlog_play, &["-r", "journal", "-M", &m, "-g", "end"]);
-    let ours = inside(&jd, &tlog_rs(), &["play", "-r", "journal", "-M", &m, "-g", "end"]);
-    assert!(theirs.status.success(), "tlog-play: {}", String::from_utf8_lossy(&theirs.stderr));
-    assert!(ours.status.success(), "tlog-rs: {}", String::from_utf8_lossy(&ours.stderr));
+    let ours = inside(
+        &jd,
+        &tlog_rs(),
+        &["play", "-r", "journal", "-M", &m, "-g", "end"],
+    );
+    assert!(
+        theirs.status.success(),
+        "tlog-play: {}",
+        String::from_utf8_lossy(&theirs.stderr)
+    );
+    assert!(
+        ours.status.success(),
+        "tlog-rs: {}",
+        String::from_utf8_lossy(&ours.stderr)
+    );
     assert!(theirs.stdout.ends_with(TLOG_EXIT));
-    assert_eq!(ours.stdout, theirs.stdout[..theirs.stdout.len() - 1], "same output as tlog-play -r journal");
+    assert_eq!(
+        ours.stdout,
+        theirs.stdout[..theirs.stdout.len() - 1],
+        "same output as tlog-play -r journal"
+    );
     assert!(ours.stdout.starts_with("café".as_bytes()));
     // Since/until: a window after the recording holds nothing.
     let later = (before + 3600).to_string();
-    let none = inside(&jd, &tlog_rs(), &["play", "-r", "journal", "-M", &m, "-g", "end", "-S", &later]);
+    let none = inside(
+        &jd,
+        &tlog_rs(),
+        &["play", "-r", "journal", "-M", &m, "-g", "end", "-S", &later],
+    );
     assert!(none.status.success());
     assert_eq!(none.stdout, OUR_EXIT);
-    let since = inside(&jd, &tlog_rs(), &["play", "-r", "journal", "-M", &m, "-g", "end", "-S", &(before - 5).to_string(), "-U", &later]);
+    let since = inside(
+        &jd,
+        &tlog_rs(),
+        &[
+            "play",
+            "-r",
+            "journal",
+            "-M",
+            &m,
+            "-g",
+            "end",
+            "-S",
+            &(before - 5).to_string(),
+            "-U",
+            &later,
+        ],
+    );
     assert_eq!(since.stdout, ours.stdout);
     // Bad match syntax is refused before journalctl runs.
-    let bad = inside(&jd, &tlog_rs(), &["play", "-r", "journal", "-M", "tlog_rec=x"]);
+    let bad = inside(
+        &jd,
+        &tlog_rs(),
+        &["play", "-r", "journal", "-M", "tlog_rec=x"],
+    );
     assert_eq!(bad.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid journal match field \"tlog_rec\""));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("invalid journal match field \"tlog_rec\"")
+    );
 
     // list: both recordings; the first gets an end entry (as our journal
     // writer sends it) and is then complete.
     let rows = |jd: &Journald| -> Vec<serde_json::Value> {
         let o = inside(jd, &tlog_rs(), &["list", "-r", "journal", "--json"]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        String::from_utf8(o.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+        String::from_utf8(o.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
     };
     let r = rows(&jd);
     assert_eq!(r.len(), 2, "{r:?}");
@@ -90,7 +151,12 @@ fn journal_recordings_play_and_list_like_files() {
     );
     send_datagram(
         &jd.socket(),
-        &native(&[("MESSAGE", &format!("tlog-rs session end rec={rec}")), ("TLOG_RS_EVENT", "end"), ("TLOG_RS_REC", &rec), ("TLOG_RS_JSON", &end)]),
+        &native(&[
+            ("MESSAGE", &format!("tlog-rs session end rec={rec}")),
+            ("TLOG_RS_EVENT", "end"),
+            ("TLOG_RS_REC", &rec),
+            ("TLOG_RS_JSON", &end),
+        ]),
     )
     .unwrap();
     jd.wait_entries(&["TLOG_RS_EVENT=end"], 1);
@@ -99,6 +165,27 @@ fn journal_recordings_play_and_list_like_files() {
     assert_eq!(r[0]["complete"], true, "{}", r[0]);
     assert_eq!(r[0]["end_reason"], "exit");
     // And playback ignores the event entry.
-    let again = inside(&jd, &tlog_rs(), &["play", "-r", "journal", "-M", &format!("TLOG_RS_REC={rec}"), "-M", "OR", "-M", &m, "-g", "end"]);
-    assert_eq!(again.stdout, ours.stdout, "{}", String::from_utf8_lossy(&again.stderr));
+    let again = inside(
+        &jd,
+        &tlog_rs(),
+        &[
+            "play",
+            "-r",
+            "journal",
+            "-M",
+            &format!("TLOG_RS_REC={rec}"),
+            "-M",
+            "OR",
+            "-M",
+            &m,
+            "-g",
+            "end",
+        ],
+    );
+    assert_eq!(
+        again.stdout,
+        ours.stdout,
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
 }

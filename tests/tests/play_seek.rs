@@ -10,7 +10,10 @@ use tlog_rs_tests::rec::{wait_for, TempDir};
 
 /// "[paused] 0:24 / 1:00  x4" -> (paused, seconds, speed text).
 fn status(pane: &[String]) -> Option<(bool, u64, String)> {
-    let line = pane.iter().rev().find(|l| l.contains("[paused] ") || l.contains("[playing] "))?;
+    let line = pane
+        .iter()
+        .rev()
+        .find(|l| l.contains("[paused] ") || l.contains("[playing] "))?;
     let paused = line.contains("[paused] ");
     let at = line.find("[paused] ").or_else(|| line.find("[playing] "))?;
     let line = &line[at..];
@@ -18,7 +21,10 @@ fn status(pane: &[String]) -> Option<(bool, u64, String)> {
     let pos = words.next()?;
     let (m, s) = pos.split_once(':')?;
     let secs = m.parse::<u64>().ok()? * 60 + s.parse::<u64>().ok()?;
-    let speed = line.split_whitespace().find(|w| w.starts_with('x'))?.to_string();
+    let speed = line
+        .split_whitespace()
+        .find(|w| w.starts_with('x'))?
+        .to_string();
     Some((paused, secs, speed))
 }
 
@@ -31,11 +37,26 @@ fn expect_screen(t: &Tmux, log: &std::path::Path, secs: u64, what: &str) {
         pane = t.capture();
         let rows: Vec<&str> = pane.iter().take(24).map(String::as_str).collect();
         let want_rows: Vec<&str> = want.iter().take(24).map(String::as_str).collect();
-        let padded: Vec<&str> = rows.iter().copied().chain(std::iter::repeat("")).take(24).collect();
-        let want_padded: Vec<&str> = want_rows.iter().copied().chain(std::iter::repeat("")).take(24).collect();
+        let padded: Vec<&str> = rows
+            .iter()
+            .copied()
+            .chain(std::iter::repeat(""))
+            .take(24)
+            .collect();
+        let want_padded: Vec<&str> = want_rows
+            .iter()
+            .copied()
+            .chain(std::iter::repeat(""))
+            .take(24)
+            .collect();
         status(&pane).is_some_and(|(p, s, _)| p && s == secs) && padded == want_padded
     });
-    assert!(ok, "{what}: expected paused at {secs} s with screen\n{}\n---- pane ----\n{}", want.join("\n"), pane.join("\n"));
+    assert!(
+        ok,
+        "{what}: expected paused at {secs} s with screen\n{}\n---- pane ----\n{}",
+        want.join("\n"),
+        pane.join("\n")
+    );
 }
 
 #[test]
@@ -45,7 +66,11 @@ fn pause_step_speed_rewind_and_seek_match_straight_replay() {
     write_recording(&log, "seek-test", (80, 24), &busy_session());
     // One row more than the recording: the status line has its own row.
     // Checkpoints every few hundred bytes, so seeks go through many of them.
-    let cmd = format!("{} play -p --checkpoint-bytes 300 {}", tlog_rs().display(), log.display());
+    let cmd = format!(
+        "{} play -p --checkpoint-bytes 300 {}",
+        tlog_rs().display(),
+        log.display()
+    );
     let t = Tmux::start("seek", 80, 25, &cmd);
 
     expect_screen(&t, &log, 0, "start paused");
@@ -58,7 +83,11 @@ fn pause_step_speed_rewind_and_seek_match_straight_replay() {
 
     // x4, play a little, pause: wherever it stopped, the screen must match.
     t.keys(&["}", "}"]);
-    assert!(wait_for(Duration::from_secs(5), || status(&t.capture()).is_some_and(|(_, _, sp)| sp == "x4")), "speed x4 shown");
+    assert!(
+        wait_for(Duration::from_secs(5), || status(&t.capture())
+            .is_some_and(|(_, _, sp)| sp == "x4")),
+        "speed x4 shown"
+    );
     t.keys(&["Space"]);
     std::thread::sleep(Duration::from_millis(800));
     t.keys(&["Space"]);
@@ -85,7 +114,11 @@ fn pause_step_speed_rewind_and_seek_match_straight_replay() {
     t.keys(&["Right"]);
     expect_screen(&t, &log, 22, "forward 10 s");
     t.keys(&["BSpace"]);
-    assert!(wait_for(Duration::from_secs(5), || status(&t.capture()).is_some_and(|(_, _, sp)| sp == "x1")), "speed reset");
+    assert!(
+        wait_for(Duration::from_secs(5), || status(&t.capture())
+            .is_some_and(|(_, _, sp)| sp == "x1")),
+        "speed reset"
+    );
     t.keys(&["G"]);
     expect_screen(&t, &log, 60, "G to the end (still paused)");
     // At the end and playing: tlog-play exits there, and so do we, leaving
@@ -107,12 +140,18 @@ fn window_size_mismatch_is_reported_and_clipped() {
     let dir = TempDir::new("play-window");
     let log = dir.path("wide.log");
     write_recording(&log, "window-test", (100, 30), &busy_session());
-    let t = Tmux::start("window", 60, 20, &format!("{} play -p -g 8 {}", tlog_rs().display(), log.display()));
+    let t = Tmux::start(
+        "window",
+        60,
+        20,
+        &format!("{} play -p -g 8 {}", tlog_rs().display(), log.display()),
+    );
     let want = screen_at(&log, "8");
     let mut pane = Vec::new();
     let ok = wait_for(Duration::from_secs(10), || {
         pane = t.capture();
-        pane.last().is_some_and(|l| l.contains("recording 100x30, terminal 60x20: clipped"))
+        pane.last()
+            .is_some_and(|l| l.contains("recording 100x30, terminal 60x20: clipped"))
     });
     assert!(ok, "size notice on the status line:\n{}", pane.join("\n"));
     // Rows are clipped to the terminal (the last column is kept free), not
@@ -128,7 +167,11 @@ fn take_cols(s: &str, n: usize) -> String {
     let mut cols = 0;
     let mut out = String::new();
     for c in s.chars() {
-        let w = if ('\u{4e00}'..='\u{9fff}').contains(&c) { 2 } else { 1 };
+        let w = if ('\u{4e00}'..='\u{9fff}').contains(&c) {
+            2
+        } else {
+            1
+        };
         if cols + w > n {
             break;
         }
