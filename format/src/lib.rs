@@ -26,16 +26,19 @@
 //! extensions (comments, single quotes) and raw invalid UTF-8 inside strings,
 //! which no tlog writer produces, are rejected.
 
+mod chunk;
 mod encoder;
 mod error;
 mod escape;
 mod message;
+mod parse;
 mod reader;
 mod timing;
 mod utf8;
 
 pub use encoder::{Encoder, RecHeader, MIN_PAYLOAD};
 pub use error::{ParseError, ReadError};
-pub use message::{parse_message, Message, Packet, PacketData, MAX_PACKET_IO};
+pub use message::{Message, Packet, PacketData, MAX_PACKET_IO};
+pub use parse::parse_message;
 pub use reader::Reader;
 pub use timing::{parse_timing, TimingRecord, MAX_DELAY_MS};

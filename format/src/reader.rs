@@ -5,7 +5,8 @@ use std::collections::VecDeque;
 use std::io::BufRead;
 
 use crate::error::{ParseError, ReadError};
-use crate::message::{parse_message, Message, Packet, PacketData};
+use crate::message::{Message, Packet, PacketData};
+use crate::parse::parse_message;
 
 /// Streaming reader over a tlog JSON log: one message per line, blank lines
 /// skipped. [`Reader::next_packet`] enforces tlog-play's checks: message ids
