@@ -242,6 +242,12 @@ fn run(
         if at_end && st.loaded && !st.clock.is_paused() && st.prompt.is_none() {
             return Ok(0);
         }
+        // Following and everything shown: hold the clock at the last event,
+        // so what the recorder writes next plays as it arrives, with its own
+        // timing, instead of being skipped or delayed by the time we waited.
+        if st.follow && at_end && !st.loaded && !st.clock.is_paused() && !st.tl.events.is_empty() {
+            st.clock.set_position(now, st.tl.duration() as f64);
+        }
         // 5. Sleep until the next event, a status refresh, or a key.
         let mut wait = st
             .tl

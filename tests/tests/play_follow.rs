@@ -95,3 +95,59 @@ fn follow_shows_each_line_of_a_live_recording() {
         "exit status after SIGTERM"
     );
 }
+
+#[test]
+fn follow_on_a_terminal_shows_lines_as_they_are_recorded() {
+    let tlog_rec = require_program("tlog-rec", "tlog");
+    let dir = TempDir::new("play-follow-tty");
+    let log = dir.path("live.log");
+    let n = 10;
+    let mut rec = Command::new(tlog_rec)
+        .args(["--latency=1", "-o"])
+        .arg(&log)
+        .args([
+            "/bin/bash",
+            "-c",
+            &format!("for i in $(seq 1 {n}); do echo tty-line-$i; sleep 0.3; done"),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(
+        wait_for(Duration::from_secs(5), || log.exists()),
+        "tlog-rec created the log"
+    );
+    let t = tlog_rs_tests::play::Tmux::start(
+        "follow",
+        80,
+        25,
+        &format!("{} play -f {}", tlog_rs().display(), log.display()),
+    );
+    // Early lines show up while the session is still running.
+    // Pipe-mode output has bare LFs, so lines step right: compare trimmed.
+    let shown =
+        |pane: &[String], i: usize| pane.iter().any(|l| l.trim() == format!("tty-line-{i}"));
+    assert!(
+        wait_for(Duration::from_secs(10), || shown(&t.capture(), 2)),
+        "line 2 shown:\n{}",
+        t.capture().join("\n")
+    );
+    assert!(
+        rec.try_wait().unwrap().is_none(),
+        "…before the recording ended"
+    );
+    assert!(rec.wait().unwrap().success());
+    assert!(
+        wait_for(Duration::from_secs(10), || (1..=n)
+            .all(|i| shown(&t.capture(), i))),
+        "all lines:\n{}",
+        t.capture().join("\n")
+    );
+    let pane = t.capture();
+    assert!(
+        pane.iter().any(|l| l.contains("(following)")),
+        "status says following:\n{}",
+        pane.join("\n")
+    );
+}
