@@ -187,6 +187,11 @@ fn play(args: Vec<OsString>) -> Result<i32, Failure> {
         }
     }
     let spec = src.spec().map_err(&u)?;
+    if opts.paused && !term::is_tty(term::STDIN) && screen_at.is_none() {
+        // Nothing could ever resume it: keys are read only from a terminal.
+        eprintln!("tlog-rs play: stdin is not a terminal, ignoring -p");
+        opts.paused = false;
+    }
     let mut source = PacketSource::open(&spec, rec, lax, opts.follow).map_err(Failure::Error)?;
     if let Some(ms) = screen_at {
         let screen = timeline::screen_at(&mut source, ms).map_err(Failure::Error)?;

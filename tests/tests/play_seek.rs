@@ -180,3 +180,51 @@ fn take_cols(s: &str, n: usize) -> String {
     }
     out
 }
+
+#[test]
+fn status_line_can_be_turned_off() {
+    let dir = TempDir::new("play-nostatus");
+    let log = dir.path("busy.log");
+    write_recording(&log, "nostatus-test", (80, 24), &busy_session());
+    let cmd = format!(
+        "{} play -p --no-status -g 9 {}",
+        tlog_rs().display(),
+        log.display()
+    );
+    // Same size as the recording: no size notice either.
+    let t = Tmux::start("nostatus", 80, 24, &cmd);
+    let want = screen_at(&log, "9");
+    let rows = |pane: &[String]| pane.iter().take(24).cloned().collect::<Vec<_>>();
+    let mut want24: Vec<String> = want.iter().take(24).cloned().collect();
+    want24.resize(24, String::new());
+    assert!(
+        wait_for(Duration::from_secs(10), || rows(&t.capture()) == want24),
+        "screen at 9 s"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let pane = t.capture();
+    assert!(
+        status(&pane).is_none(),
+        "no status line:\n{}",
+        pane.join("\n")
+    );
+    // The goto prompt still shows while typing, then goes away.
+    t.keys(&["g", "-l", "3"]);
+    assert!(
+        wait_for(Duration::from_secs(5), || t
+            .capture()
+            .iter()
+            .any(|l| l.contains("goto: 3_"))),
+        "prompt shown"
+    );
+    t.keys(&["Enter"]);
+    let want3 = screen_at(&log, "3");
+    assert!(
+        wait_for(Duration::from_secs(5), || {
+            let p = t.capture();
+            status(&p).is_none() && p.iter().zip(&want3).all(|(a, b)| a == b)
+        }),
+        "at 3 s without status:\n{}",
+        t.capture().join("\n")
+    );
+}
