@@ -253,7 +253,7 @@ fn list_cmd(args: Vec<OsString>) -> Result<i32, Failure> {
         }
     }
     let spec = src.spec().map_err(&u)?;
-    let rows = list::collect(&spec).map_err(Failure::Error)?;
+    let (rows, bad) = list::collect(&spec).map_err(Failure::Error)?;
     let rows: Vec<_> = rows.into_iter().filter(|r| f.keep(r)).collect();
     let stdout = io::stdout();
     let mut out = stdout.lock();
@@ -263,7 +263,11 @@ fn list_cmd(args: Vec<OsString>) -> Result<i32, Failure> {
         list::render_table(&rows)
     };
     let _ = out.write_all(text.as_bytes());
-    Ok(0)
+    let _ = out.flush();
+    for b in &bad {
+        eprintln!("tlog-rs list: {b}");
+    }
+    Ok(if bad.is_empty() { 0 } else { 1 })
 }
 
 fn export(args: Vec<OsString>) -> Result<i32, Failure> {

@@ -207,10 +207,12 @@ fn time_ms(t: &str) -> Option<u64> {
     Some(ms)
 }
 
-/// Rows for every recording in the source. Lines that are not valid
-/// messages are errors naming the file and line.
-pub fn collect(spec: &SourceSpec) -> Result<Vec<Row>, String> {
+/// Rows for every recording in the source, and the lines that are not
+/// valid messages (file and line named): those are reported, not skipped
+/// silently, but they do not hide the recordings around them.
+pub fn collect(spec: &SourceSpec) -> Result<(Vec<Row>, Vec<String>), String> {
     let mut b = Builder::default();
+    let mut bad = Vec::new();
     match spec {
         SourceSpec::File(path) => {
             let f = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -229,9 +231,10 @@ pub fn collect(spec: &SourceSpec) -> Result<Vec<Row>, String> {
                 if line.iter().all(|c| c.is_ascii_whitespace()) {
                     continue;
                 }
-                let m = parse_message(&line)
-                    .map_err(|e| format!("{}: line {n}: {e}", path.display()))?;
-                b.message(m);
+                match parse_message(&line) {
+                    Ok(m) => b.message(m),
+                    Err(e) => bad.push(format!("{}: line {n}: {e}", path.display())),
+                }
             }
             read_sidecar(&mut b, &events_path(path))?;
         }
@@ -268,7 +271,7 @@ pub fn collect(spec: &SourceSpec) -> Result<Vec<Row>, String> {
             let _ = child.wait();
         }
     }
-    Ok(b.finish())
+    Ok((b.finish(), bad))
 }
 
 pub fn events_path(path: &Path) -> std::path::PathBuf {

@@ -73,11 +73,16 @@ impl PacketSource {
     }
 
     fn describe(&self, e: &ReadError) -> String {
-        if self.journal {
+        let mut s = if self.journal {
             format!("journal entry {}: {}", e.line, e.error)
         } else {
             format!("{}: line {}: {}", self.name, e.line, e.error)
+        };
+        // The usual cause (tlog issue #331): several recordings in one file.
+        if e.error.field == Some("id") && e.error.reason.contains("out of order") {
+            s.push_str(" (several recordings? `tlog-rs list` shows them; select one with -m REC; --lax allows gaps)");
         }
+        s
     }
 }
 

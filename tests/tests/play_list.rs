@@ -252,13 +252,26 @@ fn filters_by_user_host_and_time() {
     let rows = list(&[], &log);
     assert_eq!(rows[0]["duration"].as_f64(), Some(5.0));
     assert_eq!(rows[0]["start_utc"], "2026-11-26T13:33:20Z");
-    // A broken line is an error naming the file and line.
-    std::fs::write(&log, "{\"ver\":\"2.3\"}\n").unwrap();
+    // A broken line is an error naming the file and line (rc 1), and the
+    // recordings around it are still listed.
+    let text = std::fs::read_to_string(&log).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.insert(1, "{\"ver\":\"2.3\"}");
+    std::fs::write(&log, lines.join("\n") + "\n").unwrap();
     let out = Command::new(tlog_rs())
-        .arg("list")
+        .args(["list", "--json"])
         .arg(&log)
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("mixed.log: line 1:"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("mixed.log: line 2:") && err.contains("missing"),
+        "{err}"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).lines().count(),
+        2,
+        "both recordings still listed"
+    );
 }
