@@ -40,10 +40,96 @@ fn take_chars(txt: &mut &[u8], n: u64) -> Vec<u8> {
     a.to_vec()
 }
 
-/// Feeds one message's content to `enc` so that, if the encoder follows
-/// tlog's rules, it writes the same timing string: data of the same
-/// millisecond is fed run by run, in the order in which tlog closed the runs.
+/// Where the bytes to hold back start: an incomplete UTF-8 sequence at the
+/// end of `data`, together with the broken lead sequences right before it
+/// (each broken by the next lead): tlog writes those only when the byte that
+/// ends the chain arrives. `data.len()` if there is none.
+fn held_back_start(data: &[u8]) -> usize {
+    // Start of the current chain of broken lead sequences, if any.
+    let mut chain: Option<usize> = None;
+    let mut i = 0;
+    while i < data.len() {
+        let (need, lo, hi) = match data[i] {
+            0xc2..=0xdf => (2, 0x80, 0xbf),
+            0xe0 => (3, 0xa0, 0xbf),
+            0xe1..=0xec | 0xee..=0xef => (3, 0x80, 0xbf),
+            0xed => (3, 0x80, 0x9f),
+            0xf0 => (4, 0x90, 0xbf),
+            0xf1..=0xf3 => (4, 0x80, 0xbf),
+            0xf4 => (4, 0x80, 0x8f),
+            _ => {
+                chain = None;
+                i += 1;
+                continue;
+            }
+        };
+        let mut k = 1;
+        let (mut lo, mut hi) = (lo, hi);
+        while k < need {
+            match data.get(i + k) {
+                None => return chain.unwrap_or(i),
+                Some(&c) if c >= lo && c <= hi => {
+                    (lo, hi) = (0x80, 0xbf);
+                    k += 1;
+                }
+                Some(_) => break,
+            }
+        }
+        if k == need {
+            chain = None;
+        } else {
+            chain = chain.or(Some(i));
+        }
+        i += k;
+    }
+    data.len()
+}
+
+/// Re-feeds decoded messages to an encoder (see [`Refeeder::message`]).
+#[derive(Default)]
+pub struct Refeeder {
+    /// Per direction: a broken sequence's bytes, held back to be fed with
+    /// the data that broke it. The log does not say where tlog's reads
+    /// ended; this assumes in the same read, which matters only when a
+    /// message fills up right there (then tlog undoes the broken sequence if
+    /// nothing of the new read fits).
+    carry: [Held; 2],
+}
+
+/// Bytes held back for one direction.
+#[derive(Default)]
+pub struct Held {
+    bytes: Vec<u8>,
+    /// Millisecond they were read in.
+    ts: u64,
+}
+
+impl Refeeder {
+    /// Feeds one message's content to `enc` so that, if the encoder follows
+    /// tlog's rules, it writes the same timing string: data of the same
+    /// millisecond is fed run by run, in the order in which tlog closed the
+    /// runs.
+    pub fn message(&mut self, enc: &mut Encoder, msg: &Message) {
+        refeed_with(enc, msg, &mut self.carry)
+    }
+
+    /// Feeds what is still held back; call before `Encoder::cut`.
+    pub fn finish(&mut self, enc: &mut Encoder) {
+        let [i, o] = std::mem::take(&mut self.carry);
+        enc.input(Duration::from_millis(i.ts), &i.bytes);
+        enc.output(Duration::from_millis(o.ts), &o.bytes);
+    }
+}
+
+/// [`Refeeder::message`] for a message that holds no broken sequence at
+/// the end of a run.
 pub fn refeed(enc: &mut Encoder, msg: &Message) {
+    let mut carry = Default::default();
+    refeed_with(enc, msg, &mut carry);
+    assert!(carry[0].bytes.is_empty() && carry[1].bytes.is_empty());
+}
+
+fn refeed_with(enc: &mut Encoder, msg: &Message, carry: &mut [Held; 2]) {
     let mut txt = [msg.in_txt.as_bytes(), msg.out_txt.as_bytes()];
     let mut bin = [&msg.in_bin[..], &msg.out_bin[..]];
     let mut items = Vec::new();
@@ -98,13 +184,30 @@ pub fn refeed(enc: &mut Encoder, msg: &Message) {
                     })
                     .collect();
                 let t = Duration::from_millis(ts);
-                let feed = |enc: &mut Encoder, k: usize| {
-                    let (dir, data) = group[k];
+                let send = |enc: &mut Encoder, dir: usize, t: Duration, data: &[u8]| {
                     if dir == 0 {
                         enc.input(t, data)
                     } else {
                         enc.output(t, data)
                     }
+                };
+                let mut feed = |enc: &mut Encoder, k: usize| {
+                    let (dir, data) = group[k];
+                    let held = std::mem::take(&mut carry[dir]);
+                    let mut all = held.bytes;
+                    if !all.is_empty() && held.ts != ts {
+                        // Read in an earlier millisecond; only the byte
+                        // ending it comes now.
+                        send(enc, dir, Duration::from_millis(held.ts), &all);
+                        all.clear();
+                    }
+                    all.extend_from_slice(data);
+                    let keep = held_back_start(&all);
+                    carry[dir] = Held {
+                        bytes: all.split_off(keep),
+                        ts,
+                    };
+                    send(enc, dir, t, &all);
                 };
                 // First run of each direction, then each later run at the
                 // point where the run before it was closed.
