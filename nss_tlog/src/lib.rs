@@ -12,6 +12,7 @@
 //! only lock is taken with `try_lock` so a child forked while another thread
 //! held it never deadlocks (it falls back to an uncached load).
 
+pub mod answers;
 pub mod logic;
 pub mod sys;
 
@@ -22,7 +23,9 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, TryLockError};
 
+use answers::AnswerCache;
 use logic::{Answer, System};
+use std::time::Instant;
 use sys::{Key, PwEntry};
 use tlog_policy::{Policy, PolicyCache, PolicyError};
 
@@ -76,7 +79,65 @@ impl System for Glibc {
     }
 }
 
-static POLICY: Mutex<Option<PolicyCache>> = Mutex::new(None);
+/// Process-wide state: the parsed policy and recent answers.
+struct State {
+    policy: Option<PolicyCache>,
+    answers: AnswerCache,
+}
+
+static STATE: Mutex<State> = Mutex::new(State {
+    policy: None,
+    answers: AnswerCache::new(),
+});
+
+/// Run `f` on the state, or return None if the lock stays busy. Never
+/// blocks: after a fork in a multithreaded host the lock may be held forever
+/// by a thread that no longer exists.
+fn with_state<R>(f: impl FnOnce(&mut State) -> R) -> Option<R> {
+    for _ in 0..LOCK_TRIES {
+        let mut guard = match STATE.try_lock() {
+            Ok(g) => g,
+            Err(TryLockError::Poisoned(p)) => {
+                // A panic while holding it: drop everything, start over.
+                let mut g = p.into_inner();
+                g.policy = None;
+                g.answers = AnswerCache::new();
+                STATE.clear_poison();
+                g
+            }
+            Err(TryLockError::WouldBlock) => {
+                std::thread::yield_now();
+                continue;
+            }
+        };
+        return Some(f(&mut guard));
+    }
+    None
+}
+
+fn policy_cache(state: &mut State) -> &mut PolicyCache {
+    state
+        .policy
+        .get_or_insert_with(|| PolicyCache::new(tlog_policy::DEFAULT_POLICY_PATH.into()))
+}
+
+/// A fresh cached answer for `key`, if any (re-checks the policy files).
+fn cached_answer(key: Key<'_>) -> Option<Option<PwEntry>> {
+    with_state(|st| {
+        let pc = policy_cache(st);
+        let _ = pc.get();
+        let generation = pc.reloads();
+        st.answers.get(key, Instant::now(), generation)
+    })
+    .flatten()
+}
+
+fn remember(key: Key<'_>, answer: Option<PwEntry>) {
+    with_state(|st| {
+        let generation = policy_cache(st).reloads();
+        st.answers.put(key, Instant::now(), generation, answer);
+    });
+}
 
 /// How often to retry a busy policy lock before loading the policy uncached.
 const LOCK_TRIES: u32 = 64;
@@ -90,33 +151,21 @@ impl logic::PolicyAccess for Cached {
     }
 }
 
-/// Run `f` with the cached policy. Never blocks on the lock: after a fork in a
-/// multithreaded host the lock may be held forever by a thread that no longer
-/// exists, so a busy lock means "load it yourself".
+/// Run `f` with the cached policy; with the lock busy, load it uncached.
 fn with_policy(f: &mut dyn FnMut(Result<&Policy, &PolicyError>)) {
-    for _ in 0..LOCK_TRIES {
-        let mut guard = match POLICY.try_lock() {
-            Ok(g) => g,
-            Err(TryLockError::Poisoned(p)) => {
-                // A panic while holding it: drop the cache, start over.
-                let mut g = p.into_inner();
-                *g = None;
-                POLICY.clear_poison();
-                g
+    let mut f = Some(f);
+    let done = with_state(|st| {
+        if let Some(f) = f.take() {
+            f(policy_cache(st).get());
+        }
+    });
+    if done.is_none() {
+        if let Some(f) = f.take() {
+            match Policy::load(Path::new(tlog_policy::DEFAULT_POLICY_PATH)) {
+                Ok(p) => f(Ok(&p)),
+                Err(e) => f(Err(&e)),
             }
-            Err(TryLockError::WouldBlock) => {
-                std::thread::yield_now();
-                continue;
-            }
-        };
-        let cache =
-            guard.get_or_insert_with(|| PolicyCache::new(tlog_policy::DEFAULT_POLICY_PATH.into()));
-        f(cache.get());
-        return;
-    }
-    match Policy::load(Path::new(tlog_policy::DEFAULT_POLICY_PATH)) {
-        Ok(p) => f(Ok(&p)),
-        Err(e) => f(Err(&e)),
+        }
     }
 }
 
@@ -234,9 +283,19 @@ fn lookup(key: Key<'_>) -> (Option<PwEntry>, Option<i32>) {
     let Some(_inside) = Reentered::enter() else {
         return (None, None);
     };
+    if let Some(hit) = cached_answer(key) {
+        return (hit, None);
+    }
     match logic::answer(key, &Glibc, &Cached) {
-        Answer::Found(e) => (Some(e), None),
-        Answer::NotFound => (None, None),
+        Answer::Found(e) => {
+            remember(key, Some(e.clone()));
+            (Some(e), None)
+        }
+        Answer::NotFound => {
+            remember(key, None);
+            (None, None)
+        }
+        // Errors are not cached: the next call retries.
         Answer::Unavail(errno) => (None, Some(errno)),
     }
 }

@@ -65,7 +65,10 @@ fn run_in(w: &World, script: &str) -> f64 {
 #[ignore = "benchmark: run bench/modules.sh"]
 fn modules_bench() {
     let mut cfg = WorldConfig::new("bench");
-    cfg.user("alice", &[]).user("bob", &[]);
+    cfg.user("alice", &["dbas"])
+        .user("bob", &["staff"])
+        .group("dbas")
+        .group("staff");
     cfg.policy(&format!(
         "[[rule]]\nname = \"alice\"\nusers = [\"alice\"]\n[rule.settings]\n{}",
         tlog_rs_tests::sshd::file_settings("alice")
@@ -87,32 +90,49 @@ fn modules_bench() {
     }
     const RUNS: usize = 5;
     const N: u32 = 20000;
-    println!("getpwnam_r latency (ns/call, median of {RUNS} runs of {N}):");
-    for user in ["alice", "bob", "nosuchuser"] {
-        let mut per = Vec::new();
-        for nss in ["files", "tlog files"] {
-            let v: Vec<f64> = (0..RUNS)
-                .map(|_| {
-                    run_in(
-                        &w,
-                        &format!("printf 'passwd: {nss}\\ngroup: files\\n' > /etc/nsswitch.conf; {t}/lookup {user} {N}"),
-                    )
-                })
-                .collect();
-            per.push(median(v));
+    let policy_path = "/etc/tlog-rs/policy.toml";
+    let user_policy =
+        String::from_utf8_lossy(&w.ns_sh(&format!("cat {policy_path}")).stdout).into_owned();
+    let group_policy = format!(
+        "recorder = \"{t}/bin/tlog-rs-rec-session\"\n[[rule]]\nname = \"dbas\"\ngroups = [\"dbas\"]\n"
+    );
+    for (label, policy) in [
+        ("policy selects by user name", &user_policy),
+        ("policy selects by group", &group_policy),
+    ] {
+        std::fs::write(w.dir.join("bench-policy.toml"), policy).unwrap();
+        w.ns_sh(&format!("cp {t}/bench-policy.toml {policy_path}"));
+        println!("getpwnam_r latency, {label} (ns/call, median of {RUNS} runs of {N}):");
+        for user in ["alice", "bob", "nosuchuser"] {
+            let mut per = Vec::new();
+            for nss in ["files", "tlog files"] {
+                let v: Vec<f64> = (0..RUNS)
+                    .map(|_| {
+                        run_in(
+                            &w,
+                            &format!(
+                                "printf 'passwd: {nss}\\ngroup: files\\n' > /etc/nsswitch.conf; {t}/lookup {user} {N}"
+                            ),
+                        )
+                    })
+                    .collect();
+                per.push(median(v));
+            }
+            let what = match user {
+                "alice" => "selected",
+                "bob" => "unselected",
+                _ => "nonexistent",
+            };
+            println!(
+                "  {what:<12} files {:>8.0}  tlog files {:>8.0}  ratio {:.2}",
+                per[0],
+                per[1],
+                per[1] / per[0]
+            );
         }
-        let what = match user {
-            "alice" => "selected",
-            "bob" => "unselected",
-            _ => "nonexistent",
-        };
-        println!(
-            "  {what:<12} files {:>8.0}  tlog files {:>8.0}  ratio {:.2}",
-            per[0],
-            per[1],
-            per[1] / per[0]
-        );
     }
+    std::fs::write(w.dir.join("bench-policy.toml"), &user_policy).unwrap();
+    w.ns_sh(&format!("cp {t}/bench-policy.toml {policy_path}"));
     // Restore the world's nsswitch for the rest.
     w.ns_sh("printf 'passwd: tlog files\\ngroup: files\\nshadow: files\\nhosts: files\\n' > /etc/nsswitch.conf");
 

@@ -193,7 +193,8 @@ fn nss_child() {
                     let ok = match (i + t) % 8 {
                         0 => recorder_shell(&glibc(Ok("alice"))),
                         1 => glibc(Ok("bob")).as_deref() == Some("/bin/bash"),
-                        2 => glibc(Ok("ghost-user")).is_none(),
+                        // distinct names: cache misses, nested lookups, eviction
+                        2 => glibc(Ok(&format!("ghost-{t}-{i}"))).is_none(),
                         3 => recorder_shell(&glibc(Err(2001))),
                         4 => glibc(Err(2002)).as_deref() == Some("/bin/bash"),
                         5 => {
@@ -241,5 +242,19 @@ fn nss_child() {
         "wrong answers"
     );
     assert_eq!(bad_children, 0, "forked children failed or deadlocked");
+    // A policy change is seen by this long-running process at the next
+    // lookup (files re-checked by stamp; cached answers dropped on reload).
+    assert_eq!(glibc(Ok("bob")).as_deref(), Some("/bin/bash"));
+    let path = "/etc/tlog-rs/policy.toml";
+    let old = std::fs::read_to_string(path).unwrap();
+    let new = old.replace("users = [\"alice\"]", "users = [\"alice\", \"bob\"]");
+    assert_ne!(old, new);
+    std::fs::write(path, &new).unwrap();
+    assert!(
+        recorder_shell(&glibc(Ok("bob"))),
+        "policy change not picked up"
+    );
+    std::fs::write(path, &old).unwrap();
+    assert_eq!(glibc(Ok("bob")).as_deref(), Some("/bin/bash"));
     println!("NSS-CHILD-OK");
 }
