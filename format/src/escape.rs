@@ -72,18 +72,40 @@ pub(crate) fn push_u64(out: &mut Vec<u8>, mut v: u64) {
     out.extend_from_slice(&buf[i..]);
 }
 
-/// Appends the decimal form of a byte (fixed-size copies: this is the hot
-/// part of encoding binary data).
+/// ",ddd" for every byte value, left-aligned in 4 bytes, and its length.
+static BYTE_DEC: [([u8; 4], u8); 256] = {
+    let mut t = [([0u8; 4], 0u8); 256];
+    let mut b = 0;
+    while b < 256 {
+        let (h, d, u) = (
+            b'0' + (b / 100) as u8,
+            b'0' + (b / 10 % 10) as u8,
+            b'0' + (b % 10) as u8,
+        );
+        t[b] = if b >= 100 {
+            ([b',', h, d, u], 4)
+        } else if b >= 10 {
+            ([b',', d, u, 0], 3)
+        } else {
+            ([b',', u, 0, 0], 2)
+        };
+        b += 1;
+    }
+    t
+};
+
+/// Appends the decimal form of a byte, after a comma if `comma`. Copies a
+/// fixed 4 bytes and trims: this is the hot part of encoding binary data.
 #[inline]
 pub(crate) fn push_byte_dec(out: &mut Vec<u8>, comma: bool, b: u8) {
-    let (h, t, u) = (b'0' + b / 100, b'0' + b / 10 % 10, b'0' + b % 10);
-    match (comma, b) {
-        (false, 0..=9) => out.push(u),
-        (false, 10..=99) => out.extend_from_slice(&[t, u]),
-        (false, _) => out.extend_from_slice(&[h, t, u]),
-        (true, 0..=9) => out.extend_from_slice(&[b',', u]),
-        (true, 10..=99) => out.extend_from_slice(&[b',', t, u]),
-        (true, _) => out.extend_from_slice(&[b',', h, t, u]),
+    let (text, len) = &BYTE_DEC[b as usize];
+    let start = out.len();
+    if comma {
+        out.extend_from_slice(text);
+        out.truncate(start + *len as usize);
+    } else {
+        out.extend_from_slice(&[text[1], text[2], text[3]]);
+        out.truncate(start + *len as usize - 1);
     }
 }
 
