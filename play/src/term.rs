@@ -37,6 +37,12 @@ pub struct RawMode {
 
 impl RawMode {
     pub fn enter(fd: RawFd) -> io::Result<RawMode> {
+        Self::enter_with(fd, true)
+    }
+
+    /// `keep_signals: false` also turns off ISIG, so Ctrl-C and Ctrl-\ are
+    /// plain keys (tlog-play's `--persist`).
+    pub fn enter_with(fd: RawFd, keep_signals: bool) -> io::Result<RawMode> {
         // SAFETY: termios is plain data filled by tcgetattr before use.
         let mut t: libc::termios = unsafe { std::mem::zeroed() };
         // SAFETY: fd is an open descriptor; t is a valid termios.
@@ -54,6 +60,9 @@ impl RawMode {
             | libc::IXON);
         t.c_oflag &= !libc::OPOST;
         t.c_lflag &= !(libc::ECHO | libc::ECHONL | libc::ICANON | libc::IEXTEN);
+        if !keep_signals {
+            t.c_lflag &= !libc::ISIG;
+        }
         t.c_cflag &= !(libc::CSIZE | libc::PARENB);
         t.c_cflag |= libc::CS8;
         t.c_cc[libc::VMIN] = 1;
