@@ -439,6 +439,9 @@ impl World {
             world.stop();
             world.dir = PathBuf::new(); // keep the dir for the next attempt
         }
+        if std::env::var_os("TLOG_RS_KEEP_TEST_DIRS").is_none() {
+            let _ = fs::remove_dir_all(&t);
+        }
         panic!("sshd did not start in {}:\n{last_err}", t.display());
     }
 
