@@ -205,3 +205,43 @@ fn unselected_user_cannot_get_recorder_variables() {
     let out = w.ns_sh("su - bob -c 'env | grep ^TLOG_ | wc -l' </dev/null");
     assert_eq!(text(&out.stdout).trim(), "0", "{}", text(&out.stderr));
 }
+
+#[test]
+fn forced_command_in_own_authorized_keys_is_still_recorded() {
+    // authorized_keys is the user's file: a `command="..."` there (or
+    // `ssh host /bin/bash`) still runs through the login shell, the recorder.
+    if !require_root("forced_command_in_own_authorized_keys_is_still_recorded") {
+        return;
+    }
+    let w = world("bypass-forced");
+    let ak = w.dir.join("home/alice/.ssh/authorized_keys");
+    let key = std::fs::read_to_string(&ak).unwrap();
+    std::fs::write(
+        &ak,
+        format!("command=\"echo forced-cmd-mark-$((5*5))\" {key}"),
+    )
+    .unwrap();
+    let out = w.ssh("alice", &[], Some("echo ignored"), b"");
+    assert!(
+        text(&out.stdout).contains("forced-cmd-mark-25"),
+        "{} {}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        w.recording("alice").contains("forced-cmd-mark-25"),
+        "forced command ran unrecorded"
+    );
+    std::fs::write(&ak, key).unwrap();
+    let out = w.ssh(
+        "alice",
+        &[],
+        Some("/bin/bash -c 'echo direct-bash-mark-9'"),
+        b"",
+    );
+    assert!(text(&out.stdout).contains("direct-bash-mark-9"));
+    assert!(
+        w.recording("alice").contains("direct-bash-mark-9"),
+        "ssh host /bin/bash ran unrecorded"
+    );
+}
