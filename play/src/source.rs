@@ -4,6 +4,7 @@
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
+use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::process::{Child, ChildStdout, Command, Stdio};
 
@@ -198,6 +199,7 @@ pub fn journalctl_args(q: &JournalQuery, follow: bool) -> Result<Vec<String>, St
 /// The `MESSAGE` of each journal entry, one per line, from `journalctl -o
 /// json`. Entries without a message and tlog-rs session events are skipped.
 pub struct JournalLines {
+    follow: bool,
     child: Child,
     out: BufReader<ChildStdout>,
     line: Vec<u8>,
@@ -216,6 +218,7 @@ impl JournalLines {
             .map_err(|e| format!("cannot run journalctl: {e}"))?;
         let out = BufReader::new(child.stdout.take().ok_or("journalctl has no stdout")?);
         Ok(JournalLines {
+            follow,
             child,
             out,
             line: Vec::new(),
@@ -224,9 +227,17 @@ impl JournalLines {
         })
     }
 
-    /// Read journalctl lines until one has a message; false at the end.
+    /// Read journalctl lines until one has a message; false at the end or,
+    /// when following, when journalctl has nothing more right now (so the
+    /// reader reports "end for now" instead of holding back what it read).
     fn next_message(&mut self) -> io::Result<bool> {
         loop {
+            if self.follow && self.out.buffer().is_empty() {
+                let fd = self.out.get_ref().as_raw_fd();
+                if !crate::term::wait_readable(fd, Some(std::time::Duration::ZERO))? {
+                    return Ok(false);
+                }
+            }
             self.line.clear();
             if self.out.read_until(b'\n', &mut self.line)? == 0 {
                 return Ok(false);

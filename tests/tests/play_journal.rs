@@ -189,3 +189,73 @@ fn journal_recordings_play_and_list_like_files() {
         String::from_utf8_lossy(&again.stderr)
     );
 }
+
+#[test]
+fn follow_a_recording_in_the_journal() {
+    use std::io::{BufRead, BufReader};
+    if !system_tests_enabled("follow_a_recording_in_the_journal") {
+        return;
+    }
+    let tlog_rec = require_program("tlog-rec", "tlog");
+    let jd = Journald::start("play-journal-follow");
+    let mut player = jd
+        .command(tlog_rs())
+        .args([
+            "play",
+            "-f",
+            "-r",
+            "journal",
+            "-M",
+            "SYSLOG_IDENTIFIER=tlog-rec",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _keep_open = player.stdin.take();
+    let out = player.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut rec = jd
+        .command(&tlog_rec)
+        .args([
+            "-w",
+            "journal",
+            "--latency=1",
+            "/bin/bash",
+            "-c",
+            "for i in $(seq 1 8); do echo jf-$i; sleep 0.2; done",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut got = Vec::new();
+    let mut first_before_end = false;
+    let until = std::time::Instant::now() + Duration::from_secs(20);
+    while got.len() < 8 && std::time::Instant::now() < until {
+        if let Ok(l) = rx.recv_timeout(Duration::from_millis(50)) {
+            if got.is_empty() {
+                first_before_end = rec.try_wait().unwrap().is_none();
+            }
+            got.push(l);
+        }
+    }
+    assert!(rec.wait().unwrap().success());
+    assert_eq!(
+        got,
+        (1..=8).map(|i| format!("jf-{i}")).collect::<Vec<_>>(),
+        "{}",
+        jd.log()
+    );
+    assert!(first_before_end, "the first line arrived while recording");
+    // SAFETY: kill on the pid of the child we spawned (nsenter, which
+    // passes the signal on to tlog-rs).
+    unsafe { libc::kill(player.id() as libc::pid_t, libc::SIGTERM) };
+    let _ = player.wait();
+}
