@@ -34,6 +34,7 @@ where
 {
     let (tx, rx) = sync_channel(8);
     thread::spawn(move || {
+        block_stop_signals();
         let mut batch = Vec::new();
         let mut bytes = 0;
         let mut caught_up = false;
@@ -88,4 +89,19 @@ where
         }
     });
     rx
+}
+
+/// Leave SIGINT/SIGTERM/SIGHUP to the player thread, whose waits they must
+/// interrupt so that it restores the terminal and exits at once.
+fn block_stop_signals() {
+    // SAFETY: sigset_t is plain data initialised by sigemptyset; the mask
+    // change only affects the calling thread.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+            libc::sigaddset(&mut set, sig);
+        }
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
 }

@@ -5,6 +5,7 @@
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, ChildStdout, Command, Stdio};
 
@@ -210,10 +211,19 @@ pub struct JournalLines {
 impl JournalLines {
     pub fn spawn(q: &JournalQuery, follow: bool) -> Result<Self, String> {
         let args = journalctl_args(q, follow)?;
-        let mut child = Command::new("journalctl")
-            .args(&args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
+        let mut cmd = Command::new("journalctl");
+        cmd.args(&args).stdin(Stdio::null()).stdout(Stdio::piped());
+        // SAFETY: runs in the forked child before exec; prctl is
+        // async-signal-safe. A following journalctl must not outlive us
+        // when we are killed (we spawn it from the main thread, to which
+        // the parent-death signal is tied).
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
+        let mut child = cmd
             .spawn()
             .map_err(|e| format!("cannot run journalctl: {e}"))?;
         let out = BufReader::new(child.stdout.take().ok_or("journalctl has no stdout")?);
