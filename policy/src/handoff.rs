@@ -151,9 +151,16 @@ pub fn read_verified() -> Option<Handoff> {
 
 /// Like `read_verified`, but says why a hand-off was rejected (for the log).
 pub fn read_checked() -> Result<Handoff, Rejected> {
+    read_checked_login().map(|(h, _)| h)
+}
+
+/// Like `read_checked`, plus the PAM process of the login the hand-off
+/// belongs to (a live ancestor of the caller). The recorder uses it to tell
+/// a recorder nested in the same login from a new login started below one.
+pub fn read_checked_login() -> Result<(Handoff, ProcId), Rejected> {
     let token = std::env::var(TOKEN_ENV).map_err(|_| Rejected::NoToken)?;
     let uid = real_uid().map_err(|e| Rejected::Io(e.to_string()))?;
-    verify_in(Path::new(HANDOFF_DIR), &token, 0, uid)
+    verify_login_in(Path::new(HANDOFF_DIR), &token, 0, uid)
 }
 
 /// Verify the hand-off `token` in `dir`: the directory and file must be owned
@@ -166,6 +173,16 @@ pub fn verify_in(
     trusted_owner: u32,
     uid: u32,
 ) -> Result<Handoff, Rejected> {
+    verify_login_in(dir, token, trusted_owner, uid).map(|(h, _)| h)
+}
+
+/// `verify_in`, also returning the PAM process the hand-off is bound to.
+pub fn verify_login_in(
+    dir: &Path,
+    token: &str,
+    trusted_owner: u32,
+    uid: u32,
+) -> Result<(Handoff, ProcId), Rejected> {
     if !is_token(token) {
         return Err(Rejected::BadToken);
     }
@@ -218,14 +235,15 @@ pub fn verify_in(
     if rec.shell.is_empty() {
         return Err(Rejected::Corrupt("empty shell".into()));
     }
-    Ok(Handoff {
+    let handoff = Handoff {
         uid: rec.uid,
         record: rec.record,
         shell: rec.shell,
         conf_text: rec.conf_text,
         service: rec.service,
         rule: rec.rule,
-    })
+    };
+    Ok((handoff, rec.pam))
 }
 
 /// PAM side: write `handoff` into HANDOFF_DIR for the calling (PAM) process;

@@ -15,20 +15,12 @@
 use crate::identity;
 
 pub const MARKER_ENV: &str = "TLOG_RS_RECORDER";
-/// The comm (`/proc/<pid>/comm`, max 15 bytes) tlog-rs-rec-session sets.
-/// The ad-hoc tlog-rs-rec uses another one: its log destination is the
-/// user's choice, so it never counts as "already recorded".
-pub const SESSION_COMM: &str = "tlog-rs-recsess";
-pub const ADHOC_COMM: &str = "tlog-rs-rec";
-
-/// Name ourselves so nested recorders can recognise us.
-pub fn set_own_comm(comm: &str) {
-    let mut name = [0u8; 16];
-    let n = comm.len().min(15);
-    name[..n].copy_from_slice(&comm.as_bytes()[..n]);
-    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
-    unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr()) };
-}
+/// The comm (`/proc/<pid>/comm`, max 15 bytes) tlog-rs-rec-session sets:
+/// tlog's own name, because Cockpit lists journal recordings by `_COMM`
+/// (see `sink::journal`). The ad-hoc tlog-rs-rec uses another one: its log
+/// destination is the user's choice, so it never counts as "already recorded".
+pub const SESSION_COMM: &str = crate::sink::journal::COCKPIT_COMM_SESSION;
+pub const ADHOC_COMM: &str = crate::sink::journal::COCKPIT_COMM_REC;
 
 /// The marker value for this process.
 pub fn own_marker() -> Option<String> {
@@ -80,11 +72,37 @@ pub fn check_marker(value: &str) -> Result<u32, &'static str> {
 
 /// True if this process runs inside a session a live tlog-rs-rec-session
 /// ancestor is already recording.
-pub fn already_recorded() -> bool {
-    match std::env::var(MARKER_ENV) {
-        Ok(v) => check_marker(&v).is_ok(),
-        Err(_) => false,
+///
+/// `login` is the PAM process of this login, from a verified hand-off. If
+/// the marked recorder is an ancestor of that PAM process, a new login (su,
+/// sudo -i, ...) happened below the recording: that login is recorded on
+/// its own. This also defeats a user's own process that merely claims to be
+/// a recorder (right comm, uid and ancestry): a login below it gets a fresh
+/// hand-off whose PAM process is its descendant, so the claim is ignored.
+pub fn already_recorded(login: Option<tlog_policy::handoff::ProcId>) -> bool {
+    let Ok(value) = std::env::var(MARKER_ENV) else {
+        return false;
+    };
+    let Ok(recorder) = check_marker(&value) else {
+        return false;
+    };
+    match login {
+        Some(pam) => !is_ancestor_of(recorder, pam.pid),
+        None => true,
     }
+}
+
+/// True if `ancestor` is a strict ancestor of process `pid`.
+fn is_ancestor_of(ancestor: u32, pid: u32) -> bool {
+    let mut cur = pid;
+    for _ in 0..4096 {
+        match identity::parent_pid(cur) {
+            Some(p) if p == ancestor => return true,
+            Some(p) if p > 0 => cur = p,
+            _ => return false,
+        }
+    }
+    false
 }
 
 #[cfg(test)]

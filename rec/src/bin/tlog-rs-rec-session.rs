@@ -115,13 +115,13 @@ fn real_main() -> i32 {
     // SAFETY: getuid cannot fail.
     let uid = unsafe { libc::getuid() };
     let mut warnings = Vec::new();
-    let handoff = match tlog_policy::handoff::read_checked() {
-        Ok(h) if h.uid == uid => Some(h),
-        Ok(_) | Err(tlog_policy::handoff::Rejected::NoToken) => None,
+    let (handoff, login) = match tlog_policy::handoff::read_checked_login() {
+        Ok((h, pam)) if h.uid == uid => (Some(h), Some(pam)),
+        Ok(_) | Err(tlog_policy::handoff::Rejected::NoToken) => (None, None),
         Err(why) => {
             // Fail secure: record, with the system configuration.
             warnings.push(format!("Ignoring the PAM hand-off ({why}); recording"));
-            None
+            (None, None)
         }
     };
 
@@ -188,7 +188,7 @@ fn real_main() -> i32 {
         return 0;
     }
     let shell_argv = session_args::shell_argv(&shell, &args);
-    if handoff.as_ref().is_some_and(|h| !h.record) || nesting::already_recorded() {
+    if handoff.as_ref().is_some_and(|h| !h.record) || nesting::already_recorded(login) {
         return exec_unrecorded(&shell, &shell_argv);
     }
     run::record(run::Plan {
