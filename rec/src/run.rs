@@ -39,7 +39,8 @@ pub struct Plan {
 pub fn harden_process(comm: &str) {
     // SAFETY: prctl with these arguments only changes a process flag.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
-    nesting::set_own_comm(comm);
+    // Cannot fail for our constant names; a failure only affects Cockpit's listing.
+    let _ = crate::sink::journal::set_comm(comm);
 }
 
 /// Replace closed stdin/stdout/stderr with /dev/null so no file we open later

@@ -140,7 +140,7 @@ fn pam_open_session_runs_in_an_ancestor_of_the_shell() {
     let o = text(&out.stdout);
     // shell <- recorder <- sshd (user) <- sshd [priv] (PAM) ...
     assert!(
-        o.contains(":tlog-rs-recsess") && o.matches(":sshd").count() >= 2,
+        o.contains(":tlog-rec-sessio") && o.matches(":sshd").count() >= 2,
         "ssh chain: {o}"
     );
     let out = w.ns_sh(&format!(
@@ -149,7 +149,7 @@ fn pam_open_session_runs_in_an_ancestor_of_the_shell() {
     ));
     let o = text(&out.stdout);
     assert!(
-        o.contains(":tlog-rs-recsess") && o.contains(":su"),
+        o.contains(":tlog-rec-sessio") && o.contains(":su"),
         "su chain: {o}"
     );
 }

@@ -68,6 +68,12 @@ fn journal_entries_carry_tlog_fields_and_play_back_with_tlog_play() {
         assert_eq!(text(e, "TLOG_SESSION"), m["session"].to_string());
         assert_eq!(text(e, "PRIORITY"), "5", "--journal-priority=notice");
         assert_eq!(text(e, "SYSLOG_IDENTIFIER"), "tlog-rs-rec");
+        // Cockpit's session-recording page selects recordings by _COMM,
+        // which journald reads from /proc when it handles the entry (so an
+        // entry handled after the recorder exited has none).
+        if let Some(comm) = e.get("_COMM") {
+            assert_eq!(comm, "tlog-rec");
+        }
         played_back.push_str(m["out_txt"].as_str().unwrap());
     }
     assert_eq!(
@@ -128,8 +134,11 @@ fn login_shell_records_to_the_journal_by_default() {
     let jd = Journald::start("e2e-login-shell");
     let out = jd
         .command(artifact("tlog-rs-rec-session"))
-        .args(["-c", "echo from the login shell; exit 4"])
+        // A 1 s latency flush while the recorder still runs, so journald
+        // sees the recorder's process name (see the Cockpit check below).
+        .args(["-c", "echo from the login shell; sleep 2; exit 4"])
         .env("TLOG_REC_SESSION_SHELL", "/bin/sh")
+        .env("TLOG_REC_SESSION_CONF_TEXT", "{\"latency\":1}")
         .env_remove("TLOG_RS_RECORDER")
         .stdin(Stdio::null())
         .output()
@@ -149,6 +158,17 @@ fn login_shell_records_to_the_journal_by_default() {
     let m: Value = serde_json::from_str(text(&msgs[0], "MESSAGE")).unwrap();
     assert_eq!(m["out_txt"], "from the login shell\n");
     assert_eq!(text(&msgs[0], "TLOG_REC"), m["rec"].as_str().unwrap());
+    // What Cockpit queries: _COMM=tlog-rec-sessio (the kernel's 15 bytes).
+    let cockpit = jd.entries(&[
+        "_COMM=tlog-rec-sessio",
+        &format!("TLOG_USER={}", m["user"].as_str().unwrap()),
+    ]);
+    assert!(
+        cockpit
+            .iter()
+            .any(|e| text(e, "TLOG_REC") == m["rec"].as_str().unwrap()),
+        "Cockpit's query must list the recording"
+    );
     let end_match = format!("TLOG_RS_REC={}", m["rec"].as_str().unwrap());
     let ends = jd.wait_entries(&["TLOG_RS_EVENT=end", &end_match], 1);
     assert_eq!(ends.len(), 1);
