@@ -44,7 +44,9 @@ pub fn require_root(test: &str) -> bool {
         eprintln!("SKIP {test}: needs root (TLOG_RS_SKIP_SYSTEM_TESTS is set)");
         return false;
     }
-    panic!("{test} needs root: run the suite as root (tests/run) or set TLOG_RS_SKIP_SYSTEM_TESTS=1");
+    panic!(
+        "{test} needs root: run the suite as root (tests/run) or set TLOG_RS_SKIP_SYSTEM_TESTS=1"
+    );
 }
 
 /// Path of a required system program; panics naming the missing package.
@@ -61,9 +63,9 @@ pub fn require_program(prog: &str, package: &str) -> PathBuf {
     );
     PathBuf::from(path)
 }
-pub mod slapd;
 pub mod daemons;
-pub mod sshd;
-pub mod rec;
 pub mod nsenv;
 pub mod play;
+pub mod rec;
+pub mod slapd;
+pub mod sshd;

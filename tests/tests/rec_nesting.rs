@@ -96,7 +96,10 @@ fn concurrent_sessions_without_audit_are_all_recorded() {
     let ev = events(&log);
     // Same audit session (4294967295 without audit): tlog's per-session lock
     // would have let only one of them be recorded.
-    assert!(ev.iter().all(|e| e["session"] == ev[0]["session"]), "{ev:?}");
+    assert!(
+        ev.iter().all(|e| e["session"] == ev[0]["session"]),
+        "{ev:?}"
+    );
     // Both were running at the same time: both starts come before any end.
     let kinds: Vec<_> = ev
         .iter()

@@ -369,7 +369,13 @@ fn environment_cannot_weaken_recording_without_pam_handoff() {
         &["-c", "echo forged-handoff"],
     );
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stderr(&o).contains("Ignoring the PAM hand-off"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("Ignoring the PAM hand-off"),
+        "{}",
+        stderr(&o)
+    );
     let m = messages(&w.log);
-    assert!(m[before..].iter().any(|m| m["out_txt"] == "forged-handoff\n"));
+    assert!(m[before..]
+        .iter()
+        .any(|m| m["out_txt"] == "forged-handoff\n"));
 }
