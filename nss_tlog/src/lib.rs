@@ -77,6 +77,10 @@ impl System for Glibc {
     fn host(&self) -> String {
         sys::host_name()
     }
+    fn privileged(&self) -> bool {
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        unsafe { libc::geteuid() == 0 }
+    }
 }
 
 /// Process-wide state: the parsed policy and recent answers.

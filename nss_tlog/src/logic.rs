@@ -8,7 +8,7 @@
 use crate::sys::{Key, LookupResult, PwEntry};
 use tlog_policy::config::Action;
 use tlog_policy::sssd::Scope;
-use tlog_policy::{LoginFacts, Policy, PolicyError};
+use tlog_policy::{ErrorKind, LoginFacts, Policy, PolicyError};
 
 /// The system facts the answer depends on (real implementation in lib.rs,
 /// fakes in the tests below).
@@ -18,6 +18,8 @@ pub trait System {
     /// (primary group name, supplementary group names).
     fn groups(&self, user: &[u8], gid: u32) -> (Option<String>, Vec<String>);
     fn host(&self) -> String;
+    /// True in processes running with euid 0, where logins are decided.
+    fn privileged(&self) -> bool;
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -51,10 +53,20 @@ pub fn facts_for(entry: &PwEntry, sys: &dyn System, with_groups: bool) -> LoginF
 }
 
 /// Whether the shell must be swapped, and for which recorder. A policy that
-/// cannot be loaded gives the policy crate's documented failsafe decision.
-pub fn swap_shell(policy: Result<&Policy, &PolicyError>, facts: &LoginFacts) -> Option<String> {
+/// cannot be loaded gives the policy crate's documented failsafe decision,
+/// except where a source is merely unreadable to an unprivileged process
+/// (sssd.conf is 0600): login programs resolve the shell as root, so that
+/// process's answer never starts a login, and swapping every user's shell
+/// there would only show (and, in tmux or screen, run) the recorder for
+/// users the policy does not select. The chain after us answers instead.
+pub fn swap_shell(
+    policy: Result<&Policy, &PolicyError>,
+    facts: &LoginFacts,
+    privileged: bool,
+) -> Option<String> {
     match policy {
         Ok(p) => p.may_record(facts).then(|| p.recorder().to_string()),
+        Err(e) if e.kind == ErrorKind::Unreadable && !privileged => None,
         Err(e) => Policy::failsafe_decision(e, facts)
             .record
             .then(|| tlog_policy::DEFAULT_RECORDER.to_string()),
@@ -152,7 +164,8 @@ pub fn answer(key: Key<'_>, sys: &dyn System, policy: &dyn PolicyAccess) -> Answ
     };
     let facts = facts_for(&entry, sys, need.groups);
     let mut swap = None;
-    policy.with(&mut |p| swap = swap_shell(p, &facts));
+    let privileged = sys.privileged();
+    policy.with(&mut |p| swap = swap_shell(p, &facts, privileged));
     match swap {
         Some(recorder) => {
             let mut e = entry;
@@ -203,6 +216,9 @@ mod tests {
         }
         fn host(&self) -> String {
             "host1".into()
+        }
+        fn privileged(&self) -> bool {
+            true
         }
     }
 
@@ -270,12 +286,40 @@ action = "record"
             fn host(&self) -> String {
                 unreachable!()
             }
+            fn privileged(&self) -> bool {
+                true
+            }
         }
         let policy = Policy::from_toml_str(POLICY, "test policy");
         assert_eq!(
             answer(Key::Uid(1), &Broken, &Fixed(&policy)),
             Answer::Unavail(libc::EIO)
         );
+    }
+
+    #[test]
+    fn unreadable_policy_fails_secure_only_where_logins_are_decided() {
+        use tlog_policy::ErrorKind;
+        let facts = LoginFacts {
+            user: "bob".into(),
+            uid: 2002,
+            gid: 2002,
+            primary_group: None,
+            groups: vec![],
+            host: "host1".into(),
+            service: None,
+            passwd_shell: "/bin/bash".into(),
+        };
+        let mut unreadable = PolicyError::new("/etc/sssd/sssd.conf", None, "Permission denied");
+        unreadable.kind = ErrorKind::Unreadable;
+        let invalid = PolicyError::new("/etc/tlog-rs/policy.toml", Some(3), "unknown key");
+        let recorder = Some(tlog_policy::DEFAULT_RECORDER.to_string());
+        // root (sshd, login, su): every user gets the recorder (fail secure)
+        assert_eq!(swap_shell(Err(&unreadable), &facts, true), recorder);
+        // an unprivileged process cannot read a root-only source: not ours
+        assert_eq!(swap_shell(Err(&unreadable), &facts, false), None);
+        // but a broken policy is broken for everyone
+        assert_eq!(swap_shell(Err(&invalid), &facts, false), recorder);
     }
 
     fn need(policy: &str, q: &str) -> Needs {
