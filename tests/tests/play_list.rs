@@ -275,3 +275,45 @@ fn filters_by_user_host_and_time() {
         "both recordings still listed"
     );
 }
+
+#[test]
+fn recordings_by_tlog_rs_rec_are_complete_with_their_sidecar() {
+    let rec = tlog_rs_tests::target_dir().join("tlog-rs-rec");
+    if !rec.exists() {
+        eprintln!("SKIP: tlog-rs-rec not built (cargo build --workspace)");
+        return;
+    }
+    let dir = TempDir::new("play-list-ours");
+    let log = dir.path("ours.log");
+    for code in [0, 3] {
+        let st = Command::new(&rec)
+            .args(["--payload=64", "-o"])
+            .arg(&log)
+            .args([
+                "/bin/bash",
+                "-c",
+                &format!("echo one; sleep 0.2; echo two; exit {code}"),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert_eq!(st.code(), Some(code));
+    }
+    let rows = list(&[], &log);
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    for (r, code) in rows.iter().zip([0, 3]) {
+        assert_eq!(r["complete"], true, "{r}");
+        assert_eq!(
+            (r["start_entry"].as_bool(), r["end_entry"].as_bool()),
+            (Some(true), Some(true))
+        );
+        assert_eq!(r["exit_status"].as_i64(), Some(code));
+        assert!(r["duration"].as_f64().unwrap() >= 0.15, "{r}");
+    }
+    // Without the sidecar the same recordings have no end entry.
+    std::fs::remove_file(dir.path("ours.log.events")).unwrap();
+    assert!(list(&[], &log)
+        .iter()
+        .all(|r| r["complete"] == false && r["end_entry"] == false));
+}
