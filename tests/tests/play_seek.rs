@@ -228,3 +228,48 @@ fn status_line_can_be_turned_off() {
         t.capture().join("\n")
     );
 }
+
+#[test]
+fn keys_work_when_output_goes_to_a_file() {
+    let dir = TempDir::new("play-keys-file");
+    let log = dir.path("busy.log");
+    write_recording(&log, "keys-file", (80, 24), &busy_session());
+    let out = dir.path("out");
+    let done = dir.path("done");
+    let cmd = format!(
+        "{} play -p {} > {}; touch {}",
+        tlog_rs().display(),
+        log.display(),
+        out.display(),
+        done.display()
+    );
+    let t = Tmux::start("keys-file", 80, 25, &cmd);
+    let len = || std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
+    std::thread::sleep(Duration::from_millis(700));
+    assert_eq!(len(), 0, "paused: nothing written");
+    // `.` writes the next packet (the burst at 1 s) and stays paused.
+    t.keys(&["."]);
+    let first = busy_session()[0].out.clone();
+    assert!(
+        wait_for(Duration::from_secs(5), || len() == first.len() as u64),
+        "one step written"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        first,
+        "still paused after the step"
+    );
+    // G: everything, at once, then exit.
+    t.keys(&["G"]);
+    assert!(
+        wait_for(Duration::from_secs(5), || done.exists()),
+        "G played to the end and exited"
+    );
+    let all: Vec<u8> = busy_session()
+        .iter()
+        .flat_map(|s| s.out.clone())
+        .chain(b"\x1b[0m\x1b[?25h\n".iter().copied())
+        .collect();
+    assert_eq!(std::fs::read(&out).unwrap(), all);
+}
