@@ -4,7 +4,9 @@
 
 use std::fmt;
 use tlog_policy::handoff::{self, Handoff};
-use tlog_policy::{Decision, LoginFacts, Policy, PolicyError, CONTROLLED_ENV};
+use tlog_policy::{
+    AuditLevel, Decision, LoginFacts, Policy, PolicyError, CONTROLLED_ENV, ENV_AUDIT_LEVEL,
+};
 
 use crate::sys::PwEntry;
 
@@ -237,10 +239,11 @@ fn decide_and_apply(pam: &mut dyn Pam, host: &dyn Host, args: &Args) -> Result<O
     };
     let who = describe(pam, &user);
     let what = format!(
-        "{who} record={} source={} rule=\"{}\" reason=\"{}\"",
+        "{who} record={} source={} rule=\"{}\" audit={} reason=\"{}\"",
         if decision.record { "yes" } else { "no" },
         decision.source,
         decision.rule,
+        decision.audit_level.as_str(),
         decision.reason
     );
 
@@ -313,8 +316,22 @@ fn decide_and_apply(pam: &mut dyn Pam, host: &dyn Host, args: &Args) -> Result<O
     Ok(Outcome::Success)
 }
 
-/// close_session: remove this session's hand-off. Never fails a logout.
+/// close_session: remove this session's hand-off and, for audit levels
+/// `login` and `session`, log the end of the login. Never fails a logout.
 pub fn close_session(pam: &mut dyn Pam, host: &dyn Host, args: &Args) -> Outcome {
+    if let Some(level) = pam.getenv(ENV_AUDIT_LEVEL) {
+        if matches!(
+            AuditLevel::parse(&level),
+            Some(AuditLevel::Login | AuditLevel::Session)
+        ) {
+            let user = pam.user().unwrap_or_default();
+            let who = describe(pam, &user);
+            pam.syslog(
+                Level::Notice,
+                &format!("{who} session closed audit={level}"),
+            );
+        }
+    }
     if let Some(token) = pam.getenv(handoff::TOKEN_ENV) {
         if handoff::is_token(&token) {
             host.remove_handoff(&token);
@@ -455,6 +472,32 @@ mod tests {
 
     fn args(a: &[&str]) -> Args {
         Args::parse(a.iter().copied())
+    }
+
+    #[test]
+    fn audit_level_is_logged_at_open_and_close() {
+        let (mut p, h) = (pam("alice", "sshd"), host(REC));
+        assert_eq!(open_session(&mut p, &h, &args(&[])), Outcome::Success);
+        // policy.toml's default audit level is `session`.
+        assert_eq!(p.env[ENV_AUDIT_LEVEL], "session");
+        assert!(p
+            .log
+            .borrow()
+            .iter()
+            .any(|l| l.contains("record=yes") && l.contains("audit=session")));
+        assert_eq!(close_session(&mut p, &h, &args(&[])), Outcome::Success);
+        assert!(p
+            .log
+            .borrow()
+            .iter()
+            .any(|l| l.contains("user=alice service=sshd")
+                && l.ends_with("session closed audit=session")));
+        // Not recorded: no audit level exported, no close line.
+        let (mut p, h) = (pam("bob", "sshd"), host("/bin/bash"));
+        assert_eq!(open_session(&mut p, &h, &args(&[])), Outcome::Success);
+        assert!(!p.env.contains_key(ENV_AUDIT_LEVEL));
+        close_session(&mut p, &h, &args(&[]));
+        assert!(!p.log.borrow().iter().any(|l| l.contains("session closed")));
     }
 
     #[test]
