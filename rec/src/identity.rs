@@ -43,8 +43,9 @@ pub fn audit_session() -> Result<u32, String> {
         .map_err(|_| format!("Failed retrieving session ID: invalid value {text:?}"))
 }
 
-/// Name of the real uid (tlog uses the real uid, not the effective one).
-pub fn user_name() -> Result<String, String> {
+/// (name, shell) of the real uid's passwd entry (tlog uses the real uid, not
+/// the effective one). The shell is `None` when empty.
+fn own_passwd() -> Result<(String, Option<String>), String> {
     // SAFETY: getuid cannot fail.
     let uid = unsafe { libc::getuid() };
     let mut buf = vec![0u8; 16384];
@@ -61,40 +62,26 @@ pub fn user_name() -> Result<String, String> {
             &mut result,
         )
     };
-    if rc != 0 || result.is_null() {
+    if rc != 0 || result.is_null() || pw.pw_name.is_null() {
         return Err(format!("Failed retrieving user entry for uid {uid}"));
     }
-    // SAFETY: on success pw_name points to a NUL-terminated string inside buf.
-    let name = unsafe { CStr::from_ptr(pw.pw_name) };
-    Ok(name.to_string_lossy().into_owned())
+    // SAFETY: on success the non-null string fields point to NUL-terminated
+    // strings inside buf, which is still alive.
+    let text = |p: *const libc::c_char| unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned();
+    let shell = (!pw.pw_shell.is_null())
+        .then(|| text(pw.pw_shell))
+        .filter(|s| !s.is_empty());
+    Ok((text(pw.pw_name), shell))
+}
+
+/// Name of the real uid.
+pub fn user_name() -> Result<String, String> {
+    own_passwd().map(|(name, _)| name)
 }
 
 /// Login shell of the real uid from the passwd database.
 pub fn passwd_shell() -> Option<String> {
-    // SAFETY: getuid cannot fail.
-    let uid = unsafe { libc::getuid() };
-    let mut buf = vec![0u8; 16384];
-    // SAFETY: an all-zero passwd is a valid out-parameter.
-    let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut result: *mut libc::passwd = std::ptr::null_mut();
-    // SAFETY: valid pointers; buf outlives pw's use.
-    let rc = unsafe {
-        libc::getpwuid_r(
-            uid,
-            &mut pw,
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            &mut result,
-        )
-    };
-    if rc != 0 || result.is_null() || pw.pw_shell.is_null() {
-        return None;
-    }
-    // SAFETY: NUL-terminated string inside buf.
-    let s = unsafe { CStr::from_ptr(pw.pw_shell) }
-        .to_string_lossy()
-        .into_owned();
-    (!s.is_empty()).then_some(s)
+    own_passwd().ok().and_then(|(_, shell)| shell)
 }
 
 /// Fully qualified host name like tlog: gethostname, then the canonical name
