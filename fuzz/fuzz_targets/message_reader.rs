@@ -53,7 +53,10 @@ fuzz_target!(|data: &[u8]| {
             while let Some(p) = r.next_packet().expect("our own log reads back") {
                 back.push(p);
             }
-            assert!(streams(&back) == streams(&packets), "bytes changed in a round trip");
+            assert!(
+                streams(&back) == streams(&packets),
+                "bytes changed in a round trip"
+            );
         }
     }
     for lax in [false, true] {
