@@ -36,6 +36,9 @@ pub fn connect(cfg: &LdapConfig) -> Result<Connection, String> {
     let connector = tls_connector(cfg)?;
     #[cfg(feature = "gssapi")]
     if let (BindMethod::Gssapi, Some(kt)) = (cfg.bind, &cfg.keytab) {
+        // A missing or unreadable keytab is a local problem: say so, not
+        // "no Kerberos credentials" from every server.
+        std::fs::File::open(kt).map_err(|e| format!("keytab {}: {e}", kt.display()))?;
         // The host keytab is the client credential (like SSSD's ipa
         // provider). Set before any runtime thread exists.
         std::env::set_var("KRB5_CLIENT_KTNAME", kt);
@@ -82,8 +85,39 @@ fn connect_one(
         Ok(r) if r.rc == 0 => Ok(ldap),
         Ok(r) => Err(bind_failure(cfg, &r)),
         Err(LdapError::LdapResult { result }) => Err(bind_failure(cfg, &result)),
+        Err(e) if cfg.bind == BindMethod::Gssapi => Err(gssapi_failure(cfg, &e)),
         Err(e) => Err(describe(&e, cfg)),
     }
+}
+
+/// A Kerberos/GSSAPI error with the host keytab named and the usual cause.
+fn gssapi_failure(cfg: &LdapConfig, e: &LdapError) -> String {
+    let text = describe(e, cfg);
+    let hint = if text.contains("Cannot contact any KDC") {
+        "the KDC is unreachable (check krb5.conf [realms] kdc or the DNS SRV records)"
+    } else if text.contains("Server not found in Kerberos database") {
+        "the KDC has no ldap/<server> principal for the host name in this URI (use the server's FQDN)"
+    } else if text.contains("Preauthentication failed")
+        || text.contains("Decrypt integrity check failed")
+        || text.contains("Key version")
+        || text.contains("Password incorrect")
+    {
+        "the keytab's keys do not match the KDC (stale keytab: fetch it again, e.g. ipa-getkeytab)"
+    } else if text.contains("not found in Kerberos database") {
+        "the KDC does not know this principal (host not enrolled, or removed)"
+    } else {
+        ""
+    };
+    let keytab = cfg
+        .keytab
+        .as_ref()
+        .map(|k| format!(" with keytab {}", k.display()))
+        .unwrap_or_default();
+    let mut s = format!("SASL GSSAPI bind{keytab} failed: {text}");
+    if !hint.is_empty() {
+        s.push_str(&format!(": {hint}"));
+    }
+    s
 }
 
 #[cfg(feature = "gssapi")]

@@ -64,6 +64,7 @@ pub fn require_program(prog: &str, package: &str) -> PathBuf {
     PathBuf::from(path)
 }
 pub mod daemons;
+pub mod kdc;
 pub mod nsenv;
 pub mod play;
 pub mod rec;

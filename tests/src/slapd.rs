@@ -56,6 +56,11 @@ pub struct SlapdOptions {
     pub extra_ldif: Option<String>,
     /// Replace the example DIT by this LDIF (must contain the base entry).
     pub dit: Option<String>,
+    /// Extra environment for slapd (e.g. KRB5_KTNAME for SASL GSSAPI).
+    pub env: Vec<(String, std::ffi::OsString)>,
+    /// Extra attribute lines for the cn=config entry (e.g. olcSaslHost,
+    /// olcAuthzRegexp), each ending in a newline.
+    pub global_config: String,
 }
 
 pub struct Slapd {
@@ -91,7 +96,12 @@ impl Slapd {
             fs::create_dir_all(dir.join(d)).unwrap();
         }
         let tls = opts.tls.then(|| make_test_pki(&dir));
-        let full = config_ldif(&dir, tls.as_ref());
+        let mut full = config_ldif(&dir, tls.as_ref());
+        full = full.replacen(
+            "olcLogLevel: none\n",
+            &format!("olcLogLevel: none\n{}", opts.global_config),
+            1,
+        );
         let (head, databases) = full.split_once(DATABASES_MARKER).unwrap();
         // Our own schema files, offline, in dependency order, before the databases.
         let mut config = head.to_string();
@@ -142,6 +152,7 @@ impl Slapd {
                 .args(["-d", "0", "-F"])
                 .arg(dir.join("slapd.d"))
                 .args(["-h", &urls])
+                .envs(opts.env.iter().map(|(k, v)| (k, v)))
                 .stdin(Stdio::null())
                 .stdout(log.try_clone().unwrap())
                 .stderr(log)
