@@ -130,6 +130,36 @@ fn modules_bench() {
                 per[1] / per[0]
             );
         }
+        // Cold: the first lookup of a fresh process (module load, policy
+        // parse, no cached answer), median over COLD processes.
+        const COLD: u32 = 101;
+        println!("  cold (first lookup in a new process, ns, median of {COLD} processes):");
+        for user in ["alice", "bob", "nosuchuser"] {
+            let mut per = Vec::new();
+            for nss in ["files", "tlog files"] {
+                let out = w.ns_sh(&format!(
+                    "printf 'passwd: {nss}\\ngroup: files\\n' > /etc/nsswitch.conf; \
+                     i=0; while [ $i -lt {COLD} ]; do {t}/lookup {user} 1; i=$((i+1)); done"
+                ));
+                let v: Vec<f64> = String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .filter_map(|l| l.trim().parse().ok())
+                    .collect();
+                assert_eq!(
+                    v.len(),
+                    COLD as usize,
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                per.push(median(v));
+            }
+            println!(
+                "    {user:<12} files {:>8.0}  tlog files {:>8.0}  ratio {:.2}",
+                per[0],
+                per[1],
+                per[1] / per[0]
+            );
+        }
     }
     std::fs::write(w.dir.join("bench-policy.toml"), &user_policy).unwrap();
     w.ns_sh(&format!("cp {t}/bench-policy.toml {policy_path}"));
