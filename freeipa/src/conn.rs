@@ -8,6 +8,9 @@ use ldap3::{LdapConn, LdapConnSettings, LdapError};
 
 use crate::config::{BindMethod, LdapConfig};
 
+/// The host keytab FreeIPA enrolment writes, used when `keytab` is not set.
+pub const DEFAULT_KEYTAB: &str = "/etc/krb5.keytab";
+
 /// A bound connection and the URI it reached.
 pub struct Connection {
     pub ldap: LdapConn,
@@ -35,17 +38,26 @@ pub fn connect(cfg: &LdapConfig) -> Result<Connection, String> {
     };
     let connector = tls_connector(cfg)?;
     #[cfg(feature = "gssapi")]
-    if let (BindMethod::Gssapi, Some(kt)) = (cfg.bind, &cfg.keytab) {
+    if cfg.bind == BindMethod::Gssapi {
+        let kt = cfg.keytab.as_deref().unwrap_or(Path::new(DEFAULT_KEYTAB));
         // A missing or unreadable keytab is a local problem: say so, not
         // "no Kerberos credentials" from every server.
         std::fs::File::open(kt).map_err(|e| format!("keytab {}: {e}", kt.display()))?;
-        // The host keytab is the client credential (like SSSD's ipa
-        // provider). Set before any runtime thread exists.
+        // The host keytab is the only client credential (like SSSD's ipa
+        // provider): a private in-memory ticket cache, so root's own
+        // tickets (e.g. an admin's kinit) are never used and no ticket is
+        // written to disk. Set before any runtime thread exists.
         std::env::set_var("KRB5_CLIENT_KTNAME", kt);
+        std::env::set_var("KRB5CCNAME", "MEMORY:tlog-rs-sync");
     }
     let mut failures = Vec::new();
     for uri in &cfg.uris {
-        match connect_one(cfg, uri, connector.clone(), password.as_deref()) {
+        let attempt = if cfg.bind == BindMethod::Gssapi {
+            connect_gssapi_bounded(cfg, uri, connector.clone())
+        } else {
+            connect_one(cfg, uri, connector.clone(), password.as_deref())
+        };
+        match attempt {
             Ok(ldap) => {
                 return Ok(Connection {
                     ldap,
@@ -60,6 +72,38 @@ pub fn connect(cfg: &LdapConfig) -> Result<Connection, String> {
         "no LDAP server could be used:\n  {}",
         failures.join("\n  ")
     ))
+}
+
+/// libkrb5 talks to the KDC with its own blocking retry loop (about 25 s
+/// for a KDC that accepts and never answers), which ldap3's async timeout
+/// cannot interrupt. So the GSSAPI connect+bind runs on a helper thread and
+/// is given up after connect_timeout + timeout; a stuck helper dies with the
+/// process (sync is a short-lived CLI).
+fn connect_gssapi_bounded(
+    cfg: &LdapConfig,
+    uri: &str,
+    connector: native_tls::TlsConnector,
+) -> Result<LdapConn, String> {
+    let limit = cfg.connect_timeout + cfg.timeout;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (c, u) = (cfg.clone(), uri.to_string());
+    std::thread::Builder::new()
+        .name("gssapi-bind".into())
+        .spawn(move || {
+            let _ = tx.send(connect_one(&c, &u, connector, None));
+        })
+        .map_err(|e| format!("cannot start the GSSAPI bind thread: {e}"))?;
+    rx.recv_timeout(limit).unwrap_or_else(|_| {
+        let keytab = cfg.keytab.as_deref().unwrap_or(Path::new(DEFAULT_KEYTAB));
+        Err(format!(
+            "SASL GSSAPI bind with keytab {} timed out after {} s (connect_timeout {} s + \
+             timeout {} s): the KDC or the server is not answering",
+            keytab.display(),
+            limit.as_secs(),
+            cfg.connect_timeout.as_secs(),
+            cfg.timeout.as_secs()
+        ))
+    })
 }
 
 fn connect_one(
@@ -108,12 +152,11 @@ fn gssapi_failure(cfg: &LdapConfig, e: &LdapError) -> String {
     } else {
         ""
     };
-    let keytab = cfg
-        .keytab
-        .as_ref()
-        .map(|k| format!(" with keytab {}", k.display()))
-        .unwrap_or_default();
-    let mut s = format!("SASL GSSAPI bind{keytab} failed: {text}");
+    let keytab = cfg.keytab.as_deref().unwrap_or(Path::new(DEFAULT_KEYTAB));
+    let mut s = format!(
+        "SASL GSSAPI bind with keytab {} failed: {text}",
+        keytab.display()
+    );
     if !hint.is_empty() {
         s.push_str(&format!(": {hint}"));
     }
@@ -143,8 +186,8 @@ fn gssapi_bind(
     Ok(ldap3::LdapResult {
         rc: 7, // authMethodNotSupported
         matched: String::new(),
-        text: "this tlog-rs was built without the `gssapi` feature (rebuild with \
-               --features tlog-rs-freeipa/gssapi, or use bind = \"simple\"/\"external\")"
+        text: "this tlog-rs was built without the `gssapi` feature (a default feature: \
+               rebuild without --no-default-features, or use bind = \"simple\"/\"external\")"
             .into(),
         refs: vec![],
         ctrls: vec![],

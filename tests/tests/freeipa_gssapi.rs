@@ -214,3 +214,37 @@ fn gssapi_kdc_down_fails_within_the_timeout() {
     let took = t0.elapsed();
     assert!(took < Duration::from_secs(2 + 3 + 2), "took {took:?}");
 }
+
+#[test]
+fn gssapi_silent_kdc_is_given_up_after_the_timeout() {
+    if !require_root("gssapi_silent_kdc_is_given_up_after_the_timeout") {
+        return;
+    }
+    let r = Realm::start("ipa-gssapi-kdc-silent");
+    let cfg = r.config(&r.host_keytab, "connect_timeout = 1\ntimeout = 2\n");
+    let o = r.sync(&cfg);
+    if !built_with_gssapi(&o) {
+        return;
+    }
+    assert!(o.status.success(), "{}", text(&o));
+    let good = r.cache();
+
+    // A "KDC" that accepts and never answers: libkrb5 alone would retry
+    // for about 25 s; the sync must give up after connect_timeout + timeout.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let conf = std::fs::read_to_string(&r.kdc.krb5_conf).unwrap().replace(
+        &format!("127.0.0.1:{}", r.kdc.port),
+        &format!("127.0.0.1:{port}"),
+    );
+    std::fs::write(&r.kdc.krb5_conf, conf).unwrap();
+    let t0 = Instant::now();
+    r.assert_fails(
+        &cfg,
+        &good,
+        &["SASL GSSAPI bind", "timed out after 3 s", "not answering"],
+    );
+    let took = t0.elapsed();
+    assert!(took < Duration::from_secs(3 + 3), "took {took:?}");
+    drop(silent);
+}
