@@ -135,6 +135,26 @@ fn gssapi_sync_with_host_keytab_then_check_decides() {
     let cache = String::from_utf8(r.cache()).unwrap();
     assert!(cache.contains("privileged_on_production"), "{cache}");
 
+    // The identity slapd gives this keytab's GSSAPI bind is web1's host
+    // entry (olcAuthzRegexp), asked with OpenLDAP's own client (-N: the
+    // SASL host name is `localhost` as given; GSSAPI's own security layer
+    // here, as libldap's StartTLS would check the certificate against the
+    // reverse-resolved name of 127.0.0.1).
+    let who = Command::new("ldapwhoami")
+        .args(["-N", "-Q", "-Y", "GSSAPI", "-H"])
+        .arg(format!("ldap://localhost:{}", r.ipa.slapd.port))
+        .envs(r.kdc.env())
+        .env("KRB5_CLIENT_KTNAME", &r.host_keytab)
+        .env("KRB5CCNAME", "MEMORY:whoami")
+        .output()
+        .expect("ldapwhoami");
+    assert_eq!(
+        String::from_utf8_lossy(&who.stdout).trim(),
+        format!("dn:fqdn={WEB1},cn=computers,cn=accounts,{BASE_DN}"),
+        "{}",
+        text(&who)
+    );
+
     let v = check(
         &r.ipa.env,
         &r.ipa.policy(WEB1),
