@@ -81,15 +81,24 @@ impl Realm {
         self.ipa.write_sync_config(WEB1, &ldap)
     }
 
-    /// `tlog-rs sync` in the test realm's Kerberos environment.
+    /// `tlog-rs sync` in the test realm's Kerberos environment, with an
+    /// ambient ticket cache (as root's own kinit would leave) that the sync
+    /// must neither use nor write: see `ambient_ccache`.
     fn sync(&self, cfg: &Path) -> Output {
         let env: Vec<(String, OsString)> = self.kdc.env();
+        let mut ccache = OsString::from("FILE:");
+        ccache.push(self.ambient_ccache());
         Command::new(artifact("tlog-rs"))
             .args(["sync", "--policy"])
             .arg(cfg)
             .envs(env)
+            .env("KRB5CCNAME", ccache)
             .output()
             .expect("run tlog-rs sync")
+    }
+
+    fn ambient_ccache(&self) -> PathBuf {
+        self.kdc.dir.join("ambient.ccache")
     }
 
     fn cache(&self) -> Vec<u8> {
@@ -132,6 +141,8 @@ fn gssapi_sync_with_host_keytab_then_check_decides() {
         return;
     }
     assert!(o.status.success(), "gssapi sync failed: {}", text(&o));
+    // The host's tickets stayed in the sync's private memory cache.
+    assert!(!r.ambient_ccache().exists(), "sync wrote KRB5CCNAME");
     let cache = String::from_utf8(r.cache()).unwrap();
     assert!(cache.contains("privileged_on_production"), "{cache}");
 
