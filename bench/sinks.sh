@@ -18,8 +18,8 @@ command -v rsyslogd >/dev/null || { echo "rsyslogd missing: apt-get install rsys
 T=$(mktemp -d)
 HOLD=""; RS=""
 cleanup() {
-    [ -n "$HOLD" ] && kill "$HOLD" 2>/dev/null && wait "$HOLD" 2>/dev/null
-    [ -n "$RS" ] && kill "$RS" 2>/dev/null && wait "$RS" 2>/dev/null
+    [ -n "$HOLD" ] && kill "$HOLD" 2>/dev/null && wait "$HOLD" 2>/dev/null || true
+    [ -n "$RS" ] && kill "$RS" 2>/dev/null && wait "$RS" 2>/dev/null || true
     rm -rf "$T"
 }
 trap cleanup EXIT
