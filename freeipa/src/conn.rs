@@ -139,7 +139,8 @@ fn gssapi_failure(cfg: &LdapConfig, e: &LdapError) -> String {
     let text = describe(e, cfg);
     let hint = if text.contains("Cannot contact any KDC") {
         "the KDC is unreachable (check krb5.conf [realms] kdc or the DNS SRV records)"
-    } else if text.contains("Server not found in Kerberos database") {
+    } else if text.contains("(Server ") && text.contains("not found in Kerberos database") {
+        // MIT: "Server ldap/<host>@REALM not found in Kerberos database"
         "the KDC has no ldap/<server> principal for the host name in this URI (use the server's FQDN)"
     } else if text.contains("Preauthentication failed")
         || text.contains("Decrypt integrity check failed")

@@ -201,6 +201,19 @@ fn gssapi_bad_credentials_keep_the_last_good_cache() {
         &["SASL GSSAPI bind", "keys do not match the KDC"],
     );
 
+    // The server by IP address: TLS accepts it (IP in the certificate),
+    // but there is no ldap/127.0.0.1 service principal.
+    let by_ip = r.config(&r.host_keytab, "");
+    let text_ip = std::fs::read_to_string(&by_ip)
+        .unwrap()
+        .replace("ldap://localhost:", "ldap://127.0.0.1:");
+    std::fs::write(&by_ip, text_ip).unwrap();
+    r.assert_fails(
+        &by_ip,
+        &good,
+        &["SASL GSSAPI bind", "no ldap/<server> principal", "FQDN"],
+    );
+
     // A principal the KDC does not know (host removed from the realm).
     r.kdc.delete_principal(WEB1_PRINCIPAL);
     r.assert_fails(
