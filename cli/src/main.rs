@@ -5,6 +5,7 @@ use std::ffi::OsString;
 use std::process::ExitCode;
 
 mod check;
+#[cfg(feature = "freeipa")]
 mod freeipa;
 mod play;
 
@@ -36,7 +37,7 @@ fn main() -> ExitCode {
     let code = match cmd.to_str().unwrap_or("") {
         "play" | "list" | "export" => play::run(cmd.to_str().unwrap_or(""), rest),
         "check" | "validate" => check::run(cmd.to_str().unwrap_or(""), rest),
-        "sync" | "rules" => freeipa::run(cmd.to_str().unwrap_or(""), rest),
+        "sync" | "rules" => run_freeipa(cmd.to_str().unwrap_or(""), rest),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             0
@@ -51,4 +52,15 @@ fn main() -> ExitCode {
         }
     };
     ExitCode::from(code.clamp(0, 255) as u8)
+}
+
+#[cfg(feature = "freeipa")]
+fn run_freeipa(cmd: &str, args: Vec<OsString>) -> i32 {
+    freeipa::run(cmd, args)
+}
+
+#[cfg(not(feature = "freeipa"))]
+fn run_freeipa(cmd: &str, _args: Vec<OsString>) -> i32 {
+    eprintln!("tlog-rs {cmd}: this tlog-rs was built without FreeIPA support (cargo feature `freeipa`)");
+    2
 }
