@@ -61,6 +61,8 @@ fn run_freeipa(cmd: &str, args: Vec<OsString>) -> i32 {
 
 #[cfg(not(feature = "freeipa"))]
 fn run_freeipa(cmd: &str, _args: Vec<OsString>) -> i32 {
-    eprintln!("tlog-rs {cmd}: this tlog-rs was built without FreeIPA support (cargo feature `freeipa`)");
+    eprintln!(
+        "tlog-rs {cmd}: this tlog-rs was built without FreeIPA support (cargo feature `freeipa`)"
+    );
     2
 }
