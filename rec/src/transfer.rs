@@ -242,8 +242,15 @@ pub fn run(
         *open = false;
     };
 
+    // Reap only when SIGCHLD said so (and once at the start, in case the
+    // program exited before its signal could be noticed): a waitpid per
+    // iteration is a syscall per 4 KiB of output.
+    let mut child_signalled = true;
     loop {
-        reap(&mut status);
+        if child_signalled {
+            child_signalled = false;
+            reap(&mut status);
+        }
         if status.is_some() && outs.iter().all(|o| !o.open) {
             return LoopEnd::Child(status.unwrap_or(0));
         }
@@ -324,7 +331,9 @@ pub fn run(
                                 }
                             }
                         }
-                        // SIGCHLD: reaped at the top of the loop.
+                        if sig == libc::SIGCHLD {
+                            child_signalled = true;
+                        }
                     }
                 }
                 b'i' => match read_fd(0, &mut buf) {
