@@ -35,6 +35,20 @@ median() {
     done | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+# Median over PAIRS of the ratio (time of B / time of A), A and B run back to
+# back each time, so slow phases of a noisy machine hit both sides alike.
+PAIRS=${PAIRS:-9}
+paired_ratio() {
+    local a=$1 b=$2 i ta tb
+    for ((i = 0; i < PAIRS; i++)); do
+        rm -f "$W/l" "$W/l.events"
+        ta=$(once sh -c "$a")
+        rm -f "$W/l" "$W/l.events"
+        tb=$(once sh -c "$b")
+        ratio "$tb" "$ta"
+        echo
+    done | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'
+}
 
 declare -A T
 for f in text bin; do
@@ -63,6 +77,8 @@ for f in text bin; do
     printf '  PTY : script %s  tlog-rec %s  tlog-rs-rec %s   tlog-rs/script %sx  tlog-rec/tlog-rs %sx\n' \
         "${T[pty_script_$f]}" "${T[pty_tlog_$f]}" "${T[pty_ours_$f]}" \
         "$(ratio "${T[pty_ours_$f]}" "${T[pty_script_$f]}")" "$(ratio "${T[pty_tlog_$f]}" "${T[pty_ours_$f]}")"
+    printf '        paired (median of %s back-to-back pairs): tlog-rs/script %sx\n' "$PAIRS" \
+        "$(paired_ratio "script -qec 'cat $F' /dev/null" "script -qec '$REC -o $W/l cat $F </dev/null' /dev/null")"
     printf '        script-in-script (bare extra pty hop) %s   tlog-rs/hop %sx\n' \
         "${T[pty_hop_$f]}" "$(ratio "${T[pty_ours_$f]}" "${T[pty_hop_$f]}")"
     printf '  pipe: cat|cat %s  tlog-rec %s  tlog-rs-rec %s   tlog-rec/tlog-rs %sx\n' \
@@ -72,4 +88,4 @@ for f in text bin; do
         "$(ratio "$LOG_OURS" "${S[0]}")" "$(ratio "$LOG_TLOG" "${S[0]}")"
     printf '  peak RSS (pipe mode): tlog-rs-rec %s kB  tlog-rec %s kB\n' "$RSS_OURS" "$RSS_TLOG"
 done
-echo "targets: text PTY tlog-rs/script <= 1.3x; tlog-rec/tlog-rs >= 2x (text and bin); RSS < 10240 kB"
+echo "targets: text PTY tlog-rs/script <= 1.3x (paired ratio); tlog-rec/tlog-rs >= 2x (text and bin); RSS < 10240 kB"
