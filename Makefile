@@ -18,6 +18,8 @@ PAMDIR      ?= $(LIBDIR)/security
 BINDIR      ?= $(PREFIX)/bin
 MANDIR      ?= $(PREFIX)/share/man
 CONFDIR     ?= $(SYSCONFDIR)/tlog-rs
+# systemd units of `tlog-rs sync` (installed, not enabled).
+UNITDIR     ?= /lib/systemd/system
 TARGET      ?= target/release
 
 BINARIES    := tlog-rs tlog-rs-rec tlog-rs-rec-session
@@ -25,6 +27,7 @@ MAN1        := man/tlog-rs.1
 MAN5        := man/tlog-rs-policy.toml.5
 MAN8        := man/pam_tlog.8 man/nss_tlog.8 man/tlog-rs-rec-session.8
 CONFIGS     := policy.toml rec-session.conf
+UNITS       := packaging/systemd/tlog-rs-sync.service packaging/systemd/tlog-rs-sync.timer
 
 .PHONY: all build install uninstall check-multiarch
 
@@ -47,6 +50,8 @@ install: check-multiarch
 	install -m 0644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/
 	install -m 0644 $(MAN5) $(DESTDIR)$(MANDIR)/man5/
 	install -m 0644 $(MAN8) $(DESTDIR)$(MANDIR)/man8/
+	install -d $(DESTDIR)$(UNITDIR)
+	install -m 0644 $(UNITS) $(DESTDIR)$(UNITDIR)/
 	install -d -m 0755 $(DESTDIR)$(CONFDIR)
 	@# Never overwrite an admin's configuration; ship the example next to it.
 	for c in $(CONFIGS); do \
@@ -65,6 +70,7 @@ uninstall: check-multiarch
 	for m in $(notdir $(MAN1)); do rm -f $(DESTDIR)$(MANDIR)/man1/$$m; done
 	for m in $(notdir $(MAN5)); do rm -f $(DESTDIR)$(MANDIR)/man5/$$m; done
 	for m in $(notdir $(MAN8)); do rm -f $(DESTDIR)$(MANDIR)/man8/$$m; done
+	for u in $(notdir $(UNITS)); do rm -f $(DESTDIR)$(UNITDIR)/$$u; done
 	@# Configuration: remove only files identical to the shipped examples.
 	for c in $(CONFIGS); do \
 	    rm -f $(DESTDIR)$(CONFDIR)/$$c.example; \

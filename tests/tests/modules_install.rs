@@ -40,6 +40,8 @@ const INSTALLED: &[&str] = &[
     "/usr/share/man/man8/tlog-rs-rec-session.8",
     "/usr/share/man/man1/tlog-rs.1",
     "/usr/share/man/man5/tlog-rs-policy.toml.5",
+    "/lib/systemd/system/tlog-rs-sync.service",
+    "/lib/systemd/system/tlog-rs-sync.timer",
     "/etc/tlog-rs/policy.toml",
     "/etc/tlog-rs/rec-session.conf",
 ];
