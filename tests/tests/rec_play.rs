@@ -179,7 +179,7 @@ fn pty_mode_window_changes_and_playback() {
     let log = dir.path("rec.log");
     let inner = "read -r line; echo \"got: $line\"; sleep 0.2; stty -F $T cols 132 rows 43; sleep 0.3; tput cols; tput lines; printf '\\344\\275\\240\\n'; echo bye";
     let cmdline = format!(
-        "stty cols 80 rows 24; export T=$(tty); (sleep 0.4; printf 'echo typed \\377\\n'; sleep 0.8) | {} --log-input -o {} /bin/bash -c {}",
+        "export TERM=xterm; stty cols 80 rows 24; export T=$(tty); (sleep 0.4; printf 'echo typed \\377\\n'; sleep 0.8) | {} --log-input -o {} /bin/bash -c {}",
         rec_bin().display(),
         log.display(),
         sq(inner)
