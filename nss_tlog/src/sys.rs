@@ -1,11 +1,12 @@
-//! System lookups for the modules: the underlying passwd entry, group names,
-//! host name. Shared by nss_tlog and pam_tlog (pam_tlog includes this file by
-//! path, so it does not link the NSS exports).
+//! System lookups for the modules: the passwd entry as NSS answers it. Group
+//! names and the host name come from `tlog_policy::sys`. Shared by nss_tlog and
+//! pam_tlog (pam_tlog includes this file by path, so it does not link the NSS
+//! exports).
 //!
 //! Guest-code rules: no panics on bad data (every C string is checked), heap
 //! buffers that grow on ERANGE up to a bound, no locks, no threads.
 
-use std::ffi::{CStr, CString};
+use std::ffi::CStr;
 use std::os::raw::c_char;
 
 /// Largest buffer we give getpwnam_r / getgrgid_r before giving up.
@@ -114,74 +115,4 @@ pub fn getpw(key: Key<'_>) -> LookupResult {
     }
 }
 
-/// Name of group `gid`, if it exists (group database: never our module).
-pub fn group_name(gid: u32) -> Option<String> {
-    let mut size = 1024usize;
-    loop {
-        let mut buf = vec![0u8; size];
-        // SAFETY: group is plain old data; all-zero is a valid value.
-        let mut gr: libc::group = unsafe { std::mem::zeroed() };
-        let mut result: *mut libc::group = std::ptr::null_mut();
-        // SAFETY: gr, buf (len size) and result are valid for writes.
-        let rc =
-            unsafe { libc::getgrgid_r(gid, &mut gr, buf.as_mut_ptr().cast(), size, &mut result) };
-        if rc == libc::ERANGE && size < MAX_BUF {
-            size *= 4;
-            continue;
-        }
-        if rc != 0 || result.is_null() || gr.gr_name.is_null() {
-            return None;
-        }
-        // SAFETY: gr_name points into buf, NUL-terminated, buf alive.
-        let name = unsafe { CStr::from_ptr(gr.gr_name) };
-        return Some(name.to_string_lossy().into_owned());
-    }
-}
-
-/// Gids of every group `user` is in (primary `gid` included), via getgrouplist.
-pub fn group_ids(user: &[u8], gid: u32) -> Vec<u32> {
-    let Ok(cuser) = CString::new(user) else {
-        return vec![gid];
-    };
-    let mut n: libc::c_int = 32;
-    for _ in 0..8 {
-        let mut gids = vec![0 as libc::gid_t; n.max(1) as usize];
-        let mut count = n;
-        // SAFETY: cuser is NUL-terminated; gids has room for `count` entries
-        // and getgrouplist writes at most that many, updating count.
-        let rc = unsafe { libc::getgrouplist(cuser.as_ptr(), gid, gids.as_mut_ptr(), &mut count) };
-        if rc >= 0 {
-            gids.truncate(count.max(0) as usize);
-            return gids;
-        }
-        // -1: too small; count now holds the size needed.
-        n = if count > n { count } else { n * 2 };
-    }
-    vec![gid]
-}
-
-/// (primary group name, supplementary group names) of a user.
-pub fn groups_of(user: &[u8], gid: u32) -> (Option<String>, Vec<String>) {
-    let primary = group_name(gid);
-    let mut names: Vec<String> = group_ids(user, gid)
-        .into_iter()
-        .filter(|g| *g != gid)
-        .filter_map(group_name)
-        .collect();
-    names.sort();
-    names.dedup();
-    (primary, names)
-}
-
-/// This host's name as the kernel knows it (no DNS: modules do no network).
-pub fn host_name() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: buf is valid for buf.len() bytes; gethostname NUL-terminates
-    // when the name fits (we also reserve the last byte).
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len() - 1) };
-    if rc != 0 {
-        return String::new();
-    }
-    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len() - 1);
-    String::from_utf8_lossy(&buf[..end]).into_owned()
-}
+pub use tlog_policy::sys::{groups_of, host_name};

@@ -299,7 +299,8 @@ pub fn group_name(gid: u32) -> Option<String> {
 }
 
 /// All group ids of `user` (getgrouplist: `gid` plus supplementary groups).
-pub fn group_ids(user: &str, gid: u32) -> Vec<u32> {
+/// The group database is never our passwd module, so this is safe inside it.
+pub fn group_ids(user: &[u8], gid: u32) -> Vec<u32> {
     let Ok(c) = CString::new(user) else {
         return vec![gid];
     };
@@ -320,16 +321,31 @@ pub fn group_ids(user: &str, gid: u32) -> Vec<u32> {
     }
 }
 
+/// (name of the group whose gid is `gid`, sorted and deduplicated names of
+/// the other groups `user` is in), as the modules need them.
+pub fn groups_of(user: &[u8], gid: u32) -> (Option<String>, Vec<String>) {
+    let primary = group_name(gid);
+    let mut names: Vec<String> = group_ids(user, gid)
+        .into_iter()
+        .filter(|g| *g != gid)
+        .filter_map(group_name)
+        .collect();
+    names.sort();
+    names.dedup();
+    (primary, names)
+}
+
 /// This host's name as `gethostname()` returns it (no DNS: modules must not
 /// use the network). Host patterns are matched against it.
 pub fn host_name() -> String {
     let mut buf = [0u8; 256];
-    // SAFETY: buf is valid for writes of buf.len() bytes.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr() as *mut c_char, buf.len()) };
+    // SAFETY: buf is valid for buf.len() bytes; the last byte is reserved so
+    // the name is always NUL-terminated.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr() as *mut c_char, buf.len() - 1) };
     if rc != 0 {
         return String::new();
     }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len() - 1);
     String::from_utf8_lossy(&buf[..end]).into_owned()
 }
 
@@ -351,7 +367,7 @@ pub fn login_facts(
 pub fn facts_for_entry(pw: &PasswdEntry, service: Option<&str>, host: Option<&str>) -> LoginFacts {
     let primary_group = group_name(pw.gid);
     let mut groups = Vec::new();
-    for id in group_ids(&pw.name, pw.gid) {
+    for id in group_ids(pw.name.as_bytes(), pw.gid) {
         if let Some(name) = group_name(id) {
             if !groups.contains(&name) {
                 groups.push(name);
