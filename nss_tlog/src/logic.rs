@@ -6,8 +6,6 @@
 //! exactly as without us.
 
 use crate::sys::{Key, LookupResult, PwEntry};
-use tlog_policy::config::Action;
-use tlog_policy::sssd::Scope;
 use tlog_policy::{ErrorKind, LoginFacts, Policy, PolicyError};
 
 /// The system facts the answer depends on (real implementation in lib.rs,
@@ -74,67 +72,17 @@ pub fn swap_shell(
 }
 
 /// What the policy needs before the (costly) underlying lookup.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Needs {
-    /// The queried name could be selected (false: answer NOTFOUND at once).
-    pub name_may_match: bool,
-    /// Some source selects or exempts by group: gather group names.
-    pub groups: bool,
-}
+pub type Needs = tlog_policy::LookupNeeds;
 
-/// The cheap pre-check. Only record rules and sources can select a login, so
-/// when every one of them selects by user name, a name none of them lists
-/// cannot be recorded and the chain after us answers alone (the common case
-/// for unselected users, at the cost of one string comparison per name).
-/// Names are compared case-insensitively and also without an `@domain`
-/// suffix, because name-normalising sources (sss with case_sensitive=false,
-/// short vs qualified names) may answer a query for "ALICE" or
-/// "alice@example" with the entry "alice"; a normalisation we still miss is
-/// caught by pam_tlog's consistency check (fail=closed refuses the login).
+/// The cheap pre-check (precomputed by the policy at load; see
+/// `Policy::lookup_needs`). A policy that cannot be loaded needs everything.
 pub fn needs(policy: Result<&Policy, &PolicyError>, query: Option<&[u8]>) -> Needs {
-    let Ok(p) = policy else {
-        return Needs {
+    match policy {
+        Ok(p) => p.lookup_needs(query),
+        Err(_) => Needs {
             name_may_match: true,
             groups: true,
-        };
-    };
-    let cfg = p.config();
-    let mut by_name_only = cfg.freeipa.is_none();
-    let mut groups = cfg.freeipa.is_some();
-    let mut names: Vec<&str> = Vec::new();
-    for r in &cfg.rules {
-        groups |= !r.groups.is_empty();
-        if r.action == Action::Record {
-            by_name_only &= !r.all_users && r.groups.is_empty();
-            names.extend(r.users.iter().map(String::as_str));
-        }
-    }
-    if let Some(sr) = p.sssd() {
-        match sr.scope {
-            Scope::None => {}
-            Scope::Some => {
-                groups |= !sr.groups.is_empty();
-                by_name_only &= sr.groups.is_empty();
-                names.extend(sr.users.iter().map(String::as_str));
-            }
-            Scope::All => {
-                groups |= !sr.exclude_groups.is_empty();
-                by_name_only = false;
-            }
-        }
-    }
-    let name_may_match = match query {
-        Some(q) if by_name_only => {
-            let short = q.split(|b| *b == b'@').next().unwrap_or(q);
-            names.iter().any(|n| {
-                n.as_bytes().eq_ignore_ascii_case(q) || n.as_bytes().eq_ignore_ascii_case(short)
-            })
-        }
-        _ => true,
-    };
-    Needs {
-        name_may_match,
-        groups,
+        },
     }
 }
 

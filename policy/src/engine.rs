@@ -104,6 +104,58 @@ pub struct Policy {
     sssd: Option<SssdRecording>,
     ipa: Option<IpaSource>,
     stamps: Vec<FileStamp>,
+    prefilter: NamePrefilter,
+}
+
+/// What an NSS lookup must gather before `may_record` can answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LookupNeeds {
+    /// The queried name could be selected (false: answer NOTFOUND at once).
+    pub name_may_match: bool,
+    /// Some source selects or exempts by group: gather group names.
+    pub groups: bool,
+}
+
+/// The NSS pre-check, derived once from the loaded sources. Only record
+/// rules and sources can select a login, so when every one of them selects
+/// by user name, a name none of them lists cannot be recorded.
+#[derive(Debug, Clone, Default)]
+struct NamePrefilter {
+    by_name_only: bool,
+    names: Vec<String>,
+    groups: bool,
+}
+
+impl NamePrefilter {
+    fn build(config: &PolicyConfig, sssd: Option<&SssdRecording>) -> NamePrefilter {
+        let mut f = NamePrefilter {
+            by_name_only: config.freeipa.is_none(),
+            names: Vec::new(),
+            groups: config.freeipa.is_some(),
+        };
+        for r in &config.rules {
+            f.groups |= !r.groups.is_empty();
+            if r.action == Action::Record {
+                f.by_name_only &= !r.all_users && r.groups.is_empty();
+                f.names.extend(r.users.iter().cloned());
+            }
+        }
+        if let Some(sr) = sssd {
+            match sr.scope {
+                sssd::Scope::None => {}
+                sssd::Scope::Some => {
+                    f.groups |= !sr.groups.is_empty();
+                    f.by_name_only &= sr.groups.is_empty();
+                    f.names.extend(sr.users.iter().cloned());
+                }
+                sssd::Scope::All => {
+                    f.groups |= !sr.exclude_groups.is_empty();
+                    f.by_name_only = false;
+                }
+            }
+        }
+        f
+    }
 }
 
 /// Everything `validate` found.
@@ -201,6 +253,7 @@ impl Policy {
                 .clone()
                 .unwrap_or_else(|| DEFAULT_RECORDER.to_string()),
             index: RuleIndex::build(&config.rules),
+            prefilter: NamePrefilter::build(&config, sssd.as_ref()),
             config,
             sssd,
             ipa,
@@ -263,16 +316,6 @@ impl Policy {
         &self.origin
     }
 
-    /// The validated rules and settings of policy.toml.
-    pub fn config(&self) -> &PolicyConfig {
-        &self.config
-    }
-
-    /// The sssd.conf `[session_recording]` source, if configured.
-    pub fn sssd(&self) -> Option<&SssdRecording> {
-        self.sssd.as_ref()
-    }
-
     /// Files this policy was built from, with the versions read.
     pub fn stamps(&self) -> &[FileStamp] {
         &self.stamps
@@ -324,6 +367,29 @@ impl Policy {
     /// For NSS, which cannot see the PAM service: true if any service could
     /// record this user on this host. Service-restricted record rules count
     /// as matching and service-restricted exemptions as not matching.
+    /// The NSS pre-check for a lookup by name (`None`: by uid). Names are
+    /// compared case-insensitively and also without an `@domain` suffix,
+    /// because name-normalising sources (sss with case_sensitive=false,
+    /// short vs qualified names) may answer a query for "ALICE" or
+    /// "alice@example" with the entry "alice"; a normalisation still missed
+    /// is caught by pam_tlog's consistency check (fail=closed refuses).
+    pub fn lookup_needs(&self, query: Option<&[u8]>) -> LookupNeeds {
+        let f = &self.prefilter;
+        let name_may_match = match query {
+            Some(q) if f.by_name_only => {
+                let short = q.split(|b| *b == b'@').next().unwrap_or(q);
+                f.names.iter().any(|n| {
+                    n.as_bytes().eq_ignore_ascii_case(q) || n.as_bytes().eq_ignore_ascii_case(short)
+                })
+            }
+            _ => true,
+        };
+        LookupNeeds {
+            name_may_match,
+            groups: f.groups,
+        }
+    }
+
     pub fn may_record(&self, facts: &LoginFacts) -> bool {
         self.decide_for_service(facts, None).record
     }

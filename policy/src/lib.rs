@@ -27,7 +27,7 @@ pub use decision::{
     real_shell, AuditLevel, Decision, Source, CONTROLLED_ENV, ENV_AUDIT_LEVEL, ENV_CONF_TEXT,
     ENV_SESSION_CONF_TEXT, ENV_SESSION_SHELL, ENV_SHELL, FALLBACK_SHELL,
 };
-pub use engine::{host_matches, Policy, ValidationReport};
+pub use engine::{host_matches, LookupNeeds, Policy, ValidationReport};
 pub use error::{ErrorKind, PolicyError};
 pub use facts::LoginFacts;
 pub use settings::RecSettings;
