@@ -246,6 +246,9 @@ pub fn run(
     // program exited before its signal could be noticed): a waitpid per
     // iteration is a syscall per 4 KiB of output.
     let mut child_signalled = true;
+    // Reused every iteration: the loop runs once per chunk of output.
+    let mut fds: Vec<libc::pollfd> = Vec::with_capacity(5);
+    let mut tags: Vec<u8> = Vec::with_capacity(5);
     loop {
         if child_signalled {
             child_signalled = false;
@@ -254,8 +257,8 @@ pub fn run(
         if status.is_some() && outs.iter().all(|o| !o.open) {
             return LoopEnd::Child(status.unwrap_or(0));
         }
-        let mut fds: Vec<libc::pollfd> = Vec::with_capacity(5);
-        let mut tags: Vec<u8> = Vec::with_capacity(5);
+        fds.clear();
+        tags.clear();
         fds.push(libc::pollfd {
             fd: signals.fd(),
             events: libc::POLLIN,
