@@ -39,21 +39,7 @@ pub fn check_marker(value: &str) -> Result<u32, &'static str> {
     let (pid, start) = value.split_once(':').ok_or("malformed marker")?;
     let pid: u32 = pid.parse().map_err(|_| "malformed marker")?;
     let start: u64 = start.parse().map_err(|_| "malformed marker")?;
-    let mut cur = std::process::id();
-    let mut ancestor = false;
-    for _ in 0..4096 {
-        match identity::parent_pid(cur) {
-            Some(p) if p > 0 => {
-                if p == pid {
-                    ancestor = true;
-                    break;
-                }
-                cur = p;
-            }
-            _ => break,
-        }
-    }
-    if !ancestor {
+    if !is_ancestor_of(pid, std::process::id()) {
         return Err("marked recorder is not an ancestor");
     }
     if identity::process_start_time(&pid.to_string()) != Some(start) {
