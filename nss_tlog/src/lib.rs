@@ -14,7 +14,7 @@
 
 pub mod answers;
 pub mod logic;
-pub mod sys;
+pub use tlog_policy::nss_passwd as sys;
 
 use std::cell::Cell;
 use std::ffi::CStr;

@@ -8,8 +8,7 @@
 
 pub mod ffi;
 pub mod logic;
-#[path = "../../nss_tlog/src/sys.rs"]
-pub mod sys;
+use tlog_policy::nss_passwd as sys;
 
 use std::ffi::{CStr, CString};
 use std::os::raw::{c_char, c_int, c_void};

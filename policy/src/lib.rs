@@ -4,7 +4,7 @@
 //! * [`Policy::load`] reads `/etc/tlog-rs/policy.toml` and the sources it
 //!   includes (sssd.conf `[session_recording]` + conf.d, the FreeIPA cache).
 //! * [`Policy::decide`] is pure: no I/O, no clock.
-//! * [`sys`] is the only system-facing module (NSS lookups).
+//! * [`sys`] and [`nss_passwd`] are the only system-facing modules (NSS lookups).
 //!
 //! The combination rule, the file format and the fail-secure behaviour are
 //! documented in policy/README.md.
@@ -17,6 +17,7 @@ mod error;
 mod facts;
 pub mod freeipa;
 pub mod handoff;
+pub mod nss_passwd;
 mod settings;
 pub mod source_file;
 pub mod sssd;

@@ -1,4 +1,4 @@
-//! The only system-facing part of the crate: gathering [`LoginFacts`] from
+//! System-facing (with `nss_passwd`): gathering [`LoginFacts`] from
 //! glibc, and the "underlying passwd lookup" that PAM, NSS and the CLI share.
 //!
 //! Why an underlying lookup: when our NSS module (`tlog` in nsswitch.conf)

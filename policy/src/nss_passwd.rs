@@ -1,7 +1,6 @@
-//! System lookups for the modules: the passwd entry as NSS answers it. Group
-//! names and the host name come from `tlog_policy::sys`. Shared by nss_tlog and
-//! pam_tlog (pam_tlog includes this file by path, so it does not link the NSS
-//! exports).
+//! The passwd entry as NSS answers it (through every source, ours included),
+//! as byte strings: what nss_tlog and pam_tlog compare and copy. System-facing
+//! like `sys`; group names and the host name are re-exported from there.
 //!
 //! Guest-code rules: no panics on bad data (every C string is checked), heap
 //! buffers that grow on ERANGE up to a bound, no locks, no threads.
@@ -115,4 +114,4 @@ pub fn getpw(key: Key<'_>) -> LookupResult {
     }
 }
 
-pub use tlog_policy::sys::{groups_of, host_name};
+pub use crate::sys::{groups_of, host_name};
