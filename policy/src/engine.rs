@@ -170,6 +170,32 @@ pub struct ValidationReport {
     pub load_failed: bool,
 }
 
+/// FreeIPA settings the recorder would refuse at login (out of range):
+/// the sync stores the numbers as LDAP holds them, so they are checked here.
+fn ipa_setting_problems(ipa: &IpaSource) -> Vec<PolicyError> {
+    let origin = &ipa.config.cache;
+    let mut out: Vec<PolicyError> = ipa
+        .rules
+        .default_settings()
+        .problems()
+        .into_iter()
+        .map(|p| PolicyError::new(origin.clone(), None, format!("domain defaults: {p}")))
+        .collect();
+    for r in ipa.rules.rules() {
+        let s = RecSettings {
+            limit_rate: r.settings.limit_rate,
+            limit_burst: r.settings.limit_burst,
+            ..RecSettings::default()
+        };
+        out.extend(
+            s.problems()
+                .into_iter()
+                .map(|p| PolicyError::new(origin.clone(), None, format!("rule {:?}: {p}", r.name))),
+        );
+    }
+    out
+}
+
 impl Policy {
     /// Parse policy.toml and every source it includes.
     pub fn load(path: &Path) -> Result<Policy, PolicyError> {
@@ -290,6 +316,9 @@ impl Policy {
                             ),
                         },
                     ));
+                }
+                if let Some(ipa) = &p.ipa {
+                    report.errors.extend(ipa_setting_problems(ipa));
                 }
                 if std::fs::metadata(&p.recorder).is_err() {
                     report.errors.push(PolicyError::new(

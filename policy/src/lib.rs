@@ -31,7 +31,7 @@ pub use decision::{
 pub use engine::{host_matches, LookupNeeds, Policy, ValidationReport};
 pub use error::{ErrorKind, PolicyError};
 pub use facts::LoginFacts;
-pub use settings::RecSettings;
+pub use settings::{Bound, RecSettings};
 
 /// Where the policy lives.
 pub const DEFAULT_POLICY_PATH: &str = "/etc/tlog-rs/policy.toml";

@@ -19,12 +19,92 @@ pub struct RecSettings {
     /// journal | syslog | file
     pub writer: Option<String>,
     pub file_path: Option<String>,
-    /// Seconds before unfilled data is flushed (tlog `latency`, >= 1).
+    /// Seconds before unfilled data is flushed (tlog `latency`, [`LATENCY`]).
     pub latency: Option<u64>,
-    /// Maximum message payload in bytes (tlog `payload`, >= 32).
+    /// Maximum message payload in bytes (tlog `payload`, [`PAYLOAD`]).
     pub payload: Option<u64>,
     /// Message printed to the user before the shell starts (tlog `notice`).
     pub notice: Option<String>,
+}
+
+/// Allowed range of one numeric recorder setting. One table for the
+/// recorder's config files and environment (tlog keys, `limit.rate`) and for
+/// policy.toml / FreeIPA settings (`limit_rate`), so an absurd value is
+/// refused at `tlog-rs validate` and at recorder start with the same words,
+/// never turned into a huge allocation or a stalled session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bound {
+    /// tlog schema key, e.g. `limit.rate`.
+    pub key: &'static str,
+    /// policy.toml key, e.g. `limit_rate`.
+    pub policy_key: &'static str,
+    pub min: u64,
+    pub max: u64,
+    pub unit: &'static str,
+}
+
+/// Flush delay: tlog's minimum; a day is longer than any sensible wait
+/// for data to reach the log (and bounds what a SIGKILL can lose).
+pub const LATENCY: Bound = Bound {
+    key: "latency",
+    policy_key: "latency",
+    min: 1,
+    max: 86_400,
+    unit: "seconds",
+};
+/// Message payload: tlog's minimum; 1 MiB keeps one message within what
+/// journald and syslog accept and the encoder's buffer small.
+pub const PAYLOAD: Bound = Bound {
+    key: "payload",
+    policy_key: "payload",
+    min: 32,
+    max: 1 << 20,
+    unit: "bytes",
+};
+/// Rate limit: 0 as in tlog; 1 GiB/s is beyond any terminal.
+pub const LIMIT_RATE: Bound = Bound {
+    key: "limit.rate",
+    policy_key: "limit_rate",
+    min: 0,
+    max: 1 << 30,
+    unit: "bytes per second",
+};
+pub const LIMIT_BURST: Bound = Bound {
+    key: "limit.burst",
+    policy_key: "limit_burst",
+    min: 0,
+    max: 1 << 30,
+    unit: "bytes",
+};
+
+impl Bound {
+    /// Every bounded setting.
+    pub const ALL: [Bound; 4] = [LATENCY, PAYLOAD, LIMIT_RATE, LIMIT_BURST];
+
+    /// The bound of a tlog schema key (`limit.rate`).
+    pub fn of(key: &str) -> Option<&'static Bound> {
+        Self::ALL.iter().find(|b| b.key == key)
+    }
+
+    pub fn contains(&self, v: i128) -> bool {
+        (i128::from(self.min)..=i128::from(self.max)).contains(&v)
+    }
+
+    /// `must be between 32 and 1048576 bytes, got 16`.
+    pub fn violation(&self, v: impl std::fmt::Display) -> String {
+        format!(
+            "must be between {} and {} {}, got {v}",
+            self.min, self.max, self.unit
+        )
+    }
+
+    /// `None` when `v` is unset or in range; else the reason, naming the
+    /// policy.toml key.
+    pub fn check_policy(&self, v: Option<u64>) -> Option<String> {
+        let v = v?;
+        (!self.contains(i128::from(v)))
+            .then(|| format!("{} = {v}: {}", self.policy_key, self.violation(v)))
+    }
 }
 
 pub(crate) const LIMIT_ACTIONS: &[&str] = &["pass", "delay", "drop"];
@@ -102,11 +182,13 @@ impl RecSettings {
         if self.writer.as_deref() == Some("file") && self.file_path.is_none() {
             out.push("writer = \"file\" needs file_path".to_string());
         }
-        if self.latency == Some(0) {
-            out.push("latency must be at least 1".to_string());
-        }
-        if matches!(self.payload, Some(p) if p < 32) {
-            out.push("payload must be at least 32".to_string());
+        for (bound, v) in [
+            (&LATENCY, self.latency),
+            (&PAYLOAD, self.payload),
+            (&LIMIT_RATE, self.limit_rate),
+            (&LIMIT_BURST, self.limit_burst),
+        ] {
+            out.extend(bound.check_policy(v));
         }
         out
     }
@@ -115,5 +197,66 @@ impl RecSettings {
 fn put(map: &mut Map<String, Value>, key: &str, value: Option<Value>) {
     if let Some(v) = value {
         map.insert(key.to_string(), v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_numeric_setting_is_bounded_on_both_sides() {
+        type Set = fn(u64) -> RecSettings;
+        let at = |f: Set, v: u64| f(v).problems();
+        let cases: [(Bound, Set); 4] = [
+            (LATENCY, |v| RecSettings {
+                latency: Some(v),
+                ..Default::default()
+            }),
+            (PAYLOAD, |v| RecSettings {
+                payload: Some(v),
+                ..Default::default()
+            }),
+            (LIMIT_RATE, |v| RecSettings {
+                limit_rate: Some(v),
+                ..Default::default()
+            }),
+            (LIMIT_BURST, |v| RecSettings {
+                limit_burst: Some(v),
+                ..Default::default()
+            }),
+        ];
+        for (b, f) in cases {
+            assert!(at(f, b.min).is_empty(), "{} min", b.key);
+            assert!(at(f, b.max).is_empty(), "{} max", b.key);
+            let over = at(f, b.max + 1);
+            assert_eq!(
+                over,
+                [format!(
+                    "{} = {}: must be between {} and {} {}, got {}",
+                    b.policy_key,
+                    b.max + 1,
+                    b.min,
+                    b.max,
+                    b.unit,
+                    b.max + 1
+                )]
+            );
+            assert_eq!(at(f, u64::MAX).len(), 1, "{} u64::MAX", b.key);
+            if b.min > 0 {
+                assert_eq!(at(f, b.min - 1).len(), 1, "{} below min", b.key);
+            }
+            assert_eq!(Bound::of(b.key), Some(&b));
+        }
+        assert_eq!(
+            RecSettings {
+                payload: Some(999_999_999_999),
+                ..Default::default()
+            }
+            .problems(),
+            ["payload = 999999999999: must be between 32 and 1048576 bytes, got 999999999999"]
+        );
+        assert_eq!((LATENCY.min, LATENCY.max), (1, 86_400));
+        assert_eq!(PAYLOAD.min, 32);
     }
 }

@@ -10,6 +10,7 @@ use std::path::Path;
 
 use crate::jsonc::{self, Node, Value};
 use crate::sink::{FailureMode, LimitAction, SinkSettings, WriterKind};
+use tlog_policy::Bound;
 
 /// Which recorder is being configured: the schema and defaults differ a little.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,7 +94,8 @@ enum Kind {
     Object,
     Bool,
     Str,
-    Int { min: i64 },
+    /// Integer within the range policy.toml's settings share.
+    Int(&'static Bound),
     Choice(&'static [&'static str]),
 }
 
@@ -102,10 +104,8 @@ fn schema(program: Program, path: &str) -> Option<Kind> {
         "" | "log" | "limit" | "file" | "syslog" | "journal" => Kind::Object,
         "shell" if program == Program::RecSession => Kind::Str,
         "notice" | "file.path" => Kind::Str,
-        "latency" => Kind::Int { min: 1 },
-        "payload" => Kind::Int { min: 32 },
+        "latency" | "payload" | "limit.rate" | "limit.burst" => Kind::Int(Bound::of(path)?),
         "log.input" | "log.output" | "log.window" | "journal.augment" => Kind::Bool,
-        "limit.rate" | "limit.burst" => Kind::Int { min: 0 },
         "limit.action" => Kind::Choice(ACTIONS),
         "syslog.facility" => Kind::Choice(FACILITIES),
         "syslog.priority" | "journal.priority" => Kind::Choice(PRIORITIES),
@@ -179,13 +179,18 @@ fn validate(program: Program, origin: &str, node: &Node, path: &str) -> Result<(
             Ok(())
         }
         (Kind::Bool, Value::Bool(_)) | (Kind::Str, Value::Str(_)) => Ok(()),
-        (Kind::Int { min }, Value::Int(n)) => {
-            if *n < min {
-                Err(err(format!("must be at least {min}, got {n}")))
-            } else {
+        (Kind::Int(bound), Value::Int(n)) => {
+            if bound.contains(i128::from(*n)) {
                 Ok(())
+            } else {
+                Err(err(bound.violation(n)))
             }
         }
+        // Beyond i64 the parser gives a float: still a range error.
+        (Kind::Int(bound), Value::Float(f)) => Err(err(format!(
+            "must be an integer between {} and {} {}, got {f}",
+            bound.min, bound.max, bound.unit
+        ))),
         (Kind::Choice(choices), Value::Str(s)) => {
             if choices.contains(&s.as_str()) {
                 Ok(())
@@ -201,7 +206,7 @@ fn validate(program: Program, origin: &str, node: &Node, path: &str) -> Result<(
                 Kind::Object => "an object",
                 Kind::Bool => "a boolean (true or false)",
                 Kind::Str | Kind::Choice(_) => "a string",
-                Kind::Int { .. } => "an integer",
+                Kind::Int(_) => "an integer",
             };
             Err(err(format!("must be {want}, got {}", node.type_name())))
         }
@@ -484,7 +489,7 @@ mod tests {
         let e = parse_conf_text("{\"payload\": 16}").unwrap_err();
         assert_eq!(
             e.to_string(),
-            "config text:1: \"payload\": must be at least 32, got 16"
+            "config text:1: \"payload\": must be between 32 and 1048576 bytes, got 16"
         );
         let e = parse_conf_text("{\"writer\": \"tape\"}").unwrap_err();
         assert!(e.reason.contains("journal, syslog, file"), "{e}");
@@ -496,6 +501,42 @@ mod tests {
         assert_eq!(
             b.add_text("x", "{\"shell\": \"/bin/sh\"}").unwrap_err().key,
             "shell"
+        );
+    }
+
+    #[test]
+    fn numeric_settings_are_bounded() {
+        for b in Bound::ALL {
+            let at = |v: i128| {
+                let text = match b.key.split_once('.') {
+                    Some((o, k)) => format!("{{\"{o}\": {{\"{k}\": {v}}}}}"),
+                    None => format!("{{\"{}\": {v}}}", b.key),
+                };
+                parse_conf_text(&text)
+            };
+            let (min, max) = (i128::from(b.min), i128::from(b.max));
+            assert!(at(min).is_ok() && at(max).is_ok(), "{}", b.key);
+            for bad in [max + 1, min - 1, 999_999_999_999, i128::from(i64::MAX)] {
+                let e = at(bad).unwrap_err();
+                assert_eq!(e.key, b.key);
+                assert_eq!(
+                    e.reason,
+                    format!(
+                        "must be between {} and {} {}, got {bad}",
+                        b.min, b.max, b.unit
+                    )
+                );
+            }
+        }
+        let e = parse_conf_text("{\"limit\": {\"rate\": 1e30}}").unwrap_err();
+        assert!(
+            e.reason.starts_with("must be an integer between 0 and"),
+            "{e}"
+        );
+        let e = parse_conf_text("{\"payload\": 999999999999}").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "config text:1: \"payload\": must be between 32 and 1048576 bytes, got 999999999999"
         );
     }
 

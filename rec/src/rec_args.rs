@@ -242,7 +242,7 @@ mod tests {
         let e = b.add_node("command line", a.override_node()).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "command line: \"payload\": must be at least 32, got 8"
+            "command line: \"payload\": must be between 32 and 1048576 bytes, got 8"
         );
     }
 }

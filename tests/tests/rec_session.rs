@@ -275,7 +275,7 @@ fn config_errors_are_precise_and_give_no_shell() {
     assert_eq!(o.status.code(), Some(1));
     assert!(
         stderr(&o)
-            .contains("/etc/tlog-rs/rec-session.conf:3: \"payload\": must be at least 32, got 16"),
+            .contains("/etc/tlog-rs/rec-session.conf:3: \"payload\": must be between 32 and 1048576 bytes, got 16"),
         "{}",
         stderr(&o)
     );
