@@ -582,7 +582,11 @@ impl Policy {
             self.recorded(
                 Source::FreeIpa,
                 label,
-                format!("FreeIPA rule '{}' records this login", m.rule),
+                format!(
+                    "FreeIPA rule '{}' records this login{}",
+                    m.rule,
+                    m.time_note()
+                ),
                 &m.settings,
                 Some(m.audit_level),
                 shell,
@@ -592,8 +596,9 @@ impl Policy {
                 Source::FreeIpa,
                 label,
                 format!(
-                    "FreeIPA rule '{}' exempts this login from recording",
-                    m.rule
+                    "FreeIPA rule '{}' exempts this login from recording{}",
+                    m.rule,
+                    m.time_note()
                 ),
                 shell,
             )

@@ -20,10 +20,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::{AuditLevel, LoginFacts, PolicyError, RecSettings};
 
+mod time_limit;
+pub use time_limit::{quote_values, TimeLimitHandling};
+
 /// `format` field of every cache file.
 pub const CACHE_FORMAT: &str = "tlog-rs-freeipa-cache";
-/// Cache layout version; a reader refuses other versions.
-pub const CACHE_VERSION: u32 = 1;
+/// Cache layout version written by `tlog-rs sync`. Version 2 added
+/// `access_time` on rules: a version-1 reader (which would not know that a
+/// time-limited exemption must never apply) refuses it and records everyone.
+pub const CACHE_VERSION: u32 = 2;
+/// Oldest layout a reader accepts (version 1 = version 2 without time limits).
+pub const CACHE_VERSION_MIN: u32 = 1;
 
 /// The cache file, as written by `tlog-rs sync` (JSON).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -293,6 +300,10 @@ pub struct CacheRule {
     pub users: CacheUsers,
     pub services: CacheServices,
     pub settings: CacheSettings,
+    /// accessTime values of the rule and of its seeAlso HBAC rule, kept for
+    /// `tlog-rs check`. Never evaluated: see [`TimeLimitHandling`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub access_time: Vec<String>,
 }
 
 /// The parsed rule cache, indexed for fast per-login evaluation.
@@ -325,6 +336,10 @@ pub struct IpaMatch {
     /// rule settings over domain defaults (tlog built-ins for what both leave unset)
     pub settings: RecSettings,
     pub audit_level: AuditLevel,
+    /// accessTime of the winning rule (a record rule: recorded at all times).
+    pub time_limit: Vec<String>,
+    /// Names of matching exempt rules not applied because of their accessTime.
+    pub unapplied_exemptions: Vec<String>,
 }
 
 /// Read and verify the versioned JSON cache. A missing, unreadable, truncated
@@ -412,12 +427,12 @@ impl IpaRules {
                 ),
             ));
         }
-        if file.version != CACHE_VERSION {
+        if !(CACHE_VERSION_MIN..=CACHE_VERSION).contains(&file.version) {
             return Err(PolicyError::new(
                 origin,
                 None,
                 format!(
-                    "FreeIPA cache version {} is not supported (expected {CACHE_VERSION}): run `tlog-rs sync`",
+                    "FreeIPA cache version {} is not supported (expected {CACHE_VERSION_MIN} to {CACHE_VERSION}): run `tlog-rs sync`",
                     file.version
                 ),
             ));
@@ -540,6 +555,7 @@ impl IpaRules {
         let service = facts.service.as_deref().map(str::to_lowercase);
         let mut best: Option<(usize, (Tier, Tier, Tier))> = None;
         let mut best_level: Option<(u64, u8)> = None;
+        let mut unapplied = Vec::new();
         for &i in &self.order {
             let r = &self.file.rules[i];
             let level = (prio_key(r.priority), mode_key(r.mode));
@@ -552,6 +568,11 @@ impl IpaRules {
             let Some(spec) = self.match_rule(i, &user, &groups, service.as_deref()) else {
                 continue;
             };
+            // A time limit never widens an exemption: such a rule never applies.
+            if r.mode == Mode::Exempt && !r.access_time.is_empty() {
+                unapplied.push(r.name.clone());
+                continue;
+            }
             let better = match best {
                 None => true,
                 Some((bi, bspec)) => {
@@ -563,7 +584,11 @@ impl IpaRules {
                 best_level = Some(level);
             }
         }
-        best.map(|(i, _)| self.to_match(&self.file.rules[i]))
+        best.map(|(i, _)| {
+            let mut m = self.to_match(&self.file.rules[i]);
+            m.unapplied_exemptions = unapplied;
+            m
+        })
     }
 
     /// True if some PAM service could make this user recorded here (NSS).
@@ -642,6 +667,8 @@ impl IpaRules {
                 Audit::Login => AuditLevel::Login,
                 Audit::Session => AuditLevel::Session,
             },
+            time_limit: r.access_time.clone(),
+            unapplied_exemptions: Vec::new(),
         }
     }
 }
@@ -722,6 +749,7 @@ mod tests {
             users: u,
             services: s,
             settings: CacheSettings::default(),
+            access_time: vec![],
         }
     }
 
@@ -1224,13 +1252,148 @@ mod tests {
         assert_eq!(e.line, Some(line));
 
         let e = IpaRules::from_json(
-            &text.replacen("\"version\": 1", "\"version\": 9", 1),
+            &text.replacen("\"version\": 2", "\"version\": 9", 1),
             "c.json",
         )
         .unwrap_err();
         assert!(e.message.contains("version 9 is not supported"), "{e}");
         let e = IpaRules::from_json("", "c.json").unwrap_err();
         assert!(e.message.contains("empty"), "{e}");
+    }
+
+    /// The case: a priority-1 exempt rule limited to one minute a
+    /// day, over a record-everyone rule.
+    fn time_limited(exempt_time: &[&str], record_time: &[&str]) -> IpaRules {
+        let mut ex = rule(
+            "exempt_alice_nightly",
+            Some(1),
+            Mode::Exempt,
+            Tier::All,
+            users(false, &["alice"], &[]),
+            services(true, &[], &[]),
+        );
+        ex.access_time = exempt_time.iter().map(|s| s.to_string()).collect();
+        let mut rec = rule(
+            "record_everyone",
+            Some(50),
+            Mode::Record,
+            Tier::All,
+            users(true, &[], &[]),
+            services(true, &[], &[]),
+        );
+        rec.access_time = record_time.iter().map(|s| s.to_string()).collect();
+        IpaRules::from_file(cache("web1.example.test", vec![ex, rec]))
+    }
+
+    #[test]
+    fn time_limited_exemption_is_never_applied() {
+        // Control: without a time limit the exemption wins.
+        let plain = time_limited(&[], &[]);
+        assert_eq!(
+            winner(&plain, "alice", "sshd"),
+            Some(("exempt_alice_nightly".into(), false))
+        );
+        assert!(!plain.may_record(&facts("alice", None)));
+        // With one, valid or not, it never applies: alice is recorded.
+        for value in [
+            "periodic daily 0300-0301",
+            "absolute 201012161032 ~ 201012161033",
+            "not a time",
+            "",
+        ] {
+            let r = time_limited(&[value], &[]);
+            let m = r.evaluate(&facts("alice", Some("sshd"))).unwrap();
+            assert_eq!(
+                (m.rule.as_str(), m.record),
+                ("record_everyone", true),
+                "{value:?}"
+            );
+            assert_eq!(m.unapplied_exemptions, vec!["exempt_alice_nightly"]);
+            assert!(m.time_limit.is_empty());
+            let note = m.time_note();
+            assert!(
+                note.contains("'exempt_alice_nightly'") && note.contains("never applied"),
+                "{note}"
+            );
+            assert!(r.may_record(&facts("alice", None)), "{value:?}");
+            // Others are not concerned.
+            let m = r.evaluate(&facts("bob", Some("sshd"))).unwrap();
+            assert!(m.record && m.unapplied_exemptions.is_empty() && m.time_note().is_empty());
+        }
+    }
+
+    #[test]
+    fn time_limited_exemption_alone_gives_no_verdict() {
+        let mut ex = rule(
+            "exempt_alice_nightly",
+            Some(1),
+            Mode::Exempt,
+            Tier::Name,
+            users(false, &["alice"], &[]),
+            services(true, &[], &[]),
+        );
+        ex.access_time = vec!["periodic daily 0300-0301".into()];
+        let r = IpaRules::from_file(cache("web1.example.test", vec![ex]));
+        // No exempt verdict: lower sources (sssd.conf) still decide.
+        assert!(r.evaluate(&facts("alice", Some("sshd"))).is_none());
+    }
+
+    #[test]
+    fn time_limited_record_rule_records_at_all_times() {
+        let r = time_limited(&[], &["periodic weekly day Mon-Fri 0900-1700"]);
+        let m = r.evaluate(&facts("bob", Some("sshd"))).unwrap();
+        assert!(m.record);
+        assert_eq!(m.time_limit, vec!["periodic weekly day Mon-Fri 0900-1700"]);
+        let note = m.time_note();
+        assert!(
+            note.contains("\"periodic weekly day Mon-Fri 0900-1700\"")
+                && note.contains("records at all times"),
+            "{note}"
+        );
+        // And it never outranks a plain exemption it did not outrank before.
+        let m = r.evaluate(&facts("alice", Some("sshd"))).unwrap();
+        assert_eq!((m.rule.as_str(), m.record), ("exempt_alice_nightly", false));
+    }
+
+    #[test]
+    fn time_limit_handling_by_mode() {
+        assert_eq!(
+            TimeLimitHandling::for_mode(Mode::Exempt),
+            TimeLimitHandling::ExemptionNeverApplied
+        );
+        assert!(TimeLimitHandling::for_mode(Mode::Record)
+            .to_string()
+            .contains("records at all times"));
+        assert_eq!(
+            quote_values(&["a\nb".into(), "c".into()]),
+            "\"a\\nb\", \"c\""
+        );
+    }
+
+    #[test]
+    fn cache_versions_and_time_limits_on_disk() {
+        let mut file = reference_file("web1.example.test");
+        // Without time limits nothing new is written.
+        let text = serde_json::to_string_pretty(&file).unwrap();
+        assert!(!text.contains("access_time"), "{text}");
+        // Version 1 (written before time limits existed) still loads.
+        let v1 = text.replacen("\"version\": 2", "\"version\": 1", 1);
+        assert!(IpaRules::from_json(&v1, "c.json").is_ok());
+        let e = IpaRules::from_json(
+            &text.replacen("\"version\": 2", "\"version\": 3", 1),
+            "c.json",
+        )
+        .unwrap_err();
+        assert!(e.message.contains("version 3 is not supported"), "{e}");
+        // A time limit round-trips, and a malformed one is still a string.
+        file.rules[0].access_time = vec!["periodic daily 0300-0301".into()];
+        let text = serde_json::to_string_pretty(&file).unwrap();
+        let back = IpaRules::from_json(&text, "c.json").unwrap();
+        assert_eq!(back.rules(), file.rules.as_slice());
+        // A non-string time limit is a corrupt cache (fail-secure upstream).
+        let bad = text.replacen("\"periodic daily 0300-0301\"", "42", 1);
+        let e = IpaRules::from_json(&bad, "c.json").unwrap_err();
+        assert!(e.message.starts_with("corrupt FreeIPA cache"), "{e}");
     }
 
     #[test]

@@ -31,6 +31,7 @@ fn rule(name: &str, mode: Mode, users: &[&str], settings: CacheSettings) -> Cach
             ..Default::default()
         },
         settings,
+        access_time: vec![],
     }
 }
 
