@@ -1,0 +1,283 @@
+//! The central configuration, `/etc/tlog-rs/central.toml` (tlog-rs-central.toml(5)):
+//! the index database, the sources to index, host groups and what counts
+//! as an administrative session. Errors name FILE:LINE.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+pub const DEFAULT_PATH: &str = "/etc/tlog-rs/central.toml";
+pub const DEFAULT_DB: &str = "/var/lib/tlog-rs/central.db";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    /// 1-based; None when the file could not be read at all.
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "{}:{l}: {}", self.file.display(), self.message),
+            None => write!(f, "{}: {}", self.file.display(), self.message),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Where the index lives: a SQLite file, or (next increment) a PostgreSQL URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DbSpec {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl std::str::FromStr for DbSpec {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.is_empty() {
+            return Err("empty database path".into());
+        }
+        if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            Ok(DbSpec::Postgres(s.to_string()))
+        } else if s.contains("://") {
+            Err(format!(
+                "{s:?}: unknown database URL scheme (a SQLite file path or postgres://...)"
+            ))
+        } else {
+            Ok(DbSpec::Sqlite(PathBuf::from(s)))
+        }
+    }
+}
+
+impl fmt::Display for DbSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DbSpec::Sqlite(p) => write!(f, "{}", p.display()),
+            DbSpec::Postgres(u) => f.write_str(u),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admin {
+    pub groups: Vec<String>,
+    pub services: Vec<String>,
+}
+
+impl Default for Admin {
+    fn default() -> Self {
+        Admin {
+            groups: vec![],
+            services: ["su", "su-l", "sudo", "sudo-i"]
+                .map(String::from)
+                .to_vec(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub db: DbSpec,
+    /// Directories (or files) in the JSONL layouts `tlog-rs index --jsonl` reads.
+    pub jsonl: Vec<PathBuf>,
+    pub hostgroups: BTreeMap<String, Vec<String>>,
+    pub admin: Admin,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            db: DbSpec::Sqlite(PathBuf::from(DEFAULT_DB)),
+            jsonl: vec![],
+            hostgroups: BTreeMap::new(),
+            admin: Admin::default(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    db: Option<toml::Spanned<String>>,
+    #[serde(default)]
+    sources: RawSources,
+    #[serde(default)]
+    hostgroups: BTreeMap<String, toml::Spanned<Vec<String>>>,
+    admin: Option<RawAdmin>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSources {
+    #[serde(default)]
+    jsonl: Vec<toml::Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAdmin {
+    groups: Option<Vec<String>>,
+    services: Option<Vec<String>>,
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+impl Config {
+    /// Parse the text of `file` (used for error positions only).
+    pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
+        let at = |offset: Option<usize>, message: String| ConfigError {
+            file: file.to_path_buf(),
+            line: offset.map(|o| line_of(text, o)),
+            message,
+        };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            // toml's message starts with its own "TOML parse error at line..."
+            // header and a source excerpt; keep only the reason.
+            let msg = e.message().trim().to_string();
+            at(Some(e.span().map_or(0, |s| s.start)), msg)
+        })?;
+        let mut c = Config::default();
+        if let Some(db) = raw.db {
+            c.db = db
+                .get_ref()
+                .parse()
+                .map_err(|m| at(Some(db.span().start), format!("db: {m}")))?;
+        }
+        for p in raw.sources.jsonl {
+            if !p.get_ref().starts_with('/') {
+                return Err(at(
+                    Some(p.span().start),
+                    format!("sources.jsonl: {:?} is not an absolute path", p.get_ref()),
+                ));
+            }
+            c.jsonl.push(PathBuf::from(p.into_inner()));
+        }
+        for (name, hosts) in raw.hostgroups {
+            let span = hosts.span().start;
+            let hosts = hosts.into_inner();
+            if let Some(h) = hosts.iter().find(|h| h.is_empty() || h.contains(char::is_whitespace)) {
+                return Err(at(
+                    Some(span),
+                    format!("hostgroups.{name}: {h:?} is not a host name"),
+                ));
+            }
+            c.hostgroups.insert(name, hosts);
+        }
+        if let Some(a) = raw.admin {
+            if let Some(g) = a.groups {
+                c.admin.groups = g;
+            }
+            if let Some(s) = a.services {
+                c.admin.services = s;
+            }
+        }
+        Ok(c)
+    }
+
+    /// Load `path`; a missing default file means the defaults, a missing
+    /// file named with `--config` is an error.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let (p, explicit) = match path {
+            Some(p) => (p.to_path_buf(), true),
+            None => (PathBuf::from(DEFAULT_PATH), false),
+        };
+        match std::fs::read_to_string(&p) {
+            Ok(text) => Config::parse(&text, &p),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
+                Ok(Config::default())
+            }
+            Err(e) => Err(ConfigError {
+                file: p,
+                line: None,
+                message: e.to_string(),
+            }),
+        }
+    }
+
+    pub fn hostgroup(&self, name: &str) -> Result<&[String], String> {
+        self.hostgroups.get(name).map(|v| v.as_slice()).ok_or_else(|| {
+            let known: Vec<&str> = self.hostgroups.keys().map(|k| k.as_str()).collect();
+            if known.is_empty() {
+                format!("unknown host group {name:?}: the central config defines none ([hostgroups])")
+            } else {
+                format!("unknown host group {name:?} (known: {})", known.join(", "))
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(t: &str) -> Result<Config, ConfigError> {
+        Config::parse(t, Path::new("/etc/tlog-rs/central.toml"))
+    }
+
+    #[test]
+    fn full_example() {
+        let c = parse(
+            r#"
+db = "/srv/index.db"
+[sources]
+jsonl = ["/var/log/tlog-rs"]
+[hostgroups]
+nj-fileservers = ["fs1.nj.example.com", "fs2.nj.example.com"]
+[admin]
+groups = ["admins", "wheel"]
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.db, DbSpec::Sqlite("/srv/index.db".into()));
+        assert_eq!(c.jsonl, vec![PathBuf::from("/var/log/tlog-rs")]);
+        assert_eq!(c.hostgroup("nj-fileservers").unwrap().len(), 2);
+        assert_eq!(c.admin.groups, ["admins", "wheel"]);
+        assert_eq!(c.admin.services, Admin::default().services);
+        let e = c.hostgroup("ny").unwrap_err();
+        assert!(e.contains("nj-fileservers"), "{e}");
+        assert_eq!(parse("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn errors_name_file_and_line() {
+        let cases = [
+            ("db = \"x\"\n\n[admin]\ngroup = [\"a\"]\n", 4, "unknown field `group`"),
+            ("\n[hostgroups]\nnj = \"fs1\"\n", 3, "invalid type"),
+            ("db = \"mysql://h/db\"\n", 1, "unknown database URL scheme"),
+            ("[sources]\njsonl = [\n \"relative/dir\"]\n", 3, "not an absolute path"),
+            ("[hostgroups]\n\nx = [\"a b\"]\n", 3, "not a host name"),
+            ("[admin\n", 1, ""),
+        ];
+        for (text, line, want) in cases {
+            let e = parse(text).unwrap_err();
+            assert_eq!(e.line, Some(line), "{text:?}: {e}");
+            assert!(e.to_string().starts_with(&format!("/etc/tlog-rs/central.toml:{line}: ")), "{e}");
+            assert!(e.message.contains(want), "{text:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn db_spec() {
+        assert!(matches!("postgres://u@h/db".parse::<DbSpec>(), Ok(DbSpec::Postgres(_))));
+        assert!("".parse::<DbSpec>().is_err());
+        assert_eq!(
+            "/x.db".parse::<DbSpec>().unwrap().to_string(),
+            "/x.db"
+        );
+    }
+
+    #[test]
+    fn missing_files() {
+        let e = Config::load(Some(Path::new("/nonexistent/central.toml"))).unwrap_err();
+        assert_eq!(e.line, None);
+        assert!(e.to_string().contains("/nonexistent/central.toml"), "{e}");
+    }
+}

@@ -1,0 +1,5 @@
+//! The central index of tlog recordings (`tlog-rs index`, `tlog-rs search`).
+//! See README.md for the design.
+
+pub mod config;
+pub mod timewin;
