@@ -6,8 +6,9 @@
 use std::collections::{HashMap, HashSet};
 
 use tlog_policy::freeipa::{
-    Audit, CacheFile, CacheRule, CacheServices, CacheSettings, CacheUsers, LimitAction, Mode,
-    ServiceGroup, SkippedRule, Tier, CACHE_FORMAT, CACHE_VERSION,
+    quote_values, Audit, CacheFile, CacheRule, CacheServices, CacheSettings, CacheUsers,
+    LimitAction, Mode, ServiceGroup, SkippedRule, Tier, TimeLimitHandling, CACHE_FORMAT,
+    CACHE_VERSION,
 };
 
 use crate::dn;
@@ -91,9 +92,37 @@ impl Layout {
     }
 }
 
-/// Build the cache for `snap.host`. Rules that do not apply to this host are
-/// left out; enabled rules that are invalid are listed in `skipped`.
+/// An enabled rule the sync did not apply as written: ignored (invalid), or
+/// carrying a time limit that is not evaluated. Reported by `tlog-rs sync`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleNotice {
+    pub rule: String,
+    pub dn: String,
+    /// What was done and why, in words.
+    pub what: String,
+}
+
+impl std::fmt::Display for RuleNotice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "rule {:?} {} [dn: {}]", self.rule, self.what, self.dn)
+    }
+}
+
+/// The cache and what the sync must report about it.
+pub struct Built {
+    pub cache: CacheFile,
+    pub notices: Vec<RuleNotice>,
+}
+
+/// Build the cache for `snap.host` (see [`build`]).
 pub fn build_cache(snap: &Snapshot, synced_at: u64) -> CacheFile {
+    build(snap, synced_at).cache
+}
+
+/// Build the cache for `snap.host`. Rules that do not apply to this host are
+/// left out; enabled rules that are invalid are listed in `skipped`; both
+/// those and time-limited rules are listed in `notices`.
+pub fn build(snap: &Snapshot, synced_at: u64) -> Built {
     let layout = Layout::new(&snap.base_dn);
     let host_dn = snap.host_entry.as_ref().map(Entry::ndn);
     let host_groups = host_dn
@@ -104,6 +133,7 @@ pub fn build_cache(snap: &Snapshot, synced_at: u64) -> CacheFile {
 
     let mut rules = Vec::new();
     let mut skipped = Vec::new();
+    let mut notices = Vec::new();
     for e in &snap.rules {
         let name = e.one("cn").unwrap_or(&e.dn).to_string();
         match rule_for_host(
@@ -114,12 +144,29 @@ pub fn build_cache(snap: &Snapshot, synced_at: u64) -> CacheFile {
             &host_groups,
             &service_groups,
         ) {
-            Ok(Some(r)) => rules.push(r),
+            Ok(Some(r)) => {
+                if let Some(what) = time_limit_notice(e, &r) {
+                    notices.push(RuleNotice {
+                        rule: name,
+                        dn: e.dn.clone(),
+                        what,
+                    });
+                }
+                rules.push(r)
+            }
             Ok(None) => {}
-            Err(reason) => skipped.push(SkippedRule { rule: name, reason }),
+            Err(reason) => {
+                notices.push(RuleNotice {
+                    rule: name.clone(),
+                    dn: e.dn.clone(),
+                    what: format!("ignored: {reason}"),
+                });
+                skipped.push(SkippedRule { rule: name, reason })
+            }
         }
     }
     rules.sort_by(|a, b| a.name.cmp(&b.name));
+    notices.sort_by(|a, b| a.rule.cmp(&b.rule).then(a.dn.cmp(&b.dn)));
 
     let referenced: HashSet<String> = rules
         .iter()
@@ -127,7 +174,7 @@ pub fn build_cache(snap: &Snapshot, synced_at: u64) -> CacheFile {
         .collect();
     let (user_groups, group_closure) = memberships(&snap.usergroups, &layout, &referenced);
 
-    CacheFile {
+    let cache = CacheFile {
         format: CACHE_FORMAT.into(),
         version: CACHE_VERSION,
         host: snap.host.clone(),
@@ -143,7 +190,37 @@ pub fn build_cache(snap: &Snapshot, synced_at: u64) -> CacheFile {
         user_groups,
         group_closure,
         skipped,
+    };
+    Built { cache, notices }
+}
+
+/// The report for a rule that carries accessTime (its own or its seeAlso
+/// HBAC rule's), or None.
+fn time_limit_notice(e: &Entry, r: &CacheRule) -> Option<String> {
+    if r.access_time.is_empty() {
+        return None;
     }
+    let own = e.get("accesstime");
+    let hbac = &r.access_time[own.len()..];
+    let mut from = Vec::new();
+    if !own.is_empty() {
+        from.push(format!("accessTime {}", quote_values(own)));
+    }
+    if let (false, Some(h)) = (hbac.is_empty(), &r.via_hbac) {
+        from.push(format!(
+            "its seeAlso HBAC rule {h:?} has accessTime {}",
+            quote_values(hbac)
+        ));
+    }
+    Some(format!(
+        "({} rule) is time-limited: {}; {}",
+        match r.mode {
+            Mode::Record => "record",
+            Mode::Exempt => "exempt",
+        },
+        from.join(" and "),
+        TimeLimitHandling::for_mode(r.mode)
+    ))
 }
 
 /// The cached form of rule `e` if it applies to this host; Err = invalid.
@@ -247,6 +324,12 @@ fn rule_for_host(
             u
         }
     };
+    // Kept for `tlog-rs check`, never evaluated (TimeLimitHandling): the
+    // rule's own values first, then its HBAC rule's.
+    let mut access_time = e.get("accesstime").to_vec();
+    if via_hbac.is_some() {
+        access_time.extend(sel.get("accesstime").iter().cloned());
+    }
     let services = match dimension(sel, "servicecategory", "memberservice", &name)? {
         Dim::All => CacheServices {
             all: true,
@@ -291,6 +374,7 @@ fn rule_for_host(
         users,
         services,
         settings,
+        access_time,
     }))
 }
 

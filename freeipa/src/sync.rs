@@ -20,7 +20,14 @@ Fetch the FreeIPA session-recording rules that apply to this host into the
 local cache ([freeipa] cache in the policy file). Settings: the [freeipa] and
 [freeipa.ldap] tables of the policy file (default /etc/tlog-rs/policy.toml).
 Exit status: 0 synced, 1 sync failed (the last good cache is kept), 2 usage
-or configuration error.";
+or configuration error, 3 synced with rule warnings: the new cache is in use,
+but some enabled rules were not applied as written (invalid rules are
+ignored; time limits (accessTime) are not evaluated: a time-limited exemption
+never applies, a time-limited record rule records at all times). Each such
+rule is reported on stderr and to syslog with its name and DN.";
+
+/// Exit status: synced, but some rules were not applied as written.
+pub const EXIT_RULE_WARNINGS: i32 = 3;
 
 pub fn main(args: Vec<OsString>) -> i32 {
     let mut policy = PathBuf::from(tlog_policy::DEFAULT_POLICY_PATH);
@@ -58,7 +65,11 @@ pub fn main(args: Vec<OsString>) -> i32 {
                 syslog::log(Level::Warning, w);
             }
             syslog::log(Level::Info, &report.summary);
-            0
+            if report.rule_warnings > 0 {
+                EXIT_RULE_WARNINGS
+            } else {
+                0
+            }
         }
         Err(e) => {
             let kept = describe_kept_cache(&cfg.cache);
@@ -77,6 +88,8 @@ fn usage(msg: &str) -> i32 {
 pub struct Report {
     pub summary: String,
     pub warnings: Vec<String>,
+    /// How many warnings are about rules (ignored or time-limited).
+    pub rule_warnings: usize,
 }
 
 /// Connect, read, resolve, verify, write. Nothing is written unless every
@@ -91,17 +104,20 @@ pub fn sync(cfg: &config::SyncConfig) -> Result<Report, String> {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let file = resolve::build_cache(&snap, now);
+    let resolve::Built {
+        cache: file,
+        notices,
+    } = resolve::build(&snap, now);
     let text =
         serde_json::to_string_pretty(&file).map_err(|e| format!("encode cache: {e}"))? + "\n";
     // What PAM will read must parse: check before replacing the old cache.
     IpaRules::from_json(&text, &cfg.cache.display().to_string())
         .map_err(|e| format!("internal: {e}"))?;
     cachefile::write_atomic(&cfg.cache, &text)?;
-    let warnings = file
-        .skipped
+    let rule_warnings = notices.len();
+    let warnings = notices
         .iter()
-        .map(|s| format!("rule {:?} ignored: {}", s.rule, s.reason))
+        .map(ToString::to_string)
         .chain(snap.host_entry.is_none().then(|| {
             format!(
                 "host {} is not in {}: only rules with hostCategory=all apply",
@@ -110,15 +126,22 @@ pub fn sync(cfg: &config::SyncConfig) -> Result<Report, String> {
             )
         }))
         .collect();
+    let mut summary = format!(
+        "synced {} rule(s) for host {} from {} into {}",
+        file.rules.len(),
+        file.host,
+        c.uri,
+        cfg.cache.display()
+    );
+    if rule_warnings > 0 {
+        summary.push_str(&format!(
+            "; {rule_warnings} rule(s) not applied as written (see the warnings)"
+        ));
+    }
     Ok(Report {
-        summary: format!(
-            "synced {} rule(s) for host {} from {} into {}",
-            file.rules.len(),
-            file.host,
-            c.uri,
-            cfg.cache.display()
-        ),
+        summary,
         warnings,
+        rule_warnings,
     })
 }
 

@@ -265,3 +265,120 @@ fn nested_hostgroup_and_group_cycles_terminate() {
         Some("privileged_on_production")
     );
 }
+
+fn set_attr(entries: &mut [Entry], cn: &str, attr: &str, value: &str) {
+    for e in entries.iter_mut().filter(|e| e.one("cn") == Some(cn)) {
+        e.attrs.insert(attr.into(), vec![value.into()]);
+    }
+}
+
+#[test]
+fn time_limited_exemption_is_kept_but_never_applies_and_is_reported() {
+    let mut entries = example();
+    // Control: the plain exemption decides alice on bastion.
+    let c = build(&snapshot(&entries, "bastion.example.test"), 1);
+    assert_eq!(eval(&c.cache, "alice", "sshd").map(|x| x.1), Some(false));
+    assert!(c.notices.is_empty(), "{:?}", c.notices);
+
+    set_attr(
+        &mut entries,
+        "exempt_alice_bastion",
+        "accesstime",
+        "periodic daily 0300-0301",
+    );
+    let b = build(&snapshot(&entries, "bastion.example.test"), 1);
+    let r = b
+        .cache
+        .rules
+        .iter()
+        .find(|r| r.name == "exempt_alice_bastion")
+        .unwrap();
+    assert_eq!(r.access_time, ["periodic daily 0300-0301"]);
+    // No exemption at any time: the FreeIPA source has no verdict for alice.
+    assert_eq!(eval(&b.cache, "alice", "sshd"), None);
+    assert_eq!(b.notices.len(), 1, "{:?}", b.notices);
+    let n = b.notices[0].to_string();
+    assert!(
+        n.starts_with("rule \"exempt_alice_bastion\" (exempt rule) is time-limited: accessTime \"periodic daily 0300-0301\"")
+            && n.contains("this exemption is never applied")
+            && n.ends_with("[dn: ipaUniqueID=00000000-0000-4000-8000-000000009003,cn=sessionrecording,dc=example,dc=test]"),
+        "{n}"
+    );
+}
+
+#[test]
+fn time_limited_record_rule_records_always_and_is_reported() {
+    let mut entries = example();
+    set_attr(
+        &mut entries,
+        "privileged_on_production",
+        "accesstime",
+        "periodic weekly day Mon-Fri 0900-1700",
+    );
+    let b = build(&snapshot(&entries, "web1.example.test"), 1);
+    assert_eq!(
+        eval(&b.cache, "alice", "sshd").map(|x| (x.0, x.1)),
+        Some(("privileged_on_production".to_string(), true))
+    );
+    assert_eq!(b.notices.len(), 1, "{:?}", b.notices);
+    let n = b.notices[0].to_string();
+    assert!(
+        n.contains("(record rule) is time-limited") && n.contains("records at all times"),
+        "{n}"
+    );
+    assert!(b.cache.skipped.is_empty());
+}
+
+#[test]
+fn hbac_rule_time_limit_counts_for_a_see_also_rule() {
+    let mut entries = example();
+    set_attr(
+        &mut entries,
+        "contractors_ssh_prod",
+        "accesstime",
+        "absolute 201012161032 ~ 201012161033",
+    );
+    let b = build(&snapshot(&entries, "web1.example.test"), 1);
+    let r = b
+        .cache
+        .rules
+        .iter()
+        .find(|r| r.name == "contractors_via_hbac")
+        .unwrap();
+    assert_eq!(r.access_time, ["absolute 201012161032 ~ 201012161033"]);
+    let n = b.notices[0].to_string();
+    assert!(
+        n.contains("its seeAlso HBAC rule \"contractors_ssh_prod\" has accessTime \"absolute 201012161032 ~ 201012161033\""),
+        "{n}"
+    );
+    // Still records bob (record rule, at all times).
+    assert_eq!(eval(&b.cache, "bob", "sshd").map(|x| x.1), Some(true));
+    // Made an exemption, it never applies.
+    set_attr(
+        &mut entries,
+        "contractors_via_hbac",
+        "ipasessionrecordingmode",
+        "exempt",
+    );
+    let b = build(&snapshot(&entries, "web1.example.test"), 1);
+    assert_eq!(eval(&b.cache, "bob", "sshd"), None);
+    assert!(b.notices[0].to_string().contains("never applied"));
+}
+
+#[test]
+fn ignored_rules_are_reported_with_their_dn() {
+    let mut entries = example();
+    set_attr(
+        &mut entries,
+        "everyone_su_login_audit",
+        "ipasessionrecordingmode",
+        "maybe",
+    );
+    let b = build(&snapshot(&entries, "web1.example.test"), 1);
+    assert_eq!(b.notices.len(), 1, "{:?}", b.notices);
+    assert_eq!(
+        b.notices[0].to_string(),
+        "rule \"everyone_su_login_audit\" ignored: ipaSessionRecordingMode \"maybe\": expected record or exempt \
+         [dn: ipaUniqueID=00000000-0000-4000-8000-000000009004,cn=sessionrecording,dc=example,dc=test]"
+    );
+}
