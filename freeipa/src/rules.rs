@@ -14,6 +14,7 @@ use crate::conn::{self, Connection};
 use crate::fetch::search;
 use crate::ldaperr::result_text;
 use crate::resolve::{Entry, Layout};
+use tlog_policy::freeipa::{quote_values, Mode, TimeLimitHandling};
 
 const USAGE: &str = "\
 usage: tlog-rs rules [--policy FILE] [--bind-dn DN --password-file FILE] VERB ...
@@ -33,6 +34,9 @@ Settings ('none' unsets):
   --priority N (lower wins)  --mode record|exempt  --audit none|login|session
   --log-input yes|no  --log-output yes|no  --log-window yes|no
   --rate BYTES/S  --burst BYTES  --action pass|delay|drop  --description TEXT
+  --access-time none (mod only: remove a time limit; tlog-rs does not evaluate
+  accessTime, so it refuses to set one: a time-limited exemption never
+  applies, a time-limited record rule records at all times)
 
 The connection comes from [freeipa.ldap] in the policy file (default
 /etc/tlog-rs/policy.toml); --bind-dn/--password-file bind as an administrator
@@ -67,6 +71,8 @@ pub struct Spec {
     pub burst: Setting<u64>,
     pub action: Setting<String>,
     pub description: Setting<String>,
+    /// `--access-time none`: remove accessTime (setting one is refused).
+    pub clear_access_time: bool,
     pub disabled: bool,
 }
 
@@ -266,6 +272,16 @@ fn parse_spec(words: &mut impl Iterator<Item = String>, adding: bool) -> Result<
             "--log-window" => s.log_window = Some(yes_no(&opt, &v)?),
             "--rate" => s.rate = Some(bytes(&opt, &v)?),
             "--burst" => s.burst = Some(bytes(&opt, &v)?),
+            "--access-time" => {
+                if adding || !unset {
+                    return Err(format!(
+                        "--access-time {v:?}: tlog-rs does not evaluate time limits, so it does not set them \
+                         (a time-limited exemption would never apply); only `mod NAME --access-time none` \
+                         to remove one"
+                    ));
+                }
+                s.clear_access_time = true
+            }
             "--description" => {
                 if v.chars().any(char::is_control) {
                     return Err("--description: control characters are not allowed".into());
@@ -485,7 +501,7 @@ pub fn execute(c: &mut Connection, verb: &Verb) -> Result<String, Failure> {
                 &["*"],
             )?;
             rules.sort_by_key(|e| e.one("cn").unwrap_or("").to_lowercase());
-            let hbac = hbac_names(c, &layout)?;
+            let hbac = hbac_rules(c, &layout)?;
             let mut out = format!(
                 "{:<28} {:<8} {:>8} {:<7} {:<8} {}",
                 "NAME", "ENABLED", "PRIORITY", "MODE", "AUDIT", "SELECTS"
@@ -506,7 +522,7 @@ pub fn execute(c: &mut Connection, verb: &Verb) -> Result<String, Failure> {
         }
         Verb::Show(name) => {
             let r = find(c, &layout, name)?;
-            let hbac = hbac_names(c, &layout)?;
+            let hbac = hbac_rules(c, &layout)?;
             Ok(View::new(&r, &layout, &hbac).full())
         }
         Verb::Del(name) => {
@@ -582,19 +598,16 @@ pub fn execute(c: &mut Connection, verb: &Verb) -> Result<String, Failure> {
     }
 }
 
-/// HBAC rule DN (normalized) -> cn, to show seeAlso links by name.
-fn hbac_names(c: &mut Connection, layout: &Layout) -> Result<HashMap<String, String>, Failure> {
+/// HBAC rules by normalized DN: their name and time limit (for seeAlso).
+fn hbac_rules(c: &mut Connection, layout: &Layout) -> Result<HashMap<String, Entry>, Failure> {
     let found = search(
         c,
         &layout.hbac,
         Scope::OneLevel,
         "(objectClass=ipaHBACRule)",
-        &["cn"],
+        &["cn", "accessTime"],
     )?;
-    Ok(found
-        .iter()
-        .map(|e| (e.ndn(), e.one("cn").unwrap_or("?").to_string()))
-        .collect())
+    Ok(found.into_iter().map(|e| (e.ndn(), e)).collect())
 }
 
 fn set<const N: usize>(v: [&str; N]) -> HashSet<String> {
@@ -792,6 +805,9 @@ fn plan(
             t.insert(a.to_string(), v);
         }
     }
+    if spec.clear_access_time {
+        t.insert("accessTime".into(), vec![]);
+    }
 
     // The resulting rule must be consistent.
     let after =
@@ -860,13 +876,16 @@ struct View {
     hosts: String,
     services: String,
     hbac: Option<String>,
+    /// accessTime of the rule, then of its seeAlso HBAC rule (not evaluated).
+    access_time: Vec<String>,
+    time_handling: TimeLimitHandling,
     settings: Vec<(String, String)>,
     description: Option<String>,
     dn: String,
 }
 
 impl View {
-    fn new(e: &Entry, layout: &Layout, hbac: &HashMap<String, String>) -> View {
+    fn new(e: &Entry, layout: &Layout, hbac: &HashMap<String, Entry>) -> View {
         let short = |dns: &[String]| -> Vec<String> {
             dns.iter()
                 .map(|d| {
@@ -909,6 +928,15 @@ impl View {
                 })
             })
             .collect();
+        let target = e.one("seealso").map(|d| hbac.get(&crate::dn::normalize(d)));
+        let mut access_time = e.get("accesstime").to_vec();
+        if let Some(Some(h)) = target {
+            access_time.extend(h.get("accesstime").iter().cloned());
+        }
+        let mode = e
+            .one("ipasessionrecordingmode")
+            .unwrap_or("record")
+            .to_lowercase();
         View {
             name: e.one("cn").unwrap_or("?").to_string(),
             enabled: if e
@@ -923,10 +951,14 @@ impl View {
                 .one("ipasessionrecordingpriority")
                 .unwrap_or("-")
                 .to_string(),
-            mode: e
-                .one("ipasessionrecordingmode")
-                .unwrap_or("record")
-                .to_lowercase(),
+            // Anything but exempt records (an invalid mode is ignored by the sync).
+            time_handling: TimeLimitHandling::for_mode(if mode == "exempt" {
+                Mode::Exempt
+            } else {
+                Mode::Record
+            }),
+            access_time,
+            mode,
             audit: e
                 .one("ipasessionrecordingauditlevel")
                 .unwrap_or("-")
@@ -934,10 +966,9 @@ impl View {
             users: dim("usercategory", "memberuser"),
             hosts: dim("hostcategory", "memberhost"),
             services: dim("servicecategory", "memberservice"),
-            hbac: e.one("seealso").map(|d| {
-                hbac.get(&crate::dn::normalize(d))
-                    .cloned()
-                    .unwrap_or_else(|| format!("{d} (missing)"))
+            hbac: e.one("seealso").map(|d| match target {
+                Some(Some(h)) => h.one("cn").unwrap_or("?").to_string(),
+                _ => format!("{d} (missing)"),
             }),
             settings,
             description: e.one("description").map(str::to_string),
@@ -946,13 +977,21 @@ impl View {
     }
 
     fn selects(&self) -> String {
-        match &self.hbac {
+        let mut s = match &self.hbac {
             Some(h) => format!("via HBAC rule {h}"),
             None => format!(
                 "users={} hosts={} services={}",
                 self.users, self.hosts, self.services
             ),
+        };
+        if !self.access_time.is_empty() {
+            s.push_str(&format!(
+                " accessTime={} ({})",
+                quote_values(&self.access_time),
+                self.time_handling.as_str()
+            ));
         }
+        s
     }
 
     fn full(&self) -> String {
@@ -968,6 +1007,13 @@ impl View {
                 "users:       {}\nhosts:       {}\nservices:    {}\n",
                 self.users, self.hosts, self.services
             )),
+        }
+        if !self.access_time.is_empty() {
+            s.push_str(&format!(
+                "time limit:  {}: {}\n",
+                quote_values(&self.access_time),
+                self.time_handling
+            ));
         }
         for (k, v) in &self.settings {
             s.push_str(&format!("{:<13}{v}\n", format!("{k}:")));
@@ -1013,6 +1059,10 @@ mod tests {
             Verb::Add(..)
         ));
         assert!(matches!(p("list").unwrap().verb, Verb::List));
+        let Verb::Mod(_, s) = p("mod x --access-time none").unwrap().verb else {
+            panic!()
+        };
+        assert!(s.clear_access_time);
     }
 
     #[test]
@@ -1044,6 +1094,14 @@ mod tests {
             (
                 "add x --hbac-rule r --users alice",
                 "--hbac-rule takes users, hosts and services from the HBAC rule",
+            ),
+            (
+                "add x --users all --hosts all --services all --access-time none",
+                "--access-time \"none\": tlog-rs does not evaluate time limits",
+            ),
+            (
+                "mod x --access-time periodic",
+                "only `mod NAME --access-time none`",
             ),
             (
                 "mod x --priority high",
