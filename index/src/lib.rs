@@ -3,3 +3,5 @@
 
 pub mod config;
 pub mod timewin;
+pub mod store;
+pub mod derive;

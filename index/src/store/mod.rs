@@ -1,0 +1,211 @@
+//! Storage of the index behind one trait, so that a shared PostgreSQL
+//! backend can sit beside the embedded SQLite one.
+
+use std::fmt;
+
+use crate::config::DbSpec;
+use crate::derive::Derived;
+
+pub mod sqlite;
+
+#[derive(Debug)]
+pub struct StoreError(pub String);
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError(format!("index database: {e}"))
+    }
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// How far a source file has been indexed. Files are known by device and
+/// inode (so a renamed, rotated file continues where it was) plus a hash of
+/// its first bytes (so a new file that reuses a deleted file's inode starts
+/// from 0).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileCursor {
+    pub id: i64,
+    pub path: String,
+    pub dev: u64,
+    pub ino: u64,
+    pub head: u64,
+    /// Bytes consumed (always the end of a complete line).
+    pub offset: u64,
+    /// Lines consumed.
+    pub line: u64,
+}
+
+/// Where one message's line lies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageRef {
+    pub id: u64,
+    pub file: i64,
+    pub offset: u64,
+    pub len: u32,
+    /// Hash of the message's content, to tell a duplicate delivery from a
+    /// conflicting (tampered) one.
+    pub hash: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Added {
+    New,
+    /// Same (host, rec, id) with the same content: a duplicate delivery.
+    Duplicate,
+    /// Same (host, rec, id), different content.
+    Conflict,
+}
+
+/// A session start or end entry.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventInfo {
+    pub end: bool,
+    pub user: String,
+    pub tty: Option<String>,
+    pub session: Option<u64>,
+    pub start_ms: Option<i64>,
+    pub end_ms: Option<i64>,
+    pub exit_status: Option<i64>,
+    pub end_reason: Option<String>,
+    pub messages_written: Option<u64>,
+    pub messages_dropped: Option<u64>,
+    pub service: Option<String>,
+    pub rhost: Option<String>,
+    pub uid: Option<u32>,
+    pub groups: Option<Vec<String>>,
+    pub rule: Option<String>,
+    pub source: Option<String>,
+    pub fqdn: Option<String>,
+}
+
+/// Recording state as stored and searched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Complete,
+    Incomplete,
+    Tampered,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Complete => "complete",
+            State::Incomplete => "incomplete",
+            State::Tampered => "tampered",
+        }
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for State {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "complete" => Ok(State::Complete),
+            "incomplete" => Ok(State::Incomplete),
+            "tampered" => Ok(State::Tampered),
+            _ => Err(format!("unknown recording state {s:?}")),
+        }
+    }
+}
+
+/// A search: every set field must hold (AND).
+#[derive(Debug, Clone, Default)]
+pub struct Query {
+    pub user: Option<String>,
+    pub group: Option<String>,
+    pub host: Option<String>,
+    /// Hosts of the requested host group (already resolved).
+    pub hosts: Option<Vec<String>>,
+    pub service: Option<String>,
+    /// Administrative: uid 0 (or user root when no uid was recorded), one of
+    /// these services, or one of these groups.
+    pub admin: Option<(Vec<String>, Vec<String>)>,
+    /// Overlap with `[since, until)`, Unix ms.
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    pub text: Option<String>,
+    pub command: Option<String>,
+    pub incomplete: bool,
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Match {
+    /// Milliseconds from the recording start.
+    pub offset_ms: i64,
+    pub snippet: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    pub rec: String,
+    pub host: String,
+    pub user: String,
+    pub service: Option<String>,
+    pub start_ms: i64,
+    pub end_ms: i64,
+    pub state: State,
+    pub matches: Vec<Match>,
+}
+
+/// A stored keyframe: the screen after packet `packet` of message `msg_id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Keyframe {
+    pub t_ms: i64,
+    pub msg_id: u64,
+    pub packet: u32,
+    pub cols: u16,
+    pub rows: u16,
+    /// Escape sequences that paint the screen on a fresh emulator.
+    pub screen: Vec<u8>,
+}
+
+pub trait Store {
+    fn begin(&mut self) -> Result<()>;
+    fn commit(&mut self) -> Result<()>;
+    /// The cursor of the file with this device and inode, if known.
+    fn file_by_inode(&mut self, dev: u64, ino: u64) -> Result<Option<FileCursor>>;
+    /// Insert (id 0) or update a cursor; returns its id.
+    fn save_file(&mut self, c: &FileCursor) -> Result<i64>;
+    fn files(&mut self) -> Result<Vec<FileCursor>>;
+    fn forget_file(&mut self, id: i64) -> Result<()>;
+    /// The key of recording (host, rec), created if new.
+    fn recording(&mut self, host: &str, rec: &str) -> Result<i64>;
+    fn add_message(&mut self, rec: i64, m: &MessageRef) -> Result<Added>;
+    fn add_event(&mut self, rec: i64, e: &EventInfo) -> Result<Added>;
+    fn mark_tampered(&mut self, rec: i64) -> Result<()>;
+    /// Recordings with new messages or events since their last derivation.
+    fn dirty(&mut self) -> Result<Vec<i64>>;
+    /// Messages of a recording in id order, with the path of their file.
+    fn messages(&mut self, rec: i64) -> Result<Vec<(MessageRef, String)>>;
+    /// Replace everything derived from a recording's messages.
+    fn store_derived(&mut self, rec: i64, d: &Derived) -> Result<()>;
+    fn search(&mut self, q: &Query) -> Result<Vec<Hit>>;
+    fn keyframes(&mut self, host: &str, rec: &str) -> Result<Vec<Keyframe>>;
+    /// Number of recordings, messages, text chunks, commands, keyframes.
+    fn counts(&mut self) -> Result<[u64; 5]>;
+}
+
+pub fn open(db: &DbSpec) -> Result<Box<dyn Store>> {
+    match db {
+        DbSpec::Sqlite(p) => Ok(Box::new(sqlite::Sqlite::open(p)?)),
+        DbSpec::Postgres(_) => Err(StoreError(
+            "PostgreSQL is not supported yet by this build; use a SQLite file for --db".into(),
+        )),
+    }
+}

@@ -1,0 +1,605 @@
+//! The embedded backend: one SQLite file in WAL mode (readers never wait
+//! for the indexer), FTS5 with the trigram tokenizer for substring search
+//! of screen text.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, ToSql};
+
+use super::{
+    Added, EventInfo, FileCursor, Hit, Keyframe, Match, MessageRef, Query, Result, State, Store,
+    StoreError,
+};
+use crate::derive::Derived;
+
+const SCHEMA_VERSION: &str = "1";
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files(
+  id INTEGER PRIMARY KEY, path TEXT NOT NULL, dev INTEGER NOT NULL, ino INTEGER NOT NULL,
+  head INTEGER NOT NULL, offset INTEGER NOT NULL, line INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS files_inode ON files(dev, ino);
+CREATE TABLE IF NOT EXISTS recordings(
+  key INTEGER PRIMARY KEY, host TEXT NOT NULL, rec TEXT NOT NULL,
+  user TEXT, uid INTEGER, groups TEXT, service TEXT, rhost TEXT, tty TEXT, term TEXT,
+  session INTEGER, rule TEXT, source TEXT, fqdn TEXT,
+  start_ms INTEGER, end_ms INTEGER, duration_ms INTEGER,
+  bytes_in INTEGER, bytes_out INTEGER, messages INTEGER, id_gaps INTEGER,
+  ev_start_ms INTEGER, ev_end_ms INTEGER, has_end INTEGER NOT NULL DEFAULT 0,
+  end_reason TEXT, exit_status INTEGER, messages_written INTEGER, messages_dropped INTEGER,
+  tampered INTEGER NOT NULL DEFAULT 0, state TEXT NOT NULL DEFAULT 'incomplete',
+  dirty INTEGER NOT NULL DEFAULT 1,
+  UNIQUE(host, rec));
+CREATE INDEX IF NOT EXISTS recordings_user ON recordings(user, start_ms);
+CREATE INDEX IF NOT EXISTS recordings_start ON recordings(start_ms);
+CREATE INDEX IF NOT EXISTS recordings_dirty ON recordings(dirty) WHERE dirty = 1;
+CREATE TABLE IF NOT EXISTS rec_groups(grp TEXT NOT NULL, rec_key INTEGER NOT NULL,
+  PRIMARY KEY(grp, rec_key)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS messages(rec_key INTEGER NOT NULL, id INTEGER NOT NULL,
+  file INTEGER NOT NULL, offset INTEGER NOT NULL, len INTEGER NOT NULL, hash INTEGER NOT NULL,
+  PRIMARY KEY(rec_key, id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS events(rec_key INTEGER NOT NULL, kind TEXT NOT NULL,
+  PRIMARY KEY(rec_key, kind)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS text_chunks(id INTEGER PRIMARY KEY, rec_key INTEGER NOT NULL,
+  t_ms INTEGER NOT NULL, body TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS text_chunks_rec ON text_chunks(rec_key);
+CREATE VIRTUAL TABLE IF NOT EXISTS text_fts USING fts5(body, content='text_chunks',
+  content_rowid='id', tokenize='trigram');
+CREATE TABLE IF NOT EXISTS commands(rec_key INTEGER NOT NULL, t_ms INTEGER NOT NULL,
+  text TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS commands_rec ON commands(rec_key);
+CREATE TABLE IF NOT EXISTS keyframes(rec_key INTEGER NOT NULL, t_ms INTEGER NOT NULL,
+  msg_id INTEGER NOT NULL, packet INTEGER NOT NULL, cols INTEGER NOT NULL, rows INTEGER NOT NULL,
+  screen BLOB NOT NULL, PRIMARY KEY(rec_key, msg_id, packet)) WITHOUT ROWID;
+"#;
+
+pub struct Sqlite {
+    c: Connection,
+    keys: HashMap<(String, String), i64>,
+    dirty: HashSet<i64>,
+}
+
+impl Sqlite {
+    pub fn open(path: &Path) -> Result<Self> {
+        let c = Connection::open(path)
+            .map_err(|e| StoreError(format!("{}: {e}", path.display())))?;
+        Self::init(c).map_err(|e| StoreError(format!("{}: {}", path.display(), e.0)))
+    }
+
+    pub fn in_memory() -> Result<Self> {
+        Self::init(Connection::open_in_memory()?)
+    }
+
+    fn init(c: Connection) -> Result<Self> {
+        c.busy_timeout(std::time::Duration::from_secs(30))?;
+        let _: String = c.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+        c.execute_batch("PRAGMA synchronous=NORMAL;")?;
+        c.execute_batch(SCHEMA)?;
+        let v: Option<String> = c
+            .query_row("SELECT value FROM meta WHERE key='schema'", [], |r| r.get(0))
+            .optional()?;
+        match v.as_deref() {
+            None => {
+                c.execute(
+                    "INSERT INTO meta(key, value) VALUES('schema', ?1)",
+                    [SCHEMA_VERSION],
+                )?;
+            }
+            Some(SCHEMA_VERSION) => {}
+            Some(other) => {
+                return Err(StoreError(format!(
+                    "index schema version {other}, this tlog-rs knows {SCHEMA_VERSION}: delete the file and run `tlog-rs index` again (the index is rebuilt from the sources)"
+                )))
+            }
+        }
+        Ok(Sqlite {
+            c,
+            keys: HashMap::new(),
+            dirty: HashSet::new(),
+        })
+    }
+}
+
+fn cursor_row(r: &rusqlite::Row) -> rusqlite::Result<FileCursor> {
+    Ok(FileCursor {
+        id: r.get(0)?,
+        path: r.get(1)?,
+        dev: r.get::<_, i64>(2)? as u64,
+        ino: r.get::<_, i64>(3)? as u64,
+        head: r.get::<_, i64>(4)? as u64,
+        offset: r.get::<_, i64>(5)? as u64,
+        line: r.get::<_, i64>(6)? as u64,
+    })
+}
+
+/// `phrase` quoted for an FTS5 query.
+fn fts_phrase(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+fn like_pattern(s: &str) -> String {
+    let mut p = String::from("%");
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+/// A one-line excerpt around the first case-insensitive occurrence.
+pub fn snippet(body: &str, needle: &str) -> String {
+    const CTX: usize = 40;
+    let lb = body.to_lowercase();
+    let pos = if lb.len() == body.len() {
+        lb.find(&needle.to_lowercase()).unwrap_or(0)
+    } else {
+        body.find(needle).unwrap_or(0)
+    };
+    let mut a = pos.saturating_sub(CTX);
+    while !body.is_char_boundary(a) {
+        a -= 1;
+    }
+    let mut b = (pos + needle.len() + CTX).min(body.len());
+    while !body.is_char_boundary(b) {
+        b += 1;
+    }
+    let mut s = String::new();
+    if a > 0 {
+        s.push('…');
+    }
+    s.push_str(&body[a..b].replace(['\n', '\r', '\t'], " "));
+    if b < body.len() {
+        s.push('…');
+    }
+    s
+}
+
+impl Store for Sqlite {
+    fn begin(&mut self) -> Result<()> {
+        self.c.execute_batch("BEGIN IMMEDIATE")?;
+        Ok(())
+    }
+
+    fn commit(&mut self) -> Result<()> {
+        {
+            let mut st = self.c.prepare_cached("UPDATE recordings SET dirty=1 WHERE key=?1")?;
+            for k in self.dirty.drain() {
+                st.execute([k])?;
+            }
+        }
+        self.c.execute_batch("COMMIT")?;
+        Ok(())
+    }
+
+    fn file_by_inode(&mut self, dev: u64, ino: u64) -> Result<Option<FileCursor>> {
+        Ok(self
+            .c
+            .prepare_cached(
+                "SELECT id, path, dev, ino, head, offset, line FROM files WHERE dev=?1 AND ino=?2",
+            )?
+            .query_row(params![dev as i64, ino as i64], cursor_row)
+            .optional()?)
+    }
+
+    fn save_file(&mut self, f: &FileCursor) -> Result<i64> {
+        let p = params![f.path, f.dev as i64, f.ino as i64, f.head as i64, f.offset as i64, f.line as i64];
+        if f.id == 0 {
+            self.c.execute(
+                "INSERT INTO files(path, dev, ino, head, offset, line) VALUES(?1,?2,?3,?4,?5,?6)",
+                p,
+            )?;
+            Ok(self.c.last_insert_rowid())
+        } else {
+            self.c
+                .prepare_cached(
+                    "UPDATE files SET path=?1, dev=?2, ino=?3, head=?4, offset=?5, line=?6 WHERE id=?7",
+                )?
+                .execute(params![
+                    f.path,
+                    f.dev as i64,
+                    f.ino as i64,
+                    f.head as i64,
+                    f.offset as i64,
+                    f.line as i64,
+                    f.id
+                ])?;
+            Ok(f.id)
+        }
+    }
+
+    fn files(&mut self) -> Result<Vec<FileCursor>> {
+        let mut st = self
+            .c
+            .prepare("SELECT id, path, dev, ino, head, offset, line FROM files ORDER BY id")?;
+        let v = st.query_map([], cursor_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(v)
+    }
+
+    fn forget_file(&mut self, id: i64) -> Result<()> {
+        self.c.execute("DELETE FROM files WHERE id=?1", [id])?;
+        Ok(())
+    }
+
+    fn recording(&mut self, host: &str, rec: &str) -> Result<i64> {
+        if let Some(k) = self.keys.get(&(host.to_string(), rec.to_string())) {
+            return Ok(*k);
+        }
+        self.c
+            .prepare_cached("INSERT OR IGNORE INTO recordings(host, rec) VALUES(?1, ?2)")?
+            .execute(params![host, rec])?;
+        let k: i64 = self
+            .c
+            .prepare_cached("SELECT key FROM recordings WHERE host=?1 AND rec=?2")?
+            .query_row(params![host, rec], |r| r.get(0))?;
+        self.keys.insert((host.to_string(), rec.to_string()), k);
+        Ok(k)
+    }
+
+    fn add_message(&mut self, rec: i64, m: &MessageRef) -> Result<Added> {
+        let n = self
+            .c
+            .prepare_cached(
+                "INSERT OR IGNORE INTO messages(rec_key, id, file, offset, len, hash) VALUES(?1,?2,?3,?4,?5,?6)",
+            )?
+            .execute(params![rec, m.id as i64, m.file, m.offset as i64, m.len, m.hash as i64])?;
+        if n == 1 {
+            self.dirty.insert(rec);
+            return Ok(Added::New);
+        }
+        let h: i64 = self
+            .c
+            .prepare_cached("SELECT hash FROM messages WHERE rec_key=?1 AND id=?2")?
+            .query_row(params![rec, m.id as i64], |r| r.get(0))?;
+        Ok(if h as u64 == m.hash {
+            Added::Duplicate
+        } else {
+            Added::Conflict
+        })
+    }
+
+    fn add_event(&mut self, rec: i64, e: &EventInfo) -> Result<Added> {
+        let kind = if e.end { "end" } else { "start" };
+        let n = self
+            .c
+            .prepare_cached("INSERT OR IGNORE INTO events(rec_key, kind) VALUES(?1, ?2)")?
+            .execute(params![rec, kind])?;
+        if n == 0 {
+            return Ok(Added::Duplicate);
+        }
+        let groups = e.groups.as_ref().map(|g| serde_json::to_string(g).expect("strings serialise"));
+        // Both entries carry the identity; the start entry's PAM fields win.
+        self.c
+            .prepare_cached(
+                "UPDATE recordings SET user=?2, tty=COALESCE(?3, tty), session=COALESCE(?4, session),
+                   ev_start_ms=COALESCE(ev_start_ms, ?5),
+                   service=COALESCE(service, ?6), rhost=COALESCE(rhost, ?7), uid=COALESCE(uid, ?8),
+                   groups=COALESCE(groups, ?9), rule=COALESCE(rule, ?10), source=COALESCE(source, ?11),
+                   fqdn=COALESCE(fqdn, ?12) WHERE key=?1",
+            )?
+            .execute(params![
+                rec,
+                e.user,
+                e.tty,
+                e.session.map(|s| s as i64),
+                e.start_ms,
+                e.service,
+                e.rhost,
+                e.uid,
+                groups,
+                e.rule,
+                e.source,
+                e.fqdn
+            ])?;
+        if let Some(g) = &e.groups {
+            let mut st = self
+                .c
+                .prepare_cached("INSERT OR IGNORE INTO rec_groups(grp, rec_key) VALUES(?1, ?2)")?;
+            for name in g {
+                st.execute(params![name, rec])?;
+            }
+        }
+        if e.end {
+            self.c
+                .prepare_cached(
+                    "UPDATE recordings SET has_end=1, ev_end_ms=?2, end_reason=?3, exit_status=?4,
+                       messages_written=?5, messages_dropped=?6 WHERE key=?1",
+                )?
+                .execute(params![
+                    rec,
+                    e.end_ms,
+                    e.end_reason,
+                    e.exit_status,
+                    e.messages_written.map(|v| v as i64),
+                    e.messages_dropped.map(|v| v as i64)
+                ])?;
+        }
+        self.dirty.insert(rec);
+        Ok(Added::New)
+    }
+
+    fn mark_tampered(&mut self, rec: i64) -> Result<()> {
+        self.c
+            .prepare_cached("UPDATE recordings SET tampered=1, state='tampered' WHERE key=?1")?
+            .execute([rec])?;
+        Ok(())
+    }
+
+    fn dirty(&mut self) -> Result<Vec<i64>> {
+        let mut st = self.c.prepare("SELECT key FROM recordings WHERE dirty=1 ORDER BY key")?;
+        let v = st.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<Vec<i64>>>()?;
+        Ok(v)
+    }
+
+    fn messages(&mut self, rec: i64) -> Result<Vec<(MessageRef, String)>> {
+        let mut st = self.c.prepare_cached(
+            "SELECT m.id, m.file, m.offset, m.len, m.hash, f.path FROM messages m
+             JOIN files f ON f.id = m.file WHERE m.rec_key=?1 ORDER BY m.id",
+        )?;
+        let v = st
+            .query_map([rec], |r| {
+                Ok((
+                    MessageRef {
+                        id: r.get::<_, i64>(0)? as u64,
+                        file: r.get(1)?,
+                        offset: r.get::<_, i64>(2)? as u64,
+                        len: r.get(3)?,
+                        hash: r.get::<_, i64>(4)? as u64,
+                    },
+                    r.get(5)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(v)
+    }
+
+    fn store_derived(&mut self, rec: i64, d: &Derived) -> Result<()> {
+        let (ev_start, ev_end, has_end, written, dropped, tampered): (
+            Option<i64>,
+            Option<i64>,
+            bool,
+            Option<i64>,
+            Option<i64>,
+            bool,
+        ) = self.c.query_row(
+            "SELECT ev_start_ms, ev_end_ms, has_end, messages_written, messages_dropped, tampered
+             FROM recordings WHERE key=?1",
+            [rec],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+        )?;
+        let start = ev_start.or(d.start_ms);
+        let end = ev_end.or(d.last_ms).or(start).map(|e| e.max(start.unwrap_or(e)));
+        let state = if tampered || written.is_some_and(|w| (d.messages as i64) > w) {
+            State::Tampered
+        } else if has_end
+            && d.id_gaps == 0
+            && dropped.unwrap_or(0) == 0
+            && written.is_none_or(|w| w == d.messages as i64)
+        {
+            State::Complete
+        } else {
+            State::Incomplete
+        };
+        let c = &self.c;
+        c.execute(
+            "UPDATE recordings SET user=COALESCE(user, ?2), term=?3, session=COALESCE(session, ?4),
+               start_ms=?5, end_ms=?6, duration_ms=?7, bytes_in=?8, bytes_out=?9, messages=?10,
+               id_gaps=?11, state=?12, dirty=0 WHERE key=?1",
+            params![
+                rec,
+                (!d.user.is_empty()).then_some(&d.user),
+                d.term,
+                d.session as i64,
+                start,
+                end,
+                match (start, end) {
+                    (Some(s), Some(e)) => Some(e - s),
+                    _ => None,
+                },
+                d.bytes_in as i64,
+                d.bytes_out as i64,
+                d.messages as i64,
+                d.id_gaps as i64,
+                state.as_str()
+            ],
+        )?;
+        c.execute(
+            "INSERT INTO text_fts(text_fts, rowid, body) SELECT 'delete', id, body FROM text_chunks WHERE rec_key=?1",
+            [rec],
+        )?;
+        c.execute("DELETE FROM text_chunks WHERE rec_key=?1", [rec])?;
+        c.execute("DELETE FROM commands WHERE rec_key=?1", [rec])?;
+        c.execute("DELETE FROM keyframes WHERE rec_key=?1", [rec])?;
+        {
+            let mut chunk = c.prepare_cached("INSERT INTO text_chunks(rec_key, t_ms, body) VALUES(?1,?2,?3)")?;
+            let mut fts = c.prepare_cached("INSERT INTO text_fts(rowid, body) VALUES(?1, ?2)")?;
+            for (t, body) in &d.chunks {
+                chunk.execute(params![rec, *t as i64, body])?;
+                fts.execute(params![c.last_insert_rowid(), body])?;
+            }
+            let mut cmd = c.prepare_cached("INSERT INTO commands(rec_key, t_ms, text) VALUES(?1,?2,?3)")?;
+            for (t, text) in &d.commands {
+                cmd.execute(params![rec, *t as i64, text])?;
+            }
+            let mut kf = c.prepare_cached(
+                "INSERT OR REPLACE INTO keyframes(rec_key, t_ms, msg_id, packet, cols, rows, screen) VALUES(?1,?2,?3,?4,?5,?6,?7)",
+            )?;
+            for k in &d.keyframes {
+                kf.execute(params![rec, k.t_ms, k.msg_id as i64, k.packet, k.cols, k.rows, k.screen])?;
+            }
+        }
+        Ok(())
+    }
+
+    fn search(&mut self, q: &Query) -> Result<Vec<Hit>> {
+        let mut sql = String::from(
+            "SELECT r.key, r.rec, r.host, COALESCE(r.user, ''), r.service, r.start_ms, r.end_ms, r.state
+             FROM recordings r WHERE r.start_ms IS NOT NULL",
+        );
+        let mut args: Vec<Box<dyn ToSql>> = Vec::new();
+        let mut arg = |sql: &mut String, frag: &str, v: Box<dyn ToSql>| {
+            args.push(v);
+            sql.push_str(&frag.replace('?', &format!("?{}", args.len())));
+        };
+        if let Some(u) = &q.user {
+            arg(&mut sql, " AND r.user = ?", Box::new(u.clone()));
+        }
+        if let Some(h) = &q.host {
+            arg(&mut sql, " AND (r.host = ? OR r.fqdn = ?)", Box::new(h.clone()));
+        }
+        if let Some(s) = &q.service {
+            arg(&mut sql, " AND r.service = ?", Box::new(s.clone()));
+        }
+        if let Some(g) = &q.group {
+            arg(
+                &mut sql,
+                " AND EXISTS (SELECT 1 FROM rec_groups g WHERE g.rec_key = r.key AND g.grp = ?)",
+                Box::new(g.clone()),
+            );
+        }
+        if let Some(hosts) = &q.hosts {
+            let list = serde_json::to_string(hosts).expect("strings serialise");
+            arg(
+                &mut sql,
+                " AND (r.host IN (SELECT value FROM json_each(?)) OR r.fqdn IN (SELECT value FROM json_each(?)))",
+                Box::new(list),
+            );
+        }
+        if let Some((groups, services)) = &q.admin {
+            let g = serde_json::to_string(groups).expect("strings serialise");
+            let s = serde_json::to_string(services).expect("strings serialise");
+            arg(
+                &mut sql,
+                " AND (r.uid = 0 OR (r.uid IS NULL AND r.user = 'root')
+                   OR EXISTS (SELECT 1 FROM rec_groups g WHERE g.rec_key = r.key AND g.grp IN (SELECT value FROM json_each(?)))",
+                Box::new(g),
+            );
+            arg(
+                &mut sql,
+                " OR r.service IN (SELECT value FROM json_each(?)))",
+                Box::new(s),
+            );
+        }
+        if let Some(s) = q.since {
+            arg(&mut sql, " AND r.end_ms > ?", Box::new(s));
+        }
+        if let Some(u) = q.until {
+            arg(&mut sql, " AND r.start_ms < ?", Box::new(u));
+        }
+        if q.incomplete {
+            sql.push_str(" AND r.state <> 'complete'");
+        }
+        let text_cond = |t: &str| -> (String, String) {
+            if t.chars().count() >= 3 {
+                ("c.id IN (SELECT rowid FROM text_fts WHERE text_fts MATCH ?)".into(), fts_phrase(t))
+            } else {
+                ("c.body LIKE ? ESCAPE '\\'".into(), like_pattern(t))
+            }
+        };
+        if let Some(t) = &q.text {
+            let (cond, v) = text_cond(t);
+            arg(
+                &mut sql,
+                &format!(" AND EXISTS (SELECT 1 FROM text_chunks c WHERE c.rec_key = r.key AND {cond})"),
+                Box::new(v),
+            );
+        }
+        if let Some(t) = &q.command {
+            arg(
+                &mut sql,
+                " AND EXISTS (SELECT 1 FROM commands m WHERE m.rec_key = r.key AND instr(lower(m.text), lower(?)) > 0)",
+                Box::new(t.clone()),
+            );
+        }
+        sql.push_str(" ORDER BY r.start_ms, r.host, r.rec");
+        if let Some(l) = q.limit {
+            sql.push_str(&format!(" LIMIT {l}"));
+        }
+        let mut hits: Vec<(i64, Hit)> = {
+            let mut st = self.c.prepare(&sql)?;
+            let rows = st.query_map(params_from_iter(args.iter().map(|b| b.as_ref())), |r| {
+                let state: String = r.get(7)?;
+                let start: i64 = r.get(5)?;
+                Ok((
+                    r.get(0)?,
+                    Hit {
+                        rec: r.get(1)?,
+                        host: r.get(2)?,
+                        user: r.get(3)?,
+                        service: r.get(4)?,
+                        start_ms: start,
+                        end_ms: r.get::<_, Option<i64>>(6)?.unwrap_or(start),
+                        state: state.parse().unwrap_or(State::Incomplete),
+                        matches: vec![],
+                    },
+                ))
+            })?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()?
+        };
+        for (key, hit) in &mut hits {
+            if let Some(t) = &q.text {
+                let (cond, v) = text_cond(t);
+                let mut st = self.c.prepare_cached(&format!(
+                    "SELECT c.t_ms, c.body FROM text_chunks c WHERE c.rec_key = ?1 AND {} ORDER BY c.t_ms LIMIT 20",
+                    cond.replace('?', "?2")
+                ))?;
+                let rows = st.query_map(params![*key, v], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+                for row in rows {
+                    let (t_ms, body) = row?;
+                    hit.matches.push(Match {
+                        offset_ms: t_ms,
+                        snippet: snippet(&body, t),
+                    });
+                }
+            }
+            if let Some(t) = &q.command {
+                let mut st = self.c.prepare_cached(
+                    "SELECT t_ms, text FROM commands WHERE rec_key = ?1 AND instr(lower(text), lower(?2)) > 0 ORDER BY t_ms LIMIT 20",
+                )?;
+                let rows = st.query_map(params![*key, t], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+                for row in rows {
+                    let (t_ms, text) = row?;
+                    hit.matches.push(Match {
+                        offset_ms: t_ms,
+                        snippet: text,
+                    });
+                }
+            }
+            hit.matches.sort_by_key(|m| m.offset_ms);
+        }
+        Ok(hits.into_iter().map(|(_, h)| h).collect())
+    }
+
+    fn keyframes(&mut self, host: &str, rec: &str) -> Result<Vec<Keyframe>> {
+        let mut st = self.c.prepare(
+            "SELECT k.t_ms, k.msg_id, k.packet, k.cols, k.rows, k.screen FROM keyframes k
+             JOIN recordings r ON r.key = k.rec_key WHERE r.host=?1 AND r.rec=?2 ORDER BY k.msg_id, k.packet",
+        )?;
+        let v = st
+            .query_map(params![host, rec], |r| {
+                Ok(Keyframe {
+                    t_ms: r.get(0)?,
+                    msg_id: r.get::<_, i64>(1)? as u64,
+                    packet: r.get(2)?,
+                    cols: r.get(3)?,
+                    rows: r.get(4)?,
+                    screen: r.get(5)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(v)
+    }
+
+    fn counts(&mut self) -> Result<[u64; 5]> {
+        let mut out = [0u64; 5];
+        for (i, t) in ["recordings", "messages", "text_chunks", "commands", "keyframes"].iter().enumerate() {
+            let n: i64 = self.c.query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get(0))?;
+            out[i] = n as u64;
+        }
+        Ok(out)
+    }
+}
