@@ -1,6 +1,7 @@
 //! Signals as bytes on a self-pipe, so the poll loop handles them in order
 //! with I/O (sudo-rs style: no async, no work in handlers).
 
+use std::cell::Cell;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -23,13 +24,28 @@ extern "C" fn on_signal(sig: libc::c_int) {
 /// Signals that end the recording when sent to the recorder (unless they were
 /// already ignored when we started, like tlog).
 pub const TERMINATING: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
-const NOTIFY: [libc::c_int; 2] = [libc::SIGCHLD, libc::SIGWINCH];
+/// Signals the loop acts on. SIGCONT: we were stopped (SIGSTOP cannot be
+/// caught) and resumed; the loop leaves an evidence entry.
+const NOTIFY: [libc::c_int; 3] = [libc::SIGCHLD, libc::SIGWINCH, libc::SIGCONT];
+/// Job-control stops we ignore: a recorder that stops is a recorder that
+/// does not record. (The program gets its own dispositions back.)
+const IGNORED: [libc::c_int; 3] = [libc::SIGTSTP, libc::SIGTTIN, libc::SIGTTOU];
 
+/// Where the transfer loop learns about signals: a readable fd, then the
+/// signal numbers in order. Tests feed the loop through their own pipe.
+pub trait SignalSource {
+    fn fd(&self) -> RawFd;
+    fn drain(&self) -> Vec<libc::c_int>;
+}
+
+/// Our handlers while alive; the dispositions found at start come back in
+/// `uninstall` or, at the latest, in `Drop` (an early return included).
 pub struct SignalPipe {
     read: OwnedFd,
     _write: OwnedFd,
     /// Dispositions found at start, restored in the child before exec.
     saved: Vec<(libc::c_int, libc::sigaction)>,
+    installed: Cell<bool>,
 }
 
 fn set_action(sig: libc::c_int, handler: libc::sighandler_t) -> io::Result<libc::sigaction> {
@@ -60,6 +76,7 @@ fn current_action(sig: libc::c_int) -> libc::sigaction {
 impl SignalPipe {
     pub fn install() -> io::Result<SignalPipe> {
         let mut fds = [0; 2];
+        // A Drop during the setup below restores what was saved so far.
         // SAFETY: fds is a valid 2-int array.
         if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
             return Err(io::Error::last_os_error());
@@ -67,23 +84,28 @@ impl SignalPipe {
         // SAFETY: pipe2 just returned these fds; we own them.
         let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
         PIPE_WRITE_FD.store(write.as_raw_fd(), Ordering::Relaxed);
-        let mut saved = Vec::new();
+        let mut pipe = SignalPipe {
+            read,
+            _write: write,
+            saved: Vec::new(),
+            installed: Cell::new(true),
+        };
         let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
         for sig in NOTIFY {
-            saved.push((sig, set_action(sig, handler)?));
+            pipe.saved.push((sig, set_action(sig, handler)?));
         }
         for sig in TERMINATING {
             if current_action(sig).sa_sigaction != libc::SIG_IGN {
-                saved.push((sig, set_action(sig, handler)?));
+                pipe.saved.push((sig, set_action(sig, handler)?));
             }
         }
         // A vanished reader of our stdout must be an EPIPE we handle, not death.
-        saved.push((libc::SIGPIPE, set_action(libc::SIGPIPE, libc::SIG_IGN)?));
-        Ok(SignalPipe {
-            read,
-            _write: write,
-            saved,
-        })
+        pipe.saved
+            .push((libc::SIGPIPE, set_action(libc::SIGPIPE, libc::SIG_IGN)?));
+        for sig in IGNORED {
+            pipe.saved.push((sig, set_action(sig, libc::SIG_IGN)?));
+        }
+        Ok(pipe)
     }
 
     pub fn fd(&self) -> RawFd {
@@ -120,9 +142,76 @@ impl SignalPipe {
         }
     }
 
-    /// Put everything back (before re-raising a signal or exec'ing).
+    /// Put everything back (before re-raising a signal or exec'ing). Only
+    /// the first call (or `Drop`) restores: a later one must not undo a
+    /// disposition the caller set in between (e.g. SIG_DFL before raise).
     pub fn uninstall(&self) {
-        self.restore_in_child();
-        PIPE_WRITE_FD.store(-1, Ordering::Relaxed);
+        if self.installed.replace(false) {
+            self.restore_in_child();
+            PIPE_WRITE_FD.store(-1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl SignalSource for SignalPipe {
+    fn fd(&self) -> RawFd {
+        SignalPipe::fd(self)
+    }
+
+    fn drain(&self) -> Vec<libc::c_int> {
+        SignalPipe::drain(self)
+    }
+}
+
+impl Drop for SignalPipe {
+    fn drop(&mut self) {
+        self.uninstall();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn handler_of(sig: libc::c_int) -> libc::sighandler_t {
+        current_action(sig).sa_sigaction
+    }
+
+    /// The only test in this crate that installs real handlers: they are
+    /// process-wide, so everything is checked in one go.
+    #[test]
+    fn handlers_are_installed_then_restored_by_drop_and_uninstall_is_idempotent() {
+        let before: Vec<_> = [libc::SIGTSTP, libc::SIGCONT, libc::SIGTERM, libc::SIGWINCH]
+            .iter()
+            .map(|&s| handler_of(s))
+            .collect();
+        {
+            let pipe = SignalPipe::install().unwrap();
+            assert_eq!(handler_of(libc::SIGTSTP), libc::SIG_IGN);
+            assert_eq!(handler_of(libc::SIGTTOU), libc::SIG_IGN);
+            assert_ne!(handler_of(libc::SIGCONT), libc::SIG_DFL);
+            // SIGCONT reaches the loop like any notified signal.
+            // SAFETY: signalling ourselves; our handler only writes a byte.
+            unsafe { libc::raise(libc::SIGCONT) };
+            assert!(pipe.drain().contains(&libc::SIGCONT));
+            // An early return: no uninstall, only Drop.
+        }
+        let after: Vec<_> = [libc::SIGTSTP, libc::SIGCONT, libc::SIGTERM, libc::SIGWINCH]
+            .iter()
+            .map(|&s| handler_of(s))
+            .collect();
+        assert_eq!(before, after, "Drop restores the dispositions");
+
+        let pipe = SignalPipe::install().unwrap();
+        pipe.uninstall();
+        assert_eq!(handler_of(libc::SIGTSTP), before[0]);
+        // What the caller sets after uninstall survives a second call and Drop.
+        // SAFETY: setting a disposition of a signal nobody sends in this test.
+        unsafe { libc::signal(libc::SIGWINCH, libc::SIG_IGN) };
+        pipe.uninstall();
+        drop(pipe);
+        assert_eq!(handler_of(libc::SIGWINCH), libc::SIG_IGN);
+        // SAFETY: as above, back to the default.
+        unsafe { libc::signal(libc::SIGWINCH, libc::SIG_DFL) };
     }
 }

@@ -1,4 +1,5 @@
-//! Session start/end entries: evidence that a session began and how it ended.
+//! Session start/end/resumed entries: evidence that a session began, how it
+//! ended, and that the recorder was stopped on the way.
 //!
 //! They are never recording messages (tlog-play would reject them), so every
 //! writer keeps them apart from the recording:
@@ -11,7 +12,7 @@
 //!   use ident `tlog`), whose body is the same JSON object.
 //! * **journal** writer: a separate entry with `MESSAGE` in words, e.g.
 //!   `tlog-rs session end rec=… user=alice tty=/dev/pts/1 host=h reason=exit status=0`,
-//!   `TLOG_RS_EVENT=start|end`, `TLOG_RS_REC=<rec>`, one `TLOG_RS_<KEY>` field
+//!   `TLOG_RS_EVENT=start|end|resumed`, `TLOG_RS_REC=<rec>`, one `TLOG_RS_<KEY>` field
 //!   per JSON key below (upper case, e.g. `TLOG_RS_MESSAGES_DROPPED`), and
 //!   `TLOG_RS_JSON` holding the JSON object. It never has a `TLOG_REC` field,
 //!   so `tlog-play -r journal -M TLOG_REC=<rec>` only ever sees messages.
@@ -22,14 +23,14 @@
 //!
 //! | key | type | meaning |
 //! |---|---|---|
-//! | `"event"` | `"start"` \| `"end"` | which entry |
+//! | `"event"` | `"start"` \| `"end"` \| `"resumed"` | which entry |
 //! | `"rec"` | string | recording id, the `rec` of the messages |
 //! | `"user"` | string | recorded user |
 //! | `"host"` | string | host name as in the messages |
 //! | `"tty"` | string or null | terminal of the session; null in pipe mode |
 //! | `"session"` | integer | audit session id (4294967295 = no audit) |
 //! | `"start"` | number | session start, Unix seconds with 3 decimals |
-//! | `"end"` | number or null | session end (null in a start entry) |
+//! | `"end"` | number or null | session end (null unless `"end"`) |
 //! | `"exit_status"` | integer or null | shell-like: code, or 128+signal |
 //! | `"end_reason"` | string or null | `"exit"`, `"signal"` (the shell was killed), `"sink_failure"`, `"recorder_signal"` (the recorder got SIGTERM/SIGHUP/...) |
 //! | `"signal"` | integer or null | signal number for `"signal"`/`"recorder_signal"` |
@@ -37,15 +38,61 @@
 //! | `"messages_written"` | integer | recording messages stored |
 //! | `"messages_dropped"` | integer | messages not stored: rate limiter drops plus messages lost to a failing sink |
 //! | `"messages_lost"` | integer | the part of `messages_dropped` lost to a failing sink |
+//! | `"first_id"`, `"last_id"` | integer or null | `id` of the first and last recording message counted in `messages_written` or `messages_dropped`; null when there was none. Ids are consecutive, so `last_id - first_id + 1 = messages_written + messages_dropped` |
+//! | `"time"` | number | when this entry was made: the start, the end, or when the recorder noticed it had been resumed |
 //!
-//! Example: `{"event":"end","rec":"0dd9…-1d37-530b","user":"alice","host":"h","tty":"/dev/pts/1","session":7,"start":1795700846.847,"end":1795700850.002,"exit_status":0,"end_reason":"exit","signal":null,"bytes_in":12,"bytes_out":3400,"messages_written":3,"messages_dropped":0,"messages_lost":0}`
+//! Counters and ids in a start entry are 0 and null; in a `"resumed"` entry
+//! they are the totals so far.
+//!
+//! Example: `{"event":"end","rec":"0dd9…-1d37-530b","user":"alice","host":"h","tty":"/dev/pts/1","session":7,"start":1795700846.847,"end":1795700850.002,"exit_status":0,"end_reason":"exit","signal":null,"bytes_in":12,"bytes_out":3400,"messages_written":3,"messages_dropped":0,"messages_lost":0,"first_id":1,"last_id":3,"time":1795700850.002}`
 //!
 //! A start entry without a matching end entry means the recorder was killed
-//! (SIGKILL) or the machine stopped.
+//! (SIGKILL) or the machine stopped. A `"resumed"` entry means the recorder
+//! got SIGCONT: someone (root, or the user where the recorder runs as the
+//! user) stopped it with SIGSTOP and let it go on; what happened on the
+//! terminal meanwhile may be missing from the recording.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::{EndReason, EventKind, RecIdentity, SessionEvent};
+use super::{EndReason, EventKind, RecIdentity, SessionEvent, SinkStats};
+
+/// Ids of the first and last message of a run of consecutive messages.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IdRange(Option<(u64, u64)>);
+
+impl IdRange {
+    pub fn from_pair(first: u64, last: u64) -> IdRange {
+        IdRange(Some((first, last)))
+    }
+
+    /// Count one more message (its id, if it has one).
+    pub fn note(&mut self, id: Option<u64>) {
+        if let Some(id) = id {
+            let first = self.0.map_or(id, |(f, _)| f);
+            self.0 = Some((first, id));
+        }
+    }
+
+    pub fn first(&self) -> Option<u64> {
+        self.0.map(|(f, _)| f)
+    }
+
+    pub fn last(&self) -> Option<u64> {
+        self.0.map(|(_, l)| l)
+    }
+}
+
+/// The `id` of a tlog message line. JSON strings escape `"`, so the first
+/// `,"id":` can only be the key (it follows `"session":N`).
+pub fn message_id(line: &[u8]) -> Option<u64> {
+    const KEY: &[u8] = b",\"id\":";
+    let at = line.windows(KEY.len()).position(|w| w == KEY)? + KEY.len();
+    let digits = line[at..].iter().take_while(|b| b.is_ascii_digit()).count();
+    std::str::from_utf8(&line[at..at + digits])
+        .ok()?
+        .parse()
+        .ok()
+}
 
 /// A session event with everything resolved, ready to encode for any writer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,6 +113,9 @@ pub struct EventRecord {
     pub messages_written: u64,
     pub messages_dropped: u64,
     pub messages_lost: u64,
+    pub ids: IdRange,
+    /// When the entry was made, milliseconds since the Unix epoch.
+    pub time_ms: u64,
 }
 
 fn epoch_ms(t: SystemTime) -> u64 {
@@ -90,8 +140,11 @@ fn opt<T: ToString>(v: Option<T>) -> String {
 
 impl EventRecord {
     /// Merge the recorder's event with the sink's own counters. The sink is
-    /// the authority on what it stored, so the larger count wins.
-    pub fn new(ev: &SessionEvent, id: &RecIdentity, written: u64, dropped: u64, lost: u64) -> Self {
+    /// the authority on what it stored, so the larger count wins; the id
+    /// range is the sink's.
+    pub fn new(ev: &SessionEvent, id: &RecIdentity, sink: &SinkStats) -> Self {
+        let start_ms = epoch_ms(ev.start_time);
+        let event_ms = ev.end_time.map(epoch_ms);
         EventRecord {
             kind: ev.kind,
             rec: id.rec.clone(),
@@ -99,15 +152,20 @@ impl EventRecord {
             host: id.host.clone(),
             tty: id.tty.clone(),
             session: id.audit_session,
-            start_ms: epoch_ms(ev.start_time),
-            end_ms: ev.end_time.map(epoch_ms),
+            start_ms,
+            end_ms: event_ms.filter(|_| ev.kind == EventKind::End),
             exit_status: ev.exit_status,
             end_reason: ev.end_reason,
             bytes_in: ev.bytes_in,
             bytes_out: ev.bytes_out,
-            messages_written: ev.messages_written.max(written),
-            messages_dropped: ev.messages_dropped.max(dropped),
-            messages_lost: lost,
+            messages_written: ev.messages_written.max(sink.written),
+            messages_dropped: ev.messages_dropped.max(sink.dropped),
+            messages_lost: sink.lost,
+            ids: sink.ids,
+            time_ms: match ev.kind {
+                EventKind::Start => start_ms,
+                EventKind::End | EventKind::Resumed => event_ms.unwrap_or(start_ms),
+            },
         }
     }
 
@@ -115,6 +173,7 @@ impl EventRecord {
         match self.kind {
             EventKind::Start => "start",
             EventKind::End => "end",
+            EventKind::Resumed => "resumed",
         }
     }
 
@@ -141,7 +200,8 @@ impl EventRecord {
                 "{{\"event\":\"{}\",\"rec\":{},\"user\":{},\"host\":{},\"tty\":{},",
                 "\"session\":{},\"start\":{},\"end\":{},\"exit_status\":{},",
                 "\"end_reason\":{},\"signal\":{},\"bytes_in\":{},\"bytes_out\":{},",
-                "\"messages_written\":{},\"messages_dropped\":{},\"messages_lost\":{}}}"
+                "\"messages_written\":{},\"messages_dropped\":{},\"messages_lost\":{},",
+                "\"first_id\":{},\"last_id\":{},\"time\":{}}}"
             ),
             self.kind_str(),
             json_str(&self.rec),
@@ -159,6 +219,9 @@ impl EventRecord {
             self.messages_written,
             self.messages_dropped,
             self.messages_lost,
+            opt(self.ids.first()),
+            opt(self.ids.last()),
+            format_ms(self.time_ms),
         )
     }
 
@@ -173,6 +236,14 @@ impl EventRecord {
             self.host,
             self.session
         );
+        if self.kind == EventKind::Resumed {
+            s.push_str(&format!(
+                " time={} (the recorder was stopped and resumed) messages={} last_id={}",
+                format_ms(self.time_ms),
+                self.messages_written,
+                opt(self.ids.last())
+            ));
+        }
         if self.kind == EventKind::End {
             s.push_str(&format!(
                 " reason={} status={} messages={} dropped={} lost={}",
@@ -226,6 +297,13 @@ impl EventRecord {
             self.messages_dropped.to_string(),
         ));
         f.push(("TLOG_RS_MESSAGES_LOST", self.messages_lost.to_string()));
+        if let Some(i) = self.ids.first() {
+            f.push(("TLOG_RS_FIRST_ID", i.to_string()));
+        }
+        if let Some(i) = self.ids.last() {
+            f.push(("TLOG_RS_LAST_ID", i.to_string()));
+        }
+        f.push(("TLOG_RS_TIME", format_ms(self.time_ms)));
         f.push(("TLOG_RS_JSON", self.to_json()));
         f
     }
@@ -261,7 +339,13 @@ mod tests {
             messages_written: 3,
             messages_dropped: 1,
         };
-        let r = EventRecord::new(&ev, &identity(), 2, 4, 3);
+        let sink = SinkStats {
+            written: 2,
+            dropped: 4,
+            lost: 3,
+            ids: IdRange::from_pair(1, 7),
+        };
+        let r = EventRecord::new(&ev, &identity(), &sink);
         let json = r.to_json();
         let v: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(v["user"], "al\"ice");
@@ -272,6 +356,10 @@ mod tests {
         assert_eq!(v["messages_written"], 3, "recorder's count is larger");
         assert_eq!(v["messages_dropped"], 4, "sink's count is larger");
         assert_eq!(v["messages_lost"], 3);
+        assert_eq!(v["first_id"], 1);
+        assert_eq!(v["last_id"], 7);
+        assert_eq!(v["time"].as_f64().unwrap(), 1795700850.1);
+        assert!(json.ends_with(",\"first_id\":1,\"last_id\":7,\"time\":1795700850.100}"));
         let keys: Vec<&str> = v.as_object().unwrap().keys().map(|k| k.as_str()).collect();
         let mut sorted = keys.clone();
         sorted.sort();
@@ -292,6 +380,9 @@ mod tests {
             "messages_written",
             "messages_dropped",
             "messages_lost",
+            "first_id",
+            "last_id",
+            "time",
         ];
         expected.sort();
         assert_eq!(sorted, expected);
@@ -313,9 +404,11 @@ mod tests {
         };
         let mut id = identity();
         id.tty = None;
-        let r = EventRecord::new(&ev, &id, 0, 0, 0);
+        let r = EventRecord::new(&ev, &id, &SinkStats::default());
         let v: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
         assert!(v["tty"].is_null() && v["end"].is_null() && v["exit_status"].is_null());
+        assert!(v["first_id"].is_null() && v["last_id"].is_null());
+        assert_eq!(v["time"].as_f64().unwrap(), 0.005);
         assert_eq!(v["start"].as_f64().unwrap(), 0.005);
         let fields = r.journal_fields();
         assert!(fields.iter().all(|(k, _)| *k != "TLOG_REC"));
@@ -323,5 +416,59 @@ mod tests {
         assert!(r
             .to_words()
             .starts_with("tlog-rs session start rec=abc-1-2 "));
+    }
+
+    #[test]
+    fn resumed_event_has_its_own_time_and_no_end() {
+        let ev = SessionEvent {
+            kind: EventKind::Resumed,
+            start_time: UNIX_EPOCH + Duration::from_millis(1_000),
+            end_time: Some(UNIX_EPOCH + Duration::from_millis(61_250)),
+            exit_status: None,
+            end_reason: None,
+            bytes_in: 5,
+            bytes_out: 9,
+            messages_written: 2,
+            messages_dropped: 0,
+        };
+        let sink = SinkStats {
+            written: 2,
+            ids: IdRange::from_pair(1, 2),
+            ..SinkStats::default()
+        };
+        let r = EventRecord::new(&ev, &identity(), &sink);
+        let v: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+        assert_eq!(v["event"], "resumed");
+        assert!(v["end"].is_null());
+        assert_eq!(v["time"].as_f64().unwrap(), 61.25);
+        assert_eq!(v["last_id"], 2);
+        assert!(r
+            .journal_fields()
+            .contains(&("TLOG_RS_EVENT", "resumed".to_string())));
+        assert!(
+            r.to_words().contains("stopped and resumed"),
+            "{}",
+            r.to_words()
+        );
+    }
+
+    #[test]
+    fn message_id_is_read_from_the_id_key_only() {
+        let line = br#"{"ver":"2.3","host":"h,\"id\":9","rec":"r","user":"u","term":"t","session":4,"id":123,"pos":0}"#;
+        assert_eq!(message_id(line), Some(123));
+        assert_eq!(message_id(b"{\"ver\":\"2.3\"}"), None);
+        assert_eq!(message_id(b"{\"session\":1,\"id\":}"), None);
+    }
+
+    #[test]
+    fn id_range_spans_first_to_last() {
+        let mut r = IdRange::default();
+        assert_eq!((r.first(), r.last()), (None, None));
+        r.note(None);
+        assert_eq!(r, IdRange::default());
+        r.note(Some(3));
+        r.note(Some(4));
+        r.note(Some(5));
+        assert_eq!((r.first(), r.last()), (Some(3), Some(5)));
     }
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::backend::Backend;
-use super::event::EventRecord;
+use super::event::{message_id, EventRecord};
 use super::ratelimit::{Admit, Clock, MonotonicClock, RateLimiter};
 use super::syslog::{format_line, SyslogSocket, DEV_LOG, EVENT_IDENT};
 use super::{FailureMode, RecIdentity, SessionEvent, Sink, SinkError, SinkStats, WriteOutcome};
@@ -172,7 +172,8 @@ impl<B: Backend, C: Clock + Clone> GuardedSink<B, C> {
     }
 
     /// A message that could not be stored in Warn mode.
-    fn lose(&mut self) -> WriteOutcome {
+    fn lose(&mut self, id: Option<u64>) -> WriteOutcome {
+        self.stats.ids.note(id);
         self.stats.lost += 1;
         self.stats.dropped += 1;
         if let Some(ep) = self.episode.as_mut() {
@@ -201,20 +202,23 @@ impl<B: Backend, C: Clock + Clone> GuardedSink<B, C> {
 
 impl<B: Backend, C: Clock + Clone> Sink for GuardedSink<B, C> {
     fn write_message(&mut self, line: &[u8]) -> Result<WriteOutcome, SinkError> {
+        let id = message_id(line);
         if self.limiter.admit(line.len()) == Admit::Drop {
+            self.stats.ids.note(id);
             self.stats.dropped += 1;
             return Ok(WriteOutcome::Dropped);
         }
         if let Some(ep) = self.episode.as_mut() {
             let now = self.clock.now();
             if now.saturating_sub(ep.since_retry) < RETRY_INTERVAL {
-                return Ok(self.lose());
+                return Ok(self.lose(id));
             }
             ep.since_retry = now;
         }
         match self.backend.send_message(line) {
             Ok(()) => {
                 self.end_episode();
+                self.stats.ids.note(id);
                 self.stats.written += 1;
                 Ok(WriteOutcome::Written)
             }
@@ -224,20 +228,14 @@ impl<B: Backend, C: Clock + Clone> Sink for GuardedSink<B, C> {
                     if self.episode.is_none() {
                         self.begin_episode(&e);
                     }
-                    Ok(self.lose())
+                    Ok(self.lose(id))
                 }
             },
         }
     }
 
     fn write_event(&mut self, event: &SessionEvent) -> Result<(), SinkError> {
-        let rec = EventRecord::new(
-            event,
-            &self.identity,
-            self.stats.written,
-            self.stats.dropped,
-            self.stats.lost,
-        );
+        let rec = EventRecord::new(event, &self.identity, &self.stats);
         // Events are rare and precious: always try, even mid-episode. A
         // stored event does not end an episode: for the file writer events go
         // to the sidecar, which may work while the recording file does not.

@@ -122,6 +122,9 @@ pub enum WriteOutcome {
 pub enum EventKind {
     Start,
     End,
+    /// The recorder got SIGCONT: it was stopped (SIGSTOP cannot be caught)
+    /// and has been resumed. Evidence of a gap in its watch.
+    Resumed,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,11 +135,12 @@ pub enum EndReason {
     RecorderSignal(i32),
 }
 
-/// A session start or end entry. Not a recording message.
+/// A session start, end or resumed entry. Not a recording message.
 #[derive(Debug, Clone)]
 pub struct SessionEvent {
     pub kind: EventKind,
     pub start_time: SystemTime,
+    /// End entry: the session end. Resumed entry: when SIGCONT was noticed.
     pub end_time: Option<SystemTime>,
     pub exit_status: Option<i32>,
     pub end_reason: Option<EndReason>,
@@ -172,6 +176,8 @@ pub struct SinkStats {
     pub dropped: u64,
     /// Messages lost to a failing sink (Warn mode).
     pub lost: u64,
+    /// Ids of the first and last message counted in `written` or `dropped`.
+    pub ids: event::IdRange,
 }
 
 pub trait Sink {

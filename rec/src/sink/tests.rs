@@ -9,6 +9,7 @@ use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use super::event::IdRange;
 use super::guard::Notifier;
 use super::*;
 
@@ -226,7 +227,8 @@ fn unopenable_file_fails_strict_and_warns_once_in_warn_mode() {
         SinkStats {
             written: 0,
             dropped: 5,
-            lost: 5
+            lost: 5,
+            ids: IdRange::from_pair(1, 5),
         }
     );
 }
