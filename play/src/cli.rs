@@ -5,6 +5,7 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 
 use crate::args::{Arg, Args};
+use crate::integrity::State;
 use crate::options::{Goto, PlayOptions};
 use crate::source::{JournalQuery, PacketSource, SourceSpec};
 use crate::timestr::parse_time;
@@ -21,7 +22,12 @@ TIME is [[H:]M:]S[.frac]; SINCE/UNTIL are Unix seconds.";
 const LIST_USAGE: &str = "\
 usage: tlog-rs list [FILE | -r journal [-M FIELD=VALUE]...] [--json]
                     [--user U] [--host H] [--since T] [--until T]
-T is Unix seconds or YYYY-MM-DD[THH:MM[:SS]] (UTC).";
+T is Unix seconds or YYYY-MM-DD[THH:MM[:SS]] (UTC).
+STATE: complete (messages match the end entry), incomplete (no end entry:
+recorder killed or session running), tampered (messages missing, extra or
+rewritten against the end entry).
+Exit status: 0 listed, 1 error or bad lines, 2 usage error,
+3 a listed recording is tampered (takes precedence over 1).";
 
 const EXPORT_USAGE: &str = "\
 usage: tlog-rs export --format asciicast [-m REC] [--lax] [--input] [-o OUT] FILE";
@@ -266,6 +272,11 @@ fn list_cmd(args: Vec<OsString>) -> Result<i32, Failure> {
     let _ = out.flush();
     for b in &bad {
         eprintln!("tlog-rs list: {b}");
+    }
+    let tampered = rows.iter().filter(|r| r.state == State::Tampered).count();
+    if tampered > 0 {
+        eprintln!("tlog-rs list: {tampered} recording(s) tampered with");
+        return Ok(3);
     }
     Ok(if bad.is_empty() { 0 } else { 1 })
 }

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod clock;
 pub mod escstate;
 pub mod feed;
+pub mod integrity;
 pub mod interactive;
 pub mod keys;
 pub mod list;

@@ -1,6 +1,6 @@
 //! `tlog-rs list`: one row per recording in a file (plus its `.events`
-//! sidecar) or in the journal, with the signs of an incomplete recording:
-//! id gaps or disorder, and no session end entry.
+//! sidecar) or in the journal, with its [`State`]: the messages found are
+//! checked against the session end entry (see [`crate::integrity`]).
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -10,6 +10,7 @@ use std::process::{Command, Stdio};
 
 use tlog_format::{parse_message, Message};
 
+use crate::integrity::{judge, EndClaims, IdLog, State};
 use crate::source::{journal_field_bytes, journalctl_args, SourceSpec};
 use crate::timestr::format_time;
 
@@ -34,15 +35,25 @@ pub struct Row {
     pub end_reason: Option<String>,
     pub exit_status: Option<i64>,
     pub messages_dropped: u64,
+    /// From the end entry; None without one (or in a hand-made one).
+    pub messages_written: Option<u64>,
+    /// The end entry's `first_id`/`last_id` (None: null or absent).
+    pub end_first_id: Option<u64>,
+    pub end_last_id: Option<u64>,
+    /// `resumed` entries: the recorder was stopped (SIGSTOP) and went on.
+    pub resumed: u64,
+    pub state: State,
+    /// Why the state is `tampered`.
+    pub problems: Vec<String>,
 }
 
 impl Row {
     pub fn complete(&self) -> bool {
-        self.gaps.is_empty() && self.end_seen && self.messages_dropped == 0
+        self.state == State::Complete
     }
 
     pub fn notes(&self) -> Vec<String> {
-        let mut n = Vec::new();
+        let mut n = self.problems.clone();
         for (a, b) in &self.gaps {
             if b > a {
                 n.push(format!("id gap {a}->{b}"));
@@ -58,6 +69,12 @@ impl Row {
         }
         if self.messages == 0 {
             n.push("no messages".into());
+        }
+        if self.resumed > 0 {
+            n.push(format!(
+                "recorder stopped and resumed {} time(s): output meanwhile may be missing",
+                self.resumed
+            ));
         }
         if let Some(r) = &self.end_reason {
             match self.exit_status {
@@ -98,6 +115,10 @@ struct Builder {
     order: Vec<String>,
     rows: HashMap<String, Row>,
     last: HashMap<String, Message>,
+    ids: HashMap<String, IdLog>,
+    /// Per rec: the claims and text of the first end entry, and whether a
+    /// later one differs.
+    ends: HashMap<String, (EndClaims, String, bool)>,
 }
 
 impl Builder {
@@ -115,8 +136,11 @@ impl Builder {
         self.rows.get_mut(rec).expect("inserted above")
     }
 
-    fn message(&mut self, m: Message) {
+    /// One message; `raw` is its text, to tell a repeated message from a
+    /// rewritten one.
+    fn message(&mut self, m: Message, raw: &[u8]) {
         let rec = m.rec.clone().unwrap_or_default();
+        self.ids.entry(rec.clone()).or_default().push(m.id, raw);
         let row = self.row(&rec);
         if row.messages == 0 {
             row.user = m.user.clone();
@@ -159,8 +183,13 @@ impl Builder {
         }
         match ev.get("event").and_then(|v| v.as_str()) {
             Some("start") => row.start_seen = true,
+            Some("resumed") => row.resumed += 1,
             Some("end") => {
                 row.end_seen = true;
+                let id = |k: &str| ev.get(k).and_then(|v| v.as_u64());
+                row.messages_written = id("messages_written");
+                row.end_first_id = id("first_id");
+                row.end_last_id = id("last_id");
                 row.end_reason = s("end_reason");
                 row.exit_status = ev.get("exit_status").and_then(|v| v.as_i64());
                 row.messages_dropped = ev
@@ -174,6 +203,21 @@ impl Builder {
                     row.duration_ms = row
                         .duration_ms
                         .max(((en - st) * 1000.0).round().max(0.0) as u64);
+                }
+                let claims = EndClaims {
+                    written: row.messages_written,
+                    dropped: row.messages_dropped,
+                    id_range: match (ev.get("first_id"), ev.get("last_id")) {
+                        (None, None) => None,
+                        _ => Some(row.end_first_id.zip(row.end_last_id)),
+                    },
+                };
+                let text = ev.to_string();
+                match self.ends.get_mut(rec) {
+                    Some(e) => e.2 |= e.1 != text,
+                    None => {
+                        self.ends.insert(rec.to_string(), (claims, text, false));
+                    }
                 }
             }
             _ => {}
@@ -190,6 +234,16 @@ impl Builder {
             if let Some(row) = self.rows.get_mut(rec) {
                 row.duration_ms = row.duration_ms.max(end);
             }
+        }
+        for (rec, row) in self.rows.iter_mut() {
+            let end = self.ends.get(rec);
+            let v = judge(
+                self.ids.remove(rec).unwrap_or_default(),
+                end.map(|e| &e.0),
+                end.is_some_and(|e| e.2),
+            );
+            row.state = v.state;
+            row.problems = v.problems;
         }
         self.order
             .iter()
@@ -232,7 +286,7 @@ pub fn collect(spec: &SourceSpec) -> Result<(Vec<Row>, Vec<String>), String> {
                     continue;
                 }
                 match parse_message(&line) {
-                    Ok(m) => b.message(m),
+                    Ok(m) => b.message(m, line.trim_ascii_end()),
                     Err(e) => bad.push(format!("{}: line {n}: {e}", path.display())),
                 }
             }
@@ -263,7 +317,7 @@ pub fn collect(spec: &SourceSpec) -> Result<(Vec<Row>, Vec<String>), String> {
                 if let Some(msg) = journal_field_bytes(&entry, "MESSAGE") {
                     if msg.starts_with(b"{\"ver\"") {
                         if let Ok(m) = parse_message(&msg) {
-                            b.message(m);
+                            b.message(m, msg.trim_ascii_end());
                         }
                     }
                 }
@@ -375,7 +429,7 @@ pub fn render_table(rows: &[Row]) -> String {
         "START".into(),
         "DURATION".into(),
         "MSGS".into(),
-        "COMPLETE".into(),
+        "STATE".into(),
         "NOTES".into(),
     ]];
     for r in rows {
@@ -395,10 +449,9 @@ pub fn render_table(rows: &[Row]) -> String {
             r.start_ms.map_or("-".into(), format_utc),
             format_time(r.duration_ms),
             r.messages.to_string(),
-            if r.complete() {
-                "yes".into()
-            } else {
-                "NO".into()
+            match r.state {
+                State::Tampered => "TAMPERED".into(),
+                s => s.to_string(),
             },
             r.notes().join(", "),
         ]);
@@ -437,7 +490,10 @@ pub fn render_json(rows: &[Row]) -> String {
             "id_gaps": r.gaps.iter().map(|(a, b)| [a, b]).collect::<Vec<_>>(),
             "start_entry": r.start_seen, "end_entry": r.end_seen,
             "end_reason": r.end_reason, "exit_status": r.exit_status,
-            "messages_dropped": r.messages_dropped, "complete": r.complete(),
+            "messages_dropped": r.messages_dropped, "messages_written": r.messages_written,
+            "end_first_id": r.end_first_id, "end_last_id": r.end_last_id,
+            "resumed": r.resumed, "state": r.state.as_str(), "problems": r.problems,
+            "complete": r.complete(),
         });
         out.push_str(&v.to_string());
         out.push('\n');
@@ -472,9 +528,9 @@ mod tests {
             ..Message::default()
         };
         for (rec, id) in [("a", 1), ("b", 7), ("a", 2), ("b", 9), ("a", 3)] {
-            b.message(msg(rec, id));
+            b.message(msg(rec, id), format!("{rec}{id}").as_bytes());
         }
-        b.event(&serde_json::json!({"event":"end","rec":"a","start":1.0,"end":2.5,"exit_status":0,"end_reason":"exit","messages_dropped":0}));
+        b.event(&serde_json::json!({"event":"end","rec":"a","start":1.0,"end":2.5,"exit_status":0,"end_reason":"exit","messages_written":3,"messages_dropped":0}));
         let rows = b.finish();
         assert_eq!(rows.len(), 2);
         assert_eq!(
