@@ -18,8 +18,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use ffi::PamHandle;
 use logic::{Args, Host, Level, Outcome, Pam};
 use sys::{Key, PwEntry};
-use tlog_policy::handoff::{self, Handoff};
+use tlog_policy::handoff::{self, Consumption, Handoff, HandoffKey, ProcId};
 use tlog_policy::{Policy, PolicyError};
+use tlog_rs_rec::sink::evidence::Evidence;
 
 /// The real PAM handle.
 struct Handle(*mut PamHandle);
@@ -153,15 +154,54 @@ impl Host for System {
     fn load_policy(&self, path: &str) -> Result<Policy, PolicyError> {
         Policy::load(Path::new(path))
     }
-    fn write_handoff(&self, h: &Handoff) -> std::io::Result<String> {
+    fn write_handoff(&self, h: &Handoff) -> std::io::Result<HandoffKey> {
         handoff::write(h)
     }
-    fn remove_handoff(&self, token: &str) {
-        let _ = handoff::remove(token);
+    fn remove_handoff(&self, key: HandoffKey) {
+        let _ = handoff::remove(key);
     }
     fn prune_handoffs(&self) {
         handoff::prune_stale();
     }
+    fn own_handoff(&self, uid: u32) -> Option<(Handoff, HandoffKey)> {
+        let key = HandoffKey {
+            pam: ProcId::current().ok()?,
+            uid,
+        };
+        handoff::read_key_in(Path::new(handoff::HANDOFF_DIR), key, 0)
+            .ok()
+            .map(|h| (h, key))
+    }
+    fn prepare_recorder_account(&self, recorder: &str) -> Option<u32> {
+        let uid = handoff::recorder_account(Path::new(recorder))?;
+        handoff::ensure_consumed_dir(uid).ok()?;
+        Some(uid)
+    }
+    fn consumption(&self, recorder_uid: u32, key: HandoffKey) -> Consumption {
+        handoff::consumption(recorder_uid, key)
+    }
+    fn remove_marks(&self, key: HandoffKey) {
+        handoff::remove_marks(key);
+    }
+    fn write_evidence(&self, h: &Handoff, ev: &Evidence) -> Result<(), String> {
+        let settings = tlog_rs_rec::sink::evidence::settings_for_handoff(&h.conf_text)?;
+        tlog_rs_rec::sink::evidence::write(&settings, ev, consumed_dir_owner())
+            .map_err(|e| e.to_string())
+    }
+    fn uid_of(&self, user: &str) -> Option<u32> {
+        let cuser = CString::new(user).ok()?;
+        sys::getpw(Key::Name(&cuser)).ok().flatten().map(|e| e.uid)
+    }
+}
+
+/// The recorder account that must own a sidecar pam_tlog creates: the owner
+/// of the consumption directory, which pam_tlog set up for it.
+fn consumed_dir_owner() -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(handoff::CONSUMED_DIR)
+        .ok()
+        .map(|m| m.uid())
+        .filter(|&u| u != 0)
 }
 
 /// Set once the silent panic hook is installed. An AtomicBool rather than

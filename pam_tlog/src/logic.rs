@@ -3,12 +3,13 @@
 //! system (NSS, policy file, hand-off directory).
 
 use std::fmt;
-use tlog_policy::handoff::{self, Handoff};
+use tlog_policy::handoff::{self, Consumption, Handoff, HandoffKey};
 use tlog_policy::{
-    AuditLevel, Decision, LoginFacts, Policy, PolicyError, CONTROLLED_ENV, ENV_AUDIT_LEVEL,
+    AuditLevel, Decision, LoginFacts, Policy, PolicyError, CONTROLLED_ENV,
 };
 
 use crate::sys::PwEntry;
+use tlog_rs_rec::sink::evidence::{Evidence, EvidenceKind};
 
 pub const DEFAULT_FAIL_CLOSED: bool = true;
 
@@ -43,9 +44,22 @@ pub trait Host {
     fn groups(&self, user: &[u8], gid: u32) -> (Option<String>, Vec<String>);
     fn host(&self) -> String;
     fn load_policy(&self, path: &str) -> Result<Policy, PolicyError>;
-    fn write_handoff(&self, h: &Handoff) -> std::io::Result<String>;
-    fn remove_handoff(&self, token: &str);
+    fn write_handoff(&self, h: &Handoff) -> std::io::Result<HandoffKey>;
+    fn remove_handoff(&self, key: HandoffKey);
     fn prune_handoffs(&self);
+    /// The hand-off this process wrote for `uid` at open_session, if any.
+    fn own_handoff(&self, uid: u32) -> Option<(Handoff, HandoffKey)>;
+    /// The account the recorder runs as (set-uid owner of the binary), and
+    /// its consumption directory prepared; `None` if the recorder is not
+    /// installed set-uid.
+    fn prepare_recorder_account(&self, recorder: &str) -> Option<u32>;
+    /// What the recorders marked for `key` (account `recorder_uid`).
+    fn consumption(&self, recorder_uid: u32, key: HandoffKey) -> Consumption;
+    fn remove_marks(&self, key: HandoffKey);
+    /// Write an evidence entry to the writer the hand-off configured.
+    fn write_evidence(&self, h: &Handoff, ev: &Evidence) -> Result<(), String>;
+    /// uid of `user` (through the whole NSS chain), for close_session.
+    fn uid_of(&self, user: &str) -> Option<u32>;
 }
 
 /// Module arguments from the pam.d line.
@@ -262,6 +276,13 @@ fn decide_and_apply(pam: &mut dyn Pam, host: &dyn Host, args: &Args) -> Result<O
     }
     // The recorder will run as the login shell: tell it, unforgeably, what to do.
     host.prune_handoffs();
+    let recorder_account = host.prepare_recorder_account(&recorder);
+    if recorder_account.is_none() && decision.record {
+        pam.syslog(
+            Level::Warning,
+            &format!("{recorder} is not installed set-uid to its own account: the recorded user can tamper with the recorder and its log (run `make install`)"),
+        );
+    }
     let h = Handoff {
         uid: real.uid,
         record: decision.record,
@@ -273,9 +294,14 @@ fn decide_and_apply(pam: &mut dyn Pam, host: &dyn Host, args: &Args) -> Result<O
         },
         service,
         rule: decision.rule.clone(),
+        source: decision.source.as_str().to_string(),
+        rhost: pam.rhost().unwrap_or_default(),
+        tty: pam.tty().unwrap_or_default(),
+        groups: facts.groups.clone(),
+        audit_level: decision.audit_level.as_str().to_string(),
     };
-    let token = match host.write_handoff(&h) {
-        Ok(t) => t,
+    let key = match host.write_handoff(&h) {
+        Ok(k) => k,
         Err(e) if decision.record => {
             return Err(Failure(format!("cannot write the recorder hand-off: {e}")))
         }
@@ -290,55 +316,87 @@ fn decide_and_apply(pam: &mut dyn Pam, host: &dyn Host, args: &Args) -> Result<O
         }
     };
     if decision.record {
+        // Informational only (tlog's variables, `tlog-rs check` shows them):
+        // the recorder reads nothing from the environment.
         for (k, v) in decision.env() {
             if !pam.putenv(&k, &v) {
-                host.remove_handoff(&token);
+                host.remove_handoff(key);
                 return Err(Failure(format!("pam_putenv({k}) failed")));
             }
         }
     }
-    if !pam.putenv(handoff::TOKEN_ENV, &token) {
-        host.remove_handoff(&token);
-        if decision.record {
-            return Err(Failure(format!(
-                "pam_putenv({}) failed",
-                handoff::TOKEN_ENV
-            )));
-        }
-    }
     pam.syslog(Level::Notice, &what);
     if args.debug {
-        pam.syslog(
-            Level::Debug,
-            &format!("hand-off {token} written for uid {}", real.uid),
-        );
+        pam.syslog(Level::Debug, &format!("hand-off {key} written"));
     }
     Ok(Outcome::Success)
 }
 
-/// close_session: remove this session's hand-off and, for audit levels
-/// `login` and `session`, log the end of the login. Never fails a logout.
+/// close_session: log the end of the login for audit levels `login` and
+/// `session`, leave evidence when a selected login was not (fully) recorded,
+/// and remove the hand-off. Never fails a logout.
+///
+/// Everything comes from this process's own hand-off file, never from the
+/// PAM environment, which the user can set through pam_env.
 pub fn close_session(pam: &mut dyn Pam, host: &dyn Host, args: &Args) -> Outcome {
-    if let Some(level) = pam.getenv(ENV_AUDIT_LEVEL) {
-        if matches!(
-            AuditLevel::parse(&level),
-            Some(AuditLevel::Login | AuditLevel::Session)
-        ) {
-            let user = pam.user().unwrap_or_default();
-            let who = describe(pam, &user);
-            pam.syslog(
-                Level::Notice,
-                &format!("{who} session closed audit={level}"),
-            );
+    let Some(user) = pam.user() else {
+        return Outcome::Success;
+    };
+    let Some(uid) = host.uid_of(&user) else {
+        return Outcome::Success;
+    };
+    let Some((h, key)) = host.own_handoff(uid) else {
+        return Outcome::Success;
+    };
+    let who = describe(pam, &user);
+    if matches!(
+        AuditLevel::parse(&h.audit_level),
+        Some(AuditLevel::Login | AuditLevel::Session)
+    ) {
+        pam.syslog(
+            Level::Notice,
+            &format!("{who} session closed audit={}", h.audit_level),
+        );
+    }
+    let policy = host.load_policy(&args.policy);
+    let recorder = match &policy {
+        Ok(p) => p.recorder().to_string(),
+        Err(_) => tlog_policy::DEFAULT_RECORDER.to_string(),
+    };
+    if h.record {
+        if let Some(account) = host.prepare_recorder_account(&recorder) {
+            let kind = match host.consumption(account, key) {
+                Consumption::NotConsumed => Some((EvidenceKind::NotRecorded, Vec::new())),
+                Consumption::Lost(recs) => Some((EvidenceKind::RecorderLost, recs)),
+                Consumption::Ended(_) => None,
+            };
+            if let Some((kind, recs)) = kind {
+                let ev = Evidence {
+                    kind,
+                    user: user.clone(),
+                    uid,
+                    host: host.host(),
+                    service: h.service.clone(),
+                    tty: h.tty.clone(),
+                    rhost: h.rhost.clone(),
+                    rule: h.rule.clone(),
+                    recs,
+                    time_ms: Evidence::now_ms(),
+                };
+                pam.syslog(Level::Warning, &format!("{who}: {}", ev.to_words()));
+                if let Err(e) = host.write_evidence(&h, &ev) {
+                    pam.syslog(
+                        Level::Err,
+                        &format!("{who}: cannot write the evidence entry to the recording writer: {e}"),
+                    );
+                }
+            }
+            host.remove_marks(key);
         }
     }
-    if let Some(token) = pam.getenv(handoff::TOKEN_ENV) {
-        if handoff::is_token(&token) {
-            host.remove_handoff(&token);
-            if args.debug {
-                pam.syslog(Level::Debug, &format!("hand-off {token} removed"));
-            }
-        }
+    host.remove_handoff(key);
+    if args.debug {
+        pam.syslog(Level::Debug, &format!("hand-off {key} removed"));
     }
     Outcome::Success
 }
@@ -347,6 +405,7 @@ pub fn close_session(pam: &mut dyn Pam, host: &dyn Host, args: &Args) -> Outcome
 mod tests {
     use super::*;
     use std::cell::RefCell;
+    use tlog_policy::ENV_AUDIT_LEVEL;
     use std::collections::BTreeMap;
 
     #[derive(Default)]
@@ -393,9 +452,18 @@ mod tests {
         policy: &'static str,
         nss_shell: &'static str,
         written: RefCell<Vec<Handoff>>,
-        removed: RefCell<Vec<String>>,
+        removed: RefCell<Vec<HandoffKey>>,
         fail_write: bool,
+        /// Set-uid account of the recorder (None: not installed set-uid).
+        account: Option<u32>,
+        consumed: RefCell<Consumption>,
+        evidence: RefCell<Vec<Evidence>>,
     }
+
+    const KEY: HandoffKey = HandoffKey {
+        pam: tlog_policy::handoff::ProcId { pid: 7, start: 9 },
+        uid: 2001,
+    };
 
     const REC: &str = "/usr/bin/tlog-rs-rec-session";
 
@@ -427,17 +495,36 @@ mod tests {
         fn load_policy(&self, _: &str) -> Result<Policy, PolicyError> {
             Policy::from_toml_str(self.policy, "test")
         }
-        fn write_handoff(&self, h: &Handoff) -> std::io::Result<String> {
+        fn write_handoff(&self, h: &Handoff) -> std::io::Result<HandoffKey> {
             if self.fail_write {
                 return Err(std::io::Error::other("disk full"));
             }
             self.written.borrow_mut().push(h.clone());
-            Ok("0123456789abcdef0123456789abcdef".into())
+            Ok(KEY)
         }
-        fn remove_handoff(&self, token: &str) {
-            self.removed.borrow_mut().push(token.into());
+        fn remove_handoff(&self, key: HandoffKey) {
+            self.removed.borrow_mut().push(key);
         }
         fn prune_handoffs(&self) {}
+        fn own_handoff(&self, uid: u32) -> Option<(Handoff, HandoffKey)> {
+            let removed = self.removed.borrow().contains(&KEY);
+            let h = self.written.borrow().last().cloned()?;
+            (h.uid == uid && !removed).then_some((h, KEY))
+        }
+        fn prepare_recorder_account(&self, _: &str) -> Option<u32> {
+            self.account
+        }
+        fn consumption(&self, _: u32, _: HandoffKey) -> Consumption {
+            self.consumed.borrow().clone()
+        }
+        fn remove_marks(&self, _: HandoffKey) {}
+        fn write_evidence(&self, _: &Handoff, ev: &Evidence) -> Result<(), String> {
+            self.evidence.borrow_mut().push(ev.clone());
+            Ok(())
+        }
+        fn uid_of(&self, _: &str) -> Option<u32> {
+            Some(2001)
+        }
     }
 
     const POLICY: &str = "[[rule]]\nname = \"a-ssh\"\nusers = [\"alice\"]\nservices = [\"sshd\"]\n";
@@ -449,6 +536,9 @@ mod tests {
             written: Default::default(),
             removed: Default::default(),
             fail_write: false,
+            account: Some(990),
+            consumed: RefCell::new(Consumption::Ended(vec!["r".into()])),
+            evidence: Default::default(),
         }
     }
 
@@ -513,7 +603,10 @@ mod tests {
         );
         assert_eq!(p.env["TLOG_REC_SHELL"], "/bin/zsh");
         assert_ne!(p.env["TLOG_REC_CONF_TEXT"], r#"{"log":{"output":false}}"#);
-        assert_eq!(p.env["TLOG_RS_HANDOFF"], "0123456789abcdef0123456789abcdef");
+        // Nothing the recorder needs travels in the environment.
+        assert!(!p.env.contains_key("TLOG_RS_HANDOFF"));
+        assert_eq!(w[0].rhost, "10.0.0.9");
+        assert_eq!(w[0].source, "policy.toml");
         assert!(p
             .log
             .borrow()
@@ -529,7 +622,7 @@ mod tests {
         assert!(!w[0].record);
         assert_eq!(w[0].shell, "/bin/zsh");
         assert!(!p.env.contains_key("TLOG_REC_CONF_TEXT") && !p.env.contains_key("TLOG_REC_SHELL"));
-        assert!(p.env.contains_key("TLOG_RS_HANDOFF"));
+        assert!(!p.env.contains_key("TLOG_RS_HANDOFF"));
     }
 
     #[test]
@@ -594,20 +687,70 @@ mod tests {
     }
 
     #[test]
-    fn close_session_removes_only_well_formed_tokens() {
+    fn close_session_uses_its_own_handoff_not_the_environment() {
         let h = host(REC);
         let mut p = pam("alice", "sshd");
-        p.env.insert(
-            "TLOG_RS_HANDOFF".into(),
-            "0123456789abcdef0123456789abcdef".into(),
-        );
+        assert_eq!(open_session(&mut p, &h, &args(&[])), Outcome::Success);
+        // pam_env user_readenv runs after us and rewrites the environment.
+        p.env.insert("TLOG_RS_AUDIT_LEVEL".into(), "none".into());
+        p.env.insert("TLOG_RS_HANDOFF".into(), "../../etc/passwd".into());
         close_session(&mut p, &h, &args(&[]));
-        p.env
-            .insert("TLOG_RS_HANDOFF".into(), "../../etc/passwd".into());
+        assert_eq!(*h.removed.borrow(), vec![KEY]);
+        assert!(p
+            .log
+            .borrow()
+            .iter()
+            .any(|l| l.ends_with("session closed audit=session")));
+        assert!(h.evidence.borrow().is_empty(), "the recorder ended normally");
+    }
+
+    #[test]
+    fn a_selected_login_no_recorder_consumed_leaves_evidence() {
+        let h = host(REC);
+        *h.consumed.borrow_mut() = Consumption::NotConsumed;
+        let mut p = pam("alice", "sshd");
+        assert_eq!(open_session(&mut p, &h, &args(&[])), Outcome::Success);
         close_session(&mut p, &h, &args(&[]));
-        assert_eq!(
-            *h.removed.borrow(),
-            vec!["0123456789abcdef0123456789abcdef".to_string()]
-        );
+        let ev = h.evidence.borrow();
+        assert_eq!(ev.len(), 1);
+        assert_eq!(ev[0].kind, EvidenceKind::NotRecorded);
+        assert_eq!((ev[0].user.as_str(), ev[0].uid), ("alice", 2001));
+        assert!(p
+            .log
+            .borrow()
+            .iter()
+            .any(|l| l.starts_with("Warning") && l.contains("selected session was not recorded")));
+    }
+
+    #[test]
+    fn a_recorder_that_never_ended_leaves_evidence_naming_its_recording() {
+        let h = host(REC);
+        *h.consumed.borrow_mut() = Consumption::Lost(vec!["rec-1".into()]);
+        let mut p = pam("alice", "sshd");
+        open_session(&mut p, &h, &args(&[]));
+        close_session(&mut p, &h, &args(&[]));
+        let ev = h.evidence.borrow();
+        assert_eq!(ev[0].kind, EvidenceKind::RecorderLost);
+        assert_eq!(ev[0].recs, vec!["rec-1".to_string()]);
+    }
+
+    #[test]
+    fn unrecorded_logins_and_unprotected_recorders_leave_no_consumption_evidence() {
+        // record=false (cron): nobody had to record.
+        let h = host(REC);
+        *h.consumed.borrow_mut() = Consumption::NotConsumed;
+        let mut p = pam("alice", "cron");
+        open_session(&mut p, &h, &args(&[]));
+        close_session(&mut p, &h, &args(&[]));
+        assert!(h.evidence.borrow().is_empty());
+        // A recorder that is not set-uid cannot mark: warn at open instead.
+        let mut h = host(REC);
+        h.account = None;
+        *h.consumed.borrow_mut() = Consumption::NotConsumed;
+        let mut p = pam("alice", "sshd");
+        open_session(&mut p, &h, &args(&[]));
+        close_session(&mut p, &h, &args(&[]));
+        assert!(h.evidence.borrow().is_empty());
+        assert!(p.log.borrow().iter().any(|l| l.contains("not installed set-uid")));
     }
 }

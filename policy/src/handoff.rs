@@ -1,26 +1,32 @@
 //! PAM → recorder hand-off: how `pam_tlog` tells `tlog-rs-rec-session`, in a way
-//! the recorded user cannot forge, whether this login is recorded, with which
-//! settings, and what the real shell is.
+//! the recorded user cannot forge or suppress, whether this login is recorded,
+//! with which settings, and what the real shell is.
 //!
 //! Design (see also docs/deployment.md):
-//! - `pam_tlog` (root, in the login program) writes `HANDOFF_DIR/<token>`, where
-//!   the token is 128 random bits in hex. The directory is root-owned 0711, so
-//!   nobody else can list it, create files in it or replace them; each file is
-//!   root-owned 0644 and written atomically (temp file + rename). The token
-//!   reaches the recorder through the PAM environment as `TLOG_RS_HANDOFF`.
-//! - The file binds the decision to the uid, to the boot, and to the PAM process
-//!   (pid + start time). The recorder accepts it only if that process is a live
-//!   ANCESTOR of the recorder, so a token copied into another login (or kept
-//!   after logout) is useless: that login has a different PAM process.
-//! - Anything odd (missing, wrong owner or mode, other uid, not an ancestor,
-//!   too old, other boot, unparsable) gives `None`, and the recorder records.
-//! - The directory is a compile-time constant, not configurable at run time:
-//!   the recorder runs as the user with the user's environment, so any run-time
-//!   override would be under the user's control. Tests get a private copy of it
-//!   by mounting a tmpfs over /run inside a private mount namespace; the `_in`
-//!   functions take a directory for unit tests of the checks themselves.
-//! - Clean-up: `pam_tlog` removes its file at close_session and, at each
-//!   open_session, prunes files whose PAM process is gone.
+//! - `pam_tlog` (root, in the login program) writes `HANDOFF_DIR/<pid>-<start>-<uid>`:
+//!   its own process (pid + start time) and the uid of the login. The directory
+//!   is root-owned 0711, so nobody else can list it, create files in it or
+//!   replace them; each file is root-owned 0644 and written atomically.
+//! - Nothing travels in the environment. The recorder walks its own ancestors
+//!   and takes the file of the nearest one that has a hand-off for its real
+//!   uid. The user controls the environment (pam_env `user_readenv`,
+//!   `~/.ssh/environment`, `AcceptEnv`), so any pam.d order works: there is
+//!   nothing to override. A file of another login is useless: that login's PAM
+//!   process is not an ancestor.
+//! - Anything odd (wrong owner or mode, other uid, too old, other boot,
+//!   unparsable) is rejected, and the recorder then records with the strictest
+//!   settings.
+//! - The directory is a compile-time constant, not configurable at run time.
+//!   Tests get a private copy by mounting a tmpfs over /run inside a private
+//!   mount namespace; the `_in` functions take a directory for unit tests.
+//! - Clean-up: `pam_tlog` removes its file at close_session (same process as
+//!   open_session, so it recomputes the key) and, at each open_session, prunes
+//!   files whose PAM process is gone.
+//! - Consumption: the recorder, running as the recorder account, marks in
+//!   `CONSUMED_DIR` (owned by that account) that it started and ended
+//!   recording a login. pam_tlog reads that mark at close_session, so a
+//!   selected login where no recorder ran (internal-sftp, ForceCommand) or
+//!   where the recorder died leaves evidence. See [`Consumption`].
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -28,14 +34,22 @@ use std::fs;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// The environment variable carrying the hand-off token.
+use crate::sys::proc_stat;
+
+/// The variable that carried the hand-off token before hand-offs were keyed by
+/// process. Nothing reads it any more; PAM still removes it from the
+/// environment so a user-supplied value cannot confuse older tools.
 pub const TOKEN_ENV: &str = "TLOG_RS_HANDOFF";
 
 /// Where hand-off files live. /run is a tmpfs on real systems, so they vanish
 /// at reboot; the boot id in each file covers systems where it is not.
 pub const HANDOFF_DIR: &str = "/run/tlog-rs/handoff";
+
+/// Where the recorder account marks the logins it recorded.
+pub const CONSUMED_DIR: &str = "/run/tlog-rs/consumed";
 
 /// A hand-off older than this is ignored (the recorder then records). Long
 /// enough for ssh connection multiplexing, where later channels of one
@@ -45,9 +59,12 @@ pub const MAX_AGE_SECS: u64 = 24 * 3600;
 /// Largest hand-off file we read; ours are a few hundred bytes.
 const MAX_FILE_SIZE: u64 = 64 * 1024;
 
-const FORMAT_VERSION: u32 = 1;
+/// How far up the process tree the recorder looks for its PAM process.
+const MAX_ANCESTORS: usize = 64;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+const FORMAT_VERSION: u32 = 2;
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Handoff {
     /// The uid the decision was made for.
     pub uid: u32,
@@ -60,6 +77,21 @@ pub struct Handoff {
     /// PAM service and deciding rule, for the session start entry.
     pub service: String,
     pub rule: String,
+    /// Which source decided (`policy.toml`, `sssd`, `freeipa`, ...).
+    #[serde(default)]
+    pub source: String,
+    /// PAM_RHOST, empty when PAM had none.
+    #[serde(default)]
+    pub rhost: String,
+    /// PAM_TTY, empty when PAM had none.
+    #[serde(default)]
+    pub tty: String,
+    /// Group names of the user at login.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Audit level of the decision (`none`, `login`, `session`).
+    #[serde(default)]
+    pub audit_level: String,
 }
 
 /// A process identified so that pid reuse cannot fool us: pid + start time
@@ -78,13 +110,55 @@ impl ProcId {
 
     /// Process `pid`, read from /proc.
     pub fn of(pid: u32) -> io::Result<ProcId> {
-        let (_, start) = read_stat(pid)?;
-        Ok(ProcId { pid, start })
+        let stat = proc_stat(pid)?;
+        Ok(ProcId {
+            pid,
+            start: stat.start_time,
+        })
     }
 
     /// True if this process still runs (same pid, same start time).
     pub fn is_alive(&self) -> bool {
-        matches!(read_stat(self.pid), Ok((_, start)) if start == self.start)
+        matches!(proc_stat(self.pid), Ok(s) if s.start_time == self.start)
+    }
+}
+
+/// Names one hand-off: the PAM process that wrote it and the login's uid.
+/// Its text form `<pid>-<start>-<uid>` is the file name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HandoffKey {
+    pub pam: ProcId,
+    pub uid: u32,
+}
+
+impl fmt::Display for HandoffKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}-{}", self.pam.pid, self.pam.start, self.uid)
+    }
+}
+
+impl FromStr for HandoffKey {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("\"{s}\" is not a hand-off key (<pid>-<start>-<uid>)");
+        let mut parts = s.split('-');
+        let mut num = || -> Result<u64, String> {
+            let p = parts.next().ok_or_else(bad)?;
+            if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) || p.len() > 20 {
+                return Err(bad());
+            }
+            p.parse().map_err(|_| bad())
+        };
+        let pid = u32::try_from(num()?).map_err(|_| bad())?;
+        let start = num()?;
+        let uid = u32::try_from(num()?).map_err(|_| bad())?;
+        if parts.next().is_some() {
+            return Err(bad());
+        }
+        Ok(HandoffKey {
+            pam: ProcId { pid, start },
+            uid,
+        })
     }
 }
 
@@ -92,26 +166,21 @@ impl ProcId {
 #[derive(Debug, Serialize, Deserialize)]
 struct Record {
     version: u32,
-    uid: u32,
-    record: bool,
-    shell: String,
-    conf_text: String,
-    service: String,
-    rule: String,
+    #[serde(flatten)]
+    handoff: Handoff,
     created: u64,
     boot_id: String,
     pam: ProcId,
 }
 
-/// Why a hand-off was rejected (the recorder then records; it may log this).
+/// Why no hand-off was accepted (the recorder then records; it may log this).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rejected {
-    NoToken,
-    BadToken,
+    /// No ancestor of this process left a hand-off for this uid.
+    NotFound,
     Io(String),
     Untrusted(String),
     WrongUid { file: u32, mine: u32 },
-    NotAncestor,
     WrongBoot,
     Expired,
     Corrupt(String),
@@ -120,22 +189,13 @@ pub enum Rejected {
 impl fmt::Display for Rejected {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Rejected::NoToken => write!(f, "no {TOKEN_ENV} in the environment"),
-            Rejected::BadToken => write!(f, "{TOKEN_ENV} is not a 32-digit hex token"),
+            Rejected::NotFound => write!(f, "no PAM hand-off for this login"),
             Rejected::Io(e) => write!(f, "cannot read the hand-off: {e}"),
             Rejected::Untrusted(e) => write!(f, "hand-off not trustworthy: {e}"),
-            Rejected::WrongUid { file, mine } => {
-                write!(
-                    f,
-                    "hand-off is for uid {file}, this process runs as uid {mine}"
-                )
-            }
-            Rejected::NotAncestor => {
-                write!(
-                    f,
-                    "the PAM process that wrote the hand-off is not an ancestor of this process"
-                )
-            }
+            Rejected::WrongUid { file, mine } => write!(
+                f,
+                "hand-off is for uid {file}, this process runs as uid {mine}"
+            ),
             Rejected::WrongBoot => write!(f, "hand-off was written before the last reboot"),
             Rejected::Expired => write!(f, "hand-off is older than {MAX_AGE_SECS} s"),
             Rejected::Corrupt(e) => write!(f, "hand-off file is corrupt: {e}"),
@@ -143,53 +203,64 @@ impl fmt::Display for Rejected {
     }
 }
 
-/// Recorder side: the hand-off for this process, if one exists and verifies.
-/// `None` means "no trustworthy hand-off": the caller must record.
-pub fn read_verified() -> Option<Handoff> {
-    read_checked().ok()
-}
-
-/// Like `read_verified`, but says why a hand-off was rejected (for the log).
-pub fn read_checked() -> Result<Handoff, Rejected> {
-    read_checked_login().map(|(h, _)| h)
-}
-
-/// Like `read_checked`, plus the PAM process of the login the hand-off
-/// belongs to (a live ancestor of the caller). The recorder uses it to tell
-/// a recorder nested in the same login from a new login started below one.
-pub fn read_checked_login() -> Result<(Handoff, ProcId), Rejected> {
-    let token = std::env::var(TOKEN_ENV).map_err(|_| Rejected::NoToken)?;
+/// Recorder side: the hand-off of the nearest ancestor that wrote one for our
+/// real uid, with its key. `Err` means "no trustworthy hand-off": record.
+pub fn find_for_self() -> Result<(Handoff, HandoffKey), Rejected> {
     let uid = real_uid().map_err(|e| Rejected::Io(e.to_string()))?;
-    verify_login_in(Path::new(HANDOFF_DIR), &token, 0, uid)
+    find_in(
+        Path::new(HANDOFF_DIR),
+        std::os::unix::process::parent_id(),
+        0,
+        uid,
+    )
 }
 
-/// Verify the hand-off `token` in `dir`: the directory and file must be owned
-/// by `trusted_owner` (root in production) and not writable by anyone else,
-/// the file must be for `uid`, of this boot, younger than MAX_AGE_SECS, and
-/// written by a process that is a live ancestor of the calling process.
-pub fn verify_in(
+/// Look for `<ancestor>-<uid>` files in `dir`, starting at process `from` and
+/// walking up. The directory and file must be owned by `trusted_owner` (root
+/// in production) and not writable by anyone else; the file must be for
+/// `uid`, of this boot, younger than MAX_AGE_SECS, and name the ancestor it
+/// was found under.
+pub fn find_in(
     dir: &Path,
-    token: &str,
+    from: u32,
     trusted_owner: u32,
     uid: u32,
-) -> Result<Handoff, Rejected> {
-    verify_login_in(dir, token, trusted_owner, uid).map(|(h, _)| h)
-}
-
-/// `verify_in`, also returning the PAM process the hand-off is bound to.
-pub fn verify_login_in(
-    dir: &Path,
-    token: &str,
-    trusted_owner: u32,
-    uid: u32,
-) -> Result<(Handoff, ProcId), Rejected> {
-    if !is_token(token) {
-        return Err(Rejected::BadToken);
-    }
+) -> Result<(Handoff, HandoffKey), Rejected> {
     check_trusted_dir(dir, trusted_owner)?;
-    let path = dir.join(token);
-    let mut file =
-        fs::File::open(&path).map_err(|e| Rejected::Io(format!("{}: {e}", path.display())))?;
+    let mut pid = from;
+    for _ in 0..MAX_ANCESTORS {
+        if pid == 0 {
+            break;
+        }
+        let Ok(stat) = proc_stat(pid) else { break };
+        let key = HandoffKey {
+            pam: ProcId {
+                pid,
+                start: stat.start_time,
+            },
+            uid,
+        };
+        match read_key_in(dir, key, trusted_owner) {
+            Err(Rejected::NotFound) => pid = stat.ppid,
+            r => return r.map(|h| (h, key)),
+        }
+    }
+    Err(Rejected::NotFound)
+}
+
+/// Read and verify the hand-off `key` in `dir` (PAM's close_session and the
+/// recorder both use it). `NotFound` when there is no such file.
+pub fn read_key_in(dir: &Path, key: HandoffKey, trusted_owner: u32) -> Result<Handoff, Rejected> {
+    let path = dir.join(key.to_string());
+    let mut file = match fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Rejected::NotFound),
+        Err(e) => return Err(Rejected::Io(format!("{}: {e}", path.display()))),
+    };
     let meta = file.metadata().map_err(|e| Rejected::Io(e.to_string()))?;
     if !meta.file_type().is_file() {
         return Err(Rejected::Untrusted(format!(
@@ -216,11 +287,17 @@ pub fn verify_login_in(
             rec.version
         )));
     }
-    if rec.uid != uid {
+    if rec.handoff.uid != key.uid {
         return Err(Rejected::WrongUid {
-            file: rec.uid,
-            mine: uid,
+            file: rec.handoff.uid,
+            mine: key.uid,
         });
+    }
+    if rec.pam != key.pam {
+        return Err(Rejected::Corrupt(format!(
+            "{} names another PAM process",
+            path.display()
+        )));
     }
     if rec.boot_id != boot_id() {
         return Err(Rejected::WrongBoot);
@@ -229,117 +306,109 @@ pub fn verify_login_in(
     if now.saturating_sub(rec.created) > MAX_AGE_SECS || rec.created > now + 60 {
         return Err(Rejected::Expired);
     }
-    if !is_ancestor(rec.pam) {
-        return Err(Rejected::NotAncestor);
-    }
-    if rec.shell.is_empty() {
+    if rec.handoff.shell.is_empty() {
         return Err(Rejected::Corrupt("empty shell".into()));
     }
-    let handoff = Handoff {
-        uid: rec.uid,
-        record: rec.record,
-        shell: rec.shell,
-        conf_text: rec.conf_text,
-        service: rec.service,
-        rule: rec.rule,
-    };
-    Ok((handoff, rec.pam))
+    Ok(rec.handoff)
 }
 
-/// PAM side: write `handoff` into HANDOFF_DIR for the calling (PAM) process;
-/// returns the token to put into the PAM environment. Creates the directory
-/// (root 0711) if needed and refuses to use one that is not trustworthy.
-pub fn write(handoff: &Handoff) -> io::Result<String> {
+/// PAM side: write `handoff` into HANDOFF_DIR for the calling (PAM) process.
+/// Creates the directory (root 0711) if needed and refuses to use one that is
+/// not trustworthy.
+pub fn write(handoff: &Handoff) -> io::Result<HandoffKey> {
     let dir = Path::new(HANDOFF_DIR);
-    ensure_dir(dir)?;
+    ensure_dir(dir, 0o711, 0)?;
     write_in(dir, handoff, ProcId::current()?)
 }
 
 /// Write `handoff` into `dir` (which must exist), bound to process `pam`.
-pub fn write_in(dir: &Path, handoff: &Handoff, pam: ProcId) -> io::Result<String> {
-    let token = new_token()?;
+pub fn write_in(dir: &Path, handoff: &Handoff, pam: ProcId) -> io::Result<HandoffKey> {
+    let key = HandoffKey {
+        pam,
+        uid: handoff.uid,
+    };
     let rec = Record {
         version: FORMAT_VERSION,
-        uid: handoff.uid,
-        record: handoff.record,
-        shell: handoff.shell.clone(),
-        conf_text: handoff.conf_text.clone(),
-        service: handoff.service.clone(),
-        rule: handoff.rule.clone(),
+        handoff: handoff.clone(),
         created: now_secs(),
         boot_id: boot_id(),
         pam,
     };
     let text = serde_json::to_string(&rec).map_err(io::Error::other)?;
-    let tmp = dir.join(format!(".{token}.tmp"));
+    write_atomic(&dir.join(key.to_string()), text.as_bytes(), 0o644)?;
+    Ok(key)
+}
+
+/// Write a file as temp file + rename, with `mode` whatever the umask.
+fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
+    let _ = fs::remove_file(&tmp);
     let result = (|| {
         let mut f = fs::OpenOptions::new()
             .write(true)
             .create_new(true)
-            .mode(0o644)
+            .mode(mode)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(&tmp)?;
-        // The umask may have cleared bits; the recorder (the user) must read it.
-        f.set_permissions(fs::Permissions::from_mode(0o644))?;
-        f.write_all(text.as_bytes())?;
-        fs::rename(&tmp, dir.join(&token))
+        f.set_permissions(fs::Permissions::from_mode(mode))?;
+        f.write_all(bytes)?;
+        fs::rename(&tmp, path)
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
-    result.map(|()| token)
+    result
 }
 
-/// Remove the hand-off `token` (close_session). Ignores a malformed token.
-pub fn remove(token: &str) -> io::Result<()> {
-    remove_in(Path::new(HANDOFF_DIR), token)
+/// Remove the hand-off `key` (close_session).
+pub fn remove(key: HandoffKey) -> io::Result<()> {
+    remove_in(Path::new(HANDOFF_DIR), key)
 }
 
-pub fn remove_in(dir: &Path, token: &str) -> io::Result<()> {
-    if !is_token(token) {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "malformed hand-off token",
-        ));
-    }
-    match fs::remove_file(dir.join(token)) {
+pub fn remove_in(dir: &Path, key: HandoffKey) -> io::Result<()> {
+    match fs::remove_file(dir.join(key.to_string())) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         r => r,
     }
 }
 
-/// Remove hand-offs whose PAM process is gone, that are from another boot or
-/// unreadable, and left-over temp files. Returns how many were removed.
+/// Remove hand-offs (and consumption marks) whose PAM process is gone, that
+/// are from another boot or unreadable, and left-over temp files. Returns how
+/// many hand-offs were removed.
 pub fn prune_stale() -> usize {
-    prune_stale_in(Path::new(HANDOFF_DIR))
+    let n = prune_stale_in(Path::new(HANDOFF_DIR));
+    prune_stale_in(Path::new(CONSUMED_DIR));
+    n
 }
 
 pub fn prune_stale_in(dir: &Path) -> usize {
     let Ok(entries) = fs::read_dir(dir) else {
         return 0;
     };
-    let boot = boot_id();
     let mut removed = 0;
     for entry in entries.flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        let stale = if is_token(&name) {
-            match fs::read_to_string(entry.path())
-                .ok()
-                .and_then(|t| serde_json::from_str::<Record>(&t).ok())
-            {
-                Some(rec) => rec.boot_id != boot || !rec.pam.is_alive(),
-                None => true,
-            }
-        } else {
+        let stale = if name.starts_with('.') {
             // temp files of a writer that died between create and rename
-            name.starts_with('.')
-                && name.ends_with(".tmp")
+            name.ends_with(".tmp")
                 && entry
                     .metadata()
                     .ok()
                     .and_then(|m| m.modified().ok())
                     .and_then(|t| t.elapsed().ok())
                     .is_some_and(|age| age.as_secs() > 60)
+        } else {
+            // `<key>` (hand-off) or `<key>.<recorder pid>` (mark). A new
+            // process with a reused pid has another start time, so a dead
+            // writer is "not alive" even after pid reuse.
+            let key = name.split('.').next().unwrap_or_default();
+            key.parse::<HandoffKey>()
+                .map_or(true, |key| !key.pam.is_alive())
         };
         if stale && fs::remove_file(entry.path()).is_ok() {
             removed += 1;
@@ -348,22 +417,144 @@ pub fn prune_stale_in(dir: &Path) -> usize {
     removed
 }
 
-/// A token is exactly 32 lowercase hex digits (so it is never a path).
-pub fn is_token(s: &str) -> bool {
-    s.len() == 32
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+/// What the recorder left in CONSUMED_DIR for one login, as pam_tlog sees it
+/// at close_session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Consumption {
+    /// No recorder marked this login: no recorder ran (internal-sftp,
+    /// ForceCommand, a subsystem) or it was killed before it started.
+    NotConsumed,
+    /// Recorders started and all wrote their end: the recording ids.
+    Ended(Vec<String>),
+    /// At least one recorder started and never marked its end (killed with
+    /// SIGKILL, or the machine stopped): the ids of those.
+    Lost(Vec<String>),
 }
 
-fn new_token() -> io::Result<String> {
-    let mut bytes = [0u8; 16];
-    fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+/// One recorder's mark: it started recording `rec`, or it ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MarkState {
+    Started,
+    Ended,
 }
 
-/// Create `dir` and its parent as root-owned 0755 / 0711 if missing, then
-/// check both are trustworthy.
-fn ensure_dir(dir: &Path) -> io::Result<()> {
+impl fmt::Display for MarkState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            MarkState::Started => "started",
+            MarkState::Ended => "ended",
+        })
+    }
+}
+
+impl FromStr for MarkState {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "started" => Ok(MarkState::Started),
+            "ended" => Ok(MarkState::Ended),
+            _ => Err(format!("unknown mark state \"{s}\"")),
+        }
+    }
+}
+
+/// Recorder side: mark that recorder process `recorder_pid` started or ended
+/// recording `rec` for the login `key`. Only meaningful when the recorder runs
+/// as its own account, which must own CONSUMED_DIR (else the mark is refused:
+/// pam_tlog would not trust it anyway).
+pub fn mark(key: HandoffKey, recorder_pid: u32, state: MarkState, rec: &str) -> io::Result<()> {
+    // SAFETY: geteuid cannot fail.
+    let me = unsafe { libc::geteuid() };
+    mark_in(Path::new(CONSUMED_DIR), me, key, recorder_pid, state, rec)
+}
+
+pub fn mark_in(
+    dir: &Path,
+    owner: u32,
+    key: HandoffKey,
+    recorder_pid: u32,
+    state: MarkState,
+    rec: &str,
+) -> io::Result<()> {
+    check_trusted_dir(dir, owner).map_err(|e| io::Error::other(e.to_string()))?;
+    let path = dir.join(format!("{key}.{recorder_pid}"));
+    write_atomic(&path, format!("{state} {rec}\n").as_bytes(), 0o644)
+}
+
+/// PAM side: what the recorders (account `recorder_uid`) marked for `key`.
+/// Marks owned by anyone else are ignored.
+pub fn consumption_in(dir: &Path, recorder_uid: u32, key: HandoffKey) -> Consumption {
+    let prefix = format!("{key}.");
+    let mut ended = Vec::new();
+    let mut lost = Vec::new();
+    if check_trusted_dir(dir, recorder_uid).is_ok() {
+        for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+            let name = entry.file_name();
+            if !name.to_string_lossy().starts_with(&prefix) {
+                continue;
+            }
+            let Ok(meta) = entry.metadata() else { continue };
+            if !meta.file_type().is_file() || meta.uid() != recorder_uid || meta.len() > 4096 {
+                continue;
+            }
+            let Ok(text) = fs::read_to_string(entry.path()) else {
+                continue;
+            };
+            let Some((state, rec)) = text.trim_end().split_once(' ') else {
+                continue;
+            };
+            match state.parse() {
+                Ok(MarkState::Started) => lost.push(rec.to_string()),
+                Ok(MarkState::Ended) => ended.push(rec.to_string()),
+                Err(_) => {}
+            }
+        }
+    }
+    if !lost.is_empty() {
+        Consumption::Lost(lost)
+    } else if !ended.is_empty() {
+        Consumption::Ended(ended)
+    } else {
+        Consumption::NotConsumed
+    }
+}
+
+pub fn consumption(recorder_uid: u32, key: HandoffKey) -> Consumption {
+    consumption_in(Path::new(CONSUMED_DIR), recorder_uid, key)
+}
+
+/// Remove the marks of `key` (close_session, after reading them).
+pub fn remove_marks_in(dir: &Path, key: HandoffKey) {
+    let prefix = format!("{key}.");
+    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+pub fn remove_marks(key: HandoffKey) {
+    remove_marks_in(Path::new(CONSUMED_DIR), key)
+}
+
+/// PAM side: create CONSUMED_DIR owned by the recorder account, 0755, so
+/// only the recorder can mark. Root runs this; it repairs owner and mode.
+pub fn ensure_consumed_dir(recorder_uid: u32) -> io::Result<()> {
+    let dir = Path::new(CONSUMED_DIR);
+    ensure_dir(dir, 0o755, recorder_uid)
+}
+
+/// The account a recorder binary runs as: its owner when it is set-uid to a
+/// non-root account. `None` when the binary is not set-uid (then the
+/// recorder runs as the user and cannot protect itself or its marks).
+pub fn recorder_account(recorder: &Path) -> Option<u32> {
+    let meta = fs::metadata(recorder).ok()?;
+    (meta.mode() & libc::S_ISUID != 0 && meta.uid() != 0).then_some(meta.uid())
+}
+
+/// Create `dir` (and a missing parent as root 0755) with `mode`, owned by
+/// `owner`, then check it is trustworthy. Root runs this (pam_tlog).
+fn ensure_dir(dir: &Path, mode: u32, owner: u32) -> io::Result<()> {
     if let Some(parent) = dir.parent() {
         if !parent.exists() {
             match fs::DirBuilder::new().mode(0o755).create(parent) {
@@ -373,12 +564,25 @@ fn ensure_dir(dir: &Path) -> io::Result<()> {
         }
         check_trusted_dir(parent, 0).map_err(|e| io::Error::other(e.to_string()))?;
     }
-    match fs::DirBuilder::new().mode(0o711).create(dir) {
-        Ok(()) => fs::set_permissions(dir, fs::Permissions::from_mode(0o711))?,
+    match fs::DirBuilder::new().mode(mode).create(dir) {
+        Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
         Err(e) => return Err(e),
     }
-    check_trusted_dir(dir, 0).map_err(|e| io::Error::other(e.to_string()))
+    let meta = fs::symlink_metadata(dir)?;
+    if !meta.file_type().is_dir() {
+        return Err(io::Error::other(format!(
+            "{} is not a directory",
+            dir.display()
+        )));
+    }
+    if meta.uid() != owner {
+        std::os::unix::fs::lchown(dir, Some(owner), Some(0))?;
+    }
+    if meta.mode() & 0o7777 != mode {
+        fs::set_permissions(dir, fs::Permissions::from_mode(mode))?;
+    }
+    check_trusted_dir(dir, owner).map_err(|e| io::Error::other(e.to_string()))
 }
 
 fn check_trusted_dir(dir: &Path, owner: u32) -> Result<(), Rejected> {
@@ -411,59 +615,10 @@ fn check_owner_mode(path: &Path, meta: &fs::Metadata, owner: u32) -> Result<(), 
     Ok(())
 }
 
-/// True if `pam` is a live strict ancestor of the calling process.
-fn is_ancestor(pam: ProcId) -> bool {
-    let mut pid = std::os::unix::process::parent_id();
-    // pid 0 ends the walk; the bound stops a loop on a corrupt /proc.
-    for _ in 0..4096 {
-        if pid == 0 {
-            return false;
-        }
-        let Ok((ppid, start)) = read_stat(pid) else {
-            return false;
-        };
-        if pid == pam.pid {
-            return start == pam.start;
-        }
-        pid = ppid;
-    }
-    false
-}
-
-/// (ppid, starttime) of `pid` from /proc/PID/stat. The command name (field 2)
-/// may contain spaces and parentheses, so parse after the LAST ')'.
-fn read_stat(pid: u32) -> io::Result<(u32, u64)> {
-    let text = fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    let bad = || {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("/proc/{pid}/stat: unexpected format"),
-        )
-    };
-    let rest = &text[text.rfind(')').ok_or_else(bad)? + 1..];
-    // rest starts at field 3 (state): ppid is field 4, starttime field 22.
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ppid = fields.get(1).and_then(|s| s.parse().ok()).ok_or_else(bad)?;
-    let start = fields
-        .get(19)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(bad)?;
-    Ok((ppid, start))
-}
-
-/// Real uid of the calling process (first value of `Uid:` in /proc/self/status).
+/// Real uid of the calling process.
 pub fn real_uid() -> io::Result<u32> {
-    let text = fs::read_to_string("/proc/self/status")?;
-    text.lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                "/proc/self/status has no Uid line",
-            )
-        })
+    // SAFETY: getuid cannot fail.
+    Ok(unsafe { libc::getuid() })
 }
 
 fn boot_id() -> String {
@@ -479,20 +634,20 @@ fn now_secs() -> u64 {
         .unwrap_or(0)
 }
 
-/// Path of the hand-off file for `token` (for diagnostics).
-pub fn path_of(token: &str) -> PathBuf {
-    Path::new(HANDOFF_DIR).join(token)
+/// Path of the hand-off file for `key` (for diagnostics).
+pub fn path_of(key: HandoffKey) -> PathBuf {
+    Path::new(HANDOFF_DIR).join(key.to_string())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn tempdir(tag: &str) -> PathBuf {
+    fn tempdir(tag: &str, mode: u32) -> PathBuf {
         let d = std::env::temp_dir().join(format!("tlog-handoff-{tag}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&d);
         fs::create_dir(&d).unwrap();
-        fs::set_permissions(&d, fs::Permissions::from_mode(0o711)).unwrap();
+        fs::set_permissions(&d, fs::Permissions::from_mode(mode)).unwrap();
         d
     }
 
@@ -504,6 +659,11 @@ mod tests {
             conf_text: r#"{"log":{"input":true}}"#.into(),
             service: "sshd".into(),
             rule: "policy.toml rule 'dbas'".into(),
+            source: "policy.toml".into(),
+            rhost: "192.0.2.7".into(),
+            tty: "ssh".into(),
+            groups: vec!["dbas".into()],
+            audit_level: "session".into(),
         }
     }
 
@@ -511,103 +671,134 @@ mod tests {
         ProcId::of(std::os::unix::process::parent_id()).unwrap()
     }
 
+    fn me() -> u32 {
+        real_uid().unwrap()
+    }
+
+    /// Our own euid owns the test dirs (root in CI, anyone on a laptop).
+    fn owner() -> u32 {
+        // SAFETY: geteuid cannot fail.
+        unsafe { libc::geteuid() }
+    }
+
     #[test]
-    fn round_trip_from_an_ancestor() {
-        let dir = tempdir("ok");
-        let me = real_uid().unwrap();
-        let h = sample(me, true);
-        let token = write_in(&dir, &h, parent()).unwrap();
-        assert!(is_token(&token));
-        let mode = fs::metadata(dir.join(&token)).unwrap().mode() & 0o777;
+    fn found_through_an_ancestor_and_removed() {
+        let dir = tempdir("ok", 0o711);
+        let h = sample(me(), true);
+        let key = write_in(&dir, &h, parent()).unwrap();
+        let mode = fs::metadata(dir.join(key.to_string())).unwrap().mode() & 0o777;
         assert_eq!(mode, 0o644);
-        assert_eq!(verify_in(&dir, &token, me, me), Ok(h));
-        remove_in(&dir, &token).unwrap();
-        assert!(matches!(
-            verify_in(&dir, &token, me, me),
-            Err(Rejected::Io(_))
-        ));
+        assert_eq!(
+            find_in(&dir, std::process::id(), owner(), me()),
+            Ok((h.clone(), key))
+        );
+        assert_eq!(read_key_in(&dir, key, owner()), Ok(h));
+        remove_in(&dir, key).unwrap();
+        assert_eq!(
+            find_in(&dir, std::process::id(), owner(), me()),
+            Err(Rejected::NotFound)
+        );
         fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
-    fn tokens_are_unique_and_validated() {
-        let dir = tempdir("uniq");
-        let me = real_uid().unwrap();
-        let a = write_in(&dir, &sample(me, true), parent()).unwrap();
-        let b = write_in(&dir, &sample(me, true), parent()).unwrap();
-        assert_ne!(a, b);
+    fn keys_round_trip_and_reject_junk() {
+        let key = HandoffKey {
+            pam: ProcId {
+                pid: 42,
+                start: 123456,
+            },
+            uid: 1001,
+        };
+        assert_eq!(key.to_string(), "42-123456-1001");
+        assert_eq!("42-123456-1001".parse::<HandoffKey>(), Ok(key));
         for bad in [
             "",
-            "../etc/passwd",
-            &a.to_uppercase(),
-            &a[..31],
-            "g".repeat(32).as_str(),
+            "42-123456",
+            "42-123456-1001-1",
+            "../42-1-1",
+            "-1-2-3",
+            "42-+1-1001",
+            "4294967296-1-1",
+            "a-b-c",
         ] {
-            assert_eq!(
-                verify_in(&dir, bad, me, me),
-                Err(Rejected::BadToken),
-                "{bad}"
-            );
+            assert!(bad.parse::<HandoffKey>().is_err(), "{bad}");
         }
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
-    fn self_is_not_an_ancestor() {
-        // The PAM process itself never runs the recorder; a hand-off whose
-        // writer is not above us in the tree (e.g. copied from another login).
-        let dir = tempdir("self");
-        let me = real_uid().unwrap();
-        let token = write_in(&dir, &sample(me, false), ProcId::current().unwrap()).unwrap();
-        assert_eq!(verify_in(&dir, &token, me, me), Err(Rejected::NotAncestor));
-        fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn reused_pid_with_other_start_time_is_rejected() {
-        let dir = tempdir("reuse");
-        let me = real_uid().unwrap();
-        let mut p = parent();
-        p.start += 1;
-        let token = write_in(&dir, &sample(me, false), p).unwrap();
-        assert_eq!(verify_in(&dir, &token, me, me), Err(Rejected::NotAncestor));
-        fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn other_uid_and_other_owner_are_rejected() {
-        let dir = tempdir("uid");
-        let me = real_uid().unwrap();
-        let token = write_in(&dir, &sample(me + 1, false), parent()).unwrap();
+    fn a_handoff_of_another_uid_is_not_found_and_a_mislabeled_one_is_rejected() {
+        let dir = tempdir("uid", 0o711);
+        write_in(&dir, &sample(me() + 1, true), parent()).unwrap();
         assert_eq!(
-            verify_in(&dir, &token, me, me),
+            find_in(&dir, std::process::id(), owner(), me()),
+            Err(Rejected::NotFound)
+        );
+        // A file renamed to our key still says whom it is for.
+        let theirs = HandoffKey {
+            pam: parent(),
+            uid: me() + 1,
+        };
+        let mine = HandoffKey {
+            pam: parent(),
+            uid: me(),
+        };
+        fs::rename(dir.join(theirs.to_string()), dir.join(mine.to_string())).unwrap();
+        assert_eq!(
+            find_in(&dir, std::process::id(), owner(), me()),
             Err(Rejected::WrongUid {
-                file: me + 1,
-                mine: me
+                file: me() + 1,
+                mine: me()
             })
         );
-        // Files and directory must belong to the trusted owner (root in production).
-        assert!(matches!(
-            verify_in(&dir, &token, me + 7, me + 1),
-            Err(Rejected::Untrusted(_))
-        ));
         fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
-    fn writable_dir_or_file_is_untrusted() {
-        let dir = tempdir("mode");
-        let me = real_uid().unwrap();
-        let token = write_in(&dir, &sample(me, true), parent()).unwrap();
-        fs::set_permissions(dir.join(&token), fs::Permissions::from_mode(0o666)).unwrap();
+    fn a_handoff_of_a_process_that_is_not_an_ancestor_is_not_found() {
+        // Written for ourselves: the walk starts at our parent, so the PAM
+        // process itself (or any other login's) never matches.
+        let dir = tempdir("self", 0o711);
+        let own = write_in(&dir, &sample(me(), true), ProcId::current().unwrap()).unwrap();
+        assert_eq!(
+            find_in(
+                &dir,
+                std::os::unix::process::parent_id(),
+                owner(),
+                me()
+            ),
+            Err(Rejected::NotFound)
+        );
+        remove_in(&dir, own).unwrap();
+        // Same pid, other start time (pid reuse): another key.
+        let mut p = parent();
+        p.start += 1;
+        write_in(&dir, &sample(me(), true), p).unwrap();
+        assert_eq!(
+            find_in(&dir, std::process::id(), owner(), me()),
+            Err(Rejected::NotFound)
+        );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn writable_dir_or_file_or_other_owner_is_untrusted() {
+        let dir = tempdir("mode", 0o711);
+        let key = write_in(&dir, &sample(me(), true), parent()).unwrap();
+        let path = dir.join(key.to_string());
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o666)).unwrap();
         assert!(matches!(
-            verify_in(&dir, &token, me, me),
+            find_in(&dir, std::process::id(), owner(), me()),
             Err(Rejected::Untrusted(_))
         ));
-        fs::set_permissions(dir.join(&token), fs::Permissions::from_mode(0o644)).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(matches!(
+            find_in(&dir, std::process::id(), owner() + 7, me()),
+            Err(Rejected::Untrusted(_))
+        ));
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o733)).unwrap();
         assert!(matches!(
-            verify_in(&dir, &token, me, me),
+            find_in(&dir, std::process::id(), owner(), me()),
             Err(Rejected::Untrusted(_))
         ));
         fs::remove_dir_all(&dir).unwrap();
@@ -615,48 +806,83 @@ mod tests {
 
     #[test]
     fn corrupt_old_and_foreign_boot_files_are_rejected() {
-        let dir = tempdir("corrupt");
-        let me = real_uid().unwrap();
-        let token = write_in(&dir, &sample(me, true), parent()).unwrap();
-        let path = dir.join(&token);
+        let dir = tempdir("corrupt", 0o711);
+        let key = write_in(&dir, &sample(me(), true), parent()).unwrap();
+        let path = dir.join(key.to_string());
         let good = fs::read_to_string(&path).unwrap();
+        let find = || find_in(&dir, std::process::id(), owner(), me());
         fs::write(&path, &good[..good.len() / 2]).unwrap();
-        assert!(matches!(
-            verify_in(&dir, &token, me, me),
-            Err(Rejected::Corrupt(_))
-        ));
+        assert!(matches!(find(), Err(Rejected::Corrupt(_))));
 
         let mut rec: Record = serde_json::from_str(&good).unwrap();
         rec.created -= MAX_AGE_SECS + 10;
         fs::write(&path, serde_json::to_string(&rec).unwrap()).unwrap();
-        assert_eq!(verify_in(&dir, &token, me, me), Err(Rejected::Expired));
+        assert_eq!(find(), Err(Rejected::Expired));
 
         let mut rec: Record = serde_json::from_str(&good).unwrap();
         rec.boot_id = "00000000000000000000000000000000".into();
         fs::write(&path, serde_json::to_string(&rec).unwrap()).unwrap();
-        assert_eq!(verify_in(&dir, &token, me, me), Err(Rejected::WrongBoot));
+        assert_eq!(find(), Err(Rejected::WrongBoot));
+
+        let mut rec: Record = serde_json::from_str(&good).unwrap();
+        rec.pam.start += 1;
+        fs::write(&path, serde_json::to_string(&rec).unwrap()).unwrap();
+        assert!(matches!(find(), Err(Rejected::Corrupt(_))));
         fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
-    fn prune_removes_dead_writers_only() {
-        let dir = tempdir("prune");
-        let me = real_uid().unwrap();
-        let live = write_in(&dir, &sample(me, true), parent()).unwrap();
+    fn prune_removes_dead_writers_and_their_marks_only() {
+        let dir = tempdir("prune", 0o711);
+        let live = write_in(&dir, &sample(me(), true), parent()).unwrap();
         let mut dead = parent();
         dead.start += 1;
-        let gone = write_in(&dir, &sample(me, true), dead).unwrap();
-        fs::write(dir.join("0123456789abcdef0123456789abcdef"), "garbage").unwrap();
-        assert_eq!(prune_stale_in(&dir), 2);
-        assert!(dir.join(&live).exists());
-        assert!(!dir.join(&gone).exists());
+        let gone = write_in(&dir, &sample(me(), true), dead).unwrap();
+        fs::write(dir.join(format!("{live}.77")), "started r\n").unwrap();
+        fs::write(dir.join(format!("{gone}.78")), "started r\n").unwrap();
+        fs::write(dir.join("garbage"), "x").unwrap();
+        assert_eq!(prune_stale_in(&dir), 3);
+        assert!(dir.join(live.to_string()).exists());
+        assert!(dir.join(format!("{live}.77")).exists());
+        assert!(!dir.join(gone.to_string()).exists());
         fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
-    fn stat_parsing_survives_odd_command_names() {
-        let (ppid, start) = read_stat(std::process::id()).unwrap();
-        assert_eq!(ppid, std::os::unix::process::parent_id());
-        assert!(start > 0);
+    fn consumption_marks_tell_recorded_lost_and_never_started() {
+        let dir = tempdir("marks", 0o755);
+        let key = HandoffKey {
+            pam: parent(),
+            uid: me(),
+        };
+        let other = HandoffKey {
+            pam: ProcId::current().unwrap(),
+            uid: me(),
+        };
+        assert_eq!(consumption_in(&dir, owner(), key), Consumption::NotConsumed);
+        mark_in(&dir, owner(), other, 9, MarkState::Started, "o").unwrap();
+        assert_eq!(consumption_in(&dir, owner(), key), Consumption::NotConsumed);
+        mark_in(&dir, owner(), key, 10, MarkState::Started, "r1").unwrap();
+        assert_eq!(
+            consumption_in(&dir, owner(), key),
+            Consumption::Lost(vec!["r1".into()])
+        );
+        mark_in(&dir, owner(), key, 10, MarkState::Ended, "r1").unwrap();
+        assert_eq!(
+            consumption_in(&dir, owner(), key),
+            Consumption::Ended(vec!["r1".into()])
+        );
+        // Marks are trusted only from the recorder account.
+        assert_eq!(
+            consumption_in(&dir, owner() + 1, key),
+            Consumption::NotConsumed
+        );
+        remove_marks_in(&dir, key);
+        assert_eq!(consumption_in(&dir, owner(), key), Consumption::NotConsumed);
+        assert_eq!(
+            consumption_in(&dir, owner(), other),
+            Consumption::Lost(vec!["o".into()])
+        );
+        fs::remove_dir_all(&dir).unwrap();
     }
 }

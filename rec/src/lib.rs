@@ -7,6 +7,7 @@ pub mod config;
 pub mod identity;
 pub mod jsonc;
 pub mod nesting;
+pub mod privilege;
 pub mod rec_args;
 pub mod run;
 pub mod session_args;

@@ -49,8 +49,11 @@ pub fn check_marker(value: &str) -> Result<u32, &'static str> {
     if comm.trim_end() != SESSION_COMM {
         return Err("marked process is not a tlog-rs recorder");
     }
-    // SAFETY: getuid cannot fail.
-    if real_uid_of(pid) != Some(unsafe { libc::getuid() }) {
+    // A set-uid recorder runs as its own account (our effective uid before
+    // any drop); an unprotected one as the user.
+    // SAFETY: getuid/geteuid cannot fail.
+    let ours = unsafe { [libc::getuid(), libc::geteuid()] };
+    if !real_uid_of(pid).is_some_and(|u| ours.contains(&u)) {
         return Err("marked recorder belongs to another user");
     }
     Ok(pid)

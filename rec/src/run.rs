@@ -1,17 +1,21 @@
-//! One recording from start to end: identity, sink, start entry, notice,
-//! spawn, transfer loop, end entry, exit status.
+//! One recording from start to end: identity, the gated child, the
+//! privilege drop, sink and start entry, the transfer loop, end entry, exit
+//! status. Each step is a small function; `record` only sequences them.
 
 use std::ffi::OsString;
+use std::os::fd::RawFd;
 use std::time::{Duration, Instant, SystemTime};
 
 use tlog_format::{Encoder, RecHeader};
+use tlog_policy::handoff::{self, HandoffKey, MarkState};
 
 use crate::config::Config;
 use crate::identity;
 use crate::nesting;
+use crate::privilege::{self, StartUids};
 use crate::signals::SignalPipe;
 use crate::sink::{self, EndReason, EventKind, FailureMode, RecIdentity, SessionEvent, Sink};
-use crate::tap;
+use crate::tap::{self, Gated};
 use crate::transfer::{self, Endpoints, Logger, LoopEnd, Options};
 use crate::tty;
 
@@ -32,6 +36,11 @@ pub struct Plan {
     pub set_marker: bool,
     /// Warnings gathered while configuring, printed before the notice.
     pub warnings: Vec<String>,
+    /// The PAM login this recording belongs to, for the consumption marks
+    /// pam_tlog checks at close_session.
+    pub login: Option<HandoffKey>,
+    /// The uids we started with (user and recorder account).
+    pub uids: StartUids,
 }
 
 /// Make the recorder non-dumpable: the recorded user (same uid) can then not
@@ -69,7 +78,9 @@ pub fn exit_code(status: libc::c_int) -> i32 {
     }
 }
 
-/// Wait for the program; after `KILL_GRACE` it gets SIGKILL.
+/// Wait for the program; after `KILL_GRACE` it gets SIGKILL. A recorder that
+/// dropped to its own account may not signal the user's program: then the
+/// hangup of its terminal is all it gets, and we stop waiting.
 fn wait_child(pid: libc::pid_t) -> libc::c_int {
     let deadline = Instant::now() + KILL_GRACE;
     let mut killed = false;
@@ -82,7 +93,9 @@ fn wait_child(pid: libc::pid_t) -> libc::c_int {
         }
         if !killed && Instant::now() >= deadline {
             // SAFETY: signalling our own child.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            if unsafe { libc::kill(pid, libc::SIGKILL) } != 0 {
+                return st;
+            }
             killed = true;
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -94,24 +107,12 @@ pub fn warn(ident: &str, msg: &str) {
     crate::warn(msg);
 }
 
-pub fn record(plan: Plan) -> i32 {
-    let ident = plan.ident;
-    let cfg = &plan.config;
-    let fail = |msg: String| -> i32 {
-        warn(ident, &msg);
-        EXIT_FAILURE
-    };
-    let mut warnings = plan.warnings.clone();
-
-    // Who and where. Any failure here refuses the session (fail closed).
-    let rec = match identity::recording_id() {
-        Ok(r) => r,
-        Err(e) => return fail(e),
-    };
-    let user = match identity::user_name() {
-        Ok(u) => u,
-        Err(e) => return fail(e),
-    };
+/// Who and where: the identity of the log and the message header. Any
+/// failure refuses the session (fail closed). Runs before the privilege drop:
+/// the user is our real uid only until then.
+fn identify(ident: &str, warnings: &mut Vec<String>) -> Result<(RecIdentity, RecHeader), String> {
+    let rec = identity::recording_id()?;
+    let user = identity::user_name()?;
     let session = match identity::audit_session() {
         Ok(s) => s,
         Err(e) => {
@@ -122,35 +123,58 @@ pub fn record(plan: Plan) -> i32 {
     let (host, host_warning) = identity::fqdn();
     warnings.extend(host_warning);
     let term = std::env::var("TERM").unwrap_or_default();
-    let tty_name = identity::tty_name();
-    let rec_identity = RecIdentity {
+    let id = RecIdentity {
         rec: rec.clone(),
         user: user.clone(),
         host: host.clone(),
         term: term.clone(),
-        tty: tty_name,
+        tty: identity::tty_name(),
         audit_session: session,
         ident: ident.to_string(),
     };
+    let header = RecHeader {
+        host,
+        rec,
+        user,
+        term,
+        session,
+    };
+    Ok((id, header))
+}
 
-    // The log. Strict: no log, no session.
-    let settings = match cfg.sink_settings() {
-        Ok(s) => s,
-        Err(e) => return fail(format!("Invalid configuration: {e}")),
-    };
-    // Strict mode: an unwritable log refuses the session. Warn mode: the sink
-    // reports the problem itself and is returned anyway; only bad settings fail.
-    let mut sink: Box<dyn Sink> = match sink::open_sink(&settings, &rec_identity) {
-        Ok(s) => s,
-        Err(e) => {
-            return fail(format!(
-                "Failed creating log sink, refusing to start the session: {e}"
-            ))
-        }
-    };
-    let start_time = SystemTime::now();
-    let mut event = SessionEvent {
-        kind: EventKind::Start,
+/// Fork the program behind its gate, on a pty when we have a terminal.
+fn spawn(
+    cmd: &tap::Command,
+    outer: Option<RawFd>,
+    signals: &SignalPipe,
+    uids: StartUids,
+) -> std::io::Result<(Gated, Endpoints)> {
+    match outer {
+        Some(tty_fd) => tap::spawn_pty(cmd, tty_fd, signals, uids).map(|c| {
+            (
+                c.child,
+                Endpoints::Pty {
+                    master: c.master,
+                    outer: tty_fd,
+                },
+            )
+        }),
+        None => tap::spawn_pipes(cmd, signals, uids).map(|c| {
+            (
+                c.child,
+                Endpoints::Pipes {
+                    stdin: c.stdin,
+                    stdout: c.stdout,
+                    stderr: c.stderr,
+                },
+            )
+        }),
+    }
+}
+
+fn session_event(kind: EventKind, start_time: SystemTime) -> SessionEvent {
+    SessionEvent {
+        kind,
         start_time,
         end_time: None,
         exit_status: None,
@@ -159,21 +183,88 @@ pub fn record(plan: Plan) -> i32 {
         bytes_out: 0,
         messages_written: 0,
         messages_dropped: 0,
+    }
+}
+
+/// Mark the login's hand-off as consumed (or ended) for pam_tlog. Only a
+/// recorder running as its own account can; a failure is only a warning
+/// (pam_tlog then reports the session, which errs on the side of evidence).
+fn mark(plan: &Plan, state: MarkState, rec: &str) {
+    let Some(key) = plan.login else { return };
+    if !plan.uids.is_split() {
+        return;
+    }
+    if let Err(e) = handoff::mark(key, std::process::id(), state, rec) {
+        warn(
+            plan.ident,
+            &format!("cannot mark the login as {state} in {}: {e}", handoff::CONSUMED_DIR),
+        );
+    }
+}
+
+/// How the loop ended: the end entry's reason, our exit code, the signal the
+/// program gets from us (if any), and a failure to tell the user once the
+/// terminal is back to normal.
+struct Conclusion {
+    reason: EndReason,
+    code: i32,
+    forward: Option<libc::c_int>,
+    failure: Option<String>,
+}
+
+fn conclude(end: LoopEnd, log: &mut Logger) -> Conclusion {
+    let failed = |failure: String, forward| Conclusion {
+        reason: EndReason::SinkFailure,
+        code: EXIT_FAILURE,
+        forward,
+        failure: Some(failure),
     };
-    if let Err(e) = sink.write_event(&event) {
-        if cfg.sink_failure == FailureMode::Strict {
-            return fail(format!(
-                "Failed logging the session start, refusing to start the session: {e}"
-            ));
+    match end {
+        LoopEnd::Child(st) => match log.finish() {
+            Ok(()) => Conclusion {
+                reason: if libc::WIFSIGNALED(st) {
+                    EndReason::Signal(libc::WTERMSIG(st))
+                } else {
+                    EndReason::Exit
+                },
+                code: exit_code(st),
+                forward: None,
+                failure: None,
+            },
+            Err(e) => failed(format!("Failed writing the log: {e}"), None),
+        },
+        LoopEnd::SinkFailed(e) => failed(
+            format!("Failed writing the log, ending the session: {e}"),
+            Some(libc::SIGHUP),
+        ),
+        LoopEnd::Signal(sig) => {
+            let _ = log.finish();
+            Conclusion {
+                reason: EndReason::RecorderSignal(sig),
+                code: 128 + sig,
+                forward: Some(sig),
+                failure: None,
+            }
         }
-        warnings.push(format!("WARNING: failed logging the session start: {e}"));
     }
+}
 
-    for w in &warnings {
-        warn(ident, w);
-    }
-    eprint!("{}", cfg.notice);
-
+pub fn record(plan: Plan) -> i32 {
+    let ident = plan.ident;
+    let cfg = &plan.config;
+    let fail = |msg: String| -> i32 {
+        warn(ident, &msg);
+        EXIT_FAILURE
+    };
+    let mut warnings = plan.warnings.clone();
+    let (rec_identity, header) = match identify(ident, &mut warnings) {
+        Ok(x) => x,
+        Err(e) => return fail(e),
+    };
+    let settings = match cfg.sink_settings() {
+        Ok(s) => s,
+        Err(e) => return fail(format!("Invalid configuration: {e}")),
+    };
     let signals = match SignalPipe::install() {
         Ok(s) => s,
         Err(e) => return fail(format!("Failed setting up signal handling: {e}")),
@@ -189,42 +280,69 @@ pub fn record(plan: Plan) -> i32 {
         Ok(c) => c,
         Err(e) => return fail(format!("Invalid command: {e}")),
     };
-
-    let header = RecHeader {
-        host,
-        rec,
-        user,
-        term,
-        session,
+    // The program waits at its gate until the session start is logged.
+    let (gated, ends) = match spawn(&cmd, outer, &signals, plan.uids) {
+        Ok(x) => x,
+        Err(e) => {
+            return fail(format!(
+                "Failed starting {}: {e}",
+                plan.path.to_string_lossy()
+            ))
+        }
     };
+    // From here on the user has no uid in this process.
+    if let Err(e) = privilege::drop_to_recorder(plan.uids) {
+        return fail(format!("Failed dropping to the recorder account: {e}"));
+    }
+
+    // The log. Strict: no log, no session. Warn mode: the sink reports the
+    // problem itself and is returned anyway; only bad settings fail.
+    let mut sink: Box<dyn Sink> = match sink::open_sink(&settings, &rec_identity) {
+        Ok(s) => s,
+        Err(e) => {
+            return fail(format!(
+                "Failed creating log sink, refusing to start the session: {e}"
+            ))
+        }
+    };
+    let start_time = SystemTime::now();
+    let mut event = session_event(EventKind::Start, start_time);
+    if let Err(e) = sink.write_event(&event) {
+        if cfg.sink_failure == FailureMode::Strict {
+            return fail(format!(
+                "Failed logging the session start, refusing to start the session: {e}"
+            ));
+        }
+        warnings.push(format!("WARNING: failed logging the session start: {e}"));
+    }
+    mark(&plan, MarkState::Started, &rec_identity.rec);
+    for w in &warnings {
+        warn(ident, w);
+    }
+    eprint!("{}", cfg.notice);
+
     let start = Instant::now();
     let enc = Encoder::new(header, cfg.payload as usize, SystemTime::now());
     let mut log = Logger::new(enc, sink.as_mut(), cfg.sink_failure, start);
-
-    let spawned = match outer {
-        Some(tty_fd) => tap::spawn_pty(&cmd, tty_fd, &signals).map(|c| {
-            (
-                c.pid,
-                Endpoints::Pty {
-                    master: c.master,
-                    outer: tty_fd,
-                },
-            )
-        }),
-        None => tap::spawn_pipes(&cmd, &signals).map(|c| {
-            (
-                c.pid,
-                Endpoints::Pipes {
-                    stdin: c.stdin,
-                    stdout: c.stdout,
-                    stderr: c.stderr,
-                },
-            )
-        }),
+    let pty_outer = match (&ends, outer) {
+        (Endpoints::Pty { .. }, Some(fd)) => Some(fd),
+        _ => None,
     };
-    let (pid, ends) = match spawned {
-        Ok(x) => x,
+    // The outer terminal is ours alone from now on.
+    let exclusive = pty_outer.and_then(|fd| tty::Exclusive::enter(fd).ok());
+    let mut raw = pty_outer.and_then(|fd| {
+        if cfg.log_window {
+            let (cols, rows) = tty::window_size(fd).unwrap_or((0, 0));
+            log.enc.window(Duration::ZERO, cols, rows);
+        }
+        tty::RawMode::enter(fd).ok()
+    });
+
+    let pid = match gated.release() {
+        Ok(pid) => pid,
         Err(e) => {
+            drop(raw);
+            drop(exclusive);
             warn(
                 ident,
                 &format!("Failed executing {}: {e}", plan.path.to_string_lossy()),
@@ -233,21 +351,12 @@ pub fn record(plan: Plan) -> i32 {
             event.end_time = Some(SystemTime::now());
             event.exit_status = Some(127);
             event.end_reason = Some(EndReason::Exit);
+            let _ = log.finish();
             let _ = log.sink.write_event(&event);
+            mark(&plan, MarkState::Ended, &rec_identity.rec);
             signals.uninstall();
             return 127;
         }
-    };
-
-    let mut raw = match (&ends, outer) {
-        (Endpoints::Pty { .. }, Some(fd)) => {
-            if cfg.log_window {
-                let (cols, rows) = tty::window_size(fd).unwrap_or((0, 0));
-                log.enc.window(Duration::ZERO, cols, rows);
-            }
-            tty::RawMode::enter(fd).ok()
-        }
-        _ => None,
     };
     let opts = Options {
         log_input: cfg.log_input,
@@ -261,35 +370,17 @@ pub fn record(plan: Plan) -> i32 {
     };
 
     // Finish the recording, then the end entry, then the terminal.
-    let (reason, code, forward) = match end {
-        LoopEnd::Child(st) => {
-            let reason = if libc::WIFSIGNALED(st) {
-                EndReason::Signal(libc::WTERMSIG(st))
-            } else {
-                EndReason::Exit
-            };
-            match log.finish() {
-                Ok(()) => (reason, exit_code(st), None),
-                Err(e) => {
-                    raw = None;
-                    warn(ident, &format!("Failed writing the log: {e}"));
-                    (EndReason::SinkFailure, EXIT_FAILURE, None)
-                }
-            }
-        }
-        LoopEnd::SinkFailed(e) => {
-            raw = None;
-            warn(
-                ident,
-                &format!("Failed writing the log, ending the session: {e}"),
-            );
-            (EndReason::SinkFailure, EXIT_FAILURE, Some(libc::SIGHUP))
-        }
-        LoopEnd::Signal(sig) => {
-            let _ = log.finish();
-            (EndReason::RecorderSignal(sig), 128 + sig, Some(sig))
-        }
-    };
+    let Conclusion {
+        reason,
+        code,
+        forward,
+        failure,
+    } = conclude(end, &mut log);
+    if let Some(msg) = failure {
+        // Restore the terminal before our failure message reaches it.
+        raw = None;
+        warn(ident, &msg);
+    }
     let stats = log.stats;
     event.kind = EventKind::End;
     event.end_time = Some(SystemTime::now());
@@ -301,10 +392,12 @@ pub fn record(plan: Plan) -> i32 {
     event.messages_dropped = stats.messages_dropped;
     let end_logged = log.sink.write_event(&event);
     drop(log);
+    mark(&plan, MarkState::Ended, &rec_identity.rec);
 
     if let Some(sig) = forward {
         // The session ends with the recording: the program gets the signal
-        // (and, in PTY mode, the hangup of its terminal when the master closes).
+        // (and, in PTY mode, the hangup of its terminal when the master
+        // closes, which also reaches it after we dropped privileges).
         // SAFETY: signalling our own child.
         unsafe { libc::kill(pid, sig) };
         if sig != libc::SIGHUP {
@@ -315,6 +408,7 @@ pub fn record(plan: Plan) -> i32 {
     drop(ends);
     wait_child(pid);
     drop(raw);
+    drop(exclusive);
     if let Err(e) = end_logged {
         warn(ident, &format!("Failed logging the session end: {e}"));
     }

@@ -6,6 +6,7 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 
+use crate::privilege::{become_user, cvt, StartUids};
 use crate::signals::SignalPipe;
 use crate::tty;
 
@@ -32,7 +33,7 @@ impl Command {
         env_remove: &[&str],
     ) -> io::Result<Command> {
         let mut envp = Vec::new();
-        for (k, v) in std::env::vars_os() {
+        for (k, v) in crate::privilege::original_environment() {
             if env_set.iter().any(|(s, _)| *s == k)
                 || env_remove.iter().any(|r| k.as_bytes() == r.as_bytes())
             {
@@ -57,14 +58,6 @@ impl Command {
     }
 }
 
-fn cvt(rc: libc::c_int) -> io::Result<libc::c_int> {
-    if rc < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(rc)
-    }
-}
-
 fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0; 2];
     // SAFETY: fds is a valid 2-int array.
@@ -81,54 +74,154 @@ pub fn set_nonblocking(fd: RawFd) {
     }
 }
 
-/// Fork and exec. `setup` runs in the child (async-signal-safe calls only).
-/// An exec failure comes back as `Err` with the child's errno, after reaping it.
-fn fork_exec(cmd: &Command, signals: &SignalPipe, setup: impl Fn()) -> io::Result<libc::pid_t> {
+fn read_retrying(fd: RawFd, buf: &mut [u8]) -> isize {
+    loop {
+        // SAFETY: buf is writable for its length.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+            continue;
+        }
+        return n;
+    }
+}
+
+/// A forked child waiting at its gate: it runs nothing of the user's until
+/// `release`, so the recorder can drop its privileges and log the session
+/// start first. Dropped without `release`, the child exits without exec.
+pub struct Gated {
+    pid: libc::pid_t,
+    gate: Option<OwnedFd>,
+    exec_error: OwnedFd,
+}
+
+impl Gated {
+    pub fn pid(&self) -> libc::pid_t {
+        self.pid
+    }
+
+    /// Let the child exec. An exec failure comes back as `Err` with the
+    /// child's errno, after reaping it.
+    pub fn release(mut self) -> io::Result<libc::pid_t> {
+        let gate = self.gate.take().expect("released once");
+        // SAFETY: writing one byte from a valid buffer to our pipe.
+        let n = unsafe { libc::write(gate.as_raw_fd(), b"g".as_ptr().cast(), 1) };
+        drop(gate);
+        if n != 1 {
+            let e = io::Error::last_os_error();
+            self.reap();
+            return Err(e);
+        }
+        let mut e = [0u8; 4];
+        if read_retrying(self.exec_error.as_raw_fd(), &mut e) == 4 {
+            self.reap();
+            return Err(io::Error::from_raw_os_error(i32::from_ne_bytes(e)));
+        }
+        Ok(self.pid)
+    }
+
+    fn reap(&self) {
+        let mut status = 0;
+        // SAFETY: reaping our own child.
+        unsafe { libc::waitpid(self.pid, &mut status, 0) };
+    }
+}
+
+impl Drop for Gated {
+    fn drop(&mut self) {
+        if self.gate.take().is_some() {
+            // The closed gate makes the child _exit; collect it.
+            self.reap();
+        }
+    }
+}
+
+/// Fork a child that waits at a gate, then takes the user's uid, runs
+/// `setup` (async-signal-safe calls only) and execs.
+fn fork_gated(
+    cmd: &Command,
+    signals: &SignalPipe,
+    uids: StartUids,
+    setup: impl Fn(),
+) -> io::Result<Gated> {
+    let (gate_r, gate_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
     let mut argv: Vec<*const libc::c_char> = cmd.argv.iter().map(|a| a.as_ptr()).collect();
     argv.push(std::ptr::null());
     let mut envp: Vec<*const libc::c_char> = cmd.envp.iter().map(|a| a.as_ptr()).collect();
     envp.push(std::ptr::null());
-    // SAFETY: the child only calls async-signal-safe functions (setup is
-    // documented to, sigaction, execve, write, _exit) before exec or exit.
+    // SAFETY: the child only calls async-signal-safe functions (close, read,
+    // setresuid, setup - documented to -, sigaction, execve, write, _exit)
+    // before exec or exit.
     let pid = cvt(unsafe { libc::fork() })?;
     if pid == 0 {
-        setup();
-        signals.restore_in_child();
-        // SAFETY: argv/envp are NUL-terminated arrays of valid C strings.
+        // SAFETY: async-signal-safe calls on fds inherited from the parent;
+        // argv/envp are NUL-terminated arrays of valid C strings.
         unsafe {
-            libc::execve(cmd.path.as_ptr(), argv.as_ptr(), envp.as_ptr());
-            let e = *libc::__errno_location();
+            libc::close(gate_w.as_raw_fd());
+            let mut b = [0u8; 1];
+            if read_retrying(gate_r.as_raw_fd(), &mut b) != 1 {
+                libc::_exit(127);
+            }
+            let e = if become_user(uids) {
+                setup();
+                signals.restore_in_child();
+                libc::execve(cmd.path.as_ptr(), argv.as_ptr(), envp.as_ptr());
+                *libc::__errno_location()
+            } else {
+                libc::EPERM
+            };
             libc::write(err_w.as_raw_fd(), (&e as *const i32).cast(), 4);
             libc::_exit(127);
         }
     }
     drop(err_w);
-    let mut e = [0u8; 4];
-    // SAFETY: e is writable for 4 bytes; EOF (exec succeeded) returns 0.
-    let n = loop {
-        let n = unsafe { libc::read(err_r.as_raw_fd(), e.as_mut_ptr().cast(), 4) };
-        if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
-            continue;
-        }
-        break n;
-    };
-    if n == 4 {
-        let mut status = 0;
-        // SAFETY: reaping our own child.
-        unsafe { libc::waitpid(pid, &mut status, 0) };
-        return Err(io::Error::from_raw_os_error(i32::from_ne_bytes(e)));
-    }
-    Ok(pid)
+    drop(gate_r);
+    Ok(Gated {
+        pid,
+        gate: Some(gate_w),
+        exec_error: err_r,
+    })
 }
 
 pub struct PtyChild {
-    pub pid: libc::pid_t,
+    pub child: Gated,
     pub master: OwnedFd,
 }
 
-/// Start the program on a new pty whose settings and size copy `outer`.
-pub fn spawn_pty(cmd: &Command, outer: RawFd, signals: &SignalPipe) -> io::Result<PtyChild> {
+/// Start the program on a new pty whose settings and size copy `outer`. The
+/// pty is created with the user's file-system uid, so its slave belongs to
+/// her as it would without us.
+pub fn spawn_pty(
+    cmd: &Command,
+    outer: RawFd,
+    signals: &SignalPipe,
+    uids: StartUids,
+) -> io::Result<PtyChild> {
+    let (master, slave) = crate::privilege::as_user_fs(uids, open_pty)?;
+    if let Ok(t) = tty::get_termios(outer) {
+        let _ = tty::set_termios(slave.as_raw_fd(), &t);
+    }
+    if let Some((cols, rows)) = tty::window_size(outer) {
+        tty::set_window_size(slave.as_raw_fd(), cols, rows);
+    }
+    let s = slave.as_raw_fd();
+    let child = fork_gated(cmd, signals, uids, || {
+        // SAFETY: async-signal-safe calls in the child: new session with the
+        // pty as controlling terminal, then it becomes stdin/stdout/stderr.
+        unsafe {
+            libc::setsid();
+            libc::ioctl(s, libc::TIOCSCTTY, 0);
+            libc::dup2(s, 0);
+            libc::dup2(s, 1);
+            libc::dup2(s, 2);
+        }
+    })?;
+    drop(slave);
+    set_nonblocking(master.as_raw_fd());
+    Ok(PtyChild { child, master })
+}
+
+fn open_pty() -> io::Result<(OwnedFd, OwnedFd)> {
     // SAFETY: plain libc calls on fds we own; ptsname_r writes into buf.
     let master = unsafe {
         let fd = cvt(libc::posix_openpt(
@@ -153,43 +246,23 @@ pub fn spawn_pty(cmd: &Command, outer: RawFd, signals: &SignalPipe) -> io::Resul
         ))?;
         OwnedFd::from_raw_fd(fd)
     };
-    if let Ok(t) = tty::get_termios(outer) {
-        let _ = tty::set_termios(slave.as_raw_fd(), &t);
-    }
-    if let Some((cols, rows)) = tty::window_size(outer) {
-        tty::set_window_size(slave.as_raw_fd(), cols, rows);
-    }
-    let s = slave.as_raw_fd();
-    let pid = fork_exec(cmd, signals, || {
-        // SAFETY: async-signal-safe calls in the child: new session with the
-        // pty as controlling terminal, then it becomes stdin/stdout/stderr.
-        unsafe {
-            libc::setsid();
-            libc::ioctl(s, libc::TIOCSCTTY, 0);
-            libc::dup2(s, 0);
-            libc::dup2(s, 1);
-            libc::dup2(s, 2);
-        }
-    })?;
-    drop(slave);
-    set_nonblocking(master.as_raw_fd());
-    Ok(PtyChild { pid, master })
+    Ok((master, slave))
 }
 
 pub struct PipeChild {
-    pub pid: libc::pid_t,
+    pub child: Gated,
     pub stdin: OwnedFd,
     pub stdout: OwnedFd,
     pub stderr: OwnedFd,
 }
 
 /// Start the program with a pipe for each of stdin, stdout and stderr.
-pub fn spawn_pipes(cmd: &Command, signals: &SignalPipe) -> io::Result<PipeChild> {
+pub fn spawn_pipes(cmd: &Command, signals: &SignalPipe, uids: StartUids) -> io::Result<PipeChild> {
     let (in_r, in_w) = pipe()?;
     let (out_r, out_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
     let (a, b, c) = (in_r.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd());
-    let pid = fork_exec(cmd, signals, || {
+    let child = fork_gated(cmd, signals, uids, || {
         // SAFETY: dup2 is async-signal-safe; the targets drop CLOEXEC.
         unsafe {
             libc::dup2(a, 0);
@@ -199,7 +272,7 @@ pub fn spawn_pipes(cmd: &Command, signals: &SignalPipe) -> io::Result<PipeChild>
     })?;
     set_nonblocking(in_w.as_raw_fd());
     Ok(PipeChild {
-        pid,
+        child,
         stdin: in_w,
         stdout: out_r,
         stderr: err_r,

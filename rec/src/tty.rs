@@ -33,6 +33,38 @@ impl Drop for RawMode {
     }
 }
 
+/// Makes a terminal exclusive (TIOCEXCL) while held: further open(2)s of
+/// its device fail with EBUSY for everyone but CAP_SYS_ADMIN, so the recorded
+/// user cannot reach the outer terminal around the recorder
+/// (`echo x > /dev/pts/N`). Open descriptors are unaffected. Cleared on drop.
+pub struct Exclusive {
+    fd: RawFd,
+}
+
+impl Exclusive {
+    pub fn enter(fd: RawFd) -> io::Result<Exclusive> {
+        // SAFETY: TIOCEXCL takes no argument.
+        if unsafe { libc::ioctl(fd, libc::TIOCEXCL) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Exclusive { fd })
+    }
+}
+
+impl Drop for Exclusive {
+    fn drop(&mut self) {
+        // SAFETY: TIOCNXCL takes no argument.
+        unsafe { libc::ioctl(self.fd, libc::TIOCNXCL) };
+    }
+}
+
+/// True if the terminal is in exclusive mode (TIOCGEXCL).
+pub fn is_exclusive(fd: RawFd) -> bool {
+    let mut on: libc::c_int = 0;
+    // SAFETY: TIOCGEXCL writes an int to the pointer.
+    unsafe { libc::ioctl(fd, libc::TIOCGEXCL, &mut on) == 0 && on != 0 }
+}
+
 pub fn get_termios(fd: RawFd) -> io::Result<libc::termios> {
     // SAFETY: zeroed termios is a valid out-parameter.
     let mut t: libc::termios = unsafe { std::mem::zeroed() };

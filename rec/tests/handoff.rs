@@ -1,6 +1,7 @@
-//! tlog-rs-rec-session honours a verified PAM hand-off: `record=true` records
-//! with the hand-off's settings and shell (the user's TLOG_REC_* env is then
-//! ignored); `record=false` runs the real shell unrecorded. The hand-off is
+//! tlog-rs-rec-session honours a verified PAM hand-off, found through its
+//! ancestors (nothing in the environment): `record=true` records with the
+//! hand-off's settings and shell (the user's TLOG_REC_* env is ignored);
+//! `record=false` runs the real shell unrecorded. The hand-off is
 //! written with the policy crate's own writer, bound to this test process (an
 //! ancestor of the recorder), into a private /run (tmpfs in a private mount
 //! namespace). Root only.
@@ -31,7 +32,8 @@ fn run_with_handoff(dir: &TempDir, h: &Handoff, cmd: &str) -> Output {
     );
     Command::new("unshare")
         .args(["-m", "--propagation", "private", "sh", "-c", &setup])
-        .env("TLOG_RS_HANDOFF", token)
+        // Neither the old token variable nor tlog's variables count.
+        .env("TLOG_RS_HANDOFF", token.to_string())
         // Both would be honoured without a hand-off; with one they are not.
         .env("TLOG_REC_SHELL", "/bin/false")
         .env("TLOG_REC_SESSION_CONF_TEXT", "{\"notice\":\"[env]\\n\"}")
@@ -50,6 +52,7 @@ fn handoff_for(record: bool, conf_text: String) -> Handoff {
         conf_text,
         service: "test".into(),
         rule: "test-rule".into(),
+        ..Default::default()
     }
 }
 
@@ -185,7 +188,7 @@ fn a_process_posing_as_a_recorder_cannot_unrecord_a_new_login_below_it() {
         ProcId::of(pam_pid).unwrap(),
     )
     .unwrap();
-    std::fs::write(&tokenfile, token).unwrap();
+    std::fs::write(&tokenfile, token.to_string()).unwrap();
     let o = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");

@@ -10,7 +10,9 @@ use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 
+use tlog_policy::handoff;
 use tlog_rs_rec::config::{system_config_path, ConfigBuilder, ConfigError, Program};
+use tlog_rs_rec::privilege::StartUids;
 use tlog_rs_rec::session_args::{self, SessionArgs};
 use tlog_rs_rec::{nesting, run, warn};
 
@@ -26,9 +28,11 @@ Start a recorded login shell.
   -i, --interactive    start the shell interactively (-i)
   -c, --command        the first ARG is a command string for the shell
 
-The real shell: $TLOG_REC_SHELL, else $TLOG_REC_SESSION_SHELL, else the path
-encoded in the program name after \"-shell\" (\"-\" is \"/\", \"\\x\" is x),
-else \"shell\" from the configuration.";
+The real shell and the settings come from the PAM hand-off (pam_tlog). Without
+one, everything is recorded and the real shell is the passwd database's (the
+services after tlog's NSS module), else the path encoded in the program name
+after \"-shell\" (\"-\" is \"/\", \"\\x\" is x), else \"shell\" from
+/etc/tlog-rs/rec-session.conf. The environment (TLOG_REC_*) is never read.";
 
 fn main() {
     run::harden_process(nesting::SESSION_COMM);
@@ -54,19 +58,25 @@ fn unusable_shell(shell: &str) -> Option<&'static str> {
     None
 }
 
-/// The real shell: env, then program name, then config; bad candidates are
-/// skipped with a warning.
+/// The real shell without a hand-off: the passwd database (the services
+/// after our NSS module), then the program name, then the system
+/// configuration. Never the environment. Bad candidates are skipped with a
+/// warning.
 fn choose_shell(
     args: &SessionArgs,
+    uid: u32,
     config_shell: Option<&str>,
     warnings: &mut Vec<String>,
 ) -> Option<String> {
+    let passwd = match tlog_policy::sys::underlying_getpwuid(uid) {
+        Ok(e) => e.map(|e| e.shell).filter(|s| !s.is_empty()),
+        Err(e) => {
+            warnings.push(format!("Cannot look up the shell of uid {uid}: {e}"));
+            None
+        }
+    };
     let candidates = [
-        ("TLOG_REC_SHELL", std::env::var("TLOG_REC_SHELL").ok()),
-        (
-            "TLOG_REC_SESSION_SHELL",
-            std::env::var("TLOG_REC_SESSION_SHELL").ok(),
-        ),
+        ("the passwd database", passwd),
         ("the program name", args.name_shell.clone()),
         ("the configuration", config_shell.map(str::to_string)),
     ];
@@ -80,15 +90,35 @@ fn choose_shell(
     None
 }
 
+/// Variables tlog reads that we ignore without a hand-off (and with one,
+/// which carries everything).
+const IGNORED_ENV: [&str; 6] = [
+    "TLOG_REC_SHELL",
+    "TLOG_REC_SESSION_SHELL",
+    "TLOG_REC_CONF_FILE",
+    "TLOG_REC_SESSION_CONF_FILE",
+    "TLOG_REC_CONF_TEXT",
+    "TLOG_REC_SESSION_CONF_TEXT",
+];
+
 fn config_error(e: ConfigError) -> i32 {
     warn(&format!("Invalid configuration: {e}"));
     run::EXIT_FAILURE
 }
 
-fn exec_unrecorded(shell: &str, argv: &[OsString]) -> i32 {
+/// Run the real shell in our place, as the user: with a set-uid recorder the
+/// user's uid comes back for real, effective and saved uid first, and the
+/// shell gets the environment the login program gave us.
+fn exec_unrecorded(uids: StartUids, shell: &str, argv: &[OsString]) -> i32 {
+    if !tlog_rs_rec::privilege::become_user(uids) {
+        warn("Failed to take the user's uid before running the shell");
+        return run::EXIT_FAILURE;
+    }
     let e = std::process::Command::new(shell)
         .arg0(&argv[0])
         .args(&argv[1..])
+        .env_clear()
+        .envs(tlog_rs_rec::privilege::original_environment())
         .env("SHELL", shell)
         .exec();
     warn(&format!("Failed executing {shell}: {e}"));
@@ -112,14 +142,14 @@ fn real_main() -> i32 {
         println!("{IDENT} {}", env!("CARGO_PKG_VERSION"));
         return 0;
     }
-    // SAFETY: getuid cannot fail.
-    let uid = unsafe { libc::getuid() };
+    let uids = StartUids::current();
+    let uid = uids.user;
     let mut warnings = Vec::new();
-    let (handoff, login) = match tlog_policy::handoff::read_checked_login() {
-        Ok((h, pam)) if h.uid == uid => (Some(h), Some(pam)),
-        Ok(_) | Err(tlog_policy::handoff::Rejected::NoToken) => (None, None),
+    let (handoff, login) = match handoff::find_for_self() {
+        Ok((h, key)) => (Some(h), Some(key)),
+        Err(handoff::Rejected::NotFound) => (None, None),
         Err(why) => {
-            // Fail secure: record, with the system configuration.
+            // Fail secure: record, with the strictest settings.
             warnings.push(format!("Ignoring the PAM hand-off ({why}); recording"));
             (None, None)
         }
@@ -149,28 +179,22 @@ fn real_main() -> i32 {
             (b.build(), shell)
         }
         None => {
-            let floor = b.build();
-            for var in ["TLOG_REC_CONF_FILE", "TLOG_REC_SESSION_CONF_FILE"] {
-                if let Some(p) = std::env::var_os(var) {
-                    if let Err(e) = b.add_file(Path::new(&p), false) {
-                        return config_error(e);
-                    }
-                }
-            }
-            for var in ["TLOG_REC_CONF_TEXT", "TLOG_REC_SESSION_CONF_TEXT"] {
-                if let Ok(t) = std::env::var(var) {
-                    if let Err(e) = b.add_text(var, &t) {
-                        return config_error(e);
-                    }
-                }
-            }
-            let mut config = b.build();
-            for key in config.restrict_to(&floor) {
+            let set: Vec<&str> = IGNORED_ENV
+                .into_iter()
+                .filter(|v| std::env::var_os(v).is_some())
+                .collect();
+            if !set.is_empty() {
                 warnings.push(format!(
-                    "Ignoring \"{key}\" from the environment: only the system configuration or PAM may weaken recording"
+                    "Ignoring {} from the environment: without a PAM hand-off only the system configuration counts",
+                    set.join(", ")
                 ));
             }
-            let shell = choose_shell(&args, config.shell.as_deref(), &mut warnings);
+            // No hand-off: the system configuration, and everything recorded.
+            let mut config = b.build();
+            config.log_input = true;
+            config.log_output = true;
+            config.log_window = true;
+            let shell = choose_shell(&args, uid, config.shell.as_deref(), &mut warnings);
             (config, shell)
         }
     };
@@ -188,8 +212,10 @@ fn real_main() -> i32 {
         return 0;
     }
     let shell_argv = session_args::shell_argv(&shell, &args);
-    if handoff.as_ref().is_some_and(|h| !h.record) || nesting::already_recorded(login) {
-        return exec_unrecorded(&shell, &shell_argv);
+    if handoff.as_ref().is_some_and(|h| !h.record)
+        || nesting::already_recorded(login.map(|k| k.pam))
+    {
+        return exec_unrecorded(uids, &shell, &shell_argv);
     }
     run::record(run::Plan {
         ident: IDENT,
@@ -199,5 +225,7 @@ fn real_main() -> i32 {
         env_set: vec![("SHELL".into(), shell.into())],
         set_marker: true,
         warnings,
+        login,
+        uids,
     })
 }

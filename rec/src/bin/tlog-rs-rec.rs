@@ -81,5 +81,7 @@ fn real_main() -> i32 {
         env_set: Vec::new(),
         set_marker: false,
         warnings: Vec::new(),
+        login: None,
+        uids: tlog_rs_rec::privilege::StartUids::current(),
     })
 }

@@ -11,7 +11,7 @@ use super::backend::Backend;
 use super::event::EventRecord;
 
 /// Open flags of the recording file: O_WRONLY|O_CREAT|O_APPEND|O_CLOEXEC,
-/// mode 0600 (before umask), like tlog; plus O_NOCTTY so a tty given as the
+/// mode 0600 (0640 in a set-gid directory, see `new_file_mode`), like tlog; plus O_NOCTTY so a tty given as the
 /// path never becomes our controlling terminal.
 pub(crate) fn open_append(path: &Path) -> io::Result<File> {
     open_with(path, 0)
@@ -26,14 +26,52 @@ pub(crate) fn open_sidecar(path: &Path) -> io::Result<File> {
 }
 
 fn open_with(path: &Path, extra: libc::c_int) -> io::Result<File> {
-    OpenOptions::new()
+    let file = OpenOptions::new()
         .append(true)
         .create(true)
-        .mode(0o600)
+        .mode(new_file_mode(path))
         // std already sets O_CLOEXEC; spelled out because the fd must never
         // leak into the recorded shell.
         .custom_flags(libc::O_CLOEXEC | libc::O_NOCTTY | extra)
-        .open(path)
+        .open(path)?;
+    check_owner(path, &file)?;
+    Ok(file)
+}
+
+/// Mode of a new log or sidecar: 0600, or 0640 in a set-gid directory, whose
+/// group (e.g. the auditors' `adm`) then owns the file. Never group-readable
+/// otherwise: the file's group would be the recorded user's primary group.
+pub(crate) fn new_file_mode(path: &Path) -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    match std::fs::metadata(parent) {
+        Ok(m) if m.mode() & libc::S_ISGID != 0 => 0o640,
+        _ => 0o600,
+    }
+}
+
+/// A regular log file must belong to the account we write as: a file the
+/// recorded user owns (planted in a shared directory) could be rewritten by
+/// her, so it is refused rather than trusted.
+fn check_owner(path: &Path, file: &File) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = file.metadata()?;
+    // SAFETY: geteuid cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if meta.file_type().is_file() && meta.uid() != me {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "{} is owned by uid {}, not by the recorder's uid {me}: refusing a log others could rewrite",
+                path.display(),
+                meta.uid()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// `<path>.events`: where session start/end entries go for the file writer.

@@ -42,6 +42,7 @@ pub mod backend;
 #[cfg(test)]
 mod daemon_tests;
 pub mod event;
+pub mod evidence;
 pub mod file;
 pub mod guard;
 pub mod journal;
