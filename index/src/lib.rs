@@ -5,3 +5,4 @@ pub mod config;
 pub mod timewin;
 pub mod store;
 pub mod derive;
+pub mod ingest;

@@ -1,0 +1,646 @@
+//! `tlog-rs index --jsonl`: reads JSON Lines stores incrementally.
+//!
+//! Layouts: the file writer's log plus its `<log>.events` sidecar, and the
+//! central rsyslog layout `<dir>/<host>/<yyyy-mm-dd>.jsonl` where each line
+//! is one tlog message or one tlog-rs event, told apart by their keys
+//! (`ver` or `event`). A directory is walked recursively; files named
+//! `*.jsonl`, `*.json`, `*.log`, `*.events`, and any file with an `.events`
+//! sidecar, are read.
+//!
+//! Each file has a cursor (device, inode, offset of the last complete line,
+//! and a hash of its first bytes): a renamed (rotated) file goes on where it
+//! was, a new file that reuses an inode starts over, a file that shrank is
+//! read again from the start. A last line without its newline is left for
+//! the next run. Messages are keyed by (host, rec, id), so a second delivery
+//! path or a second run adds nothing; a copy with other content marks the
+//! recording tampered. Bad lines are reported by FILE:LINE and skipped,
+//! never the rest of the file.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::{Map, Value};
+use tlog_format::{parse_message, Message};
+
+use crate::derive::{Deriver, time_ms};
+use crate::store::{Added, EventInfo, FileCursor, MessageRef, Store, StoreError};
+
+/// Bytes hashed to recognise a file again (only bytes already consumed).
+const HEAD_BYTES: u64 = 64;
+/// Commit (and save the cursor) at least this often while reading a file.
+const COMMIT_BYTES: u64 = 64 << 20;
+/// A partial last line older than this is reported as truncated.
+const STALE_PARTIAL: Duration = Duration::from_secs(600);
+
+/// Something wrong with the input, reported and skipped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub file: PathBuf,
+    pub line: Option<u64>,
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "{}:{l}: {}", self.file.display(), self.message),
+            None => write!(f, "{}: {}", self.file.display(), self.message),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    pub files: u64,
+    pub bytes: u64,
+    pub messages: u64,
+    pub duplicates: u64,
+    pub conflicts: u64,
+    pub events: u64,
+    pub bad_lines: u64,
+    pub partial_lines: u64,
+    pub files_gone: u64,
+    pub recordings_derived: u64,
+}
+
+pub struct Indexer<'a> {
+    store: &'a mut dyn Store,
+    report: Report,
+    problems: &'a mut dyn FnMut(Problem),
+    progress: Option<Instant>,
+}
+
+/// FNV-1a, stable across builds (stored in the index).
+#[derive(Clone, Copy)]
+struct Fnv(u64);
+
+impl Fnv {
+    fn new() -> Self {
+        Fnv(0xcbf29ce484222325)
+    }
+    fn bytes(mut self, b: &[u8]) -> Self {
+        for &x in b {
+            self.0 ^= x as u64;
+            self.0 = self.0.wrapping_mul(0x100000001b3);
+        }
+        // Field separator, so ("ab","c") and ("a","bc") differ.
+        self.0 ^= 0xff;
+        self.0 = self.0.wrapping_mul(0x100000001b3);
+        self
+    }
+}
+
+/// Content of a message, independent of key order or extra keys a relay
+/// added (e.g. rsyslog's `timestamp`).
+fn message_hash(m: &Message) -> u64 {
+    Fnv::new()
+        .bytes(m.host.as_bytes())
+        .bytes(m.rec.as_deref().unwrap_or("").as_bytes())
+        .bytes(m.user.as_bytes())
+        .bytes(m.term.as_bytes())
+        .bytes(&m.session.to_le_bytes())
+        .bytes(&m.id.to_le_bytes())
+        .bytes(&m.pos.to_le_bytes())
+        .bytes(m.time.as_deref().unwrap_or("").as_bytes())
+        .bytes(m.timing.as_bytes())
+        .bytes(m.in_txt.as_bytes())
+        .bytes(&m.in_bin)
+        .bytes(m.out_txt.as_bytes())
+        .bytes(&m.out_bin)
+        .0
+}
+
+fn is_candidate(p: &Path) -> bool {
+    let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    if name.starts_with('.') {
+        return false;
+    }
+    if [".jsonl", ".json", ".log", ".events"].iter().any(|e| name.ends_with(e)) {
+        return true;
+    }
+    let mut side = p.as_os_str().to_owned();
+    side.push(".events");
+    Path::new(&side).exists()
+}
+
+/// Files to read under `root`, sorted (day files in date order).
+pub fn walk(root: &Path, problems: &mut dyn FnMut(Problem)) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let meta = match std::fs::metadata(root) {
+        Ok(m) => m,
+        Err(e) => {
+            problems(Problem {
+                file: root.to_path_buf(),
+                line: None,
+                message: e.to_string(),
+            });
+            return out;
+        }
+    };
+    if meta.is_file() {
+        out.push(root.to_path_buf());
+        return out;
+    }
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let rd = match std::fs::read_dir(&dir) {
+            Ok(r) => r,
+            Err(e) => {
+                problems(Problem {
+                    file: dir,
+                    line: None,
+                    message: e.to_string(),
+                });
+                continue;
+            }
+        };
+        for ent in rd.flatten() {
+            let p = ent.path();
+            match ent.file_type() {
+                Ok(t) if t.is_dir() => stack.push(p),
+                Ok(t) if t.is_file() && is_candidate(&p) => out.push(p),
+                _ => {}
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn head_hash(f: &File, upto: u64) -> u64 {
+    let mut buf = vec![0u8; upto.min(HEAD_BYTES) as usize];
+    match f.read_exact_at(&mut buf, 0) {
+        Ok(()) => Fnv::new().bytes(&buf).0,
+        Err(_) => 0,
+    }
+}
+
+fn field_str(m: &Map<String, Value>, k: &str, required: bool) -> Result<Option<String>, String> {
+    match m.get(k) {
+        None | Some(Value::Null) if !required => Ok(None),
+        None | Some(Value::Null) => Err(format!("field \"{k}\" is missing")),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(v) => Err(format!("field \"{k}\": expected a string, found {}", kind(v))),
+    }
+}
+
+fn field_u64(m: &Map<String, Value>, k: &str) -> Result<Option<u64>, String> {
+    match m.get(k) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_u64()
+            .map(Some)
+            .ok_or_else(|| format!("field \"{k}\": expected a non-negative integer, found {}", kind(v))),
+    }
+}
+
+fn field_i64(m: &Map<String, Value>, k: &str) -> Result<Option<i64>, String> {
+    match m.get(k) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_i64()
+            .map(Some)
+            .ok_or_else(|| format!("field \"{k}\": expected an integer, found {}", kind(v))),
+    }
+}
+
+/// Event times are Unix seconds with 3 decimals, as numbers.
+fn field_ms(m: &Map<String, Value>, k: &str) -> Result<Option<i64>, String> {
+    match m.get(k) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => time_ms(&n.to_string())
+            .or_else(|| n.as_f64().map(|f| (f * 1000.0).round() as i64))
+            .map(Some)
+            .ok_or_else(|| format!("field \"{k}\": not a time")),
+        Some(v) => Err(format!("field \"{k}\": expected Unix seconds, found {}", kind(v))),
+    }
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// A start or end entry: (host, rec, info).
+pub fn parse_event(m: &Map<String, Value>) -> Result<(String, String, EventInfo), String> {
+    let end = match field_str(m, "event", true)?.as_deref() {
+        Some("start") => false,
+        Some("end") => true,
+        Some(other) => return Err(format!("field \"event\": unknown event {other:?}")),
+        None => unreachable!("required"),
+    };
+    let host = field_str(m, "host", true)?.unwrap_or_default();
+    let rec = field_str(m, "rec", true)?.unwrap_or_default();
+    let groups = match m.get("groups") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(a)) => Some(
+            a.iter()
+                .map(|g| g.as_str().map(String::from))
+                .collect::<Option<Vec<_>>>()
+                .ok_or("field \"groups\": expected an array of strings")?,
+        ),
+        Some(v) => return Err(format!("field \"groups\": expected an array, found {}", kind(v))),
+    };
+    let uid = field_u64(m, "uid")?
+        .map(|u| u32::try_from(u).map_err(|_| "field \"uid\": out of range".to_string()))
+        .transpose()?;
+    Ok((
+        host,
+        rec,
+        EventInfo {
+            end,
+            user: field_str(m, "user", true)?.unwrap_or_default(),
+            tty: field_str(m, "tty", false)?,
+            session: field_u64(m, "session")?,
+            start_ms: field_ms(m, "start")?,
+            end_ms: field_ms(m, "end")?,
+            exit_status: field_i64(m, "exit_status")?,
+            end_reason: field_str(m, "end_reason", false)?,
+            messages_written: field_u64(m, "messages_written")?,
+            messages_dropped: field_u64(m, "messages_dropped")?,
+            service: field_str(m, "service", false)?,
+            rhost: field_str(m, "rhost", false)?,
+            uid,
+            groups,
+            rule: field_str(m, "rule", false)?,
+            source: field_str(m, "source", false)?,
+            fqdn: field_str(m, "fqdn", false)?,
+        },
+    ))
+}
+
+enum Line {
+    Message(Box<Message>),
+    Event(String, String, EventInfo),
+}
+
+/// Tell a tlog message from a tlog-rs event by their keys, and parse it.
+fn classify(line: &[u8]) -> Result<Line, String> {
+    // Only the first JSON value counts: tlog-play ignores trailing garbage.
+    let first = serde_json::Deserializer::from_slice(line)
+        .into_iter::<Map<String, Value>>()
+        .next();
+    let obj = match first {
+        Some(Ok(o)) => o,
+        Some(Err(e)) if e.is_eof() => return Err("truncated JSON".into()),
+        Some(Err(e)) if e.is_data() => {
+            return Err("not a JSON object (neither a tlog message nor a tlog-rs event)".into())
+        }
+        Some(Err(e)) => return Err(format!("corrupt JSON: {e}")),
+        None => return Err("empty".into()),
+    };
+    if obj.contains_key("ver") {
+        if matches!(obj.get("host"), Some(Value::Object(_))) {
+            return Err("field \"host\": an object (ECS-style, e.g. from Filebeat), not tlog's host name string; deliver tlog's JSON unchanged".into());
+        }
+        let m = parse_message(line).map_err(|e| format!("tlog message: {e}"))?;
+        if m.rec.as_deref().is_none_or(str::is_empty) {
+            return Err("tlog message without \"rec\": recordings cannot be told apart".into());
+        }
+        Ok(Line::Message(Box::new(m)))
+    } else if obj.contains_key("event") {
+        let (host, rec, info) = parse_event(&obj).map_err(|e| format!("tlog-rs event: {e}"))?;
+        Ok(Line::Event(host, rec, info))
+    } else {
+        Err("neither a tlog message (no \"ver\") nor a tlog-rs event (no \"event\")".into())
+    }
+}
+
+impl<'a> Indexer<'a> {
+    pub fn new(store: &'a mut dyn Store, problems: &'a mut dyn FnMut(Problem), progress: bool) -> Self {
+        Indexer {
+            store,
+            report: Report::default(),
+            problems,
+            progress: progress.then(Instant::now),
+        }
+    }
+
+    fn problem(&mut self, file: &Path, line: Option<u64>, message: String) {
+        (self.problems)(Problem {
+            file: file.to_path_buf(),
+            line,
+            message,
+        });
+    }
+
+    fn tick(&mut self, file: &Path) {
+        if let Some(last) = self.progress {
+            if last.elapsed() >= Duration::from_millis(500) {
+                eprint!(
+                    "\r\x1b[Kindexing {} ({} files, {} MiB, {} messages)",
+                    file.display(),
+                    self.report.files,
+                    self.report.bytes >> 20,
+                    self.report.messages
+                );
+                self.progress = Some(Instant::now());
+            }
+        }
+    }
+
+    /// Read every new line under `roots`, then derive what changed.
+    pub fn run(mut self, roots: &[PathBuf]) -> Result<Report, StoreError> {
+        let mut seen = HashSet::new();
+        for root in roots {
+            let files = walk(root, &mut |p| (self.problems)(p));
+            for f in files {
+                if let Some(id) = self.file(&f)? {
+                    seen.insert(id);
+                }
+            }
+        }
+        self.gone(roots, &seen)?;
+        self.derive_dirty()?;
+        if self.progress.is_some() {
+            eprint!("\r\x1b[K");
+        }
+        Ok(self.report)
+    }
+
+    fn gone(&mut self, roots: &[PathBuf], seen: &HashSet<i64>) -> Result<(), StoreError> {
+        for c in self.store.files()? {
+            let under = roots.iter().any(|r| Path::new(&c.path).starts_with(r));
+            if seen.contains(&c.id) || !under || c.ino == 0 || Path::new(&c.path).exists() {
+                continue;
+            }
+            self.report.files_gone += 1;
+            self.problem(
+                Path::new(&c.path),
+                None,
+                "gone (deleted, or rotated out of the indexed directories); what it held stays indexed".into(),
+            );
+            self.store.begin()?;
+            self.store.save_file(&FileCursor { dev: 0, ino: 0, ..c })?;
+            self.store.commit()?;
+        }
+        Ok(())
+    }
+
+    /// Index the new lines of one file; returns its cursor id.
+    fn file(&mut self, path: &Path) -> Result<Option<i64>, StoreError> {
+        let f = match File::open(path) {
+            Ok(f) => f,
+            Err(e) => {
+                self.problem(path, None, e.to_string());
+                return Ok(None);
+            }
+        };
+        let meta = match f.metadata() {
+            Ok(m) => m,
+            Err(e) => {
+                self.problem(path, None, e.to_string());
+                return Ok(None);
+            }
+        };
+        let (dev, ino, len) = (meta.dev(), meta.ino(), meta.len());
+        let path_s = path.to_string_lossy().into_owned();
+        let mut cur = match self.store.file_by_inode(dev, ino)? {
+            Some(c) if head_hash(&f, c.offset) != c.head => {
+                // A new file on a reused inode: the old one is gone.
+                self.store.begin()?;
+                self.store.save_file(&FileCursor { dev: 0, ino: 0, ..c })?;
+                self.store.commit()?;
+                None
+            }
+            Some(c) if len < c.offset => {
+                self.problem(
+                    path,
+                    None,
+                    format!("shrank below the indexed {} bytes; read again from the start", c.offset),
+                );
+                Some(FileCursor { offset: 0, line: 0, head: 0, path: path_s.clone(), ..c })
+            }
+            Some(c) => Some(FileCursor { path: path_s.clone(), ..c }),
+            None => None,
+        }
+        .unwrap_or(FileCursor {
+            id: 0,
+            path: path_s,
+            dev,
+            ino,
+            head: 0,
+            offset: 0,
+            line: 0,
+        });
+        self.report.files += 1;
+        if cur.id == 0 {
+            self.store.begin()?;
+            cur.id = self.store.save_file(&cur)?;
+            self.store.commit()?;
+        }
+        if len == cur.offset {
+            return Ok(Some(cur.id));
+        }
+        let mut r = BufReader::with_capacity(1 << 20, f);
+        if let Err(e) = r.seek(SeekFrom::Start(cur.offset)) {
+            self.problem(path, None, e.to_string());
+            return Ok(Some(cur.id));
+        }
+        let mut buf = Vec::with_capacity(8192);
+        let mut since_commit = 0u64;
+        self.store.begin()?;
+        loop {
+            buf.clear();
+            let n = match r.by_ref().take(u64::MAX).read_until(b'\n', &mut buf) {
+                Ok(n) => n,
+                Err(e) => {
+                    self.problem(path, Some(cur.line + 1), format!("read error: {e}"));
+                    break;
+                }
+            };
+            if n == 0 {
+                break;
+            }
+            if buf.last() != Some(&b'\n') {
+                self.report.partial_lines += 1;
+                let old = meta
+                    .modified()
+                    .ok()
+                    .and_then(|m| SystemTime::now().duration_since(m).ok())
+                    .is_some_and(|age| age > STALE_PARTIAL);
+                if old {
+                    self.problem(
+                        path,
+                        Some(cur.line + 1),
+                        format!("truncated last line ({n} bytes, no newline); left unread until it is completed"),
+                    );
+                }
+                break;
+            }
+            let offset = cur.offset;
+            cur.offset += n as u64;
+            cur.line += 1;
+            self.report.bytes += n as u64;
+            since_commit += n as u64;
+            self.line(path, cur.id, cur.line, offset, &buf)?;
+            if since_commit >= COMMIT_BYTES {
+                since_commit = 0;
+                cur.head = head_hash(r.get_ref(), cur.offset);
+                self.store.save_file(&cur)?;
+                self.store.commit()?;
+                self.store.begin()?;
+                self.tick(path);
+            }
+            if cur.line % 4096 == 0 {
+                self.tick(path);
+            }
+        }
+        cur.head = head_hash(r.get_ref(), cur.offset);
+        self.store.save_file(&cur)?;
+        self.store.commit()?;
+        Ok(Some(cur.id))
+    }
+
+    fn line(&mut self, path: &Path, file: i64, line: u64, offset: u64, buf: &[u8]) -> Result<(), StoreError> {
+        let body = buf.strip_suffix(b"\n").unwrap_or(buf);
+        if body.iter().all(|b| b.is_ascii_whitespace()) {
+            return Ok(());
+        }
+        match classify(body) {
+            Err(e) => {
+                self.report.bad_lines += 1;
+                self.problem(path, Some(line), e);
+            }
+            Ok(Line::Message(m)) => {
+                let rec = m.rec.as_deref().unwrap_or("");
+                let key = self.store.recording(&m.host, rec)?;
+                let r = MessageRef {
+                    id: m.id,
+                    file,
+                    offset,
+                    len: body.len() as u32,
+                    hash: message_hash(&m),
+                };
+                match self.store.add_message(key, &r)? {
+                    Added::New => self.report.messages += 1,
+                    Added::Duplicate => self.report.duplicates += 1,
+                    Added::Conflict => {
+                        self.report.conflicts += 1;
+                        self.store.mark_tampered(key)?;
+                        self.problem(
+                            path,
+                            Some(line),
+                            format!(
+                                "message id {} of recording {rec} on {} differs from the copy indexed before: recording marked tampered",
+                                m.id, m.host
+                            ),
+                        );
+                    }
+                }
+            }
+            Ok(Line::Event(host, rec, info)) => {
+                let key = self.store.recording(&host, &rec)?;
+                match self.store.add_event(key, &info)? {
+                    Added::New => self.report.events += 1,
+                    _ => self.report.duplicates += 1,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Re-derive every recording that got new messages or events.
+    fn derive_dirty(&mut self) -> Result<(), StoreError> {
+        let dirty = self.store.dirty()?;
+        let mut files: HashMap<String, Option<File>> = HashMap::new();
+        for (n, key) in dirty.into_iter().enumerate() {
+            let mut d = Deriver::new();
+            let mut buf = Vec::new();
+            for (m, path) in self.store.messages(key)? {
+                let f = files
+                    .entry(path.clone())
+                    .or_insert_with(|| File::open(&path).ok());
+                let Some(f) = f else { continue };
+                buf.resize(m.len as usize, 0);
+                if f.read_exact_at(&mut buf, m.offset).is_err() {
+                    continue;
+                }
+                match parse_message(&buf) {
+                    Ok(msg) if msg.id == m.id => d.message(&msg),
+                    _ => {
+                        self.problem(
+                            Path::new(&path),
+                            None,
+                            format!("changed since it was indexed: message id {} no longer at byte {}", m.id, m.offset),
+                        );
+                    }
+                }
+            }
+            let derived = d.finish();
+            self.store.begin()?;
+            self.store.store_derived(key, &derived)?;
+            self.store.commit()?;
+            self.report.recordings_derived += 1;
+            if n % 64 == 0 {
+                if let Some(last) = self.progress {
+                    if last.elapsed() >= Duration::from_millis(500) {
+                        eprint!("\r\x1b[Kderiving text and keyframes: {n} recordings");
+                        self.progress = Some(Instant::now());
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classify_lines() {
+        let msg = br#"{"ver":"2.3","host":"h","rec":"r1","user":"u","term":"xterm","session":1,"id":1,"pos":0,"time":1.000,"timing":"=80x24","in_txt":"","in_bin":[],"out_txt":"","out_bin":[]}"#;
+        assert!(matches!(classify(msg), Ok(Line::Message(_))), "{:?}", classify(msg).err());
+        let ev = br#"{"event":"start","rec":"r1","user":"u","host":"h","tty":null,"session":1,"start":1.5,"end":null,"service":"sshd","uid":1000,"groups":["wheel"]}"#;
+        match classify(ev) {
+            Ok(Line::Event(h, r, e)) => {
+                assert_eq!((h.as_str(), r.as_str()), ("h", "r1"));
+                assert_eq!(e.start_ms, Some(1500));
+                assert_eq!(e.service.as_deref(), Some("sshd"));
+                assert_eq!(e.groups, Some(vec!["wheel".to_string()]));
+                assert_eq!(e.uid, Some(1000));
+            }
+            _ => panic!("event"),
+        }
+        let ecs = String::from_utf8_lossy(msg).replace("\"host\":\"h\"", "\"host\":{\"name\":\"h\"}");
+        let e = classify(ecs.as_bytes()).err().unwrap();
+        assert!(e.contains("ECS"), "{e}");
+        let e = classify(&msg[..60]).err().unwrap();
+        assert_eq!(e, "truncated JSON");
+        let e = classify(b"{\"ver\":\"2.3\",\"host\":\"h\",}").err().unwrap();
+        assert!(e.starts_with("corrupt JSON"), "{e}");
+        let e = classify(b"[1,2]").err().unwrap();
+        assert!(e.contains("not a JSON object"), "{e}");
+        let e = classify(b"{\"a\":1}").err().unwrap();
+        assert!(e.contains("neither"), "{e}");
+        let e = classify(br#"{"event":"start","rec":"r","user":"u","host":"h","uid":"0"}"#).err().unwrap();
+        assert!(e.contains("\"uid\"") && e.contains("a string"), "{e}");
+        let e = classify(br#"{"event":"start","rec":"r","user":"u","host":{"name":"h"}}"#).err().unwrap();
+        assert!(e.contains("\"host\"") && e.contains("an object"), "{e}");
+        let no_rec = String::from_utf8_lossy(msg).replace("\"rec\":\"r1\",", "");
+        let e = classify(no_rec.as_bytes()).err().unwrap();
+        assert!(e.contains("without \"rec\""), "{e}");
+    }
+
+    #[test]
+    fn hash_ignores_relay_keys_but_not_content() {
+        let a = br#"{"ver":"2.3","host":"h","rec":"r1","user":"u","term":"xterm","session":1,"id":1,"pos":0,"timing":">2","in_txt":"","in_bin":[],"out_txt":"ab","out_bin":[]}"#;
+        let b = br#"{"timestamp":"2026-11-26T14:12:08+00:00","ver":"2.3","host":"h","rec":"r1","user":"u","term":"xterm","session":1,"id":1,"pos":0,"timing":">2","in_txt":"","in_bin":[],"out_txt":"ab","out_bin":[]}"#;
+        let c = String::from_utf8_lossy(a).replace("\"ab\"", "\"ac\"");
+        let h = |l: &[u8]| message_hash(&parse_message(l).unwrap());
+        assert_eq!(h(a), h(b));
+        assert_ne!(h(a), h(c.as_bytes()));
+    }
+}
