@@ -81,6 +81,12 @@ impl System for Glibc {
         // SAFETY: geteuid has no preconditions and cannot fail.
         unsafe { libc::geteuid() == 0 }
     }
+    fn uid_of(&self, name: &str) -> Option<u32> {
+        // Called under the reentrancy flag, like `underlying`: the nested
+        // lookup skips this module.
+        let c = std::ffi::CString::new(name).ok()?;
+        sys::getpw(Key::Name(&c)).ok().flatten().map(|e| e.uid)
+    }
 }
 
 /// Process-wide state: the parsed policy and recent answers.

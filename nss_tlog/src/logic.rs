@@ -18,6 +18,8 @@ pub trait System {
     fn host(&self) -> String;
     /// True in processes running with euid 0, where logins are decided.
     fn privileged(&self) -> bool;
+    /// uid of `name` from the chain after us (selection by uid).
+    fn uid_of(&self, name: &str) -> Option<u32>;
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -81,6 +83,7 @@ pub fn needs(policy: Result<&Policy, &PolicyError>, query: Option<&[u8]>) -> Nee
         Ok(p) => p.lookup_needs(query),
         Err(_) => Needs {
             name_may_match: true,
+            uid_aliases: true,
             groups: true,
         },
     }
@@ -99,10 +102,11 @@ pub fn answer(key: Key<'_>, sys: &dyn System, policy: &dyn PolicyAccess) -> Answ
     };
     let mut need = Needs {
         name_may_match: true,
+        uid_aliases: true,
         groups: true,
     };
     policy.with(&mut |p| need = needs(p, query));
-    if !need.name_may_match {
+    if !need.name_may_match && !need.uid_aliases {
         return Answer::NotFound;
     }
     let entry = match sys.underlying(key) {
@@ -110,10 +114,23 @@ pub fn answer(key: Key<'_>, sys: &dyn System, policy: &dyn PolicyAccess) -> Answ
         Ok(None) => return Answer::NotFound,
         Err(errno) => return Answer::Unavail(errno),
     };
-    let facts = facts_for(&entry, sys, need.groups);
     let mut swap = None;
-    let privileged = sys.privileged();
-    policy.with(&mut |p| swap = swap_shell(p, &facts, privileged));
+    if need.name_may_match {
+        let facts = facts_for(&entry, sys, need.groups);
+        let privileged = sys.privileged();
+        policy.with(&mut |p| swap = swap_shell(p, &facts, privileged));
+    }
+    if swap.is_none() && need.uid_aliases {
+        // An account sharing the uid of a user selected by name (issue 9,
+        // attack 8); pam_tlog decides with that user's rule.
+        policy.with(&mut |p| {
+            if let Ok(p) = p {
+                if p.selects_uid_by_name(entry.uid, &mut |n| sys.uid_of(n)) {
+                    swap = Some(p.recorder().to_string());
+                }
+            }
+        });
+    }
     match swap {
         Some(recorder) => {
             let mut e = entry;
@@ -128,7 +145,12 @@ pub fn answer(key: Key<'_>, sys: &dyn System, policy: &dyn PolicyAccess) -> Answ
 mod tests {
     use super::*;
 
-    struct Fake(Vec<(PwEntry, Vec<&'static str>)>);
+    /// Accounts with their groups, and how often `uid_of` ran.
+    struct Fake(Vec<(PwEntry, Vec<&'static str>)>, std::cell::Cell<u32>);
+
+    fn fake(users: Vec<(PwEntry, Vec<&'static str>)>) -> Fake {
+        Fake(users, Default::default())
+    }
 
     fn user(name: &str, uid: u32, shell: &str) -> PwEntry {
         PwEntry {
@@ -168,6 +190,13 @@ mod tests {
         fn privileged(&self) -> bool {
             true
         }
+        fn uid_of(&self, name: &str) -> Option<u32> {
+            self.1.set(self.1.get() + 1);
+            self.underlying(Key::Name(&std::ffi::CString::new(name).ok()?))
+                .ok()
+                .flatten()
+                .map(|e| e.uid)
+        }
     }
 
     const POLICY: &str = r#"
@@ -200,7 +229,7 @@ action = "record"
             // The policy syntax is the policy crate's; report rather than guess.
             panic!("test policy rejected: {e}");
         }
-        let sys = Fake(vec![
+        let sys = fake(vec![
             (user("alice", 2001, "/bin/zsh"), vec!["wheel"]),
             (user("bob", 2002, "/bin/bash"), vec!["users"]),
             (user("carol", 2003, ""), vec![]),
@@ -237,6 +266,9 @@ action = "record"
             fn privileged(&self) -> bool {
                 true
             }
+            fn uid_of(&self, _: &str) -> Option<u32> {
+                unreachable!()
+            }
         }
         let policy = Policy::from_toml_str(POLICY, "test policy");
         assert_eq!(
@@ -270,6 +302,45 @@ action = "record"
         assert_eq!(swap_shell(Err(&invalid), &facts, false), recorder);
     }
 
+    #[test]
+    fn aliases_of_users_selected_by_name_get_the_recorder() {
+        let by_user = "[[rule]]\nname = \"a\"\nusers = [\"alice\"]\n\
+                       [[rule]]\nname = \"g\"\ngroups = [\"dba\"]\n";
+        for text in [by_user, "[[rule]]\nname = \"a\"\nusers = [\"alice\"]\n"] {
+            let policy = Policy::from_toml_str(text, "t");
+            // The alias comes first: getpwuid(2001) gives it.
+            let sys = fake(vec![
+                (user("alias", 2001, "/bin/sh"), vec![]),
+                (user("alice", 2001, "/bin/zsh"), vec![]),
+                (user("dora", 2004, "/bin/bash"), vec!["dba"]),
+                (user("dalias", 2004, "/bin/bash"), vec![]),
+                (user("bob", 2002, "/bin/bash"), vec![]),
+            ]);
+            // A name that matches costs no resolution.
+            assert!(matches!(
+                run(&policy, &sys, Key::Name(c"alice")),
+                Answer::Found(_)
+            ));
+            assert_eq!(sys.1.get(), 0, "{text}");
+            match run(&policy, &sys, Key::Name(c"alias")) {
+                Answer::Found(e) => {
+                    assert_eq!(e.name, b"alias");
+                    assert_eq!(e.shell, b"/usr/bin/tlog-rs-rec-session");
+                }
+                other => panic!("alias: {other:?} ({text})"),
+            }
+            assert!(matches!(
+                run(&policy, &sys, Key::Uid(2001)),
+                Answer::Found(_)
+            ));
+            assert_eq!(run(&policy, &sys, Key::Name(c"bob")), Answer::NotFound);
+            // Only a group rule selects dora: pam_tlog refuses her alias.
+            assert_eq!(run(&policy, &sys, Key::Name(c"dalias")), Answer::NotFound);
+            // The rule's one name resolved once for all these lookups.
+            assert_eq!(sys.1.get(), 1, "{text}");
+        }
+    }
+
     fn need(policy: &str, q: &str) -> Needs {
         let p = Policy::from_toml_str(policy, "t").unwrap();
         needs(Ok(&p), Some(q.as_bytes()))
@@ -282,6 +353,7 @@ action = "record"
             need(by_user, "bob"),
             Needs {
                 name_may_match: false,
+                uid_aliases: true,
                 groups: false
             }
         );
@@ -295,6 +367,7 @@ action = "record"
             need(by_group, "bob"),
             Needs {
                 name_may_match: true,
+                uid_aliases: false,
                 groups: true
             }
         );
@@ -306,6 +379,7 @@ action = "record"
             need(&exempt_group, "bob"),
             Needs {
                 name_may_match: false,
+                uid_aliases: true,
                 groups: true
             }
         );
@@ -315,6 +389,7 @@ action = "record"
             needs(Err(&err), Some(b"bob")),
             Needs {
                 name_may_match: true,
+                uid_aliases: true,
                 groups: true
             }
         );

@@ -9,6 +9,7 @@
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::path::Path;
+use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
 use crate::config::{self, Action, FreeIpaConfig, OnStale, PolicyConfig, Rule};
@@ -19,6 +20,7 @@ use crate::freeipa::{self, IpaRules};
 use crate::settings::RecSettings;
 use crate::source_file::{read_checked, FileStamp};
 use crate::sssd::{self, SssdRecording, SssdVerdict};
+use crate::uid_match::SelectingNames;
 use crate::DEFAULT_RECORDER;
 
 /// FNV-1a: names are short and come from the admin's configuration, so a
@@ -105,6 +107,8 @@ pub struct Policy {
     ipa: Option<IpaSource>,
     stamps: Vec<FileStamp>,
     prefilter: NamePrefilter,
+    /// uids of the users named by record rules, resolved once (NSS).
+    name_uids: OnceLock<Vec<u32>>,
 }
 
 /// What an NSS lookup must gather before `may_record` can answer.
@@ -112,6 +116,10 @@ pub struct Policy {
 pub struct LookupNeeds {
     /// The queried name could be selected (false: answer NOTFOUND at once).
     pub name_may_match: bool,
+    /// Some record rule names a user: when the queried name does not
+    /// match, the entry's uid may still be a selected user's
+    /// (`Policy::selects_uid_by_name`).
+    pub uid_aliases: bool,
     /// Some source selects or exempts by group: gather group names.
     pub groups: bool,
 }
@@ -124,6 +132,8 @@ struct NamePrefilter {
     by_name_only: bool,
     names: Vec<String>,
     groups: bool,
+    /// Some record rule of any source names a user (set after the build).
+    uid_aliases: bool,
 }
 
 impl NamePrefilter {
@@ -132,6 +142,7 @@ impl NamePrefilter {
             by_name_only: config.freeipa.is_none(),
             names: Vec::new(),
             groups: config.freeipa.is_some(),
+            uid_aliases: false,
         };
         for r in &config.rules {
             f.groups |= !r.groups.is_empty();
@@ -272,7 +283,7 @@ impl Policy {
         if !errs.is_empty() {
             return Err(errs);
         }
-        Ok(Policy {
+        let mut policy = Policy {
             origin: origin.to_string(),
             recorder: config
                 .recorder
@@ -284,7 +295,10 @@ impl Policy {
             sssd,
             ipa,
             stamps: stamps.clone(),
-        })
+            name_uids: OnceLock::new(),
+        };
+        policy.prefilter.uid_aliases = !policy.selecting_names().users.is_empty();
+        Ok(policy)
     }
 
     /// Check the policy file and every source it names; report all problems.
@@ -415,8 +429,64 @@ impl Policy {
         };
         LookupNeeds {
             name_may_match,
+            uid_aliases: f.uid_aliases,
             groups: f.groups,
         }
+    }
+
+    /// The users and groups record rules name, in every source (for
+    /// selection by uid, see `uid_match`). Sorted, without duplicates.
+    pub fn selecting_names(&self) -> SelectingNames {
+        let mut n = SelectingNames::default();
+        for r in self
+            .config
+            .rules
+            .iter()
+            .filter(|r| r.action == Action::Record)
+        {
+            n.users.extend(r.users.iter().cloned());
+            n.groups.extend(r.groups.iter().cloned());
+        }
+        if let Some(ipa) = &self.ipa {
+            for r in ipa
+                .rules
+                .rules()
+                .iter()
+                .filter(|r| r.mode == freeipa::Mode::Record)
+            {
+                n.users.extend(r.users.names.iter().cloned());
+                n.groups.extend(r.users.groups.iter().cloned());
+            }
+        }
+        if let Some(s) = self.sssd.as_ref().filter(|s| s.scope == sssd::Scope::Some) {
+            n.users.extend(s.users.iter().cloned());
+            n.groups.extend(s.groups.iter().cloned());
+        }
+        for v in [&mut n.users, &mut n.groups] {
+            v.sort();
+            v.dedup();
+        }
+        n
+    }
+
+    /// NSS's cheap selection by uid: true if `uid` is the uid of a user that
+    /// a record rule names. `resolve` (name -> uid, never through our own
+    /// NSS module) runs once per name and policy load; the group members
+    /// and the rules' restrictions are left to pam_tlog, which decides.
+    pub fn selects_uid_by_name(
+        &self,
+        uid: u32,
+        resolve: &mut dyn FnMut(&str) -> Option<u32>,
+    ) -> bool {
+        self.name_uids
+            .get_or_init(|| {
+                self.selecting_names()
+                    .users
+                    .iter()
+                    .filter_map(|n| resolve(n))
+                    .collect()
+            })
+            .contains(&uid)
     }
 
     pub fn may_record(&self, facts: &LoginFacts) -> bool {

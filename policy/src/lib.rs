@@ -22,6 +22,7 @@ mod settings;
 pub mod source_file;
 pub mod sssd;
 pub mod sys;
+pub mod uid_match;
 
 pub use cache::PolicyCache;
 pub use decision::{

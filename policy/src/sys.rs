@@ -335,6 +335,70 @@ pub fn groups_of(user: &[u8], gid: u32) -> (Option<String>, Vec<String>) {
     (primary, names)
 }
 
+/// The member names the group database lists for `group` (getgrnam_r's
+/// `gr_mem`; users whose primary gid it is are not listed there).
+/// `Ok(empty)` if there is no such group.
+pub fn group_members(group: &str) -> Result<Vec<String>, String> {
+    let c = CString::new(group).map_err(|_| "group name contains a NUL byte".to_string())?;
+    let mut buflen = 1024usize;
+    loop {
+        let mut buf = vec![0 as c_char; buflen];
+        // SAFETY: zeroed is a valid bit pattern for struct group.
+        let mut gr: libc::group = unsafe { std::mem::zeroed() };
+        let mut res: *mut libc::group = std::ptr::null_mut();
+        // SAFETY: all pointers are valid for the call; buf/buflen describe a live buffer.
+        let rc =
+            unsafe { libc::getgrnam_r(c.as_ptr(), &mut gr, buf.as_mut_ptr(), buflen, &mut res) };
+        if rc == libc::ERANGE && buflen < (1 << 22) {
+            buflen *= 4;
+            continue;
+        }
+        if rc == libc::ENOENT || (rc == 0 && res.is_null()) {
+            return Ok(Vec::new());
+        }
+        if rc != 0 {
+            return Err(std::io::Error::from_raw_os_error(rc).to_string());
+        }
+        let mut out = Vec::new();
+        let mut p = gr.gr_mem;
+        // SAFETY: on success gr_mem is a NULL-terminated array of
+        // NUL-terminated strings in buf (or null).
+        while !p.is_null() && !unsafe { *p }.is_null() {
+            // SAFETY: as above; *p is a valid C string.
+            out.push(unsafe { CStr::from_ptr(*p) }.to_string_lossy().into_owned());
+            // SAFETY: the array is NULL-terminated, so p + 1 is in bounds.
+            p = unsafe { p.add(1) };
+        }
+        return Ok(out);
+    }
+}
+
+/// The accounts behind our NSS module, for selection by uid (PAM, CLI).
+pub struct SystemAccounts;
+
+impl crate::uid_match::Accounts for SystemAccounts {
+    fn by_name(&self, name: &str) -> Result<Option<crate::uid_match::Account>, String> {
+        Ok(underlying_getpwnam(name)?.map(account))
+    }
+    fn by_uid(&self, uid: u32) -> Result<Option<crate::uid_match::Account>, String> {
+        Ok(underlying_getpwuid(uid)?.map(account))
+    }
+    fn groups(&self, name: &str, gid: u32) -> (Option<String>, Vec<String>) {
+        groups_of(name.as_bytes(), gid)
+    }
+    fn members(&self, group: &str) -> Result<Vec<String>, String> {
+        group_members(group)
+    }
+}
+
+fn account(e: PasswdEntry) -> crate::uid_match::Account {
+    crate::uid_match::Account {
+        name: e.name,
+        uid: e.uid,
+        gid: e.gid,
+    }
+}
+
 /// This host's name as `gethostname()` returns it (no DNS: modules must not
 /// use the network). Host patterns are matched against it.
 pub fn host_name() -> String {
