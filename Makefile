@@ -21,6 +21,12 @@ CONFDIR     ?= $(SYSCONFDIR)/tlog-rs
 # systemd units of `tlog-rs sync` (installed, not enabled).
 UNITDIR     ?= /lib/systemd/system
 TARGET      ?= target/release
+# The account tlog-rs-rec-session is set-uid to (docs/deployment.md, "The
+# recorder account"), and the file writer's directory: owned by it, set-gid
+# to the group that may read recordings.
+RECORDER_USER ?= tlog-rs
+LOGDIR      ?= /var/log/tlog-rs
+LOG_GROUP   ?= adm
 
 BINARIES    := tlog-rs tlog-rs-rec tlog-rs-rec-session
 MAN1        := man/tlog-rs.1
@@ -44,6 +50,20 @@ install: check-multiarch
 	    test -f $(TARGET)/$$f || { echo "$(TARGET)/$$f missing: run 'make' first" >&2; exit 1; }; done
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(PAMDIR) $(DESTDIR)$(LIBDIR)
 	for b in $(BINARIES); do install -m 0755 $(TARGET)/$$b $(DESTDIR)$(BINDIR)/$$b; done
+	@# The session recorder runs as its own account, out of the recorded
+	@# user's reach. A staged (DESTDIR) install leaves that to the package's
+	@# postinst: never a set-uid binary owned by root.
+	@if [ -z "$(DESTDIR)" ]; then \
+	    getent passwd $(RECORDER_USER) >/dev/null || \
+	        useradd --system --user-group --no-create-home --home-dir /nonexistent \
+	            --shell /usr/sbin/nologin --comment "tlog-rs session recorder" $(RECORDER_USER); \
+	    chown $(RECORDER_USER):root $(BINDIR)/tlog-rs-rec-session; \
+	    chmod 4755 $(BINDIR)/tlog-rs-rec-session; \
+	    install -d -m 2750 -o $(RECORDER_USER) -g $(LOG_GROUP) $(LOGDIR); \
+	    echo "tlog-rs-rec-session is set-uid $(RECORDER_USER); file writer directory $(LOGDIR)"; \
+	else \
+	    echo "DESTDIR install: create the $(RECORDER_USER) account, then chown $(RECORDER_USER):root and chmod 4755 $(BINDIR)/tlog-rs-rec-session, and create $(LOGDIR) ($(RECORDER_USER):$(LOG_GROUP) 2750) in the package's postinst"; \
+	fi
 	install -m 0644 $(TARGET)/libpam_tlog.so $(DESTDIR)$(PAMDIR)/pam_tlog.so
 	install -m 0644 $(TARGET)/libnss_tlog.so $(DESTDIR)$(LIBDIR)/libnss_tlog.so.2
 	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
@@ -78,4 +98,7 @@ uninstall: check-multiarch
 	    elif [ -e $(DESTDIR)$(CONFDIR)/$$c ]; then echo "kept modified $(CONFDIR)/$$c"; fi; \
 	done
 	-rmdir $(DESTDIR)$(CONFDIR) 2>/dev/null
+	@# Recordings and the recorder account stay: they are evidence, and a
+	@# system account is never removed (Debian policy).
+	-rmdir $(DESTDIR)$(LOGDIR) 2>/dev/null
 	@if [ -z "$(DESTDIR)" ] && command -v ldconfig >/dev/null; then ldconfig; fi

@@ -77,6 +77,21 @@ echo "=== nss"
 printf 'passwd: tlog files\ngroup: files\n' > /etc/nsswitch.conf
 LD_DEBUG=libs getent passwd root 2>&1 | grep -c 'libnss_tlog.so.2' | sed 's/^/NSS-LOADS /'
 getent passwd root | cut -d: -f7 | sed 's/^/ROOT-SHELL /'
+echo "=== recorder account"
+stat -c 'RECORDER %U:%G %a' /usr/bin/tlog-rs-rec-session
+stat -c 'LOGDIR %U:%G %a' /var/log/tlog-rs
+# The file writer out of the box, for two users at once, no chmod anywhere.
+printf '{{"writer":"file","file":{{"path":"/var/log/tlog-rs/rec.log"}},"notice":""}}\n' > /etc/tlog-rs/rec-session.conf
+useradd -m -s /bin/sh tlogrs-inst-a && useradd -m -s /bin/sh tlogrs-inst-b
+su tlogrs-inst-a -s /usr/bin/tlog-rs-rec-session -c 'echo from-a; sleep 1' </dev/null &
+su tlogrs-inst-b -s /usr/bin/tlog-rs-rec-session -c 'echo from-b; sleep 1' </dev/null &
+wait
+stat -c 'LOG %U:%G %a' /var/log/tlog-rs/rec.log /var/log/tlog-rs/rec.log.events
+grep -c from-a /var/log/tlog-rs/rec.log | sed 's/^/A-RECORDED /'
+grep -c from-b /var/log/tlog-rs/rec.log | sed 's/^/B-RECORDED /'
+su tlogrs-inst-a -s /bin/sh -c ': > /var/log/tlog-rs/rec.log' 2>/dev/null && echo USER-TRUNCATED
+su tlogrs-inst-a -s /bin/sh -c 'cat /var/log/tlog-rs/rec.log' >/dev/null 2>&1 && echo USER-READ
+cp etc/tlog-rs/rec-session.conf /etc/tlog-rs/rec-session.conf
 echo "=== reinstall keeps config"
 echo '# admin edit' >> /etc/tlog-rs/policy.toml
 make -s install TARGET={target} >$T/install2.log 2>&1
@@ -115,6 +130,18 @@ echo END"#,
         "glibc did not load the installed NSS module: {o}"
     );
     assert!(o.contains("ROOT-SHELL /bin/bash"), "{o}");
+    // The recorder account and the file writer's directory (issue 9).
+    assert!(o.contains("RECORDER tlog-rs:root 4755"), "{o}\n{logs}");
+    assert!(o.contains("LOGDIR tlog-rs:adm 2750"), "{o}");
+    assert!(o.contains("LOG tlog-rs:adm 640"), "log files: {o}");
+    assert!(
+        o.contains("A-RECORDED 1") && o.contains("B-RECORDED 1"),
+        "both users recorded into the shared log: {o}"
+    );
+    assert!(
+        !o.contains("USER-TRUNCATED") && !o.contains("USER-READ"),
+        "a recorded user could touch the log: {o}"
+    );
     assert!(
         o.contains("KEPT 1") && o.contains("EXAMPLE-SHIPPED"),
         "reinstall overwrote config: {o}"
