@@ -4,10 +4,12 @@
 use std::ffi::OsString;
 use std::process::ExitCode;
 
+mod central;
 mod check;
 #[cfg(feature = "freeipa")]
 mod freeipa;
 mod play;
+mod sshd_check;
 
 const USAGE: &str = "\
 usage: tlog-rs COMMAND [ARGS]
@@ -16,6 +18,10 @@ Playback and audit:
   play      play a recording (file or journal), with seek and follow
   list      list the recordings in a file or the journal
   export    export a recording (asciicast v2)
+
+Central store:
+  index     index JSON Lines stores from many hosts (incremental)
+  search    find recordings by user, group, host, host group, service, time, text
 
 Policy:
   check     show whether a login would be recorded, and why
@@ -36,6 +42,7 @@ fn main() -> ExitCode {
     let rest: Vec<OsString> = args.collect();
     let code = match cmd.to_str().unwrap_or("") {
         "play" | "list" | "export" => play::run(cmd.to_str().unwrap_or(""), rest),
+        "index" | "search" => central::run(cmd.to_str().unwrap_or(""), rest),
         "check" | "validate" => check::run(cmd.to_str().unwrap_or(""), rest),
         "sync" | "rules" => run_freeipa(cmd.to_str().unwrap_or(""), rest),
         "-h" | "--help" | "help" => {

@@ -6,3 +6,4 @@ pub mod timewin;
 pub mod store;
 pub mod derive;
 pub mod ingest;
+pub mod cli;

@@ -1,0 +1,364 @@
+//! `tlog-rs index` and `tlog-rs search`: argument handling and output. The
+//! `tlog-rs` binary only dispatches here.
+
+use std::ffi::OsString;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use crate::config::{Config, DbSpec};
+use crate::ingest::{Indexer, Problem};
+use crate::store::{self, Hit, Query, State};
+use crate::timewin::{self, rfc3339_utc, short_time, Zone};
+
+pub const INDEX_USAGE: &str = "\
+usage: tlog-rs index [--config FILE] [--db PATH] [--jsonl DIR|FILE]... [--stats] [--quiet]
+
+Adds what is new in the JSON Lines stores (the file writer's log and its
+.events sidecar, or the central rsyslog layout DIR/HOST/YYYY-MM-DD.jsonl) to
+the index. Without --jsonl, the [sources] of the central config are read.
+Running it again adds nothing new; bad lines are reported as FILE:LINE.
+
+  --config FILE  central config (default /etc/tlog-rs/central.toml)
+  --db PATH      index database (SQLite file), overrides the config
+  --jsonl PATH   a directory or file to index (repeatable)
+  --stats        print counts when done (also shown on a terminal)
+  --quiet        no progress and no counts, only problems
+
+Exit status: 0 done, 1 done but some input was reported, 2 could not run.";
+
+pub const SEARCH_USAGE: &str = "\
+usage: tlog-rs search [FILTERS] [--json] [--utc] [--limit N]
+
+Filters (all must hold):
+  --user NAME        recorded user
+  --group NAME       the user was in this group at login
+  --host NAME        host name (as in the recording, or its FQDN)
+  --hostgroup NAME   one of the hosts of [hostgroups] NAME in the central config
+  --service NAME     PAM service (sshd, sudo, login, ...)
+  --admin            uid 0, an [admin] group or an [admin] service
+  --since TIME       session overlaps [since, until): it ends after since
+  --until TIME       ... and starts before until
+  --during TIME      since = start and until = end of TIME (\"this weekend\")
+  --text PHRASE      the screen showed PHRASE (case-insensitive substring)
+  --command TEXT     a submitted input line contains TEXT
+  --incomplete       only recordings that are not complete (killed, gaps, drops, tampered)
+
+TIME: RFC 3339 (2026-11-28T10:00:00Z), a date (2026-11-28: the whole day),
+\"2026-11-28 10:00\", relative (-7d, -12h, -30m, -2w), now, today, yesterday,
+this/last week, this/last weekend, this/last month. Local time unless --utc.
+
+  --json       JSON Lines: rec, host, user, service, start, end (RFC 3339 UTC),
+               duration (s), complete, state, matches [{offset (s), snippet}]
+  --config FILE, --db PATH   as for tlog-rs index
+  --now TIME   evaluate relative times against TIME instead of the clock
+
+Exit status: 0 found, 1 nothing found, 2 error.";
+
+struct Scan {
+    items: std::vec::IntoIter<String>,
+}
+
+impl Scan {
+    fn new(args: Vec<OsString>) -> Result<Self, String> {
+        let items = args
+            .into_iter()
+            .map(|a| a.into_string().map_err(|a| format!("argument {a:?} is not valid UTF-8")))
+            .collect::<Result<Vec<_>, _>>()?;
+        // Split --opt=value so that every value follows its option.
+        let mut v = Vec::new();
+        for a in items {
+            match a.split_once('=') {
+                Some((o, val)) if o.starts_with("--") => {
+                    v.push(o.to_string());
+                    v.push(val.to_string());
+                }
+                _ => v.push(a),
+            }
+        }
+        Ok(Scan { items: v.into_iter() })
+    }
+
+    fn value(&mut self, opt: &str) -> Result<String, String> {
+        self.items.next().ok_or_else(|| format!("{opt} needs a value"))
+    }
+}
+
+struct Common {
+    config: Option<PathBuf>,
+    db: Option<DbSpec>,
+}
+
+impl Common {
+    fn take(&mut self, opt: &str, s: &mut Scan) -> Result<bool, String> {
+        match opt {
+            "--config" => self.config = Some(PathBuf::from(s.value(opt)?)),
+            "--db" => self.db = Some(s.value(opt)?.parse()?),
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    fn load(&self) -> Result<(Config, DbSpec), String> {
+        let c = Config::load(self.config.as_deref()).map_err(|e| e.to_string())?;
+        let db = self.db.clone().unwrap_or_else(|| c.db.clone());
+        Ok((c, db))
+    }
+}
+
+fn fail(cmd: &str, msg: &str) -> i32 {
+    eprintln!("tlog-rs {cmd}: {msg}");
+    2
+}
+
+pub fn run_index(args: Vec<OsString>) -> i32 {
+    match index_main(args) {
+        Ok(code) => code,
+        Err(e) => fail("index", &e),
+    }
+}
+
+/// Create the database's directory and keep the file private: it holds
+/// what was on the recorded screens.
+fn prepare_sqlite(p: &Path) -> Result<bool, String> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.exists() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o750)
+                .create(dir)
+                .map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+    }
+    if p.exists() {
+        return Ok(false);
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(p)
+        .and_then(|f| f.set_permissions(std::fs::Permissions::from_mode(0o600)))
+        .map_err(|e| format!("{}: {e}", p.display()))?;
+    Ok(true)
+}
+
+fn index_main(args: Vec<OsString>) -> Result<i32, String> {
+    let mut s = Scan::new(args)?;
+    let mut common = Common { config: None, db: None };
+    let mut jsonl = Vec::new();
+    let (mut stats, mut quiet) = (false, false);
+    while let Some(a) = s.items.next() {
+        if common.take(&a, &mut s)? {
+            continue;
+        }
+        match a.as_str() {
+            "--jsonl" => jsonl.push(PathBuf::from(s.value(&a)?)),
+            "--stats" => stats = true,
+            "--quiet" | "-q" => quiet = true,
+            "-h" | "--help" => {
+                println!("{INDEX_USAGE}");
+                return Ok(0);
+            }
+            _ => return Err(format!("unknown argument {a:?}\n\n{INDEX_USAGE}")),
+        }
+    }
+    let (config, db) = common.load()?;
+    if jsonl.is_empty() {
+        jsonl = config.jsonl.clone();
+    }
+    if jsonl.is_empty() {
+        return Err("nothing to index: give --jsonl DIR or set [sources] jsonl in the central config".into());
+    }
+    if let DbSpec::Sqlite(p) = &db {
+        prepare_sqlite(p)?;
+    }
+    let mut store = store::open(&db).map_err(|e| e.to_string())?;
+    let tty = std::io::stderr().is_terminal();
+    let mut problems = 0u64;
+    let mut report_problem = |p: Problem| {
+        problems += 1;
+        eprintln!("tlog-rs index: {p}");
+    };
+    let report = Indexer::new(store.as_mut(), &mut report_problem, tty && !quiet)
+        .run(&jsonl)
+        .map_err(|e| e.to_string())?;
+    if (stats || tty) && !quiet {
+        let [recs, msgs, chunks, cmds, kfs] = store.counts().map_err(|e| e.to_string())?;
+        let line = format!(
+            "read {} files, {} bytes: {} new messages, {} duplicates, {} conflicting, {} events, {} bad lines, {} partial last lines, {} files gone; {} recordings updated\nindex: {recs} recordings, {msgs} messages, {chunks} text chunks, {cmds} commands, {kfs} keyframes",
+            report.files,
+            report.bytes,
+            report.messages,
+            report.duplicates,
+            report.conflicts,
+            report.events,
+            report.bad_lines,
+            report.partial_lines,
+            report.files_gone,
+            report.recordings_derived,
+        );
+        if stats {
+            println!("{line}");
+        } else {
+            eprintln!("{line}");
+        }
+    }
+    Ok(if problems > 0 { 1 } else { 0 })
+}
+
+pub fn run_search(args: Vec<OsString>) -> i32 {
+    match search_main(args) {
+        Ok(code) => code,
+        Err(e) => fail("search", &e),
+    }
+}
+
+fn search_main(args: Vec<OsString>) -> Result<i32, String> {
+    let mut s = Scan::new(args)?;
+    let mut common = Common { config: None, db: None };
+    let mut q = Query::default();
+    let (mut since, mut until, mut during, mut now) = (None, None, None, None);
+    let (mut json, mut zone, mut admin, mut hostgroup) = (false, Zone::Local, false, None);
+    while let Some(a) = s.items.next() {
+        if common.take(&a, &mut s)? {
+            continue;
+        }
+        match a.as_str() {
+            "--user" => q.user = Some(s.value(&a)?),
+            "--group" => q.group = Some(s.value(&a)?),
+            "--host" => q.host = Some(s.value(&a)?),
+            "--hostgroup" => hostgroup = Some(s.value(&a)?),
+            "--service" => q.service = Some(s.value(&a)?),
+            "--admin" => admin = true,
+            "--since" => since = Some(s.value(&a)?),
+            "--until" => until = Some(s.value(&a)?),
+            "--during" => during = Some(s.value(&a)?),
+            "--now" => now = Some(s.value(&a)?),
+            "--text" => q.text = Some(s.value(&a)?).filter(|t| !t.is_empty()),
+            "--command" => q.command = Some(s.value(&a)?).filter(|t| !t.is_empty()),
+            "--incomplete" => q.incomplete = true,
+            "--json" => json = true,
+            "--utc" => zone = Zone::Utc,
+            "--limit" => {
+                let v = s.value(&a)?;
+                q.limit = Some(v.parse().map_err(|_| format!("--limit: {v:?} is not a number"))?);
+            }
+            "-h" | "--help" => {
+                println!("{SEARCH_USAGE}");
+                return Ok(0);
+            }
+            _ => return Err(format!("unknown argument {a:?}\n\n{SEARCH_USAGE}")),
+        }
+    }
+    let (config, db) = common.load()?;
+    let now_ms = match &now {
+        Some(t) => timewin::parse_span(t, zone, 0).map_err(|e| format!("--now: {e}"))?.start,
+        None => timewin::now_ms(),
+    };
+    let (lo, hi) = timewin::window(since.as_deref(), until.as_deref(), during.as_deref(), zone, now_ms)
+        .map_err(|e| e.to_string())?;
+    q.since = lo;
+    q.until = hi;
+    if let Some(g) = &hostgroup {
+        q.hosts = Some(config.hostgroup(g)?.to_vec());
+    }
+    if admin {
+        q.admin = Some((config.admin.groups.clone(), config.admin.services.clone()));
+    }
+    if let DbSpec::Sqlite(p) = &db {
+        if !p.exists() {
+            return Err(format!("{}: no index there; run `tlog-rs index` first", p.display()));
+        }
+    }
+    let mut store = store::open(&db).map_err(|e| e.to_string())?;
+    let hits = store.search(&q).map_err(|e| e.to_string())?;
+    let mut out = std::io::stdout().lock();
+    let res = if json {
+        hits.iter().try_for_each(|h| writeln!(out, "{}", hit_json(h)))
+    } else {
+        write_table(&mut out, &hits, zone)
+    };
+    if let Err(e) = res.and_then(|_| out.flush()) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            return Err(format!("stdout: {e}"));
+        }
+    }
+    Ok(if hits.is_empty() { 1 } else { 0 })
+}
+
+pub fn hit_json(h: &Hit) -> String {
+    let matches: Vec<serde_json::Value> = h
+        .matches
+        .iter()
+        .map(|m| serde_json::json!({"offset": m.offset_ms as f64 / 1000.0, "snippet": m.snippet}))
+        .collect();
+    serde_json::json!({
+        "rec": h.rec,
+        "host": h.host,
+        "user": h.user,
+        "service": h.service,
+        "start": rfc3339_utc(h.start_ms),
+        "end": rfc3339_utc(h.end_ms),
+        "duration": (h.end_ms - h.start_ms) as f64 / 1000.0,
+        "complete": h.state == State::Complete,
+        "state": h.state.as_str(),
+        "matches": matches,
+    })
+    .to_string()
+}
+
+fn duration(ms: i64) -> String {
+    let s = ms / 1000;
+    if s >= 3600 {
+        format!("{}h{:02}m{:02}s", s / 3600, s % 3600 / 60, s % 60)
+    } else if s >= 60 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        format!("{}.{:01}s", s, ms % 1000 / 100)
+    }
+}
+
+fn write_table(out: &mut impl Write, hits: &[Hit], zone: Zone) -> std::io::Result<()> {
+    let rows: Vec<[String; 8]> = hits
+        .iter()
+        .map(|h| {
+            [
+                short_time(h.start_ms, zone),
+                duration(h.end_ms - h.start_ms),
+                h.host.clone(),
+                h.user.clone(),
+                h.service.clone().unwrap_or_else(|| "-".into()),
+                h.state.to_string(),
+                h.rec.clone(),
+                h.matches
+                    .first()
+                    .map(|m| format!("@{:.0}s {}", m.offset_ms as f64 / 1000.0, m.snippet))
+                    .unwrap_or_default(),
+            ]
+        })
+        .collect();
+    let head = ["START", "DURATION", "HOST", "USER", "SERVICE", "STATE", "REC", "MATCH"];
+    let mut w = head.map(|h| h.len());
+    for r in &rows {
+        for (i, c) in r.iter().enumerate() {
+            w[i] = w[i].max(c.chars().count());
+        }
+    }
+    let line = |cells: &[&str]| {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(c);
+            } else {
+                s.push_str(&format!("{c:<width$}  ", width = w[i]));
+            }
+        }
+        s.trim_end().to_string()
+    };
+    writeln!(out, "{}", line(&head))?;
+    for r in &rows {
+        let cells: Vec<&str> = r.iter().map(|s| s.as_str()).collect();
+        writeln!(out, "{}", line(&cells))?;
+    }
+    Ok(())
+}
