@@ -5,7 +5,9 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use serde_json::{json, Map, Value};
-use tlog_policy::handoff::TOKEN_ENV;
+
+use crate::sshd_check;
+use tlog_policy::handoff::HANDOFF_DIR;
 use tlog_policy::{
     sys, Decision, LoginFacts, Policy, CONTROLLED_ENV, DEFAULT_POLICY_PATH, DEFAULT_RECORDER,
 };
@@ -27,11 +29,20 @@ Exit status: 0 decided by the policy, 1 the policy is broken (the fail-secure
 decision is shown), 2 usage error, 3 no such user.";
 
 const VALIDATE_USAGE: &str = "\
-usage: tlog-rs validate [--policy FILE]
+usage: tlog-rs validate [--policy FILE] [--sshd-config FILE] [--sshd PROGRAM]
 
 Check the policy file and every source it includes (sssd.conf and conf.d,
 the FreeIPA cache). Each problem is printed as FILE:LINE: reason.
-Exit status: 0 valid, 1 invalid, 2 usage error.";
+Then read sshd's effective configuration (sshd -T -f FILE, and -C user=NAME
+for each user the policy names, group members included) and warn where
+internal-sftp (Subsystem or ForceCommand) would serve a selected user
+without the login shell, i.e. unrecorded. Without sshd the check is skipped.
+
+  --policy FILE       policy file (default: /etc/tlog-rs/policy.toml)
+  --sshd-config FILE  sshd configuration (default: /etc/ssh/sshd_config)
+  --sshd PROGRAM      sshd binary (default: sshd in PATH, /usr/sbin, /usr/local/sbin)
+
+Exit status: 0 valid (warnings included), 1 invalid, 2 usage error.";
 
 pub fn run(cmd: &str, args: Vec<OsString>) -> i32 {
     match cmd {
@@ -120,12 +131,25 @@ fn check(args: Vec<OsString>) -> i32 {
     // might record (the broken-policy case records everyone).
     let (decision, error, nss_shell) = match Policy::load(&a.policy) {
         Ok(p) => {
-            let nss = if p.may_record(&facts) {
+            // NSS also swaps for an account sharing the uid of a user a rule
+            // names; pam_tlog decides by uid with group members too.
+            let by_uid = || {
+                p.selects_uid_by_name(facts.uid, &mut |n| {
+                    sys::underlying_getpwnam(n).ok().flatten().map(|e| e.uid)
+                })
+            };
+            let nss = if p.may_record(&facts) || by_uid() {
                 p.recorder().to_string()
             } else {
                 facts.passwd_shell.clone()
             };
-            (p.decide(&facts), None, nss)
+            match tlog_policy::uid_match::decide_login(&p, &facts, &sys::SystemAccounts) {
+                Ok(d) => (d, None, nss),
+                Err(e) => {
+                    eprintln!("tlog-rs check: cannot check whether uid {} belongs to a selected user: {e}", facts.uid);
+                    return 3;
+                }
+            }
         }
         Err(e) => (
             Policy::failsafe_decision(&e, &facts),
@@ -226,24 +250,46 @@ fn print_text(
         for (k, v) in d.env() {
             println!("  {k}={v}");
         }
-        println!("  {TOKEN_ENV}=<per-session hand-off token>");
+        println!("hand-off:  {HANDOFF_DIR}/<pam pid>-<start>-<uid> (the recorder reads nothing from the environment)");
     } else {
         println!(
-            "PAM exports only {TOKEN_ENV}=<per-session hand-off token> and removes: {}",
+            "PAM exports nothing and removes: {}",
             CONTROLLED_ENV.join(" ")
         );
     }
 }
 
+/// The users the policy names in record rules, and the listed members of
+/// the groups it names: whose sshd settings `validate` checks one by one.
+fn selected_users(p: &Policy) -> Vec<String> {
+    let names = p.selecting_names();
+    let mut users = names.users;
+    for g in &names.groups {
+        users.extend(sys::group_members(g).unwrap_or_default());
+    }
+    users.sort();
+    users.dedup();
+    users
+}
+
 fn validate(args: Vec<OsString>) -> i32 {
     let mut policy = PathBuf::from(DEFAULT_POLICY_PATH);
+    let mut sshd_config = None;
+    let mut sshd = None;
     let mut it = args.into_iter();
     while let Some(a) = it.next() {
         match a.to_str() {
-            Some("--policy") => match it.next() {
-                Some(p) => policy = PathBuf::from(p),
+            Some(opt @ ("--policy" | "--sshd-config" | "--sshd")) => match it.next() {
+                Some(p) => {
+                    let p = PathBuf::from(p);
+                    match opt {
+                        "--policy" => policy = p,
+                        "--sshd-config" => sshd_config = Some(p),
+                        _ => sshd = Some(p),
+                    }
+                }
                 None => {
-                    eprintln!("tlog-rs validate: --policy needs a value\n\n{VALIDATE_USAGE}");
+                    eprintln!("tlog-rs validate: {opt} needs a value\n\n{VALIDATE_USAGE}");
                     return 2;
                 }
             },
@@ -260,6 +306,19 @@ fn validate(args: Vec<OsString>) -> i32 {
     let report = Policy::validate(&policy);
     for w in &report.warnings {
         println!("warning: {w}");
+    }
+    let users = Policy::load(&policy)
+        .map(|p| selected_users(&p))
+        .unwrap_or_default();
+    let explicit = sshd_config.is_some();
+    let config = sshd_config.unwrap_or_else(|| PathBuf::from(sshd_check::DEFAULT_SSHD_CONFIG));
+    match sshd_check::check(sshd.as_deref(), &config, explicit, &users) {
+        sshd_check::Outcome::Skipped(why) => println!("note: {why}"),
+        sshd_check::Outcome::Checked(warnings) => {
+            for w in warnings {
+                println!("warning: {w}");
+            }
+        }
     }
     for e in &report.errors {
         println!("error: {e}");

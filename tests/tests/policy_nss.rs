@@ -193,7 +193,7 @@ fn check_text_output_and_exit_codes() {
     );
     assert!(blocks[1].contains("NSS shell: /bin/bash"), "{s}");
     assert!(
-        blocks[0].contains("TLOG_RS_HANDOFF=<per-session hand-off token>"),
+        blocks[0].contains("hand-off:  /run/tlog-rs/handoff/<pam pid>-<start>-<uid>"),
         "{s}"
     );
     assert!(blocks[2].starts_with("0\n"), "{s}");
