@@ -192,6 +192,9 @@ impl Host for System {
         let cuser = CString::new(user).ok()?;
         sys::getpw(Key::Name(&cuser)).ok().flatten().map(|e| e.uid)
     }
+    fn accounts(&self) -> &dyn tlog_policy::uid_match::Accounts {
+        &tlog_policy::sys::SystemAccounts
+    }
 }
 
 /// The recorder account that must own a sidecar pam_tlog creates: the owner

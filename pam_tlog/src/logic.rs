@@ -4,6 +4,7 @@
 
 use std::fmt;
 use tlog_policy::handoff::{self, Consumption, Handoff, HandoffKey};
+use tlog_policy::uid_match::{self, Accounts};
 use tlog_policy::{
     AuditLevel, Decision, LoginFacts, Policy, PolicyError, CONTROLLED_ENV,
 };
@@ -60,6 +61,8 @@ pub trait Host {
     fn write_evidence(&self, h: &Handoff, ev: &Evidence) -> Result<(), String>;
     /// uid of `user` (through the whole NSS chain), for close_session.
     fn uid_of(&self, user: &str) -> Option<u32>;
+    /// The accounts behind `tlog`, for selection by uid.
+    fn accounts(&self) -> &dyn Accounts;
 }
 
 /// Module arguments from the pam.d line.
@@ -242,7 +245,13 @@ fn decide_and_apply(pam: &mut dyn Pam, host: &dyn Host, args: &Args) -> Result<O
         passwd_shell: real.shell_lossy(),
     };
     let decision: Decision = match &policy {
-        Ok(p) => p.decide(&facts),
+        // Selected by name or by uid (an account sharing a selected user's uid).
+        Ok(p) => uid_match::decide_login(p, &facts, host.accounts()).map_err(|e| {
+            Failure(format!(
+                "cannot check whether uid {} belongs to a selected user: {e}",
+                facts.uid
+            ))
+        })?,
         Err(e) => {
             pam.syslog(
                 Level::Err,
@@ -467,12 +476,45 @@ mod tests {
 
     const REC: &str = "/usr/bin/tlog-rs-rec-session";
 
+    /// alice and her alias share uid 2001; everyone else has 2002.
+    fn fake_uid(user: &str) -> u32 {
+        if matches!(user, "alice" | "alias") {
+            2001
+        } else {
+            2002
+        }
+    }
+
+    /// The passwd database behind `tlog`: alice, then bob.
+    struct FakeAccounts;
+
+    impl Accounts for FakeAccounts {
+        fn by_name(&self, name: &str) -> Result<Option<uid_match::Account>, String> {
+            Ok(["alice", "alias", "bob"]
+                .contains(&name)
+                .then(|| uid_match::Account {
+                    name: name.into(),
+                    uid: fake_uid(name),
+                    gid: fake_uid(name),
+                }))
+        }
+        fn by_uid(&self, uid: u32) -> Result<Option<uid_match::Account>, String> {
+            self.by_name(if uid == 2001 { "alice" } else { "bob" })
+        }
+        fn groups(&self, _: &str, _: u32) -> (Option<String>, Vec<String>) {
+            (None, Vec::new())
+        }
+        fn members(&self, _: &str) -> Result<Vec<String>, String> {
+            Ok(Vec::new())
+        }
+    }
+
     fn entry(user: &str, shell: &str) -> PwEntry {
         PwEntry {
             name: user.as_bytes().to_vec(),
             passwd: b"x".to_vec(),
-            uid: 2001,
-            gid: 2001,
+            uid: fake_uid(user),
+            gid: fake_uid(user),
             gecos: Vec::new(),
             dir: b"/home/u".to_vec(),
             shell: shell.as_bytes().to_vec(),
@@ -524,6 +566,9 @@ mod tests {
         }
         fn uid_of(&self, _: &str) -> Option<u32> {
             Some(2001)
+        }
+        fn accounts(&self) -> &dyn Accounts {
+            &FakeAccounts
         }
     }
 
@@ -630,6 +675,27 @@ mod tests {
         let (mut p, h) = (pam("bob", "sshd"), host("/bin/bash"));
         assert_eq!(open_session(&mut p, &h, &args(&[])), Outcome::Success);
         assert!(p.env.is_empty(), "{:?}", p.env);
+        assert!(h.written.borrow().is_empty());
+    }
+
+    #[test]
+    fn an_alias_of_a_selected_user_is_recorded_under_that_users_rule() {
+        let (mut p, h) = (pam("alias", "sshd"), host(REC));
+        assert_eq!(open_session(&mut p, &h, &args(&[])), Outcome::Success);
+        let w = h.written.borrow();
+        assert!(w[0].record && w[0].uid == 2001);
+        assert_eq!(w[0].rule, "policy.toml rule 'a-ssh' (line 1)");
+        assert!(
+            p.log.borrow().iter().any(|l| l.contains("user=alias ")
+                && l.contains("record=yes")
+                && l.contains("uid 2001 belongs to selected user alice")),
+            "{:?}",
+            p.log.borrow()
+        );
+        // Without the recorder from NSS (only a group rule would catch the
+        // alias there): refused, never an unrecorded shell.
+        let (mut p, h) = (pam("alias", "sshd"), host("/bin/zsh"));
+        assert_eq!(open_session(&mut p, &h, &args(&[])), Outcome::Refused);
         assert!(h.written.borrow().is_empty());
     }
 
