@@ -62,7 +62,10 @@ impl Scan {
     fn new(args: Vec<OsString>) -> Result<Self, String> {
         let items = args
             .into_iter()
-            .map(|a| a.into_string().map_err(|a| format!("argument {a:?} is not valid UTF-8")))
+            .map(|a| {
+                a.into_string()
+                    .map_err(|a| format!("argument {a:?} is not valid UTF-8"))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         // Split --opt=value so that every value follows its option.
         let mut v = Vec::new();
@@ -75,11 +78,15 @@ impl Scan {
                 _ => v.push(a),
             }
         }
-        Ok(Scan { items: v.into_iter() })
+        Ok(Scan {
+            items: v.into_iter(),
+        })
     }
 
     fn value(&mut self, opt: &str) -> Result<String, String> {
-        self.items.next().ok_or_else(|| format!("{opt} needs a value"))
+        self.items
+            .next()
+            .ok_or_else(|| format!("{opt} needs a value"))
     }
 }
 
@@ -144,7 +151,10 @@ fn prepare_sqlite(p: &Path) -> Result<bool, String> {
 
 fn index_main(args: Vec<OsString>) -> Result<i32, String> {
     let mut s = Scan::new(args)?;
-    let mut common = Common { config: None, db: None };
+    let mut common = Common {
+        config: None,
+        db: None,
+    };
     let mut jsonl = Vec::new();
     let (mut stats, mut quiet) = (false, false);
     while let Some(a) = s.items.next() {
@@ -167,7 +177,10 @@ fn index_main(args: Vec<OsString>) -> Result<i32, String> {
         jsonl = config.jsonl.clone();
     }
     if jsonl.is_empty() {
-        return Err("nothing to index: give --jsonl DIR or set [sources] jsonl in the central config".into());
+        return Err(
+            "nothing to index: give --jsonl DIR or set [sources] jsonl in the central config"
+                .into(),
+        );
     }
     if let DbSpec::Sqlite(p) = &db {
         prepare_sqlite(p)?;
@@ -215,7 +228,10 @@ pub fn run_search(args: Vec<OsString>) -> i32 {
 
 fn search_main(args: Vec<OsString>) -> Result<i32, String> {
     let mut s = Scan::new(args)?;
-    let mut common = Common { config: None, db: None };
+    let mut common = Common {
+        config: None,
+        db: None,
+    };
     let mut q = Query::default();
     let (mut since, mut until, mut during, mut now) = (None, None, None, None);
     let (mut json, mut zone, mut admin, mut hostgroup) = (false, Zone::Local, false, None);
@@ -241,7 +257,10 @@ fn search_main(args: Vec<OsString>) -> Result<i32, String> {
             "--utc" => zone = Zone::Utc,
             "--limit" => {
                 let v = s.value(&a)?;
-                q.limit = Some(v.parse().map_err(|_| format!("--limit: {v:?} is not a number"))?);
+                q.limit = Some(
+                    v.parse()
+                        .map_err(|_| format!("--limit: {v:?} is not a number"))?,
+                );
             }
             "-h" | "--help" => {
                 println!("{SEARCH_USAGE}");
@@ -252,11 +271,21 @@ fn search_main(args: Vec<OsString>) -> Result<i32, String> {
     }
     let (config, db) = common.load()?;
     let now_ms = match &now {
-        Some(t) => timewin::parse_span(t, zone, 0).map_err(|e| format!("--now: {e}"))?.start,
+        Some(t) => {
+            timewin::parse_span(t, zone, 0)
+                .map_err(|e| format!("--now: {e}"))?
+                .start
+        }
         None => timewin::now_ms(),
     };
-    let (lo, hi) = timewin::window(since.as_deref(), until.as_deref(), during.as_deref(), zone, now_ms)
-        .map_err(|e| e.to_string())?;
+    let (lo, hi) = timewin::window(
+        since.as_deref(),
+        until.as_deref(),
+        during.as_deref(),
+        zone,
+        now_ms,
+    )
+    .map_err(|e| e.to_string())?;
     q.since = lo;
     q.until = hi;
     if let Some(g) = &hostgroup {
@@ -267,14 +296,18 @@ fn search_main(args: Vec<OsString>) -> Result<i32, String> {
     }
     if let DbSpec::Sqlite(p) = &db {
         if !p.exists() {
-            return Err(format!("{}: no index there; run `tlog-rs index` first", p.display()));
+            return Err(format!(
+                "{}: no index there; run `tlog-rs index` first",
+                p.display()
+            ));
         }
     }
     let mut store = store::open(&db).map_err(|e| e.to_string())?;
     let hits = store.search(&q).map_err(|e| e.to_string())?;
     let mut out = std::io::stdout().lock();
     let res = if json {
-        hits.iter().try_for_each(|h| writeln!(out, "{}", hit_json(h)))
+        hits.iter()
+            .try_for_each(|h| writeln!(out, "{}", hit_json(h)))
     } else {
         write_table(&mut out, &hits, zone)
     };
@@ -337,7 +370,9 @@ fn write_table(out: &mut impl Write, hits: &[Hit], zone: Zone) -> std::io::Resul
             ]
         })
         .collect();
-    let head = ["START", "DURATION", "HOST", "USER", "SERVICE", "STATE", "REC", "MATCH"];
+    let head = [
+        "START", "DURATION", "HOST", "USER", "SERVICE", "STATE", "REC", "MATCH",
+    ];
     let mut w = head.map(|h| h.len());
     for r in &rows {
         for (i, c) in r.iter().enumerate() {

@@ -74,9 +74,7 @@ impl Default for Admin {
     fn default() -> Self {
         Admin {
             groups: vec![],
-            services: ["su", "su-l", "sudo", "sudo-i"]
-                .map(String::from)
-                .to_vec(),
+            services: ["su", "su-l", "sudo", "sudo-i"].map(String::from).to_vec(),
         }
     }
 }
@@ -163,7 +161,10 @@ impl Config {
         for (name, hosts) in raw.hostgroups {
             let span = hosts.span().start;
             let hosts = hosts.into_inner();
-            if let Some(h) = hosts.iter().find(|h| h.is_empty() || h.contains(char::is_whitespace)) {
+            if let Some(h) = hosts
+                .iter()
+                .find(|h| h.is_empty() || h.contains(char::is_whitespace))
+            {
                 return Err(at(
                     Some(span),
                     format!("hostgroups.{name}: {h:?} is not a host name"),
@@ -249,29 +250,41 @@ groups = ["admins", "wheel"]
     #[test]
     fn errors_name_file_and_line() {
         let cases = [
-            ("db = \"x\"\n\n[admin]\ngroup = [\"a\"]\n", 4, "unknown field `group`"),
+            (
+                "db = \"x\"\n\n[admin]\ngroup = [\"a\"]\n",
+                4,
+                "unknown field `group`",
+            ),
             ("\n[hostgroups]\nnj = \"fs1\"\n", 3, "invalid type"),
             ("db = \"mysql://h/db\"\n", 1, "unknown database URL scheme"),
-            ("[sources]\njsonl = [\n \"relative/dir\"]\n", 3, "not an absolute path"),
+            (
+                "[sources]\njsonl = [\n \"relative/dir\"]\n",
+                3,
+                "not an absolute path",
+            ),
             ("[hostgroups]\n\nx = [\"a b\"]\n", 3, "not a host name"),
             ("[admin\n", 1, ""),
         ];
         for (text, line, want) in cases {
             let e = parse(text).unwrap_err();
             assert_eq!(e.line, Some(line), "{text:?}: {e}");
-            assert!(e.to_string().starts_with(&format!("/etc/tlog-rs/central.toml:{line}: ")), "{e}");
+            assert!(
+                e.to_string()
+                    .starts_with(&format!("/etc/tlog-rs/central.toml:{line}: ")),
+                "{e}"
+            );
             assert!(e.message.contains(want), "{text:?}: {e}");
         }
     }
 
     #[test]
     fn db_spec() {
-        assert!(matches!("postgres://u@h/db".parse::<DbSpec>(), Ok(DbSpec::Postgres(_))));
+        assert!(matches!(
+            "postgres://u@h/db".parse::<DbSpec>(),
+            Ok(DbSpec::Postgres(_))
+        ));
         assert!("".parse::<DbSpec>().is_err());
-        assert_eq!(
-            "/x.db".parse::<DbSpec>().unwrap().to_string(),
-            "/x.db"
-        );
+        assert_eq!("/x.db".parse::<DbSpec>().unwrap().to_string(), "/x.db");
     }
 
     #[test]

@@ -382,18 +382,31 @@ mod tests {
         assert_eq!(d.last_ms, Some(1_000_030_000));
         assert_eq!(d.chunks.len(), 2, "{:?}", d.chunks);
         assert_eq!(d.chunks[0].0, 0);
-        assert!(d.chunks[0].1.contains("the magic word is here"), "{:?}", d.chunks[0]);
-        assert!(d.chunks[0].1.contains("wrapped-phrase"), "{:?}", d.chunks[0]);
+        assert!(
+            d.chunks[0].1.contains("the magic word is here"),
+            "{:?}",
+            d.chunks[0]
+        );
+        assert!(
+            d.chunks[0].1.contains("wrapped-phrase"),
+            "{:?}",
+            d.chunks[0]
+        );
         assert_eq!(d.chunks[1].0, 20_000);
         assert!(d.chunks[1].1.contains("second chunk"), "{:?}", d.chunks[1]);
         assert!(!d.chunks[1].1.contains("magic"), "{:?}", d.chunks[1]);
-        assert_eq!(d.commands, [(1, "cat notes".to_string()), (30_000, "exit".to_string())]);
+        assert_eq!(
+            d.commands,
+            [(1, "cat notes".to_string()), (30_000, "exit".to_string())]
+        );
         assert_eq!(d.bytes_in, 15);
     }
 
     #[test]
     fn gaps_count_missing_ids() {
-        let steps: Vec<(u64, &[u8])> = (0..40).map(|i| (i * 10, &b"0123456789abcdef\r\n"[..])).collect();
+        let steps: Vec<(u64, &[u8])> = (0..40)
+            .map(|i| (i * 10, &b"0123456789abcdef\r\n"[..]))
+            .collect();
         let mut msgs = encode(&steps, &[]);
         assert!(msgs.len() > 6);
         msgs.remove(3);
@@ -406,7 +419,12 @@ mod tests {
     fn keyframes_restore_the_screen() {
         let mut steps: Vec<(u64, Vec<u8>)> = Vec::new();
         for i in 0..1000u64 {
-            let s = format!("\x1b[{};1H\x1b[3{}mrow {i} {}\x1b[0m\r\n", i % 5 + 1, i % 8, "y".repeat((i % 30) as usize));
+            let s = format!(
+                "\x1b[{};1H\x1b[3{}mrow {i} {}\x1b[0m\r\n",
+                i % 5 + 1,
+                i % 8,
+                "y".repeat((i % 30) as usize)
+            );
             steps.push((i * 100, s.into_bytes()));
         }
         let refs: Vec<(u64, &[u8])> = steps.iter().map(|(t, b)| (*t, &b[..])).collect();
@@ -421,7 +439,9 @@ mod tests {
                 for (i, p) in m.decode().0.into_iter().enumerate() {
                     match p.data {
                         PacketData::Output(b) => straight.process(&b),
-                        PacketData::Window { cols, rows } => apply_window(&mut straight, cols, rows),
+                        PacketData::Window { cols, rows } => {
+                            apply_window(&mut straight, cols, rows)
+                        }
                         _ => {}
                     }
                     if m.id == kf.msg_id && i as u32 == kf.packet {
@@ -431,8 +451,14 @@ mod tests {
             }
             let mut fresh = vt100::Parser::new(nz(kf.rows), nz(kf.cols), 0);
             fresh.process(&kf.screen);
-            assert_eq!(fresh.screen().contents_formatted(), straight.screen().contents_formatted());
-            assert_eq!(fresh.screen().cursor_position(), straight.screen().cursor_position());
+            assert_eq!(
+                fresh.screen().contents_formatted(),
+                straight.screen().contents_formatted()
+            );
+            assert_eq!(
+                fresh.screen().cursor_position(),
+                straight.screen().cursor_position()
+            );
         }
     }
 }

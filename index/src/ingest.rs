@@ -26,7 +26,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::{Map, Value};
 use tlog_format::{parse_message, Message};
 
-use crate::derive::{Deriver, time_ms};
+use crate::derive::{time_ms, Deriver};
 use crate::store::{Added, EventInfo, FileCursor, MessageRef, Store, StoreError};
 
 /// Bytes hashed to recognise a file again (only bytes already consumed).
@@ -119,7 +119,17 @@ fn is_candidate(p: &Path) -> bool {
     if name.starts_with('.') {
         return false;
     }
-    if [".jsonl", ".json", ".log", ".events"].iter().any(|e| name.ends_with(e)) {
+    // Rotated names too (`x.jsonl.1`, `x.log-20261128`), not compressed ones.
+    let base = name.trim_end_matches(|c: char| c.is_ascii_digit());
+    let base = if base.len() < name.len() {
+        base.strip_suffix(['.', '-']).unwrap_or(name)
+    } else {
+        name
+    };
+    if [".jsonl", ".json", ".log", ".events"]
+        .iter()
+        .any(|e| base.ends_with(e))
+    {
         return true;
     }
     let mut side = p.as_os_str().to_owned();
@@ -184,17 +194,22 @@ fn field_str(m: &Map<String, Value>, k: &str, required: bool) -> Result<Option<S
         None | Some(Value::Null) if !required => Ok(None),
         None | Some(Value::Null) => Err(format!("field \"{k}\" is missing")),
         Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(v) => Err(format!("field \"{k}\": expected a string, found {}", kind(v))),
+        Some(v) => Err(format!(
+            "field \"{k}\": expected a string, found {}",
+            kind(v)
+        )),
     }
 }
 
 fn field_u64(m: &Map<String, Value>, k: &str) -> Result<Option<u64>, String> {
     match m.get(k) {
         None | Some(Value::Null) => Ok(None),
-        Some(v) => v
-            .as_u64()
-            .map(Some)
-            .ok_or_else(|| format!("field \"{k}\": expected a non-negative integer, found {}", kind(v))),
+        Some(v) => v.as_u64().map(Some).ok_or_else(|| {
+            format!(
+                "field \"{k}\": expected a non-negative integer, found {}",
+                kind(v)
+            )
+        }),
     }
 }
 
@@ -216,7 +231,10 @@ fn field_ms(m: &Map<String, Value>, k: &str) -> Result<Option<i64>, String> {
             .or_else(|| n.as_f64().map(|f| (f * 1000.0).round() as i64))
             .map(Some)
             .ok_or_else(|| format!("field \"{k}\": not a time")),
-        Some(v) => Err(format!("field \"{k}\": expected Unix seconds, found {}", kind(v))),
+        Some(v) => Err(format!(
+            "field \"{k}\": expected Unix seconds, found {}",
+            kind(v)
+        )),
     }
 }
 
@@ -249,7 +267,12 @@ pub fn parse_event(m: &Map<String, Value>) -> Result<(String, String, EventInfo)
                 .collect::<Option<Vec<_>>>()
                 .ok_or("field \"groups\": expected an array of strings")?,
         ),
-        Some(v) => return Err(format!("field \"groups\": expected an array, found {}", kind(v))),
+        Some(v) => {
+            return Err(format!(
+                "field \"groups\": expected an array, found {}",
+                kind(v)
+            ))
+        }
     };
     let uid = field_u64(m, "uid")?
         .map(|u| u32::try_from(u).map_err(|_| "field \"uid\": out of range".to_string()))
@@ -281,7 +304,7 @@ pub fn parse_event(m: &Map<String, Value>) -> Result<(String, String, EventInfo)
 
 enum Line {
     Message(Box<Message>),
-    Event(String, String, EventInfo),
+    Event(String, String, Box<EventInfo>),
 }
 
 /// Tell a tlog message from a tlog-rs event by their keys, and parse it.
@@ -310,14 +333,18 @@ fn classify(line: &[u8]) -> Result<Line, String> {
         Ok(Line::Message(Box::new(m)))
     } else if obj.contains_key("event") {
         let (host, rec, info) = parse_event(&obj).map_err(|e| format!("tlog-rs event: {e}"))?;
-        Ok(Line::Event(host, rec, info))
+        Ok(Line::Event(host, rec, Box::new(info)))
     } else {
         Err("neither a tlog message (no \"ver\") nor a tlog-rs event (no \"event\")".into())
     }
 }
 
 impl<'a> Indexer<'a> {
-    pub fn new(store: &'a mut dyn Store, problems: &'a mut dyn FnMut(Problem), progress: bool) -> Self {
+    pub fn new(
+        store: &'a mut dyn Store,
+        problems: &'a mut dyn FnMut(Problem),
+        progress: bool,
+    ) -> Self {
         Indexer {
             store,
             report: Report::default(),
@@ -381,7 +408,11 @@ impl<'a> Indexer<'a> {
                 "gone (deleted, or rotated out of the indexed directories); what it held stays indexed".into(),
             );
             self.store.begin()?;
-            self.store.save_file(&FileCursor { dev: 0, ino: 0, ..c })?;
+            self.store.save_file(&FileCursor {
+                dev: 0,
+                ino: 0,
+                ..c
+            })?;
             self.store.commit()?;
         }
         Ok(())
@@ -409,7 +440,11 @@ impl<'a> Indexer<'a> {
             Some(c) if head_hash(&f, c.offset) != c.head => {
                 // A new file on a reused inode: the old one is gone.
                 self.store.begin()?;
-                self.store.save_file(&FileCursor { dev: 0, ino: 0, ..c })?;
+                self.store.save_file(&FileCursor {
+                    dev: 0,
+                    ino: 0,
+                    ..c
+                })?;
                 self.store.commit()?;
                 None
             }
@@ -417,11 +452,23 @@ impl<'a> Indexer<'a> {
                 self.problem(
                     path,
                     None,
-                    format!("shrank below the indexed {} bytes; read again from the start", c.offset),
+                    format!(
+                        "shrank below the indexed {} bytes; read again from the start",
+                        c.offset
+                    ),
                 );
-                Some(FileCursor { offset: 0, line: 0, head: 0, path: path_s.clone(), ..c })
+                Some(FileCursor {
+                    offset: 0,
+                    line: 0,
+                    head: 0,
+                    path: path_s.clone(),
+                    ..c
+                })
             }
-            Some(c) => Some(FileCursor { path: path_s.clone(), ..c }),
+            Some(c) => Some(FileCursor {
+                path: path_s.clone(),
+                ..c
+            }),
             None => None,
         }
         .unwrap_or(FileCursor {
@@ -502,7 +549,14 @@ impl<'a> Indexer<'a> {
         Ok(Some(cur.id))
     }
 
-    fn line(&mut self, path: &Path, file: i64, line: u64, offset: u64, buf: &[u8]) -> Result<(), StoreError> {
+    fn line(
+        &mut self,
+        path: &Path,
+        file: i64,
+        line: u64,
+        offset: u64,
+        buf: &[u8],
+    ) -> Result<(), StoreError> {
         let body = buf.strip_suffix(b"\n").unwrap_or(buf);
         if body.iter().all(|b| b.is_ascii_whitespace()) {
             return Ok(());
@@ -572,7 +626,10 @@ impl<'a> Indexer<'a> {
                         self.problem(
                             Path::new(&path),
                             None,
-                            format!("changed since it was indexed: message id {} no longer at byte {}", m.id, m.offset),
+                            format!(
+                                "changed since it was indexed: message id {} no longer at byte {}",
+                                m.id, m.offset
+                            ),
                         );
                     }
                 }
@@ -600,9 +657,36 @@ mod tests {
     use super::*;
 
     #[test]
+    fn candidates() {
+        for yes in [
+            "a.jsonl",
+            "2026-11-28.jsonl.1",
+            "rec.log-20261128",
+            "rec.log.events",
+            "x.json",
+        ] {
+            assert!(is_candidate(Path::new(yes)), "{yes}");
+        }
+        for no in [
+            "a.jsonl.gz",
+            ".hidden.jsonl",
+            "index.db",
+            "index.db-wal",
+            "notes.txt",
+            "x.1",
+        ] {
+            assert!(!is_candidate(Path::new(no)), "{no}");
+        }
+    }
+
+    #[test]
     fn classify_lines() {
         let msg = br#"{"ver":"2.3","host":"h","rec":"r1","user":"u","term":"xterm","session":1,"id":1,"pos":0,"time":1.000,"timing":"=80x24","in_txt":"","in_bin":[],"out_txt":"","out_bin":[]}"#;
-        assert!(matches!(classify(msg), Ok(Line::Message(_))), "{:?}", classify(msg).err());
+        assert!(
+            matches!(classify(msg), Ok(Line::Message(_))),
+            "{:?}",
+            classify(msg).err()
+        );
         let ev = br#"{"event":"start","rec":"r1","user":"u","host":"h","tty":null,"session":1,"start":1.5,"end":null,"service":"sshd","uid":1000,"groups":["wheel"]}"#;
         match classify(ev) {
             Ok(Line::Event(h, r, e)) => {
@@ -614,20 +698,27 @@ mod tests {
             }
             _ => panic!("event"),
         }
-        let ecs = String::from_utf8_lossy(msg).replace("\"host\":\"h\"", "\"host\":{\"name\":\"h\"}");
+        let ecs =
+            String::from_utf8_lossy(msg).replace("\"host\":\"h\"", "\"host\":{\"name\":\"h\"}");
         let e = classify(ecs.as_bytes()).err().unwrap();
         assert!(e.contains("ECS"), "{e}");
         let e = classify(&msg[..60]).err().unwrap();
         assert_eq!(e, "truncated JSON");
-        let e = classify(b"{\"ver\":\"2.3\",\"host\":\"h\",}").err().unwrap();
+        let e = classify(b"{\"ver\":\"2.3\",\"host\":\"h\",}")
+            .err()
+            .unwrap();
         assert!(e.starts_with("corrupt JSON"), "{e}");
         let e = classify(b"[1,2]").err().unwrap();
         assert!(e.contains("not a JSON object"), "{e}");
         let e = classify(b"{\"a\":1}").err().unwrap();
         assert!(e.contains("neither"), "{e}");
-        let e = classify(br#"{"event":"start","rec":"r","user":"u","host":"h","uid":"0"}"#).err().unwrap();
+        let e = classify(br#"{"event":"start","rec":"r","user":"u","host":"h","uid":"0"}"#)
+            .err()
+            .unwrap();
         assert!(e.contains("\"uid\"") && e.contains("a string"), "{e}");
-        let e = classify(br#"{"event":"start","rec":"r","user":"u","host":{"name":"h"}}"#).err().unwrap();
+        let e = classify(br#"{"event":"start","rec":"r","user":"u","host":{"name":"h"}}"#)
+            .err()
+            .unwrap();
         assert!(e.contains("\"host\"") && e.contains("an object"), "{e}");
         let no_rec = String::from_utf8_lossy(msg).replace("\"rec\":\"r1\",", "");
         let e = classify(no_rec.as_bytes()).err().unwrap();

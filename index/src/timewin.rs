@@ -67,7 +67,15 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let mp = (5 * doy + 2) / 153;
     let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { yoe + era * 400 + 1 } else { yoe + era * 400 }, m, d)
+    (
+        if m <= 2 {
+            yoe + era * 400 + 1
+        } else {
+            yoe + era * 400
+        },
+        m,
+        d,
+    )
 }
 
 fn days_in_month(y: i64, m: u32) -> u32 {
@@ -457,32 +465,83 @@ mod tests {
     #[test]
     fn relative_and_named_periods() {
         let day = 86_400_000;
-        assert_eq!(parse_span("-7d", Zone::Utc, FRI).unwrap().start, FRI - 7 * day);
-        assert_eq!(parse_span("-90m", Zone::Utc, FRI).unwrap().start, FRI - 5_400_000);
+        assert_eq!(
+            parse_span("-7d", Zone::Utc, FRI).unwrap().start,
+            FRI - 7 * day
+        );
+        assert_eq!(
+            parse_span("-90m", Zone::Utc, FRI).unwrap().start,
+            FRI - 5_400_000
+        );
         let fri0 = utc("2026-12-04");
         let mon = utc("2026-11-30");
         let sp = |s| parse_span(s, Zone::Utc, FRI).unwrap();
-        assert_eq!(sp("today"), Span { start: fri0, end: fri0 + day });
+        assert_eq!(
+            sp("today"),
+            Span {
+                start: fri0,
+                end: fri0 + day
+            }
+        );
         assert_eq!(sp("yesterday").start, fri0 - day);
-        assert_eq!(sp("this week"), Span { start: mon, end: mon + 7 * day });
-        assert_eq!(sp("Last  Week"), Span { start: mon - 7 * day, end: mon });
+        assert_eq!(
+            sp("this week"),
+            Span {
+                start: mon,
+                end: mon + 7 * day
+            }
+        );
+        assert_eq!(
+            sp("Last  Week"),
+            Span {
+                start: mon - 7 * day,
+                end: mon
+            }
+        );
         // On a weekday "this weekend" is the one just past: Sat 28 - Mon 30.
-        assert_eq!(sp("this weekend"), Span { start: mon - 2 * day, end: mon });
+        assert_eq!(
+            sp("this weekend"),
+            Span {
+                start: mon - 2 * day,
+                end: mon
+            }
+        );
         assert_eq!(sp("last weekend"), sp("this weekend"));
         // On a Sunday it is the weekend under way; "last weekend" the one before.
         let sun = utc("2026-12-06T23:59:59Z");
         let sat = utc("2026-12-05");
         let w = parse_span("this weekend", Zone::Utc, sun).unwrap();
-        assert_eq!(w, Span { start: sat, end: sat + 2 * day });
+        assert_eq!(
+            w,
+            Span {
+                start: sat,
+                end: sat + 2 * day
+            }
+        );
         let lw = parse_span("last weekend", Zone::Utc, sun).unwrap();
-        assert_eq!(lw, Span { start: sat - 7 * day, end: sat - 5 * day });
+        assert_eq!(
+            lw,
+            Span {
+                start: sat - 7 * day,
+                end: sat - 5 * day
+            }
+        );
         assert_eq!(
             sp("last month"),
-            Span { start: utc("2026-11-01"), end: utc("2026-12-01") }
+            Span {
+                start: utc("2026-11-01"),
+                end: utc("2026-12-01")
+            }
         );
         let jan = utc("2027-01-15");
         let lm = parse_span("last month", Zone::Utc, jan).unwrap();
-        assert_eq!(lm, Span { start: utc("2026-12-01"), end: utc("2027-01-01") });
+        assert_eq!(
+            lm,
+            Span {
+                start: utc("2026-12-01"),
+                end: utc("2027-01-01")
+            }
+        );
     }
 
     #[test]

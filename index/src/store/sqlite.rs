@@ -63,8 +63,8 @@ pub struct Sqlite {
 
 impl Sqlite {
     pub fn open(path: &Path) -> Result<Self> {
-        let c = Connection::open(path)
-            .map_err(|e| StoreError(format!("{}: {e}", path.display())))?;
+        let c =
+            Connection::open(path).map_err(|e| StoreError(format!("{}: {e}", path.display())))?;
         Self::init(c).map_err(|e| StoreError(format!("{}: {}", path.display(), e.0)))
     }
 
@@ -78,7 +78,9 @@ impl Sqlite {
         c.execute_batch("PRAGMA synchronous=NORMAL;")?;
         c.execute_batch(SCHEMA)?;
         let v: Option<String> = c
-            .query_row("SELECT value FROM meta WHERE key='schema'", [], |r| r.get(0))
+            .query_row("SELECT value FROM meta WHERE key='schema'", [], |r| {
+                r.get(0)
+            })
             .optional()?;
         match v.as_deref() {
             None => {
@@ -167,7 +169,9 @@ impl Store for Sqlite {
 
     fn commit(&mut self) -> Result<()> {
         {
-            let mut st = self.c.prepare_cached("UPDATE recordings SET dirty=1 WHERE key=?1")?;
+            let mut st = self
+                .c
+                .prepare_cached("UPDATE recordings SET dirty=1 WHERE key=?1")?;
             for k in self.dirty.drain() {
                 st.execute([k])?;
             }
@@ -187,7 +191,14 @@ impl Store for Sqlite {
     }
 
     fn save_file(&mut self, f: &FileCursor) -> Result<i64> {
-        let p = params![f.path, f.dev as i64, f.ino as i64, f.head as i64, f.offset as i64, f.line as i64];
+        let p = params![
+            f.path,
+            f.dev as i64,
+            f.ino as i64,
+            f.head as i64,
+            f.offset as i64,
+            f.line as i64
+        ];
         if f.id == 0 {
             self.c.execute(
                 "INSERT INTO files(path, dev, ino, head, offset, line) VALUES(?1,?2,?3,?4,?5,?6)",
@@ -216,7 +227,9 @@ impl Store for Sqlite {
         let mut st = self
             .c
             .prepare("SELECT id, path, dev, ino, head, offset, line FROM files ORDER BY id")?;
-        let v = st.query_map([], cursor_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+        let v = st
+            .query_map([], cursor_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(v)
     }
 
@@ -271,7 +284,10 @@ impl Store for Sqlite {
         if n == 0 {
             return Ok(Added::Duplicate);
         }
-        let groups = e.groups.as_ref().map(|g| serde_json::to_string(g).expect("strings serialise"));
+        let groups = e
+            .groups
+            .as_ref()
+            .map(|g| serde_json::to_string(g).expect("strings serialise"));
         // Both entries carry the identity; the start entry's PAM fields win.
         self.c
             .prepare_cached(
@@ -330,8 +346,12 @@ impl Store for Sqlite {
     }
 
     fn dirty(&mut self) -> Result<Vec<i64>> {
-        let mut st = self.c.prepare("SELECT key FROM recordings WHERE dirty=1 ORDER BY key")?;
-        let v = st.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<Vec<i64>>>()?;
+        let mut st = self
+            .c
+            .prepare("SELECT key FROM recordings WHERE dirty=1 ORDER BY key")?;
+        let v = st
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<i64>>>()?;
         Ok(v)
     }
 
@@ -369,10 +389,22 @@ impl Store for Sqlite {
             "SELECT ev_start_ms, ev_end_ms, has_end, messages_written, messages_dropped, tampered
              FROM recordings WHERE key=?1",
             [rec],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            },
         )?;
         let start = ev_start.or(d.start_ms);
-        let end = ev_end.or(d.last_ms).or(start).map(|e| e.max(start.unwrap_or(e)));
+        let end = ev_end
+            .or(d.last_ms)
+            .or(start)
+            .map(|e| e.max(start.unwrap_or(e)));
         let state = if tampered || written.is_some_and(|w| (d.messages as i64) > w) {
             State::Tampered
         } else if has_end
@@ -415,13 +447,15 @@ impl Store for Sqlite {
         c.execute("DELETE FROM commands WHERE rec_key=?1", [rec])?;
         c.execute("DELETE FROM keyframes WHERE rec_key=?1", [rec])?;
         {
-            let mut chunk = c.prepare_cached("INSERT INTO text_chunks(rec_key, t_ms, body) VALUES(?1,?2,?3)")?;
+            let mut chunk =
+                c.prepare_cached("INSERT INTO text_chunks(rec_key, t_ms, body) VALUES(?1,?2,?3)")?;
             let mut fts = c.prepare_cached("INSERT INTO text_fts(rowid, body) VALUES(?1, ?2)")?;
             for (t, body) in &d.chunks {
                 chunk.execute(params![rec, *t as i64, body])?;
                 fts.execute(params![c.last_insert_rowid(), body])?;
             }
-            let mut cmd = c.prepare_cached("INSERT INTO commands(rec_key, t_ms, text) VALUES(?1,?2,?3)")?;
+            let mut cmd =
+                c.prepare_cached("INSERT INTO commands(rec_key, t_ms, text) VALUES(?1,?2,?3)")?;
             for (t, text) in &d.commands {
                 cmd.execute(params![rec, *t as i64, text])?;
             }
@@ -429,7 +463,15 @@ impl Store for Sqlite {
                 "INSERT OR REPLACE INTO keyframes(rec_key, t_ms, msg_id, packet, cols, rows, screen) VALUES(?1,?2,?3,?4,?5,?6,?7)",
             )?;
             for k in &d.keyframes {
-                kf.execute(params![rec, k.t_ms, k.msg_id as i64, k.packet, k.cols, k.rows, k.screen])?;
+                kf.execute(params![
+                    rec,
+                    k.t_ms,
+                    k.msg_id as i64,
+                    k.packet,
+                    k.cols,
+                    k.rows,
+                    k.screen
+                ])?;
             }
         }
         Ok(())
@@ -449,7 +491,11 @@ impl Store for Sqlite {
             arg(&mut sql, " AND r.user = ?", Box::new(u.clone()));
         }
         if let Some(h) = &q.host {
-            arg(&mut sql, " AND (r.host = ? OR r.fqdn = ?)", Box::new(h.clone()));
+            arg(
+                &mut sql,
+                " AND (r.host = ? OR r.fqdn = ?)",
+                Box::new(h.clone()),
+            );
         }
         if let Some(s) = &q.service {
             arg(&mut sql, " AND r.service = ?", Box::new(s.clone()));
@@ -495,7 +541,10 @@ impl Store for Sqlite {
         }
         let text_cond = |t: &str| -> (String, String) {
             if t.chars().count() >= 3 {
-                ("c.id IN (SELECT rowid FROM text_fts WHERE text_fts MATCH ?)".into(), fts_phrase(t))
+                (
+                    "c.id IN (SELECT rowid FROM text_fts WHERE text_fts MATCH ?)".into(),
+                    fts_phrase(t),
+                )
             } else {
                 ("c.body LIKE ? ESCAPE '\\'".into(), like_pattern(t))
             }
@@ -504,7 +553,9 @@ impl Store for Sqlite {
             let (cond, v) = text_cond(t);
             arg(
                 &mut sql,
-                &format!(" AND EXISTS (SELECT 1 FROM text_chunks c WHERE c.rec_key = r.key AND {cond})"),
+                &format!(
+                    " AND EXISTS (SELECT 1 FROM text_chunks c WHERE c.rec_key = r.key AND {cond})"
+                ),
                 Box::new(v),
             );
         }
@@ -547,7 +598,9 @@ impl Store for Sqlite {
                     "SELECT c.t_ms, c.body FROM text_chunks c WHERE c.rec_key = ?1 AND {} ORDER BY c.t_ms LIMIT 20",
                     cond.replace('?', "?2")
                 ))?;
-                let rows = st.query_map(params![*key, v], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+                let rows = st.query_map(params![*key, v], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                })?;
                 for row in rows {
                     let (t_ms, body) = row?;
                     hit.matches.push(Match {
@@ -560,7 +613,9 @@ impl Store for Sqlite {
                 let mut st = self.c.prepare_cached(
                     "SELECT t_ms, text FROM commands WHERE rec_key = ?1 AND instr(lower(text), lower(?2)) > 0 ORDER BY t_ms LIMIT 20",
                 )?;
-                let rows = st.query_map(params![*key, t], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+                let rows = st.query_map(params![*key, t], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                })?;
                 for row in rows {
                     let (t_ms, text) = row?;
                     hit.matches.push(Match {
@@ -596,8 +651,19 @@ impl Store for Sqlite {
 
     fn counts(&mut self) -> Result<[u64; 5]> {
         let mut out = [0u64; 5];
-        for (i, t) in ["recordings", "messages", "text_chunks", "commands", "keyframes"].iter().enumerate() {
-            let n: i64 = self.c.query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get(0))?;
+        for (i, t) in [
+            "recordings",
+            "messages",
+            "text_chunks",
+            "commands",
+            "keyframes",
+        ]
+        .iter()
+        .enumerate()
+        {
+            let n: i64 = self
+                .c
+                .query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get(0))?;
             out[i] = n as u64;
         }
         Ok(out)
