@@ -25,8 +25,9 @@ extern "C" fn on_signal(sig: libc::c_int) {
 /// already ignored when we started, like tlog).
 pub const TERMINATING: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
 /// Signals the loop acts on. SIGCONT: we were stopped (SIGSTOP cannot be
-/// caught) and resumed; the loop leaves an evidence entry.
-const NOTIFY: [libc::c_int; 3] = [libc::SIGCHLD, libc::SIGWINCH, libc::SIGCONT];
+/// caught) and resumed; the loop leaves an evidence entry. SIGALRM: the
+/// latency deadline, which must interrupt a write blocked on the user's side.
+const NOTIFY: [libc::c_int; 4] = [libc::SIGCHLD, libc::SIGWINCH, libc::SIGCONT, libc::SIGALRM];
 /// Job-control stops we ignore: a recorder that stops is a recorder that
 /// does not record. (The program gets its own dispositions back.)
 const IGNORED: [libc::c_int; 3] = [libc::SIGTSTP, libc::SIGTTIN, libc::SIGTTOU];
@@ -36,6 +37,29 @@ const IGNORED: [libc::c_int; 3] = [libc::SIGTSTP, libc::SIGTTIN, libc::SIGTTOU];
 pub trait SignalSource {
     fn fd(&self) -> RawFd;
     fn drain(&self) -> Vec<libc::c_int>;
+    /// Deliver SIGALRM after `after` (zero: cancel), interrupting a blocked
+    /// write. Sources without a SIGALRM handler do nothing.
+    fn set_alarm(&self, _after: std::time::Duration) {}
+}
+
+/// One-shot ITIMER_REAL; a zero duration cancels it.
+fn set_itimer(after: std::time::Duration) {
+    let value = libc::timeval {
+        tv_sec: after.as_secs().min(libc::time_t::MAX as u64) as libc::time_t,
+        // A sub-microsecond rest still arms the timer.
+        tv_usec: after
+            .subsec_micros()
+            .max(u32::from(after.subsec_nanos() > 0)) as libc::suseconds_t,
+    };
+    let t = libc::itimerval {
+        it_interval: libc::timeval {
+            tv_sec: 0,
+            tv_usec: 0,
+        },
+        it_value: value,
+    };
+    // SAFETY: a valid itimerval; the old value is not wanted.
+    unsafe { libc::setitimer(libc::ITIMER_REAL, &t, std::ptr::null_mut()) };
 }
 
 /// Our handlers while alive; the dispositions found at start come back in
@@ -147,6 +171,8 @@ impl SignalPipe {
     /// disposition the caller set in between (e.g. SIG_DFL before raise).
     pub fn uninstall(&self) {
         if self.installed.replace(false) {
+            // A pending alarm must not meet SIGALRM's default (death).
+            set_itimer(std::time::Duration::ZERO);
             self.restore_in_child();
             PIPE_WRITE_FD.store(-1, Ordering::Relaxed);
         }
@@ -160,6 +186,10 @@ impl SignalSource for SignalPipe {
 
     fn drain(&self) -> Vec<libc::c_int> {
         SignalPipe::drain(self)
+    }
+
+    fn set_alarm(&self, after: std::time::Duration) {
+        set_itimer(after);
     }
 }
 

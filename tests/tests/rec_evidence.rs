@@ -137,3 +137,58 @@ fn the_end_entry_names_the_id_range_of_the_messages() {
     assert_eq!(end["messages_written"], ids.len() as u64);
     assert_eq!(events(&log)[0]["first_id"], serde_json::Value::Null);
 }
+
+/// A pipe whose buffer is already full: whoever writes to it blocks.
+fn full_pipe() -> (std::fs::File, std::os::fd::OwnedFd) {
+    use std::os::fd::FromRawFd;
+    let mut fds = [0; 2];
+    // SAFETY: fds is a valid 2-int array.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: pipe2 just returned these fds; we own them.
+    let (r, w) = unsafe {
+        (
+            std::fs::File::from_raw_fd(fds[0]),
+            std::os::fd::OwnedFd::from_raw_fd(fds[1]),
+        )
+    };
+    // SAFETY: F_SETFL on our own fd; the fill below must not block.
+    unsafe { libc::fcntl(fds[1], libc::F_SETFL, libc::O_NONBLOCK) };
+    let page = [b'.'; 4096];
+    // SAFETY: writing from a valid buffer to our own fd.
+    while unsafe { libc::write(fds[1], page.as_ptr().cast(), page.len()) } > 0 {}
+    // SAFETY: as above; the recorder gets a blocking stdout.
+    unsafe { libc::fcntl(fds[1], libc::F_SETFL, 0) };
+    (r, w)
+}
+
+#[test]
+fn the_latency_flush_happens_while_the_output_is_blocked() {
+    // The user's side does not take output (a stalled client): the recorder
+    // blocks writing "marker" to it. The data was logged to the encoder
+    // before the write, and the latency deadline must still get it to the
+    // log, so that a SIGKILL now loses nothing older than the latency.
+    let dir = TempDir::new("evidence-blocked");
+    let log = dir.path("rec.log");
+    let (_reader, full) = full_pipe();
+    let mut child = Command::new(rec_bin())
+        .args(["--latency=1", "-o"])
+        .arg(&log)
+        .args(["/bin/sh", "-c", "echo marker; exec sleep 20"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(full))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let logged = |m: &str| {
+        messages(&log)
+            .iter()
+            .any(|v| v["out_txt"].as_str().unwrap_or("").contains(m))
+    };
+    let flushed = wait_for(Duration::from_secs(30), || logged("marker"));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        flushed,
+        "the blocked recorder held the output past the latency"
+    );
+}

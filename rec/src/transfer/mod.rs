@@ -6,7 +6,8 @@
 //!
 //! What is in memory and not yet in the sink is only the encoder's current,
 //! unfinished message; the latency deadline closes it at most `latency`
-//! after its first byte (see rec/README.md for the bound at SIGKILL).
+//! after its first byte, also while a write to the user's side is blocked
+//! (SIGALRM interrupts it). See rec/README.md for the bound at SIGKILL.
 
 mod event;
 mod relay;
@@ -200,12 +201,15 @@ impl Child {
 }
 
 /// tlog's latency: unfinished log data waits at most this long.
-struct Latency {
+struct Latency<'s> {
     after: Duration,
     deadline: Option<Instant>,
+    /// Arms SIGALRM for each new deadline, so that a write blocked on the
+    /// user's side cannot hold the data longer.
+    alarm: &'s dyn SignalSource,
 }
 
-impl Latency {
+impl Latency<'_> {
     fn timeout_ms(&self) -> i32 {
         match self.deadline {
             Some(d) => d
@@ -220,13 +224,33 @@ impl Latency {
         self.deadline.is_some_and(|d| Instant::now() >= d)
     }
 
-    /// The deadline runs from the first unflushed byte, not the last.
+    /// The deadline runs from the first unflushed byte, not the last. A
+    /// stale alarm (the data went out earlier) only wakes the loop.
     fn rearm(&mut self, unflushed: bool) {
         self.deadline = match (unflushed, self.deadline) {
             (false, _) => None,
             (true, Some(d)) => Some(d),
-            (true, None) => Some(Instant::now() + self.after),
+            (true, None) => {
+                self.alarm.set_alarm(self.after);
+                Some(Instant::now() + self.after)
+            }
         };
+    }
+
+    /// Close the unfinished message once the deadline has passed.
+    fn flush_if_due(&mut self, log: &mut Logger) -> Result<(), SinkError> {
+        if !self.due() {
+            return Ok(());
+        }
+        self.deadline = None;
+        log.enc.flush();
+        log.drain()
+    }
+}
+
+impl Drop for Latency<'_> {
+    fn drop(&mut self) {
+        self.alarm.set_alarm(Duration::ZERO);
     }
 }
 
@@ -246,7 +270,7 @@ struct Transfer<'l, 'a> {
     opts: &'l Options,
     relay: Relay,
     child: Child,
-    latency: Latency,
+    latency: Latency<'l>,
 }
 
 impl Transfer<'_, '_> {
@@ -259,10 +283,7 @@ impl Transfer<'_, '_> {
                 self.relay.forward_pending();
                 Flow::Continue(())
             }
-            Event::LatencyDeadline => {
-                self.log.enc.flush();
-                logged(self.log.drain())
-            }
+            Event::LatencyDeadline => logged(self.latency.flush_if_due(self.log)),
         }
     }
 
@@ -304,6 +325,7 @@ impl Transfer<'_, '_> {
             let t = self.log.now();
             self.log.enc.input(t, self.relay.chunk(n));
             logged(self.log.drain())?;
+            self.latency.rearm(self.log.enc.has_unflushed());
         }
         self.relay.forward_user_input(n);
         Flow::Continue(())
@@ -318,9 +340,14 @@ impl Transfer<'_, '_> {
             let t = self.log.now();
             self.log.enc.output(t, self.relay.chunk(n));
             logged(self.log.drain())?;
+            // Before the write, which may block.
+            self.latency.rearm(self.log.enc.has_unflushed());
         }
-        self.relay.forward_output(s, n);
-        Flow::Continue(())
+        let (log, latency) = (&mut *self.log, &mut self.latency);
+        logged(
+            self.relay
+                .forward_output(s, n, &mut || latency.flush_if_due(log)),
+        )
     }
 }
 
@@ -378,6 +405,7 @@ fn run_with(
         latency: Latency {
             after: opts.latency,
             deadline: None,
+            alarm: signals,
         },
     };
 

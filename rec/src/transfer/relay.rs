@@ -6,6 +6,8 @@
 use std::io;
 use std::os::fd::RawFd;
 
+use crate::sink::SinkError;
+
 /// tlog's I/O buffer size: identical input gives identical packet splits.
 pub const CHUNK: usize = 4096;
 
@@ -188,11 +190,23 @@ impl Relay {
     }
 
     /// Hand the last chunk to the user (blocking: our stdout and stderr
-    /// belong to the caller and stay as they are).
-    pub fn forward_output(&mut self, s: Stream, n: usize) {
+    /// belong to the caller and stay as they are). While the write waits,
+    /// `waiting` runs after each interruption (the latency alarm); its error
+    /// abandons the write.
+    pub fn forward_output(
+        &mut self,
+        s: Stream,
+        n: usize,
+        waiting: &mut dyn FnMut() -> Result<(), SinkError>,
+    ) -> Result<(), SinkError> {
         let o = &mut self.outputs[s.index()];
-        if o.state != OutState::Open || write_all_fd(o.to, &self.buf[..n]).is_ok() {
-            return;
+        if o.state != OutState::Open {
+            return Ok(());
+        }
+        match write_all_fd(o.to, &self.buf[..n], waiting) {
+            Ok(()) => return Ok(()),
+            Err(Blocked::Sink(e)) => return Err(e),
+            Err(Blocked::Refused) => {}
         }
         if self.pipe_mode {
             // The reader is gone: let the program see EPIPE too.
@@ -201,7 +215,15 @@ impl Relay {
         } else {
             o.state = OutState::Broken;
         }
+        Ok(())
     }
+}
+
+/// Why a blocking write gave up.
+enum Blocked {
+    /// The user's side refused the bytes (EPIPE, EIO...).
+    Refused,
+    Sink(SinkError),
 }
 
 fn read_chunk(fd: RawFd, buf: &mut [u8]) -> Chunk {
@@ -253,9 +275,18 @@ fn write_fd(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
 }
 
 /// Blocking write of all bytes. EAGAIN (a non-blocking fd we inherited)
-/// waits for POLLOUT.
-fn write_all_fd(fd: RawFd, mut buf: &[u8]) -> io::Result<()> {
+/// waits for POLLOUT. Any turn after the first (a short write, EINTR, a
+/// wait) first runs `waiting`.
+fn write_all_fd(
+    fd: RawFd,
+    mut buf: &[u8],
+    waiting: &mut dyn FnMut() -> Result<(), SinkError>,
+) -> Result<(), Blocked> {
+    let mut first = true;
     while !buf.is_empty() {
+        if !std::mem::replace(&mut first, false) {
+            waiting().map_err(Blocked::Sink)?;
+        }
         match write_fd(fd, buf) {
             Ok(n) => buf = &buf[n..],
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -268,7 +299,7 @@ fn write_all_fd(fd: RawFd, mut buf: &[u8]) -> io::Result<()> {
                 // SAFETY: one valid pollfd.
                 unsafe { libc::poll(&mut p, 1, -1) };
             }
-            Err(e) => return Err(e),
+            Err(_) => return Err(Blocked::Refused),
         }
     }
     Ok(())
