@@ -201,7 +201,7 @@ fn time_limit_notice(e: &Entry, r: &CacheRule) -> Option<String> {
         return None;
     }
     let own = e.get("accesstime");
-    let hbac = &r.access_time[own.len()..];
+    let hbac = r.access_time.get(own.len()..).unwrap_or(&[]);
     let mut from = Vec::new();
     if !own.is_empty() {
         from.push(format!("accessTime {}", quote_values(own)));
