@@ -319,25 +319,33 @@ fn search_main(args: Vec<OsString>) -> Result<i32, String> {
     Ok(if hits.is_empty() { 1 } else { 0 })
 }
 
+/// One JSON Lines object, keys in the documented order.
 pub fn hit_json(h: &Hit) -> String {
-    let matches: Vec<serde_json::Value> = h
+    let js = |v: &str| serde_json::Value::from(v).to_string();
+    let matches: Vec<String> = h
         .matches
         .iter()
-        .map(|m| serde_json::json!({"offset": m.offset_ms as f64 / 1000.0, "snippet": m.snippet}))
+        .map(|m| {
+            format!(
+                "{{\"offset\":{},\"snippet\":{}}}",
+                serde_json::Value::from(m.offset_ms as f64 / 1000.0),
+                js(&m.snippet)
+            )
+        })
         .collect();
-    serde_json::json!({
-        "rec": h.rec,
-        "host": h.host,
-        "user": h.user,
-        "service": h.service,
-        "start": rfc3339_utc(h.start_ms),
-        "end": rfc3339_utc(h.end_ms),
-        "duration": (h.end_ms - h.start_ms) as f64 / 1000.0,
-        "complete": h.state == State::Complete,
-        "state": h.state.as_str(),
-        "matches": matches,
-    })
-    .to_string()
+    format!(
+        "{{\"rec\":{},\"host\":{},\"user\":{},\"service\":{},\"start\":{},\"end\":{},\"duration\":{},\"complete\":{},\"state\":{},\"matches\":[{}]}}",
+        js(&h.rec),
+        js(&h.host),
+        js(&h.user),
+        h.service.as_deref().map_or("null".into(), js),
+        js(&rfc3339_utc(h.start_ms)),
+        js(&rfc3339_utc(h.end_ms)),
+        serde_json::Value::from((h.end_ms - h.start_ms) as f64 / 1000.0),
+        h.state == State::Complete,
+        js(h.state.as_str()),
+        matches.join(",")
+    )
 }
 
 fn duration(ms: i64) -> String {

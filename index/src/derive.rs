@@ -68,6 +68,8 @@ pub struct Deriver {
     kf_bytes: u64,
     kf_ms: u64,
     last_ts: u64,
+    pipe: bool,
+    prev_cr: bool,
 }
 
 impl Default for Deriver {
@@ -87,7 +89,17 @@ impl Deriver {
             kf_bytes: 0,
             kf_ms: 0,
             last_ts: 0,
+            pipe: false,
+            prev_cr: false,
         }
+    }
+
+    /// A pipe-mode recording (no terminal): its output has bare newlines,
+    /// which are shown as line ends for the text index. It gets no
+    /// keyframes: there was no screen to restore.
+    pub fn pipe(mut self, pipe: bool) -> Self {
+        self.pipe = pipe;
+        self
     }
 
     pub fn message(&mut self, m: &Message) {
@@ -145,7 +157,19 @@ impl Deriver {
             }
         }
         self.chunk_start.get_or_insert(ts);
-        self.parser.process(b);
+        if self.pipe {
+            let mut v = Vec::with_capacity(b.len() + 16);
+            for &c in b {
+                if c == b'\n' && !self.prev_cr {
+                    v.push(b'\r');
+                }
+                self.prev_cr = c == b'\r';
+                v.push(c);
+            }
+            self.parser.process(&v);
+        } else {
+            self.parser.process(b);
+        }
         self.tracker.feed(b);
         self.d.bytes_out += b.len() as u64;
         self.kf_bytes += b.len() as u64;
@@ -157,7 +181,7 @@ impl Deriver {
     fn maybe_keyframe(&mut self, ts: u64, msg_id: u64, packet: u32) {
         let due = self.kf_bytes >= KEYFRAME_BYTES
             || (self.kf_bytes > 0 && ts >= self.kf_ms + KEYFRAME_MS);
-        if !due || !self.tracker.idle() {
+        if !due || !self.tracker.idle() || self.pipe {
             return;
         }
         let s = self.parser.screen();
@@ -400,6 +424,24 @@ mod tests {
             [(1, "cat notes".to_string()), (30_000, "exit".to_string())]
         );
         assert_eq!(d.bytes_in, 15);
+    }
+
+    #[test]
+    fn pipe_mode_newlines_end_lines() {
+        let msgs = encode(&[(0, b"alpha\nbeta\r\ngamma\n"), (40_000, b"x\n")], &[]);
+        let mut d = Deriver::new().pipe(true);
+        for m in &msgs {
+            d.message(m);
+        }
+        let d = d.finish();
+        assert_eq!(d.chunks[0].1, "alpha\nbeta\ngamma");
+        assert!(d.keyframes.is_empty());
+        let d = derive(&msgs);
+        assert_eq!(
+            d.chunks[0].1, "alpha\n     beta\ngamma",
+            "a terminal would show a staircase"
+        );
+        assert_eq!(d.keyframes.len(), 1);
     }
 
     #[test]

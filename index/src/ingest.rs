@@ -609,7 +609,7 @@ impl<'a> Indexer<'a> {
         let dirty = self.store.dirty()?;
         let mut files: HashMap<String, Option<File>> = HashMap::new();
         for (n, key) in dirty.into_iter().enumerate() {
-            let mut d = Deriver::new();
+            let mut d = Deriver::new().pipe(self.store.is_pipe(key)?);
             let mut buf = Vec::new();
             for (m, path) in self.store.messages(key)? {
                 let f = files

@@ -191,6 +191,8 @@ pub trait Store {
     fn mark_tampered(&mut self, rec: i64) -> Result<()>;
     /// Recordings with new messages or events since their last derivation.
     fn dirty(&mut self) -> Result<Vec<i64>>;
+    /// True if a session entry says the recording had no terminal.
+    fn is_pipe(&mut self, rec: i64) -> Result<bool>;
     /// Messages of a recording in id order, with the path of their file.
     fn messages(&mut self, rec: i64) -> Result<Vec<(MessageRef, String)>>;
     /// Replace everything derived from a recording's messages.

@@ -355,6 +355,17 @@ impl Store for Sqlite {
         Ok(v)
     }
 
+    fn is_pipe(&mut self, rec: i64) -> Result<bool> {
+        Ok(self
+            .c
+            .prepare_cached(
+                "SELECT r.tty IS NULL FROM recordings r WHERE r.key=?1 AND EXISTS (SELECT 1 FROM events e WHERE e.rec_key=r.key)",
+            )?
+            .query_row([rec], |r| r.get(0))
+            .optional()?
+            .unwrap_or(false))
+    }
+
     fn messages(&mut self, rec: i64) -> Result<Vec<(MessageRef, String)>> {
         let mut st = self.c.prepare_cached(
             "SELECT m.id, m.file, m.offset, m.len, m.hash, f.path FROM messages m
