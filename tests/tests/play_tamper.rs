@@ -2,12 +2,14 @@
 //! recordings made by the real tlog-rs-rec (file writer, `.events`
 //! sidecar) are `complete`, also with rate-limiter drops; a stripped,
 //! rewritten, duplicated or forged message makes them `tampered` (exit
-//! status 3); a deleted end entry leaves them `incomplete` (exit 0).
+//! status 3); a deleted end entry leaves them `incomplete` (exit 0). The
+//! same with the journal writer and a private journald.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use tlog_rs_tests::play::tlog_rs;
+use tlog_rs_tests::daemons::{send_datagram, system_tests_enabled, Journald};
+use tlog_rs_tests::play::{run_open_stdin, tlog_rs};
 use tlog_rs_tests::rec::{rec_bin, TempDir};
 
 /// Record a dozen lines in 64-byte messages; returns the log path.
@@ -233,4 +235,78 @@ fn rate_limited_recording_with_drops_is_complete() {
     });
     let (rc, r) = list(&copy);
     assert_eq!((rc, r["state"].as_str()), (3, Some("tampered")), "{r}");
+}
+
+/// `tlog-rs list -r journal` inside the journald's namespace.
+fn list_journal(jd: &Journald) -> (i32, Vec<serde_json::Value>) {
+    let o = run_open_stdin(
+        jd.command(tlog_rs())
+            .args(["list", "-r", "journal", "--json"]),
+    );
+    let rows = String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (o.status.code().unwrap(), rows)
+}
+
+#[test]
+fn journal_recording_is_complete_until_a_message_is_forged() {
+    if !system_tests_enabled("journal_recording_is_complete_until_a_message_is_forged") {
+        return;
+    }
+    let jd = Journald::start("tamper-journal");
+    let st = jd
+        .command(rec_bin())
+        .args([
+            "-w",
+            "journal",
+            "--payload=64",
+            "/bin/bash",
+            "-c",
+            "for i in $(seq 1 12); do echo line $i the quick brown fox jumps; done",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success(), "tlog-rs-rec -w journal: {}", jd.log());
+    jd.wait_entries(&["TLOG_RS_EVENT=end"], 1);
+    let (rc, rows) = list_journal(&jd);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let r = &rows[0];
+    assert_eq!((rc, r["state"].as_str()), (0, Some("complete")), "{r}");
+    let n = r["messages"].as_u64().unwrap();
+    assert!(n >= 6, "{r}");
+    assert_eq!(r["messages_written"].as_u64(), Some(n), "{r}");
+
+    // Anyone may write to journald: a forged message with a recorded id
+    // and other text is caught.
+    let rec = r["rec"].as_str().unwrap();
+    let first = jd
+        .entries(&[&format!("TLOG_REC={rec}")])
+        .into_iter()
+        .map(|e| e["MESSAGE"].as_str().unwrap().to_string())
+        .find(|m| m.contains(",\"id\":1,"))
+        .expect("message 1 in the journal");
+    let forged = first.replace("quick", "quack");
+    assert_ne!(forged, first);
+    let mut d = Vec::new();
+    for (k, v) in [
+        ("MESSAGE", forged.as_str()),
+        ("TLOG_REC", rec),
+        ("TLOG_RS_TEST_FORGED", "1"),
+    ] {
+        d.extend_from_slice(format!("{k}={v}\n").as_bytes());
+    }
+    send_datagram(&jd.socket(), &d).unwrap();
+    jd.wait_entries(&["TLOG_RS_TEST_FORGED=1"], 1);
+    let (rc, rows) = list_journal(&jd);
+    let r = &rows[0];
+    assert_eq!((rc, r["state"].as_str()), (3, Some("tampered")), "{r}");
+    assert!(
+        problems(r).contains("id 1 found twice with different content"),
+        "{r}"
+    );
 }
