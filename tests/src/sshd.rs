@@ -109,6 +109,25 @@ impl WorldConfig {
         self
     }
 
+    /// Add an account sharing the uid (and gid) of the already added user
+    /// `of` (`useradd -o -u UID`), with its own name, home and key. It comes
+    /// after `of` in /etc/passwd, so getpwuid gives `of`.
+    pub fn alias(&mut self, name: &str, of: &str) -> &mut Self {
+        let uid = self
+            .users
+            .iter()
+            .find(|u| u.name == of)
+            .unwrap_or_else(|| panic!("alias {name}: no user {of} added before"))
+            .uid;
+        self.users.push(UserSpec {
+            name: name.into(),
+            uid,
+            groups: Vec::new(),
+            shell: "/bin/bash".into(),
+        });
+        self
+    }
+
     pub fn group(&mut self, name: &str) -> &mut Self {
         let gid = 3001 + self.groups.len() as u32;
         self.groups.push((name.into(), gid));
