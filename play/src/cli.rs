@@ -25,7 +25,8 @@ usage: tlog-rs list [FILE | -r journal [-M FIELD=VALUE]...] [--json]
 T is Unix seconds or YYYY-MM-DD[THH:MM[:SS]] (UTC).
 STATE: complete (messages match the end entry), incomplete (no end entry:
 recorder killed or session running), tampered (messages missing, extra or
-rewritten against the end entry).
+rewritten against the end entry), unrecorded (pam_tlog's evidence of a
+selected login where no recorder ran).
 Exit status: 0 listed, 1 error or bad lines, 2 usage error,
 3 a listed recording is tampered (takes precedence over 1).";
 

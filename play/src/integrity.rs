@@ -12,6 +12,8 @@
 //!   entry), or two different end entries.
 //! * `incomplete`: no end entry: the recorder was killed, the machine
 //!   stopped, or the session is still running.
+//! * `unrecorded`: not a recording but pam_tlog's `not_recorded` evidence:
+//!   a selected login where no recorder ran (internal-sftp).
 //!
 //! End entries from before `first_id`/`last_id` existed are checked
 //! against `messages_written` and the ids actually seen.
@@ -26,6 +28,7 @@ pub enum State {
     #[default]
     Incomplete,
     Tampered,
+    Unrecorded,
 }
 
 impl State {
@@ -34,6 +37,7 @@ impl State {
             State::Complete => "complete",
             State::Incomplete => "incomplete",
             State::Tampered => "tampered",
+            State::Unrecorded => "unrecorded",
         }
     }
 }
@@ -51,8 +55,9 @@ impl FromStr for State {
             "complete" => Ok(State::Complete),
             "incomplete" => Ok(State::Incomplete),
             "tampered" => Ok(State::Tampered),
+            "unrecorded" => Ok(State::Unrecorded),
             _ => Err(format!(
-                "unknown state {s:?}: expected complete, incomplete or tampered"
+                "unknown state {s:?}: expected complete, incomplete, tampered or unrecorded"
             )),
         }
     }
@@ -326,7 +331,12 @@ mod tests {
 
     #[test]
     fn state_names_round_trip() {
-        for s in [State::Complete, State::Incomplete, State::Tampered] {
+        for s in [
+            State::Complete,
+            State::Incomplete,
+            State::Tampered,
+            State::Unrecorded,
+        ] {
             assert_eq!(s.to_string().parse::<State>(), Ok(s));
         }
         assert!("done".parse::<State>().is_err());

@@ -42,6 +42,11 @@ pub struct Row {
     pub end_last_id: Option<u64>,
     /// `resumed` entries: the recorder was stopped (SIGSTOP) and went on.
     pub resumed: u64,
+    /// pam_tlog's `recorder_lost` evidence names this recording: at logout
+    /// its recorder had not marked the end.
+    pub recorder_lost: bool,
+    /// For `unrecorded` rows: pam_tlog's words (service, rule).
+    pub evidence: Option<String>,
     pub state: State,
     /// Why the state is `tampered`.
     pub problems: Vec<String>,
@@ -54,6 +59,13 @@ impl Row {
 
     pub fn notes(&self) -> Vec<String> {
         let mut n = self.problems.clone();
+        if let Some(e) = &self.evidence {
+            n.push(e.clone());
+            return n;
+        }
+        if self.recorder_lost {
+            n.push("pam_tlog: recorder gone at logout without an end entry".into());
+        }
         for (a, b) in &self.gaps {
             if b > a {
                 n.push(format!("id gap {a}->{b}"));
@@ -119,6 +131,9 @@ struct Builder {
     /// Per rec: the claims and text of the first end entry, and whether a
     /// later one differs.
     ends: HashMap<String, (EndClaims, String, bool)>,
+    /// Recordings pam_tlog's `recorder_lost` evidence names.
+    lost: Vec<String>,
+    unrecorded: u64,
 }
 
 impl Builder {
@@ -165,8 +180,47 @@ impl Builder {
         self.last.insert(rec, m);
     }
 
+    /// pam_tlog's evidence (rec/src/sink/evidence.rs): a login it selected
+    /// where no recorder ran becomes a row of its own; a lost recorder is a
+    /// note on the recordings it names.
+    fn evidence(&mut self, ev: &serde_json::Value) {
+        let s = |k: &str| ev.get(k).and_then(|v| v.as_str()).unwrap_or("");
+        match s("event") {
+            "recorder_lost" => {
+                let recs = ev.get("recs").and_then(|v| v.as_array());
+                self.lost.extend(
+                    recs.into_iter()
+                        .flatten()
+                        .filter_map(|r| r.as_str().map(String::from)),
+                );
+            }
+            "not_recorded" => {
+                self.unrecorded += 1;
+                // A key no rec id can take; the row's own rec stays empty.
+                let key = format!("\0not_recorded {}", self.unrecorded);
+                let row = self.row(&key);
+                row.rec.clear();
+                row.user = s("user").into();
+                row.host = s("host").into();
+                row.tty = Some(s("tty")).filter(|t| !t.is_empty()).map(String::from);
+                row.start_ms = ev
+                    .get("time")
+                    .and_then(|v| v.as_f64())
+                    .map(|t| (t * 1000.0).round() as u64);
+                row.state = State::Unrecorded;
+                row.evidence = Some(format!(
+                    "selected login not recorded (no recorder ran): service {}, rule {}",
+                    s("service"),
+                    s("rule")
+                ));
+            }
+            _ => {}
+        }
+    }
+
     fn event(&mut self, ev: &serde_json::Value) {
         let Some(rec) = ev.get("rec").and_then(|v| v.as_str()) else {
+            self.evidence(ev);
             return;
         };
         let s = |k: &str| ev.get(k).and_then(|v| v.as_str()).map(str::to_string);
@@ -235,7 +289,15 @@ impl Builder {
                 row.duration_ms = row.duration_ms.max(end);
             }
         }
+        for rec in &self.lost {
+            if let Some(row) = self.rows.get_mut(rec) {
+                row.recorder_lost = true;
+            }
+        }
         for (rec, row) in self.rows.iter_mut() {
+            if row.state == State::Unrecorded {
+                continue;
+            }
             let end = self.ends.get(rec);
             let v = judge(
                 self.ids.remove(rec).unwrap_or_default(),
@@ -451,6 +513,7 @@ pub fn render_table(rows: &[Row]) -> String {
             r.messages.to_string(),
             match r.state {
                 State::Tampered => "TAMPERED".into(),
+                State::Unrecorded => "UNRECORDED".into(),
                 s => s.to_string(),
             },
             r.notes().join(", "),
@@ -492,7 +555,8 @@ pub fn render_json(rows: &[Row]) -> String {
             "end_reason": r.end_reason, "exit_status": r.exit_status,
             "messages_dropped": r.messages_dropped, "messages_written": r.messages_written,
             "end_first_id": r.end_first_id, "end_last_id": r.end_last_id,
-            "resumed": r.resumed, "state": r.state.as_str(), "problems": r.problems,
+            "resumed": r.resumed, "recorder_lost": r.recorder_lost, "evidence": r.evidence,
+            "state": r.state.as_str(), "problems": r.problems,
             "complete": r.complete(),
         });
         out.push_str(&v.to_string());
@@ -515,6 +579,49 @@ mod tests {
         assert_eq!(parse_when("2000-02-29 00:00"), Ok(951_782_400_000));
         assert!(parse_when("2026-13-01").is_err());
         assert!(parse_when("yesterday").is_err());
+    }
+
+    #[test]
+    fn pam_evidence_is_listed() {
+        let mut b = Builder::default();
+        let m = Message {
+            rec: Some("r1".into()),
+            id: 1,
+            user: "alice".into(),
+            host: "h".into(),
+            ..Message::default()
+        };
+        b.message(m, b"r1 1");
+        b.event(
+            &serde_json::json!({"event":"start","rec":"r1","user":"alice","host":"h","start":1.0}),
+        );
+        b.event(&serde_json::json!({"event":"recorder_lost","user":"alice","uid":1001,"host":"h","service":"sshd","tty":"/dev/pts/1","rhost":"","rule":"admins","recs":["r1"],"time":9.5}));
+        b.event(&serde_json::json!({"event":"not_recorded","user":"alice","uid":1001,"host":"h","service":"sshd","tty":"","rhost":"10.0.0.1","rule":"admins","recs":[],"time":12.25}));
+        let rows = b.finish();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].state, State::Incomplete);
+        assert!(rows[0].recorder_lost);
+        assert!(rows[0].notes()[0].contains("recorder gone at logout"));
+        let u = &rows[1];
+        assert_eq!(
+            (
+                u.state,
+                u.rec.as_str(),
+                u.user.as_str(),
+                u.start_ms,
+                u.tty.as_deref()
+            ),
+            (State::Unrecorded, "", "alice", Some(12_250), None)
+        );
+        assert_eq!(
+            u.notes(),
+            ["selected login not recorded (no recorder ran): service sshd, rule admins"]
+        );
+        assert!(render_table(&rows)
+            .lines()
+            .nth(2)
+            .unwrap()
+            .contains(" UNRECORDED "));
     }
 
     #[test]
