@@ -79,6 +79,17 @@ pub struct WorldConfig {
     /// Give the namespace its own /dev/log (an overlay of /dev) bound to a
     /// socket the World reads: `World::syslog()` returns what PAM logged.
     pub capture_syslog: bool,
+    /// Keep the host's Debian PAM stacks (sshd, su, su-l, common-*) and only
+    /// append the pam_tlog line to pam.d/sshd and pam.d/su.
+    pub stock_pam: bool,
+    /// With `stock_pam`: append pam_tlog to common-session instead (before
+    /// sshd's `pam_env user_readenv=1`, the placement of issue 9 attack 5).
+    pub pam_in_common_session: bool,
+    /// Install the recorder as in production: set-uid to a `tlog-rs` system
+    /// account added to the world, which also owns the recording dirs.
+    pub setuid_recorder: bool,
+    /// The `Subsystem sftp` command of sshd_config.
+    pub sftp_subsystem: String,
 }
 
 impl WorldConfig {
@@ -94,7 +105,20 @@ impl WorldConfig {
             sshd_extra: String::new(),
             default_recorder: false,
             capture_syslog: false,
+            stock_pam: false,
+            pam_in_common_session: false,
+            setuid_recorder: false,
+            sftp_subsystem: "/usr/lib/openssh/sftp-server".into(),
         }
+    }
+
+    /// The acceptance setup of issue 9: Debian's stock PAM stacks, the
+    /// set-uid recorder, and an sshd that lets the user set any variable.
+    pub fn hardened(&mut self) -> &mut Self {
+        self.stock_pam = true;
+        self.setuid_recorder = true;
+        self.sshd_extra = "AcceptEnv LANG LC_* TLOG_* LD_*\nPermitUserEnvironment yes".into();
+        self
     }
 
     /// Add a user with a private group (gid = uid) and supplementary groups.
@@ -162,6 +186,8 @@ pub struct World {
     /// ~10 messages: unread, it would block every syslog(3) caller).
     syslog_lines: Option<std::sync::Arc<std::sync::Mutex<Vec<String>>>>,
     syslog_stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// The `tlog-rs` account of a `setuid_recorder` world.
+    pub recorder_account: Option<RecorderAccount>,
 }
 
 fn sh(script: &str) -> Output {
@@ -236,6 +262,9 @@ impl World {
         fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).unwrap();
         let recorder = bin.join("tlog-rs-rec-session");
         fs::copy(artifact("tlog-rs-rec-session"), &recorder).expect("copy recorder");
+        if cfg.setuid_recorder {
+            require_suid_fs(&t);
+        }
 
         // passwd/group/shadow: host copies + throwaway users.
         let etc = t.join("etc");
@@ -245,6 +274,11 @@ impl World {
         if !passwd.lines().any(|l| l.starts_with("sshd:")) {
             passwd.push_str("sshd:x:105:65534::/run/sshd:/usr/sbin/nologin\n");
         }
+        let recorder_account = cfg.setuid_recorder.then(|| {
+            let a = RecorderAccount::pick(&passwd, &group);
+            a.add_to(&mut passwd, &mut group, &mut shadow);
+            a
+        });
         for u in &cfg.users {
             let home = t.join("home").join(&u.name);
             writeln!(
@@ -292,17 +326,23 @@ impl World {
             None => String::new(),
         };
         let session = format!("session  required pam_unix.so\n{pam_line}");
-        write(
+        if cfg.stock_pam {
+            for (rel, text) in stock_pam_files(&pam_line, cfg.pam_in_common_session) {
+                write(&etc.join(rel), &text, 0o644);
+            }
+        } else {
+            write(
             &etc.join("pam.d/sshd"),
             &format!("auth required pam_deny.so\naccount required pam_unix.so\npassword required pam_deny.so\n{session}"),
             0o644,
         );
-        let local = format!(
+            let local = format!(
             "auth sufficient pam_rootok.so\nauth required pam_deny.so\naccount required pam_unix.so\npassword required pam_deny.so\n{session}"
         );
-        write(&etc.join("pam.d/su"), &local, 0o644);
-        write(&etc.join("pam.d/su-l"), &local, 0o644);
-        write(&etc.join("pam.d/login"), &local, 0o644);
+            write(&etc.join("pam.d/su"), &local, 0o644);
+            write(&etc.join("pam.d/su-l"), &local, 0o644);
+            write(&etc.join("pam.d/login"), &local, 0o644);
+        }
 
         // Policy (with the recorder path) and extra files.
         if let Some(p) = &cfg.policy {
@@ -350,6 +390,9 @@ impl World {
             );
         }
         fs::set_permissions(t.join("home"), fs::Permissions::from_mode(0o755)).ok();
+        if let Some(a) = recorder_account {
+            a.take_over(&recorder, &rec, &cfg.users);
+        }
 
         must(
             Command::new("ssh-keygen")
@@ -403,7 +446,8 @@ impl World {
                     "Port {port}\nListenAddress 127.0.0.1\nHostKey {ts}/ssh_host_ed25519_key\nPidFile {ts}/sshd.pid\n\
                      UsePAM yes\nPubkeyAuthentication yes\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
                      AuthorizedKeysFile .ssh/authorized_keys\nPermitRootLogin no\nPrintMotd no\nPrintLastLog no\n\
-                     LogLevel VERBOSE\nSubsystem sftp /usr/lib/openssh/sftp-server\n{}\n",
+                     LogLevel VERBOSE\nSubsystem sftp {}\n{}\n",
+                    cfg.sftp_subsystem,
                     subst(&cfg.sshd_extra)
                 ),
                 0o644,
@@ -435,6 +479,7 @@ impl World {
                 sshd: Some(child),
                 syslog_lines: syslog.clone(),
                 syslog_stop: stop.clone(),
+                recorder_account,
             };
             let deadline = Instant::now() + Duration::from_secs(15);
             loop {
@@ -631,7 +676,7 @@ set -eu
 T=$1
 if [ "$2" = 1 ]; then
   mount -t overlay tlog_rs_usr -o lowerdir=/usr,upperdir=$T/ovl/usr-up,workdir=$T/ovl/usr-wk /usr
-  cp $T/bin/tlog-rs-rec-session /usr/bin/tlog-rs-rec-session
+  cp -p $T/bin/tlog-rs-rec-session /usr/bin/tlog-rs-rec-session
 fi
 if [ "$3" = 1 ]; then
   mkdir -p $T/ovl/dev-up $T/ovl/dev-wk $T/ovl/keep-pts $T/ovl/keep-shm
@@ -650,6 +695,113 @@ mount -t tmpfs -o mode=755 tmpfs /run
 mkdir -m 755 /run/sshd
 exec /usr/sbin/sshd -D -e -f $T/sshd_config
 "#;
+
+/// The recorder's system account (`useradd --system tlog-rs` in production).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecorderAccount {
+    pub uid: u32,
+    pub gid: u32,
+}
+
+impl RecorderAccount {
+    pub const NAME: &'static str = "tlog-rs";
+
+    /// The highest system id below 1000 free as both uid and gid.
+    fn pick(passwd: &str, group: &str) -> RecorderAccount {
+        let used = |db: &str, id: u32| {
+            db.lines()
+                .any(|l| l.split(':').nth(2) == Some(id.to_string().as_str()))
+        };
+        let id = (900..1000)
+            .rev()
+            .find(|&id| !used(passwd, id) && !used(group, id))
+            .expect("no free system id in 900..1000 for the tlog-rs account");
+        RecorderAccount { uid: id, gid: id }
+    }
+
+    fn add_to(&self, passwd: &mut String, group: &mut String, shadow: &mut String) {
+        let n = Self::NAME;
+        writeln!(
+            passwd,
+            "{n}:x:{}:{}:tlog-rs session recorder:/nonexistent:/usr/sbin/nologin",
+            self.uid, self.gid
+        )
+        .unwrap();
+        writeln!(group, "{n}:x:{}:", self.gid).unwrap();
+        writeln!(shadow, "{n}:!:19000::::::").unwrap();
+    }
+
+    /// What `make install` does: the recorder set-uid to the account (chown
+    /// first: it clears the set-uid bit), and the recording dirs its own.
+    fn take_over(&self, recorder: &Path, rec: &Path, users: &[UserSpec]) {
+        let mut script = format!(
+            "chown {u}:0 {r} && chmod 4755 {r}",
+            u = self.uid,
+            r = recorder.display()
+        );
+        for user in users {
+            write!(
+                script,
+                " && chown {u}:{g} {d} && chmod 750 {d}",
+                u = self.uid,
+                g = self.gid,
+                d = rec.join(&user.name).display()
+            )
+            .unwrap();
+        }
+        must(sh(&script), "install the set-uid recorder");
+    }
+}
+
+/// A set-uid recorder needs a file system mounted without `nosuid`.
+fn require_suid_fs(dir: &Path) {
+    let out = Command::new("findmnt")
+        .args(["-n", "-o", "TARGET,OPTIONS", "-T"])
+        .arg(dir)
+        .output()
+        .expect("findmnt (util-linux)");
+    let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(
+        out.status.success(),
+        "findmnt -T {} failed: {}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !line
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or("")
+            .split(',')
+            .any(|o| o == "nosuid"),
+        "setuid_recorder: {} is on a nosuid mount ({line}): the set-uid recorder cannot work; \
+         point TMPDIR at a file system mounted without nosuid",
+        dir.display()
+    );
+}
+
+/// Debian's own PAM files with only the pam_tlog line appended: pam.d/sshd
+/// and pam.d/su (su-l includes su), or common-session for both.
+fn stock_pam_files(pam_line: &str, in_common_session: bool) -> Vec<(String, String)> {
+    let files: &[&str] = if in_common_session {
+        &["common-session"]
+    } else {
+        &["sshd", "su"]
+    };
+    files
+        .iter()
+        .map(|f| {
+            let path = format!("/etc/pam.d/{f}");
+            let mut text = fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("stock_pam needs the host's {path}: {e}"));
+            if !text.ends_with('\n') {
+                text.push('\n');
+            }
+            text.push_str(pam_line);
+            (format!("pam.d/{f}"), text)
+        })
+        .collect()
+}
 
 /// Make `link` point at `target` (helper for tests that need a symlink).
 pub fn link(target: &Path, link: &Path) {
