@@ -36,7 +36,9 @@ the FreeIPA cache). Each problem is printed as FILE:LINE: reason.
 Then read sshd's effective configuration (sshd -T -f FILE, and -C user=NAME
 for each user the policy names, group members included) and warn where
 internal-sftp (Subsystem or ForceCommand) would serve a selected user
-without the login shell, i.e. unrecorded. Without sshd the check is skipped.
+without the login shell, i.e. unrecorded; also where the files put it under
+a Match on the client's address or host, which sshd -T cannot evaluate.
+Without sshd the check is skipped.
 
   --policy FILE       policy file (default: /etc/tlog-rs/policy.toml)
   --sshd-config FILE  sshd configuration (default: /etc/ssh/sshd_config)

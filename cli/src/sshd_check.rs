@@ -11,9 +11,10 @@
 //! The global configuration is read with `sshd -T -f FILE`; each user the
 //! policy names (and each listed member of a group it names) with
 //! `sshd -T -f FILE -C user=NAME`, which applies `Match User`/`Match Group`
-//! blocks. `Match` blocks on the client's address or host are not applied
-//! (the client is unknown). Findings are warnings: they do not change
-//! validate's exit status.
+//! blocks. `Match` blocks on the client's address or host cannot be applied
+//! (the client is unknown), so the files themselves (with their `Include`s)
+//! are scanned for internal-sftp under such a block. Findings are warnings:
+//! they do not change validate's exit status.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -66,6 +67,147 @@ pub fn bypasses(effective: &str) -> Vec<Bypass> {
         }
     }
     out
+}
+
+/// Where sshd reads relative `Include` paths from.
+const SSHD_DIR: &str = "/etc/ssh";
+
+/// internal-sftp under a `Match` that depends on the client (address,
+/// host, local port...), which `sshd -T -C user=` cannot evaluate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conditional {
+    pub file: PathBuf,
+    pub line: usize,
+    /// The `Match` criteria, as written.
+    pub criteria: String,
+    pub bypass: Bypass,
+}
+
+/// The `Match` block a line is in, as far as this check cares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Block {
+    /// Outside any `Match`, or `Match All`: `sshd -T` shows it.
+    Global,
+    /// User/Group criteria only: `sshd -T -C user=` applies it.
+    ByUser,
+    /// Depends on the client: the criteria text.
+    ByClient(String),
+}
+
+/// `Keyword value` or `Keyword=value`, comments and blank lines skipped.
+fn keyword(line: &str) -> Option<(String, &str)> {
+    let line = line.trim();
+    if line.is_empty() || line.starts_with('#') {
+        return None;
+    }
+    let end = line
+        .find(|c: char| c.is_whitespace() || c == '=')
+        .unwrap_or(line.len());
+    let rest = line[end..].trim_start();
+    let rest = rest.strip_prefix('=').unwrap_or(rest).trim();
+    Some((line[..end].to_ascii_lowercase(), rest))
+}
+
+fn block_of(criteria: &str) -> Block {
+    let words: Vec<&str> = criteria.split_whitespace().collect();
+    if words.first().is_some_and(|w| w.eq_ignore_ascii_case("all")) {
+        return Block::Global;
+    }
+    let by_user = words
+        .iter()
+        .step_by(2)
+        .all(|w| w.eq_ignore_ascii_case("user") || w.eq_ignore_ascii_case("group"));
+    if by_user {
+        Block::ByUser
+    } else {
+        Block::ByClient(criteria.to_string())
+    }
+}
+
+/// `*` and `?` in a file name.
+fn glob_match(pat: &[u8], name: &[u8]) -> bool {
+    match (pat.first(), name.first()) {
+        (None, None) => true,
+        (Some(b'*'), _) => {
+            glob_match(&pat[1..], name) || (!name.is_empty() && glob_match(pat, &name[1..]))
+        }
+        (Some(b'?'), Some(_)) => glob_match(&pat[1..], &name[1..]),
+        (Some(p), Some(n)) if p == n => glob_match(&pat[1..], &name[1..]),
+        _ => false,
+    }
+}
+
+/// The files an `Include` pattern names, sorted like sshd's glob(3).
+fn include_paths(pattern: &str) -> Vec<PathBuf> {
+    let pattern = pattern.trim_matches('"');
+    let p = if pattern.starts_with('/') {
+        PathBuf::from(pattern)
+    } else {
+        Path::new(SSHD_DIR).join(pattern)
+    };
+    let name = p.file_name().map(|n| n.to_string_lossy().into_owned());
+    let Some(name) = name.filter(|n| n.contains(['*', '?'])) else {
+        return vec![p];
+    };
+    let dir = p.parent().unwrap_or(Path::new("/"));
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| glob_match(name.as_bytes(), e.file_name().as_encoded_bytes()))
+        .map(|e| e.path())
+        .collect();
+    out.sort();
+    out
+}
+
+/// Scan one configuration file (and what it includes) for internal-sftp
+/// under client-dependent `Match` blocks.
+pub fn scan_conditional(path: &Path) -> Vec<Conditional> {
+    let mut out = Vec::new();
+    scan(path, Block::Global, 0, &mut out);
+    out
+}
+
+/// `block`: the includer's block at the `Include`. sshd restores it when
+/// the included file ends, so a `Match` there does not leak out.
+fn scan(path: &Path, mut block: Block, depth: usize, out: &mut Vec<Conditional>) {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return;
+    };
+    for (i, line) in text.lines().enumerate() {
+        let Some((key, rest)) = keyword(line) else {
+            continue;
+        };
+        let bypass = match key.as_str() {
+            "match" => {
+                block = block_of(rest);
+                continue;
+            }
+            "include" if depth < 16 => {
+                for p in rest.split_whitespace().flat_map(include_paths) {
+                    scan(&p, block.clone(), depth + 1, out);
+                }
+                continue;
+            }
+            "forcecommand" if is_internal_sftp(rest) => Bypass::ForceCommand,
+            "subsystem" => match rest.split_once(char::is_whitespace) {
+                Some((name, cmd)) if is_internal_sftp(cmd.trim_start()) => {
+                    Bypass::Subsystem(name.to_string())
+                }
+                _ => continue,
+            },
+            _ => continue,
+        };
+        if let Block::ByClient(criteria) = &block {
+            out.push(Conditional {
+                file: path.to_path_buf(),
+                line: i + 1,
+                criteria: criteria.clone(),
+                bypass,
+            });
+        }
+    }
 }
 
 /// What the check found.
@@ -166,6 +308,17 @@ pub fn check(sshd: Option<&Path>, config: &Path, explicit: bool, users: &[String
             Err(e) => out.push(e),
         }
     }
+    out.extend(scan_conditional(config).iter().map(|c| {
+        format!(
+            "sshd ({}:{}): {} under \"Match {}\": sshd applies it by the client's address \
+             or host, which this check cannot evaluate; selected users it applies to get \
+             unrecorded sftp sessions",
+            c.file.display(),
+            c.line,
+            c.bypass,
+            c.criteria
+        )
+    }));
     if users.len() > MAX_USERS {
         out.push(format!(
             "sshd: only the first {MAX_USERS} of {} selected users were checked one by one",
@@ -202,6 +355,54 @@ mod tests {
             Bypass::Subsystem("sftp".into()).to_string(),
             "Subsystem sftp internal-sftp"
         );
+    }
+
+    #[test]
+    fn client_dependent_match_blocks_are_found_through_includes() {
+        let dir = std::env::temp_dir().join(format!("tlog-rs-sshd-scan-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("d")).unwrap();
+        let main = dir.join("sshd_config");
+        std::fs::write(
+            &main,
+            format!(
+                "# comment\nInclude {}/d/*.conf\nSubsystem sftp internal-sftp\n\
+                 Match User alice\n  ForceCommand internal-sftp\n\
+                 Match Address 10.0.0.0/8 User bob\n  ForceCommand=internal-sftp -l INFO\n\
+                 Match all\nForceCommand internal-sftp\n",
+                dir.display()
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("d/10-x.conf"),
+            "match host *.example.org\n\tforcecommand internal-sftp\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join("d/20-y.conf"), "Match LocalPort 2222\n").unwrap();
+        std::fs::write(dir.join("d/ignored.txt"), "ForceCommand internal-sftp\n").unwrap();
+        let found = scan_conditional(&main);
+        std::fs::remove_dir_all(&dir).unwrap();
+        let got: Vec<(String, usize, &str)> = found
+            .iter()
+            .map(|c| {
+                (
+                    c.file.file_name().unwrap().to_string_lossy().into_owned(),
+                    c.line,
+                    c.criteria.as_str(),
+                )
+            })
+            .collect();
+        // "Match LocalPort 2222" ends with its file, as in sshd: the
+        // Subsystem after the Include is global (sshd -T reports it).
+        assert_eq!(
+            got,
+            [
+                ("10-x.conf".to_string(), 2, "host *.example.org"),
+                ("sshd_config".to_string(), 7, "Address 10.0.0.0/8 User bob"),
+            ]
+        );
+        assert!(found.iter().all(|c| c.bypass == Bypass::ForceCommand));
+        assert!(glob_match(b"*.conf", b"a.conf") && !glob_match(b"*.conf", b"a.txt"));
     }
 
     #[test]

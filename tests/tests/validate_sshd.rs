@@ -2,8 +2,9 @@
 //! sshd (`sshd -T` on private config files) and warns where internal-sftp
 //! would serve a selected user without the login shell, i.e. unrecorded:
 //! globally, through `Match User`, through `Match Group` of a group the
-//! policy names. Other users and other forced commands (run through the
-//! shell, so recorded) give no warning. Warnings keep exit status 0.
+//! policy names, by client address in an included file. Other users and
+//! other forced commands (run through the shell, so recorded) give no
+//! warning. Warnings keep exit status 0.
 //! Runs in a private mount namespace: /run is a tmpfs (sshd -T needs
 //! /run/sshd) and /etc an overlay holding the throwaway users.
 
@@ -151,6 +152,27 @@ fn internal_sftp_for_selected_users_is_a_warning() {
         "{out}"
     );
     assert!(!out.contains("tlogsshbob"), "{out}");
+
+    // By client address, in an included file: sshd -T cannot apply it
+    // without a client, the file scan finds it.
+    let inc = env.dir.write(
+        "by-address.conf",
+        b"Match Address 10.0.0.0/8 User tlogsshalice\n  ForceCommand internal-sftp\n",
+    );
+    let (rc, out) = env.validate(
+        &format!(
+            "Subsystem sftp /opt/sftp-server\nInclude {}\n",
+            inc.display()
+        ),
+        &[],
+    );
+    assert_eq!(rc, 0, "{out}");
+    let w = warnings(&out);
+    assert_eq!(w.len(), 1, "{out}");
+    assert!(
+        w[0].contains(&format!("({}:2): ForceCommand internal-sftp under \"Match Address 10.0.0.0/8 User tlogsshalice\"", inc.display())),
+        "{out}"
+    );
 }
 
 #[test]
