@@ -133,13 +133,13 @@ fn several_users_share_one_log_in_the_recorder_accounts_dir() {
          writer = \"file\"\nfile_path = \"{T}/shared/rec.log\"\n",
     );
     let w = World::start(cfg);
-    let acct = w
-        .recorder_account
-        .expect("hardened world has a recorder account");
     let dir = w.dir.join("shared");
     fs::create_dir(&dir).unwrap();
-    std::os::unix::fs::chown(&dir, Some(acct.uid), Some(acct.gid)).unwrap();
-    fs::set_permissions(&dir, fs::Permissions::from_mode(0o750)).unwrap();
+    // Without the account (the code before issue 9) the dir stays root's.
+    if let Some(acct) = w.recorder_account {
+        std::os::unix::fs::chown(&dir, Some(acct.uid), Some(acct.gid)).unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o750)).unwrap();
+    }
 
     let ways = [Way::SshTty, Way::SshNoTty, Way::SuLogin];
     let outs: Vec<String> = std::thread::scope(|s| {
@@ -179,6 +179,9 @@ fn several_users_share_one_log_in_the_recorder_accounts_dir() {
             users[i]
         );
     }
+    let acct = w
+        .recorder_account
+        .expect("hardened world has a recorder account");
     for p in [log_path.clone(), dir.join("rec.log.events")] {
         let m = fs::metadata(&p).unwrap();
         assert_eq!(
