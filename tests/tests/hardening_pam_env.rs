@@ -48,7 +48,7 @@ fn world(tag: &str, base_uid: u32) -> World {
     w
 }
 
-fn check(w: &World, way: Way, client: &str, typed: &str) {
+fn check(w: &World, way: impl std::fmt::Debug, client: &str, typed: &str) {
     let rec = w.recording("alice");
     let input = field_text(&rec, "in_txt");
     assert!(
@@ -123,4 +123,40 @@ fn su_with_env_cmd(w: &World, vars: &[(&str, &str)], cmd: &str) -> String {
         keep.join(","),
         file.display()
     )
+}
+
+#[test]
+fn recorder_without_handoff_takes_passwd_shell_and_strictest_settings() {
+    // Asserts: alice starts the recorder herself, outside any PAM login (no
+    // hand-off at all), with every TLOG_* variable set to weaken it: her
+    // input, output and the passwd shell (bash, not the environment's
+    // /bin/sh) are recorded all the same.
+    if !require_root("recorder_without_handoff_takes_passwd_shell_and_strictest_settings") {
+        return;
+    }
+    let w = world("h9-nohandoff", 2810);
+    let off = r#"{"log":{"input":false,"output":false,"window":false}}"#;
+    let vars: String = attack_vars()
+        .iter()
+        .map(|(k, v)| {
+            let v = if v.starts_with('{') { off } else { v };
+            format!("{k}='{v}' ")
+        })
+        .collect();
+    let home = w.dir.join("home/alice");
+    let out = w.ns_sh(&format!(
+        "cd {home} && printf '%s' '{typed}' | setpriv --reuid=2810 --regid=2810 --clear-groups \
+         env -i HOME={home} USER=alice LOGNAME=alice PATH=/usr/bin:/bin {vars}\
+         {rec} -c 'read -r line; eval \"$line\"'",
+        home = home.display(),
+        typed = TYPED.replace('\'', "'\\''"),
+        rec = w.dir.join("bin/tlog-rs-rec-session").display(),
+    ));
+    let client = seen(&out);
+    check(&w, "direct start", &client, "typed-$((6*7))-mark");
+    let rec = w.recording("alice");
+    assert!(
+        field_text(&rec, "out_txt").contains("typed-42-mark"),
+        "output not recorded:\n{client}\n{rec}"
+    );
 }
