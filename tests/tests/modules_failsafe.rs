@@ -1,7 +1,9 @@
 //! End-to-end: what happens when something is broken or missing.
 //! - no policy file / a malformed one: every login is recorded (the policy
 //!   crate's fail-secure decision), and root can still log in on the console
-//!   path (`su -`, and the `login` service driven by pamtester);
+//!   path (`su -`, and the `login` service driven by pamtester); with the
+//!   production install (set-uid recorder, log directory of the recorder
+//!   account) both land in one shared log the users cannot write;
 //! - the policy selects a user but NSS did not swap the shell (nsswitch line
 //!   missing): fail=closed refuses the session with a message to the user;
 //!   fail=open lets it through (documented trade-off).
@@ -14,8 +16,9 @@ fn text(b: &[u8]) -> String {
 }
 
 /// Without a trusted policy the recorder's own config decides where to
-/// write: a shared file every test user can append to.
+/// write: one shared log for every session, as in production.
 fn shared_recording(cfg: &mut WorldConfig) {
+    cfg.setuid_recorder = true;
     cfg.etc_file(
         "tlog-rs/rec-session.conf",
         r#"{"writer":"file","file":{"path":"{T}/rec/shared/session.log"}}"#,
@@ -23,14 +26,37 @@ fn shared_recording(cfg: &mut WorldConfig) {
     );
 }
 
+/// The production layout (`make install`): the log directory belongs to the
+/// recorder account and nobody else can write it; the recorder creates the
+/// log and its sidecar itself.
 fn open_shared(w: &World) -> std::path::PathBuf {
     let dir = w.dir.join("rec/shared");
+    let a = w.recorder_account.expect("a setuid_recorder world");
     let out = w.ns_sh(&format!(
-        "mkdir -p {d} && chmod 1777 {d} && touch {d}/session.log {d}/session.log.events && chmod 666 {d}/session.log*",
-        d = dir.display()
+        "mkdir -p {d} && chown {u}:{g} {d} && chmod 750 {d}",
+        d = dir.display(),
+        u = a.uid,
+        g = a.gid
     ));
     assert!(out.status.success(), "{}", text(&out.stderr));
     dir.join("session.log")
+}
+
+/// Both files of the shared log were created by the recorder account, 0600.
+fn check_log_owned_by_recorder(w: &World, log: &std::path::Path, what: &str) {
+    use std::os::unix::fs::MetadataExt;
+    let a = w.recorder_account.expect("a setuid_recorder world");
+    let mut events = log.as_os_str().to_owned();
+    events.push(".events");
+    for f in [log, std::path::Path::new(&events)] {
+        let m = std::fs::metadata(f).unwrap_or_else(|e| panic!("{what}: {}: {e}", f.display()));
+        assert_eq!(
+            (m.uid(), m.mode() & 0o7777),
+            (a.uid, 0o600),
+            "{what}: {}",
+            f.display()
+        );
+    }
 }
 
 fn check_everyone_recorded(w: &World, what: &str) {
@@ -67,6 +93,22 @@ fn check_everyone_recorded(w: &World, what: &str) {
         rec.contains("root-failsafe-mark"),
         "{what}: root's su - not recorded: {rec}"
     );
+    check_log_owned_by_recorder(w, &log, what);
+    // One log, both sessions complete (start and end entries).
+    let mut events = log.as_os_str().to_owned();
+    events.push(".events");
+    let ev = std::fs::read_to_string(&events).unwrap_or_default();
+    for user in ["bob", "root"] {
+        for kind in ["start", "end"] {
+            let entry = format!("{{\"event\":\"{kind}\",");
+            let who = format!("\"user\":\"{user}\",");
+            assert!(
+                ev.lines()
+                    .any(|l| l.starts_with(&entry) && l.contains(&who)),
+                "{what}: no {kind} entry for {user}: {ev}"
+            );
+        }
+    }
     // NSS agrees: everyone's shell is the recorder.
     let g = text(&w.ns_sh("getent passwd root bob").stdout);
     assert_eq!(
