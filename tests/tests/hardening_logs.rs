@@ -108,22 +108,16 @@ fn user_cannot_tamper_with_her_log_su() {
     }
 }
 
-#[test]
-fn several_users_share_one_log_in_the_recorder_accounts_dir() {
-    // Attack 7. Asserts: three recorded users log in at the same time (ssh
-    // with a tty, without, and su -), all recording to one file_path in a
-    // directory owned by the recorder account (like /var/log/tlog-rs after
-    // `make install`): every session is admitted and recorded, and the log and
-    // its sidecar are owned by the recorder account with mode 0600.
-    if !require_root("several_users_share_one_log_in_the_recorder_accounts_dir") {
-        return;
-    }
+/// Attack 7: three recorded users at once in a shared log whose directory
+/// is the recorder account's, with `dir_mode` and group `group` (None: the
+/// account's group); the files must get `file_mode`.
+fn shared_log(tag: &str, base_uid: u32, dir_mode: u32, group: Option<u32>, file_mode: u32) {
     let users = ["ann", "ben", "cat"];
-    let mut cfg = config("h9-shared", 2740, &[], "");
+    let mut cfg = config(tag, base_uid, &[], "");
     for (i, u) in users.iter().enumerate() {
         cfg.users.push(tlog_rs_tests::sshd::UserSpec {
             name: u.to_string(),
-            uid: 2740 + i as u32,
+            uid: base_uid + i as u32,
             groups: Vec::new(),
             shell: "/bin/bash".into(),
         });
@@ -137,8 +131,8 @@ fn several_users_share_one_log_in_the_recorder_accounts_dir() {
     fs::create_dir(&dir).unwrap();
     // Without the account (the code before issue 9) the dir stays root's.
     if let Some(acct) = w.recorder_account {
-        std::os::unix::fs::chown(&dir, Some(acct.uid), Some(acct.gid)).unwrap();
-        fs::set_permissions(&dir, fs::Permissions::from_mode(0o750)).unwrap();
+        std::os::unix::fs::chown(&dir, Some(acct.uid), Some(group.unwrap_or(acct.gid))).unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(dir_mode)).unwrap();
     }
 
     let ways = [Way::SshTty, Way::SshNoTty, Way::SuLogin];
@@ -186,9 +180,46 @@ fn several_users_share_one_log_in_the_recorder_accounts_dir() {
         let m = fs::metadata(&p).unwrap();
         assert_eq!(
             (m.uid(), m.mode() & 0o7777),
-            (acct.uid, 0o600),
-            "{}: owner/mode",
+            (acct.uid, file_mode),
+            "{}: owner/mode (directory mode {dir_mode:o})",
             p.display()
         );
+        if let Some(g) = group {
+            assert_eq!(m.gid(), g, "{}: group of a set-gid dir", p.display());
+        }
     }
+}
+
+#[test]
+fn several_users_share_one_log_in_the_recorder_accounts_dir() {
+    // Attack 7. Asserts: three recorded users log in at the same time (ssh
+    // with a tty, without, and su -), all recording to one file_path in a
+    // directory owned by the recorder account, mode 0750: every session is
+    // admitted and recorded, and the log and its sidecar are owned by the
+    // recorder account with mode 0600.
+    if require_root("several_users_share_one_log_in_the_recorder_accounts_dir") {
+        shared_log("h9-shared", 2740, 0o750, None, 0o600);
+    }
+}
+
+#[test]
+fn several_users_share_one_log_in_the_installed_layout() {
+    // Attack 7, the layout `make install` creates (/var/log/tlog-rs owned by
+    // tlog-rs:adm, mode 2750). Asserts: as above, with the files mode 0640 and
+    // group adm, so auditors in adm can read them.
+    if require_root("several_users_share_one_log_in_the_installed_layout") {
+        shared_log("h9-shared-adm", 2820, 0o2750, Some(adm_gid()), 0o640);
+    }
+}
+
+/// gid of the `adm` group (Debian: 4), from the host's group file.
+fn adm_gid() -> u32 {
+    fs::read_to_string("/etc/group")
+        .unwrap()
+        .lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.first() == Some(&"adm")).then(|| f[2].parse().unwrap())
+        })
+        .expect("group adm")
 }

@@ -5,6 +5,7 @@
 //! that the selected session was not recorded: pam_tlog's close_session
 //! logs "selected session was not recorded" to syslog (authpriv), and writes
 //! an `"event":"not_recorded"` line to the file writer's `.events` sidecar.
+//! A recorded shell session leaves no such evidence.
 
 mod hardening_common;
 
@@ -77,10 +78,10 @@ fn assert_evidence(w: &World, what: &str) {
     }
     let syslog = w.syslog();
     assert!(
-        syslog
-            .iter()
-            .any(|l| l.contains("selected session was not recorded") && l.contains("alice")),
-        "{what}: no \"selected session was not recorded\" line in syslog:\n{}",
+        syslog.iter().any(|l| is_authpriv(l)
+            && l.contains("selected session was not recorded")
+            && l.contains("alice")),
+        "{what}: no authpriv \"selected session was not recorded\" line in syslog:\n{}",
         syslog.join("\n")
     );
     let ev = events(w, "alice");
@@ -91,12 +92,29 @@ fn assert_evidence(w: &World, what: &str) {
     );
 }
 
+/// A syslog datagram `<PRI>...` with facility authpriv (10).
+fn is_authpriv(line: &str) -> bool {
+    line.strip_prefix('<')
+        .and_then(|r| r.split_once('>'))
+        .and_then(|(pri, _)| pri.parse::<u32>().ok())
+        .is_some_and(|pri| pri >> 3 == 10)
+}
+
 #[test]
 fn internal_sftp_subsystem_leaves_evidence() {
     if !require_root("internal_sftp_subsystem_leaves_evidence") {
         return;
     }
     let w = world("h9-sftp-subsys", 2780, false);
+    // A shell session in the same world is recorded and is no evidence.
+    let out = w.ssh("alice", &[], Some("echo shell-$((40+2))"), b"");
+    assert!(seen(&out).contains("shell-42"), "{}", seen(&out));
+    assert!(w.recording("alice").contains("shell-42"));
+    let ev = events(&w, "alice");
+    assert!(
+        ev.contains("\"event\":\"end\"") && !ev.contains("not_recorded"),
+        "a recorded session left not_recorded evidence:\n{ev}"
+    );
     sftp_roundtrip(&w, "alice");
     assert_evidence(&w, "Subsystem sftp internal-sftp");
 }
