@@ -14,7 +14,9 @@ use crate::identity;
 use crate::nesting;
 use crate::privilege::{self, StartUids};
 use crate::signals::SignalPipe;
-use crate::sink::{self, EndReason, EventKind, FailureMode, RecIdentity, SessionEvent, Sink};
+use crate::sink::{
+    self, EndReason, EventKind, FailureMode, LoginMeta, RecIdentity, SessionEvent, Sink,
+};
 use crate::tap::{self, Gated};
 use crate::transfer::{self, Endpoints, Logger, LoopEnd, Options};
 use crate::tty;
@@ -41,6 +43,9 @@ pub struct Plan {
     pub login: Option<HandoffKey>,
     /// The uids we started with (user and recorder account).
     pub uids: StartUids,
+    /// What PAM said about the login (empty outside PAM); uid and fqdn are
+    /// filled in here.
+    pub meta: LoginMeta,
 }
 
 /// Make the recorder non-dumpable: the recorded user (same uid) can then not
@@ -110,7 +115,7 @@ pub fn warn(ident: &str, msg: &str) {
 /// Who and where: the identity of the log and the message header. Any
 /// failure refuses the session (fail closed). Runs before the privilege drop:
 /// the user is our real uid only until then.
-fn identify(ident: &str, warnings: &mut Vec<String>) -> Result<(RecIdentity, RecHeader), String> {
+fn identify(plan: &Plan, warnings: &mut Vec<String>) -> Result<(RecIdentity, RecHeader), String> {
     let rec = identity::recording_id()?;
     let user = identity::user_name()?;
     let session = match identity::audit_session() {
@@ -130,7 +135,12 @@ fn identify(ident: &str, warnings: &mut Vec<String>) -> Result<(RecIdentity, Rec
         term: term.clone(),
         tty: identity::tty_name(),
         audit_session: session,
-        ident: ident.to_string(),
+        ident: plan.ident.to_string(),
+        login: LoginMeta {
+            uid: Some(plan.uids.user),
+            fqdn: Some(host.clone()),
+            ..plan.meta.clone()
+        },
     };
     let header = RecHeader {
         host,
@@ -197,7 +207,10 @@ fn mark(plan: &Plan, state: MarkState, rec: &str) {
     if let Err(e) = handoff::mark(key, std::process::id(), state, rec) {
         warn(
             plan.ident,
-            &format!("cannot mark the login as {state} in {}: {e}", handoff::CONSUMED_DIR),
+            &format!(
+                "cannot mark the login as {state} in {}: {e}",
+                handoff::CONSUMED_DIR
+            ),
         );
     }
 }
@@ -257,7 +270,7 @@ pub fn record(plan: Plan) -> i32 {
         EXIT_FAILURE
     };
     let mut warnings = plan.warnings.clone();
-    let (rec_identity, header) = match identify(ident, &mut warnings) {
+    let (rec_identity, header) = match identify(&plan, &mut warnings) {
         Ok(x) => x,
         Err(e) => return fail(e),
     };

@@ -14,6 +14,7 @@ use tlog_policy::handoff;
 use tlog_rs_rec::config::{system_config_path, ConfigBuilder, ConfigError, Program};
 use tlog_rs_rec::privilege::StartUids;
 use tlog_rs_rec::session_args::{self, SessionArgs};
+use tlog_rs_rec::sink::LoginMeta;
 use tlog_rs_rec::{nesting, run, warn};
 
 const IDENT: &str = "tlog-rs-rec-session";
@@ -100,6 +101,19 @@ const IGNORED_ENV: [&str; 6] = [
     "TLOG_REC_CONF_TEXT",
     "TLOG_REC_SESSION_CONF_TEXT",
 ];
+
+/// The hand-off's description of the login, for the start and end entries.
+fn login_meta(h: &handoff::Handoff) -> LoginMeta {
+    LoginMeta {
+        service: Some(h.service.clone()),
+        rhost: Some(h.rhost.clone()),
+        uid: Some(h.uid),
+        groups: Some(h.groups.clone()),
+        rule: Some(h.rule.clone()),
+        source: Some(h.source.clone()),
+        fqdn: None,
+    }
+}
 
 fn config_error(e: ConfigError) -> i32 {
     warn(&format!("Invalid configuration: {e}"));
@@ -227,5 +241,6 @@ fn real_main() -> i32 {
         warnings,
         login,
         uids,
+        meta: handoff.as_ref().map(login_meta).unwrap_or_default(),
     })
 }

@@ -83,5 +83,6 @@ fn real_main() -> i32 {
         warnings: Vec::new(),
         login: None,
         uids: tlog_rs_rec::privilege::StartUids::current(),
+        meta: Default::default(),
     })
 }

@@ -24,6 +24,7 @@ fn identity(rec: &str) -> RecIdentity {
         tty: Some("/dev/pts/7".into()),
         audit_session: 12,
         ident: "tlog-rs-rec-session".into(),
+        login: Default::default(),
     }
 }
 

@@ -6,7 +6,7 @@
 //!
 //! * **file** writer: one JSON line per event in the sidecar file
 //!   `<file.path>.events` (opened like the log: O_WRONLY|O_CREAT|O_APPEND|
-//!   O_CLOEXEC, mode 0600, plus O_NOFOLLOW). The recording file itself holds
+//!   O_CLOEXEC, mode 0600 or 0640 in a set-gid directory, plus O_NOFOLLOW). The recording file itself holds
 //!   only messages.
 //! * **syslog** writer: a separate line with ident `tlog-rs` (recording lines
 //!   use ident `tlog`), whose body is the same JSON object.
@@ -40,11 +40,23 @@
 //! | `"messages_lost"` | integer | the part of `messages_dropped` lost to a failing sink |
 //! | `"first_id"`, `"last_id"` | integer or null | `id` of the first and last recording message counted in `messages_written` or `messages_dropped`; null when there was none. Ids are consecutive, so `last_id - first_id + 1 = messages_written + messages_dropped` |
 //! | `"time"` | number | when this entry was made: the start, the end, or when the recorder noticed it had been resumed |
+//! | `"service"` | string or null | PAM service of the login (`sshd`, `su-l`, …) |
+//! | `"rhost"` | string or null | PAM_RHOST: where the login came from (empty string when PAM had none) |
+//! | `"uid"` | integer or null | uid of the recorded user (from the kernel; null only for the ad-hoc recorder's events written before it knew) |
+//! | `"groups"` | array of strings or null | group names of the user at login |
+//! | `"rule"` | string or null | the rule that decided to record (`policy.toml rule 'dbas'`, …) |
+//! | `"source"` | string or null | which source decided: `policy.toml`, `sssd.conf`, `freeipa`, `default`, `error` |
+//! | `"fqdn"` | string or null | the host's fully qualified name from the resolver |
+//!
+//! `service`, `rhost`, `groups`, `rule` and `source` come from the trusted PAM
+//! hand-off; outside PAM (the ad-hoc `tlog-rs-rec`, or no hand-off) they are
+//! null, never guessed. They are in every entry, so an end entry alone
+//! identifies the session too.
 //!
 //! Counters and ids in a start entry are 0 and null; in a `"resumed"` entry
 //! they are the totals so far.
 //!
-//! Example: `{"event":"end","rec":"0dd9…-1d37-530b","user":"alice","host":"h","tty":"/dev/pts/1","session":7,"start":1795700846.847,"end":1795700850.002,"exit_status":0,"end_reason":"exit","signal":null,"bytes_in":12,"bytes_out":3400,"messages_written":3,"messages_dropped":0,"messages_lost":0,"first_id":1,"last_id":3,"time":1795700850.002}`
+//! Example: `{"event":"end","rec":"0dd9…-1d37-530b","user":"alice","host":"h","tty":"/dev/pts/1","session":7,"start":1795700846.847,"end":1795700850.002,"exit_status":0,"end_reason":"exit","signal":null,"bytes_in":12,"bytes_out":3400,"messages_written":3,"messages_dropped":0,"messages_lost":0,"first_id":1,"last_id":3,"time":1795700850.002,"service":"sshd","rhost":"192.0.2.7","uid":1001,"groups":["alice","dbas"],"rule":"policy.toml rule 'dbas'","source":"policy.toml","fqdn":"h.example.com"}`
 //!
 //! A start entry without a matching end entry means the recorder was killed
 //! (SIGKILL) or the machine stopped. A `"resumed"` entry means the recorder
@@ -54,7 +66,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::{EndReason, EventKind, RecIdentity, SessionEvent, SinkStats};
+use super::{EndReason, EventKind, LoginMeta, RecIdentity, SessionEvent, SinkStats};
 
 /// Ids of the first and last message of a run of consecutive messages.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -116,6 +128,7 @@ pub struct EventRecord {
     pub ids: IdRange,
     /// When the entry was made, milliseconds since the Unix epoch.
     pub time_ms: u64,
+    pub login: LoginMeta,
 }
 
 fn epoch_ms(t: SystemTime) -> u64 {
@@ -132,6 +145,10 @@ pub fn format_ms(ms: u64) -> String {
 
 fn json_str(s: &str) -> String {
     serde_json::to_string(s).expect("a str always serialises")
+}
+
+fn opt_str(v: &Option<String>) -> String {
+    v.as_deref().map_or("null".to_string(), json_str)
 }
 
 fn opt<T: ToString>(v: Option<T>) -> String {
@@ -166,6 +183,7 @@ impl EventRecord {
                 EventKind::Start => start_ms,
                 EventKind::End | EventKind::Resumed => event_ms.unwrap_or(start_ms),
             },
+            login: id.login.clone(),
         }
     }
 
@@ -201,7 +219,9 @@ impl EventRecord {
                 "\"session\":{},\"start\":{},\"end\":{},\"exit_status\":{},",
                 "\"end_reason\":{},\"signal\":{},\"bytes_in\":{},\"bytes_out\":{},",
                 "\"messages_written\":{},\"messages_dropped\":{},\"messages_lost\":{},",
-                "\"first_id\":{},\"last_id\":{},\"time\":{}}}"
+                "\"first_id\":{},\"last_id\":{},\"time\":{},",
+                "\"service\":{},\"rhost\":{},\"uid\":{},\"groups\":{},",
+                "\"rule\":{},\"source\":{},\"fqdn\":{}}}"
             ),
             self.kind_str(),
             json_str(&self.rec),
@@ -222,6 +242,18 @@ impl EventRecord {
             opt(self.ids.first()),
             opt(self.ids.last()),
             format_ms(self.time_ms),
+            opt_str(&self.login.service),
+            opt_str(&self.login.rhost),
+            opt(self.login.uid),
+            self.login.groups.as_ref().map_or("null".to_string(), |g| {
+                format!(
+                    "[{}]",
+                    g.iter().map(|n| json_str(n)).collect::<Vec<_>>().join(",")
+                )
+            }),
+            opt_str(&self.login.rule),
+            opt_str(&self.login.source),
+            opt_str(&self.login.fqdn),
         )
     }
 
@@ -304,6 +336,24 @@ impl EventRecord {
             f.push(("TLOG_RS_LAST_ID", i.to_string()));
         }
         f.push(("TLOG_RS_TIME", format_ms(self.time_ms)));
+        let m = &self.login;
+        for (k, v) in [
+            ("TLOG_RS_SERVICE", &m.service),
+            ("TLOG_RS_RHOST", &m.rhost),
+            ("TLOG_RS_RULE", &m.rule),
+            ("TLOG_RS_SOURCE", &m.source),
+            ("TLOG_RS_FQDN", &m.fqdn),
+        ] {
+            if let Some(v) = v {
+                f.push((k, v.clone()));
+            }
+        }
+        if let Some(u) = m.uid {
+            f.push(("TLOG_RS_UID", u.to_string()));
+        }
+        if let Some(g) = &m.groups {
+            f.push(("TLOG_RS_GROUPS", g.join(",")));
+        }
         f.push(("TLOG_RS_JSON", self.to_json()));
         f
     }
@@ -323,7 +373,47 @@ mod tests {
             tty: Some("/dev/pts/3".into()),
             audit_session: 7,
             ident: "tlog-rs-rec".into(),
+            login: Default::default(),
         }
+    }
+
+    #[test]
+    fn login_metadata_from_pam_is_in_json_and_journal_fields() {
+        let mut id = identity();
+        id.login = LoginMeta {
+            service: Some("sshd".into()),
+            rhost: Some("192.0.2.7".into()),
+            uid: Some(1001),
+            groups: Some(vec!["alice".into(), "d\"bas".into()]),
+            rule: Some("policy.toml rule 'dbas'".into()),
+            source: Some("policy.toml".into()),
+            fqdn: Some("h.example.com".into()),
+        };
+        let ev = SessionEvent {
+            kind: EventKind::Start,
+            start_time: UNIX_EPOCH + std::time::Duration::from_millis(1_795_700_846_047),
+            end_time: None,
+            exit_status: None,
+            end_reason: None,
+            bytes_in: 0,
+            bytes_out: 0,
+            messages_written: 0,
+            messages_dropped: 0,
+        };
+        let r = EventRecord::new(&ev, &id, &SinkStats::default());
+        let v: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+        assert_eq!(v["service"], "sshd");
+        assert_eq!(v["rhost"], "192.0.2.7");
+        assert_eq!(v["uid"], 1001);
+        assert_eq!(v["groups"], serde_json::json!(["alice", "d\"bas"]));
+        assert_eq!(v["rule"], "policy.toml rule 'dbas'");
+        assert_eq!(v["source"], "policy.toml");
+        assert_eq!(v["fqdn"], "h.example.com");
+        let f = r.journal_fields();
+        let get = |k: &str| f.iter().find(|(n, _)| *n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("TLOG_RS_SERVICE"), Some("sshd"));
+        assert_eq!(get("TLOG_RS_UID"), Some("1001"));
+        assert_eq!(get("TLOG_RS_GROUPS"), Some("alice,d\"bas"));
     }
 
     #[test]
@@ -359,7 +449,11 @@ mod tests {
         assert_eq!(v["first_id"], 1);
         assert_eq!(v["last_id"], 7);
         assert_eq!(v["time"].as_f64().unwrap(), 1795700850.1);
-        assert!(json.ends_with(",\"first_id\":1,\"last_id\":7,\"time\":1795700850.100}"));
+        assert!(json.contains(",\"first_id\":1,\"last_id\":7,\"time\":1795700850.100,"));
+        // Outside PAM the login metadata is null, never guessed.
+        assert!(json.ends_with(
+            ",\"service\":null,\"rhost\":null,\"uid\":null,\"groups\":null,\"rule\":null,\"source\":null,\"fqdn\":null}"
+        ));
         let keys: Vec<&str> = v.as_object().unwrap().keys().map(|k| k.as_str()).collect();
         let mut sorted = keys.clone();
         sorted.sort();
@@ -383,6 +477,13 @@ mod tests {
             "first_id",
             "last_id",
             "time",
+            "service",
+            "rhost",
+            "uid",
+            "groups",
+            "rule",
+            "source",
+            "fqdn",
         ];
         expected.sort();
         assert_eq!(sorted, expected);

@@ -328,6 +328,7 @@ mod tests {
             tty: None,
             audit_session: 4294967295,
             ident: "tlog-rs-rec".into(),
+            login: Default::default(),
         }
     }
 

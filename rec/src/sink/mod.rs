@@ -110,6 +110,22 @@ pub struct RecIdentity {
     pub audit_session: u32,
     /// SYSLOG_IDENTIFIER / syslog ident, e.g. "tlog-rs-rec-session".
     pub ident: String,
+    /// What PAM knew about the login, for the central index.
+    pub login: LoginMeta,
+}
+
+/// Session metadata for the start/end entries (issue "Central store"): from
+/// the trusted PAM hand-off; `None` outside PAM, never guessed. `uid` comes
+/// from the kernel (our real uid at start), `fqdn` from the resolver.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoginMeta {
+    pub service: Option<String>,
+    pub rhost: Option<String>,
+    pub uid: Option<u32>,
+    pub groups: Option<Vec<String>>,
+    pub rule: Option<String>,
+    pub source: Option<String>,
+    pub fqdn: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

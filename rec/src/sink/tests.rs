@@ -101,6 +101,7 @@ fn identity() -> RecIdentity {
         tty: Some("/dev/pts/4".into()),
         audit_session: 12,
         ident: "tlog-rs-rec".into(),
+        login: Default::default(),
     }
 }
 
