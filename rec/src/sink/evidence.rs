@@ -141,7 +141,13 @@ pub fn settings_for_handoff(conf_text: &str) -> Result<SinkSettings, String> {
 /// must own a sidecar that this call creates (so the recorder can still
 /// append to it later).
 pub fn write(settings: &SinkSettings, ev: &Evidence, owner: Option<u32>) -> io::Result<()> {
-    write_to(settings, ev, owner, Path::new(DEV_LOG), Path::new(JOURNAL_SOCKET))
+    write_to(
+        settings,
+        ev,
+        owner,
+        Path::new(DEV_LOG),
+        Path::new(JOURNAL_SOCKET),
+    )
 }
 
 pub fn write_to(
@@ -163,7 +169,11 @@ pub fn write_to(
         WriterKind::Syslog => {
             let fac = facility_code(&settings.syslog_facility).unwrap_or(libc::LOG_AUTHPRIV);
             let pri = priority_code(&settings.syslog_priority).unwrap_or(libc::LOG_INFO);
-            let line = format_line(fac | pri.min(libc::LOG_WARNING), EVENT_IDENT, json.as_bytes());
+            let line = format_line(
+                fac | pri.min(libc::LOG_WARNING),
+                EVENT_IDENT,
+                json.as_bytes(),
+            );
             UnixDatagram::unbound()?.send_to(&line, dev_log).map(drop)
         }
         WriterKind::Journal => {
@@ -259,7 +269,10 @@ mod tests {
         let text = std::fs::read_to_string(dir.join("rec.log.events")).unwrap();
         assert_eq!(text.lines().count(), 2);
         assert!(text.starts_with("{\"event\":\"not_recorded\",\"user\":\"alice\""));
-        assert!(!dir.join("rec.log").exists(), "the recording file is untouched");
+        assert!(
+            !dir.join("rec.log").exists(),
+            "the recording file is untouched"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
