@@ -89,6 +89,7 @@ fn tamper(tag: &str, base_uid: u32, way: Way) {
 
 #[test]
 fn user_cannot_tamper_with_her_log_ssh_tty() {
+    // Asserts (see `tamper`): from ssh -tt, every change to the log and sidecar fails; both intact.
     if require_root("user_cannot_tamper_with_her_log_ssh_tty") {
         tamper("h9-tamper-tty", 2710, Way::SshTty);
     }
@@ -96,6 +97,7 @@ fn user_cannot_tamper_with_her_log_ssh_tty() {
 
 #[test]
 fn user_cannot_tamper_with_her_log_ssh_no_tty() {
+    // Asserts (see `tamper`): from ssh -T, every change to the log and sidecar fails; both intact.
     if require_root("user_cannot_tamper_with_her_log_ssh_no_tty") {
         tamper("h9-tamper-notty", 2720, Way::SshNoTty);
     }
@@ -103,6 +105,7 @@ fn user_cannot_tamper_with_her_log_ssh_no_tty() {
 
 #[test]
 fn user_cannot_tamper_with_her_log_su() {
+    // Asserts (see `tamper`): from su -, every change to the log and sidecar fails; both intact.
     if require_root("user_cannot_tamper_with_her_log_su") {
         tamper("h9-tamper-su", 2730, Way::SuLogin);
     }

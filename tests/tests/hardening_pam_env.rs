@@ -76,6 +76,8 @@ const TYPED: &str = "echo typed-$((6*7))-mark; echo EXE=$(readlink /proc/$$/exe)
 
 #[test]
 fn pam_environment_after_common_session_cannot_weaken_ssh_tty() {
+    // Asserts: ssh -tt, pam_tlog in common-session, ~/.pam_environment sets TLOG_*:
+    // the typed input is recorded (log_input = true) and the shell is bash.
     if !require_root("pam_environment_after_common_session_cannot_weaken_ssh_tty") {
         return;
     }
@@ -86,6 +88,8 @@ fn pam_environment_after_common_session_cannot_weaken_ssh_tty() {
 
 #[test]
 fn pam_environment_after_common_session_cannot_weaken_ssh_no_tty() {
+    // Asserts: ssh -T, pam_tlog in common-session, ~/.pam_environment sets TLOG_*:
+    // the input is recorded (log_input = true) and the shell is bash.
     if !require_root("pam_environment_after_common_session_cannot_weaken_ssh_no_tty") {
         return;
     }
@@ -96,8 +100,9 @@ fn pam_environment_after_common_session_cannot_weaken_ssh_no_tty() {
 
 #[test]
 fn environment_kept_by_su_cannot_weaken() {
-    // su reads no user environment file on Debian: the same variables come
-    // from the caller (`su - -w ...`).
+    // Asserts: su - keeping the same TLOG_* variables from its caller (`su -
+    // -w`; su reads no user environment file on Debian): the typed input is
+    // recorded and the shell is bash.
     if !require_root("environment_kept_by_su_cannot_weaken") {
         return;
     }

@@ -102,6 +102,8 @@ fn is_authpriv(line: &str) -> bool {
 
 #[test]
 fn internal_sftp_subsystem_leaves_evidence() {
+    // Asserts: `Subsystem sftp internal-sftp`: a recorded shell session leaves no
+    // evidence; an sftp transfer leaves the authpriv line and the not_recorded entry.
     if !require_root("internal_sftp_subsystem_leaves_evidence") {
         return;
     }
@@ -121,6 +123,8 @@ fn internal_sftp_subsystem_leaves_evidence() {
 
 #[test]
 fn force_command_internal_sftp_leaves_evidence() {
+    // Asserts: `ForceCommand internal-sftp` for alice: an sftp transfer leaves the
+    // authpriv line and the not_recorded entry.
     if !require_root("force_command_internal_sftp_leaves_evidence") {
         return;
     }

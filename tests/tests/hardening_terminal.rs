@@ -103,6 +103,7 @@ fn write_around(tag: &str, base_uid: u32, way: Way) {
 
 #[test]
 fn takeover_from_profile_ssh_tty() {
+    // Asserts: ssh -tt, ~/.bash_profile: kill -STOP $PPID fails; all the client saw is recorded.
     if require_root("takeover_from_profile_ssh_tty") {
         takeover("h9-takeover-tty", 2650, Way::SshTty);
     }
@@ -110,6 +111,7 @@ fn takeover_from_profile_ssh_tty() {
 
 #[test]
 fn takeover_from_profile_ssh_no_tty() {
+    // Asserts: ssh -T, ~/.bash_profile: kill -STOP $PPID fails; all the client saw is recorded.
     if require_root("takeover_from_profile_ssh_no_tty") {
         takeover("h9-takeover-notty", 2660, Way::SshNoTty);
     }
@@ -117,6 +119,7 @@ fn takeover_from_profile_ssh_no_tty() {
 
 #[test]
 fn takeover_from_profile_su() {
+    // Asserts: su -, ~/.bash_profile: kill -STOP $PPID fails; all the client saw is recorded.
     if require_root("takeover_from_profile_su") {
         takeover("h9-takeover-su", 2670, Way::SuLogin);
     }
@@ -128,6 +131,7 @@ fn takeover_from_profile_su() {
 
 #[test]
 fn write_to_other_terminals_ssh_tty() {
+    // Asserts: ssh -tt: writes to every other /dev/pts/N reach the client only if recorded.
     if require_root("write_to_other_terminals_ssh_tty") {
         write_around("h9-around-tty", 2680, Way::SshTty);
     }
@@ -135,6 +139,7 @@ fn write_to_other_terminals_ssh_tty() {
 
 #[test]
 fn write_to_other_terminals_ssh_no_tty() {
+    // Asserts: ssh -T: writes to every /dev/pts/N and the recorder's fds reach the client only if recorded.
     if require_root("write_to_other_terminals_ssh_no_tty") {
         write_around("h9-around-notty", 2690, Way::SshNoTty);
     }
@@ -142,6 +147,7 @@ fn write_to_other_terminals_ssh_no_tty() {
 
 #[test]
 fn write_to_other_terminals_su() {
+    // Asserts: su - on a pty: writes to every other /dev/pts/N reach the client only if recorded.
     if require_root("write_to_other_terminals_su") {
         write_around("h9-around-su", 2700, Way::SuLogin);
     }
