@@ -82,3 +82,64 @@ fn recorded_user_cannot_signal_trace_or_read_her_recorder() {
         );
     }
 }
+
+/// AT_SECURE from a process's auxiliary vector (read as root).
+fn at_secure(pid: u32) -> Option<u64> {
+    let auxv = fs::read(format!("/proc/{pid}/auxv")).ok()?;
+    auxv.chunks_exact(16).find_map(|pair| {
+        let key = u64::from_ne_bytes(pair[..8].try_into().unwrap());
+        let val = u64::from_ne_bytes(pair[8..].try_into().unwrap());
+        (key == libc::AT_SECURE).then_some(val)
+    })
+}
+
+#[test]
+fn recorder_runs_in_secure_execution_mode() {
+    // Asserts: for ssh with and without a tty and su -, the kernel started the
+    // recorder with AT_SECURE = 1, so the loader ignores LD_PRELOAD,
+    // LD_LIBRARY_PATH, LD_AUDIT... for it, whatever the user's environment.
+    if !require_root("recorder_runs_in_secure_execution_mode") {
+        return;
+    }
+    let w = World::start(config("h9-atsecure", 2830, &["alice"], ""));
+    for (i, way) in ALL_WAYS.into_iter().enumerate() {
+        // The session tells its recorder's pid and waits until it was read.
+        let dir = w.dir.join(format!("handshake-{i}"));
+        fs::create_dir(&dir).unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
+        let cmd = format!(
+            "echo $PPID > {d}/pid.tmp && mv {d}/pid.tmp {d}/pid; \
+             n=0; while [ ! -e {d}/go ] && [ $n -lt 600 ]; do sleep 0.1; n=$((n+1)); done; echo secure-done",
+            d = dir.display()
+        );
+        let secure = std::thread::scope(|s| {
+            let session = s.spawn(|| seen(&session(&w, "alice", way, Some(&cmd), b"", &[])));
+            let mut secure = None;
+            for _ in 0..600 {
+                if let Some(pid) = fs::read_to_string(dir.join("pid"))
+                    .ok()
+                    .and_then(|p| p.trim().parse::<u32>().ok())
+                {
+                    secure = Some(at_secure(pid));
+                    break;
+                }
+                if session.is_finished() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            fs::write(dir.join("go"), "").unwrap();
+            let client = session.join().unwrap();
+            assert!(
+                client.contains("secure-done"),
+                "{way:?}: session did not run: {client}"
+            );
+            secure
+        });
+        assert_eq!(
+            secure,
+            Some(Some(1)),
+            "{way:?}: the recorder's AT_SECURE (None: pid or auxv not found)"
+        );
+    }
+}
