@@ -5,9 +5,7 @@
 use std::fmt;
 use tlog_policy::handoff::{self, Consumption, Handoff, HandoffKey};
 use tlog_policy::uid_match::{self, Accounts};
-use tlog_policy::{
-    AuditLevel, Decision, LoginFacts, Policy, PolicyError, CONTROLLED_ENV,
-};
+use tlog_policy::{AuditLevel, Decision, LoginFacts, Policy, PolicyError, CONTROLLED_ENV};
 
 use crate::sys::PwEntry;
 use tlog_rs_rec::sink::evidence::{Evidence, EvidenceKind};
@@ -396,7 +394,9 @@ pub fn close_session(pam: &mut dyn Pam, host: &dyn Host, args: &Args) -> Outcome
                 if let Err(e) = host.write_evidence(&h, &ev) {
                     pam.syslog(
                         Level::Err,
-                        &format!("{who}: cannot write the evidence entry to the recording writer: {e}"),
+                        &format!(
+                            "{who}: cannot write the evidence entry to the recording writer: {e}"
+                        ),
                     );
                 }
             }
@@ -414,8 +414,8 @@ pub fn close_session(pam: &mut dyn Pam, host: &dyn Host, args: &Args) -> Outcome
 mod tests {
     use super::*;
     use std::cell::RefCell;
-    use tlog_policy::ENV_AUDIT_LEVEL;
     use std::collections::BTreeMap;
+    use tlog_policy::ENV_AUDIT_LEVEL;
 
     #[derive(Default)]
     struct FakePam {
@@ -759,7 +759,8 @@ mod tests {
         assert_eq!(open_session(&mut p, &h, &args(&[])), Outcome::Success);
         // pam_env user_readenv runs after us and rewrites the environment.
         p.env.insert("TLOG_RS_AUDIT_LEVEL".into(), "none".into());
-        p.env.insert("TLOG_RS_HANDOFF".into(), "../../etc/passwd".into());
+        p.env
+            .insert("TLOG_RS_HANDOFF".into(), "../../etc/passwd".into());
         close_session(&mut p, &h, &args(&[]));
         assert_eq!(*h.removed.borrow(), vec![KEY]);
         assert!(p
@@ -767,7 +768,10 @@ mod tests {
             .borrow()
             .iter()
             .any(|l| l.ends_with("session closed audit=session")));
-        assert!(h.evidence.borrow().is_empty(), "the recorder ended normally");
+        assert!(
+            h.evidence.borrow().is_empty(),
+            "the recorder ended normally"
+        );
     }
 
     #[test]
@@ -817,6 +821,10 @@ mod tests {
         open_session(&mut p, &h, &args(&[]));
         close_session(&mut p, &h, &args(&[]));
         assert!(h.evidence.borrow().is_empty());
-        assert!(p.log.borrow().iter().any(|l| l.contains("not installed set-uid")));
+        assert!(p
+            .log
+            .borrow()
+            .iter()
+            .any(|l| l.contains("not installed set-uid")));
     }
 }

@@ -180,7 +180,10 @@ pub enum Rejected {
     NotFound,
     Io(String),
     Untrusted(String),
-    WrongUid { file: u32, mine: u32 },
+    WrongUid {
+        file: u32,
+        mine: u32,
+    },
     WrongBoot,
     Expired,
     Corrupt(String),
@@ -761,12 +764,7 @@ mod tests {
         let dir = tempdir("self", 0o711);
         let own = write_in(&dir, &sample(me(), true), ProcId::current().unwrap()).unwrap();
         assert_eq!(
-            find_in(
-                &dir,
-                std::os::unix::process::parent_id(),
-                owner(),
-                me()
-            ),
+            find_in(&dir, std::os::unix::process::parent_id(), owner(), me()),
             Err(Rejected::NotFound)
         );
         remove_in(&dir, own).unwrap();
