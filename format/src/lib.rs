@@ -25,6 +25,11 @@
 //! the line and the field. It reads strict JSON with valid UTF-8: json-c's
 //! extensions (comments, single quotes) and raw invalid UTF-8 inside strings,
 //! which no tlog writer produces, are rejected.
+// Guest code (or linked into it): no panic paths outside tests.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 mod chunk;
 mod encoder;

@@ -11,6 +11,11 @@
 //! the thread-local is a const-initialised `Cell<bool>` (no destructor), the
 //! only lock is taken with `try_lock` so a child forked while another thread
 //! held it never deadlocks (it falls back to an uncached load).
+// Guest code (or linked into it): no panic paths outside tests.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 pub mod answers;
 pub mod logic;

@@ -5,6 +5,11 @@
 //! under `guard` (catch_unwind, silent panic hook), and maps the outcome to a
 //! PAM code. No threads, no output on stdout/stderr (only pam_syslog and the
 //! PAM conversation), no global state besides the once-installed panic hook.
+// Guest code (or linked into it): no panic paths outside tests.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 pub mod ffi;
 pub mod logic;

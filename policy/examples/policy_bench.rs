@@ -107,6 +107,7 @@ fn main() {
 
     let root = CString::new("root").unwrap();
     let getpwnam = median_ns(50_000, || {
+        // SAFETY: an all-zero passwd is a valid out-parameter.
         let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
         let mut buf = [0 as libc::c_char; 4096];
         let mut res = std::ptr::null_mut();

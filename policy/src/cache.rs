@@ -33,11 +33,13 @@ impl PolicyCache {
             None => false,
         };
         if !fresh {
+            self.state = None;
+        }
+        let (res, _) = self.state.get_or_insert_with(|| {
             let (res, stamps) = Policy::load_stamped(&self.path);
             self.loads += 1;
-            self.state = Some((res.map_err(|mut e| e.remove(0)), stamps));
-        }
-        let (res, _) = self.state.as_mut().expect("state was just filled");
+            (res.map_err(|mut e| e.remove(0)), stamps)
+        });
         if let Ok(p) = res {
             p.refresh_staleness(SystemTime::now());
         }

@@ -210,6 +210,10 @@ impl fmt::Display for Rejected {
 /// real uid, with its key. `Err` means "no trustworthy hand-off": record.
 pub fn find_for_self() -> Result<(Handoff, HandoffKey), Rejected> {
     let uid = real_uid().map_err(|e| Rejected::Io(e.to_string()))?;
+    // No directory: pam_tlog never wrote a hand-off on this boot.
+    if !Path::new(HANDOFF_DIR).exists() {
+        return Err(Rejected::NotFound);
+    }
     find_in(
         Path::new(HANDOFF_DIR),
         std::os::unix::process::parent_id(),

@@ -8,6 +8,11 @@
 //!
 //! The combination rule, the file format and the fail-secure behaviour are
 //! documented in policy/README.md.
+// Guest code (or linked into it): no panic paths outside tests.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 mod cache;
 pub mod config;

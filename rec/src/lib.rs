@@ -1,5 +1,10 @@
 //! tlog-rs recorder: `tlog-rs-rec` (ad-hoc) and `tlog-rs-rec-session` (login
 //! shell), writing tlog 2.3 JSON messages through the sinks in [`sink`].
+// Guest code (or linked into it): no panic paths outside tests.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 use std::sync::OnceLock;
 

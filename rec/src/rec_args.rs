@@ -49,8 +49,10 @@ enum Ty {
     Bool,
 }
 
-/// (long name, short, config key path, value type)
-const OPTIONS: &[(&str, Option<char>, &str, Ty)] = &[
+/// (long name, short letter, config key path, value type)
+type OptSpec = (&'static str, Option<char>, &'static str, Ty);
+
+const OPTIONS: &[OptSpec] = &[
     ("file-path", Some('o'), "file.path", Ty::Str),
     ("writer", Some('w'), "writer", Ty::Str),
     ("log-input", None, "log.input", Ty::Bool),
@@ -125,7 +127,7 @@ pub fn parse(args: &[OsString]) -> Result<RecArgs, String> {
             break;
         }
         i += 1;
-        let (spec, inline): (Option<_>, Option<String>) = if let Some(long) = arg.strip_prefix("--")
+        let (spec, inline): (&OptSpec, Option<String>) = if let Some(long) = arg.strip_prefix("--")
         {
             let (name, val) = match long.split_once('=') {
                 Some((n, v)) => (n, Some(v.to_string())),
@@ -146,10 +148,9 @@ pub fn parse(args: &[OsString]) -> Result<RecArgs, String> {
                 }
                 _ => {}
             }
-            let spec = OPTIONS.iter().find(|o| o.0 == name);
-            if spec.is_none() {
+            let Some(spec) = OPTIONS.iter().find(|o| o.0 == name) else {
                 return Err(format!("Unknown option: --{name}"));
-            }
+            };
             (spec, val)
         } else {
             let c = arg[1..].chars().next().unwrap_or('-');
@@ -165,13 +166,12 @@ pub fn parse(args: &[OsString]) -> Result<RecArgs, String> {
                 }
                 _ => {}
             }
-            let spec = OPTIONS.iter().find(|o| o.1 == Some(c));
-            if spec.is_none() {
+            let Some(spec) = OPTIONS.iter().find(|o| o.1 == Some(c)) else {
                 return Err(format!("Unknown option: -{c}"));
-            }
+            };
             (spec, (!rest.is_empty()).then(|| rest.to_string()))
         };
-        let (name, _, key, ty) = *spec.expect("checked above");
+        let (name, _, key, ty) = *spec;
         let value = match (ty, inline) {
             (Ty::Bool, None) => "true".to_string(),
             (_, Some(v)) => v,

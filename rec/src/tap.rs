@@ -102,7 +102,9 @@ impl Gated {
     /// Let the child exec. An exec failure comes back as `Err` with the
     /// child's errno, after reaping it.
     pub fn release(mut self) -> io::Result<libc::pid_t> {
-        let gate = self.gate.take().expect("released once");
+        let Some(gate) = self.gate.take() else {
+            return Err(io::Error::other("the child was already released"));
+        };
         // SAFETY: writing one byte from a valid buffer to our pipe.
         let n = unsafe { libc::write(gate.as_raw_fd(), b"g".as_ptr().cast(), 1) };
         drop(gate);

@@ -144,7 +144,7 @@ pub fn format_ms(ms: u64) -> String {
 }
 
 fn json_str(s: &str) -> String {
-    serde_json::to_string(s).expect("a str always serialises")
+    serde_json::Value::String(s.to_string()).to_string()
 }
 
 fn opt_str(v: &Option<String>) -> String {

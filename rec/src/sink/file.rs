@@ -188,7 +188,9 @@ impl Backend for FileBackend {
 
     fn send_message(&mut self, line: &[u8]) -> io::Result<()> {
         self.open_log()?;
-        let file = self.file.as_ref().expect("opened by open_log");
+        let Some(file) = self.file.as_ref() else {
+            return Err(io::Error::other("the log is not open"));
+        };
         Self::append(file, &mut self.torn, &self.path, line)
     }
 
@@ -196,7 +198,9 @@ impl Backend for FileBackend {
         self.open_events()?;
         let mut line = event.to_json().into_bytes();
         line.push(b'\n');
-        let file = self.events.as_ref().expect("opened by open_events");
+        let Some(file) = self.events.as_ref() else {
+            return Err(io::Error::other("the sidecar is not open"));
+        };
         Self::append(file, &mut self.events_torn, &self.events_path, &line)
     }
 }

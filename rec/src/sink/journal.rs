@@ -181,7 +181,9 @@ impl JournalBackend {
 
     fn send_entry(&mut self, entry: &[u8]) -> io::Result<()> {
         let r = self.reconnect().and_then(|()| {
-            let sock = self.sock.as_ref().expect("connected");
+            let Some(sock) = self.sock.as_ref() else {
+                return Err(io::Error::from(io::ErrorKind::NotConnected));
+            };
             if entry.len() > self.max_datagram {
                 return send_memfd(sock, entry);
             }
@@ -397,6 +399,7 @@ mod tests {
         // Run in a fresh thread so the test runner's thread name is untouched.
         std::thread::spawn(|| {
             set_comm(COCKPIT_COMM_SESSION).unwrap();
+            // SAFETY: gettid cannot fail.
             let tid = unsafe { libc::gettid() };
             let comm = std::fs::read_to_string(format!("/proc/self/task/{tid}/comm")).unwrap();
             assert_eq!(comm.trim_end(), "tlog-rec-sessio");

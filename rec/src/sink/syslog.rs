@@ -146,7 +146,9 @@ impl SyslogSocket {
     /// attempt reconnects (the daemon may have been restarted).
     pub fn send(&mut self, datagram: &[u8]) -> io::Result<()> {
         let r = self.connect().and_then(|()| {
-            let s = self.sock.as_ref().expect("connected");
+            let Some(s) = self.sock.as_ref() else {
+                return Err(io::Error::from(io::ErrorKind::NotConnected));
+            };
             loop {
                 match s.send(datagram) {
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
