@@ -1,6 +1,6 @@
-//! The loop in pipe mode over real pipes, a real (exited) child, a fake
-//! signal source and a fake sink; the "program" and the "terminal" are
-//! driven from a second thread.
+//! The loop over real pipes (pipe mode) or ptys (PTY mode), a real (exited)
+//! child, a fake signal source and a fake sink; the "program" and the
+//! "terminal" are driven from a second thread.
 
 use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
@@ -514,4 +514,119 @@ fn sigcont_leaves_a_resumed_entry_after_the_recording_so_far() {
     assert!(ev.end_time.is_some() && ev.end_reason.is_none());
     assert_eq!(ev.bytes_out, 100);
     assert!(ev.messages_written >= 1, "{ev:?}");
+}
+
+/// A pty pair: (master, slave).
+fn pty() -> (File, File) {
+    let (mut m, mut s) = (0, 0);
+    // SAFETY: openpty writes two fds; null name, termios and winsize are allowed.
+    let rc = unsafe {
+        libc::openpty(
+            &mut m,
+            &mut s,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+    // SAFETY: openpty just returned these fds; we own them.
+    unsafe { (File::from_raw_fd(m), File::from_raw_fd(s)) }
+}
+
+/// PTY mode: the program holds the slave; the user's terminal is a pipe pair
+/// plus `outer`, a second pty whose size the loop copies. `drive` gets the
+/// slave, the outer pty, the user's stdout reader and the signal writer.
+fn pty_session(
+    latency: Duration,
+    drive: impl FnOnce(&mut File, &File, File, &mut File, &Mutex<Seen>) + Send,
+) -> Outcome {
+    let (master, mut slave) = pty();
+    let (outer, _outer_slave) = pty();
+    let (user_stdin, _user_in) = pipe();
+    let (user_out, user_stdout) = pipe();
+    crate::tap::set_nonblocking(master.as_raw_fd());
+    let signals = FakeSignals::new();
+    let mut signal = signals.write.try_clone().unwrap();
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let mut sink = FakeSink {
+        seen: seen.clone(),
+        fail: false,
+        probe: None,
+    };
+    let enc = Encoder::new(RecHeader::default(), 2048, SystemTime::now());
+    let mut log = Logger::new(enc, &mut sink, FailureMode::Strict, Instant::now());
+    let ends = Endpoints::Pty {
+        master: OwnedFd::from(master),
+        outer: outer.as_raw_fd(),
+    };
+    let user = UserFds {
+        stdin: user_stdin.as_raw_fd(),
+        stdout: user_stdout.as_raw_fd(),
+        stderr: user_stdout.as_raw_fd(),
+    };
+    let opts = Options {
+        log_input: true,
+        log_output: true,
+        log_window: true,
+        latency,
+    };
+    let end = std::thread::scope(|s| {
+        let seen = &*seen;
+        let outer = &outer;
+        s.spawn(move || drive(&mut slave, outer, user_out, &mut signal, seen));
+        run_with(&mut log, &ends, child.id() as i32, &signals, &opts, user)
+    });
+    let _ = child.wait();
+    Outcome {
+        end,
+        stats: log.stats,
+        seen,
+    }
+}
+
+#[test]
+fn pty_mode_window_changes_are_logged_and_applied() {
+    let out = pty_session(
+        Duration::from_millis(20),
+        |slave, outer, _out, signal, seen| {
+            crate::tty::set_window_size(outer.as_raw_fd(), 101, 37);
+            signal.write_all(&[libc::SIGWINCH as u8]).unwrap();
+            assert!(sink_sees(seen, |s| !s.messages.is_empty()));
+            assert_eq!(crate::tty::window_size(slave.as_raw_fd()), Some((101, 37)));
+            signal.write_all(&[libc::SIGTERM as u8]).unwrap();
+        },
+    );
+    assert!(
+        matches!(out.end, LoopEnd::Signal(libc::SIGTERM)),
+        "{:?}",
+        out.end
+    );
+    let seen = out.seen.lock().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&seen.messages[0]).unwrap();
+    assert_eq!(v["timing"], "=101x37", "{v}");
+}
+
+#[test]
+fn pty_mode_keeps_logging_when_our_stdout_is_gone() {
+    let out = pty_session(
+        Duration::from_millis(20),
+        |slave, _outer, user_out, signal, seen| {
+            drop(user_out);
+            slave.write_all(b"one").unwrap();
+            assert!(sink_sees(seen, |s| !s.messages.is_empty()));
+            // The pty stays: the program goes on and is still recorded.
+            slave.write_all(b"two").unwrap();
+            assert!(sink_sees(seen, |s| s.messages.len() >= 2));
+            signal.write_all(&[libc::SIGTERM as u8]).unwrap();
+        },
+    );
+    assert!(
+        matches!(out.end, LoopEnd::Signal(libc::SIGTERM)),
+        "{:?}",
+        out.end
+    );
+    assert_eq!(logged(&out.seen, "out_txt"), "onetwo");
+    assert_eq!(out.stats.bytes_out, 6);
 }
