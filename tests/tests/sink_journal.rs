@@ -1,6 +1,7 @@
 //! `tlog-rs-rec -w journal` against a real, private systemd-journald; the
 //! recording is played back by Debian's `tlog-play -r journal`.
 
+use std::os::unix::fs::PermissionsExt;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -124,6 +125,9 @@ fn journal_entries_carry_tlog_fields_and_play_back_with_tlog_play() {
     );
 }
 
+/// A uid with no account: the set-uid recorder's account in this test.
+const RECORDER_UID: u32 = 64_999;
+
 /// The login shell's default writer is the journal (like tlog-rec-session);
 /// its entries carry its own SYSLOG_IDENTIFIER and the tlog fields.
 #[test]
@@ -132,13 +136,21 @@ fn login_shell_records_to_the_journal_by_default() {
         return;
     }
     let jd = Journald::start("e2e-login-shell");
+    // Installed as in production: set-uid to a recorder account (here a
+    // throwaway uid), so the recording process runs as that account.
+    let dir = tlog_rs_tests::rec::TempDir::new("journal-setuid");
+    let recorder = dir.path("tlog-rs-rec-session");
+    std::fs::copy(artifact("tlog-rs-rec-session"), &recorder).unwrap();
+    std::os::unix::fs::chown(&recorder, Some(RECORDER_UID), Some(0)).unwrap();
+    std::fs::set_permissions(&recorder, std::fs::Permissions::from_mode(0o4755)).unwrap();
     let out = jd
-        .command(artifact("tlog-rs-rec-session"))
-        // A 1 s latency flush while the recorder still runs, so journald
-        // sees the recorder's process name (see the Cockpit check below).
-        .args(["-c", "echo from the login shell; sleep 2; exit 4"])
-        .env("TLOG_REC_SESSION_SHELL", "/bin/sh")
-        .env("TLOG_REC_SESSION_CONF_TEXT", "{\"latency\":1}")
+        .command(&recorder)
+        // More than one 2 KiB message, then a pause: the first message goes
+        // out while the recorder still runs, so journald sees its name.
+        .args([
+            "-c",
+            "echo from the login shell; head -c 3000 /dev/zero | tr '\\0' x; echo; sleep 1; exit 4",
+        ])
         .env_remove("TLOG_RS_RECORDER")
         .stdin(Stdio::null())
         .output()
@@ -149,14 +161,16 @@ fn login_shell_records_to_the_journal_by_default() {
         "stderr: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "from the login shell\n"
-    );
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("from the login shell\nxxx"));
     let msgs = jd.wait_entries(&["SYSLOG_IDENTIFIER=tlog-rs-rec-session", "TLOG_ID=1"], 1);
     assert_eq!(msgs.len(), 1, "journald: {}", jd.log());
     let m: Value = serde_json::from_str(text(&msgs[0], "MESSAGE")).unwrap();
-    assert_eq!(m["out_txt"], "from the login shell\n");
+    assert!(m["out_txt"]
+        .as_str()
+        .is_some_and(|t| t.starts_with("from the login shell\n")));
+    // The entries carry the recorder account's uid, which the recorded user
+    // (here root, uid 0) cannot spoof: a central rsyslog can filter on it.
+    assert_eq!(text(&msgs[0], "_UID"), RECORDER_UID.to_string());
     assert_eq!(text(&msgs[0], "TLOG_REC"), m["rec"].as_str().unwrap());
     // What Cockpit queries: _COMM=tlog-rec-sessio (the kernel's 15 bytes).
     let cockpit = jd.entries(&[
