@@ -8,8 +8,8 @@
 //! * `dalias` shares dora's uid; only a group rule selects dora: NSS keeps
 //!   the alias's shell, so pam_tlog refuses the session (fail=closed).
 
-use tlog_rs_tests::require_root;
 use tlog_rs_tests::sshd::{file_settings, World, WorldConfig};
+use tlog_rs_tests::{artifact, require_root};
 
 fn world(tag: &str) -> World {
     let mut cfg = WorldConfig::new(tag);
@@ -103,6 +103,22 @@ fn alias_of_a_user_selected_by_name_is_recorded_with_and_without_tty() {
         "the alias's command without a tty is not recorded"
     );
     assert_eq!(w.recording("bob"), "");
+
+    // `tlog-rs check` explains the match and shows what NSS answers.
+    let check = w.ns_sh(&format!(
+        "{} check alias --service sshd",
+        artifact("tlog-rs").display()
+    ));
+    let c = text(&check.stdout);
+    assert!(
+        check.status.success()
+            && c.contains("uid 2001 belongs to selected user alice")
+            && c.contains("NSS shell: ")
+            && c.lines()
+                .any(|l| l.starts_with("NSS shell: ") && l.contains("tlog-rs-rec-session")),
+        "{c}\n{}",
+        text(&check.stderr)
+    );
 }
 
 #[test]
