@@ -274,6 +274,25 @@ fn selected_users(p: &Policy) -> Vec<String> {
     users
 }
 
+/// The recorder must be set-uid to its own account, or the recorded user
+/// can stop it and rewrite its log (docs/deployment.md, "The recorder
+/// account").
+fn recorder_protection_warning(recorder: &std::path::Path) -> Option<String> {
+    if !recorder.exists() {
+        // Policy::validate reports that as an error.
+        return None;
+    }
+    match tlog_policy::handoff::recorder_account(recorder) {
+        Some(_) => None,
+        None => Some(format!(
+            "the recorder {} is not set-uid to its own account: recorded users can stop it, \
+             preload code into it and rewrite its log (make install sets it up: \
+             chown tlog-rs:root, chmod 4755)",
+            recorder.display()
+        )),
+    }
+}
+
 fn validate(args: Vec<OsString>) -> i32 {
     let mut policy = PathBuf::from(DEFAULT_POLICY_PATH);
     let mut sshd_config = None;
@@ -309,9 +328,15 @@ fn validate(args: Vec<OsString>) -> i32 {
     for w in &report.warnings {
         println!("warning: {w}");
     }
-    let users = Policy::load(&policy)
-        .map(|p| selected_users(&p))
-        .unwrap_or_default();
+    let loaded = Policy::load(&policy);
+    let recorder = loaded
+        .as_ref()
+        .map(|p| p.recorder().to_string())
+        .unwrap_or_else(|_| DEFAULT_RECORDER.to_string());
+    if let Some(w) = recorder_protection_warning(std::path::Path::new(&recorder)) {
+        println!("warning: {w}");
+    }
+    let users = loaded.map(|p| selected_users(&p)).unwrap_or_default();
     let explicit = sshd_config.is_some();
     let config = sshd_config.unwrap_or_else(|| PathBuf::from(sshd_check::DEFAULT_SSHD_CONFIG));
     match sshd_check::check(sshd.as_deref(), &config, explicit, &users) {

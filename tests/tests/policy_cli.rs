@@ -3,6 +3,7 @@
 //! Needs no root: files live in a temp dir and `check` runs for root, who
 //! exists everywhere.
 
+use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
 use serde_json::Value;
@@ -180,4 +181,34 @@ fn check_shows_fail_secure_decision_for_broken_inputs() {
         assert!(text_out.contains("decision:  RECORDED"), "{text_out}");
         assert!(text_out.contains("fail-secure"), "{text_out}");
     }
+}
+
+#[test]
+fn validate_warns_when_the_recorder_is_not_set_uid_to_its_own_account() {
+    let dir = NsEnv::new("validate-setuid");
+    let plain = dir.write("rec-plain", "#!/bin/sh\n");
+    let policy = dir.write("p.toml", format!("recorder = \"{}\"\n", plain.display()));
+    let (rc, out, _) = run(&["validate", "--policy", policy.to_str().unwrap()]);
+    assert_eq!(rc, 0, "a warning, not an error: {out}");
+    assert!(
+        out.contains(&format!(
+            "warning: the recorder {} is not set-uid to its own account",
+            plain.display()
+        )),
+        "{out}"
+    );
+    if !tlog_rs_tests::is_root() {
+        return;
+    }
+    // Set-uid to a non-root account: protected, no warning.
+    let protected = dir.write("rec-setuid", "#!/bin/sh\n");
+    std::os::unix::fs::chown(&protected, Some(64_999), Some(0)).unwrap();
+    std::fs::set_permissions(&protected, std::fs::Permissions::from_mode(0o4755)).unwrap();
+    let policy = dir.write(
+        "p2.toml",
+        format!("recorder = \"{}\"\n", protected.display()),
+    );
+    let (rc, out, _) = run(&["validate", "--policy", policy.to_str().unwrap()]);
+    assert_eq!(rc, 0, "{out}");
+    assert!(!out.contains("not set-uid"), "{out}");
 }
