@@ -11,9 +11,14 @@
 use tlog_rs_tests::sshd::{file_settings, World, WorldConfig};
 use tlog_rs_tests::{artifact, require_root};
 
-fn world(tag: &str) -> World {
+/// `hardened`: Debian's stock PAM stacks, the set-uid recorder and an sshd
+/// that accepts any variable from the user (issue 9's acceptance setup).
+fn world(tag: &str, hardened: bool) -> World {
     let mut cfg = WorldConfig::new(tag);
     cfg.capture_syslog = true;
+    if hardened {
+        cfg.hardened();
+    }
     cfg.user("alice", &[])
         .user("bob", &[])
         .user("dora", &["dbas"])
@@ -48,7 +53,15 @@ fn alias_of_a_user_selected_by_name_is_recorded_with_and_without_tty() {
     if !require_root("alias_of_a_user_selected_by_name_is_recorded_with_and_without_tty") {
         return;
     }
-    let w = world("uid-alias-ssh");
+    for hardened in [false, true] {
+        alias_of_a_user_selected_by_name_is_recorded_with_and_without_tty_in(&world(
+            &format!("uid-alias-ssh-{hardened}"),
+            hardened,
+        ));
+    }
+}
+
+fn alias_of_a_user_selected_by_name_is_recorded_with_and_without_tty_in(w: &World) {
     let getent = text(&w.ns_sh("getent passwd alias bob").stdout);
     let alias_line = getent
         .lines()
@@ -82,7 +95,7 @@ fn alias_of_a_user_selected_by_name_is_recorded_with_and_without_tty() {
     );
     let play = w.play("alice");
     assert!(text(&play.stdout).contains("alias-tty-42"), "{play:?}");
-    let d = decision(&w, "alias");
+    let d = decision(w, "alias");
     assert!(
         d.contains("record=yes")
             && d.contains("rule 'alice'")
@@ -126,7 +139,15 @@ fn su_to_an_alias_of_a_selected_user_is_recorded() {
     if !require_root("su_to_an_alias_of_a_selected_user_is_recorded") {
         return;
     }
-    let w = world("uid-alias-su");
+    for hardened in [false, true] {
+        su_to_an_alias_of_a_selected_user_is_recorded_in(&world(
+            &format!("uid-alias-su-{hardened}"),
+            hardened,
+        ));
+    }
+}
+
+fn su_to_an_alias_of_a_selected_user_is_recorded_in(w: &World) {
     let out = w.ns_sh("su - alias -c 'echo su-alias-$((5*5)); id -u'");
     let stdout = text(&out.stdout);
     assert!(
@@ -139,7 +160,7 @@ fn su_to_an_alias_of_a_selected_user_is_recorded() {
         "su - alias is not in alice's recording: {:?}",
         w.recording("alice")
     );
-    let d = decision(&w, "alias");
+    let d = decision(w, "alias");
     assert!(
         d.contains("record=yes") && d.contains("uid 2001 belongs to selected user alice"),
         "{d}"
@@ -151,7 +172,15 @@ fn alias_of_a_user_selected_only_by_group_is_refused_never_unrecorded() {
     if !require_root("alias_of_a_user_selected_only_by_group_is_refused_never_unrecorded") {
         return;
     }
-    let w = world("uid-alias-group");
+    for hardened in [false, true] {
+        alias_of_a_user_selected_only_by_group_is_refused_never_unrecorded_in(&world(
+            &format!("uid-alias-group-{hardened}"),
+            hardened,
+        ));
+    }
+}
+
+fn alias_of_a_user_selected_only_by_group_is_refused_never_unrecorded_in(w: &World) {
     for (way, out) in [
         (
             "ssh -tt",
