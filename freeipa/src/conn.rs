@@ -7,6 +7,7 @@ use std::path::Path;
 use ldap3::{LdapConn, LdapConnSettings, LdapError};
 
 use crate::config::{BindMethod, LdapConfig};
+use crate::ldaperr::{ResultCode, ResultError};
 
 /// The host keytab FreeIPA enrolment writes, used when `keytab` is not set.
 pub const DEFAULT_KEYTAB: &str = "/etc/krb5.keytab";
@@ -30,10 +31,10 @@ impl Connection {
 pub fn connect(cfg: &LdapConfig) -> Result<Connection, String> {
     // Read the secret and the CA once, before touching the network, so a
     // local problem is reported as such (not as N server failures).
-    let password = match cfg.bind {
-        BindMethod::Simple => Some(read_password(
-            cfg.password_file.as_deref().expect("checked by config"),
-        )?),
+    let password = match (cfg.bind, cfg.password_file.as_deref()) {
+        (BindMethod::Simple, Some(pf)) => Some(read_password(pf)?),
+        // config::load refuses this; a hand-built LdapConfig gets an error, not a panic.
+        (BindMethod::Simple, None) => return Err("bind = \"simple\" needs password_file".into()),
         _ => None,
     };
     let connector = tls_connector(cfg)?;
@@ -201,15 +202,18 @@ fn bind_failure(cfg: &LdapConfig, r: &ldap3::LdapResult) -> String {
         BindMethod::External => "SASL EXTERNAL bind".to_string(),
         BindMethod::Gssapi => "SASL GSSAPI bind".to_string(),
     };
-    let what = match r.rc {
-        49 => "invalid credentials (wrong DN or password)".to_string(),
-        7 => "authentication method not supported".to_string(),
-        48 => "inappropriate authentication".to_string(),
-        13 => "the server requires a confidential (TLS) connection".to_string(),
-        _ => crate::ldaperr::result_text(r),
+    let err = ResultError::from(r);
+    let what = match err.code {
+        ResultCode::InvalidCredentials => "invalid credentials (wrong DN or password)".to_string(),
+        ResultCode::AuthMethodNotSupported => "authentication method not supported".to_string(),
+        ResultCode::InappropriateAuthentication => "inappropriate authentication".to_string(),
+        ResultCode::ConfidentialityRequired => {
+            "the server requires a confidential (TLS) connection".to_string()
+        }
+        _ => err.to_string(),
     };
     let mut s = format!("{who} failed: {what}");
-    if !r.text.is_empty() && r.rc != 49 {
+    if !r.text.is_empty() && err.code != ResultCode::InvalidCredentials {
         s.push_str(&format!(" ({})", r.text));
     }
     s

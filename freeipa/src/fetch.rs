@@ -8,6 +8,7 @@ use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
 use ldap3::{ldap_escape, LdapError, Scope, SearchEntry};
 
 use crate::conn::{describe, Connection};
+use crate::ldaperr::{LdapFailure, OpError, ResultCode, ResultError};
 use crate::resolve::{Entry, Layout, Snapshot};
 
 const PAGE: i32 = 500;
@@ -34,13 +35,13 @@ pub fn snapshot(c: &mut Connection) -> Result<Snapshot, String> {
     )?;
     let container = match search(c, &layout.rules, Scope::Base, "(objectClass=*)", &["*"]) {
         Ok(mut v) => v.pop(),
-        Err(e) if e.contains("no such object (32)") => {
+        Err(e) if e.code() == Some(ResultCode::NoSuchObject) => {
             return Err(format!(
                 "{}: the session-recording container does not exist: load freeipa-schema/containers.ldif",
                 layout.rules
             ))
         }
-        Err(e) => return Err(e),
+        Err(e) => return Err(e.into()),
     };
 
     // Rules naming this host, one of its (nested) hostgroups, all hosts, or
@@ -74,8 +75,8 @@ pub fn snapshot(c: &mut Connection) -> Result<Snapshot, String> {
                 &["*"],
             ) {
                 Ok(mut v) => v.pop(),
-                Err(e) if e.contains("no such object (32)") => None,
-                Err(e) => return Err(e),
+                Err(e) if e.code() == Some(ResultCode::NoSuchObject) => None,
+                Err(e) => return Err(e.into()),
             };
             hbac.insert(key, found);
         }
@@ -95,7 +96,7 @@ pub fn snapshot(c: &mut Connection) -> Result<Snapshot, String> {
         &["cn", "member"],
     )
     .or_else(|e| {
-        if e.contains("no such object (32)") {
+        if e.code() == Some(ResultCode::NoSuchObject) {
             Ok(vec![])
         } else {
             Err(e)
@@ -137,9 +138,15 @@ pub fn search(
     scope: Scope,
     filter: &str,
     attrs: &[&str],
-) -> Result<Vec<Entry>, String> {
+) -> Result<Vec<Entry>, OpError> {
     let cfg = c.cfg.clone();
-    let ctx = |e: String| format!("search {base} {filter}: {e}");
+    let ctx = |e: &LdapError| OpError {
+        op: format!("search {base} {filter}"),
+        cause: match e {
+            LdapError::LdapResult { result } => LdapFailure::Result(ResultError::from(result)),
+            e => LdapFailure::Transport(describe(e, &cfg)),
+        },
+    };
     let adapters: Vec<Box<dyn Adapter<_, _>>> = vec![
         Box::new(EntriesOnly::new()),
         Box::new(PagedResults::new(PAGE)),
@@ -147,7 +154,7 @@ pub fn search(
     let mut stream = c
         .op()
         .streaming_search_with(adapters, base, scope, filter, attrs.to_vec())
-        .map_err(|e| ctx(describe(&e, &cfg)))?;
+        .map_err(|e| ctx(&e))?;
     let mut out = Vec::new();
     loop {
         match stream.next() {
@@ -156,12 +163,12 @@ pub fn search(
                 out.push(Entry::new(&se.dn, se.attrs));
             }
             Ok(None) => break,
-            Err(e) => return Err(ctx(describe(&e, &cfg))),
+            Err(e) => return Err(ctx(&e)),
         }
     }
     let res = stream.result();
     if res.rc != 0 {
-        return Err(ctx(describe(&LdapError::LdapResult { result: res }, &cfg)));
+        return Err(ctx(&LdapError::LdapResult { result: res }));
     }
     Ok(out)
 }

@@ -12,7 +12,7 @@ use ldap3::{dn_escape, ldap_escape, Mod, Scope};
 use crate::config::{self, BindMethod};
 use crate::conn::{self, Connection};
 use crate::fetch::search;
-use crate::ldaperr::result_text;
+use crate::ldaperr::{result_text, OpError, ResultCode};
 use crate::resolve::{Entry, Layout};
 use tlog_policy::freeipa::{quote_values, Mode, TimeLimitHandling};
 
@@ -477,6 +477,12 @@ impl From<String> for Failure {
     }
 }
 
+impl From<OpError> for Failure {
+    fn from(e: OpError) -> Failure {
+        Failure::Server(e.to_string())
+    }
+}
+
 const ATTRS_SETTINGS: [&str; 9] = [
     "ipaSessionRecordingPriority",
     "ipaSessionRecordingMode",
@@ -836,10 +842,10 @@ fn plan(
         match search(c, &dn, Scope::Base, "(objectClass=*)", &["1.1"]) {
             Ok(v) if !v.is_empty() => {}
             Ok(_) => return Err(Failure::Invalid(format!("{what} does not exist ({dn})"))),
-            Err(e) if e.contains("no such object (32)") => {
+            Err(e) if e.code() == Some(ResultCode::NoSuchObject) => {
                 return Err(Failure::Invalid(format!("{what} does not exist ({dn})")))
             }
-            Err(e) => return Err(Failure::Server(e)),
+            Err(e) => return Err(e.into()),
         }
     }
     Ok(t)
