@@ -46,7 +46,7 @@ CREATE TABLE IF NOT EXISTS text_chunks(id INTEGER PRIMARY KEY, rec_key INTEGER N
   t_ms INTEGER NOT NULL, body TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS text_chunks_rec ON text_chunks(rec_key);
 CREATE VIRTUAL TABLE IF NOT EXISTS text_fts USING fts5(body, content='text_chunks',
-  content_rowid='id', tokenize='trigram');
+  content_rowid='id', tokenize='trigram', detail='none');
 CREATE TABLE IF NOT EXISTS commands(rec_key INTEGER NOT NULL, t_ms INTEGER NOT NULL,
   text TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS commands_rec ON commands(rec_key);
@@ -114,11 +114,6 @@ fn cursor_row(r: &rusqlite::Row) -> rusqlite::Result<FileCursor> {
         offset: r.get::<_, i64>(5)? as u64,
         line: r.get::<_, i64>(6)? as u64,
     })
-}
-
-/// `phrase` quoted for an FTS5 query.
-fn fts_phrase(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
 }
 
 fn like_pattern(s: &str) -> String {
@@ -551,10 +546,13 @@ impl Store for Sqlite {
             sql.push_str(" AND r.state <> 'complete'");
         }
         let text_cond = |t: &str| -> (String, String) {
-            if t.chars().count() >= 3 {
+            // The trigram index answers LIKE '%phrase%' (3+ characters)
+            // and SQLite checks the candidates' text; without positions
+            // (detail=none) it is about half the size of a phrase index.
+            if t.chars().count() >= 3 && !t.contains(['%', '_']) {
                 (
-                    "c.id IN (SELECT rowid FROM text_fts WHERE text_fts MATCH ?)".into(),
-                    fts_phrase(t),
+                    "c.id IN (SELECT rowid FROM text_fts WHERE body LIKE ?)".into(),
+                    format!("%{t}%"),
                 )
             } else {
                 ("c.body LIKE ? ESCAPE '\\'".into(), like_pattern(t))

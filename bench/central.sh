@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Central store: `tlog-rs index` throughput against `cat` of the same files,
+# index size as a fraction of the recordings, and `tlog-rs search` latency
+# (whole command, process start included) for a metadata filter and a text
+# phrase. Recordings are made by tlog-rs-rec (pipe mode) on HOSTS fake hosts
+# (UTS namespaces) and laid out like the central rsyslog:
+# <dir>/<host>/<yyyy-mm-dd>.jsonl with start/end entries beside the messages.
+# Output per recording: English text, `ls -l`-like listings and base64 (the
+# worst case for a trigram index), SIZE_MB in all.
+# Needs root (namespaces). Usage: bench/central.sh
+# (env: SIZE_MB=200 RECS=1000 HOSTS=10 RUNS=3 QUERIES=20 REC=<tlog-rs-rec to use>)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SIZE_MB=${SIZE_MB:-200}
+RECS=${RECS:-1000}
+HOSTS=${HOSTS:-10}
+RUNS=${RUNS:-3}
+QUERIES=${QUERIES:-20}
+BIN=${CARGO_TARGET_DIR:-target}/release
+if [ -z "${REC:-}" ]; then
+    cargo build --release -p tlog-rs -p tlog-rs-rec --quiet
+    REC=$(realpath "$BIN/tlog-rs-rec")
+else
+    cargo build --release -p tlog-rs --quiet   # REC=path: a recorder built elsewhere
+fi
+TLOG_RS=$(realpath "$BIN/tlog-rs")
+
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+now() { date +%s.%N; }
+
+# Output corpus: a third each of prose, listings and base64.
+{
+    cat /usr/share/common-licenses/* 2>/dev/null
+    find /usr/share/doc -name copyright -exec cat {} + 2>/dev/null | head -c 4000000 || true
+} > "$T/prose"
+ls -lR /usr/lib /usr/share 2>/dev/null | head -c 4000000 > "$T/listing" || true
+head -c 3000000 /dev/urandom | base64 > "$T/b64" || true
+BYTES_PER_REC=$((SIZE_MB * 1024 * 1024 / 113 * 100 / RECS))
+
+echo "recording $RECS sessions on $HOSTS hosts, ~$((BYTES_PER_REC / 1024)) KiB of output each..."
+mkdir -p "$T/out" "$T/central"
+day=$(date -u +%F)
+for i in $(seq 1 "$RECS"); do
+    h=$((i % HOSTS))
+    src=$T/prose; [ $((i % 3)) -eq 1 ] && src=$T/listing; [ $((i % 3)) -eq 2 ] && src=$T/b64
+    size=$(stat -c %s "$src")
+    skip=$(( (i * 7919) % (size > BYTES_PER_REC ? size - BYTES_PER_REC : 1) ))
+    unshare -u sh -c "hostname host$h.bench.example.com
+        tail -c +$((skip + 1)) '$src' | head -c $BYTES_PER_REC > '$T/out/piece'
+        [ $i -eq 7 ] && echo 'needle phrase in the haystack' >> '$T/out/piece'
+        '$REC' --notice= -o '$T/out/r.log' cat '$T/out/piece' >/dev/null 2>&1" </dev/null
+    d=$T/central/host$h.bench.example.com
+    mkdir -p "$d"
+    { head -n 1 "$T/out/r.log.events"; cat "$T/out/r.log"; tail -n +2 "$T/out/r.log.events"; } >> "$d/$day.jsonl"
+    rm -f "$T/out/r.log" "$T/out/r.log.events"
+done
+DATA=$(du -cb "$T"/central/*/*.jsonl | tail -1 | cut -f1)
+echo "recordings: $((DATA / 1024 / 1024)) MiB in $(ls "$T"/central/*/*.jsonl | wc -l) day files"
+
+cat_t=(); idx_t=()
+for _ in $(seq "$RUNS"); do
+    s=$(now); cat "$T"/central/*/*.jsonl > /dev/null; e=$(now)
+    cat_t+=("$(echo "$e - $s" | bc)")
+    rm -f "$T"/index.db*
+    s=$(now); "$TLOG_RS" index --db "$T/index.db" --jsonl "$T/central" --quiet; e=$(now)
+    idx_t+=("$(echo "$e - $s" | bc)")
+done
+CAT=$(printf '%s\n' "${cat_t[@]}" | median)
+IDX=$(printf '%s\n' "${idx_t[@]}" | median)
+# Incremental run with nothing new.
+s=$(now); "$TLOG_RS" index --db "$T/index.db" --jsonl "$T/central" --quiet; e=$(now)
+AGAIN=$(echo "$e - $s" | bc)
+sqlite3 "$T/index.db" 'PRAGMA wal_checkpoint(TRUNCATE);' >/dev/null 2>&1 || true
+SIZE=$(du -cb "$T"/index.db* | tail -1 | cut -f1)
+
+lat() { # name, args...: p50 and p95 in ms over QUERIES runs
+    local name=$1; shift
+    local t=()
+    for _ in $(seq "$QUERIES"); do
+        s=$(now); "$TLOG_RS" search --db "$T/index.db" --json "$@" > "$T/hits" || true; e=$(now)
+        t+=("$(echo "($e - $s) * 1000" | bc)")
+    done
+    local sorted p50 p95
+    sorted=$(printf '%s\n' "${t[@]}" | sort -g)
+    p50=$(echo "$sorted" | awk -v n="$QUERIES" 'NR==int((n+1)/2){print}')
+    p95=$(echo "$sorted" | awk -v n="$QUERIES" 'NR==int(n*0.95+0.999){print}')
+    printf '  %-34s p50 %7.1f ms  p95 %7.1f ms  (%d hits)\n' "$name" "$p50" "$p95" "$(wc -l < "$T/hits")"
+}
+
+echo
+printf 'cat of the recordings     %8.3f s  (median of %d)\n' "$CAT" "$RUNS"
+printf 'tlog-rs index (fresh db)  %8.3f s  = %.1f MB/s, %.1fx cat; 1 GB would take %.0f s (target <= 60 s)\n' \
+    "$IDX" "$(echo "$DATA / $IDX / 1000000" | bc -l)" "$(echo "$IDX / $CAT" | bc -l)" "$(echo "$IDX * 1000000000 / $DATA" | bc -l)"
+printf 'tlog-rs index (no change) %8.3f s\n' "$AGAIN"
+printf 'index size                %8.1f MiB = %.1f%% of the recordings (target <= 25%%)\n' \
+    "$(echo "$SIZE / 1048576" | bc -l)" "$(echo "$SIZE * 100 / $DATA" | bc -l)"
+echo "search latency over $RECS recordings ($((DATA / 1024 / 1024)) MiB):"
+lat "metadata: --host, --since -1d" --host host3.bench.example.com --since -1d
+lat "metadata: --user root --admin" --user root --admin
+lat "text: rare phrase" --text "needle phrase"
+lat "text: common word" --text "license" --limit 50
+lat "command + metadata" --command "cat" --host host1.bench.example.com
