@@ -69,7 +69,8 @@ fn assert_recorded_despite_preload(
 fn ld_preload_from_pam_environment_is_ignored_by_the_recorder() {
     // Asserts: `LD_PRELOAD DEFAULT=~/evil.so` in ~/.pam_environment (read by
     // the stock sshd stack) neither replaces nor enters the recorder; ssh with
-    // and without a tty are recorded with start and end entries.
+    // and without a tty, and an interactive login, are recorded (the commands
+    // with start and end entries).
     if !require_root("ld_preload_from_pam_environment_is_ignored_by_the_recorder") {
         return;
     }
@@ -88,6 +89,26 @@ fn ld_preload_from_pam_environment_is_ignored_by_the_recorder() {
         &[],
         &marker,
         "~/.pam_environment",
+    );
+    // An interactive login: the recorder runs as `-tlog-rs-rec-session`.
+    let out = session(
+        &w,
+        "alice",
+        Way::SshTty,
+        None,
+        b"echo preload-login-$((6*7))-mark; exit\n",
+        &[],
+    );
+    let client = seen(&out);
+    let rec = w.recording("alice");
+    assert!(
+        client.contains("preload-login-42-mark") && rec.contains("preload-login-42-mark"),
+        "interactive login with ~/.pam_environment preload not recorded;\nclient saw: {client}\nrecording:\n{rec}"
+    );
+    let evil = std::fs::read_to_string(&marker).unwrap_or_default();
+    assert!(
+        evil.is_empty(),
+        "the preloaded library ran inside the login recorder"
     );
 }
 
