@@ -2,7 +2,8 @@
 //!
 //! For a user the policy MAY record (on any service: NSS cannot see the PAM
 //! service) we return the user's real entry with the shell swapped for the
-//! recorder; for everyone else NOTFOUND, so the rest of the chain answers
+//! recorder, and also for an account sharing the uid of a user a record rule
+//! names; for everyone else NOTFOUND, so the rest of the chain answers
 //! exactly as without us.
 
 use crate::sys::{Key, LookupResult, PwEntry};
