@@ -30,8 +30,8 @@ LOG_GROUP   ?= adm
 
 BINARIES    := tlog-rs tlog-rs-rec tlog-rs-rec-session
 MAN1        := man/tlog-rs.1
-MAN5        := man/tlog-rs-policy.toml.5
-MAN8        := man/pam_tlog.8 man/nss_tlog.8 man/tlog-rs-rec-session.8
+MAN5        := man/tlog-rs-policy.toml.5 man/tlog-rs-central.toml.5
+MAN8        := man/pam_tlog.8 man/nss_tlog.8 man/tlog-rs-rec-session.8 man/tlog-rs-index.8 man/tlog-rs-search.8
 CONFIGS     := policy.toml rec-session.conf
 UNITS       := packaging/systemd/tlog-rs-sync.service packaging/systemd/tlog-rs-sync.timer
 
