@@ -6,10 +6,11 @@
 use std::collections::{HashMap, HashSet};
 
 use tlog_policy::freeipa::{
-    quote_values, Audit, CacheFile, CacheRule, CacheServices, CacheSettings, CacheUsers,
-    LimitAction, Mode, ServiceGroup, SkippedRule, Tier, TimeLimitHandling, CACHE_FORMAT,
-    CACHE_VERSION,
+    quote_values, CacheFile, CacheRule, CacheServices, CacheSettings, CacheUsers, ServiceGroup,
+    SkippedRule, Tier, TimeLimitHandling, CACHE_FORMAT, CACHE_VERSION,
 };
+
+use tlog_policy::Action;
 
 use crate::dn;
 
@@ -214,10 +215,7 @@ fn time_limit_notice(e: &Entry, r: &CacheRule) -> Option<String> {
     }
     Some(format!(
         "({} rule) is time-limited: {}; {}",
-        match r.mode {
-            Mode::Record => "record",
-            Mode::Exempt => "exempt",
-        },
+        r.mode,
         from.join(" and "),
         TimeLimitHandling::for_mode(r.mode)
     ))
@@ -249,18 +247,11 @@ fn rule_for_host(
             )
         })?),
     };
-    let mode = match e
-        .one("ipasessionrecordingmode")
-        .map(str::to_lowercase)
-        .as_deref()
-    {
-        None | Some("record") => Mode::Record,
-        Some("exempt") => Mode::Exempt,
-        Some(other) => {
-            return Err(format!(
-                "ipaSessionRecordingMode {other:?}: expected record or exempt"
-            ))
-        }
+    let mode = match e.one("ipasessionrecordingmode").map(str::to_lowercase) {
+        None => Action::Record,
+        Some(m) => m
+            .parse()
+            .map_err(|_| format!("ipaSessionRecordingMode {m:?}: expected record or exempt"))?,
     };
     let settings = settings(e)?;
 
@@ -404,6 +395,21 @@ fn dimension(e: &Entry, category: &str, member: &str, rule: &str) -> Result<Dim,
     }
 }
 
+/// An optional attribute holding one of an enum's words (case-insensitive).
+fn word<T: std::str::FromStr>(
+    e: &Entry,
+    attr: &str,
+    invalid: impl Fn(&str) -> String,
+) -> Result<Option<T>, String> {
+    e.one(attr)
+        .map(|v| {
+            v.to_lowercase()
+                .parse()
+                .map_err(|_| invalid(&v.to_lowercase()))
+        })
+        .transpose()
+}
+
 fn settings(e: &Entry) -> Result<CacheSettings, String> {
     let boolean = |a: &str, label: &str| -> Result<Option<bool>, String> {
         match e.one(a) {
@@ -423,36 +429,12 @@ fn settings(e: &Entry) -> Result<CacheSettings, String> {
                 .map_err(|_| format!("{label} {v:?}: expected a number of bytes")),
         }
     };
-    let limit_action = match e
-        .one("ipasessionrecordinglimitaction")
-        .map(str::to_lowercase)
-        .as_deref()
-    {
-        None => None,
-        Some("pass") => Some(LimitAction::Pass),
-        Some("delay") => Some(LimitAction::Delay),
-        Some("drop") => Some(LimitAction::Drop),
-        Some(v) => {
-            return Err(format!(
-                "ipaSessionRecordingLimitAction {v:?}: expected pass, delay or drop"
-            ))
-        }
-    };
-    let audit_level = match e
-        .one("ipasessionrecordingauditlevel")
-        .map(str::to_lowercase)
-        .as_deref()
-    {
-        None => None,
-        Some("none") => Some(Audit::None),
-        Some("login") => Some(Audit::Login),
-        Some("session") => Some(Audit::Session),
-        Some(v) => {
-            return Err(format!(
-                "ipaSessionRecordingAuditLevel {v:?}: expected none, login or session"
-            ))
-        }
-    };
+    let limit_action = word(e, "ipasessionrecordinglimitaction", |v| {
+        format!("ipaSessionRecordingLimitAction {v:?}: expected pass, delay or drop")
+    })?;
+    let audit_level = word(e, "ipasessionrecordingauditlevel", |v| {
+        format!("ipaSessionRecordingAuditLevel {v:?}: expected none, login or session")
+    })?;
     Ok(CacheSettings {
         log_input: boolean("ipasessionrecordingloginput", "ipaSessionRecordingLogInput")?,
         log_output: boolean(

@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ffi::OsString;
 use std::path::PathBuf;
+use std::str::FromStr;
 
 use ldap3::{dn_escape, ldap_escape, Mod, Scope};
 
@@ -14,7 +15,9 @@ use crate::conn::{self, Connection};
 use crate::fetch::search;
 use crate::ldaperr::{result_text, OpError, ResultCode};
 use crate::resolve::{Entry, Layout};
-use tlog_policy::freeipa::{quote_values, Mode, TimeLimitHandling};
+use tlog_policy::freeipa::{quote_values, TimeLimitHandling};
+use tlog_policy::vocab::UnknownValue;
+use tlog_policy::{Action, AuditLevel, LimitAction};
 
 const USAGE: &str = "\
 usage: tlog-rs rules [--policy FILE] [--bind-dn DN --password-file FILE] VERB ...
@@ -62,14 +65,14 @@ pub struct Spec {
     pub servicegroups: Option<Vec<String>>,
     pub hbac_rule: Setting<String>,
     pub priority: Setting<u32>,
-    pub mode: Option<String>,
-    pub audit: Setting<String>,
+    pub mode: Option<Action>,
+    pub audit: Setting<AuditLevel>,
     pub log_input: Setting<bool>,
     pub log_output: Setting<bool>,
     pub log_window: Setting<bool>,
     pub rate: Setting<u64>,
     pub burst: Setting<u64>,
-    pub action: Setting<String>,
+    pub action: Setting<LimitAction>,
     pub description: Setting<String>,
     /// `--access-time none`: remove accessTime (setting one is refused).
     pub clear_access_time: bool,
@@ -257,16 +260,10 @@ fn parse_spec(words: &mut impl Iterator<Item = String>, adding: bool) -> Result<
                     })?)
                 })
             }
-            "--mode" => s.mode = Some(one_of(&opt, &v, &["record", "exempt"])?),
+            "--mode" => s.mode = Some(one_of(&opt, &v)?),
             // "none" is a level here (no audit), not "unset"
-            "--audit" => s.audit = Some(Some(one_of(&opt, &v, &["none", "login", "session"])?)),
-            "--action" => {
-                s.action = Some(if unset {
-                    None
-                } else {
-                    Some(one_of(&opt, &v, &["pass", "delay", "drop"])?)
-                })
-            }
+            "--audit" => s.audit = Some(Some(one_of(&opt, &v)?)),
+            "--action" => s.action = Some(if unset { None } else { Some(one_of(&opt, &v)?) }),
             "--log-input" => s.log_input = Some(yes_no(&opt, &v)?),
             "--log-output" => s.log_output = Some(yes_no(&opt, &v)?),
             "--log-window" => s.log_window = Some(yes_no(&opt, &v)?),
@@ -434,13 +431,11 @@ fn check_host(n: &str) -> Result<(), String> {
     }
 }
 
-fn one_of(opt: &str, v: &str, allowed: &[&str]) -> Result<String, String> {
-    let l = v.to_lowercase();
-    if allowed.contains(&l.as_str()) {
-        Ok(l)
-    } else {
-        Err(format!("{opt} {v:?}: expected {}", allowed.join(", ")))
-    }
+/// One of an enum's words, case-insensitive.
+fn one_of<T: FromStr<Err = UnknownValue>>(opt: &str, v: &str) -> Result<T, String> {
+    v.to_lowercase()
+        .parse()
+        .map_err(|e: UnknownValue| format!("{opt} {v:?}: expected {}", e.expected.join(", ")))
 }
 
 fn yes_no(opt: &str, v: &str) -> Result<Option<bool>, String> {
@@ -780,6 +775,9 @@ fn plan(
         t.insert("seeAlso".into(), v);
     }
     let opt = |v: &Option<String>| v.iter().cloned().collect::<Vec<_>>();
+    fn word<T: ToString>(v: &Option<T>) -> Vec<String> {
+        v.iter().map(T::to_string).collect()
+    }
     let boolean = |b: &Option<bool>| {
         b.map(|b| if b { "TRUE" } else { "FALSE" }.to_string())
             .into_iter()
@@ -793,17 +791,14 @@ fn plan(
                 .as_ref()
                 .map(|p| p.map(|p| p.to_string()).into_iter().collect()),
         ),
-        (
-            ATTRS_SETTINGS[1],
-            spec.mode.as_ref().map(|m| vec![m.clone()]),
-        ),
-        (ATTRS_SETTINGS[2], spec.audit.as_ref().map(opt)),
+        (ATTRS_SETTINGS[1], spec.mode.map(|m| vec![m.to_string()])),
+        (ATTRS_SETTINGS[2], spec.audit.as_ref().map(word)),
         (ATTRS_SETTINGS[3], spec.log_input.as_ref().map(boolean)),
         (ATTRS_SETTINGS[4], spec.log_output.as_ref().map(boolean)),
         (ATTRS_SETTINGS[5], spec.log_window.as_ref().map(boolean)),
         (ATTRS_SETTINGS[6], spec.rate.as_ref().map(num)),
         (ATTRS_SETTINGS[7], spec.burst.as_ref().map(num)),
-        (ATTRS_SETTINGS[8], spec.action.as_ref().map(opt)),
+        (ATTRS_SETTINGS[8], spec.action.as_ref().map(word)),
         ("description", spec.description.as_ref().map(opt)),
     ];
     for (a, v) in pairs {
@@ -941,7 +936,7 @@ impl View {
         }
         let mode = e
             .one("ipasessionrecordingmode")
-            .unwrap_or("record")
+            .unwrap_or(Action::Record.as_str())
             .to_lowercase();
         View {
             name: e.one("cn").unwrap_or("?").to_string(),
@@ -958,10 +953,10 @@ impl View {
                 .unwrap_or("-")
                 .to_string(),
             // Anything but exempt records (an invalid mode is ignored by the sync).
-            time_handling: TimeLimitHandling::for_mode(if mode == "exempt" {
-                Mode::Exempt
+            time_handling: TimeLimitHandling::for_mode(if mode == Action::Exempt.as_str() {
+                Action::Exempt
             } else {
-                Mode::Record
+                Action::Record
             }),
             access_time,
             mode,
@@ -1055,7 +1050,8 @@ mod tests {
         );
         assert_eq!(s.priority, Some(Some(20)));
         assert_eq!(s.log_input, Some(Some(false)));
-        assert_eq!(s.action, Some(Some("delay".into())));
+        assert_eq!(s.action, Some(Some(LimitAction::Delay)));
+        assert_eq!(s.audit, Some(Some(AuditLevel::Session)));
         let i = p("mod dbas --priority none --users all").unwrap();
         let Verb::Mod(_, s) = i.verb else { panic!() };
         assert_eq!(s.priority, Some(None));

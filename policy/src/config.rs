@@ -64,12 +64,7 @@ fn yes() -> bool {
     true
 }
 
-/// Record or exempt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    Record,
-    Exempt,
-}
+pub use crate::vocab::Action;
 
 /// One validated `[[rule]]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -225,17 +220,16 @@ pub fn parse(text: &str, origin: &str) -> Result<PolicyConfig, Vec<PolicyError>>
         }
         let action = match &r.action {
             None => Action::Record,
-            Some(a) => match a.get_ref().as_str() {
-                "record" => Action::Record,
-                "exempt" => Action::Exempt,
-                other => {
-                    err(
-                        at(a.span()),
-                        format!("{label}: action = {other:?}: expected \"record\" or \"exempt\""),
-                    );
-                    Action::Record
-                }
-            },
+            Some(a) => a.get_ref().parse().unwrap_or_else(|_| {
+                err(
+                    at(a.span()),
+                    format!(
+                        "{label}: action = {:?}: expected \"record\" or \"exempt\"",
+                        a.get_ref()
+                    ),
+                );
+                Action::Record
+            }),
         };
         let list = |v: &Option<Spanned<Vec<String>>>,
                     what: &str,

@@ -44,40 +44,7 @@ impl fmt::Display for Source {
     }
 }
 
-/// How much the recorder logs about the session besides the terminal I/O.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum AuditLevel {
-    #[default]
-    None,
-    Login,
-    Session,
-}
-
-impl AuditLevel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AuditLevel::None => "none",
-            AuditLevel::Login => "login",
-            AuditLevel::Session => "session",
-        }
-    }
-
-    /// Parse `none|login|session` (case-insensitive).
-    pub fn parse(s: &str) -> Option<AuditLevel> {
-        match s.to_ascii_lowercase().as_str() {
-            "none" => Some(AuditLevel::None),
-            "login" => Some(AuditLevel::Login),
-            "session" => Some(AuditLevel::Session),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for AuditLevel {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::vocab::AuditLevel;
 
 /// Environment variables carrying the recorder's settings.
 pub const ENV_SHELL: &str = "TLOG_REC_SHELL";

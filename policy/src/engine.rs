@@ -452,7 +452,7 @@ impl Policy {
                 .rules
                 .rules()
                 .iter()
-                .filter(|r| r.mode == freeipa::Mode::Record)
+                .filter(|r| r.mode == crate::Action::Record)
             {
                 n.users.extend(r.users.names.iter().cloned());
                 n.groups.extend(r.users.groups.iter().cloned());

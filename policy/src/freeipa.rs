@@ -18,6 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use crate::vocab::Action;
 use crate::{AuditLevel, LoginFacts, PolicyError, RecSettings};
 
 mod time_limit;
@@ -214,31 +215,12 @@ pub struct CacheSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit_action: Option<LimitAction>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub audit_level: Option<Audit>,
+    pub audit_level: Option<AuditLevel>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LimitAction {
-    Pass,
-    Delay,
-    Drop,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Audit {
-    None,
-    Login,
-    Session,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    Record,
-    Exempt,
-}
+/// The integration tests' name for the record/exempt `Action`.
+pub use crate::vocab::Action as Mode;
+pub use crate::vocab::LimitAction;
 
 /// How specifically a rule names the login's host, user or service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -291,7 +273,7 @@ pub struct CacheRule {
     pub id: String,
     /// ipaSessionRecordingPriority: lower wins; None = after every numbered rule
     pub priority: Option<u32>,
-    pub mode: Mode,
+    pub mode: Action,
     /// how the rule named this host
     pub host: Tier,
     /// cn of the HBAC rule whose users/hosts/services this rule uses (seeAlso)
@@ -569,7 +551,7 @@ impl IpaRules {
                 continue;
             };
             // A time limit never widens an exemption: such a rule never applies.
-            if r.mode == Mode::Exempt && !r.access_time.is_empty() {
+            if r.mode == Action::Exempt && !r.access_time.is_empty() {
                 unapplied.push(r.name.clone());
                 continue;
             }
@@ -644,7 +626,7 @@ impl IpaRules {
             None if r.services.all => Tier::All,
             // Unknown service: a restricted record rule may apply, a
             // restricted exempt rule may not (see `evaluate`).
-            None if r.mode == Mode::Record && !ix.services.is_empty() => Tier::All,
+            None if r.mode == Action::Record && !ix.services.is_empty() => Tier::All,
             None => return None,
         };
         Some((r.host, user_tier, service_tier))
@@ -656,17 +638,13 @@ impl IpaRules {
             .settings
             .audit_level
             .or(self.file.defaults.audit_level)
-            .unwrap_or(Audit::None);
+            .unwrap_or(AuditLevel::None);
         IpaMatch {
             rule: r.name.clone(),
-            record: r.mode == Mode::Record,
+            record: r.mode == Action::Record,
             priority: r.priority,
             settings,
-            audit_level: match audit {
-                Audit::None => AuditLevel::None,
-                Audit::Login => AuditLevel::Login,
-                Audit::Session => AuditLevel::Session,
-            },
+            audit_level: audit,
             time_limit: r.access_time.clone(),
             unapplied_exemptions: Vec::new(),
         }
@@ -679,10 +657,10 @@ fn prio_key(p: Option<u32>) -> u64 {
 
 /// Record sorts before exempt: at equal priority, recording wins (an
 /// ambiguous configuration must not silently drop a recording).
-fn mode_key(m: Mode) -> u8 {
+fn mode_key(m: Action) -> u8 {
     match m {
-        Mode::Record => 0,
-        Mode::Exempt => 1,
+        Action::Record => 0,
+        Action::Exempt => 1,
     }
 }
 
@@ -693,14 +671,7 @@ fn to_rec_settings(s: &CacheSettings) -> RecSettings {
         log_window: s.log_window,
         limit_rate: s.limit_rate,
         limit_burst: s.limit_burst,
-        limit_action: s.limit_action.map(|a| {
-            match a {
-                LimitAction::Pass => "pass",
-                LimitAction::Delay => "delay",
-                LimitAction::Drop => "drop",
-            }
-            .to_string()
-        }),
+        limit_action: s.limit_action.map(|a| a.to_string()),
         ..RecSettings::default()
     }
 }
@@ -734,7 +705,7 @@ mod tests {
     fn rule(
         name: &str,
         priority: Option<u32>,
-        mode: Mode,
+        mode: Action,
         host: Tier,
         u: CacheUsers,
         s: CacheServices,
@@ -774,7 +745,7 @@ mod tests {
                 limit_rate: Some(16384),
                 limit_burst: Some(32768),
                 limit_action: Some(LimitAction::Pass),
-                audit_level: Some(Audit::None),
+                audit_level: Some(AuditLevel::None),
             },
             rules,
             user_groups: map(&[
@@ -805,7 +776,7 @@ mod tests {
             let mut r = rule(
                 "contractors_via_hbac",
                 Some(10),
-                Mode::Record,
+                Action::Record,
                 Tier::Group,
                 users(false, &[], &["contractors"]),
                 services(false, &["sshd"], &[]),
@@ -815,14 +786,14 @@ mod tests {
                 log_input: Some(true),
                 log_output: Some(true),
                 log_window: Some(true),
-                audit_level: Some(Audit::Session),
+                audit_level: Some(AuditLevel::Session),
                 ..Default::default()
             };
             rules.push(r);
             let mut r = rule(
                 "privileged_on_production",
                 Some(20),
-                Mode::Record,
+                Action::Record,
                 Tier::Group,
                 users(false, &[], &["privileged"]),
                 services(false, &["sshd", "login"], &[("Sudo", &["sudo", "sudo-i"])]),
@@ -831,7 +802,7 @@ mod tests {
                 log_input: Some(false),
                 limit_rate: Some(65536),
                 limit_action: Some(LimitAction::Delay),
-                audit_level: Some(Audit::Session),
+                audit_level: Some(AuditLevel::Session),
                 ..Default::default()
             };
             rules.push(r);
@@ -839,7 +810,7 @@ mod tests {
             rules.push(rule(
                 "exempt_alice_bastion",
                 Some(5),
-                Mode::Exempt,
+                Action::Exempt,
                 Tier::Name,
                 users(false, &["alice"], &[]),
                 services(true, &[], &[]),
@@ -848,12 +819,12 @@ mod tests {
         let mut r = rule(
             "everyone_su_login_audit",
             Some(100),
-            Mode::Record,
+            Action::Record,
             Tier::All,
             users(true, &[], &[]),
             services(false, &["su", "su-l"], &[]),
         );
-        r.settings.audit_level = Some(Audit::Login);
+        r.settings.audit_level = Some(AuditLevel::Login);
         rules.push(r);
         cache(host, rules)
     }
@@ -989,7 +960,7 @@ mod tests {
                 rule(
                     "specific",
                     Some(20),
-                    Mode::Exempt,
+                    Action::Exempt,
                     Tier::Name,
                     users(false, &["alice"], &[]),
                     all_svc(),
@@ -997,7 +968,7 @@ mod tests {
                 rule(
                     "broad",
                     Some(10),
-                    Mode::Record,
+                    Action::Record,
                     Tier::All,
                     users(true, &[], &[]),
                     all_svc(),
@@ -1005,7 +976,7 @@ mod tests {
                 rule(
                     "unnumbered",
                     None,
-                    Mode::Exempt,
+                    Action::Exempt,
                     Tier::Name,
                     users(false, &["alice"], &[]),
                     all_svc(),
@@ -1020,7 +991,7 @@ mod tests {
                 rule(
                     "unnumbered",
                     None,
-                    Mode::Exempt,
+                    Action::Exempt,
                     Tier::Name,
                     users(false, &["alice"], &[]),
                     all_svc(),
@@ -1028,7 +999,7 @@ mod tests {
                 rule(
                     "numbered",
                     Some(1000),
-                    Mode::Record,
+                    Action::Record,
                     Tier::All,
                     users(true, &[], &[]),
                     all_svc(),
@@ -1043,7 +1014,7 @@ mod tests {
                 rule(
                     "exempt",
                     Some(5),
-                    Mode::Exempt,
+                    Action::Exempt,
                     Tier::Name,
                     users(false, &["alice"], &[]),
                     all_svc(),
@@ -1051,7 +1022,7 @@ mod tests {
                 rule(
                     "record",
                     Some(5),
-                    Mode::Record,
+                    Action::Record,
                     Tier::All,
                     users(true, &[], &[]),
                     all_svc(),
@@ -1066,7 +1037,7 @@ mod tests {
                 rule(
                     "user_name",
                     Some(5),
-                    Mode::Record,
+                    Action::Record,
                     Tier::Group,
                     users(false, &["alice"], &[]),
                     all_svc(),
@@ -1074,7 +1045,7 @@ mod tests {
                 rule(
                     "host_name",
                     Some(5),
-                    Mode::Record,
+                    Action::Record,
                     Tier::Name,
                     users(true, &[], &[]),
                     all_svc(),
@@ -1089,7 +1060,7 @@ mod tests {
                 rule(
                     "by_all",
                     Some(5),
-                    Mode::Record,
+                    Action::Record,
                     Tier::All,
                     users(true, &[], &[]),
                     all_svc(),
@@ -1097,7 +1068,7 @@ mod tests {
                 rule(
                     "by_group",
                     Some(5),
-                    Mode::Record,
+                    Action::Record,
                     Tier::All,
                     users(false, &[], &["privileged"]),
                     all_svc(),
@@ -1112,7 +1083,7 @@ mod tests {
                 rule(
                     "svc_all",
                     Some(5),
-                    Mode::Record,
+                    Action::Record,
                     Tier::All,
                     users(true, &[], &[]),
                     all_svc(),
@@ -1120,7 +1091,7 @@ mod tests {
                 rule(
                     "svc_group",
                     Some(5),
-                    Mode::Record,
+                    Action::Record,
                     Tier::All,
                     users(true, &[], &[]),
                     services(false, &[], &[("Sudo", &["sudo"])]),
@@ -1128,7 +1099,7 @@ mod tests {
                 rule(
                     "svc_name",
                     Some(5),
-                    Mode::Record,
+                    Action::Record,
                     Tier::All,
                     users(true, &[], &[]),
                     services(false, &["sudo"], &[]),
@@ -1144,7 +1115,7 @@ mod tests {
                 rule(
                     "zeta",
                     Some(5),
-                    Mode::Record,
+                    Action::Record,
                     Tier::All,
                     users(true, &[], &[]),
                     all_svc(),
@@ -1152,7 +1123,7 @@ mod tests {
                 rule(
                     "alpha",
                     Some(5),
-                    Mode::Record,
+                    Action::Record,
                     Tier::All,
                     users(true, &[], &[]),
                     all_svc(),
@@ -1170,7 +1141,7 @@ mod tests {
                 rule(
                     "exempt_sshd",
                     Some(1),
-                    Mode::Exempt,
+                    Action::Exempt,
                     Tier::All,
                     users(true, &[], &[]),
                     services(false, &["sshd"], &[]),
@@ -1178,7 +1149,7 @@ mod tests {
                 rule(
                     "record_su",
                     Some(2),
-                    Mode::Record,
+                    Action::Record,
                     Tier::All,
                     users(false, &["bob"], &[]),
                     services(false, &["su"], &[]),
@@ -1267,7 +1238,7 @@ mod tests {
         let mut ex = rule(
             "exempt_alice_nightly",
             Some(1),
-            Mode::Exempt,
+            Action::Exempt,
             Tier::All,
             users(false, &["alice"], &[]),
             services(true, &[], &[]),
@@ -1276,7 +1247,7 @@ mod tests {
         let mut rec = rule(
             "record_everyone",
             Some(50),
-            Mode::Record,
+            Action::Record,
             Tier::All,
             users(true, &[], &[]),
             services(true, &[], &[]),
@@ -1327,7 +1298,7 @@ mod tests {
         let mut ex = rule(
             "exempt_alice_nightly",
             Some(1),
-            Mode::Exempt,
+            Action::Exempt,
             Tier::Name,
             users(false, &["alice"], &[]),
             services(true, &[], &[]),
@@ -1358,10 +1329,10 @@ mod tests {
     #[test]
     fn time_limit_handling_by_mode() {
         assert_eq!(
-            TimeLimitHandling::for_mode(Mode::Exempt),
+            TimeLimitHandling::for_mode(Action::Exempt),
             TimeLimitHandling::ExemptionNeverApplied
         );
-        assert!(TimeLimitHandling::for_mode(Mode::Record)
+        assert!(TimeLimitHandling::for_mode(Action::Record)
             .to_string()
             .contains("records at all times"));
         assert_eq!(

@@ -28,6 +28,7 @@ pub mod source_file;
 pub mod sssd;
 pub mod sys;
 pub mod uid_match;
+pub mod vocab;
 
 pub use cache::PolicyCache;
 pub use decision::{
@@ -38,6 +39,7 @@ pub use engine::{host_matches, LookupNeeds, Policy, ValidationReport};
 pub use error::{ErrorKind, PolicyError};
 pub use facts::LoginFacts;
 pub use settings::{Bound, RecSettings};
+pub use vocab::{Action, LimitAction, UnknownValue, WriterKind};
 
 /// Where the policy lives.
 pub const DEFAULT_POLICY_PATH: &str = "/etc/tlog-rs/policy.toml";

@@ -4,6 +4,8 @@
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use crate::vocab::{LimitAction, WriterKind};
+
 /// Recorder settings; `None` = the recorder's default. Construct with
 /// `RecSettings { log_input: Some(true), ..Default::default() }`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -107,9 +109,6 @@ impl Bound {
     }
 }
 
-pub(crate) const LIMIT_ACTIONS: &[&str] = &["pass", "delay", "drop"];
-pub(crate) const WRITERS: &[&str] = &["journal", "syslog", "file"];
-
 impl RecSettings {
     /// tlog schema JSON, e.g. `{"limit":{"rate":65536},"log":{"input":true}}`.
     /// Keys are sorted, so equal settings always give the same text.
@@ -166,16 +165,18 @@ impl RecSettings {
     pub fn problems(&self) -> Vec<String> {
         let mut out = Vec::new();
         if let Some(a) = &self.limit_action {
-            if !LIMIT_ACTIONS.contains(&a.as_str()) {
+            if a.parse::<LimitAction>().is_err() {
                 out.push(format!(
-                    "limit_action = {a:?}: expected one of pass, delay, drop"
+                    "limit_action = {a:?}: expected one of {}",
+                    LimitAction::NAMES.join(", ")
                 ));
             }
         }
         if let Some(w) = &self.writer {
-            if !WRITERS.contains(&w.as_str()) {
+            if w.parse::<WriterKind>().is_err() {
                 out.push(format!(
-                    "writer = {w:?}: expected one of journal, syslog, file"
+                    "writer = {w:?}: expected one of {}",
+                    WriterKind::NAMES.join(", ")
                 ));
             }
         }

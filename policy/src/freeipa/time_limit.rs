@@ -6,7 +6,8 @@
 
 use std::fmt;
 
-use super::{IpaMatch, Mode};
+use super::IpaMatch;
+use crate::vocab::Action;
 
 /// What tlog-rs does with a rule that carries `accessTime`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,10 +19,10 @@ pub enum TimeLimitHandling {
 }
 
 impl TimeLimitHandling {
-    pub fn for_mode(mode: Mode) -> TimeLimitHandling {
+    pub fn for_mode(mode: Action) -> TimeLimitHandling {
         match mode {
-            Mode::Exempt => TimeLimitHandling::ExemptionNeverApplied,
-            Mode::Record => TimeLimitHandling::RecordsAlways,
+            Action::Exempt => TimeLimitHandling::ExemptionNeverApplied,
+            Action::Record => TimeLimitHandling::RecordsAlways,
         }
     }
 
