@@ -8,7 +8,7 @@
 # Output per recording: English text, `ls -l`-like listings and base64 (the
 # worst case for a trigram index), SIZE_MB in all.
 # Needs root (namespaces). Usage: bench/central.sh
-# (env: SIZE_MB=200 RECS=1000 HOSTS=10 RUNS=3 QUERIES=20 REC=<tlog-rs-rec to use>)
+# (env: SIZE_MB=200 RECS=1000 HOSTS=10 RUNS=3 QUERIES=20 REC=path TLOG_RS=path)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE_MB=${SIZE_MB:-200}
@@ -17,13 +17,9 @@ HOSTS=${HOSTS:-10}
 RUNS=${RUNS:-3}
 QUERIES=${QUERIES:-20}
 BIN=${CARGO_TARGET_DIR:-target}/release
-if [ -z "${REC:-}" ]; then
-    cargo build --release -p tlog-rs -p tlog-rs-rec --quiet
-    REC=$(realpath "$BIN/tlog-rs-rec")
-else
-    cargo build --release -p tlog-rs --quiet   # REC=path: a recorder built elsewhere
-fi
-TLOG_RS=$(realpath "$BIN/tlog-rs")
+# REC=path / TLOG_RS=path: binaries built elsewhere (then not rebuilt).
+[ -n "${REC:-}" ] || { cargo build --release -p tlog-rs-rec --quiet; REC=$(realpath "$BIN/tlog-rs-rec"); }
+[ -n "${TLOG_RS:-}" ] || { cargo build --release -p tlog-rs --quiet; TLOG_RS=$(realpath "$BIN/tlog-rs"); }
 
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
