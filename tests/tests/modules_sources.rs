@@ -15,6 +15,8 @@ fn sssd_section_selects_by_user_and_by_group() {
         return;
     }
     let mut cfg = WorldConfig::new("sources-sssd");
+    // One shared log, as in production: the set-uid recorder owns it.
+    cfg.setuid_recorder = true;
     cfg.user("carol", &[])
         .user("dave", &["auditees"])
         .user("erin", &["staff"]);
@@ -30,9 +32,12 @@ fn sssd_section_selects_by_user_and_by_group() {
     );
     let w = World::start(cfg);
     let dir = w.dir.join("rec/shared");
+    let a = w.recorder_account.expect("a setuid_recorder world");
     let prep = w.ns_sh(&format!(
-        "mkdir -p {d} && chmod 1777 {d} && touch {d}/session.log {d}/session.log.events && chmod 666 {d}/session.log*",
-        d = dir.display()
+        "mkdir -p {d} && chown {u}:{g} {d} && chmod 750 {d}",
+        d = dir.display(),
+        u = a.uid,
+        g = a.gid
     ));
     assert!(prep.status.success());
 

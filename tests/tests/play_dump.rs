@@ -16,6 +16,14 @@ use tlog_rs_tests::{require_program, target_dir};
 
 /// The tlog 12.1 samples in the shared reference directory, next to the
 /// repository (CI has a copy there); None if not present.
+
+/// The recorder's stdin in these pty runs: a pipe that stays open until the
+/// recorded program is done, however slow the machine (EOF would end the
+/// session early; a tty would make Debian's utempter fail). A FIFO, because
+/// the shell `script` starts may be dash.
+const OPEN_STDIN: &str = "f=$(mktemp -u); mkfifo \"$f\"; sleep 300 >\"$f\" & keep=$!;";
+const CLOSE_STDIN: &str = "<\"$f\"; kill $keep; rm -f \"$f\"";
+
 fn samples_dir() -> Option<PathBuf> {
     let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/reference/tlog-samples");
     d.is_dir().then_some(d)
@@ -61,11 +69,13 @@ fn record_debian(dir: &TempDir, name: &str, extra: &[&str], cmd: &str, pty: bool
         // tlog-rec's stdin: a pipe that stays open (EOF would end the
         // session; a tty would make Debian's utempter fail).
         let line = format!(
-            "export T=$(tty); stty cols 90 rows 20; sleep 2 | {} {} -o {} /bin/bash -c {}",
+            "export T=$(tty); stty cols 90 rows 20; {} {} {} -o {} /bin/bash -c {} {}",
+            OPEN_STDIN,
             tlog_rec.display(),
             extra.join(" "),
             sq(log.to_str().unwrap()),
-            sq(cmd)
+            sq(cmd),
+            CLOSE_STDIN
         );
         in_pty(&line);
     } else {
@@ -142,10 +152,12 @@ fn recordings_by_tlog_rs_rec_play_like_tlog_play() {
     assert_same_dump(&log, &[]);
     let pty = dir.path("ours-pty.log");
     in_pty(&format!(
-        "export T=$(tty); stty cols 90 rows 20; sleep 2 | {} -o {} /bin/bash -c {}",
+        "export T=$(tty); stty cols 90 rows 20; {} {} -o {} /bin/bash -c {} {}",
+        OPEN_STDIN,
         rec.display(),
         sq(pty.to_str().unwrap()),
-        sq(PTY_CMD)
+        sq(PTY_CMD),
+        CLOSE_STDIN
     ));
     assert!(
         std::fs::read_to_string(&pty).unwrap().contains("=120x40"),

@@ -95,8 +95,12 @@ impl Env {
     }
 }
 
+/// The sshd check's warnings (the test's recorder is a plain /bin/sh, which
+/// validate also warns about: that one is not what these tests look at).
 fn warnings(out: &str) -> Vec<&str> {
-    out.lines().filter(|l| l.starts_with("warning:")).collect()
+    out.lines()
+        .filter(|l| l.starts_with("warning:") && !l.contains("is not set-uid"))
+        .collect()
 }
 
 #[test]
