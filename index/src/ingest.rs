@@ -305,6 +305,7 @@ pub fn parse_event(m: &Map<String, Value>) -> Result<(String, String, EventInfo)
 enum Line {
     Message(Box<Message>),
     Event(String, String, Box<EventInfo>),
+    Resumed,
 }
 
 /// Tell a tlog message from a tlog-rs event by their keys, and parse it.
@@ -331,6 +332,10 @@ fn classify(line: &[u8]) -> Result<Line, String> {
             return Err("tlog message without \"rec\": recordings cannot be told apart".into());
         }
         Ok(Line::Message(Box::new(m)))
+    } else if obj.get("event").and_then(Value::as_str) == Some("resumed") {
+        // The recorder was stopped and continued: evidence for the session
+        // log, nothing the index keeps yet.
+        Ok(Line::Resumed)
     } else if obj.contains_key("event") {
         let (host, rec, info) = parse_event(&obj).map_err(|e| format!("tlog-rs event: {e}"))?;
         Ok(Line::Event(host, rec, Box::new(info)))
@@ -593,6 +598,7 @@ impl<'a> Indexer<'a> {
                     }
                 }
             }
+            Ok(Line::Resumed) => {}
             Ok(Line::Event(host, rec, info)) => {
                 let key = self.store.recording(&host, &rec)?;
                 match self.store.add_event(key, &info)? {
@@ -698,6 +704,12 @@ mod tests {
             }
             _ => panic!("event"),
         }
+        let resumed = br#"{"event":"resumed","rec":"r1","user":"u","host":"h","time":3.5}"#;
+        assert!(matches!(classify(resumed), Ok(Line::Resumed)));
+        let e = classify(br#"{"event":"paused","rec":"r","user":"u","host":"h"}"#)
+            .err()
+            .unwrap();
+        assert!(e.contains("unknown event \"paused\""), "{e}");
         let ecs =
             String::from_utf8_lossy(msg).replace("\"host\":\"h\"", "\"host\":{\"name\":\"h\"}");
         let e = classify(ecs.as_bytes()).err().unwrap();
