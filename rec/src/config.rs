@@ -7,10 +7,11 @@
 
 use std::fmt;
 use std::path::Path;
+use std::str::FromStr;
 
 use crate::jsonc::{self, Node, Value};
 use crate::sink::{FailureMode, LimitAction, SinkSettings, WriterKind};
-use tlog_policy::Bound;
+use tlog_policy::{Bound, UnknownValue};
 
 /// Which recorder is being configured: the schema and defaults differ a little.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,9 +39,6 @@ const FACILITIES: &[&str] = &[
 const PRIORITIES: &[&str] = &[
     "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
 ];
-const WRITERS: &[&str] = &["journal", "syslog", "file"];
-const ACTIONS: &[&str] = &["pass", "delay", "drop"];
-const FAILURE_MODES: &[&str] = &["strict", "warn"];
 
 /// The merged, validated configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,11 +104,11 @@ fn schema(program: Program, path: &str) -> Option<Kind> {
         "notice" | "file.path" => Kind::Str,
         "latency" | "payload" | "limit.rate" | "limit.burst" => Kind::Int(Bound::of(path)?),
         "log.input" | "log.output" | "log.window" | "journal.augment" => Kind::Bool,
-        "limit.action" => Kind::Choice(ACTIONS),
+        "limit.action" => Kind::Choice(LimitAction::NAMES),
         "syslog.facility" => Kind::Choice(FACILITIES),
         "syslog.priority" | "journal.priority" => Kind::Choice(PRIORITIES),
-        "writer" => Kind::Choice(WRITERS),
-        "sink_failure" => Kind::Choice(FAILURE_MODES),
+        "writer" => Kind::Choice(WriterKind::NAMES),
+        "sink_failure" => Kind::Choice(FailureMode::NAMES),
         _ => return None,
     })
 }
@@ -271,8 +269,32 @@ impl ConfigBuilder {
         }
     }
 
+    /// A choice setting of the merged tree as its enum. Every source was
+    /// validated and the defaults set every choice, so an error here is a
+    /// bug; it is reported, never turned into the default.
+    fn choice<T: FromStr<Err = UnknownValue>>(&self, path: &str) -> Result<T, ConfigError> {
+        let node = path.split('.').try_fold(&self.tree, |n, k| n.get(k));
+        let err = |reason: String| ConfigError {
+            origin: "merged configuration".into(),
+            line: node.map(|n| n.line).filter(|l| *l > 0),
+            key: path.into(),
+            reason,
+        };
+        match node.map(|n| &n.value) {
+            Some(Value::Str(s)) => s.parse().map_err(|e: UnknownValue| {
+                err(format!(
+                    "must be one of {}, got \"{}\"",
+                    e.expected.join(", "),
+                    e.value
+                ))
+            }),
+            Some(_) => Err(err("must be a string".into())),
+            None => Err(err("missing".into())),
+        }
+    }
+
     /// The merged configuration.
-    pub fn build(&self) -> Config {
+    pub fn build(&self) -> Result<Config, ConfigError> {
         let t = &self.tree;
         let get = |path: &str| -> Option<&Node> { path.split('.').try_fold(t, |n, k| n.get(k)) };
         let s = |path: &str| match get(path).map(|n| &n.value) {
@@ -284,7 +306,7 @@ impl ConfigBuilder {
             Some(Value::Int(n)) => *n as u64,
             _ => 0,
         };
-        Config {
+        Ok(Config {
             shell: s("shell"),
             notice: s("notice").unwrap_or_default(),
             latency: i("latency"),
@@ -294,26 +316,15 @@ impl ConfigBuilder {
             log_window: b("log.window"),
             limit_rate: i("limit.rate"),
             limit_burst: i("limit.burst"),
-            limit_action: match s("limit.action").as_deref() {
-                Some("delay") => LimitAction::Delay,
-                Some("drop") => LimitAction::Drop,
-                _ => LimitAction::Pass,
-            },
+            limit_action: self.choice("limit.action")?,
             file_path: s("file.path"),
             syslog_facility: s("syslog.facility").unwrap_or_default(),
             syslog_priority: s("syslog.priority").unwrap_or_default(),
             journal_priority: s("journal.priority").unwrap_or_default(),
             journal_augment: b("journal.augment"),
-            writer: match s("writer").as_deref() {
-                Some("syslog") => WriterKind::Syslog,
-                Some("file") => WriterKind::File,
-                _ => WriterKind::Journal,
-            },
-            sink_failure: match s("sink_failure").as_deref() {
-                Some("warn") => FailureMode::Warn,
-                _ => FailureMode::Strict,
-            },
-        }
+            writer: self.choice("writer")?,
+            sink_failure: self.choice("sink_failure")?,
+        })
     }
 }
 
@@ -321,7 +332,7 @@ impl ConfigBuilder {
 pub fn parse_conf_text(text: &str) -> Result<Config, ConfigError> {
     let mut b = ConfigBuilder::new(Program::RecSession);
     b.add_text("config text", text)?;
-    Ok(b.build())
+    b.build()
 }
 
 impl Config {
@@ -397,27 +408,17 @@ impl Config {
 
     /// The merged configuration as JSON (`--configuration`).
     pub fn to_json(&self) -> String {
-        let name = |w: WriterKind| match w {
-            WriterKind::File => "file",
-            WriterKind::Syslog => "syslog",
-            WriterKind::Journal => "journal",
-        };
-        let action = match self.limit_action {
-            LimitAction::Pass => "pass",
-            LimitAction::Delay => "delay",
-            LimitAction::Drop => "drop",
-        };
         let mut v = serde_json::json!({
             "notice": self.notice,
             "latency": self.latency,
             "payload": self.payload,
             "log": {"input": self.log_input, "output": self.log_output, "window": self.log_window},
-            "limit": {"rate": self.limit_rate, "burst": self.limit_burst, "action": action},
+            "limit": {"rate": self.limit_rate, "burst": self.limit_burst, "action": self.limit_action.as_str()},
             "file": {},
             "syslog": {"facility": self.syslog_facility, "priority": self.syslog_priority},
             "journal": {"priority": self.journal_priority, "augment": self.journal_augment},
-            "writer": name(self.writer),
-            "sink_failure": match self.sink_failure { FailureMode::Strict => "strict", FailureMode::Warn => "warn" },
+            "writer": self.writer.as_str(),
+            "sink_failure": self.sink_failure.as_str(),
         });
         if let Some(p) = &self.file_path {
             v["file"]["path"] = p.clone().into();
@@ -435,7 +436,7 @@ mod tests {
 
     #[test]
     fn defaults_match_tlog() {
-        let c = ConfigBuilder::new(Program::RecSession).build();
+        let c = ConfigBuilder::new(Program::RecSession).build().unwrap();
         assert_eq!(c.writer, WriterKind::Journal);
         assert_eq!(c.payload, 2048);
         assert_eq!(c.latency, 10);
@@ -443,7 +444,7 @@ mod tests {
         assert!(!c.log_input && c.log_output && c.log_window);
         assert_eq!(c.sink_failure, FailureMode::Strict);
         assert_eq!(
-            ConfigBuilder::new(Program::Rec).build().writer,
+            ConfigBuilder::new(Program::Rec).build().unwrap().writer,
             WriterKind::File
         );
     }
@@ -546,8 +547,27 @@ mod tests {
         let mut b = ConfigBuilder::new(Program::RecSession);
         b.add_text("a", "{\"log\": {\"input\": true}}").unwrap();
         b.add_text("b", "{\"log\": {\"output\": false}}").unwrap();
-        let c = b.build();
+        let c = b.build().unwrap();
         assert!(c.log_input && !c.log_output && c.log_window);
+    }
+
+    #[test]
+    fn unknown_choice_in_the_merged_tree_is_an_error_not_the_default() {
+        // The validator refuses these in every source; build() must not
+        // depend on that and turn a missed one into the default.
+        for (text, key, default_was) in [
+            (r#"{"limit":{"action":"slow"}}"#, "limit.action", "pass"),
+            (r#"{"writer":"tape"}"#, "writer", "journal"),
+            (r#"{"sink_failure":"lax"}"#, "sink_failure", "strict"),
+        ] {
+            assert!(parse_conf_text(text).is_err(), "{text}");
+            let mut b = ConfigBuilder::new(Program::RecSession);
+            merge(&mut b.tree, jsonc::parse(text).unwrap());
+            let e = b.build().unwrap_err();
+            assert_eq!(e.key, key);
+            assert!(e.reason.starts_with("must be one of "), "{e}");
+            assert!(e.reason.contains(default_was), "{e}");
+        }
     }
 
     #[test]

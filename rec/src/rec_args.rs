@@ -222,7 +222,7 @@ mod tests {
         .unwrap();
         let mut b = ConfigBuilder::new(Program::Rec);
         b.add_node("command line", a.override_node()).unwrap();
-        let c = b.build();
+        let c = b.build().unwrap();
         assert_eq!(c.file_path.as_deref(), Some("/tmp/x"));
         assert!(c.log_input && !c.log_window);
         assert_eq!(c.payload, 64);

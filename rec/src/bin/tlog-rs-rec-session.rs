@@ -190,7 +190,10 @@ fn real_main() -> i32 {
                     None
                 }
             };
-            (b.build(), shell)
+            match b.build() {
+                Ok(c) => (c, shell),
+                Err(e) => return config_error(e),
+            }
         }
         None => {
             let set: Vec<&str> = IGNORED_ENV
@@ -204,7 +207,10 @@ fn real_main() -> i32 {
                 ));
             }
             // No hand-off: the system configuration, and everything recorded.
-            let mut config = b.build();
+            let mut config = match b.build() {
+                Ok(c) => c,
+                Err(e) => return config_error(e),
+            };
             config.log_input = true;
             config.log_output = true;
             config.log_window = true;

@@ -48,7 +48,13 @@ fn real_main() -> i32 {
         tlog_rs_rec::warn(&format!("Invalid configuration: {e}"));
         return 1;
     }
-    let config = b.build();
+    let config = match b.build() {
+        Ok(c) => c,
+        Err(e) => {
+            tlog_rs_rec::warn(&format!("Invalid configuration: {e}"));
+            return 1;
+        }
+    };
     if args.configuration {
         println!("{}", config.to_json());
         return 0;

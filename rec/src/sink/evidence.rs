@@ -134,7 +134,9 @@ pub fn settings_for_handoff(conf_text: &str) -> Result<SinkSettings, String> {
         b.add_text("PAM hand-off", conf_text)
             .map_err(|e| e.to_string())?;
     }
-    b.build().sink_settings().map_err(|e| e.to_string())
+    b.build()
+        .and_then(|c| c.sink_settings())
+        .map_err(|e| e.to_string())
 }
 
 /// Write `ev` to the configured writer. `owner`: the recorder account, which

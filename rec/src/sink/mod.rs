@@ -59,21 +59,8 @@ use std::time::SystemTime;
 use guard::{GuardedSink, Notifier};
 use ratelimit::{MonotonicClock, RateLimiter};
 
-/// `writer` in tlog's schema.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WriterKind {
-    File,
-    Syslog,
-    Journal,
-}
-
-/// `limit.action` in tlog's schema.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LimitAction {
-    Pass,
-    Delay,
-    Drop,
-}
+/// `writer` and `limit.action` in tlog's schema (shared with policy.toml).
+pub use tlog_policy::{LimitAction, WriterKind};
 
 /// What the recorder does when the sink is missing or fails (`sink_failure` setting).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +69,38 @@ pub enum FailureMode {
     Strict,
     /// Warn the user's terminal and syslog, count the lost messages, keep the session.
     Warn,
+}
+
+impl FailureMode {
+    /// The valid `sink_failure` values.
+    pub const NAMES: &'static [&'static str] = &["strict", "warn"];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureMode::Strict => "strict",
+            FailureMode::Warn => "warn",
+        }
+    }
+}
+
+impl std::str::FromStr for FailureMode {
+    type Err = tlog_policy::UnknownValue;
+    fn from_str(s: &str) -> Result<FailureMode, Self::Err> {
+        match s {
+            "strict" => Ok(FailureMode::Strict),
+            "warn" => Ok(FailureMode::Warn),
+            _ => Err(tlog_policy::UnknownValue {
+                value: s.to_string(),
+                expected: FailureMode::NAMES,
+            }),
+        }
+    }
+}
+
+impl fmt::Display for FailureMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Everything a sink needs from the merged recorder configuration.
