@@ -4,6 +4,7 @@
 use std::ffi::OsString;
 use std::process::ExitCode;
 
+mod audit;
 mod central;
 mod check;
 #[cfg(feature = "freeipa")]
@@ -27,6 +28,9 @@ Policy:
   check     show whether a login would be recorded, and why
   validate  check every configured policy source
 
+Audit:
+  audit-rules  kernel audit rules for the policy's audit levels (--check: drift)
+
 FreeIPA:
   sync      fetch the session-recording rules for this host into the local cache
   rules     manage the session-recording rules in LDAP
@@ -44,6 +48,7 @@ fn main() -> ExitCode {
         "play" | "list" | "export" => play::run(cmd.to_str().unwrap_or(""), rest),
         "index" | "search" => central::run(cmd.to_str().unwrap_or(""), rest),
         "check" | "validate" => check::run(cmd.to_str().unwrap_or(""), rest),
+        "audit-rules" => audit::run("audit-rules", rest),
         "sync" | "rules" => run_freeipa(cmd.to_str().unwrap_or(""), rest),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");

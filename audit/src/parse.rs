@@ -1,0 +1,1 @@
+//! Raw audit.log lines.

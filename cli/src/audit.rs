@@ -1,0 +1,213 @@
+//! `tlog-rs audit-rules`: dispatch to the audit crate.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use tlog_policy::{sys, Policy, DEFAULT_POLICY_PATH};
+use tlog_rs_audit::rules::{self, DEFAULT_RULES_PATH, WITH_B32};
+use tlog_rs_audit::select::{self, AuditPlan, Selector, SystemDirectory};
+
+const USAGE: &str = "\
+usage: tlog-rs audit-rules [--policy FILE] [--output FILE] [--host H] [--check]
+
+Generate the kernel audit rules for the policy's audit levels: users at
+level \"session\" get exec, file-change, socket and exit rules filtered by
+their login uid (groups are expanded to uids, so run it again when group
+membership changes). Level \"login\" needs no rules, only auditd and
+pam_loginuid. The file is replaced atomically; load it with
+`augenrules --load`.
+
+  --policy FILE  policy file (default: /etc/tlog-rs/policy.toml)
+  --output FILE  where to write (default: /etc/audit/rules.d/50-tlog-rs.rules; - = stdout)
+  --host H       host name to match host patterns against (default: gethostname)
+  --check        write nothing: compare the rules the kernel holds (auditctl -l)
+                 with the expected ones and name every missing or extra rule
+
+Exit status: 0 written / no drift, 1 drift or a broken policy (then every
+logged-in user gets the session rules, fail-secure), 2 usage error,
+3 cannot write or cannot run auditctl.";
+
+struct Args {
+    policy: PathBuf,
+    output: String,
+    host: Option<String>,
+    check: bool,
+}
+
+fn parse(args: Vec<OsString>) -> Result<Args, String> {
+    let mut a = Args {
+        policy: PathBuf::from(DEFAULT_POLICY_PATH),
+        output: DEFAULT_RULES_PATH.into(),
+        host: None,
+        check: false,
+    };
+    let mut it = args.into_iter();
+    while let Some(arg) = it.next() {
+        let arg = arg
+            .into_string()
+            .map_err(|v| format!("argument {v:?} is not UTF-8"))?;
+        let mut value = |name: &str| -> Result<String, String> {
+            it.next()
+                .ok_or_else(|| format!("{name} needs a value"))?
+                .into_string()
+                .map_err(|v| format!("{name} {v:?} is not UTF-8"))
+        };
+        match arg.as_str() {
+            "--policy" => a.policy = PathBuf::from(value("--policy")?),
+            "--output" => a.output = value("--output")?,
+            "--host" => a.host = Some(value("--host")?),
+            "--check" => a.check = true,
+            "-h" | "--help" => return Err(String::new()),
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    Ok(a)
+}
+
+pub fn run(_cmd: &str, args: Vec<OsString>) -> i32 {
+    let a = match parse(args) {
+        Ok(a) => a,
+        Err(e) if e.is_empty() => {
+            println!("{USAGE}");
+            return 0;
+        }
+        Err(e) => {
+            eprintln!("tlog-rs audit-rules: {e}\n\n{USAGE}");
+            return 2;
+        }
+    };
+    let host = a.host.clone().unwrap_or_else(sys::host_name);
+    let (plan, broken) = match Policy::load(&a.policy) {
+        Ok(p) => match select::plan(&p, &host, &SystemDirectory) {
+            Ok(plan) => (plan, false),
+            Err(e) => {
+                eprintln!("tlog-rs audit-rules: {e}: auditing every logged-in user (fail-secure)");
+                (everyone(), true)
+            }
+        },
+        Err(e) => {
+            eprintln!(
+                "tlog-rs audit-rules: {e}: every login is recorded, so every logged-in user gets the session rules"
+            );
+            (everyone(), true)
+        }
+    };
+    let text = rules::render(&plan, WITH_B32);
+    let code = if a.check {
+        check(&text)
+    } else {
+        write(&a.output, &text)
+    };
+    if broken {
+        code.max(1)
+    } else {
+        code
+    }
+}
+
+fn everyone() -> AuditPlan {
+    AuditPlan {
+        everyone: Some(tlog_policy::AuditLevel::Session),
+        selectors: vec![Selector::Everyone { except: Vec::new() }],
+        ..AuditPlan::default()
+    }
+}
+
+fn write(output: &str, text: &str) -> i32 {
+    if output == "-" {
+        print!("{text}");
+        return 0;
+    }
+    match write_atomic(Path::new(output), text) {
+        Ok(()) => {
+            eprintln!("tlog-rs audit-rules: wrote {output}; load it with `augenrules --load`");
+            0
+        }
+        Err(e) => {
+            eprintln!("tlog-rs audit-rules: cannot write {output}: {e}");
+            3
+        }
+    }
+}
+
+/// Temp file in the same directory, fsync, rename: readers (augenrules)
+/// see the old or the new file, never half of one.
+fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    let dir = dir.unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "no file name"))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let res = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o640))?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        std::fs::File::open(dir)?.sync_all()
+    })();
+    if res.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    res
+}
+
+fn check(expected_text: &str) -> i32 {
+    let expected = match rules::parse_rules(expected_text) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("tlog-rs audit-rules: internal error in the generated rules: {e}");
+            return 3;
+        }
+    };
+    let out = match Command::new("auditctl").arg("-l").output() {
+        Ok(o) if o.status.success() => o,
+        Ok(o) => {
+            eprintln!(
+                "tlog-rs audit-rules: auditctl -l failed ({}): {}",
+                o.status,
+                String::from_utf8_lossy(&o.stderr).trim()
+            );
+            return 3;
+        }
+        Err(e) => {
+            eprintln!("tlog-rs audit-rules: cannot run auditctl: {e}");
+            return 3;
+        }
+    };
+    let listing = String::from_utf8_lossy(&out.stdout);
+    match rules::check(&expected, &listing) {
+        Ok(d) if d.is_clean() => {
+            println!(
+                "audit rules match the policy ({} rules loaded)",
+                expected.len()
+            );
+            0
+        }
+        Ok(d) => {
+            for r in &d.missing {
+                println!("missing: {r}");
+            }
+            for r in &d.extra {
+                println!("extra: {r}");
+            }
+            println!(
+                "audit rules drift: {} missing, {} extra; regenerate and run `augenrules --load`",
+                d.missing.len(),
+                d.extra.len()
+            );
+            1
+        }
+        Err(e) => {
+            eprintln!("tlog-rs audit-rules: cannot read `auditctl -l` output: {e}");
+            3
+        }
+    }
+}
