@@ -30,7 +30,8 @@ use crate::derive::{time_ms, Deriver};
 use crate::store::{Added, EventInfo, FileCursor, MessageRef, Store, StoreError};
 
 /// Bytes hashed to recognise a file again (only bytes already consumed).
-const HEAD_BYTES: u64 = 64;
+/// Lines of one recording share a prefix of ~100 bytes up to their `id`.
+const HEAD_BYTES: u64 = 1024;
 /// Commit (and save the cursor) at least this often while reading a file.
 const COMMIT_BYTES: u64 = 64 << 20;
 /// A partial last line older than this is reported as truncated.

@@ -303,6 +303,58 @@ fn bad_lines_are_reported_by_line_and_the_rest_is_read() {
 }
 
 #[test]
+fn copytruncate_rotation_keeps_every_message_readable() {
+    let d = Dir::new("copytrunc");
+    let f = d.0.join("h3/rec.log");
+    let later = "later output line\r\n".repeat(20);
+    let a = session(
+        "h3",
+        "r4",
+        "carol",
+        1_795_300_000,
+        &["first part\r\n", &later],
+    );
+    assert!(a.len() >= 4, "{}", a.len());
+    let end = event(
+        "end",
+        "h3",
+        "r4",
+        "carol",
+        1_795_300_000.0,
+        Some(1_795_300_009.0),
+        a.len() as u64,
+        "",
+    );
+    append(&f, &lines(&a[..2]));
+    let mut db = Sqlite::in_memory().unwrap();
+    let (r, p) = run(&mut db, std::slice::from_ref(&d.0));
+    assert!(p.is_empty() && r.messages == 2, "{p:?} {r:?}");
+    // logrotate copytruncate: the content moves to rec.log.1, rec.log starts
+    // empty and gets the rest.
+    fs::copy(&f, d.0.join("h3/rec.log.1")).unwrap();
+    fs::write(&f, "").unwrap();
+    let new = lines(&a[2..]) + &end + "\n";
+    assert!(
+        new.len() > lines(&a[..2]).len(),
+        "the new content outgrows the old"
+    );
+    append(&f, &new);
+    let (r, p) = run(&mut db, std::slice::from_ref(&d.0));
+    // rec.log is new content on the same inode (recognised by its first
+    // bytes, or by having shrunk): read from its start, nothing skipped.
+    assert!(p.iter().all(|p| p.message.contains("shrank")), "{p:?}");
+    assert_eq!((r.messages, r.duplicates), (a.len() as u64 - 2, 2));
+    let hits = db
+        .search(&Query {
+            text: Some("first part".into()),
+            ..q()
+        })
+        .unwrap();
+    assert_eq!(hits.len(), 1, "text of the rotated part is still derived");
+    assert_eq!(hits[0].state, State::Complete);
+}
+
+#[test]
 fn conflicting_copies_mark_the_recording_tampered() {
     let d = Dir::new("tamper");
     let msgs = session("h2", "r3", "bob", 1_795_200_000, &["rm -rf /srv/data\r\n"]);

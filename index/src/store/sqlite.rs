@@ -263,11 +263,17 @@ impl Store for Sqlite {
             .c
             .prepare_cached("SELECT hash FROM messages WHERE rec_key=?1 AND id=?2")?
             .query_row(params![rec, m.id as i64], |r| r.get(0))?;
-        Ok(if h as u64 == m.hash {
-            Added::Duplicate
-        } else {
-            Added::Conflict
-        })
+        if h as u64 != m.hash {
+            return Ok(Added::Conflict);
+        }
+        // Point at the copy seen last: after a copytruncate rotation the
+        // first copy's offsets hold other lines, the rotated copy is intact.
+        self.c
+            .prepare_cached(
+                "UPDATE messages SET file=?3, offset=?4, len=?5 WHERE rec_key=?1 AND id=?2",
+            )?
+            .execute(params![rec, m.id as i64, m.file, m.offset as i64, m.len])?;
+        Ok(Added::Duplicate)
     }
 
     fn add_event(&mut self, rec: i64, e: &EventInfo) -> Result<Added> {
