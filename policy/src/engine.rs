@@ -6,8 +6,7 @@
 //! rule or a matching explicit exemption) decides. No verdict anywhere: not
 //! recorded. A broken policy: everyone recorded (fail-secure).
 
-use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
@@ -16,39 +15,13 @@ use crate::config::{self, Action, FreeIpaConfig, OnStale, PolicyConfig, Rule};
 use crate::decision::{real_shell, AuditLevel, Decision, Source};
 use crate::error::PolicyError;
 use crate::facts::LoginFacts;
+use crate::fast::FastMap;
 use crate::freeipa::{self, IpaRules};
 use crate::settings::RecSettings;
 use crate::source_file::{read_checked, FileStamp};
 use crate::sssd::{self, SssdRecording, SssdVerdict};
 use crate::uid_match::SelectingNames;
 use crate::DEFAULT_RECORDER;
-
-/// FNV-1a: names are short and come from the admin's configuration, so a
-/// fast non-keyed hash is the right trade-off for NSS-speed decisions.
-#[derive(Default)]
-pub struct Fnv(u64);
-
-impl Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for &b in bytes {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        self.0 = h;
-    }
-}
-
-pub(crate) type FastMap<V> = HashMap<Box<str>, V, BuildHasherDefault<Fnv>>;
-/// A set of names with the fast hasher.
-pub type FastSet = HashSet<String, BuildHasherDefault<Fnv>>;
 
 /// For each user / group name, the policy.toml rules that name it, so that a
 /// decision costs one lookup per group instead of one per (rule, group).

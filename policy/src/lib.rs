@@ -20,6 +20,7 @@ mod decision;
 mod engine;
 mod error;
 mod facts;
+mod fast;
 pub mod freeipa;
 pub mod handoff;
 pub mod nss_passwd;

@@ -8,9 +8,9 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use crate::engine::FastSet;
 use crate::error::PolicyError;
 use crate::facts::LoginFacts;
+use crate::fast::FastSet;
 use crate::source_file::{read_checked, FileStamp};
 
 /// `scope` of `[session_recording]`.
