@@ -279,7 +279,10 @@ groups = ["admins", "wheel"]
 
     #[test]
     fn shipped_example_parses() {
-        let p = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../etc/tlog-rs/central.toml"));
+        let p = Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../etc/tlog-rs/central.toml"
+        ));
         let c = Config::load(Some(p)).unwrap();
         assert_eq!(c.hostgroup("nj-fileservers").unwrap().len(), 2);
         assert_eq!(c.admin.groups, ["admins", "wheel"]);

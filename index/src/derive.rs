@@ -223,6 +223,29 @@ impl Deriver {
         }
     }
 
+    /// Bytes of text and keyframes held, to hand over before memory grows.
+    pub fn pending_bytes(&self) -> usize {
+        self.d.chunks.iter().map(|c| c.1.len()).sum::<usize>()
+            + self.d.commands.iter().map(|c| c.1.len()).sum::<usize>()
+            + self
+                .d
+                .keyframes
+                .iter()
+                .map(|k| k.screen.len())
+                .sum::<usize>()
+    }
+
+    /// Take the text chunks, commands and keyframes made so far (the
+    /// statistics stay for [`Deriver::finish`]).
+    pub fn drain(&mut self) -> Derived {
+        Derived {
+            chunks: std::mem::take(&mut self.d.chunks),
+            commands: std::mem::take(&mut self.d.commands),
+            keyframes: std::mem::take(&mut self.d.keyframes),
+            ..Derived::default()
+        }
+    }
+
     pub fn finish(mut self) -> Derived {
         self.cut_chunk();
         if let Some(l) = self.line.pending() {
@@ -442,6 +465,40 @@ mod tests {
             "a terminal would show a staircase"
         );
         assert_eq!(d.keyframes.len(), 1);
+    }
+
+    #[test]
+    fn draining_midway_loses_nothing() {
+        let steps: Vec<(u64, Vec<u8>)> = (0..300u64)
+            .map(|i| (i * 400, format!("line {i}\r\n").into_bytes()))
+            .collect();
+        let refs: Vec<(u64, &[u8])> = steps.iter().map(|(t, b)| (*t, &b[..])).collect();
+        let msgs = encode(&refs, &[(5, b"ls\r")]);
+        let whole = derive(&msgs);
+        let mut d = Deriver::new();
+        let mut parts = Derived::default();
+        for (i, m) in msgs.iter().enumerate() {
+            d.message(m);
+            if i % 7 == 3 {
+                assert!(d.pending_bytes() < 1 << 20);
+                let p = d.drain();
+                parts.chunks.extend(p.chunks);
+                parts.commands.extend(p.commands);
+                parts.keyframes.extend(p.keyframes);
+            }
+        }
+        let last = d.finish();
+        parts.chunks.extend(last.chunks.iter().cloned());
+        parts.commands.extend(last.commands.iter().cloned());
+        parts.keyframes.extend(last.keyframes.iter().cloned());
+        assert!(whole.chunks.len() > 3 && whole.keyframes.len() > 2);
+        assert_eq!(parts.chunks, whole.chunks);
+        assert_eq!(parts.commands, whole.commands);
+        assert_eq!(parts.keyframes, whole.keyframes);
+        assert_eq!(
+            (last.messages, last.bytes_out),
+            (whole.messages, whole.bytes_out)
+        );
     }
 
     #[test]

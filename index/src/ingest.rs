@@ -34,6 +34,8 @@ use crate::store::{Added, EventInfo, FileCursor, MessageRef, Store, StoreError};
 const HEAD_BYTES: u64 = 1024;
 /// Commit (and save the cursor) at least this often while reading a file.
 const COMMIT_BYTES: u64 = 64 << 20;
+/// Derived text held in memory before it is written.
+const DERIVE_SLICE: usize = 8 << 20;
 /// A partial last line older than this is reported as truncated.
 const STALE_PARTIAL: Duration = Duration::from_secs(600);
 
@@ -618,7 +620,12 @@ impl<'a> Indexer<'a> {
         for (n, key) in dirty.into_iter().enumerate() {
             let mut d = Deriver::new().pipe(self.store.is_pipe(key)?);
             let mut buf = Vec::new();
-            for (m, path) in self.store.messages(key)? {
+            let msgs = self.store.messages(key)?;
+            // One transaction per recording; text is handed over in slices
+            // so that a huge recording does not grow memory.
+            self.store.begin()?;
+            self.store.clear_derived(key)?;
+            for (m, path) in msgs {
                 let f = files
                     .entry(path.clone())
                     .or_insert_with(|| File::open(&path).ok());
@@ -640,9 +647,11 @@ impl<'a> Indexer<'a> {
                         );
                     }
                 }
+                if d.pending_bytes() >= DERIVE_SLICE {
+                    self.store.add_derived(key, &d.drain())?;
+                }
             }
             let derived = d.finish();
-            self.store.begin()?;
             self.store.store_derived(key, &derived)?;
             self.store.commit()?;
             self.report.recordings_derived += 1;

@@ -196,6 +196,12 @@ pub trait Store {
     /// Messages of a recording in id order, with the path of their file.
     fn messages(&mut self, rec: i64) -> Result<Vec<(MessageRef, String)>>;
     /// Replace everything derived from a recording's messages.
+    /// Delete a recording's text, commands and keyframes before it is
+    /// derived again.
+    fn clear_derived(&mut self, rec: i64) -> Result<()>;
+    /// Add text chunks, commands and keyframes (derivation in progress).
+    fn add_derived(&mut self, rec: i64, d: &Derived) -> Result<()>;
+    /// Store the statistics and state, and add what `d` still holds.
     fn store_derived(&mut self, rec: i64, d: &Derived) -> Result<()>;
     fn search(&mut self, q: &Query) -> Result<Vec<Hit>>;
     fn keyframes(&mut self, host: &str, rec: &str) -> Result<Vec<Keyframe>>;

@@ -451,6 +451,12 @@ impl Store for Sqlite {
                 state.as_str()
             ],
         )?;
+        self.add_derived(rec, d)?;
+        Ok(())
+    }
+
+    fn clear_derived(&mut self, rec: i64) -> Result<()> {
+        let c = &self.c;
         c.execute(
             "INSERT INTO text_fts(text_fts, rowid, body) SELECT 'delete', id, body FROM text_chunks WHERE rec_key=?1",
             [rec],
@@ -458,33 +464,36 @@ impl Store for Sqlite {
         c.execute("DELETE FROM text_chunks WHERE rec_key=?1", [rec])?;
         c.execute("DELETE FROM commands WHERE rec_key=?1", [rec])?;
         c.execute("DELETE FROM keyframes WHERE rec_key=?1", [rec])?;
-        {
-            let mut chunk =
-                c.prepare_cached("INSERT INTO text_chunks(rec_key, t_ms, body) VALUES(?1,?2,?3)")?;
-            let mut fts = c.prepare_cached("INSERT INTO text_fts(rowid, body) VALUES(?1, ?2)")?;
-            for (t, body) in &d.chunks {
-                chunk.execute(params![rec, *t as i64, body])?;
-                fts.execute(params![c.last_insert_rowid(), body])?;
-            }
-            let mut cmd =
-                c.prepare_cached("INSERT INTO commands(rec_key, t_ms, text) VALUES(?1,?2,?3)")?;
-            for (t, text) in &d.commands {
-                cmd.execute(params![rec, *t as i64, text])?;
-            }
-            let mut kf = c.prepare_cached(
-                "INSERT OR REPLACE INTO keyframes(rec_key, t_ms, msg_id, packet, cols, rows, screen) VALUES(?1,?2,?3,?4,?5,?6,?7)",
-            )?;
-            for k in &d.keyframes {
-                kf.execute(params![
-                    rec,
-                    k.t_ms,
-                    k.msg_id as i64,
-                    k.packet,
-                    k.cols,
-                    k.rows,
-                    k.screen
-                ])?;
-            }
+        Ok(())
+    }
+
+    fn add_derived(&mut self, rec: i64, d: &Derived) -> Result<()> {
+        let c = &self.c;
+        let mut chunk =
+            c.prepare_cached("INSERT INTO text_chunks(rec_key, t_ms, body) VALUES(?1,?2,?3)")?;
+        let mut fts = c.prepare_cached("INSERT INTO text_fts(rowid, body) VALUES(?1, ?2)")?;
+        for (t, body) in &d.chunks {
+            chunk.execute(params![rec, *t as i64, body])?;
+            fts.execute(params![c.last_insert_rowid(), body])?;
+        }
+        let mut cmd =
+            c.prepare_cached("INSERT INTO commands(rec_key, t_ms, text) VALUES(?1,?2,?3)")?;
+        for (t, text) in &d.commands {
+            cmd.execute(params![rec, *t as i64, text])?;
+        }
+        let mut kf = c.prepare_cached(
+            "INSERT OR REPLACE INTO keyframes(rec_key, t_ms, msg_id, packet, cols, rows, screen) VALUES(?1,?2,?3,?4,?5,?6,?7)",
+        )?;
+        for k in &d.keyframes {
+            kf.execute(params![
+                rec,
+                k.t_ms,
+                k.msg_id as i64,
+                k.packet,
+                k.cols,
+                k.rows,
+                k.screen
+            ])?;
         }
         Ok(())
     }
