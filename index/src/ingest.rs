@@ -311,23 +311,38 @@ enum Line {
     Resumed,
 }
 
+/// The keys that tell lines apart; other values are skipped unparsed.
+#[derive(serde::Deserialize)]
+struct Probe {
+    #[serde(default)]
+    ver: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    event: Option<Value>,
+    #[serde(default)]
+    host: Option<Value>,
+}
+
+/// The first JSON value of a line (tlog-play ignores trailing garbage).
+fn first_value<T: serde::de::DeserializeOwned>(line: &[u8]) -> Result<T, String> {
+    match serde_json::Deserializer::from_slice(line)
+        .into_iter::<T>()
+        .next()
+    {
+        Some(Ok(v)) => Ok(v),
+        Some(Err(e)) if e.is_eof() => Err("truncated JSON".into()),
+        Some(Err(e)) if e.is_data() => {
+            Err("not a JSON object (neither a tlog message nor a tlog-rs event)".into())
+        }
+        Some(Err(e)) => Err(format!("corrupt JSON: {e}")),
+        None => Err("empty".into()),
+    }
+}
+
 /// Tell a tlog message from a tlog-rs event by their keys, and parse it.
 fn classify(line: &[u8]) -> Result<Line, String> {
-    // Only the first JSON value counts: tlog-play ignores trailing garbage.
-    let first = serde_json::Deserializer::from_slice(line)
-        .into_iter::<Map<String, Value>>()
-        .next();
-    let obj = match first {
-        Some(Ok(o)) => o,
-        Some(Err(e)) if e.is_eof() => return Err("truncated JSON".into()),
-        Some(Err(e)) if e.is_data() => {
-            return Err("not a JSON object (neither a tlog message nor a tlog-rs event)".into())
-        }
-        Some(Err(e)) => return Err(format!("corrupt JSON: {e}")),
-        None => return Err("empty".into()),
-    };
-    if obj.contains_key("ver") {
-        if matches!(obj.get("host"), Some(Value::Object(_))) {
+    let probe: Probe = first_value(line)?;
+    if probe.ver.is_some() {
+        if matches!(probe.host, Some(Value::Object(_))) {
             return Err("field \"host\": an object (ECS-style, e.g. from Filebeat), not tlog's host name string; deliver tlog's JSON unchanged".into());
         }
         let m = parse_message(line).map_err(|e| format!("tlog message: {e}"))?;
@@ -335,11 +350,12 @@ fn classify(line: &[u8]) -> Result<Line, String> {
             return Err("tlog message without \"rec\": recordings cannot be told apart".into());
         }
         Ok(Line::Message(Box::new(m)))
-    } else if obj.get("event").and_then(Value::as_str) == Some("resumed") {
+    } else if probe.event.as_ref().and_then(Value::as_str) == Some("resumed") {
         // The recorder was stopped and continued: evidence for the session
         // log, nothing the index keeps yet.
         Ok(Line::Resumed)
-    } else if obj.contains_key("event") {
+    } else if probe.event.is_some() {
+        let obj: Map<String, Value> = first_value(line)?;
         let (host, rec, info) = parse_event(&obj).map_err(|e| format!("tlog-rs event: {e}"))?;
         Ok(Line::Event(host, rec, Box::new(info)))
     } else {
