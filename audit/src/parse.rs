@@ -1,1 +1,353 @@
-//! Raw audit.log lines.
+//! Raw audit lines, as auditd writes them to audit.log (RAW or ENRICHED
+//! format) and as a plugin reads them:
+//!
+//! ```text
+//! [node=HOST ]type=NAME msg=audit(SECONDS.MILLIS:SERIAL): key=value ...[\x1dKEY=value ...]
+//! ```
+//!
+//! Values are `"quoted"`, `'quoted'` (the `msg='…'` of user-space records,
+//! itself a list of fields), `{ braced }` (SELinux), or bare. A bare value of
+//! an "encoded" field (field dictionary: acct, comm, cwd, exe, name,
+//! proctitle, EXECVE's aN, …) that is all hex digits is hex-encoded bytes
+//! and is decoded. Grouping of records into events is in [`crate::event`].
+
+use std::fmt;
+
+/// `msg=audit(SEC.MS:SERIAL)`: with the node, what makes records one event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EventId {
+    /// Milliseconds since the epoch.
+    pub time_ms: u64,
+    pub serial: u64,
+}
+
+impl fmt::Display for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}.{:03}:{}",
+            self.time_ms / 1000,
+            self.time_ms % 1000,
+            self.serial
+        )
+    }
+}
+
+/// One `key=value` of a record, the value unquoted and decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Field {
+    pub name: String,
+    pub value: String,
+    /// The value was hex-encoded in the log.
+    pub hex: bool,
+}
+
+/// One line of audit.log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// 1-based line number in its input.
+    pub line: usize,
+    pub node: Option<String>,
+    /// `type=` (e.g. SYSCALL, EXECVE, USER_AUTH; `UNKNOWN[1334]` as is).
+    pub rtype: String,
+    pub id: EventId,
+    pub fields: Vec<Field>,
+    /// The fields inside `msg='…'` (user-space records), if any.
+    pub msg: Vec<Field>,
+    /// The translations after the 0x1d separator (ENRICHED format).
+    pub enriched: Vec<(String, String)>,
+}
+
+impl Record {
+    /// The value of field `name` (the record's own fields, then msg='…').
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .chain(self.msg.iter())
+            .find(|f| f.name == name)
+            .map(|f| f.value.as_str())
+    }
+}
+
+/// A line that is not an audit record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    pub line: usize,
+    /// 1-based byte column where the problem is.
+    pub column: usize,
+    pub message: String,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}:{}: {}", self.line, self.column, self.message)
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+/// Fields whose bare values are hex when they hold special bytes
+/// (audit-documentation's field dictionary, type "encoded"); EXECVE's
+/// aN and aN[i] are handled by the caller.
+const ENCODED: &[&str] = &[
+    "acct",
+    "cmd",
+    "comm",
+    "cwd",
+    "data",
+    "dir",
+    "exe",
+    "file",
+    "key",
+    "name",
+    "new",
+    "ocomm",
+    "old",
+    "path",
+    "proctitle",
+    "root_dir",
+    "sw",
+    "watch",
+];
+
+fn is_encoded(rtype: &str, name: &str) -> bool {
+    if ENCODED.contains(&name) {
+        return true;
+    }
+    // EXECVE's arguments: a0, a1, ..., and a1[0], a1[1] for long ones.
+    rtype == "EXECVE"
+        && name.len() > 1
+        && name.as_bytes()[0] == b'a'
+        && name[1..]
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b'[' || b == b']')
+}
+
+fn hex_val(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        _ => None,
+    }
+}
+
+/// Hex text to bytes; None if it is not (even length, hex digits only).
+pub fn decode_hex(s: &str) -> Option<Vec<u8>> {
+    let b = s.as_bytes();
+    if b.is_empty() || !b.len().is_multiple_of(2) {
+        return None;
+    }
+    b.chunks(2)
+        .map(|p| Some(hex_val(p[0])? << 4 | hex_val(p[1])?))
+        .collect()
+}
+
+struct Cursor<'a> {
+    s: &'a str,
+    pos: usize,
+    line: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn err(&self, at: usize, message: impl Into<String>) -> ParseError {
+        ParseError {
+            line: self.line,
+            column: at + 1,
+            message: message.into(),
+        }
+    }
+    fn rest(&self) -> &'a str {
+        &self.s[self.pos..]
+    }
+    fn skip_spaces(&mut self) {
+        while self.rest().starts_with(' ') {
+            self.pos += 1;
+        }
+    }
+    fn expect(&mut self, lit: &str) -> Result<(), ParseError> {
+        if self.rest().starts_with(lit) {
+            self.pos += lit.len();
+            Ok(())
+        } else {
+            Err(self.err(self.pos, format!("expected {lit:?}")))
+        }
+    }
+    /// Up to (not including) the first of `stops` or the end.
+    fn until(&mut self, stops: &[u8]) -> &'a str {
+        let start = self.pos;
+        let end = self.s.as_bytes()[start..]
+            .iter()
+            .position(|b| stops.contains(b))
+            .map_or(self.s.len(), |i| start + i);
+        self.pos = end;
+        &self.s[start..end]
+    }
+}
+
+/// Parse one line. `Ok(None)` for an empty line.
+pub fn parse_line(text: &str, line: usize) -> Result<Option<Record>, ParseError> {
+    let text = text.strip_suffix('\n').unwrap_or(text);
+    let text = text.strip_suffix('\r').unwrap_or(text);
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    let mut c = Cursor {
+        s: text,
+        pos: 0,
+        line,
+    };
+    let mut node = None;
+    if c.rest().starts_with("node=") {
+        c.pos += 5;
+        node = Some(c.until(b" ").to_string());
+        c.skip_spaces();
+    }
+    c.expect("type=")?;
+    let rtype = c.until(b" ").to_string();
+    if rtype.is_empty() {
+        return Err(c.err(c.pos, "empty record type"));
+    }
+    c.skip_spaces();
+    c.expect("msg=audit(")?;
+    let at = c.pos;
+    let secs = c.until(b".:)");
+    c.expect(".")
+        .map_err(|_| c.err(at, "expected SECONDS.MILLIS:SERIAL in msg=audit(...)"))?;
+    let at_ms = c.pos;
+    let ms = c.until(b":)");
+    c.expect(":")
+        .map_err(|_| c.err(at_ms, "expected :SERIAL after the time"))?;
+    let at_serial = c.pos;
+    let serial = c.until(b")");
+    c.expect("):")?;
+    let num = |s: &str, at: usize, what: &str| -> Result<u64, ParseError> {
+        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(c.err(at, format!("{what} {s:?} is not a number")));
+        }
+        s.parse::<u64>()
+            .map_err(|_| c.err(at, format!("{what} {s:?} is out of range")))
+    };
+    let secs = num(secs, at, "seconds")?;
+    if ms.len() != 3 {
+        return Err(c.err(at_ms, format!("milliseconds {ms:?}: expected 3 digits")));
+    }
+    let ms = num(ms, at_ms, "milliseconds")?;
+    let serial = num(serial, at_serial, "serial")?;
+    let time_ms = secs
+        .checked_mul(1000)
+        .and_then(|t| t.checked_add(ms))
+        .ok_or_else(|| c.err(at, "time out of range"))?;
+
+    // The enriched tail starts at the first 0x1d.
+    let body_end = text[c.pos..].find('\x1d').map_or(text.len(), |i| c.pos + i);
+    let mut body = Cursor {
+        s: &text[..body_end],
+        pos: c.pos,
+        line,
+    };
+    let mut fields = Vec::new();
+    let mut msg = Vec::new();
+    parse_fields(&mut body, &rtype, &mut fields, Some(&mut msg))?;
+    let mut enriched = Vec::new();
+    if body_end < text.len() {
+        let mut tail = Cursor {
+            s: text,
+            pos: body_end + 1,
+            line,
+        };
+        let mut ef = Vec::new();
+        parse_fields(&mut tail, "", &mut ef, None)?;
+        enriched = ef.into_iter().map(|f| (f.name, f.value)).collect();
+    }
+    Ok(Some(Record {
+        line,
+        node,
+        rtype,
+        id: EventId { time_ms, serial },
+        fields,
+        msg,
+        enriched,
+    }))
+}
+
+/// `key=value` pairs to the end of the cursor. Words without `=` (the
+/// prose of AVC records, `avc:  denied`) are skipped.
+fn parse_fields(
+    c: &mut Cursor<'_>,
+    rtype: &str,
+    out: &mut Vec<Field>,
+    mut msg: Option<&mut Vec<Field>>,
+) -> Result<(), ParseError> {
+    loop {
+        c.skip_spaces();
+        if c.pos >= c.s.len() {
+            return Ok(());
+        }
+        let start = c.pos;
+        let word = c.until(b" =");
+        if !c.rest().starts_with('=') {
+            // A word without a value; a brace group is skipped whole.
+            if word.starts_with('{') && !word.ends_with('}') {
+                c.until(b"}");
+                c.pos = (c.pos + 1).min(c.s.len());
+            }
+            continue;
+        }
+        c.pos += 1;
+        let name = word.to_string();
+        if name.is_empty() {
+            return Err(c.err(start, "'=' without a field name"));
+        }
+        let at = c.pos;
+        let (value, quoted) = match c.rest().as_bytes().first() {
+            Some(q @ (b'"' | b'\'')) => {
+                let q = *q;
+                c.pos += 1;
+                let v = c.until(&[q]);
+                if c.pos >= c.s.len() {
+                    return Err(c.err(at, format!("field {name}: unterminated {}", q as char)));
+                }
+                c.pos += 1;
+                (v, Some(q))
+            }
+            Some(b'{') => {
+                c.until(b"}");
+                if c.pos >= c.s.len() {
+                    return Err(c.err(at, format!("field {name}: unterminated {{")));
+                }
+                c.pos += 1;
+                (&c.s[at..c.pos], None)
+            }
+            _ => (c.until(b" "), None),
+        };
+        // msg='op=… res=…' holds fields of its own.
+        if quoted == Some(b'\'') && name == "msg" {
+            if let Some(m) = msg.as_deref_mut() {
+                let mut inner = Cursor {
+                    s: value,
+                    pos: 0,
+                    line: c.line,
+                };
+                // Errors inside point into the line, not into the value.
+                parse_fields(&mut inner, rtype, m, None).map_err(|mut e| {
+                    e.column += at + 1;
+                    e
+                })?;
+                continue;
+            }
+        }
+        let mut field = Field {
+            name,
+            value: value.to_string(),
+            hex: false,
+        };
+        if quoted.is_none() && is_encoded(rtype, &field.name) {
+            if let Some(bytes) = decode_hex(value) {
+                field.value = String::from_utf8_lossy(&bytes).into_owned();
+                field.hex = true;
+            }
+        }
+        out.push(field);
+    }
+}

@@ -30,6 +30,7 @@ Policy:
 
 Audit:
   audit-rules  kernel audit rules for the policy's audit levels (--check: drift)
+  audit-export raw audit logs to one JSON object per event
 
 FreeIPA:
   sync      fetch the session-recording rules for this host into the local cache
@@ -49,6 +50,7 @@ fn main() -> ExitCode {
         "index" | "search" => central::run(cmd.to_str().unwrap_or(""), rest),
         "check" | "validate" => check::run(cmd.to_str().unwrap_or(""), rest),
         "audit-rules" => audit::run("audit-rules", rest),
+        "audit-export" => audit::export(rest),
         "sync" | "rules" => run_freeipa(cmd.to_str().unwrap_or(""), rest),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
