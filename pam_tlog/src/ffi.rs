@@ -16,6 +16,8 @@ pub const PAM_IGNORE: c_int = 25;
 pub const PAM_SERVICE: c_int = 1;
 pub const PAM_TTY: c_int = 3;
 pub const PAM_RHOST: c_int = 4;
+/// Linux-PAM extension: the X display the application logs in on.
+pub const PAM_XDISPLAY: c_int = 11;
 
 pub const PAM_ERROR_MSG: c_int = 3;
 

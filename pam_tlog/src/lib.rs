@@ -72,6 +72,9 @@ impl Pam for Handle {
     fn rhost(&self) -> Option<String> {
         self.item(ffi::PAM_RHOST)
     }
+    fn xdisplay(&self) -> Option<String> {
+        self.item(ffi::PAM_XDISPLAY)
+    }
     fn getenv(&mut self, name: &str) -> Option<String> {
         let name = CString::new(name).ok()?;
         // SAFETY: valid handle, NUL-terminated name.

@@ -3,9 +3,12 @@
 //! system (NSS, policy file, hand-off directory).
 
 use std::fmt;
+use tlog_policy::graphical::{self, LoginView};
 use tlog_policy::handoff::{self, Consumption, Handoff, HandoffKey};
 use tlog_policy::uid_match::{self, Accounts};
-use tlog_policy::{AuditLevel, Decision, LoginFacts, Policy, PolicyError, CONTROLLED_ENV};
+use tlog_policy::{
+    AuditLevel, Decision, Graphical, LoginFacts, Policy, PolicyError, CONTROLLED_ENV,
+};
 
 use crate::sys::PwEntry;
 use tlog_rs_rec::sink::evidence::{Evidence, EvidenceKind};
@@ -27,6 +30,8 @@ pub trait Pam {
     fn service(&self) -> Option<String>;
     fn tty(&self) -> Option<String>;
     fn rhost(&self) -> Option<String>;
+    /// PAM_XDISPLAY (display managers set it).
+    fn xdisplay(&self) -> Option<String>;
     fn getenv(&mut self, name: &str) -> Option<String>;
     fn putenv(&mut self, name: &str, value: &str) -> bool;
     fn unsetenv(&mut self, name: &str);
@@ -259,8 +264,28 @@ fn decide_and_apply(pam: &mut dyn Pam, host: &dyn Host, args: &Args) -> Result<O
             Policy::failsafe_decision(e, &facts)
         }
     };
+    // A graphical login: the desktop is recorded by other means; terminals
+    // inside it follow the rule (record them all when the policy is broken).
+    let view = LoginView {
+        service: service.clone(),
+        tty: pam.tty().unwrap_or_default(),
+        xdisplay: pam.xdisplay().unwrap_or_default(),
+        rhost: pam.rhost().unwrap_or_default(),
+        session_type: pam.getenv("XDG_SESSION_TYPE").unwrap_or_default(),
+        session_class: pam.getenv("XDG_SESSION_CLASS").unwrap_or_default(),
+    };
+    let (signal, terminals) = match &policy {
+        Ok(p) => (
+            graphical::detect(&view, p.display_managers()),
+            decision.graphical,
+        ),
+        Err(_) => (
+            graphical::detect(&view, &graphical::default_display_managers()),
+            Graphical::RecordTerminals,
+        ),
+    };
     let who = describe(pam, &user);
-    let what = format!(
+    let mut what = format!(
         "{who} record={} source={} rule=\"{}\" audit={} reason=\"{}\"",
         if decision.record { "yes" } else { "no" },
         decision.source,
@@ -268,6 +293,12 @@ fn decide_and_apply(pam: &mut dyn Pam, host: &dyn Host, args: &Args) -> Result<O
         decision.audit_level.as_str(),
         decision.reason
     );
+    if let Some(sig) = &signal {
+        what.push_str(&format!(
+            " graphical=\"{sig}\" terminals={}",
+            terminals.as_str()
+        ));
+    }
 
     if decision.record && !swapped {
         return Err(Failure(format!(
@@ -307,6 +338,7 @@ fn decide_and_apply(pam: &mut dyn Pam, host: &dyn Host, args: &Args) -> Result<O
         tty: pam.tty().unwrap_or_default(),
         groups: facts.groups.clone(),
         audit_level: decision.audit_level.as_str().to_string(),
+        graphical: signal.as_ref().map(|_| terminals),
     };
     let key = match host.write_handoff(&h) {
         Ok(k) => k,
@@ -374,6 +406,8 @@ pub fn close_session(pam: &mut dyn Pam, host: &dyn Host, args: &Args) -> Outcome
     if h.record {
         if let Some(account) = host.prepare_recorder_account(&recorder) {
             let kind = match host.consumption(account, key) {
+                // A desktop is not recorded by design (logged at open).
+                Consumption::NotConsumed if h.graphical.is_some() => None,
                 Consumption::NotConsumed => Some((EvidenceKind::NotRecorded, Vec::new())),
                 Consumption::Lost(recs) => Some((EvidenceKind::RecorderLost, recs)),
                 Consumption::Ended(_) => None,
@@ -425,6 +459,9 @@ mod tests {
         env: BTreeMap<String, String>,
         log: RefCell<Vec<String>>,
         told: Vec<String>,
+        /// PAM_TTY and PAM_RHOST when not an ssh login.
+        console: Option<(&'static str, &'static str)>,
+        xdisplay: Option<String>,
     }
 
     impl Pam for FakePam {
@@ -435,10 +472,13 @@ mod tests {
             Some(self.service.clone())
         }
         fn tty(&self) -> Option<String> {
-            Some("ssh".into())
+            Some(self.console.map_or("ssh", |c| c.0).into())
         }
         fn rhost(&self) -> Option<String> {
-            Some("10.0.0.9".into())
+            Some(self.console.map_or("10.0.0.9", |c| c.1).into())
+        }
+        fn xdisplay(&self) -> Option<String> {
+            self.xdisplay.clone()
         }
         fn getenv(&mut self, name: &str) -> Option<String> {
             self.env.get(name).cloned()
@@ -634,6 +674,68 @@ mod tests {
         assert!(!p.env.contains_key(ENV_AUDIT_LEVEL));
         close_session(&mut p, &h, &args(&[]));
         assert!(!p.log.borrow().iter().any(|l| l.contains("session closed")));
+    }
+
+    const GRAPHICAL_POLICY: &str = "[[rule]]\nname = \"a\"\nusers = [\"alice\"]\n\
+        [[rule]]\nname = \"b\"\nusers = [\"bob\"]\ngraphical = \"record-terminals\"\n";
+
+    #[test]
+    fn a_display_manager_login_hands_off_graphical_with_the_rules_choice() {
+        for (user, terminals) in [
+            ("alice", Graphical::Skip),
+            ("bob", Graphical::RecordTerminals),
+        ] {
+            let h = FakeHost {
+                policy: GRAPHICAL_POLICY,
+                consumed: RefCell::new(Consumption::NotConsumed),
+                ..host(REC)
+            };
+            let mut p = pam(user, "gdm-password");
+            p.console = Some((":0", ""));
+            assert_eq!(open_session(&mut p, &h, &args(&[])), Outcome::Success);
+            let w = h.written.borrow().last().cloned().unwrap();
+            assert!(w.record, "{user}");
+            assert_eq!(w.graphical, Some(terminals), "{user}");
+            assert!(p
+                .log
+                .borrow()
+                .iter()
+                .any(|l| l.contains("graphical=\"service gdm-password is a display manager\"")));
+            // The desktop never ran the recorder: that is no evidence.
+            close_session(&mut p, &h, &args(&[]));
+            assert!(h.evidence.borrow().is_empty(), "{user}");
+        }
+    }
+
+    #[test]
+    fn a_text_login_claiming_to_be_graphical_is_handed_off_as_text() {
+        let h = FakeHost {
+            policy: GRAPHICAL_POLICY,
+            consumed: RefCell::new(Consumption::NotConsumed),
+            ..host(REC)
+        };
+        let mut p = pam("alice", "sshd");
+        p.env.insert("XDG_SESSION_TYPE".into(), "x11".into());
+        p.env.insert("DISPLAY".into(), ":0".into());
+        assert_eq!(open_session(&mut p, &h, &args(&[])), Outcome::Success);
+        let w = h.written.borrow().last().cloned().unwrap();
+        assert!(w.record);
+        assert_eq!(w.graphical, None);
+        close_session(&mut p, &h, &args(&[]));
+        assert_eq!(h.evidence.borrow().len(), 1);
+        // On a local console the same variable counts (wayland DMs set it).
+        let mut p = pam("alice", "greetd");
+        p.console = Some(("/dev/tty7", ""));
+        p.env.insert("XDG_SESSION_TYPE".into(), "wayland".into());
+        open_session(&mut p, &h, &args(&[]));
+        let w = h.written.borrow().last().cloned().unwrap();
+        assert_eq!(w.graphical, Some(Graphical::Skip));
+        // PAM_XDISPLAY, set by the application, counts anywhere.
+        let mut p = pam("alice", "xdm");
+        p.xdisplay = Some(":1".into());
+        open_session(&mut p, &h, &args(&[]));
+        let w = h.written.borrow().last().cloned().unwrap();
+        assert_eq!(w.graphical, Some(Graphical::Skip));
     }
 
     #[test]

@@ -16,6 +16,7 @@ struct FileToml {
     settings: Option<Spanned<RecSettings>>,
     sssd: Option<SssdToml>,
     freeipa: Option<FreeIpaToml>,
+    display_managers: Option<Spanned<Vec<String>>>,
     #[serde(default)]
     rule: Vec<Spanned<RuleToml>>,
 }
@@ -58,13 +59,14 @@ struct RuleToml {
     services: Option<Spanned<Vec<String>>>,
     audit_level: Option<Spanned<String>>,
     settings: Option<Spanned<RecSettings>>,
+    graphical: Option<Spanned<String>>,
 }
 
 fn yes() -> bool {
     true
 }
 
-pub use crate::vocab::Action;
+pub use crate::vocab::{Action, Graphical};
 
 /// One validated `[[rule]]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,6 +83,8 @@ pub struct Rule {
     pub services: Vec<String>,
     pub audit_level: Option<AuditLevel>,
     pub settings: RecSettings,
+    /// Terminals opened inside a graphical login of a selected user.
+    pub graphical: Graphical,
 }
 
 /// What to do when the FreeIPA cache is older than `max_age`.
@@ -115,6 +119,8 @@ pub struct PolicyConfig {
     pub settings: RecSettings,
     pub sssd: Option<SssdConfig>,
     pub freeipa: Option<FreeIpaConfig>,
+    /// PAM services of display managers: their logins are graphical.
+    pub display_managers: Vec<String>,
     pub rules: Vec<Rule>,
 }
 
@@ -205,6 +211,18 @@ pub fn parse(text: &str, origin: &str) -> Result<PolicyConfig, Vec<PolicyError>>
         }
     });
 
+    let display_managers = match raw.display_managers {
+        None => crate::graphical::DEFAULT_DISPLAY_MANAGERS
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        Some(l) => {
+            if l.get_ref().iter().any(|s| s.is_empty()) {
+                err(at(l.span()), "display_managers: empty service name".into());
+            }
+            l.into_inner()
+        }
+    };
     let mut rules = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for r in raw.rule {
@@ -283,6 +301,21 @@ pub fn parse(text: &str, origin: &str) -> Result<PolicyConfig, Vec<PolicyError>>
             }
             None => RecSettings::default(),
         };
+        let graphical = match &r.graphical {
+            None => Graphical::default(),
+            Some(g) => {
+                if action == Action::Exempt {
+                    err(
+                        at(g.span()),
+                        format!("{label}: graphical applies to record rules only"),
+                    );
+                }
+                g.get_ref().parse().unwrap_or_else(|e| {
+                    err(at(g.span()), format!("{label}: graphical = {e}"));
+                    Graphical::default()
+                })
+            }
+        };
         if !r.enabled {
             continue;
         }
@@ -297,6 +330,7 @@ pub fn parse(text: &str, origin: &str) -> Result<PolicyConfig, Vec<PolicyError>>
             services,
             audit_level: audit,
             settings,
+            graphical,
         });
     }
     if errs.is_empty() {
@@ -306,6 +340,7 @@ pub fn parse(text: &str, origin: &str) -> Result<PolicyConfig, Vec<PolicyError>>
             settings,
             sssd,
             freeipa,
+            display_managers,
             rules,
         })
     } else {

@@ -44,7 +44,7 @@ impl fmt::Display for Source {
     }
 }
 
-pub use crate::vocab::AuditLevel;
+pub use crate::vocab::{AuditLevel, Graphical};
 
 /// Environment variables carrying the recorder's settings.
 pub const ENV_SHELL: &str = "TLOG_REC_SHELL";
@@ -82,6 +82,8 @@ pub struct Decision {
     /// The real shell to exec; never empty.
     pub shell: String,
     pub audit_level: AuditLevel,
+    /// The deciding rule's choice for terminals inside a graphical login.
+    pub graphical: Graphical,
 }
 
 impl Decision {

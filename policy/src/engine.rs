@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
 use crate::config::{self, Action, FreeIpaConfig, OnStale, PolicyConfig, Rule};
-use crate::decision::{real_shell, AuditLevel, Decision, Source};
+use crate::decision::{real_shell, AuditLevel, Decision, Graphical, Source};
 use crate::error::PolicyError;
 use crate::facts::LoginFacts;
 use crate::fast::FastMap;
@@ -327,6 +327,11 @@ impl Policy {
         &self.recorder
     }
 
+    /// The PAM services of display managers (`display_managers`).
+    pub fn display_managers(&self) -> &[String] {
+        &self.config.display_managers
+    }
+
     /// The policy.toml path or origin this policy was parsed from.
     pub fn origin(&self) -> &str {
         &self.origin
@@ -377,6 +382,7 @@ impl Policy {
             settings: RecSettings::default(),
             shell,
             audit_level: AuditLevel::None,
+            graphical: Graphical::Skip,
         }
     }
 
@@ -478,6 +484,7 @@ impl Policy {
             settings: RecSettings::default(),
             shell: real_shell(&facts.passwd_shell, DEFAULT_RECORDER),
             audit_level: AuditLevel::Session,
+            graphical: Graphical::Skip,
         }
     }
 
@@ -498,6 +505,7 @@ impl Policy {
             settings: settings.or(&self.config.settings),
             shell: shell.to_string(),
             audit_level: audit.unwrap_or(self.config.audit_level),
+            graphical: Graphical::Skip,
         }
     }
 
@@ -510,6 +518,7 @@ impl Policy {
             settings: RecSettings::default(),
             shell: shell.to_string(),
             audit_level: AuditLevel::None,
+            graphical: Graphical::Skip,
         }
     }
 
@@ -570,14 +579,17 @@ impl Policy {
             let who = who_matched(rule, facts);
             let label = format!("policy.toml rule '{}' (line {})", rule.name, rule.line);
             return Some(match rule.action {
-                Action::Record => self.recorded(
-                    Source::Toml,
-                    label,
-                    format!("{who}, so rule '{}' records this login", rule.name),
-                    &rule.settings,
-                    rule.audit_level,
-                    shell,
-                ),
+                Action::Record => Decision {
+                    graphical: rule.graphical,
+                    ..self.recorded(
+                        Source::Toml,
+                        label,
+                        format!("{who}, so rule '{}' records this login", rule.name),
+                        &rule.settings,
+                        rule.audit_level,
+                        shell,
+                    )
+                },
                 Action::Exempt => Self::not_recorded(
                     Source::Toml,
                     label,

@@ -38,6 +38,7 @@ use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::sys::proc_stat;
+use crate::vocab::Graphical;
 
 /// The variable that carried the hand-off token before hand-offs were keyed by
 /// process. Nothing reads it any more; PAM still removes it from the
@@ -62,7 +63,8 @@ const MAX_FILE_SIZE: u64 = 64 * 1024;
 /// How far up the process tree the recorder looks for its PAM process.
 const MAX_ANCESTORS: usize = 64;
 
-const FORMAT_VERSION: u32 = 2;
+/// 3: `graphical`. Older files are rejected (the recorder then records).
+const FORMAT_VERSION: u32 = 3;
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Handoff {
@@ -92,6 +94,12 @@ pub struct Handoff {
     /// Audit level of the decision (`none`, `login`, `session`).
     #[serde(default)]
     pub audit_level: String,
+    /// Set for a graphical login (format 3): the desktop is not recorded,
+    /// and this is the rule's choice for terminals opened inside it. Only
+    /// this trusted statement lets the recorder run a shell unrecorded for
+    /// a login that `record` selects.
+    #[serde(default)]
+    pub graphical: Option<Graphical>,
 }
 
 /// A process identified so that pid reuse cannot fool us: pid + start time
@@ -671,6 +679,7 @@ mod tests {
             tty: "ssh".into(),
             groups: vec!["dbas".into()],
             audit_level: "session".into(),
+            graphical: None,
         }
     }
 
@@ -705,6 +714,28 @@ mod tests {
             find_in(&dir, std::process::id(), owner(), me()),
             Err(Rejected::NotFound)
         );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_graphical_statement_round_trips_and_old_formats_are_rejected() {
+        let dir = tempdir("graphical", 0o711);
+        let mut h = sample(me(), true);
+        h.graphical = Some(Graphical::RecordTerminals);
+        let key = write_in(&dir, &h, parent()).unwrap();
+        let path = dir.join(key.to_string());
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(text.contains(r#""graphical":"record-terminals""#), "{text}");
+        assert_eq!(read_key_in(&dir, key, owner()), Ok(h));
+        // A format-2 file (no graphical field) is not trusted.
+        let mut rec: Record = serde_json::from_str(&text).unwrap();
+        rec.version = 2;
+        rec.handoff.graphical = None;
+        fs::write(&path, serde_json::to_string(&rec).unwrap()).unwrap();
+        assert!(matches!(
+            read_key_in(&dir, key, owner()),
+            Err(Rejected::Corrupt(_))
+        ));
         fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -22,6 +22,7 @@ mod error;
 mod facts;
 mod fast;
 pub mod freeipa;
+pub mod graphical;
 pub mod handoff;
 pub mod nss_passwd;
 mod settings;
@@ -40,7 +41,7 @@ pub use engine::{host_matches, LookupNeeds, Policy, ValidationReport};
 pub use error::{ErrorKind, PolicyError};
 pub use facts::LoginFacts;
 pub use settings::{Bound, RecSettings};
-pub use vocab::{Action, LimitAction, UnknownValue, WriterKind};
+pub use vocab::{Action, Graphical, LimitAction, UnknownValue, WriterKind};
 
 /// Where the policy lives.
 pub const DEFAULT_POLICY_PATH: &str = "/etc/tlog-rs/policy.toml";

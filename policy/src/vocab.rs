@@ -105,6 +105,17 @@ words! {
     }
 }
 
+words! {
+    /// A rule's choice for terminals opened inside a graphical login
+    /// (`graphical` in policy.toml). The desktop itself is never recorded.
+    #[derive(Default)]
+    pub enum Graphical {
+        #[default]
+        Skip = "skip",
+        RecordTerminals = "record-terminals",
+    }
+}
+
 impl AuditLevel {
     /// Parse `none|login|session`, case-insensitive (the hand-off's spelling
     /// is not ours to police).

@@ -11,6 +11,7 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 
 use tlog_policy::handoff;
+use tlog_policy::Graphical;
 use tlog_rs_rec::config::{system_config_path, ConfigBuilder, ConfigError, Program};
 use tlog_rs_rec::privilege::StartUids;
 use tlog_rs_rec::session_args::{self, SessionArgs};
@@ -112,6 +113,19 @@ fn login_meta(h: &handoff::Handoff) -> LoginMeta {
         rule: Some(h.rule.clone()),
         source: Some(h.source.clone()),
         fqdn: None,
+    }
+}
+
+/// Whether this shell is recorded under hand-off `h`. In a graphical login
+/// (a statement only pam_tlog, as root, can make) the desktop's own shells
+/// are not, and terminals inside it only when the rule says
+/// `record-terminals`: those have a terminal on standard input.
+fn records_here(h: &handoff::Handoff) -> bool {
+    match h.graphical {
+        None => h.record,
+        Some(Graphical::Skip) => false,
+        // SAFETY: isatty only inspects fd 0.
+        Some(Graphical::RecordTerminals) => h.record && unsafe { libc::isatty(0) } == 1,
     }
 }
 
@@ -232,7 +246,7 @@ fn real_main() -> i32 {
         return 0;
     }
     let shell_argv = session_args::shell_argv(&shell, &args);
-    if handoff.as_ref().is_some_and(|h| !h.record)
+    if handoff.as_ref().is_some_and(|h| !records_here(h))
         || nesting::already_recorded(login.map(|k| k.pam))
     {
         return exec_unrecorded(uids, &shell, &shell_argv);
