@@ -19,6 +19,7 @@
 
 pub mod answers;
 pub mod logic;
+mod stubs;
 pub use tlog_policy::nss_passwd as sys;
 
 use std::cell::Cell;
