@@ -13,6 +13,7 @@ use tlog_rs_audit::parse::{parse_line, Record};
 
 const APPENDIX_A: &str = include_str!("data/appendix-a.log");
 const HANDWRITTEN: &str = include_str!("data/handwritten.log");
+const LIVE: &str = include_str!("data/live.log");
 
 fn by_id<'a>(events: &'a [Event], id: &str) -> &'a Event {
     events
@@ -247,7 +248,11 @@ fn bad_lines_get_line_and_column() {
 
 #[test]
 fn no_panic_on_any_prefix_or_byte_flip() {
-    for line in APPENDIX_A.lines().chain(HANDWRITTEN.lines()) {
+    for line in APPENDIX_A
+        .lines()
+        .chain(HANDWRITTEN.lines())
+        .chain(LIVE.lines())
+    {
         for end in 0..=line.len() {
             if line.is_char_boundary(end) {
                 let _ = parse_line(&line[..end], 1);
@@ -401,10 +406,11 @@ fn differential(name: &str, text: &str) {
 fn differential_against_ausearch() {
     differential("appendix-a.log", APPENDIX_A);
     differential("handwritten.log", HANDWRITTEN);
-    let live = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/live.log");
-    if let Ok(text) = std::fs::read_to_string(&live) {
-        differential("live.log", &text);
-    }
+    // Captured from kernel 6.18 + auditd 3.0.9 (ENRICHED, name_format=user)
+    // with the rules of `tlog-rs audit-rules` for uid 1: a shell that sets
+    // its loginuid, touch/mv/chmod/rm of a file with a space, ls, a
+    // loopback connect, exit 3 (tests/tests/audit_live.rs does this live).
+    differential("live.log", LIVE);
 }
 
 #[test]
@@ -417,4 +423,23 @@ fn json_output_is_one_object_per_event() {
         assert_eq!(j["records"].as_array().unwrap().len(), e.records.len());
         assert!(j["time"].as_f64().unwrap() > 1.7e9);
     }
+}
+
+#[test]
+fn live_capture_has_the_session() {
+    let ev = parse_log(LIVE).unwrap();
+    let j: Vec<Value> = ev.iter().map(Event::to_json).collect();
+    let execs: Vec<&Value> = j
+        .iter()
+        .filter(|e| e["kind"] == "exec" && e["auid"] == 1)
+        .map(|e| &e["argv"])
+        .collect();
+    assert!(execs.contains(&&json!(["touch", "my file"])), "{execs:?}");
+    assert!(execs.contains(&&json!(["mv", "my file", "g"])), "{execs:?}");
+    assert!(j
+        .iter()
+        .any(|e| e["kind"] == "exit" && e["comm"] == "bash" && e["status"] == 3));
+    assert!(j.iter().any(|e| e["kind"] == "net"
+        && e["sockaddr"] == json!({"family": "inet", "addr": "127.0.0.1", "port": 9911})));
+    assert!(j.iter().all(|e| e["node"] == "vm"));
 }
