@@ -28,8 +28,6 @@ pub use eval::{IpaMatch, IpaRules};
 pub use time_limit::{quote_values, TimeLimitHandling};
 pub use trust::load_cache;
 
-/// The integration tests' name for the record/exempt `Action`.
-pub use crate::vocab::Action as Mode;
 pub use crate::vocab::LimitAction;
 
 /// `format` field of every cache file.

@@ -8,12 +8,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use common::TempDir;
 use tlog_policy::freeipa::{
-    CacheFile, CacheRule, CacheServices, CacheSettings, CacheUsers, Mode, Tier, CACHE_FORMAT,
+    CacheFile, CacheRule, CacheServices, CacheSettings, CacheUsers, Tier, CACHE_FORMAT,
     CACHE_VERSION,
 };
-use tlog_policy::{LoginFacts, Policy, Source};
+use tlog_policy::{Action, LoginFacts, Policy, Source};
 
-fn rule(name: &str, mode: Mode, users: &[&str], settings: CacheSettings) -> CacheRule {
+fn rule(name: &str, mode: Action, users: &[&str], settings: CacheSettings) -> CacheRule {
     CacheRule {
         name: name.into(),
         id: format!("00000000-0000-4000-8000-{:012}", name.len()),
@@ -47,7 +47,7 @@ fn cache_file(dir: &TempDir, synced_at: u64) -> String {
         rules: vec![
             rule(
                 "record_alice_carol",
-                Mode::Record,
+                Action::Record,
                 &["alice", "carol"],
                 CacheSettings {
                     log_input: Some(true),
@@ -56,7 +56,7 @@ fn cache_file(dir: &TempDir, synced_at: u64) -> String {
             ),
             rule(
                 "exempt_bob",
-                Mode::Exempt,
+                Action::Exempt,
                 &["bob"],
                 CacheSettings::default(),
             ),

@@ -9,10 +9,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use common::TempDir;
 use tlog_policy::freeipa::{
-    CacheFile, CacheRule, CacheServices, CacheSettings, CacheUsers, Mode, Tier, CACHE_FORMAT,
+    CacheFile, CacheRule, CacheServices, CacheSettings, CacheUsers, Tier, CACHE_FORMAT,
     CACHE_VERSION,
 };
-use tlog_policy::{Bound, Policy};
+use tlog_policy::{Action, Bound, Policy};
 
 fn errors(dir: &TempDir, text: &str) -> Vec<String> {
     let p = dir.write("policy.toml", &format!("recorder = \"/bin/sh\"\n{text}"));
@@ -74,7 +74,7 @@ fn cache(dir: &TempDir, defaults: CacheSettings, rule_settings: CacheSettings) -
             "name": "fast",
             "id": "00000000-0000-4000-8000-000000000001",
             "priority": 1,
-            "mode": serde_json::to_value(Mode::Record).unwrap(),
+            "mode": serde_json::to_value(Action::Record).unwrap(),
             "host": serde_json::to_value(Tier::All).unwrap(),
             "users": serde_json::to_value(CacheUsers { all: true, ..Default::default() }).unwrap(),
             "services": serde_json::to_value(CacheServices { all: true, ..Default::default() }).unwrap(),

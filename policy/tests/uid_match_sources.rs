@@ -9,13 +9,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use common::TempDir;
 use tlog_policy::freeipa::{
-    CacheFile, CacheRule, CacheServices, CacheSettings, CacheUsers, Mode, Tier, CACHE_FORMAT,
+    CacheFile, CacheRule, CacheServices, CacheSettings, CacheUsers, Tier, CACHE_FORMAT,
     CACHE_VERSION,
 };
 use tlog_policy::uid_match::{decide_login, Account, Accounts, SelectingNames};
-use tlog_policy::{LoginFacts, Policy};
+use tlog_policy::{Action, LoginFacts, Policy};
 
-fn rule(name: &str, mode: Mode, users: &[&str], groups: &[&str]) -> CacheRule {
+fn rule(name: &str, mode: Action, users: &[&str], groups: &[&str]) -> CacheRule {
     CacheRule {
         name: name.into(),
         id: format!("00000000-0000-4000-8000-{:012}", name.len()),
@@ -51,8 +51,8 @@ fn setup() -> (TempDir, Policy) {
         base_dn: "dc=example,dc=test".into(),
         defaults: CacheSettings::default(),
         rules: vec![
-            rule("ipa_rec", Mode::Record, &["ipauser"], &["ipagroup"]),
-            rule("ipa_ex", Mode::Exempt, &["ipaexempt"], &["ipaexgroup"]),
+            rule("ipa_rec", Action::Record, &["ipauser"], &["ipagroup"]),
+            rule("ipa_ex", Action::Exempt, &["ipaexempt"], &["ipaexgroup"]),
         ],
         user_groups: HashMap::new(),
         group_closure: HashMap::new(),
