@@ -87,14 +87,7 @@ pub struct Rule {
     pub graphical: Graphical,
 }
 
-/// What to do when the FreeIPA cache is older than `max_age`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnStale {
-    /// Record every login the FreeIPA source is consulted for (fail-secure).
-    Record,
-    /// Keep using the stale rules.
-    Use,
-}
+pub use crate::vocab::OnStale;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SssdConfig {
@@ -192,17 +185,16 @@ pub fn parse(text: &str, origin: &str) -> Result<PolicyConfig, Vec<PolicyError>>
         };
         let on_stale = match &f.on_stale {
             None => OnStale::Record,
-            Some(s) => match s.get_ref().as_str() {
-                "record" => OnStale::Record,
-                "use" => OnStale::Use,
-                other => {
-                    err(
-                        at(s.span()),
-                        format!("[freeipa] on_stale = {other:?}: expected \"record\" or \"use\""),
-                    );
-                    OnStale::Record
-                }
-            },
+            Some(s) => s.get_ref().parse().unwrap_or_else(|_| {
+                err(
+                    at(s.span()),
+                    format!(
+                        "[freeipa] on_stale = {:?}: expected \"record\" or \"use\"",
+                        s.get_ref()
+                    ),
+                );
+                OnStale::Record
+            }),
         };
         FreeIpaConfig {
             cache: f.cache.into_inner(),

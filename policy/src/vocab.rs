@@ -97,6 +97,16 @@ words! {
 }
 
 words! {
+    /// What to do when the FreeIPA cache is older than `max_age` (`on_stale`).
+    pub enum OnStale {
+        /// Record every login the FreeIPA source is consulted for (fail-secure).
+        Record = "record",
+        /// Keep using the stale rules.
+        Use = "use",
+    }
+}
+
+words! {
     /// Where the recorder writes (`writer` in tlog's schema).
     pub enum WriterKind {
         Journal = "journal",
