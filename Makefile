@@ -27,6 +27,10 @@ TARGET      ?= target/release
 RECORDER_USER ?= tlog-rs
 LOGDIR      ?= /var/log/tlog-rs
 LOG_GROUP   ?= adm
+# The modules are loaded into other processes: install them stripped (their
+# line tables are only for our own debugging; a distribution's packaging
+# keeps them as a debug package with STRIP=true).
+STRIP       ?= strip
 
 BINARIES    := tlog-rs tlog-rs-rec tlog-rs-rec-session
 MAN1        := man/tlog-rs.1
@@ -64,8 +68,8 @@ install: check-multiarch
 	else \
 	    echo "DESTDIR install: create the $(RECORDER_USER) account, then chown $(RECORDER_USER):root and chmod 4755 $(BINDIR)/tlog-rs-rec-session, and create $(LOGDIR) ($(RECORDER_USER):$(LOG_GROUP) 2750) in the package's postinst"; \
 	fi
-	install -m 0644 $(TARGET)/libpam_tlog.so $(DESTDIR)$(PAMDIR)/pam_tlog.so
-	install -m 0644 $(TARGET)/libnss_tlog.so $(DESTDIR)$(LIBDIR)/libnss_tlog.so.2
+	install -m 0644 -s --strip-program=$(STRIP) $(TARGET)/libpam_tlog.so $(DESTDIR)$(PAMDIR)/pam_tlog.so
+	install -m 0644 -s --strip-program=$(STRIP) $(TARGET)/libnss_tlog.so $(DESTDIR)$(LIBDIR)/libnss_tlog.so.2
 	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
 	install -m 0644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/
 	install -m 0644 $(MAN5) $(DESTDIR)$(MANDIR)/man5/
