@@ -7,13 +7,15 @@ use std::path::PathBuf;
 use serde_json::{json, Map, Value};
 
 use crate::sshd_check;
+use tlog_policy::graphical::{self, LoginView};
 use tlog_policy::handoff::HANDOFF_DIR;
 use tlog_policy::{
-    sys, Decision, LoginFacts, Policy, CONTROLLED_ENV, DEFAULT_POLICY_PATH, DEFAULT_RECORDER,
+    sys, Decision, Graphical, LoginFacts, Policy, CONTROLLED_ENV, DEFAULT_POLICY_PATH,
+    DEFAULT_RECORDER,
 };
 
 const CHECK_USAGE: &str = "\
-usage: tlog-rs check USER [--service S] [--host H] [--policy FILE] [--json]
+usage: tlog-rs check USER [--service S] [--tty T] [--host H] [--policy FILE] [--json]
 
 Show whether a login of USER would be recorded, which source and rule decide,
 and the exact environment PAM would export. The user and groups come from the
@@ -21,6 +23,7 @@ system's NSS (the passwd services after tlog's own module, so the shell shown
 is the real one).
 
   --service S    PAM service (default: unknown, i.e. what NSS decides: any service)
+  --tty T        PAM_TTY of the login (\":0\" is an X display: a graphical login)
   --host H       host name to match host patterns against (default: gethostname)
   --policy FILE  policy file (default: /etc/tlog-rs/policy.toml)
   --json         print one JSON object
@@ -57,6 +60,7 @@ pub fn run(cmd: &str, args: Vec<OsString>) -> i32 {
 struct CheckArgs {
     user: String,
     service: Option<String>,
+    tty: Option<String>,
     host: Option<String>,
     policy: PathBuf,
     json: bool,
@@ -65,6 +69,7 @@ struct CheckArgs {
 fn parse_check(args: Vec<OsString>) -> Result<CheckArgs, String> {
     let mut user = None;
     let mut service = None;
+    let mut tty = None;
     let mut host = None;
     let mut policy = PathBuf::from(DEFAULT_POLICY_PATH);
     let mut json = false;
@@ -81,6 +86,7 @@ fn parse_check(args: Vec<OsString>) -> Result<CheckArgs, String> {
         };
         match a.as_str() {
             "--service" => service = Some(value("--service")?),
+            "--tty" => tty = Some(value("--tty")?),
             "--host" => host = Some(value("--host")?),
             "--policy" => policy = PathBuf::from(value("--policy")?),
             "--json" => json = true,
@@ -97,6 +103,7 @@ fn parse_check(args: Vec<OsString>) -> Result<CheckArgs, String> {
     Ok(CheckArgs {
         user,
         service,
+        tty,
         host,
         policy,
         json,
@@ -131,8 +138,10 @@ fn check(args: Vec<OsString>) -> i32 {
     };
     // What NSS shows as the login shell: the recorder whenever some service
     // might record (the broken-policy case records everyone).
+    let mut display_managers = graphical::default_display_managers();
     let (decision, error, nss_shell) = match Policy::load(&a.policy) {
         Ok(p) => {
+            display_managers = p.display_managers().to_vec();
             // NSS also swaps for an account sharing the uid of a user a rule
             // names; pam_tlog decides by uid with group members too.
             let by_uid = || {
@@ -159,12 +168,30 @@ fn check(args: Vec<OsString>) -> i32 {
             DEFAULT_RECORDER.to_string(),
         ),
     };
+    // What pam_tlog decides about a graphical login (see policy/src/graphical.rs);
+    // a broken policy records terminals inside desktops too.
+    let view = LoginView {
+        service: a.service.clone().unwrap_or_default(),
+        tty: a.tty.clone().unwrap_or_default(),
+        ..LoginView::default()
+    };
+    let terminals = if error.is_some() {
+        Graphical::RecordTerminals
+    } else {
+        decision.graphical
+    };
+    let graphical = graphical::detect(&view, &display_managers).map(|s| (s, terminals));
     if a.json {
         let mut v = to_json(&facts, &decision, error.as_ref());
         v["nss_shell"] = Value::String(nss_shell);
+        v["graphical"] = match &graphical {
+            Some((s, t)) => json!({"signal": s.to_string(), "terminals": t.as_str()}),
+            None => Value::Null,
+        };
         println!("{v}");
     } else {
         print_text(&facts, &decision, error.as_ref(), &a.policy);
+        print_graphical(&decision, graphical.as_ref(), a.service.is_some());
         println!(
             "NSS shell: {nss_shell} (what getpwnam returns with nss_tlog first in nsswitch.conf)"
         );
@@ -258,6 +285,22 @@ fn print_text(
             "PAM exports nothing and removes: {}",
             CONTROLLED_ENV.join(" ")
         );
+    }
+}
+
+fn print_graphical(d: &Decision, g: Option<&(graphical::Signal, Graphical)>, service: bool) {
+    match g {
+        Some((signal, terminals)) => {
+            println!("graphical: yes ({signal}): the desktop is not recorded");
+            let what = match (d.record, terminals) {
+                (false, _) => "not recorded (the login is not selected)",
+                (true, Graphical::Skip) => "not recorded (graphical = \"skip\")",
+                (true, Graphical::RecordTerminals) => "recorded (graphical = \"record-terminals\")",
+            };
+            println!("terminals: {what}, when started under the display manager's session");
+        }
+        None if service => println!("graphical: no (a text login)"),
+        None => {}
     }
 }
 
