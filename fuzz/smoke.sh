@@ -12,7 +12,7 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --locked
 fi
 
-# Seeds: real tlog messages and timing strings, plus a config.
+# Seeds: real tlog messages and timing strings, a config, audit logs.
 seed() {
     local target=$1
     mkdir -p "corpus/$target"
@@ -36,6 +36,12 @@ seed() {
 "log":{"input":false,"output":true,"window":true},
 "limit":{"rate":16384,"burst":32768,"action":"pass"},
 "file":{"path":"/var/log/x"},"writer":"journal"}' >"corpus/$target/seed-1"
+        ;;
+    audit_parser)
+        # Real and hand-written audit.log files (enriched, hex, node=, interleaved).
+        for log in ../audit/tests/data/*.log; do
+            cp "$log" "corpus/$target/seed-$(basename "$log")"
+        done
         ;;
     esac
 }
