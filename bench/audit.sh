@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Audit log ingestion: events per second of `tlog-rs audit-export` (parse,
+# group, decode, JSON out) against Debian's `ausearch` reading the same log
+# in this run (`ausearch -if` groups and prints raw events; `ausearch -i -if`
+# also interprets). The log is the real capture audit/tests/data/live.log
+# (ENRICHED, node=) repeated with shifted ids up to ~EVENTS events; median
+# wall time of RUNS runs, whole processes. Target: >= 50k events/s.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-5}
+EVENTS=${EVENTS:-200000}
+TARGET=${CARGO_TARGET_DIR:-target}
+# TLOG_RS=path: measure that binary instead of building one.
+if [ -z "${TLOG_RS:-}" ]; then
+    cargo build --release -p tlog-rs --quiet
+fi
+B=$(realpath "${TLOG_RS:-$TARGET/release/tlog-rs}")
+W=$(mktemp -d)
+trap 'rm -rf "$W"' EXIT
+
+per=$("$B" audit-export audit/tests/data/live.log | wc -l)
+copies=$(((EVENTS + per - 1) / per))
+# Copy k: serials + k*100000, times + k*10 s, so events never merge.
+awk -v n="$copies" '
+    { lines[NR] = $0 }
+    END {
+        for (k = 0; k < n; k++)
+            for (i = 1; i <= NR; i++) {
+                l = lines[i]
+                if (match(l, /msg=audit\([0-9]+\.[0-9]+:[0-9]+\)/)) {
+                    id = substr(l, RSTART + 10, RLENGTH - 11)
+                    split(id, p, /[.:]/)
+                    new = sprintf("msg=audit(%d.%s:%d)", p[1] + 10 * k, p[2], p[3] + 100000 * k)
+                    l = substr(l, 1, RSTART - 1) new substr(l, RSTART + RLENGTH)
+                }
+                print l
+            }
+    }' audit/tests/data/live.log > "$W/audit.log"
+
+events=$("$B" audit-export "$W/audit.log" | wc -l)
+lines=$(wc -l < "$W/audit.log")
+size=$(stat -c %s "$W/audit.log")
+
+once() {
+    local s e
+    s=$(date +%s%N)
+    "$@" >/dev/null 2>&1 || true
+    e=$(date +%s%N)
+    awk -v d=$((e - s)) 'BEGIN { printf "%.3f\n", d / 1e9 }'
+}
+median() {
+    local i
+    for ((i = 0; i < RUNS; i++)); do once "$@"; done |
+        sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'
+}
+rate() { awk -v n="$1" -v t="$2" 'BEGIN { if (t > 0) printf "%.0f", n / t; else print "n/a" }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+
+ours=$(median "$B" audit-export "$W/audit.log")
+echo "log: $lines lines, $events events, $((size / 1000000)) MB (live.log x $copies)"
+echo "  tlog-rs audit-export: ${ours}s -> $(rate "$events" "$ours") events/s (target >= 50000)"
+if command -v ausearch >/dev/null; then
+    raw=$(median ausearch -if "$W/audit.log")
+    interp=$(median ausearch -i -if "$W/audit.log")
+    echo "  ausearch -if:         ${raw}s -> $(rate "$events" "$raw") events/s; ausearch/ours = $(ratio "$raw" "$ours")x"
+    echo "  ausearch -i -if:      ${interp}s -> $(rate "$events" "$interp") events/s; ausearch/ours = $(ratio "$interp" "$ours")x"
+else
+    echo "  ausearch missing (auditd, see .ci/packages): no baseline"
+fi
