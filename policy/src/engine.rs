@@ -322,6 +322,18 @@ impl Policy {
         report
     }
 
+    /// The parsed policy.toml (for the NSS snapshot).
+    pub(crate) fn config(&self) -> &PolicyConfig {
+        &self.config
+    }
+
+    /// The NSS pre-check's parts (by_name_only, names, groups, uid_aliases),
+    /// stored by the NSS snapshot.
+    pub(crate) fn prefilter_parts(&self) -> (bool, &[String], bool, bool) {
+        let f = &self.prefilter;
+        (f.by_name_only, &f.names, f.groups, f.uid_aliases)
+    }
+
     /// Path of the login-shell recorder.
     pub fn recorder(&self) -> &str {
         &self.recorder
@@ -704,7 +716,7 @@ fn who_matched(rule: &Rule, facts: &LoginFacts) -> String {
 
 /// Hosts: an unknown (empty) host name matches a record rule restricted to
 /// some hosts (it might apply) but not such an exemption, like services.
-fn hosts_match(rule: &Rule, host: &str) -> bool {
+pub(crate) fn hosts_match(rule: &Rule, host: &str) -> bool {
     if rule.hosts.is_empty() {
         return true;
     }
@@ -716,7 +728,7 @@ fn hosts_match(rule: &Rule, host: &str) -> bool {
 
 /// Services: `None` (NSS, unknown) matches a record rule restricted to some
 /// services (it might apply) but not such an exemption (it might not).
-fn service_matches(rule: &Rule, service: Option<&str>) -> bool {
+pub(crate) fn service_matches(rule: &Rule, service: Option<&str>) -> bool {
     if rule.services.is_empty() {
         return true;
     }

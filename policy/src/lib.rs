@@ -27,6 +27,7 @@ pub mod handoff;
 pub mod nss_passwd;
 mod settings;
 pub mod source_file;
+pub mod snapshot;
 pub mod sssd;
 pub mod sys;
 pub mod uid_match;
@@ -41,6 +42,7 @@ pub use engine::{host_matches, LookupNeeds, Policy, ValidationReport};
 pub use error::{ErrorKind, PolicyError};
 pub use facts::LoginFacts;
 pub use settings::{Bound, RecSettings};
+pub use snapshot::{NssView, Snapshot, SnapshotError, DEFAULT_SNAPSHOT_PATH};
 pub use vocab::{Action, Graphical, LimitAction, UnknownValue, WriterKind};
 
 /// Where the policy lives.
