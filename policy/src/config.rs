@@ -1,12 +1,15 @@
 //! `/etc/tlog-rs/policy.toml`: the schema (serde, unknown keys rejected) and
 //! its checks. Pure: text in, validated rules out.
 
+use std::str::FromStr;
+
 use serde::Deserialize;
 use toml::Spanned;
 
 use crate::decision::AuditLevel;
 use crate::error::{line_of, PolicyError};
 use crate::settings::RecSettings;
+use crate::vocab::UnknownValue;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -183,19 +186,13 @@ pub fn parse(text: &str, origin: &str) -> Result<PolicyConfig, Vec<PolicyError>>
                 DEFAULT_IPA_MAX_AGE_SECS
             }),
         };
-        let on_stale = match &f.on_stale {
-            None => OnStale::Record,
-            Some(s) => s.get_ref().parse().unwrap_or_else(|_| {
-                err(
-                    at(s.span()),
-                    format!(
-                        "[freeipa] on_stale = {:?}: expected \"record\" or \"use\"",
-                        s.get_ref()
-                    ),
-                );
-                OnStale::Record
-            }),
-        };
+        let on_stale = word(
+            &f.on_stale,
+            "[freeipa] on_stale",
+            OnStale::Record,
+            &mut err,
+            &at,
+        );
         FreeIpaConfig {
             cache: f.cache.into_inner(),
             max_age_secs,
@@ -228,19 +225,13 @@ pub fn parse(text: &str, origin: &str) -> Result<PolicyConfig, Vec<PolicyError>>
         if !seen.insert(name.clone()) {
             err(at(r.name.span()), format!("{label}: duplicate rule name"));
         }
-        let action = match &r.action {
-            None => Action::Record,
-            Some(a) => a.get_ref().parse().unwrap_or_else(|_| {
-                err(
-                    at(a.span()),
-                    format!(
-                        "{label}: action = {:?}: expected \"record\" or \"exempt\"",
-                        a.get_ref()
-                    ),
-                );
-                Action::Record
-            }),
-        };
+        let action = word(
+            &r.action,
+            &format!("{label}: action"),
+            Action::Record,
+            &mut err,
+            &at,
+        );
         let list = |v: &Option<Spanned<Vec<String>>>,
                     what: &str,
                     err: &mut dyn FnMut(Option<usize>, String)| {
@@ -340,6 +331,24 @@ pub fn parse(text: &str, origin: &str) -> Result<PolicyConfig, Vec<PolicyError>>
     }
 }
 
+/// An optional setting holding one of an enum's words: unset = `default`;
+/// any other word is an error naming the valid ones (and gives `default`).
+fn word<T: FromStr<Err = UnknownValue>>(
+    v: &Option<Spanned<String>>,
+    key: &str,
+    default: T,
+    err: &mut dyn FnMut(Option<usize>, String),
+    at: &dyn Fn(std::ops::Range<usize>) -> Option<usize>,
+) -> T {
+    let Some(s) = v else { return default };
+    s.get_ref().parse().unwrap_or_else(|e: UnknownValue| {
+        let names: Vec<String> = e.expected.iter().map(|n| format!("{n:?}")).collect();
+        let msg = format!("{key} = {:?}: expected {}", s.get_ref(), names.join(" or "));
+        err(at(s.span()), msg);
+        default
+    })
+}
+
 fn parse_audit(
     a: &Spanned<String>,
     err: &mut dyn FnMut(Option<usize>, String),
@@ -383,5 +392,29 @@ fn parse_duration(v: &toml::Value) -> Result<u64, String> {
         other => Err(format!(
             "expected seconds or a string like \"24h\", found {other}"
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_words_name_the_valid_ones() {
+        let msg = |text: &str| -> Vec<String> {
+            parse(text, "p.toml")
+                .unwrap_err()
+                .into_iter()
+                .map(|e| e.message)
+                .collect()
+        };
+        assert_eq!(
+            msg("[[rule]]\nname = \"a\"\naction = \"skip\"\nusers = [\"x\"]\n"),
+            ["rule \"a\": action = \"skip\": expected \"record\" or \"exempt\""]
+        );
+        assert_eq!(
+            msg("[freeipa]\ncache = \"/x\"\non_stale = \"ignore\"\n"),
+            ["[freeipa] on_stale = \"ignore\": expected \"record\" or \"use\""]
+        );
     }
 }

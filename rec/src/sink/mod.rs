@@ -246,6 +246,12 @@ fn config_error(what: String) -> SinkError {
     SinkError { what, source: None }
 }
 
+/// A syslog facility or priority `code` looked up from `value`; none = the
+/// name is unknown.
+fn known<T>(code: Option<T>, key: &str, value: &str) -> Result<T, SinkError> {
+    code.ok_or_else(|| config_error(format!("unknown {key} \"{value}\"")))
+}
+
 /// Open the configured sink.
 ///
 /// Strict mode: fails if the sink cannot be written (missing file directory,
@@ -305,30 +311,27 @@ pub fn open_sink_with(
             finish(backend, r, limiter, settings, identity, notifier)
         }
         WriterKind::Syslog => {
-            let facility = syslog::facility_code(&settings.syslog_facility).ok_or_else(|| {
-                config_error(format!(
-                    "unknown syslog.facility \"{}\"",
-                    settings.syslog_facility
-                ))
-            })?;
-            let priority = syslog::priority_code(&settings.syslog_priority).ok_or_else(|| {
-                config_error(format!(
-                    "unknown syslog.priority \"{}\"",
-                    settings.syslog_priority
-                ))
-            })?;
+            let facility = known(
+                syslog::facility_code(&settings.syslog_facility),
+                "syslog.facility",
+                &settings.syslog_facility,
+            )?;
+            let priority = known(
+                syslog::priority_code(&settings.syslog_priority),
+                "syslog.priority",
+                &settings.syslog_priority,
+            )?;
             let mut backend = syslog::SyslogBackend::new(&targets.dev_log, facility, priority);
             backend.socket.send_timeout = send_timeout(settings.failure_mode);
             let r = backend::Backend::reconnect(&mut backend);
             finish(backend, r, limiter, settings, identity, notifier)
         }
         WriterKind::Journal => {
-            let priority = syslog::priority_code(&settings.journal_priority).ok_or_else(|| {
-                config_error(format!(
-                    "unknown journal.priority \"{}\"",
-                    settings.journal_priority
-                ))
-            })?;
+            let priority = known(
+                syslog::priority_code(&settings.journal_priority),
+                "journal.priority",
+                &settings.journal_priority,
+            )?;
             let mut backend = journal::JournalBackend::new(
                 &targets.journal_socket,
                 priority,
