@@ -191,6 +191,9 @@ impl Host for System {
     fn remove_marks(&self, key: HandoffKey) {
         handoff::remove_marks(key);
     }
+    fn end_login_records(&self, recorder_uid: u32, key: HandoffKey) -> usize {
+        tlog_rs_rec::utmp::end_entries(&handoff::marked_pids(recorder_uid, key))
+    }
     fn write_evidence(&self, h: &Handoff, ev: &Evidence) -> Result<(), String> {
         let settings = tlog_rs_rec::sink::evidence::settings_for_handoff(&h.conf_text)?;
         tlog_rs_rec::sink::evidence::write(&settings, ev, consumed_dir_owner())

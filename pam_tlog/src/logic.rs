@@ -60,6 +60,9 @@ pub trait Host {
     /// What the recorders marked for `key` (account `recorder_uid`).
     fn consumption(&self, recorder_uid: u32, key: HandoffKey) -> Consumption;
     fn remove_marks(&self, key: HandoffKey);
+    /// End the utmp entries of the recorders that marked `key` (they cannot:
+    /// they no longer have the user's uid) and log their logout in wtmp.
+    fn end_login_records(&self, recorder_uid: u32, key: HandoffKey) -> usize;
     /// Write an evidence entry to the writer the hand-off configured.
     fn write_evidence(&self, h: &Handoff, ev: &Evidence) -> Result<(), String>;
     /// uid of `user` (through the whole NSS chain), for close_session.
@@ -435,6 +438,13 @@ pub fn close_session(pam: &mut dyn Pam, host: &dyn Host, args: &Args) -> Outcome
                     );
                 }
             }
+            let ended = host.end_login_records(account, key);
+            if args.debug && ended > 0 {
+                pam.syslog(
+                    Level::Debug,
+                    &format!("{ended} utmp entries of the recorders ended"),
+                );
+            }
             host.remove_marks(key);
         }
     }
@@ -601,6 +611,9 @@ mod tests {
             self.consumed.borrow().clone()
         }
         fn remove_marks(&self, _: HandoffKey) {}
+        fn end_login_records(&self, _: u32, _: HandoffKey) -> usize {
+            0
+        }
         fn write_evidence(&self, _: &Handoff, ev: &Evidence) -> Result<(), String> {
             self.evidence.borrow_mut().push(ev.clone());
             Ok(())

@@ -538,6 +538,38 @@ pub fn consumption(recorder_uid: u32, key: HandoffKey) -> Consumption {
     consumption_in(Path::new(CONSUMED_DIR), recorder_uid, key)
 }
 
+/// PAM side: the pids of the recorders (account `recorder_uid`) that marked
+/// `key`, from the mark names `<key>.<pid>`; for ending their utmp entries.
+pub fn marked_pids_in(dir: &Path, recorder_uid: u32, key: HandoffKey) -> Vec<u32> {
+    let prefix = format!("{key}.");
+    let mut pids = Vec::new();
+    if check_trusted_dir(dir, recorder_uid).is_err() {
+        return pids;
+    }
+    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(&prefix))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if entry
+            .metadata()
+            .is_ok_and(|m| m.file_type().is_file() && m.uid() == recorder_uid)
+        {
+            pids.push(pid);
+        }
+    }
+    pids.sort_unstable();
+    pids
+}
+
+pub fn marked_pids(recorder_uid: u32, key: HandoffKey) -> Vec<u32> {
+    marked_pids_in(Path::new(CONSUMED_DIR), recorder_uid, key)
+}
+
 /// Remove the marks of `key` (close_session, after reading them).
 pub fn remove_marks_in(dir: &Path, key: HandoffKey) {
     let prefix = format!("{key}.");
@@ -905,6 +937,8 @@ mod tests {
             consumption_in(&dir, owner(), key),
             Consumption::Ended(vec!["r1".into()])
         );
+        assert_eq!(marked_pids_in(&dir, owner(), key), [10]);
+        assert_eq!(marked_pids_in(&dir, owner() + 1, key), Vec::<u32>::new());
         // Marks are trusted only from the recorder account.
         assert_eq!(
             consumption_in(&dir, owner() + 1, key),

@@ -21,6 +21,7 @@ pub mod sink;
 pub mod tap;
 pub mod transfer;
 pub mod tty;
+pub mod utmp;
 
 pub use config::{parse_conf_text, Config, ConfigError};
 

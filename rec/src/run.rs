@@ -3,7 +3,7 @@
 //! status. Each step is a small function; `record` only sequences them.
 
 use std::ffi::OsString;
-use std::os::fd::RawFd;
+use std::os::fd::{AsFd, RawFd};
 use std::time::{Duration, Instant, SystemTime};
 
 use tlog_format::{Encoder, RecHeader};
@@ -20,6 +20,7 @@ use crate::sink::{
 use crate::tap::{self, Gated};
 use crate::transfer::{self, Endpoints, Logger, LoopEnd, Options};
 use crate::tty;
+use crate::utmp;
 
 /// Exit status when the recorder itself fails (like tlog).
 pub const EXIT_FAILURE: i32 = 1;
@@ -46,6 +47,8 @@ pub struct Plan {
     /// What PAM said about the login (empty outside PAM); uid and fqdn are
     /// filled in here.
     pub meta: LoginMeta,
+    /// Enter the inner pty in utmp/wtmp (the login shell does; see utmp.rs).
+    pub utmp: bool,
 }
 
 /// Make the recorder non-dumpable: the recorded user (same uid) can then not
@@ -303,6 +306,14 @@ pub fn record(plan: Plan) -> i32 {
             ))
         }
     };
+    // utmp/wtmp: the helper takes the user from our real uid, so before the
+    // drop. Failing is not an error (no helper, no /var/run/utmp).
+    let utmp_entry = match &ends {
+        Endpoints::Pty { master, .. } if plan.utmp => {
+            utmp::update(utmp::Op::Add, master.as_fd(), plan.meta.rhost.as_deref()).is_ok()
+        }
+        _ => false,
+    };
     // From here on the user has no uid in this process.
     if let Err(e) = privilege::drop_to_recorder(plan.uids) {
         return fail(format!("Failed dropping to the recorder account: {e}"));
@@ -417,6 +428,12 @@ pub fn record(plan: Plan) -> i32 {
             // SAFETY: as above.
             unsafe { libc::kill(pid, libc::SIGHUP) };
         }
+    }
+    // Split: the helper would refuse the user's pty now; pam_tlog's
+    // close_session ends the entry as root (utmp.rs).
+    if let (true, false, Endpoints::Pty { master, .. }) = (utmp_entry, plan.uids.is_split(), &ends)
+    {
+        let _ = utmp::update(utmp::Op::Del, master.as_fd(), None);
     }
     drop(ends);
     wait_child(pid);

@@ -262,5 +262,6 @@ fn real_main() -> i32 {
         login,
         uids,
         meta: handoff.as_ref().map(login_meta).unwrap_or_default(),
+        utmp: true,
     })
 }

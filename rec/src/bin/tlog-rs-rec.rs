@@ -90,5 +90,6 @@ fn real_main() -> i32 {
         login: None,
         uids: tlog_rs_rec::privilege::StartUids::current(),
         meta: Default::default(),
+        utmp: false,
     })
 }
