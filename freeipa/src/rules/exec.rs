@@ -89,15 +89,7 @@ pub fn execute(c: &mut dyn Directory, verb: &Verb) -> Result<String, Failure> {
             ))
         }
         Verb::Add(name, spec) => {
-            let existing = c.search(
-                &layout.rules,
-                Scope::OneLevel,
-                &format!(
-                    "(&(objectClass=ipaSessionRecordingRule)(cn={}))",
-                    ldap_escape(name.as_str())
-                ),
-                &["cn"],
-            )?;
+            let existing = named(c, &layout.rules, RULE_CLASS, name, &["cn"])?;
             if !existing.is_empty() {
                 return Err(Failure::Invalid(format!(
                     "rule {name} already exists (use mod)"
@@ -163,16 +155,22 @@ fn check(r: Result<(), LdapFailure>, what: &str) -> Result<(), Failure> {
     })
 }
 
+const RULE_CLASS: &str = "ipaSessionRecordingRule";
+
+/// The entries of `class` named `name` (cn) directly under `container`.
+fn named(
+    c: &mut dyn Directory,
+    container: &str,
+    class: &str,
+    name: &str,
+    attrs: &[&str],
+) -> Result<Vec<Entry>, OpError> {
+    let filter = format!("(&(objectClass={class})(cn={}))", ldap_escape(name));
+    c.search(container, Scope::OneLevel, &filter, attrs)
+}
+
 fn find(c: &mut dyn Directory, layout: &Layout, name: &str) -> Result<Entry, Failure> {
-    let mut found = c.search(
-        &layout.rules,
-        Scope::OneLevel,
-        &format!(
-            "(&(objectClass=ipaSessionRecordingRule)(cn={}))",
-            ldap_escape(name)
-        ),
-        &["*"],
-    )?;
+    let mut found = named(c, &layout.rules, RULE_CLASS, name, &["*"])?;
     match found.len() {
         0 => Err(Failure::Invalid(format!(
             "no rule named {name} under {}",
@@ -250,43 +248,23 @@ fn plan(
             None => {}
         }
     };
-    dimension(
-        &mut t,
-        &spec.users,
-        &spec.groups,
-        ("userCategory", "memberUser"),
-        ("uid", &layout.users, "user"),
-        ("cn", &layout.groups, "group"),
-    );
-    dimension(
-        &mut t,
-        &spec.hosts,
-        &spec.hostgroups,
-        ("hostCategory", "memberHost"),
-        ("fqdn", &layout.hosts, "host"),
-        ("cn", &layout.hostgroups, "hostgroup"),
-    );
-    dimension(
-        &mut t,
-        &spec.services,
-        &spec.servicegroups,
-        ("serviceCategory", "memberService"),
-        ("cn", &layout.services, "HBAC service"),
-        ("cn", &layout.servicegroups, "HBAC service group"),
-    );
+    let l = layout;
+    // (selector, group selector, category/member attributes, member RDN,
+    // container and kind, group RDN, container and kind)
+    #[rustfmt::skip]
+    let dimensions = [
+        (&spec.users, &spec.groups, ("userCategory", "memberUser"), ("uid", l.users.as_str(), "user"), ("cn", l.groups.as_str(), "group")),
+        (&spec.hosts, &spec.hostgroups, ("hostCategory", "memberHost"), ("fqdn", l.hosts.as_str(), "host"), ("cn", l.hostgroups.as_str(), "hostgroup")),
+        (&spec.services, &spec.servicegroups, ("serviceCategory", "memberService"), ("cn", l.services.as_str(), "HBAC service"), ("cn", l.servicegroups.as_str(), "HBAC service group")),
+    ];
+    for (who, groups, attrs, member, group) in dimensions {
+        dimension(&mut t, who, groups, attrs, member, group);
+    }
     if let Some(h) = &spec.hbac_rule {
         let v = match h {
             None => vec![],
             Some(name) => {
-                let found = c.search(
-                    &layout.hbac,
-                    Scope::OneLevel,
-                    &format!(
-                        "(&(objectClass=ipaHBACRule)(cn={}))",
-                        ldap_escape(name.as_str())
-                    ),
-                    &["cn"],
-                )?;
+                let found = named(c, &layout.hbac, "ipaHBACRule", name, &["cn"])?;
                 match found.as_slice() {
                     [one] => vec![one.dn.clone()],
                     [] => {

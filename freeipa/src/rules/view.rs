@@ -157,32 +157,32 @@ impl View {
     }
 
     pub(super) fn full(&self) -> String {
-        let mut s = format!(
-            "rule:        {}\ndn:          {}\nenabled:     {}\npriority:    {}\nmode:        {}\naudit level: {}\n",
-            self.name, self.dn, self.enabled, self.priority, self.mode, self.audit
-        );
-        match &self.hbac {
-            Some(h) => s.push_str(&format!(
-                "HBAC rule:   {h} (its users, hosts and services)\n"
-            )),
-            None => s.push_str(&format!(
-                "users:       {}\nhosts:       {}\nservices:    {}\n",
-                self.users, self.hosts, self.services
-            )),
+        let mut lines = vec![
+            format!("rule:        {}", self.name),
+            format!("dn:          {}", self.dn),
+            format!("enabled:     {}", self.enabled),
+            format!("priority:    {}", self.priority),
+            format!("mode:        {}", self.mode),
+            format!("audit level: {}", self.audit),
+        ];
+        lines.push(match &self.hbac {
+            Some(h) => format!("HBAC rule:   {h} (its users, hosts and services)"),
+            None => format!("users:       {}", self.users),
+        });
+        if self.hbac.is_none() {
+            lines.push(format!("hosts:       {}", self.hosts));
+            lines.push(format!("services:    {}", self.services));
         }
         if !self.access_time.is_empty() {
-            s.push_str(&format!(
-                "time limit:  {}: {}\n",
-                quote_values(&self.access_time),
-                self.time_handling
-            ));
+            let limit = quote_values(&self.access_time);
+            lines.push(format!("time limit:  {limit}: {}", self.time_handling));
         }
         for (k, v) in &self.settings {
-            s.push_str(&format!("{:<13}{v}\n", format!("{k}:")));
+            lines.push(format!("{:<13}{v}", format!("{k}:")));
         }
         if let Some(d) = &self.description {
-            s.push_str(&format!("description: {d}\n"));
+            lines.push(format!("description: {d}"));
         }
-        s.trim_end().to_string()
+        lines.join("\n").trim_end().to_string()
     }
 }
