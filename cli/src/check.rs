@@ -336,6 +336,26 @@ fn recorder_protection_warning(recorder: &std::path::Path) -> Option<String> {
     }
 }
 
+/// Write the NSS module's precompiled view of the default policy (its
+/// first lookup in each process then parses no TOML). A policy it cannot
+/// cover, or a failure to write, leaves none: NSS then parses the policy.
+fn write_nss_snapshot(p: &Policy) {
+    use tlog_policy::{Snapshot, DEFAULT_SNAPSHOT_PATH};
+    let path = std::path::Path::new(DEFAULT_SNAPSHOT_PATH);
+    match Snapshot::of(p, DEFAULT_POLICY_PATH, &sys::host_name()) {
+        Some(s) => match s.write(path) {
+            Ok(()) => println!("note: NSS policy snapshot written to {}", path.display()),
+            Err(e) => println!(
+                "note: NSS policy snapshot {} not written: {e}",
+                path.display()
+            ),
+        },
+        None => {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
 fn validate(args: Vec<OsString>) -> i32 {
     let mut policy = PathBuf::from(DEFAULT_POLICY_PATH);
     let mut sshd_config = None;
@@ -378,6 +398,11 @@ fn validate(args: Vec<OsString>) -> i32 {
         .unwrap_or_else(|_| DEFAULT_RECORDER.to_string());
     if let Some(w) = recorder_protection_warning(std::path::Path::new(&recorder)) {
         println!("warning: {w}");
+    }
+    if policy == std::path::Path::new(DEFAULT_POLICY_PATH) {
+        if let Ok(p) = &loaded {
+            write_nss_snapshot(p);
+        }
     }
     let users = loaded.map(|p| selected_users(&p)).unwrap_or_default();
     let explicit = sshd_config.is_some();

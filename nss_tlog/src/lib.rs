@@ -33,7 +33,8 @@ use answers::AnswerCache;
 use logic::{Answer, System};
 use std::time::Instant;
 use sys::{Key, PwEntry};
-use tlog_policy::{Policy, PolicyCache, PolicyError};
+use tlog_policy::source_file::FileStamp;
+use tlog_policy::{NssView, Policy, PolicyCache, PolicyError, Snapshot, SnapshotError};
 
 /// glibc's `enum nss_status` (<nss.h>).
 #[allow(non_camel_case_types)]
@@ -95,14 +96,32 @@ impl System for Glibc {
     }
 }
 
-/// Process-wide state: the parsed policy and recent answers.
+/// Process-wide state: the policy snapshot or the parsed policy, and recent
+/// answers.
 struct State {
     policy: Option<PolicyCache>,
+    snapshot: Option<SnapState>,
+    /// The snapshot answers (set by `refresh` at the start of each lookup).
+    via_snapshot: bool,
+    /// How often the snapshot was (re-)read: part of the answers' generation.
+    snapshot_reads: u64,
+    /// The answers' generation as of the last `refresh`.
+    generation: u64,
     answers: AnswerCache,
+}
+
+/// The snapshot file as last read (`tlog_policy::snapshot`).
+struct SnapState {
+    file: FileStamp,
+    read: Result<Snapshot, SnapshotError>,
 }
 
 static STATE: Mutex<State> = Mutex::new(State {
     policy: None,
+    snapshot: None,
+    via_snapshot: false,
+    snapshot_reads: 0,
+    generation: 0,
     answers: AnswerCache::new(),
 });
 
@@ -117,6 +136,8 @@ fn with_state<R>(f: impl FnOnce(&mut State) -> R) -> Option<R> {
                 // A panic while holding it: drop everything, start over.
                 let mut g = p.into_inner();
                 g.policy = None;
+                g.snapshot = None;
+                g.via_snapshot = false;
                 g.answers = AnswerCache::new();
                 STATE.clear_poison();
                 g
@@ -137,12 +158,44 @@ fn policy_cache(state: &mut State) -> &mut PolicyCache {
         .get_or_insert_with(|| PolicyCache::new(tlog_policy::DEFAULT_POLICY_PATH.into()))
 }
 
+/// Decide which view answers this lookup: the snapshot if it is trusted and
+/// current (or corrupt: that fails secure), else the parsed policy, both
+/// re-checked against their files. Returns the answers' generation, which
+/// changes whenever the view or its content does.
+fn refresh(st: &mut State) -> u64 {
+    let path = Path::new(tlog_policy::DEFAULT_SNAPSHOT_PATH);
+    let host = sys::host_name();
+    if !st.snapshot.as_ref().is_some_and(|s| s.file.unchanged()) {
+        // Stamp first, then read: a file replaced in between is re-read next time.
+        let file = FileStamp::of(path).unwrap_or_else(|_| FileStamp::missing(path));
+        let read = if file.meta.is_some() {
+            Snapshot::load(path, tlog_policy::DEFAULT_POLICY_PATH, &host)
+        } else {
+            Err(SnapshotError::Unusable("no snapshot".into()))
+        };
+        st.snapshot = Some(SnapState { file, read });
+        st.snapshot_reads += 1;
+    }
+    st.via_snapshot = match st.snapshot.as_ref().map(|s| &s.read) {
+        Some(Ok(s)) => s.is_current(tlog_policy::DEFAULT_POLICY_PATH, &host),
+        Some(Err(SnapshotError::Corrupt(_))) => true,
+        _ => false,
+    };
+    let reloads = if st.via_snapshot {
+        0
+    } else {
+        let pc = policy_cache(st);
+        let _ = pc.get();
+        pc.reloads()
+    };
+    st.generation = (st.snapshot_reads << 33) | (reloads << 1) | u64::from(st.via_snapshot);
+    st.generation
+}
+
 /// A fresh cached answer for `key`, if any (re-checks the policy files).
 fn cached_answer(key: Key<'_>) -> Option<Option<PwEntry>> {
     with_state(|st| {
-        let pc = policy_cache(st);
-        let _ = pc.get();
-        let generation = pc.reloads();
+        let generation = refresh(st);
         st.answers.get(key, Instant::now(), generation)
     })
     .flatten()
@@ -150,8 +203,7 @@ fn cached_answer(key: Key<'_>) -> Option<Option<PwEntry>> {
 
 fn remember(key: Key<'_>, answer: Option<PwEntry>) {
     with_state(|st| {
-        let generation = policy_cache(st).reloads();
-        st.answers.put(key, Instant::now(), generation, answer);
+        st.answers.put(key, Instant::now(), st.generation, answer);
     });
 }
 
@@ -162,18 +214,25 @@ const LOCK_TRIES: u32 = 64;
 struct Cached;
 
 impl logic::PolicyAccess for Cached {
-    fn with(&self, f: &mut dyn FnMut(Result<&Policy, &PolicyError>)) {
+    fn with(&self, f: &mut dyn FnMut(Result<&dyn NssView, &PolicyError>)) {
         with_policy(f)
     }
 }
 
-/// Run `f` with the cached policy; with the lock busy, load it uncached.
-fn with_policy(f: &mut dyn FnMut(Result<&Policy, &PolicyError>)) {
+/// Run `f` with the view `refresh` chose; with the lock busy, load the
+/// policy uncached.
+fn with_policy(f: &mut dyn FnMut(Result<&dyn NssView, &PolicyError>)) {
     let mut f = Some(f);
     let done = with_state(|st| {
-        if let Some(f) = f.take() {
-            f(policy_cache(st).get());
+        let Some(f) = f.take() else { return };
+        if st.via_snapshot {
+            match st.snapshot.as_ref().map(|s| &s.read) {
+                Some(Ok(s)) => return f(Ok(s)),
+                Some(Err(SnapshotError::Corrupt(e))) => return f(Err(e)),
+                _ => {}
+            }
         }
+        f(policy_cache(st).get().map(|p| p as &dyn NssView));
     });
     if done.is_none() {
         if let Some(f) = f.take() {

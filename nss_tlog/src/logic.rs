@@ -7,7 +7,7 @@
 //! exactly as without us.
 
 use crate::sys::{Key, LookupResult, PwEntry};
-use tlog_policy::{ErrorKind, LoginFacts, Policy, PolicyError};
+use tlog_policy::{ErrorKind, LoginFacts, NssView, Policy, PolicyError};
 
 /// The system facts the answer depends on (real implementation in lib.rs,
 /// fakes in the tests below).
@@ -61,7 +61,7 @@ pub fn facts_for(entry: &PwEntry, sys: &dyn System, with_groups: bool) -> LoginF
 /// there would only show (and, in tmux or screen, run) the recorder for
 /// users the policy does not select. The chain after us answers instead.
 pub fn swap_shell(
-    policy: Result<&Policy, &PolicyError>,
+    policy: Result<&dyn NssView, &PolicyError>,
     facts: &LoginFacts,
     privileged: bool,
 ) -> Option<String> {
@@ -79,7 +79,7 @@ pub type Needs = tlog_policy::LookupNeeds;
 
 /// The cheap pre-check (precomputed by the policy at load; see
 /// `Policy::lookup_needs`). A policy that cannot be loaded needs everything.
-pub fn needs(policy: Result<&Policy, &PolicyError>, query: Option<&[u8]>) -> Needs {
+pub fn needs(policy: Result<&dyn NssView, &PolicyError>, query: Option<&[u8]>) -> Needs {
     match policy {
         Ok(p) => p.lookup_needs(query),
         Err(_) => Needs {
@@ -90,9 +90,10 @@ pub fn needs(policy: Result<&Policy, &PolicyError>, query: Option<&[u8]>) -> Nee
     }
 }
 
-/// Runs a closure with the current policy (or the error loading it).
+/// Runs a closure with the current policy or its snapshot (or the error
+/// loading it).
 pub trait PolicyAccess {
-    fn with(&self, f: &mut dyn FnMut(Result<&Policy, &PolicyError>));
+    fn with(&self, f: &mut dyn FnMut(Result<&dyn NssView, &PolicyError>));
 }
 
 /// The answer for `key`.
@@ -214,8 +215,8 @@ action = "record"
 
     struct Fixed<'a>(&'a Result<Policy, PolicyError>);
     impl PolicyAccess for Fixed<'_> {
-        fn with(&self, f: &mut dyn FnMut(Result<&Policy, &PolicyError>)) {
-            f(self.0.as_ref())
+        fn with(&self, f: &mut dyn FnMut(Result<&dyn NssView, &PolicyError>)) {
+            f(self.0.as_ref().map(|p| p as &dyn NssView))
         }
     }
 
@@ -344,7 +345,7 @@ action = "record"
 
     fn need(policy: &str, q: &str) -> Needs {
         let p = Policy::from_toml_str(policy, "t").unwrap();
-        needs(Ok(&p), Some(q.as_bytes()))
+        needs(Ok(&p as &dyn NssView), Some(q.as_bytes()))
     }
 
     #[test]
