@@ -1,0 +1,84 @@
+//! The NSS policy snapshot (`tlog-rs validate` writes
+//! /run/tlog-rs/policy.snapshot; libnss_tlog.so.2 reads it instead of
+//! parsing policy.toml): with real glibc NSS in a world namespace, every
+//! answer stays the policy's when the snapshot is missing, current, stale,
+//! corrupt (fail secure: everyone gets the recorder) or not root-owned
+//! (ignored). Each `getent` is a new process: its first lookup.
+
+use tlog_rs_tests::sshd::{World, WorldConfig};
+use tlog_rs_tests::{artifact, require_root};
+
+const SNAPSHOT: &str = "/run/tlog-rs/policy.snapshot";
+
+fn shells(w: &World) -> (String, String) {
+    let shell = |u: &str| {
+        let out = w.ns_sh(&format!("getent passwd {u} | cut -d: -f7"));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    (shell("alice"), shell("bob"))
+}
+
+fn validate(w: &World) {
+    let out = w.ns_sh(&format!("{} validate", artifact("tlog-rs").display()));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("NSS policy snapshot written"),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn snapshot_missing_current_stale_corrupt_untrusted() {
+    if !require_root("snapshot_missing_current_stale_corrupt_untrusted") {
+        return;
+    }
+    let mut cfg = WorldConfig::new("nss-snapshot");
+    cfg.user("alice", &["dbas"])
+        .user("bob", &["staff"])
+        .group("dbas")
+        .group("staff");
+    cfg.policy("[[rule]]\nname = \"dbas\"\ngroups = [\"dbas\"]\n");
+    let w = World::start(cfg);
+    let rec = format!("{}/bin/tlog-rs-rec-session", w.dir.display());
+    let by_group = (rec.clone(), "/bin/bash".to_string());
+    let by_user = ("/bin/bash".to_string(), rec.clone());
+    let everyone = (
+        "/usr/bin/tlog-rs-rec-session".to_string(),
+        "/usr/bin/tlog-rs-rec-session".to_string(),
+    );
+
+    // No snapshot: the policy is parsed.
+    assert!(!w.ns_sh(&format!("test -e {SNAPSHOT}")).status.success());
+    assert_eq!(shells(&w), by_group, "no snapshot");
+
+    // Current snapshot.
+    validate(&w);
+    assert_eq!(shells(&w), by_group, "current snapshot");
+
+    // Stale: policy.toml changed after the snapshot was written.
+    let policy = w.ns_sh("cat /etc/tlog-rs/policy.toml").stdout;
+    let policy =
+        String::from_utf8_lossy(&policy).replace("groups = [\"dbas\"]", "users = [\"bob\"]");
+    std::fs::write(w.dir.join("by-user.toml"), &policy).unwrap();
+    w.ns_sh(&format!(
+        "cat {}/by-user.toml > /etc/tlog-rs/policy.toml",
+        w.dir.display()
+    ));
+    assert_eq!(shells(&w), by_user, "stale snapshot");
+    validate(&w);
+    assert_eq!(shells(&w), by_user, "current snapshot of the new policy");
+
+    // Corrupt (a flipped byte, then truncated): like a broken policy, every
+    // user gets the recorder.
+    w.ns_sh(&format!(
+        "printf 'X' | dd of={SNAPSHOT} bs=1 seek=40 conv=notrunc 2>/dev/null"
+    ));
+    assert_eq!(shells(&w), everyone, "flipped byte");
+    w.ns_sh(&format!("truncate -s 10 {SNAPSHOT}"));
+    assert_eq!(shells(&w), everyone, "truncated");
+
+    // Not root-owned: ignored (the policy is parsed), even when corrupt.
+    w.ns_sh(&format!("chown bob {SNAPSHOT}"));
+    assert_eq!(shells(&w), by_user, "snapshot owned by bob");
+}
