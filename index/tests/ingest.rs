@@ -485,3 +485,30 @@ fn time_window_is_half_open_and_filters_combine() {
         "short phrases use LIKE"
     );
 }
+
+#[test]
+fn text_search_takes_phrases_literally() {
+    let d = Dir::new("literal");
+    let a = session("hq", "rq", "u", 2_000, &["say \"50%_off\" now\r\n"]);
+    let b = session("hq", "rq2", "u", 3_000, &["say 50 percent off\r\n"]);
+    append(&d.0.join("x.jsonl"), &(lines(&a) + &lines(&b)));
+    let mut db = Sqlite::in_memory().unwrap();
+    let (_, p) = run(&mut db, std::slice::from_ref(&d.0));
+    assert!(p.is_empty(), "{p:?}");
+    let mut found = |t: &str| -> Vec<String> {
+        db.search(&Query {
+            text: Some(t.into()),
+            ..q()
+        })
+        .unwrap()
+        .into_iter()
+        .map(|h| h.rec)
+        .collect()
+    };
+    assert_eq!(found("\"50%_off\""), ["rq"]);
+    assert_eq!(found("50%"), ["rq"]);
+    assert_eq!(found("%"), ["rq"]);
+    assert_eq!(found("SAY 50"), ["rq2"]);
+    assert_eq!(found("say"), ["rq", "rq2"]);
+    assert!(found("50_percent").is_empty());
+}

@@ -128,6 +128,28 @@ fn like_pattern(s: &str) -> String {
     p
 }
 
+/// The SQL condition on a text chunk `c` for a phrase, with `{0}`, `{1}`
+/// for its values. Phrases of 3+ characters: the chunks holding every
+/// trigram of the phrase (from the index, no text read), then `LIKE` on
+/// those only, per recording, so a search stops at the first match it
+/// needs. Shorter ones: `LIKE` alone.
+fn text_cond(t: &str) -> (String, Vec<String>) {
+    let chars: Vec<char> = t.chars().collect();
+    if chars.len() < 3 {
+        return ("c.body LIKE {0} ESCAPE '\\'".into(), vec![like_pattern(t)]);
+    }
+    let mut tris: Vec<String> = chars
+        .windows(3)
+        .map(|w| format!("\"{}\"", w.iter().collect::<String>().replace('"', "\"\"")))
+        .collect();
+    tris.sort();
+    tris.dedup();
+    (
+        "c.id IN (SELECT rowid FROM text_fts WHERE text_fts MATCH {0}) AND c.body LIKE {1} ESCAPE '\\'".into(),
+        vec![tris.join(" AND "), like_pattern(t)],
+    )
+}
+
 /// A one-line excerpt around the first case-insensitive occurrence.
 pub fn snippet(body: &str, needle: &str) -> String {
     const CTX: usize = 40;
@@ -504,25 +526,32 @@ impl Store for Sqlite {
              FROM recordings r WHERE r.start_ms IS NOT NULL",
         );
         let mut args: Vec<Box<dyn ToSql>> = Vec::new();
-        let mut arg = |sql: &mut String, frag: &str, v: Box<dyn ToSql>| {
+        fn arg(args: &mut Vec<Box<dyn ToSql>>, sql: &mut String, frag: &str, v: Box<dyn ToSql>) {
             args.push(v);
             sql.push_str(&frag.replace('?', &format!("?{}", args.len())));
-        };
+        }
         if let Some(u) = &q.user {
-            arg(&mut sql, " AND r.user = ?", Box::new(u.clone()));
+            arg(&mut args, &mut sql, " AND r.user = ?", Box::new(u.clone()));
         }
         if let Some(h) = &q.host {
             arg(
+                &mut args,
                 &mut sql,
                 " AND (r.host = ? OR r.fqdn = ?)",
                 Box::new(h.clone()),
             );
         }
         if let Some(s) = &q.service {
-            arg(&mut sql, " AND r.service = ?", Box::new(s.clone()));
+            arg(
+                &mut args,
+                &mut sql,
+                " AND r.service = ?",
+                Box::new(s.clone()),
+            );
         }
         if let Some(g) = &q.group {
             arg(
+                &mut args,
                 &mut sql,
                 " AND EXISTS (SELECT 1 FROM rec_groups g WHERE g.rec_key = r.key AND g.grp = ?)",
                 Box::new(g.clone()),
@@ -531,6 +560,7 @@ impl Store for Sqlite {
         if let Some(hosts) = &q.hosts {
             let list = serde_json::to_string(hosts).expect("strings serialise");
             arg(
+                &mut args,
                 &mut sql,
                 " AND (r.host IN (SELECT value FROM json_each(?)) OR r.fqdn IN (SELECT value FROM json_each(?)))",
                 Box::new(list),
@@ -540,51 +570,42 @@ impl Store for Sqlite {
             let g = serde_json::to_string(groups).expect("strings serialise");
             let s = serde_json::to_string(services).expect("strings serialise");
             arg(
+                &mut args,
                 &mut sql,
                 " AND (r.uid = 0 OR (r.uid IS NULL AND r.user = 'root')
                    OR EXISTS (SELECT 1 FROM rec_groups g WHERE g.rec_key = r.key AND g.grp IN (SELECT value FROM json_each(?)))",
                 Box::new(g),
             );
             arg(
+                &mut args,
                 &mut sql,
                 " OR r.service IN (SELECT value FROM json_each(?)))",
                 Box::new(s),
             );
         }
         if let Some(s) = q.since {
-            arg(&mut sql, " AND r.end_ms > ?", Box::new(s));
+            arg(&mut args, &mut sql, " AND r.end_ms > ?", Box::new(s));
         }
         if let Some(u) = q.until {
-            arg(&mut sql, " AND r.start_ms < ?", Box::new(u));
+            arg(&mut args, &mut sql, " AND r.start_ms < ?", Box::new(u));
         }
         if q.incomplete {
             sql.push_str(" AND r.state <> 'complete'");
         }
-        let text_cond = |t: &str| -> (String, String) {
-            // The trigram index answers LIKE '%phrase%' (3+ characters)
-            // and SQLite checks the candidates' text; without positions
-            // (detail=none) it is about half the size of a phrase index.
-            if t.chars().count() >= 3 && !t.contains(['%', '_']) {
-                (
-                    "c.id IN (SELECT rowid FROM text_fts WHERE body LIKE ?)".into(),
-                    format!("%{t}%"),
-                )
-            } else {
-                ("c.body LIKE ? ESCAPE '\\'".into(), like_pattern(t))
-            }
-        };
         if let Some(t) = &q.text {
-            let (cond, v) = text_cond(t);
-            arg(
-                &mut sql,
-                &format!(
-                    " AND EXISTS (SELECT 1 FROM text_chunks c WHERE c.rec_key = r.key AND {cond})"
-                ),
-                Box::new(v),
-            );
+            let (cond, vals) = text_cond(t);
+            let mut cond = cond;
+            for (n, v) in vals.into_iter().enumerate() {
+                args.push(Box::new(v));
+                cond = cond.replace(&format!("{{{n}}}"), &format!("?{}", args.len()));
+            }
+            sql.push_str(&format!(
+                " AND EXISTS (SELECT 1 FROM text_chunks c WHERE c.rec_key = r.key AND {cond})"
+            ));
         }
         if let Some(t) = &q.command {
             arg(
+                &mut args,
                 &mut sql,
                 " AND EXISTS (SELECT 1 FROM commands m WHERE m.rec_key = r.key AND instr(lower(m.text), lower(?)) > 0)",
                 Box::new(t.clone()),
@@ -617,12 +638,17 @@ impl Store for Sqlite {
         };
         for (key, hit) in &mut hits {
             if let Some(t) = &q.text {
-                let (cond, v) = text_cond(t);
+                let (cond, vals) = text_cond(t);
+                let mut cond = cond;
+                for n in 0..vals.len() {
+                    cond = cond.replace(&format!("{{{n}}}"), &format!("?{}", n + 2));
+                }
                 let mut st = self.c.prepare_cached(&format!(
-                    "SELECT c.t_ms, c.body FROM text_chunks c WHERE c.rec_key = ?1 AND {} ORDER BY c.t_ms LIMIT 20",
-                    cond.replace('?', "?2")
+                    "SELECT c.t_ms, c.body FROM text_chunks c WHERE c.rec_key = ?1 AND {cond} ORDER BY c.t_ms LIMIT 20"
                 ))?;
-                let rows = st.query_map(params![*key, v], |r| {
+                let mut p: Vec<Box<dyn ToSql>> = vec![Box::new(*key)];
+                p.extend(vals.into_iter().map(|v| Box::new(v) as Box<dyn ToSql>));
+                let rows = st.query_map(params_from_iter(p.iter().map(|b| b.as_ref())), |r| {
                     Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
                 })?;
                 for row in rows {
