@@ -405,3 +405,38 @@ fn write_table(out: &mut impl Write, hits: &[Hit], zone: Zone) -> std::io::Resul
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Match;
+
+    #[test]
+    fn json_line_keys_in_order() {
+        let h = Hit {
+            rec: "r\"1".into(),
+            host: "h".into(),
+            user: "jdoe".into(),
+            service: None,
+            start_ms: 1_796_385_600_000,
+            end_ms: 1_796_385_612_345,
+            state: State::Incomplete,
+            matches: vec![Match {
+                offset_ms: 1500,
+                snippet: "rm -rf".into(),
+            }],
+        };
+        assert_eq!(
+            hit_json(&h),
+            r#"{"rec":"r\"1","host":"h","user":"jdoe","service":null,"start":"2026-12-04T12:00:00.000Z","end":"2026-12-04T12:00:12.345Z","duration":12.345,"complete":false,"state":"incomplete","matches":[{"offset":1.5,"snippet":"rm -rf"}]}"#
+        );
+        let mut t = Vec::new();
+        write_table(&mut t, &[h], Zone::Utc).unwrap();
+        let t = String::from_utf8(t).unwrap();
+        assert!(t.starts_with("START"), "{t}");
+        assert!(t.contains("2026-12-04 12:00:00  12.3s"), "{t}");
+        assert!(t.contains("@2s rm -rf") || t.contains("@1s rm -rf"), "{t}");
+        assert_eq!(duration(3_723_000), "1h02m03s");
+        assert_eq!(duration(61_000), "1m01s");
+    }
+}
