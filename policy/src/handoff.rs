@@ -230,6 +230,38 @@ pub fn find_for_self() -> Result<(Handoff, HandoffKey), Rejected> {
     )
 }
 
+/// Recorder side, when no ancestor left a hand-off: a live graphical login
+/// of our real uid (a terminal started outside the display manager's
+/// process tree, e.g. by systemd --user). See [`find_graphical_in`].
+pub fn find_graphical_for_self() -> Option<(Handoff, HandoffKey)> {
+    let uid = real_uid().ok()?;
+    find_graphical_in(Path::new(HANDOFF_DIR), 0, uid)
+}
+
+/// The trustworthy hand-off of a graphical login of `uid` whose PAM process
+/// still runs. When several are live, one saying `record-terminals` wins
+/// (the stricter choice). Such a shell gains nothing the desktop does not
+/// already give this user under the rule. The directory cannot be listed
+/// by the recorder (0711), so the candidates are the running processes.
+pub fn find_graphical_in(
+    dir: &Path,
+    trusted_owner: u32,
+    uid: u32,
+) -> Option<(Handoff, HandoffKey)> {
+    check_trusted_dir(dir, trusted_owner).ok()?;
+    let mut found: Vec<(Handoff, HandoffKey)> = fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| ProcId::of(pid).ok())
+        .map(|pam| HandoffKey { pam, uid })
+        .filter_map(|k| Some((read_key_in(dir, k, trusted_owner).ok()?, k)))
+        .filter(|(h, _)| h.graphical.is_some())
+        .collect();
+    found.sort_by_key(|(h, k)| (h.graphical != Some(Graphical::RecordTerminals), k.pam.pid));
+    found.into_iter().next()
+}
+
 /// Look for `<ancestor>-<uid>` files in `dir`, starting at process `from` and
 /// walking up. The directory and file must be owned by `trusted_owner` (root
 /// in production) and not writable by anyone else; the file must be for
@@ -768,6 +800,32 @@ mod tests {
             read_key_in(&dir, key, owner()),
             Err(Rejected::Corrupt(_))
         ));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_live_graphical_login_is_found_without_an_ancestor_and_the_stricter_wins() {
+        let dir = tempdir("gfallback", 0o711);
+        // A text login of ours: not a graphical statement.
+        write_in(&dir, &sample(me(), true), parent()).unwrap();
+        assert_eq!(find_graphical_in(&dir, owner(), me()), None);
+        let mut g = sample(me(), true);
+        g.graphical = Some(Graphical::Skip);
+        let skip = write_in(&dir, &g, ProcId::current().unwrap()).unwrap();
+        assert_eq!(
+            find_graphical_in(&dir, owner(), me()),
+            Some((g.clone(), skip))
+        );
+        // Another uid's desktop is not ours; a dead PAM process is no login.
+        assert_eq!(find_graphical_in(&dir, owner(), me() + 1), None);
+        let mut dead = parent();
+        dead.start += 1;
+        let mut r = g.clone();
+        r.graphical = Some(Graphical::RecordTerminals);
+        write_in(&dir, &r, dead).unwrap();
+        assert_eq!(find_graphical_in(&dir, owner(), me()).unwrap().1, skip);
+        let rt = write_in(&dir, &r, parent()).unwrap();
+        assert_eq!(find_graphical_in(&dir, owner(), me()), Some((r, rt)));
         fs::remove_dir_all(&dir).unwrap();
     }
 

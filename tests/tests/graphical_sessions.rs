@@ -48,6 +48,12 @@ fn world(tag: &str, base_uid: u32, top: &str) -> World {
     ));
     cfg.hardened();
     cfg.capture_syslog = true;
+    // Without any hand-off the recorder writes where the system config says.
+    cfg.etc_file(
+        "tlog-rs/rec-session.conf",
+        r#"{"writer":"file","file":{"path":"{T}/rec/alice/session.log"}}"#,
+        0o644,
+    );
     for service in ["gdm-password", "text-console", "greeter-test"] {
         cfg.etc_file(&format!("pam.d/{service}"), DM_PAM, 0o644);
     }
@@ -320,4 +326,87 @@ fn check_explains_the_graphical_decision() {
         "{out}"
     );
     assert_eq!(v["graphical"]["terminals"], "skip", "{out}");
+}
+
+/// The hand-off of `uid`'s login, once it is written (at most 20 s).
+fn wait_handoff(w: &World, uid: u32) -> String {
+    let suffix = format!("-{uid}");
+    for _ in 0..100 {
+        if let Some(h) = w.handoffs().into_iter().find(|h| h.ends_with(&suffix)) {
+            return h;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    panic!("no hand-off for uid {uid}: {:?}", w.handoffs());
+}
+
+/// Run the set-uid recorder as `uid` from root's shell: its ancestors hold
+/// no login of the user, like a terminal started by systemd --user.
+fn detached_recorder(w: &World, user: &str, uid: u32, cmd: &str) -> String {
+    let home = w.dir.join("home").join(user);
+    seen(&w.ns_sh(&format!(
+        "cd {home} && timeout -k 5 60 script -qec \"setpriv --reuid={uid} --regid={uid} --clear-groups \
+         env -i HOME={home} USER={user} PATH=/usr/bin:/bin {rec} -c '{cmd}'\" /dev/null",
+        home = home.display(),
+        rec = w.dir.join("bin/tlog-rs-rec-session").display(),
+    )))
+}
+
+#[test]
+fn a_terminal_outside_the_display_managers_tree_follows_the_live_desktop() {
+    // Asserts: while alice (skip) has a live graphical login, a recorder
+    // started for her outside that login's process tree (no ancestor
+    // hand-off, as under systemd --user) runs her shell unrecorded; once the
+    // desktop has ended, the same start is recorded. Same for bob
+    // (record-terminals): his terminal is recorded either way.
+    if !require_root("a_terminal_outside_the_display_managers_tree_follows_the_live_desktop") {
+        return;
+    }
+    let w = world(
+        "h10-fallback",
+        3650,
+        "display_managers = [\"su-l\", \"gdm-password\"]\n",
+    );
+    // The "desktop": a graphical login that lasts until we end it.
+    let out = w.ns_sh(
+        "setsid -f su - alice -c 'sleep 60' </dev/null >/dev/null 2>&1; \
+         setsid -f su - bob -c 'sleep 60' </dev/null >/dev/null 2>&1",
+    );
+    assert!(out.status.success(), "{}", seen(&out));
+    let desk_alice = wait_handoff(&w, 3650);
+    let desk_bob = wait_handoff(&w, 3651);
+
+    let out = detached_recorder(&w, "alice", 3650, "echo alice-desk-$((6*7))");
+    assert!(out.contains("alice-desk-42"), "{out}");
+    assert!(
+        !w.recording("alice").contains("alice-desk-42"),
+        "recorded although alice's desktop says skip:\n{}",
+        w.recording("alice")
+    );
+    let out = detached_recorder(&w, "bob", 3651, "echo bob-desk-$((6*7))");
+    assert!(out.contains("bob-desk-42"), "{out}");
+    assert!(w.recording("bob").contains("bob-desk-42"), "{out}");
+
+    // End the desktops: the process groups of the su processes (setsid
+    // made each a group leader) named by the hand-offs.
+    for key in [&desk_alice, &desk_bob] {
+        let pid = key.split('-').next().unwrap();
+        let out = w.ns_sh(&format!("/bin/kill -TERM -- -{pid}"));
+        assert!(out.status.success(), "{}", seen(&out));
+    }
+    for _ in 0..100 {
+        let left = w.handoffs();
+        if !left.contains(&desk_alice) && !left.contains(&desk_bob) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let out = detached_recorder(&w, "alice", 3650, "echo alice-late-$((6*7))");
+    assert!(out.contains("alice-late-42"), "{out}");
+    // No desktop: recorded, with the system configuration's writer.
+    assert!(
+        w.recording("alice").contains("alice-late-42"),
+        "not recorded after the desktop ended: {out}\n{}",
+        w.recording("alice")
+    );
 }

@@ -175,7 +175,12 @@ fn real_main() -> i32 {
     let mut warnings = Vec::new();
     let (handoff, login) = match handoff::find_for_self() {
         Ok((h, key)) => (Some(h), Some(key)),
-        Err(handoff::Rejected::NotFound) => (None, None),
+        // A terminal of a live desktop started outside the display
+        // manager's process tree (systemd --user) finds its login this way.
+        Err(handoff::Rejected::NotFound) => match handoff::find_graphical_for_self() {
+            Some((h, key)) => (Some(h), Some(key)),
+            None => (None, None),
+        },
         Err(why) => {
             // Fail secure: record, with the strictest settings.
             warnings.push(format!("Ignoring the PAM hand-off ({why}); recording"));
