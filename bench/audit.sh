@@ -41,29 +41,37 @@ events=$("$B" audit-export "$W/audit.log" | wc -l)
 lines=$(wc -l < "$W/audit.log")
 size=$(stat -c %s "$W/audit.log")
 
+# One run: "WALL CPU" seconds (CPU = user + sys: the machine may be shared).
 once() {
-    local s e
-    s=$(date +%s%N)
-    "$@" >/dev/null 2>&1 || true
-    e=$(date +%s%N)
-    awk -v d=$((e - s)) 'BEGIN { printf "%.3f\n", d / 1e9 }'
+    local TIMEFORMAT='%R %U %S'
+    { time "$@" >/dev/null 2>&1; } 2>&1 | awk '{ printf "%.3f %.3f\n", $1, $2 + $3 }'
 }
+# Medians of RUNS runs: "WALL CPU".
 median() {
     local i
-    for ((i = 0; i < RUNS; i++)); do once "$@"; done |
-        sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'
+    for ((i = 0; i < RUNS; i++)); do once "$@"; done >"$W/times"
+    w=$(awk '{ print $1 }' "$W/times" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }')
+    c=$(awk '{ print $2 }' "$W/times" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }')
+    echo "$w $c"
 }
 rate() { awk -v n="$1" -v t="$2" 'BEGIN { if (t > 0) printf "%.0f", n / t; else print "n/a" }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 
-ours=$(median "$B" audit-export "$W/audit.log")
+report() {
+    local name=$1 w=$2 c=$3
+    printf '  %-22s wall %ss (%s events/s), CPU %ss (%s events/s)\n' \
+        "$name:" "$w" "$(rate "$events" "$w")" "$c" "$(rate "$events" "$c")"
+}
 echo "log: $lines lines, $events events, $((size / 1000000)) MB (live.log x $copies)"
-echo "  tlog-rs audit-export: ${ours}s -> $(rate "$events" "$ours") events/s (target >= 50000)"
+read -r ow oc <<<"$(median "$B" audit-export "$W/audit.log")"
+report "tlog-rs audit-export" "$ow" "$oc"
+echo "  (target >= 50000 events/s)"
 if command -v ausearch >/dev/null; then
-    raw=$(median ausearch -if "$W/audit.log")
-    interp=$(median ausearch -i -if "$W/audit.log")
-    echo "  ausearch -if:         ${raw}s -> $(rate "$events" "$raw") events/s; ausearch/ours = $(ratio "$raw" "$ours")x"
-    echo "  ausearch -i -if:      ${interp}s -> $(rate "$events" "$interp") events/s; ausearch/ours = $(ratio "$interp" "$ours")x"
+    read -r rw rc <<<"$(median ausearch -if "$W/audit.log")"
+    report "ausearch -if" "$rw" "$rc"
+    read -r iw ic <<<"$(median ausearch -i -if "$W/audit.log")"
+    report "ausearch -i -if" "$iw" "$ic"
+    echo "  CPU ratios: ausearch -if/ours = $(ratio "$rc" "$oc")x, ausearch -i -if/ours = $(ratio "$ic" "$oc")x"
 else
     echo "  ausearch missing (auditd, see .ci/packages): no baseline"
 fi

@@ -15,9 +15,11 @@
 
 use std::collections::VecDeque;
 
-use serde_json::{json, Map, Value};
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
+use serde_json::{json, Value};
 
-use crate::parse::{decode_hex, parse_line, EventId, ParseError, Record};
+use crate::parse::{decode_hex, parse_line, EventId, Field, ParseError, Record};
 
 /// A record this much newer closes the open events of its node.
 pub const WINDOW_MS: u64 = 2000;
@@ -196,40 +198,153 @@ pub fn argv(r: &Record) -> Vec<String> {
     out
 }
 
-fn num(v: Option<&str>) -> Value {
-    match v.and_then(|s| s.parse::<i64>().ok()) {
-        Some(n) => json!(n),
-        None => Value::Null,
+fn num(v: Option<&str>) -> Option<i64> {
+    v.and_then(|s| s.parse::<i64>().ok())
+}
+
+/// Serialized without building a `Value` tree (ingestion speed): fields,
+/// msg and enriched tails as maps borrowing the record's strings.
+struct Pairs<'a, I: Iterator<Item = (&'a str, &'a str)> + Clone>(I);
+
+impl<'a, I: Iterator<Item = (&'a str, &'a str)> + Clone> Serialize for Pairs<'a, I> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        // Repeated names are rare: a 64-bit signature of (length, first
+        // byte) tells in one pass whether the slow check is needed.
+        let mut seen = 0u64;
+        let mut maybe_dup = false;
+        for (k, _) in self.0.clone() {
+            let bit = 1u64 << ((k.len() * 31 + k.bytes().next().map_or(0, usize::from)) % 64);
+            maybe_dup |= seen & bit != 0;
+            seen |= bit;
+        }
+        let mut m = s.serialize_map(None)?;
+        for (i, (k, v)) in self.0.clone().enumerate() {
+            // A repeated name: the last one wins (JSON objects need unique keys).
+            if maybe_dup && self.0.clone().skip(i + 1).any(|(k2, _)| k2 == k) {
+                continue;
+            }
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
     }
 }
 
-fn record_json(r: &Record) -> Value {
-    let mut m = Map::new();
-    m.insert("type".into(), json!(r.rtype));
-    m.insert("line".into(), json!(r.line));
-    let fields: Map<String, Value> = r
+#[derive(Serialize)]
+struct RecordJson<'a> {
+    #[serde(rename = "type")]
+    rtype: &'a str,
+    line: usize,
+    fields: Pairs<'a, FieldIter<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    msg: Option<Pairs<'a, FieldIter<'a>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    enriched: Option<Pairs<'a, EnrichedIter<'a>>>,
+}
+
+type FieldIter<'a> =
+    std::iter::Map<std::slice::Iter<'a, Field>, fn(&'a Field) -> (&'a str, &'a str)>;
+type EnrichedIter<'a> = std::iter::Map<
+    std::slice::Iter<'a, (String, String)>,
+    fn(&'a (String, String)) -> (&'a str, &'a str),
+>;
+
+fn field_pair(f: &Field) -> (&str, &str) {
+    (&f.name, &f.value)
+}
+
+fn enriched_pair(p: &(String, String)) -> (&str, &str) {
+    (&p.0, &p.1)
+}
+
+fn record_json(r: &Record) -> RecordJson<'_> {
+    let fields: FieldIter<'_> = r
         .fields
         .iter()
-        .map(|f| (f.name.clone(), json!(f.value)))
-        .collect();
-    m.insert("fields".into(), Value::Object(fields));
-    if !r.msg.is_empty() {
-        let msg: Map<String, Value> = r
-            .msg
-            .iter()
-            .map(|f| (f.name.clone(), json!(f.value)))
-            .collect();
-        m.insert("msg".into(), Value::Object(msg));
+        .map(field_pair as fn(&Field) -> (&str, &str));
+    let msg: FieldIter<'_> = r.msg.iter().map(field_pair as fn(&Field) -> (&str, &str));
+    let enriched: EnrichedIter<'_> = r
+        .enriched
+        .iter()
+        .map(enriched_pair as fn(&(String, String)) -> (&str, &str));
+    RecordJson {
+        rtype: &r.rtype,
+        line: r.line,
+        fields: Pairs(fields),
+        msg: (!r.msg.is_empty()).then_some(Pairs(msg)),
+        enriched: (!r.enriched.is_empty()).then_some(Pairs(enriched)),
     }
-    if !r.enriched.is_empty() {
-        let e: Map<String, Value> = r
-            .enriched
-            .iter()
-            .map(|(k, v)| (k.clone(), json!(v)))
-            .collect();
-        m.insert("enriched".into(), Value::Object(e));
-    }
-    Value::Object(m)
+}
+
+#[derive(Serialize)]
+struct PathJson<'a> {
+    name: Option<&'a str>,
+    nametype: Option<&'a str>,
+}
+
+/// The summary of an event (see the module documentation). `None` fields
+/// are left out; `Some(None)` is a present field without a usable value.
+#[derive(Serialize)]
+struct EventJson<'a> {
+    node: Option<&'a str>,
+    id: String,
+    time: f64,
+    serial: u64,
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pid: Option<Option<i64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ppid: Option<Option<i64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    uid: Option<Option<i64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auid: Option<Option<i64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ses: Option<Option<i64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    comm: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exe: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tty: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    syscall: Option<Option<i64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    arch: Option<Option<&'a str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    success: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exit: Option<Option<i64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    argv: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cwd: Option<Option<&'a str>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    paths: Vec<PathJson<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sockaddr: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    op: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    acct: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    addr: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hostname: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    terminal: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    res: Option<Option<&'a str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    grantors: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    old_ses: Option<Option<i64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    old_auid: Option<Option<i64>>,
+    records: Vec<RecordJson<'a>>,
 }
 
 impl Event {
@@ -237,84 +352,124 @@ impl Event {
         self.records.iter().find(|r| r.rtype == rtype)
     }
 
-    /// One JSON object: id, time, kind, the summary, and every record.
-    pub fn to_json(&self) -> Value {
-        let mut m = Map::new();
-        m.insert("node".into(), json!(self.node));
-        m.insert("id".into(), json!(self.id.to_string()));
-        m.insert("time".into(), json!(self.id.time_ms as f64 / 1000.0));
-        m.insert("serial".into(), json!(self.id.serial));
-        m.insert("kind".into(), json!(kind(self)));
+    fn summary(&self) -> EventJson<'_> {
         // The process (SYSCALL), or the sender of a user-space record.
         let subject = self
             .first("SYSCALL")
             .or_else(|| self.records.iter().find(|r| r.get("auid").is_some()));
-        if let Some(s) = subject {
-            for k in ["pid", "ppid", "uid", "auid", "ses"] {
-                if s.get(k).is_some() {
-                    m.insert(k.into(), num(s.get(k)));
-                }
-            }
-            for k in ["comm", "exe", "key", "tty"] {
-                if let Some(v) = s.get(k) {
-                    m.insert(k.into(), json!(v));
-                }
-            }
-        }
-        if let Some(s) = self.first("SYSCALL") {
-            m.insert("syscall".into(), num(s.get("syscall")));
-            m.insert("arch".into(), json!(s.get("arch")));
-            m.insert("success".into(), json!(s.get("success") == Some("yes")));
-            m.insert("exit".into(), num(s.get("exit")));
-            // exit/exit_group (x86_64 60/231, i386 1/252): the status is
-            // the first argument (hex).
+        let id_num = |k: &str| subject.and_then(|s| s.get(k).map(|v| num(Some(v))));
+        let id_str = |k: &str| subject.and_then(|s| s.get(k));
+        let sys = self.first("SYSCALL");
+        // exit/exit_group (x86_64 60/231, i386 1/252): the status is the
+        // first argument (hex).
+        let status = sys.and_then(|s| {
             let exit = match (s.get("arch"), s.get("syscall")) {
                 (Some("c000003e"), Some(n)) => n == "60" || n == "231",
                 (Some("40000003"), Some(n)) => n == "1" || n == "252",
                 _ => false,
             };
-            if exit {
-                if let Some(a0) = s.get("a0").and_then(|a| i64::from_str_radix(a, 16).ok()) {
-                    m.insert("status".into(), json!(a0));
-                }
-            }
+            exit.then(|| s.get("a0").and_then(|a| i64::from_str_radix(a, 16).ok()))
+                .flatten()
+        });
+        let user = self.records.iter().find(|r| !r.msg.is_empty());
+        let msg = |k: &str| user.and_then(|u| u.get(k));
+        let login = self.first("LOGIN");
+        EventJson {
+            node: self.node.as_deref(),
+            id: self.id.to_string(),
+            time: self.id.time_ms as f64 / 1000.0,
+            serial: self.id.serial,
+            kind: kind(self),
+            pid: id_num("pid"),
+            ppid: id_num("ppid"),
+            uid: id_num("uid"),
+            auid: id_num("auid"),
+            ses: id_num("ses"),
+            comm: id_str("comm"),
+            exe: id_str("exe"),
+            key: id_str("key"),
+            tty: id_str("tty"),
+            syscall: sys.map(|s| num(s.get("syscall"))),
+            arch: sys.map(|s| s.get("arch")),
+            success: sys.map(|s| s.get("success") == Some("yes")),
+            exit: sys.map(|s| num(s.get("exit"))),
+            status,
+            argv: self.first("EXECVE").map(argv),
+            cwd: self.first("CWD").map(|c| c.get("cwd")),
+            paths: self
+                .records
+                .iter()
+                .filter(|r| r.rtype == "PATH")
+                .map(|r| PathJson {
+                    name: r.get("name"),
+                    nametype: r.get("nametype"),
+                })
+                .collect(),
+            sockaddr: self
+                .first("SOCKADDR")
+                .and_then(|r| r.get("saddr"))
+                .map(sockaddr),
+            op: msg("op"),
+            acct: msg("acct"),
+            addr: msg("addr"),
+            hostname: msg("hostname"),
+            terminal: msg("terminal"),
+            res: match login {
+                Some(l) => Some(l.get("res")),
+                None => msg("res").map(Some),
+            },
+            grantors: msg("grantors"),
+            old_ses: login.map(|l| num(l.get("old-ses"))),
+            old_auid: login.map(|l| num(l.get("old-auid"))),
+            records: self.records.iter().map(record_json).collect(),
         }
-        if let Some(e) = self.first("EXECVE") {
-            m.insert("argv".into(), json!(argv(e)));
-        }
-        if let Some(c) = self.first("CWD") {
-            m.insert("cwd".into(), json!(c.get("cwd")));
-        }
-        let paths: Vec<Value> = self
-            .records
-            .iter()
-            .filter(|r| r.rtype == "PATH")
-            .map(|r| json!({"name": r.get("name"), "nametype": r.get("nametype")}))
-            .collect();
-        if !paths.is_empty() {
-            m.insert("paths".into(), Value::Array(paths));
-        }
-        if let Some(s) = self.first("SOCKADDR").and_then(|r| r.get("saddr")) {
-            m.insert("sockaddr".into(), sockaddr(s));
-        }
-        if let Some(u) = self.records.iter().find(|r| !r.msg.is_empty()) {
-            for k in [
-                "op", "acct", "addr", "hostname", "terminal", "res", "grantors",
-            ] {
-                if let Some(v) = u.get(k) {
-                    m.insert(k.into(), json!(v));
-                }
-            }
-        }
-        if let Some(l) = self.first("LOGIN") {
-            m.insert("old_ses".into(), num(l.get("old-ses")));
-            m.insert("old_auid".into(), num(l.get("old-auid")));
-            m.insert("res".into(), json!(l.get("res")));
-        }
-        m.insert(
-            "records".into(),
-            Value::Array(self.records.iter().map(record_json).collect()),
-        );
-        Value::Object(m)
     }
+
+    /// One JSON object: id, time, kind, the summary, and every record.
+    pub fn to_json(&self) -> Value {
+        serde_json::to_value(self.summary()).unwrap_or(Value::Null)
+    }
+
+    /// The same object, written straight to `out` (no `Value` in between).
+    pub fn write_json(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        serde_json::to_writer(out, &self.summary()).map_err(std::io::Error::other)
+    }
+}
+
+/// Stream a raw log to JSON lines: one object per event, written as soon as
+/// the event closes. Bad lines go to `bad` and are skipped. Memory stays
+/// bounded by the open events, whatever the size of the input.
+pub fn export(
+    mut input: impl std::io::BufRead,
+    out: &mut impl std::io::Write,
+    bad: &mut dyn FnMut(ParseError),
+) -> std::io::Result<()> {
+    let mut g = Grouper::new();
+    let mut done = Vec::new();
+    let mut buf = Vec::new();
+    let mut n = 0;
+    loop {
+        buf.clear();
+        if input.read_until(b'\n', &mut buf)? == 0 {
+            break;
+        }
+        n += 1;
+        let line = String::from_utf8_lossy(&buf);
+        match parse_line(&line, n) {
+            Ok(Some(r)) => g.push(r, &mut done),
+            Ok(None) => {}
+            Err(e) => bad(e),
+        }
+        write_events(out, &mut done)?;
+    }
+    g.finish(&mut done);
+    write_events(out, &mut done)
+}
+
+fn write_events(out: &mut impl std::io::Write, done: &mut Vec<Event>) -> std::io::Result<()> {
+    for e in done.drain(..) {
+        e.write_json(&mut *out)?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
 }

@@ -443,3 +443,47 @@ fn live_capture_has_the_session() {
         && e["sockaddr"] == json!({"family": "inet", "addr": "127.0.0.1", "port": 9911})));
     assert!(j.iter().all(|e| e["node"] == "vm"));
 }
+
+#[test]
+fn export_streams_events_and_reports_bad_lines() {
+    let input = format!(
+        "{}garbage here\n{}",
+        APPENDIX_A
+            .lines()
+            .take(5)
+            .map(|l| format!("{l}\n"))
+            .collect::<String>(),
+        HANDWRITTEN
+    );
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    tlog_rs_audit::event::export(input.as_bytes(), &mut out, &mut |e| errors.push(e)).unwrap();
+    assert_eq!(errors.len(), 1);
+    assert_eq!((errors[0].line, errors[0].column), (6, 1), "{}", errors[0]);
+    let events: Vec<Value> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // 5 Appendix A records (ids 6..10) = 5 events, plus the 8 hand-written ones.
+    assert_eq!(events.len(), 13);
+}
+
+#[test]
+fn repeated_field_names_keep_the_last_value() {
+    let r = parse_line("type=AVC msg=audit(1.000:1): avc:  denied  { read } for pid=1 name=\"a\" name=\"b\" tclass=file", 1)
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.get("name"), Some("a"));
+    let e = Event {
+        node: None,
+        id: r.id,
+        records: vec![r],
+    };
+    let j = e.to_json();
+    assert_eq!(j["records"][0]["fields"]["name"], "b");
+    assert_eq!(j["records"][0]["fields"]["pid"], "1");
+    let mut out = Vec::new();
+    e.write_json(&mut out).unwrap();
+    assert_eq!(out.windows(6).filter(|w| w == b"\"name\"").count(), 1);
+}

@@ -227,9 +227,7 @@ named on standard error as FILE:LINE:COLUMN, the others still exported),
 2 usage error, 3 a file cannot be read.";
 
 pub fn export(args: Vec<OsString>) -> i32 {
-    use std::io::{BufWriter, Read};
-    use tlog_rs_audit::event::Grouper;
-    use tlog_rs_audit::parse::parse_line;
+    use std::io::{BufReader, BufWriter};
 
     let mut files = Vec::new();
     for a in args {
@@ -245,49 +243,36 @@ pub fn export(args: Vec<OsString>) -> i32 {
             _ => files.push(PathBuf::from(a)),
         }
     }
-    let inputs: Vec<(String, std::io::Result<Vec<u8>>)> = if files.is_empty() {
-        let mut buf = Vec::new();
-        let r = std::io::stdin().read_to_end(&mut buf).map(|_| buf);
-        vec![("-".into(), r)]
-    } else {
-        files
-            .iter()
-            .map(|f| (f.display().to_string(), std::fs::read(f)))
-            .collect()
-    };
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let mut code = 0;
-    let mut done = Vec::new();
-    for (name, data) in inputs {
-        let data = match data {
-            Ok(d) => d,
-            Err(e) => {
-                eprintln!("tlog-rs audit-export: {name}: {e}");
-                return 3;
-            }
+    let names: Vec<String> = if files.is_empty() {
+        vec!["-".into()]
+    } else {
+        files.iter().map(|f| f.display().to_string()).collect()
+    };
+    // Each file is grouped on its own: an event never spans files.
+    for name in names {
+        let mut bad = |e: tlog_rs_audit::parse::ParseError| {
+            eprintln!(
+                "tlog-rs audit-export: {name}:{}:{}: {}",
+                e.line, e.column, e.message
+            );
+            code = 1;
         };
-        // Each file is grouped on its own: an event never spans files.
-        let mut g = Grouper::new();
-        for (i, line) in data.split(|&b| b == b'\n').enumerate() {
-            let line = String::from_utf8_lossy(line);
-            match parse_line(&line, i + 1) {
-                Ok(Some(r)) => g.push(r, &mut done),
-                Ok(None) => {}
+        let res = if name == "-" && files.is_empty() {
+            tlog_rs_audit::event::export(std::io::stdin().lock(), &mut out, &mut bad)
+        } else {
+            match std::fs::File::open(&name) {
+                Ok(f) => tlog_rs_audit::event::export(BufReader::new(f), &mut out, &mut bad),
                 Err(e) => {
-                    eprintln!(
-                        "tlog-rs audit-export: {name}:{}:{}: {}",
-                        e.line, e.column, e.message
-                    );
-                    code = 1;
+                    eprintln!("tlog-rs audit-export: {name}: {e}");
+                    return 3;
                 }
             }
-            if done.len() >= 1024 && emit(&mut out, &mut done).is_err() {
-                return 3;
-            }
-        }
-        g.finish(&mut done);
-        if emit(&mut out, &mut done).is_err() {
+        };
+        if let Err(e) = res {
+            eprintln!("tlog-rs audit-export: {name}: {e}");
             return 3;
         }
     }
@@ -295,12 +280,4 @@ pub fn export(args: Vec<OsString>) -> i32 {
         return 3;
     }
     code
-}
-
-fn emit(out: &mut impl Write, done: &mut Vec<tlog_rs_audit::event::Event>) -> std::io::Result<()> {
-    for e in done.drain(..) {
-        serde_json::to_writer(&mut *out, &e.to_json())?;
-        out.write_all(b"\n")?;
-    }
-    Ok(())
 }

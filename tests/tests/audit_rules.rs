@@ -225,3 +225,30 @@ fn audit_rules_broken_policy_audits_everyone() {
         "{stdout}"
     );
 }
+
+#[test]
+fn audit_export_reports_bad_lines_and_exports_the_rest() {
+    let env = NsEnv::new("audit-export");
+    let log = env.write(
+        "audit.log",
+        "type=USER_AUTH msg=audit(1700000001.300:103): pid=850 uid=0 auid=4294967295 ses=4294967295 msg='op=PAM:authentication acct=\"alice\" exe=\"/usr/sbin/sshd\" hostname=192.0.2.7 addr=192.0.2.7 terminal=ssh res=failed'\n\
+         type=SYSCALL msg=audit(1700000001.3:104): arch=c000003e\n\
+         type=CWD msg=audit(1700000001.400:105): cwd=2F612062\n",
+    );
+    let (rc, stdout, err) = run(&["audit-export", log.to_str().unwrap()]);
+    assert_eq!(rc, 1, "{err}");
+    assert!(
+        err.contains(&format!("{}:2:35: milliseconds \"3\"", log.display())),
+        "{err}"
+    );
+    let events: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events.len(), 2, "{stdout}");
+    assert_eq!(events[0]["kind"], "auth");
+    assert_eq!(events[0]["acct"], "alice");
+    assert_eq!(events[1]["cwd"], "/a b");
+    let (rc, _, err) = run(&["audit-export", "/nonexistent/audit.log"]);
+    assert_eq!(rc, 3, "{err}");
+}
