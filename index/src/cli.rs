@@ -67,11 +67,35 @@ impl Scan {
                     .map_err(|a| format!("argument {a:?} is not valid UTF-8"))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        // Split --opt=value so that every value follows its option.
+        // Split --opt=value so that every value follows its option (only
+        // for option names: a value may itself look like `--x=y`).
+        const WITH_VALUE: &[&str] = &[
+            "--config",
+            "--db",
+            "--jsonl",
+            "--user",
+            "--group",
+            "--host",
+            "--hostgroup",
+            "--service",
+            "--since",
+            "--until",
+            "--during",
+            "--now",
+            "--text",
+            "--command",
+            "--limit",
+        ];
         let mut v = Vec::new();
+        let mut expect_value = false;
         for a in items {
+            if std::mem::take(&mut expect_value) {
+                v.push(a);
+                continue;
+            }
+            expect_value = WITH_VALUE.contains(&a.as_str());
             match a.split_once('=') {
-                Some((o, val)) if o.starts_with("--") => {
+                Some((o, val)) if WITH_VALUE.contains(&o) => {
                     v.push(o.to_string());
                     v.push(val.to_string());
                 }
@@ -410,6 +434,14 @@ fn write_table(out: &mut impl Write, hits: &[Hit], zone: Zone) -> std::io::Resul
 mod tests {
     use super::*;
     use crate::store::Match;
+
+    #[test]
+    fn option_values_may_look_like_options() {
+        let args = |v: &[&str]| v.iter().map(OsString::from).collect::<Vec<_>>();
+        let s = Scan::new(args(&["--text", "--db=x", "--user=a=b", "--since", "-7d"])).unwrap();
+        let got: Vec<String> = s.items.collect();
+        assert_eq!(got, ["--text", "--db=x", "--user", "a=b", "--since", "-7d"]);
+    }
 
     #[test]
     fn json_line_keys_in_order() {
