@@ -173,6 +173,26 @@ fn prepare_sqlite(p: &Path) -> Result<bool, String> {
     Ok(true)
 }
 
+/// flock(2) on the database file (SQLite itself uses fcntl locks, which
+/// are independent); released when the file is closed at exit.
+fn lock_exclusive(p: &Path) -> Result<std::fs::File, String> {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::File::open(p).map_err(|e| format!("{}: {e}", p.display()))?;
+    // SAFETY: flock on a descriptor we own; no memory is passed.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let e = std::io::Error::last_os_error();
+        return Err(if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            format!(
+                "{}: another tlog-rs index is running on this index",
+                p.display()
+            )
+        } else {
+            format!("{}: lock: {e}", p.display())
+        });
+    }
+    Ok(f)
+}
+
 fn index_main(args: Vec<OsString>) -> Result<i32, String> {
     let mut s = Scan::new(args)?;
     let mut common = Common {
@@ -206,9 +226,15 @@ fn index_main(args: Vec<OsString>) -> Result<i32, String> {
                 .into(),
         );
     }
-    if let DbSpec::Sqlite(p) = &db {
-        prepare_sqlite(p)?;
-    }
+    // One indexer per database: overlapping runs (a slow run and the next
+    // timer tick) would only do the same work twice.
+    let _lock = match &db {
+        DbSpec::Sqlite(p) => {
+            prepare_sqlite(p)?;
+            Some(lock_exclusive(p)?)
+        }
+        DbSpec::Postgres(_) => None,
+    };
     let mut store = store::open(&db).map_err(|e| e.to_string())?;
     let tty = std::io::stderr().is_terminal();
     let mut problems = 0u64;
