@@ -34,6 +34,8 @@ use crate::store::{Added, EventInfo, FileCursor, MessageRef, Store, StoreError};
 const HEAD_BYTES: u64 = 1024;
 /// Commit (and save the cursor) at least this often while reading a file.
 const COMMIT_BYTES: u64 = 64 << 20;
+/// Longest line read; tlog messages are a few KiB (payload + escaping).
+const MAX_LINE: u64 = 16 << 20;
 /// Derived text held in memory before it is written.
 const DERIVE_SLICE: usize = 8 << 20;
 /// A partial last line older than this is reported as truncated.
@@ -182,6 +184,26 @@ pub fn walk(root: &Path, problems: &mut dyn FnMut(Problem)) -> Vec<PathBuf> {
     }
     out.sort();
     out
+}
+
+/// Consume up to and including the next newline; the bytes consumed, or
+/// None if the data ended first (nothing is then consumed for good: the
+/// caller leaves its cursor before the line).
+fn skip_line(r: &mut impl BufRead) -> std::io::Result<Option<u64>> {
+    let mut n = 0u64;
+    loop {
+        let buf = r.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(None);
+        }
+        if let Some(i) = buf.iter().position(|&b| b == b'\n') {
+            r.consume(i + 1);
+            return Ok(Some(n + i as u64 + 1));
+        }
+        let l = buf.len();
+        n += l as u64;
+        r.consume(l);
+    }
 }
 
 fn head_hash(f: &File, upto: u64) -> u64 {
@@ -523,7 +545,7 @@ impl<'a> Indexer<'a> {
         self.store.begin()?;
         loop {
             buf.clear();
-            let n = match r.by_ref().take(u64::MAX).read_until(b'\n', &mut buf) {
+            let n = match r.by_ref().take(MAX_LINE).read_until(b'\n', &mut buf) {
                 Ok(n) => n,
                 Err(e) => {
                     self.problem(path, Some(cur.line + 1), format!("read error: {e}"));
@@ -532,6 +554,33 @@ impl<'a> Indexer<'a> {
             };
             if n == 0 {
                 break;
+            }
+            if buf.last() != Some(&b'\n') && n as u64 == MAX_LINE {
+                // No tlog message is this long: skip to the next newline
+                // without holding the line in memory.
+                match skip_line(&mut r) {
+                    Ok(Some(rest)) => {
+                        let len = n as u64 + rest;
+                        cur.offset += len;
+                        cur.line += 1;
+                        self.report.bytes += len;
+                        self.report.bad_lines += 1;
+                        self.problem(
+                            path,
+                            Some(cur.line),
+                            format!("line of {len} bytes, longer than any tlog message: skipped"),
+                        );
+                        continue;
+                    }
+                    Ok(None) => {
+                        self.report.partial_lines += 1;
+                        break;
+                    }
+                    Err(e) => {
+                        self.problem(path, Some(cur.line + 1), format!("read error: {e}"));
+                        break;
+                    }
+                }
             }
             if buf.last() != Some(&b'\n') {
                 self.report.partial_lines += 1;
@@ -687,6 +736,17 @@ impl<'a> Indexer<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn skip_line_stops_after_the_newline() {
+        let mut r = std::io::BufReader::with_capacity(4, &b"abcdefghij\nnext\n"[..]);
+        assert_eq!(skip_line(&mut r).unwrap(), Some(11));
+        let mut rest = String::new();
+        r.read_to_string(&mut rest).unwrap();
+        assert_eq!(rest, "next\n");
+        let mut r = std::io::BufReader::new(&b"no newline"[..]);
+        assert_eq!(skip_line(&mut r).unwrap(), None);
+    }
 
     #[test]
     fn candidates() {

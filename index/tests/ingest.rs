@@ -512,3 +512,25 @@ fn text_search_takes_phrases_literally() {
     assert_eq!(found("say"), ["rq", "rq2"]);
     assert!(found("50_percent").is_empty());
 }
+
+#[test]
+fn an_endless_line_is_skipped_not_held() {
+    let d = Dir::new("huge");
+    let a = session("hh", "rh", "u", 4_000, &["before\r\n", "after\r\n"]);
+    let huge = "x".repeat(17 << 20);
+    let text = format!("{}\n{huge}\n{}", a[0], lines(&a[1..]));
+    append(&d.0.join("h.jsonl"), &text);
+    let mut db = Sqlite::in_memory().unwrap();
+    let (r, p) = run(&mut db, std::slice::from_ref(&d.0));
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(p[0].line, Some(2));
+    assert!(
+        p[0].message.contains("longer than any tlog message"),
+        "{p:?}"
+    );
+    assert_eq!((r.messages, r.bad_lines), (a.len() as u64, 1));
+    assert_eq!(r.bytes, text.len() as u64);
+    // Nothing is read twice.
+    let (r, p) = run(&mut db, std::slice::from_ref(&d.0));
+    assert!(p.is_empty() && r.bytes == 0, "{p:?} {r:?}");
+}
