@@ -188,10 +188,9 @@ pub fn argv(r: &Record) -> Vec<String> {
         }
         let prefix = format!("a{i}[");
         let parts: String = r
-            .fields
-            .iter()
+            .fields()
             .filter(|f| f.name.starts_with(&prefix))
-            .map(|f| f.value.as_str())
+            .map(|f| f.value)
             .collect();
         out.push(parts);
     }
@@ -208,15 +207,22 @@ struct Pairs<'a, I: Iterator<Item = (&'a str, &'a str)> + Clone>(I);
 
 impl<'a, I: Iterator<Item = (&'a str, &'a str)> + Clone> Serialize for Pairs<'a, I> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        // Repeated names are rare: a 64-bit signature of (length, first
-        // byte) tells in one pass whether the slow check is needed.
-        let mut seen = 0u64;
+        // Repeated names are rare: sort the names (on the stack) once to
+        // know whether the quadratic check is needed.
+        let mut names = [""; 64];
+        let mut n = 0;
         let mut maybe_dup = false;
         for (k, _) in self.0.clone() {
-            let bit = 1u64 << ((k.len() * 31 + k.bytes().next().map_or(0, usize::from)) % 64);
-            maybe_dup |= seen & bit != 0;
-            seen |= bit;
+            if n == names.len() {
+                maybe_dup = true;
+                break;
+            }
+            names[n] = k;
+            n += 1;
         }
+        let names = &mut names[..n];
+        names.sort_unstable();
+        maybe_dup |= names.windows(2).any(|w| w[0] == w[1]);
         let mut m = s.serialize_map(None)?;
         for (i, (k, v)) in self.0.clone().enumerate() {
             // A repeated name: the last one wins (JSON objects need unique keys).
@@ -229,50 +235,32 @@ impl<'a, I: Iterator<Item = (&'a str, &'a str)> + Clone> Serialize for Pairs<'a,
     }
 }
 
-#[derive(Serialize)]
-struct RecordJson<'a> {
-    #[serde(rename = "type")]
-    rtype: &'a str,
-    line: usize,
-    fields: Pairs<'a, FieldIter<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    msg: Option<Pairs<'a, FieldIter<'a>>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    enriched: Option<Pairs<'a, EnrichedIter<'a>>>,
+/// A record as JSON: type, line, fields, msg, enriched.
+struct RecordJson<'a>(&'a Record);
+
+impl Serialize for RecordJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let r = self.0;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("type", &r.rtype)?;
+        m.serialize_entry("line", &r.line)?;
+        m.serialize_entry("fields", &Pairs(r.fields().map(pair)))?;
+        if r.has_msg() {
+            m.serialize_entry("msg", &Pairs(r.msg().map(pair)))?;
+        }
+        if r.has_enriched() {
+            m.serialize_entry("enriched", &Pairs(r.enriched().map(pair)))?;
+        }
+        m.end()
+    }
 }
 
-type FieldIter<'a> =
-    std::iter::Map<std::slice::Iter<'a, Field>, fn(&'a Field) -> (&'a str, &'a str)>;
-type EnrichedIter<'a> = std::iter::Map<
-    std::slice::Iter<'a, (String, String)>,
-    fn(&'a (String, String)) -> (&'a str, &'a str),
->;
-
-fn field_pair(f: &Field) -> (&str, &str) {
-    (&f.name, &f.value)
-}
-
-fn enriched_pair(p: &(String, String)) -> (&str, &str) {
-    (&p.0, &p.1)
+fn pair(f: Field<'_>) -> (&str, &str) {
+    (f.name, f.value)
 }
 
 fn record_json(r: &Record) -> RecordJson<'_> {
-    let fields: FieldIter<'_> = r
-        .fields
-        .iter()
-        .map(field_pair as fn(&Field) -> (&str, &str));
-    let msg: FieldIter<'_> = r.msg.iter().map(field_pair as fn(&Field) -> (&str, &str));
-    let enriched: EnrichedIter<'_> = r
-        .enriched
-        .iter()
-        .map(enriched_pair as fn(&(String, String)) -> (&str, &str));
-    RecordJson {
-        rtype: &r.rtype,
-        line: r.line,
-        fields: Pairs(fields),
-        msg: (!r.msg.is_empty()).then_some(Pairs(msg)),
-        enriched: (!r.enriched.is_empty()).then_some(Pairs(enriched)),
-    }
+    RecordJson(r)
 }
 
 #[derive(Serialize)]
@@ -371,7 +359,7 @@ impl Event {
             exit.then(|| s.get("a0").and_then(|a| i64::from_str_radix(a, 16).ok()))
                 .flatten()
         });
-        let user = self.records.iter().find(|r| !r.msg.is_empty());
+        let user = self.records.iter().find(|r| r.has_msg());
         let msg = |k: &str| user.and_then(|u| u.get(k));
         let login = self.first("LOGIN");
         EventJson {

@@ -34,12 +34,31 @@ impl fmt::Display for EventId {
 }
 
 /// One `key=value` of a record, the value unquoted and decoded.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Field {
-    pub name: String,
-    pub value: String,
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Field<'a> {
+    pub name: &'a str,
+    pub value: &'a str,
     /// The value was hex-encoded in the log.
     pub hex: bool,
+}
+
+/// Where a field lives: the record's own fields, inside `msg='…'`, or in
+/// the enriched tail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    Own,
+    Msg,
+    Enriched,
+}
+
+/// A field as byte ranges into the record's buffer: one allocation per
+/// record instead of two per field (ingestion speed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Slot {
+    part: Part,
+    name: (u32, u32),
+    value: (u32, u32),
+    hex: bool,
 }
 
 /// One line of audit.log.
@@ -51,21 +70,52 @@ pub struct Record {
     /// `type=` (e.g. SYSCALL, EXECVE, USER_AUTH; `UNKNOWN[1334]` as is).
     pub rtype: String,
     pub id: EventId,
-    pub fields: Vec<Field>,
-    /// The fields inside `msg='…'` (user-space records), if any.
-    pub msg: Vec<Field>,
-    /// The translations after the 0x1d separator (ENRICHED format).
-    pub enriched: Vec<(String, String)>,
+    /// The line, then the decoded values of hex fields.
+    buf: String,
+    slots: Vec<Slot>,
 }
 
 impl Record {
+    fn part(&self, part: Part) -> impl Iterator<Item = Field<'_>> + Clone {
+        self.slots
+            .iter()
+            .filter(move |s| s.part == part)
+            .map(|s| Field {
+                name: &self.buf[s.name.0 as usize..s.name.1 as usize],
+                value: &self.buf[s.value.0 as usize..s.value.1 as usize],
+                hex: s.hex,
+            })
+    }
+
+    /// The record's own fields, in order.
+    pub fn fields(&self) -> impl Iterator<Item = Field<'_>> + Clone {
+        self.part(Part::Own)
+    }
+
+    /// The fields inside `msg='…'` (user-space records), if any.
+    pub fn msg(&self) -> impl Iterator<Item = Field<'_>> + Clone {
+        self.part(Part::Msg)
+    }
+
+    /// The translations after the 0x1d separator (ENRICHED format).
+    pub fn enriched(&self) -> impl Iterator<Item = Field<'_>> + Clone {
+        self.part(Part::Enriched)
+    }
+
+    pub fn has_msg(&self) -> bool {
+        self.slots.iter().any(|s| s.part == Part::Msg)
+    }
+
+    pub fn has_enriched(&self) -> bool {
+        self.slots.iter().any(|s| s.part == Part::Enriched)
+    }
+
     /// The value of field `name` (the record's own fields, then msg='…').
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.fields
-            .iter()
-            .chain(self.msg.iter())
+        self.fields()
             .find(|f| f.name == name)
-            .map(|f| f.value.as_str())
+            .or_else(|| self.msg().find(|f| f.name == name))
+            .map(|f| f.value)
     }
 }
 
@@ -239,36 +289,42 @@ pub fn parse_line(text: &str, line: usize) -> Result<Option<Record>, ParseError>
         .and_then(|t| t.checked_add(ms))
         .ok_or_else(|| c.err(at, "time out of range"))?;
 
+    if text.len() > u32::MAX as usize / 2 {
+        return Err(c.err(0, "line too long"));
+    }
     // The enriched tail starts at the first 0x1d.
     let body_end = text[c.pos..].find('\x1d').map_or(text.len(), |i| c.pos + i);
+    let mut out = Out {
+        buf: text.to_string(),
+        slots: Vec::with_capacity(32),
+    };
     let mut body = Cursor {
         s: &text[..body_end],
         pos: c.pos,
         line,
     };
-    let mut fields = Vec::new();
-    let mut msg = Vec::new();
-    parse_fields(&mut body, &rtype, &mut fields, Some(&mut msg))?;
-    let mut enriched = Vec::new();
+    parse_fields(&mut body, &rtype, &mut out, Part::Own, 0)?;
     if body_end < text.len() {
         let mut tail = Cursor {
             s: text,
             pos: body_end + 1,
             line,
         };
-        let mut ef = Vec::new();
-        parse_fields(&mut tail, "", &mut ef, None)?;
-        enriched = ef.into_iter().map(|f| (f.name, f.value)).collect();
+        parse_fields(&mut tail, "", &mut out, Part::Enriched, 0)?;
     }
     Ok(Some(Record {
         line,
         node,
         rtype,
         id: EventId { time_ms, serial },
-        fields,
-        msg,
-        enriched,
+        buf: out.buf,
+        slots: out.slots,
     }))
+}
+
+struct Out {
+    buf: String,
+    slots: Vec<Slot>,
 }
 
 /// `key=value` pairs to the end of the cursor. Words without `=` (the
@@ -276,9 +332,12 @@ pub fn parse_line(text: &str, line: usize) -> Result<Option<Record>, ParseError>
 fn parse_fields(
     c: &mut Cursor<'_>,
     rtype: &str,
-    out: &mut Vec<Field>,
-    mut msg: Option<&mut Vec<Field>>,
+    out: &mut Out,
+    part: Part,
+    // Offset of the cursor's text in the line (for msg='…').
+    base: usize,
 ) -> Result<(), ParseError> {
+    let span = |a: usize, b: usize| ((base + a) as u32, (base + b) as u32);
     loop {
         c.skip_spaces();
         if c.pos >= c.s.len() {
@@ -294,60 +353,66 @@ fn parse_fields(
             }
             continue;
         }
+        let name = span(start, c.pos);
         c.pos += 1;
-        let name = word.to_string();
-        if name.is_empty() {
+        if word.is_empty() {
             return Err(c.err(start, "'=' without a field name"));
         }
         let at = c.pos;
-        let (value, quoted) = match c.rest().as_bytes().first() {
+        let (vstart, vend, quoted) = match c.rest().as_bytes().first() {
             Some(q @ (b'"' | b'\'')) => {
                 let q = *q;
                 c.pos += 1;
-                let v = c.until(&[q]);
+                c.until(&[q]);
                 if c.pos >= c.s.len() {
-                    return Err(c.err(at, format!("field {name}: unterminated {}", q as char)));
+                    return Err(c.err(at, format!("field {word}: unterminated {}", q as char)));
                 }
                 c.pos += 1;
-                (v, Some(q))
+                (at + 1, c.pos - 1, Some(q))
             }
             Some(b'{') => {
                 c.until(b"}");
                 if c.pos >= c.s.len() {
-                    return Err(c.err(at, format!("field {name}: unterminated {{")));
+                    return Err(c.err(at, format!("field {word}: unterminated {{")));
                 }
                 c.pos += 1;
-                (&c.s[at..c.pos], None)
+                (at, c.pos, None)
             }
-            _ => (c.until(b" "), None),
+            _ => {
+                c.until(b" ");
+                (at, c.pos, None)
+            }
         };
+        let value = &c.s[vstart..vend];
         // msg='op=… res=…' holds fields of its own.
-        if quoted == Some(b'\'') && name == "msg" {
-            if let Some(m) = msg.as_deref_mut() {
-                let mut inner = Cursor {
-                    s: value,
-                    pos: 0,
-                    line: c.line,
-                };
-                // Errors inside point into the line, not into the value.
-                parse_fields(&mut inner, rtype, m, None).map_err(|mut e| {
-                    e.column += at + 1;
-                    e
-                })?;
-                continue;
-            }
+        if quoted == Some(b'\'') && word == "msg" && part == Part::Own {
+            let mut inner = Cursor {
+                s: value,
+                pos: 0,
+                line: c.line,
+            };
+            // Errors inside point into the line, not into the value.
+            parse_fields(&mut inner, rtype, out, Part::Msg, base + vstart).map_err(|mut e| {
+                e.column += base + vstart;
+                e
+            })?;
+            continue;
         }
-        let mut field = Field {
+        let mut slot = Slot {
+            part,
             name,
-            value: value.to_string(),
+            value: span(vstart, vend),
             hex: false,
         };
-        if quoted.is_none() && is_encoded(rtype, &field.name) {
+        if quoted.is_none() && is_encoded(rtype, word) {
             if let Some(bytes) = decode_hex(value) {
-                field.value = String::from_utf8_lossy(&bytes).into_owned();
-                field.hex = true;
+                let decoded = String::from_utf8_lossy(&bytes);
+                let a = out.buf.len();
+                out.buf.push_str(&decoded);
+                slot.value = (a as u32, out.buf.len() as u32);
+                slot.hex = true;
             }
         }
-        out.push(field);
+        out.slots.push(slot);
     }
 }
