@@ -13,7 +13,7 @@ use super::{
 };
 use crate::derive::Derived;
 
-const SCHEMA_VERSION: &str = "1";
+const SCHEMA_VERSION: &str = "2";
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -43,10 +43,10 @@ CREATE TABLE IF NOT EXISTS messages(rec_key INTEGER NOT NULL, id INTEGER NOT NUL
 CREATE TABLE IF NOT EXISTS events(rec_key INTEGER NOT NULL, kind TEXT NOT NULL,
   PRIMARY KEY(rec_key, kind)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS text_chunks(id INTEGER PRIMARY KEY, rec_key INTEGER NOT NULL,
-  t_ms INTEGER NOT NULL, body TEXT NOT NULL);
+  t_ms INTEGER NOT NULL, zbody BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS text_chunks_rec ON text_chunks(rec_key);
-CREATE VIRTUAL TABLE IF NOT EXISTS text_fts USING fts5(body, content='text_chunks',
-  content_rowid='id', tokenize='trigram', detail='none');
+CREATE VIRTUAL TABLE IF NOT EXISTS text_fts USING fts5(body, content='',
+  contentless_delete=1, tokenize='trigram', detail='none');
 CREATE TABLE IF NOT EXISTS commands(rec_key INTEGER NOT NULL, t_ms INTEGER NOT NULL,
   text TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS commands_rec ON commands(rec_key);
@@ -116,27 +116,12 @@ fn cursor_row(r: &rusqlite::Row) -> rusqlite::Result<FileCursor> {
     })
 }
 
-fn like_pattern(s: &str) -> String {
-    let mut p = String::from("%");
-    for c in s.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            p.push('\\');
-        }
-        p.push(c);
-    }
-    p.push('%');
-    p
-}
-
-/// The SQL condition on a text chunk `c` for a phrase, with `{0}`, `{1}`
-/// for its values. Phrases of 3+ characters: the chunks holding every
-/// trigram of the phrase (from the index, no text read), then `LIKE` on
-/// those only, per recording, so a search stops at the first match it
-/// needs. Shorter ones: `LIKE` alone.
-fn text_cond(t: &str) -> (String, Vec<String>) {
+/// An FTS5 query for chunks holding every trigram of the phrase; None
+/// for phrases under 3 characters (every chunk is a candidate then).
+fn trigram_query(t: &str) -> Option<String> {
     let chars: Vec<char> = t.chars().collect();
     if chars.len() < 3 {
-        return ("c.body LIKE {0} ESCAPE '\\'".into(), vec![like_pattern(t)]);
+        return None;
     }
     let mut tris: Vec<String> = chars
         .windows(3)
@@ -144,10 +129,19 @@ fn text_cond(t: &str) -> (String, Vec<String>) {
         .collect();
     tris.sort();
     tris.dedup();
-    (
-        "c.id IN (SELECT rowid FROM text_fts WHERE text_fts MATCH {0}) AND c.body LIKE {1} ESCAPE '\\'".into(),
-        vec![tris.join(" AND "), like_pattern(t)],
-    )
+    Some(tris.join(" AND "))
+}
+
+/// Screen text is stored deflated: plain text shrinks to about a fifth.
+fn deflate(s: &str) -> Vec<u8> {
+    miniz_oxide::deflate::compress_to_vec(s.as_bytes(), 1)
+}
+
+fn inflate(z: &[u8]) -> String {
+    match miniz_oxide::inflate::decompress_to_vec_with_limit(z, 64 << 20) {
+        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+        Err(_) => String::new(),
+    }
 }
 
 /// A one-line excerpt around the first case-insensitive occurrence.
@@ -480,7 +474,7 @@ impl Store for Sqlite {
     fn clear_derived(&mut self, rec: i64) -> Result<()> {
         let c = &self.c;
         c.execute(
-            "INSERT INTO text_fts(text_fts, rowid, body) SELECT 'delete', id, body FROM text_chunks WHERE rec_key=?1",
+            "DELETE FROM text_fts WHERE rowid IN (SELECT id FROM text_chunks WHERE rec_key=?1)",
             [rec],
         )?;
         c.execute("DELETE FROM text_chunks WHERE rec_key=?1", [rec])?;
@@ -492,10 +486,10 @@ impl Store for Sqlite {
     fn add_derived(&mut self, rec: i64, d: &Derived) -> Result<()> {
         let c = &self.c;
         let mut chunk =
-            c.prepare_cached("INSERT INTO text_chunks(rec_key, t_ms, body) VALUES(?1,?2,?3)")?;
+            c.prepare_cached("INSERT INTO text_chunks(rec_key, t_ms, zbody) VALUES(?1,?2,?3)")?;
         let mut fts = c.prepare_cached("INSERT INTO text_fts(rowid, body) VALUES(?1, ?2)")?;
         for (t, body) in &d.chunks {
-            chunk.execute(params![rec, *t as i64, body])?;
+            chunk.execute(params![rec, *t as i64, deflate(body)])?;
             fts.execute(params![c.last_insert_rowid(), body])?;
         }
         let mut cmd =
@@ -592,16 +586,16 @@ impl Store for Sqlite {
         if q.incomplete {
             sql.push_str(" AND r.state <> 'complete'");
         }
-        if let Some(t) = &q.text {
-            let (cond, vals) = text_cond(t);
-            let mut cond = cond;
-            for (n, v) in vals.into_iter().enumerate() {
-                args.push(Box::new(v));
-                cond = cond.replace(&format!("{{{n}}}"), &format!("?{}", args.len()));
-            }
-            sql.push_str(&format!(
-                " AND EXISTS (SELECT 1 FROM text_chunks c WHERE c.rec_key = r.key AND {cond})"
-            ));
+        // Text: recordings with candidate chunks (every trigram of the
+        // phrase, from the index alone); the text is checked below.
+        let trigrams = q.text.as_deref().and_then(trigram_query);
+        if let Some(tq) = &trigrams {
+            arg(
+                &mut args,
+                &mut sql,
+                " AND r.key IN (SELECT c.rec_key FROM text_chunks c WHERE c.id IN (SELECT rowid FROM text_fts WHERE text_fts MATCH ?))",
+                Box::new(tq.clone()),
+            );
         }
         if let Some(t) = &q.command {
             arg(
@@ -612,10 +606,10 @@ impl Store for Sqlite {
             );
         }
         sql.push_str(" ORDER BY r.start_ms, r.host, r.rec");
-        if let Some(l) = q.limit {
+        if let (Some(l), None) = (q.limit, &q.text) {
             sql.push_str(&format!(" LIMIT {l}"));
         }
-        let mut hits: Vec<(i64, Hit)> = {
+        let hits: Vec<(i64, Hit)> = {
             let mut st = self.c.prepare(&sql)?;
             let rows = st.query_map(params_from_iter(args.iter().map(|b| b.as_ref())), |r| {
                 let state: String = r.get(7)?;
@@ -636,34 +630,41 @@ impl Store for Sqlite {
             })?;
             rows.collect::<rusqlite::Result<Vec<_>>>()?
         };
-        for (key, hit) in &mut hits {
+        let mut kept = Vec::new();
+        for (key, mut hit) in hits {
+            if q.limit.is_some_and(|l| kept.len() >= l) {
+                break;
+            }
             if let Some(t) = &q.text {
-                let (cond, vals) = text_cond(t);
-                let mut cond = cond;
-                for n in 0..vals.len() {
-                    cond = cond.replace(&format!("{{{n}}}"), &format!("?{}", n + 2));
+                let sql = if trigrams.is_some() {
+                    "SELECT t_ms, zbody FROM text_chunks WHERE rec_key = ?1 AND id IN (SELECT rowid FROM text_fts WHERE text_fts MATCH ?2) ORDER BY t_ms"
+                } else {
+                    "SELECT t_ms, zbody FROM text_chunks WHERE rec_key = ?1 AND ?2 IS NULL ORDER BY t_ms"
+                };
+                let mut st = self.c.prepare_cached(sql)?;
+                let mut rows = st.query(params![key, trigrams])?;
+                let needle = t.to_ascii_lowercase();
+                while let Some(row) = rows.next()? {
+                    let body = inflate(&row.get::<_, Vec<u8>>(1)?);
+                    if body.to_ascii_lowercase().contains(&needle) {
+                        hit.matches.push(Match {
+                            offset_ms: row.get(0)?,
+                            snippet: snippet(&body, t),
+                        });
+                        if hit.matches.len() >= 20 {
+                            break;
+                        }
+                    }
                 }
-                let mut st = self.c.prepare_cached(&format!(
-                    "SELECT c.t_ms, c.body FROM text_chunks c WHERE c.rec_key = ?1 AND {cond} ORDER BY c.t_ms LIMIT 20"
-                ))?;
-                let mut p: Vec<Box<dyn ToSql>> = vec![Box::new(*key)];
-                p.extend(vals.into_iter().map(|v| Box::new(v) as Box<dyn ToSql>));
-                let rows = st.query_map(params_from_iter(p.iter().map(|b| b.as_ref())), |r| {
-                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-                })?;
-                for row in rows {
-                    let (t_ms, body) = row?;
-                    hit.matches.push(Match {
-                        offset_ms: t_ms,
-                        snippet: snippet(&body, t),
-                    });
+                if hit.matches.is_empty() {
+                    continue;
                 }
             }
             if let Some(t) = &q.command {
                 let mut st = self.c.prepare_cached(
                     "SELECT t_ms, text FROM commands WHERE rec_key = ?1 AND instr(lower(text), lower(?2)) > 0 ORDER BY t_ms LIMIT 20",
                 )?;
-                let rows = st.query_map(params![*key, t], |r| {
+                let rows = st.query_map(params![key, t], |r| {
                     Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
                 })?;
                 for row in rows {
@@ -675,8 +676,9 @@ impl Store for Sqlite {
                 }
             }
             hit.matches.sort_by_key(|m| m.offset_ms);
+            kept.push(hit);
         }
-        Ok(hits.into_iter().map(|(_, h)| h).collect())
+        Ok(kept)
     }
 
     fn keyframes(&mut self, host: &str, rec: &str) -> Result<Vec<Keyframe>> {
