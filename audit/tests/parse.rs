@@ -490,3 +490,97 @@ fn repeated_field_names_keep_the_last_value() {
     e.write_json(&mut out).unwrap();
     assert_eq!(out.windows(6).filter(|w| w == b"\"name\"").count(), 1);
 }
+
+// ---- laurel (Debian's auditd plugin, run standalone on the same input) ----
+
+/// laurel's JSON for `text`: it reads records on stdin and writes one
+/// object per event into its log directory.
+fn laurel(name: &str, text: &str) -> Vec<Value> {
+    let dir = std::env::temp_dir().join(format!("tlog-rs-laurel-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("config.toml");
+    std::fs::write(
+        &conf,
+        format!(
+            "directory = \"{}\"\nuser = \"root\"\nstatusreport-period = 0\n[auditlog]\nfile = \"out.log\"\n\
+             size = 100000000\ngenerations = 2\n[transform]\nexecve-argv = [ \"array\" ]\n[enrich]\npid = false\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new("laurel")
+        .arg("-c")
+        .arg(&conf)
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("laurel is not installed ({e}): apt-get install laurel"));
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), text.as_bytes()).unwrap();
+    assert!(child.wait().unwrap().success());
+    let out = std::fs::read_to_string(dir.join("out.log")).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    out.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn agrees_with_laurel() {
+    // laurel's events are what a plugin-based pipeline would ingest: the
+    // same events, record types, argv, cwd and paths as ours.
+    for (name, text) in [("appendix-a", APPENDIX_A), ("live", LIVE)] {
+        let theirs = laurel(name, text);
+        let ours: Vec<Value> = parse_log(text)
+            .unwrap()
+            .iter()
+            .map(Event::to_json)
+            .collect();
+        let ids = |v: &[Value], k: &str| -> BTreeSet<String> {
+            v.iter()
+                .map(|e| e[k].as_str().unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(ids(&theirs, "ID"), ids(&ours, "id"), "{name}");
+        let mut compared = 0;
+        for t in &theirs {
+            let o = ours.iter().find(|o| o["id"] == t["ID"]).unwrap();
+            let their_types: BTreeSet<&str> = t
+                .as_object()
+                .unwrap()
+                .keys()
+                .filter(|k| {
+                    *k != "ID"
+                        && *k != "NODE"
+                        && k.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+                })
+                .map(String::as_str)
+                .collect();
+            let our_types: BTreeSet<&str> = o["records"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["type"].as_str().unwrap())
+                .collect();
+            assert_eq!(their_types, our_types, "{name} {}", t["ID"]);
+            if t.get("EXECVE").is_some() {
+                assert_eq!(t["EXECVE"]["ARGV"], o["argv"], "{name} {}", t["ID"]);
+                compared += 1;
+            }
+            if t.get("CWD").is_some() {
+                assert_eq!(t["CWD"]["cwd"], o["cwd"], "{name} {}", t["ID"]);
+            }
+            if let Some(paths) = t.get("PATH").and_then(Value::as_array) {
+                let theirs: Vec<&Value> = paths.iter().map(|p| &p["name"]).collect();
+                let ours: Vec<&Value> = o["paths"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| &p["name"])
+                    .collect();
+                assert_eq!(theirs, ours, "{name} {}", t["ID"]);
+            }
+        }
+        assert!(compared >= 2, "{name}: only {compared} execs compared");
+    }
+}
