@@ -160,6 +160,11 @@ fn audit_live_session_to_json_events() {
     }
     let before_s = settings();
     let (_, before_l, _) = auditctl(&["-l"]);
+    // The guard deletes rules by our keys: never on a host that has some.
+    assert!(
+        !before_l.contains("key=tlog-rs-"),
+        "rules of ours are already loaded: {before_l}"
+    );
 
     let env = NsEnv::new("audit-live");
     let dir = env.root().to_path_buf();
