@@ -14,9 +14,6 @@ use tlog_rs_tests::play::{
 use tlog_rs_tests::rec::{in_pty, pseudo_random, sq, TempDir};
 use tlog_rs_tests::{require_program, target_dir};
 
-/// The tlog 12.1 samples in the shared reference directory, next to the
-/// repository (CI has a copy there); None if not present.
-
 /// The recorder's stdin in these pty runs: a pipe that stays open until the
 /// recorded program is done, however slow the machine (EOF would end the
 /// session early; a tty would make Debian's utempter fail). A FIFO, because
@@ -24,6 +21,8 @@ use tlog_rs_tests::{require_program, target_dir};
 const OPEN_STDIN: &str = "f=$(mktemp -u); mkfifo \"$f\"; sleep 300 >\"$f\" & keep=$!;";
 const CLOSE_STDIN: &str = "<\"$f\"; kill $keep; rm -f \"$f\"";
 
+/// The tlog 12.1 samples in the shared reference directory, next to the
+/// repository (CI has a copy there); None if not present.
 fn samples_dir() -> Option<PathBuf> {
     let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/reference/tlog-samples");
     d.is_dir().then_some(d)
