@@ -262,21 +262,23 @@ impl Snapshot {
         Ok(snap)
     }
 
-    /// Write atomically (temporary file in the same directory, then rename),
-    /// mode 0644; creates the directory (0755) if needed.
+    /// Write atomically (temporary file in the same directory, then rename);
+    /// creates the directory (0755) if needed. Readable by whoever may read
+    /// policy.toml (its mode, at most 0644): the snapshot tells as much.
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
         use std::io::Write;
         if let Some(dir) = path.parent() {
             fs::create_dir_all(dir)?;
         }
+        let mode = fs::metadata(&self.policy_path).map_or(0o600, |m| m.mode() & 0o644);
         let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
         let res = (|| {
             let mut f = fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
-                .mode(0o644)
+                .mode(mode)
                 .open(&tmp)?;
-            f.set_permissions(fs::Permissions::from_mode(0o644))?;
+            f.set_permissions(fs::Permissions::from_mode(mode))?;
             f.write_all(&self.encode())?;
             f.sync_all()?;
             fs::rename(&tmp, path)
@@ -541,6 +543,13 @@ hosts = ["lab*"]
         let s = Snapshot::of(&p, &path, "h").unwrap();
         let snap = dir.join("policy.snapshot");
         s.write(&snap).unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().mode() & 0o777;
+        assert_eq!(mode(&snap), mode(&pol) & 0o644);
+        fs::set_permissions(&pol, fs::Permissions::from_mode(0o600)).unwrap();
+        let p = Policy::load(&pol).unwrap();
+        let s = Snapshot::of(&p, &path, "h").unwrap();
+        s.write(&snap).unwrap();
+        assert_eq!(mode(&snap), 0o600, "as private as policy.toml");
         let got = Snapshot::load(&snap, &path, "h");
         // SAFETY: geteuid has no preconditions and cannot fail.
         // The file is root-owned (trusted) only when the tests run as root.
