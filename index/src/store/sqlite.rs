@@ -144,20 +144,15 @@ fn inflate(z: &[u8]) -> String {
     }
 }
 
-/// A one-line excerpt around the first case-insensitive occurrence.
-pub fn snippet(body: &str, needle: &str) -> String {
+/// A one-line excerpt of `body` around `needle_len` bytes at `pos`.
+pub fn snippet(body: &str, pos: usize, needle_len: usize) -> String {
     const CTX: usize = 40;
-    let lb = body.to_lowercase();
-    let pos = if lb.len() == body.len() {
-        lb.find(&needle.to_lowercase()).unwrap_or(0)
-    } else {
-        body.find(needle).unwrap_or(0)
-    };
+    let pos = pos.min(body.len());
     let mut a = pos.saturating_sub(CTX);
     while !body.is_char_boundary(a) {
         a -= 1;
     }
-    let mut b = (pos + needle.len() + CTX).min(body.len());
+    let mut b = (pos + needle_len + CTX).min(body.len());
     while !body.is_char_boundary(b) {
         b += 1;
     }
@@ -646,10 +641,12 @@ impl Store for Sqlite {
                 let needle = t.to_ascii_lowercase();
                 while let Some(row) = rows.next()? {
                     let body = inflate(&row.get::<_, Vec<u8>>(1)?);
-                    if body.to_ascii_lowercase().contains(&needle) {
+                    // ASCII lowercasing keeps byte offsets, so the position
+                    // found serves the original text.
+                    if let Some(pos) = body.to_ascii_lowercase().find(&needle) {
                         hit.matches.push(Match {
                             offset_ms: row.get(0)?,
-                            snippet: snippet(&body, t),
+                            snippet: snippet(&body, pos, needle.len()),
                         });
                         if hit.matches.len() >= 20 {
                             break;
