@@ -132,9 +132,10 @@ fn trigram_query(t: &str) -> Option<String> {
     Some(tris.join(" AND "))
 }
 
-/// Screen text is stored deflated: plain text shrinks to about a fifth.
+/// Screen text is stored deflated (level 6: on plain text ~25 % smaller
+/// than level 1 for ~20 % more indexing CPU).
 fn deflate(s: &str) -> Vec<u8> {
-    miniz_oxide::deflate::compress_to_vec(s.as_bytes(), 1)
+    miniz_oxide::deflate::compress_to_vec(s.as_bytes(), 6)
 }
 
 fn inflate(z: &[u8]) -> String {
