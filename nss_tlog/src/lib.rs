@@ -158,29 +158,37 @@ fn policy_cache(state: &mut State) -> &mut PolicyCache {
         .get_or_insert_with(|| PolicyCache::new(tlog_policy::DEFAULT_POLICY_PATH.into()))
 }
 
-/// Decide which view answers this lookup: the snapshot if it is trusted and
-/// current (or corrupt: that fails secure), else the parsed policy, both
-/// re-checked against their files. Returns the answers' generation, which
-/// changes whenever the view or its content does.
+/// Decide which view answers this lookup, re-checked against its files:
+/// the snapshot while it is current (a corrupt one fails secure until it
+/// is replaced), else the parsed policy. The snapshot file is looked at on
+/// the first lookup and when the snapshot's sources change; a process that
+/// parsed the policy keeps doing so (one `stat` per lookup, as before).
+/// Returns the answers' generation, which changes whenever the view or its
+/// content does.
 fn refresh(st: &mut State) -> u64 {
-    let path = Path::new(tlog_policy::DEFAULT_SNAPSHOT_PATH);
-    let host = sys::host_name();
-    if !st.snapshot.as_ref().is_some_and(|s| s.file.unchanged()) {
+    let policy = tlog_policy::DEFAULT_POLICY_PATH;
+    let keep = st.via_snapshot
+        && match st.snapshot.as_ref() {
+            Some(SnapState { read: Ok(s), .. }) => s.is_current(policy, &sys::host_name()),
+            Some(SnapState {
+                read: Err(SnapshotError::Corrupt(_)),
+                file,
+            }) => file.unchanged(),
+            _ => false,
+        };
+    if !keep && (st.via_snapshot || st.policy.is_none()) {
+        let path = Path::new(tlog_policy::DEFAULT_SNAPSHOT_PATH);
         // Stamp first, then read: a file replaced in between is re-read next time.
         let file = FileStamp::of(path).unwrap_or_else(|_| FileStamp::missing(path));
         let read = if file.meta.is_some() {
-            Snapshot::load(path, tlog_policy::DEFAULT_POLICY_PATH, &host)
+            Snapshot::load(path, policy, &sys::host_name())
         } else {
             Err(SnapshotError::Unusable("no snapshot".into()))
         };
+        st.via_snapshot = matches!(read, Ok(_) | Err(SnapshotError::Corrupt(_)));
         st.snapshot = Some(SnapState { file, read });
         st.snapshot_reads += 1;
     }
-    st.via_snapshot = match st.snapshot.as_ref().map(|s| &s.read) {
-        Some(Ok(s)) => s.is_current(tlog_policy::DEFAULT_POLICY_PATH, &host),
-        Some(Err(SnapshotError::Corrupt(_))) => true,
-        _ => false,
-    };
     let reloads = if st.via_snapshot {
         0
     } else {
