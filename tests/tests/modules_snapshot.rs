@@ -82,3 +82,56 @@ fn snapshot_missing_current_stale_corrupt_untrusted() {
     w.ns_sh(&format!("chown bob {SNAPSHOT}"));
     assert_eq!(shells(&w), by_user, "snapshot owned by bob");
 }
+
+/// One long-running process (perl's getpwnam is glibc's): it starts with a
+/// current snapshot, sees policy.toml change (the snapshot goes stale, the
+/// policy is parsed), and keeps answering from the policy after a new
+/// snapshot or a corrupt one appears (its view is already current).
+#[test]
+fn snapshot_goes_stale_in_a_running_process() {
+    if !require_root("snapshot_goes_stale_in_a_running_process") {
+        return;
+    }
+    let mut cfg = WorldConfig::new("nss-snapshot-live");
+    cfg.user("alice", &["dbas"])
+        .user("bob", &["staff"])
+        .group("dbas")
+        .group("staff");
+    cfg.policy("[[rule]]\nname = \"dbas\"\ngroups = [\"dbas\"]\n");
+    let w = World::start(cfg);
+    validate(&w);
+    let t = w.dir.display();
+    let policy = String::from_utf8_lossy(&w.ns_sh("cat /etc/tlog-rs/policy.toml").stdout)
+        .replace("groups = [\"dbas\"]", "users = [\"bob\"]");
+    std::fs::write(w.dir.join("by-user.toml"), policy).unwrap();
+    let tlog_rs = artifact("tlog-rs");
+    let script = format!(
+        "perl -e 'for (@ARGV) {{ if (s/^!//) {{ system($_) }} else {{ my @p = getpwnam($_); \
+         print \"$_=\", ($p[8] // \"-\"), \"\\n\" }} }}' \
+         alice bob '!cat {t}/by-user.toml > /etc/tlog-rs/policy.toml' alice bob \
+         '!{} validate >/dev/null' alice bob \
+         '!printf X | dd of={SNAPSHOT} bs=1 seek=40 conv=notrunc 2>/dev/null' alice bob",
+        tlog_rs.display()
+    );
+    let out = w.ns_sh(&script);
+    let rec = format!("{t}/bin/tlog-rs-rec-session");
+    let expect = [
+        ("alice", rec.as_str()),
+        ("bob", "/bin/bash"),
+        ("alice", "/bin/bash"),
+        ("bob", rec.as_str()),
+        ("alice", "/bin/bash"),
+        ("bob", rec.as_str()),
+        ("alice", "/bin/bash"),
+        ("bob", rec.as_str()),
+    ]
+    .iter()
+    .map(|(u, s)| format!("{u}={s}\n"))
+    .collect::<String>();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        expect,
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
