@@ -199,6 +199,9 @@ impl Host for System {
         tlog_rs_rec::sink::evidence::write(&settings, ev, consumed_dir_owner())
             .map_err(|e| e.to_string())
     }
+    fn stack_reads_user_env(&self, service: &str) -> bool {
+        tlog_policy::graphical::stack_reads_user_env(Path::new("/etc/pam.d"), service)
+    }
     fn uid_of(&self, user: &str) -> Option<u32> {
         let cuser = CString::new(user).ok()?;
         sys::getpw(Key::Name(&cuser)).ok().flatten().map(|e| e.uid)

@@ -65,6 +65,9 @@ pub trait Host {
     fn end_login_records(&self, recorder_uid: u32, key: HandoffKey) -> usize;
     /// Write an evidence entry to the writer the hand-off configured.
     fn write_evidence(&self, h: &Handoff, ev: &Evidence) -> Result<(), String>;
+    /// Does this service's PAM stack read the user's own environment file
+    /// (pam_env user_readenv=1)? Then XDG_SESSION_* are the user's word.
+    fn stack_reads_user_env(&self, service: &str) -> bool;
     /// uid of `user` (through the whole NSS chain), for close_session.
     fn uid_of(&self, user: &str) -> Option<u32>;
     /// The accounts behind `tlog`, for selection by uid.
@@ -157,8 +160,12 @@ fn describe(pam: &dyn Pam, user: &str) -> String {
 /// Remove every recorder variable so nobody can inject them (SendEnv,
 /// AcceptEnv, pam_env user files, an earlier module).
 fn clear_controlled(pam: &mut dyn Pam) {
-    for name in CONTROLLED_ENV.iter().copied().chain([handoff::TOKEN_ENV]) {
-        pam.unsetenv(name);
+    // CONTROLLED_ENV already lists TOKEN_ENV. Only present variables are
+    // deleted: pam_putenv logs an error for every absent one.
+    for name in CONTROLLED_ENV {
+        if pam.getenv(name).is_some() {
+            pam.unsetenv(name);
+        }
     }
 }
 
@@ -276,6 +283,7 @@ fn decide_and_apply(pam: &mut dyn Pam, host: &dyn Host, args: &Args) -> Result<O
         rhost: pam.rhost().unwrap_or_default(),
         session_type: pam.getenv("XDG_SESSION_TYPE").unwrap_or_default(),
         session_class: pam.getenv("XDG_SESSION_CLASS").unwrap_or_default(),
+        user_env_readable: host.stack_reads_user_env(&service),
     };
     let (signal, terminals) = match &policy {
         Ok(p) => (
@@ -617,6 +625,9 @@ mod tests {
         fn write_evidence(&self, _: &Handoff, ev: &Evidence) -> Result<(), String> {
             self.evidence.borrow_mut().push(ev.clone());
             Ok(())
+        }
+        fn stack_reads_user_env(&self, service: &str) -> bool {
+            service == "login-user-env"
         }
         fn uid_of(&self, _: &str) -> Option<u32> {
             Some(2001)

@@ -10,8 +10,11 @@
 //! live in the PAM environment, which pam_env `user_readenv` fills from the
 //! user's `~/.pam_environment` (and sshd from `~/.ssh/environment`). They
 //! count only for a login on a local virtual console: no PAM_RHOST and a
-//! PAM_TTY that is a console, not a pseudo-terminal or `ssh`. A remote or
-//! pty login that claims to be graphical is recorded.
+//! PAM_TTY that is a console, not a pseudo-terminal or `ssh`; and only when
+//! that service's PAM stack never reads the user's own environment file
+//! (`pam_env.so user_readenv=1`, which Debian's `login` does not use but an
+//! admin may add). A remote or pty login that claims to be graphical is
+//! recorded, and so is a console login whose stack lets the user set them.
 
 use std::fmt;
 
@@ -46,6 +49,9 @@ pub struct LoginView {
     pub session_type: String,
     /// XDG_SESSION_CLASS from the PAM environment.
     pub session_class: String,
+    /// The service's PAM stack may read `~/.pam_environment` (or could not
+    /// be read): the XDG variables are then the user's word.
+    pub user_env_readable: bool,
 }
 
 /// Why a login is graphical.
@@ -104,7 +110,7 @@ pub fn detect(v: &LoginView, display_managers: &[String]) -> Option<Signal> {
     if !v.xdisplay.is_empty() {
         return Some(Signal::XDisplayItem(v.xdisplay.clone()));
     }
-    if local_console(v) {
+    if local_console(v) && !v.user_env_readable {
         if matches!(v.session_type.as_str(), "x11" | "wayland" | "mir") {
             return Some(Signal::SessionType(v.session_type.clone()));
         }
@@ -113,6 +119,44 @@ pub fn detect(v: &LoginView, display_managers: &[String]) -> Option<Signal> {
         }
     }
     None
+}
+
+/// Does the PAM stack of `service` (in `pam_d`, following `@include`,
+/// `include` and `substack`) run pam_env with `user_readenv=1`? Unreadable or
+/// too deep counts as yes: the XDG variables are then not trusted.
+pub fn stack_reads_user_env(pam_d: &std::path::Path, service: &str) -> bool {
+    fn walk(pam_d: &std::path::Path, name: &str, depth: u32) -> bool {
+        if depth > 8 || name.contains('/') || name.is_empty() {
+            return true;
+        }
+        let Ok(text) = std::fs::read_to_string(pam_d.join(name)) else {
+            return true;
+        };
+        for line in text.lines() {
+            let line = line.split('#').next().unwrap_or_default().trim();
+            let words: Vec<&str> = line.split_whitespace().collect();
+            match words.as_slice() {
+                ["@include", file, ..] => {
+                    if walk(pam_d, file, depth + 1) {
+                        return true;
+                    }
+                }
+                [_, control, file, ..] if matches!(*control, "include" | "substack") => {
+                    if walk(pam_d, file, depth + 1) {
+                        return true;
+                    }
+                }
+                _ if line.contains("pam_env.so")
+                    && words.iter().any(|w| *w == "user_readenv=1") =>
+                {
+                    return true;
+                }
+                _ => {}
+            }
+        }
+        false
+    }
+    walk(pam_d, service, 0)
 }
 
 #[cfg(test)]
@@ -134,6 +178,46 @@ mod tests {
             session_type: ty.into(),
             ..LoginView::default()
         }
+    }
+
+    #[test]
+    fn console_xdg_claims_count_only_where_the_user_cannot_set_them() {
+        let d = dms();
+        let mut v = view("login", "/dev/tty1", "", "wayland");
+        assert!(detect(&v, &d).is_some());
+        v.user_env_readable = true;
+        assert_eq!(detect(&v, &d), None);
+
+        let dir = std::env::temp_dir().join(format!("tlog-pamd-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let w = |n: &str, t: &str| std::fs::write(dir.join(n), t).unwrap();
+        w("common-session", "session required pam_unix.so\n");
+        w(
+            "login",
+            "session required pam_env.so readenv=1\n@include common-session\n",
+        );
+        w("login-user", "session include login-env # via include\n");
+        w(
+            "login-env",
+            "session required pam_env.so readenv=1 user_readenv=1 envfile=/etc/default/locale\n",
+        );
+        w("loop", "@include loop\n");
+        w(
+            "commented",
+            "# session required pam_env.so user_readenv=1\n",
+        );
+        assert!(!stack_reads_user_env(&dir, "login"));
+        assert!(!stack_reads_user_env(&dir, "commented"));
+        assert!(stack_reads_user_env(&dir, "login-env"));
+        assert!(stack_reads_user_env(&dir, "login-user"));
+        assert!(stack_reads_user_env(&dir, "loop"), "too deep counts as yes");
+        assert!(
+            stack_reads_user_env(&dir, "missing"),
+            "unreadable counts as yes"
+        );
+        assert!(stack_reads_user_env(&dir, "../etc/passwd"));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

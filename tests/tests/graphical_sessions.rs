@@ -57,6 +57,13 @@ fn world(tag: &str, base_uid: u32, top: &str) -> World {
     for service in ["gdm-password", "text-console", "greeter-test"] {
         cfg.etc_file(&format!("pam.d/{service}"), DM_PAM, 0o644);
     }
+    // A console service an admin changed to read the user's own
+    // ~/.pam_environment before pam_tlog.
+    cfg.etc_file(
+        "pam.d/console-readenv",
+        &format!("session required pam_env.so user_readenv=1\n{DM_PAM}"),
+        0o644,
+    );
     World::start(cfg)
 }
 
@@ -175,6 +182,37 @@ fn wayland_session_type_on_a_local_console_is_graphical_but_not_from_a_remote_ho
         "{remote:#?}"
     );
     assert!(not_recorded_evidence(&remote), "{remote:#?}");
+}
+
+#[test]
+fn a_console_login_whose_stack_reads_the_users_environment_cannot_claim_a_desktop() {
+    // Asserts: with `pam_env user_readenv=1` in a console service's stack,
+    // XDG_SESSION_TYPE=x11 from the user's own ~/.pam_environment on
+    // /dev/tty1 does not make the login graphical: it stays a text login
+    // (and, with no recorder run here, leaves the "not recorded" evidence).
+    if !require_root(
+        "a_console_login_whose_stack_reads_the_users_environment_cannot_claim_a_desktop",
+    ) {
+        return;
+    }
+    let w = world("h10-readenv", 3640, "");
+    let home = w.dir.join("home/alice");
+    std::fs::write(
+        home.join(".pam_environment"),
+        "XDG_SESSION_TYPE DEFAULT=x11\nXDG_SESSION_CLASS DEFAULT=greeter\n",
+    )
+    .unwrap();
+    pamtester(&w, "-I tty=/dev/tty1", "console-readenv", "alice");
+    let lines = pam_lines(&w, "console-readenv");
+    assert!(
+        lines.iter().any(|l| l.contains("record=yes")),
+        "the login was decided: {lines:#?}"
+    );
+    assert!(
+        !lines.iter().any(|l| l.contains("graphical=")),
+        "a user-set XDG_SESSION_TYPE made a console login graphical: {lines:#?}"
+    );
+    assert!(not_recorded_evidence(&lines), "{lines:#?}");
 }
 
 /// `su - USER -c CMD`, on a pty (`script`) or not.
