@@ -136,16 +136,11 @@ pub fn stack_reads_user_env(pam_d: &std::path::Path, service: &str) -> bool {
             let line = line.split('#').next().unwrap_or_default().trim();
             let words: Vec<&str> = line.split_whitespace().collect();
             match words.as_slice() {
-                ["@include", file, ..] => {
-                    if walk(pam_d, file, depth + 1) {
-                        return true;
-                    }
+                ["@include", file, ..] if walk(pam_d, file, depth + 1) => return true,
+                [_, "include" | "substack", file, ..] if walk(pam_d, file, depth + 1) => {
+                    return true
                 }
-                [_, control, file, ..] if matches!(*control, "include" | "substack") => {
-                    if walk(pam_d, file, depth + 1) {
-                        return true;
-                    }
-                }
+                ["@include", ..] | [_, "include" | "substack", ..] => {}
                 _ if line.contains("pam_env.so")
                     && words.iter().any(|w| *w == "user_readenv=1") =>
                 {
