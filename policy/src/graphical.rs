@@ -141,9 +141,7 @@ pub fn stack_reads_user_env(pam_d: &std::path::Path, service: &str) -> bool {
                     return true
                 }
                 ["@include", ..] | [_, "include" | "substack", ..] => {}
-                _ if line.contains("pam_env.so")
-                    && words.iter().any(|w| *w == "user_readenv=1") =>
-                {
+                _ if line.contains("pam_env.so") && words.contains(&"user_readenv=1") => {
                     return true;
                 }
                 _ => {}
