@@ -4,7 +4,7 @@
 
 use std::fmt;
 use tlog_policy::graphical::{self, LoginView};
-use tlog_policy::handoff::{self, Consumption, Handoff, HandoffKey};
+use tlog_policy::handoff::{Consumption, Handoff, HandoffKey};
 use tlog_policy::uid_match::{self, Accounts};
 use tlog_policy::{
     AuditLevel, Decision, Graphical, LoginFacts, Policy, PolicyError, CONTROLLED_ENV,
