@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-5}
 TARGET=${CARGO_TARGET_DIR:-target}
-cargo build --release -p tlog-format --example bench --quiet
+cargo build --release -p tlog-rs-format --example bench --quiet
 B=$(realpath "$TARGET/release/examples/bench")
 "$B" 50
 

@@ -5,4 +5,4 @@
 # in release. Usage: bench/policy.sh  (from anywhere in the repo)
 set -eu
 cd "$(dirname "$0")/.."
-cargo run --quiet --release -p tlog-policy --example policy_bench
+cargo run --quiet --release -p tlog-rs-policy --example policy_bench

@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::CStr;
 
-use tlog_policy::{sys, AuditLevel, LoginFacts, Policy};
+use tlog_rs_policy::{sys, AuditLevel, LoginFacts, Policy};
 
 /// A login nobody names, to see what the policy does with "anyone".
 const PROBE_USER: &str = "tlog-rs-audit-probe";

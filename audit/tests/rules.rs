@@ -4,9 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use tlog_policy::{LoginFacts, Policy};
 use tlog_rs_audit::rules::{self, check, parse_rules};
 use tlog_rs_audit::select::{plan, AuditPlan, Directory, Selector};
+use tlog_rs_policy::{LoginFacts, Policy};
 
 /// alice 1000 and bob 1001 are in group "dbas" (bob as a listed member,
 /// alice by her primary group), carol 1005, dave 1001 (an alias of bob).

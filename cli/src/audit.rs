@@ -5,9 +5,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use tlog_policy::{sys, Policy, DEFAULT_POLICY_PATH};
 use tlog_rs_audit::rules::{self, DEFAULT_RULES_PATH, WITH_B32};
 use tlog_rs_audit::select::{self, AuditPlan, Selector, SystemDirectory};
+use tlog_rs_policy::{sys, Policy, DEFAULT_POLICY_PATH};
 
 const USAGE: &str = "\
 usage: tlog-rs audit-rules [--policy FILE] [--output FILE] [--host H] [--check]
@@ -109,7 +109,7 @@ pub fn run(_cmd: &str, args: Vec<OsString>) -> i32 {
 
 fn everyone() -> AuditPlan {
     AuditPlan {
-        everyone: Some(tlog_policy::AuditLevel::Session),
+        everyone: Some(tlog_rs_policy::AuditLevel::Session),
         selectors: vec![Selector::Everyone { except: Vec::new() }],
         ..AuditPlan::default()
     }

@@ -7,9 +7,9 @@ use std::path::PathBuf;
 use serde_json::{json, Map, Value};
 
 use crate::sshd_check;
-use tlog_policy::graphical::{self, LoginView};
-use tlog_policy::handoff::HANDOFF_DIR;
-use tlog_policy::{
+use tlog_rs_policy::graphical::{self, LoginView};
+use tlog_rs_policy::handoff::HANDOFF_DIR;
+use tlog_rs_policy::{
     sys, Decision, Graphical, LoginFacts, Policy, CONTROLLED_ENV, DEFAULT_POLICY_PATH,
     DEFAULT_RECORDER,
 };
@@ -154,7 +154,7 @@ fn check(args: Vec<OsString>) -> i32 {
             } else {
                 facts.passwd_shell.clone()
             };
-            match tlog_policy::uid_match::decide_login(&p, &facts, &sys::SystemAccounts) {
+            match tlog_rs_policy::uid_match::decide_login(&p, &facts, &sys::SystemAccounts) {
                 Ok(d) => (d, None, nss),
                 Err(e) => {
                     eprintln!("tlog-rs check: cannot check whether uid {} belongs to a selected user: {e}", facts.uid);
@@ -203,7 +203,7 @@ fn check(args: Vec<OsString>) -> i32 {
     }
 }
 
-fn to_json(facts: &LoginFacts, d: &Decision, error: Option<&tlog_policy::PolicyError>) -> Value {
+fn to_json(facts: &LoginFacts, d: &Decision, error: Option<&tlog_rs_policy::PolicyError>) -> Value {
     let env: Map<String, Value> = d
         .env()
         .into_iter()
@@ -234,7 +234,7 @@ fn to_json(facts: &LoginFacts, d: &Decision, error: Option<&tlog_policy::PolicyE
 fn print_text(
     facts: &LoginFacts,
     d: &Decision,
-    error: Option<&tlog_policy::PolicyError>,
+    error: Option<&tlog_rs_policy::PolicyError>,
     policy: &std::path::Path,
 ) {
     println!(
@@ -325,7 +325,7 @@ fn recorder_protection_warning(recorder: &std::path::Path) -> Option<String> {
         // Policy::validate reports that as an error.
         return None;
     }
-    match tlog_policy::handoff::recorder_account(recorder) {
+    match tlog_rs_policy::handoff::recorder_account(recorder) {
         Some(_) => None,
         None => Some(format!(
             "the recorder {} is not set-uid to its own account: recorded users can stop it, \
@@ -340,7 +340,7 @@ fn recorder_protection_warning(recorder: &std::path::Path) -> Option<String> {
 /// first lookup in each process then parses no TOML). A policy it cannot
 /// cover, or a failure to write, leaves none: NSS then parses the policy.
 fn write_nss_snapshot(p: &Policy) {
-    use tlog_policy::{Snapshot, DEFAULT_SNAPSHOT_PATH};
+    use tlog_rs_policy::{Snapshot, DEFAULT_SNAPSHOT_PATH};
     let path = std::path::Path::new(DEFAULT_SNAPSHOT_PATH);
     match Snapshot::of(p, DEFAULT_POLICY_PATH, &sys::host_name()) {
         Some(s) => match s.write(path) {

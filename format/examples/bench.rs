@@ -9,7 +9,7 @@
 use std::io::Cursor;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
-use tlog_format::{Encoder, Reader, RecHeader};
+use tlog_rs_format::{Encoder, Reader, RecHeader};
 
 fn xorshift(state: &mut u64) -> u64 {
     let mut x = *state;
@@ -68,7 +68,7 @@ fn decode(log: &[u8]) -> usize {
     let mut r = Reader::new(Cursor::new(log));
     let mut n = 0;
     while let Some(p) = r.next_packet().unwrap() {
-        if let tlog_format::PacketData::Output(d) = p.data {
+        if let tlog_rs_format::PacketData::Output(d) = p.data {
             n += d.len();
         }
     }
@@ -111,7 +111,7 @@ fn main() {
             let mut r = Reader::new(std::io::BufReader::with_capacity(1 << 16, f));
             let mut n = 0;
             while let Some(p) = r.next_packet().unwrap_or_else(|e| panic!("{e}")) {
-                if let tlog_format::PacketData::Output(d) = p.data {
+                if let tlog_rs_format::PacketData::Output(d) = p.data {
                     n += d.len();
                 }
             }

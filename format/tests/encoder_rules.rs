@@ -5,7 +5,7 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use serde_json::Value;
-use tlog_format::{Encoder, RecHeader};
+use tlog_rs_format::{Encoder, RecHeader};
 
 fn header() -> RecHeader {
     RecHeader {

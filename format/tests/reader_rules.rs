@@ -3,7 +3,7 @@
 
 use std::io::{BufReader, Cursor, Write};
 
-use tlog_format::{parse_message, PacketData, Reader};
+use tlog_rs_format::{parse_message, PacketData, Reader};
 
 /// A valid message with one field replaced (`None` removes it).
 fn msg_with(field: &str, value: Option<&str>) -> String {
@@ -319,7 +319,7 @@ fn errors_name_line_and_field() {
 
 #[test]
 fn follow_a_growing_file() {
-    let dir = std::env::temp_dir().join(format!("tlog-format-follow-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("tlog-rs-format-follow-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("log");
     let first = line(1, 0, ">1", "a", None);

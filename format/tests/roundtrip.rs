@@ -9,7 +9,7 @@ use std::io::Cursor;
 use std::time::{Duration, UNIX_EPOCH};
 
 use common::{refeed, split_time, Rng};
-use tlog_format::{parse_message, Encoder, PacketData, Reader, RecHeader};
+use tlog_rs_format::{parse_message, Encoder, PacketData, Reader, RecHeader};
 
 #[derive(Debug, Clone)]
 enum Step {

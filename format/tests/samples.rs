@@ -13,7 +13,7 @@ mod common;
 use std::time::{Duration, UNIX_EPOCH};
 
 use common::{refeed, split_time};
-use tlog_format::{parse_message, Encoder, Message, RecHeader};
+use tlog_rs_format::{parse_message, Encoder, Message, RecHeader};
 
 fn load(name: &str) -> (Vec<Vec<u8>>, Vec<Message>) {
     let path = format!("{}/tests/samples/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -143,12 +143,12 @@ const TLOG_EXIT: &[u8] = b"\x1b[0m\x1b[?25h\n\0";
 fn play(name: &str, lax: bool) -> (Vec<u8>, Option<String>) {
     let path = format!("{}/tests/samples/{name}", env!("CARGO_MANIFEST_DIR"));
     let f = std::io::BufReader::new(std::fs::File::open(path).unwrap());
-    let mut r = tlog_format::Reader::new(f).lax(lax);
+    let mut r = tlog_rs_format::Reader::new(f).lax(lax);
     let mut out = Vec::new();
     loop {
         match r.next_packet() {
             Ok(Some(p)) => {
-                if let tlog_format::PacketData::Output(d) = p.data {
+                if let tlog_rs_format::PacketData::Output(d) = p.data {
                     out.extend(d);
                 }
             }

@@ -9,8 +9,8 @@
 use std::fmt::Write as _;
 use std::time::Instant;
 
-use tlog_policy::freeipa::load_cache;
-use tlog_policy::LoginFacts;
+use tlog_rs_policy::freeipa::load_cache;
+use tlog_rs_policy::LoginFacts;
 
 const USERS: usize = 10_000;
 const GROUPS: usize = 2_000;

@@ -5,12 +5,12 @@
 
 use std::collections::{HashMap, HashSet};
 
-use tlog_policy::freeipa::{
+use tlog_rs_policy::freeipa::{
     quote_values, CacheFile, CacheRule, CacheServices, CacheSettings, CacheUsers, ServiceGroup,
     SkippedRule, Tier, TimeLimitHandling, CACHE_FORMAT, CACHE_VERSION,
 };
 
-use tlog_policy::Action;
+use tlog_rs_policy::Action;
 
 use crate::dn;
 

@@ -8,7 +8,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use tlog_policy::freeipa::{load_cache, IpaRules};
+use tlog_rs_policy::freeipa::{load_cache, IpaRules};
 
 use crate::syslog::{self, Level};
 use crate::{cachefile, config, conn, fetch, resolve};
@@ -30,7 +30,7 @@ rule is reported on stderr and to syslog with its name and DN.";
 pub const EXIT_RULE_WARNINGS: i32 = 3;
 
 pub fn main(args: Vec<OsString>) -> i32 {
-    let mut policy = PathBuf::from(tlog_policy::DEFAULT_POLICY_PATH);
+    let mut policy = PathBuf::from(tlog_rs_policy::DEFAULT_POLICY_PATH);
     let mut quiet = false;
     let mut it = args.into_iter();
     while let Some(a) = it.next() {
@@ -161,7 +161,7 @@ pub fn describe_kept_cache(path: &Path) -> String {
                 age
             )
         }
-        Err(e) if e.kind == tlog_policy::ErrorKind::NotFound => format!(
+        Err(e) if e.kind == tlog_rs_policy::ErrorKind::NotFound => format!(
             "no cache at {}: until a sync succeeds, logins follow the fail-secure rule (everyone recorded)",
             path.display()
         ),

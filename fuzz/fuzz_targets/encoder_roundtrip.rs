@@ -7,7 +7,7 @@ use std::io::Cursor;
 use std::time::{Duration, UNIX_EPOCH};
 
 use libfuzzer_sys::fuzz_target;
-use tlog_format::{Encoder, PacketData, Reader, RecHeader};
+use tlog_rs_format::{Encoder, PacketData, Reader, RecHeader};
 
 /// tlog-play requires a session id of at least 1.
 fn header() -> RecHeader {

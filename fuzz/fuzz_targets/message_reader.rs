@@ -8,9 +8,9 @@ use std::io::Cursor;
 use std::time::{Duration, UNIX_EPOCH};
 
 use libfuzzer_sys::fuzz_target;
-use tlog_format::{parse_message, Encoder, PacketData, Reader, RecHeader};
+use tlog_rs_format::{parse_message, Encoder, PacketData, Reader, RecHeader};
 
-fn streams(packets: &[tlog_format::Packet]) -> (Vec<u8>, Vec<u8>) {
+fn streams(packets: &[tlog_rs_format::Packet]) -> (Vec<u8>, Vec<u8>) {
     let (mut i, mut o) = (Vec::new(), Vec::new());
     for p in packets {
         match &p.data {

@@ -5,6 +5,6 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(s) = std::str::from_utf8(data) {
-        let _ = tlog_format::parse_timing(s);
+        let _ = tlog_rs_format::parse_timing(s);
     }
 });

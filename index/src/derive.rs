@@ -8,7 +8,7 @@
 //! screen at its end, with wrapped rows joined, so a phrase split across
 //! messages, escapes or a line wrap is still one string.
 
-use tlog_format::{Message, PacketData};
+use tlog_rs_format::{Message, PacketData};
 use tlog_rs_play::escstate::EscTracker;
 use tlog_rs_play::timeline::apply_window;
 
@@ -345,7 +345,7 @@ impl LineEditor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tlog_format::{Encoder, RecHeader};
+    use tlog_rs_format::{Encoder, RecHeader};
 
     #[test]
     fn time_field() {
@@ -392,7 +392,7 @@ mod tests {
         enc.flush();
         let mut v = vec![];
         while let Some(m) = enc.pop_message() {
-            v.push(tlog_format::parse_message(&m).unwrap());
+            v.push(tlog_rs_format::parse_message(&m).unwrap());
         }
         v
     }

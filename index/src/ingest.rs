@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{Map, Value};
-use tlog_format::{parse_message, Message};
+use tlog_rs_format::{parse_message, Message};
 
 use crate::derive::{time_ms, Deriver};
 use crate::store::{Added, EventInfo, FileCursor, MessageRef, Store, StoreError};

@@ -8,7 +8,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};
 
-use tlog_format::{Encoder, RecHeader};
+use tlog_rs_format::{Encoder, RecHeader};
 use tlog_rs_index::ingest::{Indexer, Problem, Report};
 use tlog_rs_index::store::sqlite::Sqlite;
 use tlog_rs_index::store::{Query, State, Store};

@@ -20,7 +20,7 @@
 pub mod answers;
 pub mod logic;
 mod stubs;
-pub use tlog_policy::nss_passwd as sys;
+pub use tlog_rs_policy::nss_passwd as sys;
 
 use std::cell::Cell;
 use std::ffi::CStr;
@@ -33,8 +33,8 @@ use answers::AnswerCache;
 use logic::{Answer, System};
 use std::time::Instant;
 use sys::{Key, PwEntry};
-use tlog_policy::source_file::FileStamp;
-use tlog_policy::{NssView, Policy, PolicyCache, PolicyError, Snapshot, SnapshotError};
+use tlog_rs_policy::source_file::FileStamp;
+use tlog_rs_policy::{NssView, Policy, PolicyCache, PolicyError, Snapshot, SnapshotError};
 
 /// glibc's `enum nss_status` (<nss.h>).
 #[allow(non_camel_case_types)]
@@ -110,7 +110,7 @@ struct State {
     answers: AnswerCache,
 }
 
-/// The snapshot file as last read (`tlog_policy::snapshot`).
+/// The snapshot file as last read (`tlog_rs_policy::snapshot`).
 struct SnapState {
     file: FileStamp,
     read: Result<Snapshot, SnapshotError>,
@@ -155,7 +155,7 @@ fn with_state<R>(f: impl FnOnce(&mut State) -> R) -> Option<R> {
 fn policy_cache(state: &mut State) -> &mut PolicyCache {
     state
         .policy
-        .get_or_insert_with(|| PolicyCache::new(tlog_policy::DEFAULT_POLICY_PATH.into()))
+        .get_or_insert_with(|| PolicyCache::new(tlog_rs_policy::DEFAULT_POLICY_PATH.into()))
 }
 
 /// Decide which view answers this lookup, re-checked against its files:
@@ -166,7 +166,7 @@ fn policy_cache(state: &mut State) -> &mut PolicyCache {
 /// Returns the answers' generation, which changes whenever the view or its
 /// content does.
 fn refresh(st: &mut State) -> u64 {
-    let policy = tlog_policy::DEFAULT_POLICY_PATH;
+    let policy = tlog_rs_policy::DEFAULT_POLICY_PATH;
     let keep = st.via_snapshot
         && match st.snapshot.as_ref() {
             Some(SnapState { read: Ok(s), .. }) => s.is_current(policy, &sys::host_name()),
@@ -177,7 +177,7 @@ fn refresh(st: &mut State) -> u64 {
             _ => false,
         };
     if !keep && (st.via_snapshot || st.policy.is_none()) {
-        let path = Path::new(tlog_policy::DEFAULT_SNAPSHOT_PATH);
+        let path = Path::new(tlog_rs_policy::DEFAULT_SNAPSHOT_PATH);
         // Stamp first, then read: a file replaced in between is re-read next time.
         let file = FileStamp::of(path).unwrap_or_else(|_| FileStamp::missing(path));
         let read = if file.meta.is_some() {
@@ -244,7 +244,7 @@ fn with_policy(f: &mut dyn FnMut(Result<&dyn NssView, &PolicyError>)) {
     });
     if done.is_none() {
         if let Some(f) = f.take() {
-            match Policy::load(Path::new(tlog_policy::DEFAULT_POLICY_PATH)) {
+            match Policy::load(Path::new(tlog_rs_policy::DEFAULT_POLICY_PATH)) {
                 Ok(p) => f(Ok(&p)),
                 Err(e) => f(Err(&e)),
             }

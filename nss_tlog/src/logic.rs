@@ -7,7 +7,7 @@
 //! exactly as without us.
 
 use crate::sys::{Key, LookupResult, PwEntry};
-use tlog_policy::{ErrorKind, LoginFacts, NssView, Policy, PolicyError};
+use tlog_rs_policy::{ErrorKind, LoginFacts, NssView, Policy, PolicyError};
 
 /// The system facts the answer depends on (real implementation in lib.rs,
 /// fakes in the tests below).
@@ -70,12 +70,12 @@ pub fn swap_shell(
         Err(e) if e.kind == ErrorKind::Unreadable && !privileged => None,
         Err(e) => Policy::failsafe_decision(e, facts)
             .record
-            .then(|| tlog_policy::DEFAULT_RECORDER.to_string()),
+            .then(|| tlog_rs_policy::DEFAULT_RECORDER.to_string()),
     }
 }
 
 /// What the policy needs before the (costly) underlying lookup.
-pub type Needs = tlog_policy::LookupNeeds;
+pub type Needs = tlog_rs_policy::LookupNeeds;
 
 /// The cheap pre-check (precomputed by the policy at load; see
 /// `Policy::lookup_needs`). A policy that cannot be loaded needs everything.
@@ -281,7 +281,7 @@ action = "record"
 
     #[test]
     fn unreadable_policy_fails_secure_only_where_logins_are_decided() {
-        use tlog_policy::ErrorKind;
+        use tlog_rs_policy::ErrorKind;
         let facts = LoginFacts {
             user: "bob".into(),
             uid: 2002,
@@ -295,7 +295,7 @@ action = "record"
         let mut unreadable = PolicyError::new("/etc/sssd/sssd.conf", None, "Permission denied");
         unreadable.kind = ErrorKind::Unreadable;
         let invalid = PolicyError::new("/etc/tlog-rs/policy.toml", Some(3), "unknown key");
-        let recorder = Some(tlog_policy::DEFAULT_RECORDER.to_string());
+        let recorder = Some(tlog_rs_policy::DEFAULT_RECORDER.to_string());
         // root (sshd, login, su): every user gets the recorder (fail secure)
         assert_eq!(swap_shell(Err(&unreadable), &facts, true), recorder);
         // an unprivileged process cannot read a root-only source: not ours

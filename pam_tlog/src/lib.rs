@@ -13,7 +13,7 @@
 
 pub mod ffi;
 pub mod logic;
-use tlog_policy::nss_passwd as sys;
+use tlog_rs_policy::nss_passwd as sys;
 
 use std::ffi::{CStr, CString};
 use std::os::raw::{c_char, c_int, c_void};
@@ -23,8 +23,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use ffi::PamHandle;
 use logic::{Args, Host, Level, Outcome, Pam};
 use sys::{Key, PwEntry};
-use tlog_policy::handoff::{self, Consumption, Handoff, HandoffKey, ProcId};
-use tlog_policy::{Policy, PolicyError};
+use tlog_rs_policy::handoff::{self, Consumption, Handoff, HandoffKey, ProcId};
+use tlog_rs_policy::{Policy, PolicyError};
 use tlog_rs_rec::sink::evidence::Evidence;
 
 /// The real PAM handle.
@@ -142,7 +142,7 @@ impl Host for System {
         // `tlog` directly: no recursion into nss_tlog, and no nscd (which would
         // hand back our own swapped shell).
         Ok(
-            tlog_policy::sys::underlying_getpwnam(user)?.map(|e| PwEntry {
+            tlog_rs_policy::sys::underlying_getpwnam(user)?.map(|e| PwEntry {
                 name: e.name.into_bytes(),
                 passwd: b"x".to_vec(),
                 uid: e.uid,
@@ -200,14 +200,14 @@ impl Host for System {
             .map_err(|e| e.to_string())
     }
     fn stack_reads_user_env(&self, service: &str) -> bool {
-        tlog_policy::graphical::stack_reads_user_env(Path::new("/etc/pam.d"), service)
+        tlog_rs_policy::graphical::stack_reads_user_env(Path::new("/etc/pam.d"), service)
     }
     fn uid_of(&self, user: &str) -> Option<u32> {
         let cuser = CString::new(user).ok()?;
         sys::getpw(Key::Name(&cuser)).ok().flatten().map(|e| e.uid)
     }
-    fn accounts(&self) -> &dyn tlog_policy::uid_match::Accounts {
-        &tlog_policy::sys::SystemAccounts
+    fn accounts(&self) -> &dyn tlog_rs_policy::uid_match::Accounts {
+        &tlog_rs_policy::sys::SystemAccounts
     }
 }
 

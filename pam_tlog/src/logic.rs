@@ -3,10 +3,10 @@
 //! system (NSS, policy file, hand-off directory).
 
 use std::fmt;
-use tlog_policy::graphical::{self, LoginView};
-use tlog_policy::handoff::{Consumption, Handoff, HandoffKey};
-use tlog_policy::uid_match::{self, Accounts};
-use tlog_policy::{
+use tlog_rs_policy::graphical::{self, LoginView};
+use tlog_rs_policy::handoff::{Consumption, Handoff, HandoffKey};
+use tlog_rs_policy::uid_match::{self, Accounts};
+use tlog_rs_policy::{
     AuditLevel, Decision, Graphical, LoginFacts, Policy, PolicyError, CONTROLLED_ENV,
 };
 
@@ -91,7 +91,7 @@ pub struct Args {
 impl Args {
     pub fn parse<'a>(args: impl IntoIterator<Item = &'a str>) -> Args {
         let mut a = Args {
-            policy: tlog_policy::DEFAULT_POLICY_PATH.to_string(),
+            policy: tlog_rs_policy::DEFAULT_POLICY_PATH.to_string(),
             debug: false,
             fail_closed: DEFAULT_FAIL_CLOSED,
             fault: None,
@@ -213,7 +213,7 @@ fn decide_and_apply(pam: &mut dyn Pam, host: &dyn Host, args: &Args) -> Result<O
     let policy = host.load_policy(&args.policy);
     let recorder = match &policy {
         Ok(p) => p.recorder().to_string(),
-        Err(_) => tlog_policy::DEFAULT_RECORDER.to_string(),
+        Err(_) => tlog_rs_policy::DEFAULT_RECORDER.to_string(),
     };
     let nss = host
         .nss_entry(&user)
@@ -412,7 +412,7 @@ pub fn close_session(pam: &mut dyn Pam, host: &dyn Host, args: &Args) -> Outcome
     let policy = host.load_policy(&args.policy);
     let recorder = match &policy {
         Ok(p) => p.recorder().to_string(),
-        Err(_) => tlog_policy::DEFAULT_RECORDER.to_string(),
+        Err(_) => tlog_rs_policy::DEFAULT_RECORDER.to_string(),
     };
     if h.record {
         if let Some(account) = host.prepare_recorder_account(&recorder) {
@@ -468,7 +468,7 @@ mod tests {
     use super::*;
     use std::cell::RefCell;
     use std::collections::BTreeMap;
-    use tlog_policy::ENV_AUDIT_LEVEL;
+    use tlog_rs_policy::ENV_AUDIT_LEVEL;
 
     #[derive(Default)]
     struct FakePam {
@@ -529,7 +529,7 @@ mod tests {
     }
 
     const KEY: HandoffKey = HandoffKey {
-        pam: tlog_policy::handoff::ProcId { pid: 7, start: 9 },
+        pam: tlog_rs_policy::handoff::ProcId { pid: 7, start: 9 },
         uid: 2001,
     };
 
@@ -874,7 +874,7 @@ mod tests {
     fn arguments_never_weaken_by_typo() {
         let a = args(&["fail=opne", "polcy=/x", "policy=relative", "debug"]);
         assert!(a.fail_closed && a.debug);
-        assert_eq!(a.policy, tlog_policy::DEFAULT_POLICY_PATH);
+        assert_eq!(a.policy, tlog_rs_policy::DEFAULT_POLICY_PATH);
         assert_eq!(a.problems.len(), 3);
         assert!(args(&["fault=panic"]).fault.is_none() || cfg!(feature = "fault-injection"));
     }

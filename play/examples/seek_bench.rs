@@ -15,7 +15,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
-use tlog_format::{Encoder, RecHeader};
+use tlog_rs_format::{Encoder, RecHeader};
 use tlog_rs_play::render::Painter;
 use tlog_rs_play::source::{PacketSource, SourceSpec};
 use tlog_rs_play::timeline::{Emulator, Indexer, Timeline};

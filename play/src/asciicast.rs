@@ -6,7 +6,7 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 
-use tlog_format::{parse_message, PacketData};
+use tlog_rs_format::{parse_message, PacketData};
 
 use crate::source::{PacketSource, SourceSpec};
 
@@ -156,7 +156,7 @@ pub fn export(
     let (mut out_text, mut in_text) = (Utf8Stream::default(), Utf8Stream::default());
     let mut current = (cols, rows);
     let mut last_ts = 0;
-    let mut emit = |p: tlog_format::Packet, w: &mut dyn Write| -> std::io::Result<()> {
+    let mut emit = |p: tlog_rs_format::Packet, w: &mut dyn Write| -> std::io::Result<()> {
         last_ts = p.ts;
         match p.data {
             PacketData::Output(d) => {

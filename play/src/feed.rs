@@ -6,7 +6,7 @@ use std::sync::mpsc::{sync_channel, Receiver};
 use std::thread;
 use std::time::Duration;
 
-use tlog_format::{Packet, PacketData};
+use tlog_rs_format::{Packet, PacketData};
 
 use crate::source::PacketSource;
 

@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use tlog_format::{parse_message, Message};
+use tlog_rs_format::{parse_message, Message};
 
 use crate::integrity::{judge, EndClaims, IdLog, State};
 use crate::source::{journal_field_bytes, journalctl_args, SourceSpec};

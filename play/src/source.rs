@@ -9,7 +9,7 @@ use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, ChildStdout, Command, Stdio};
 
-use tlog_format::{Packet, ReadError, Reader};
+use tlog_rs_format::{Packet, ReadError, Reader};
 
 #[derive(Debug, Clone, Default)]
 pub struct JournalQuery {

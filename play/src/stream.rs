@@ -7,7 +7,7 @@ use std::io::Write;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use tlog_format::{Packet, PacketData};
+use tlog_rs_format::{Packet, PacketData};
 
 use crate::clock::Clock;
 use crate::feed::Feed;

@@ -10,7 +10,7 @@
 //! `Terminal` cannot be cloned, so its checkpoints would be `dump()` strings
 //! re-parsed on every seek.
 
-use tlog_format::{Packet, PacketData};
+use tlog_rs_format::{Packet, PacketData};
 
 use crate::escstate::EscTracker;
 

@@ -14,7 +14,7 @@ use std::ffi::CString;
 use std::hint::black_box;
 use std::time::Instant;
 
-use tlog_policy::{LoginFacts, Policy, PolicyCache};
+use tlog_rs_policy::{LoginFacts, Policy, PolicyCache};
 
 const RUNS: usize = 7;
 
@@ -33,7 +33,7 @@ fn median_ns(iters: u32, mut f: impl FnMut()) -> f64 {
 }
 
 fn main() {
-    let dir = std::env::temp_dir().join(format!("tlog-policy-bench-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("tlog-rs-policy-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let sssd = dir.join("sssd.conf");
     let sssd_groups: Vec<String> = (0..50).map(|i| format!("sssd-grp{i}")).collect();

@@ -1,4 +1,4 @@
-//! `tlog-policy`: who is recorded. One pure decision shared by PAM, NSS, the
+//! `tlog-rs-policy`: who is recorded. One pure decision shared by PAM, NSS, the
 //! recorder and the CLI, so they can never disagree.
 //!
 //! * [`Policy::load`] reads `/etc/tlog-rs/policy.toml` and the sources it

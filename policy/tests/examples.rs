@@ -6,7 +6,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::{facts_from_db, TempDir};
-use tlog_policy::Policy;
+use tlog_rs_policy::Policy;
 
 fn examples_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../sssd-conf-examples")

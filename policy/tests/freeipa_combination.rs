@@ -7,11 +7,11 @@ use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use common::TempDir;
-use tlog_policy::freeipa::{
+use tlog_rs_policy::freeipa::{
     CacheFile, CacheRule, CacheServices, CacheSettings, CacheUsers, Tier, CACHE_FORMAT,
     CACHE_VERSION,
 };
-use tlog_policy::{Action, LoginFacts, Policy, Source};
+use tlog_rs_policy::{Action, LoginFacts, Policy, Source};
 
 fn rule(name: &str, mode: Action, users: &[&str], settings: CacheSettings) -> CacheRule {
     CacheRule {

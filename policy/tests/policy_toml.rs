@@ -6,7 +6,7 @@ mod common;
 use std::os::unix::fs::PermissionsExt;
 
 use common::TempDir;
-use tlog_policy::{
+use tlog_rs_policy::{
     AuditLevel, ErrorKind, LoginFacts, Policy, PolicyCache, RecSettings, Source, CONTROLLED_ENV,
 };
 
@@ -27,7 +27,7 @@ fn policy(text: &str) -> Policy {
     Policy::from_toml_str(text, "policy.toml").unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn load_err(text: &str) -> tlog_policy::PolicyError {
+fn load_err(text: &str) -> tlog_rs_policy::PolicyError {
     match Policy::from_toml_str(text, "policy.toml") {
         Ok(_) => panic!("policy loaded but should fail:\n{text}"),
         Err(e) => e,
@@ -391,7 +391,7 @@ fn empty_policy_records_nobody() {
     let d = p.decide(&facts("root", None, &[], Some("sshd")));
     assert!(!d.record);
     assert_eq!(d.source, Source::Default);
-    assert_eq!(p.recorder(), tlog_policy::DEFAULT_RECORDER);
+    assert_eq!(p.recorder(), tlog_rs_policy::DEFAULT_RECORDER);
 }
 
 // ---- cache ----

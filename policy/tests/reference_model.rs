@@ -8,7 +8,7 @@
 mod common;
 
 use common::TempDir;
-use tlog_policy::{LoginFacts, Policy};
+use tlog_rs_policy::{LoginFacts, Policy};
 
 /// xorshift64*: deterministic, no dependency.
 struct Rng(u64);

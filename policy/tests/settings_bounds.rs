@@ -8,11 +8,11 @@ use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use common::TempDir;
-use tlog_policy::freeipa::{
+use tlog_rs_policy::freeipa::{
     CacheFile, CacheRule, CacheServices, CacheSettings, CacheUsers, Tier, CACHE_FORMAT,
     CACHE_VERSION,
 };
-use tlog_policy::{Action, Bound, Policy};
+use tlog_rs_policy::{Action, Bound, Policy};
 
 fn errors(dir: &TempDir, text: &str) -> Vec<String> {
     let p = dir.write("policy.toml", &format!("recorder = \"/bin/sh\"\n{text}"));

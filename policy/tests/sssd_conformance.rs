@@ -4,7 +4,7 @@
 mod common;
 
 use common::{facts_from_db, table, TempDir};
-use tlog_policy::{Policy, Source};
+use tlog_rs_policy::{Policy, Source};
 
 const TABLE: &str = include_str!("sssd-conformance.txt");
 

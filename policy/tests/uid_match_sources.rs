@@ -8,12 +8,12 @@ use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use common::TempDir;
-use tlog_policy::freeipa::{
+use tlog_rs_policy::freeipa::{
     CacheFile, CacheRule, CacheServices, CacheSettings, CacheUsers, Tier, CACHE_FORMAT,
     CACHE_VERSION,
 };
-use tlog_policy::uid_match::{decide_login, Account, Accounts, SelectingNames};
-use tlog_policy::{Action, LoginFacts, Policy};
+use tlog_rs_policy::uid_match::{decide_login, Account, Accounts, SelectingNames};
+use tlog_rs_policy::{Action, LoginFacts, Policy};
 
 fn rule(name: &str, mode: Action, users: &[&str], groups: &[&str]) -> CacheRule {
     CacheRule {

@@ -6,9 +6,9 @@ mod common;
 use std::os::unix::fs::PermissionsExt;
 
 use common::TempDir;
-use tlog_policy::sssd::split_list;
-use tlog_policy::sys::{parse_nsswitch, underlying_getpwnam};
-use tlog_policy::{host_matches, Policy, RecSettings};
+use tlog_rs_policy::sssd::split_list;
+use tlog_rs_policy::sys::{parse_nsswitch, underlying_getpwnam};
+use tlog_rs_policy::{host_matches, Policy, RecSettings};
 
 #[test]
 fn nsswitch_services_and_actions() {

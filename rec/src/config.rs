@@ -11,7 +11,7 @@ use std::str::FromStr;
 
 use crate::jsonc::{self, Node, Value};
 use crate::sink::{FailureMode, LimitAction, SinkSettings, WriterKind};
-use tlog_policy::{Bound, UnknownValue};
+use tlog_rs_policy::{Bound, UnknownValue};
 
 /// Which recorder is being configured: the schema and defaults differ a little.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -68,7 +68,7 @@ pub fn check_marker(value: &str) -> Result<u32, &'static str> {
 /// its own. This also defeats a user's own process that merely claims to be
 /// a recorder (right comm, uid and ancestry): a login below it gets a fresh
 /// hand-off whose PAM process is its descendant, so the claim is ignored.
-pub fn already_recorded(login: Option<tlog_policy::handoff::ProcId>) -> bool {
+pub fn already_recorded(login: Option<tlog_rs_policy::handoff::ProcId>) -> bool {
     let Ok(value) = std::env::var(MARKER_ENV) else {
         return false;
     };

@@ -6,8 +6,8 @@ use std::ffi::OsString;
 use std::os::fd::{AsFd, RawFd};
 use std::time::{Duration, Instant, SystemTime};
 
-use tlog_format::{Encoder, RecHeader};
-use tlog_policy::handoff::{self, HandoffKey, MarkState};
+use tlog_rs_format::{Encoder, RecHeader};
+use tlog_rs_policy::handoff::{self, HandoffKey, MarkState};
 
 use crate::config::Config;
 use crate::identity;

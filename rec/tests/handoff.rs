@@ -8,7 +8,7 @@
 
 use std::process::{Command, Output, Stdio};
 
-use tlog_policy::handoff::{self, Handoff, ProcId};
+use tlog_rs_policy::handoff::{self, Handoff, ProcId};
 use tlog_rs_tests::rec::{messages, sq, TempDir};
 use tlog_rs_tests::require_root;
 

@@ -8,7 +8,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
-use tlog_format::{Encoder, RecHeader};
+use tlog_rs_format::{Encoder, RecHeader};
 
 use crate::{artifact, require_program};
 

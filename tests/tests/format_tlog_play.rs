@@ -1,11 +1,11 @@
-//! Debian's tlog-play plays what tlog-format's Encoder writes: random
+//! Debian's tlog-play plays what tlog-rs-format's Encoder writes: random
 //! recordings (text, escapes, multi-byte characters split across reads,
 //! invalid bytes, input, window changes, small and default payloads) dumped
 //! with `tlog-play -g end` give back exactly the output bytes.
 
 use std::time::{Duration, SystemTime};
 
-use tlog_format::{Encoder, RecHeader};
+use tlog_rs_format::{Encoder, RecHeader};
 use tlog_rs_tests::play::{tlog_play_end, TLOG_EXIT};
 
 struct Rng(u64);

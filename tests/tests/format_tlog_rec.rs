@@ -1,6 +1,6 @@
 //! Differential test against Debian's tlog-rec: it records `cat` of a file
 //! mixing text, escapes, multi-byte and invalid UTF-8 (pipe mode), at
-//! several payloads; every message is then re-encoded by tlog-format from
+//! several payloads; every message is then re-encoded by tlog-rs-format from
 //! its own decoded content and must come out byte for byte the same (the
 //! `time` field may be 1 ms later in tlog's: it keeps the sub-ms wall clock).
 //! This checks the payload split, the run and escape rules and the binary
@@ -18,7 +18,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, UNIX_EPOCH};
 
 use common::{split_time, Refeeder, Rng};
-use tlog_format::{parse_message, Encoder, RecHeader};
+use tlog_rs_format::{parse_message, Encoder, RecHeader};
 use tlog_rs_tests::require_program;
 
 const PIECES: &[&[u8]] = &[

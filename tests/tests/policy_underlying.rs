@@ -1,7 +1,7 @@
 //! The real shell comes from the passwd services *after* our own NSS module.
 //! A stand-in `libnss_tlog.so.2` (compiled here) answers first with a
 //! recorder shell, as nss_tlog does for recorded users; `getent` shows that
-//! override, while `tlog-rs check` (tlog_policy::sys) must report the shell
+//! override, while `tlog-rs check` (tlog_rs_policy::sys) must report the shell
 //! from /etc/passwd.
 
 use serde_json::Value;

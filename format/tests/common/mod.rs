@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use tlog_format::{parse_timing, Encoder, Message, TimingRecord};
+use tlog_rs_format::{parse_timing, Encoder, Message, TimingRecord};
 
 /// xorshift64*: deterministic, dependency-free randomness for property tests.
 pub struct Rng(pub u64);

@@ -2,8 +2,8 @@
 //! evaluated: the expected-results table of the design, without a server.
 
 use super::*;
-use tlog_policy::freeipa::IpaRules;
-use tlog_policy::{AuditLevel, LoginFacts};
+use tlog_rs_policy::freeipa::IpaRules;
+use tlog_rs_policy::{AuditLevel, LoginFacts};
 
 /// Minimal LDIF reader for the example file (no base64, no continuation).
 fn parse_ldif(text: &str) -> Vec<Entry> {

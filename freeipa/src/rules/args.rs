@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use tlog_policy::vocab::UnknownValue;
-use tlog_policy::{Action, AuditLevel, LimitAction};
+use tlog_rs_policy::vocab::UnknownValue;
+use tlog_rs_policy::{Action, AuditLevel, LimitAction};
 
 /// A list dimension: category all, or names (empty = clear).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,7 +62,7 @@ pub struct Invocation {
 
 /// Parse and validate the whole command line (no I/O).
 pub fn parse(args: &[String]) -> Result<Invocation, String> {
-    let mut policy = PathBuf::from(tlog_policy::DEFAULT_POLICY_PATH);
+    let mut policy = PathBuf::from(tlog_rs_policy::DEFAULT_POLICY_PATH);
     let mut bind_dn = None;
     let mut password_file = None;
     let mut rest = Vec::new();

@@ -4,8 +4,8 @@ use std::collections::HashMap;
 
 use super::exec::ATTRS_SETTINGS;
 use crate::resolve::{Entry, Layout};
-use tlog_policy::freeipa::{quote_values, TimeLimitHandling};
-use tlog_policy::Action;
+use tlog_rs_policy::freeipa::{quote_values, TimeLimitHandling};
+use tlog_rs_policy::Action;
 
 /// A rule in words.
 pub(super) struct View {

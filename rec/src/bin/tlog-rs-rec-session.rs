@@ -10,8 +10,8 @@ use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 
-use tlog_policy::handoff;
-use tlog_policy::Graphical;
+use tlog_rs_policy::handoff;
+use tlog_rs_policy::Graphical;
 use tlog_rs_rec::config::{system_config_path, ConfigBuilder, ConfigError, Program};
 use tlog_rs_rec::privilege::StartUids;
 use tlog_rs_rec::session_args::{self, SessionArgs};
@@ -70,7 +70,7 @@ fn choose_shell(
     config_shell: Option<&str>,
     warnings: &mut Vec<String>,
 ) -> Option<String> {
-    let passwd = match tlog_policy::sys::underlying_getpwuid(uid) {
+    let passwd = match tlog_rs_policy::sys::underlying_getpwuid(uid) {
         Ok(e) => e.map(|e| e.shell).filter(|s| !s.is_empty()),
         Err(e) => {
             warnings.push(format!("Cannot look up the shell of uid {uid}: {e}"));

@@ -60,7 +60,7 @@ use guard::{GuardedSink, Notifier};
 use ratelimit::{MonotonicClock, RateLimiter};
 
 /// `writer` and `limit.action` in tlog's schema (shared with policy.toml).
-pub use tlog_policy::{LimitAction, WriterKind};
+pub use tlog_rs_policy::{LimitAction, WriterKind};
 
 /// What the recorder does when the sink is missing or fails (`sink_failure` setting).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,12 +84,12 @@ impl FailureMode {
 }
 
 impl std::str::FromStr for FailureMode {
-    type Err = tlog_policy::UnknownValue;
+    type Err = tlog_rs_policy::UnknownValue;
     fn from_str(s: &str) -> Result<FailureMode, Self::Err> {
         match s {
             "strict" => Ok(FailureMode::Strict),
             "warn" => Ok(FailureMode::Warn),
-            _ => Err(tlog_policy::UnknownValue {
+            _ => Err(tlog_rs_policy::UnknownValue {
                 value: s.to_string(),
                 expected: FailureMode::NAMES,
             }),

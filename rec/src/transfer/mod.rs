@@ -18,7 +18,7 @@ use std::ops::ControlFlow;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant, SystemTime};
 
-use tlog_format::Encoder;
+use tlog_rs_format::Encoder;
 
 use crate::signals::{SignalPipe, SignalSource, TERMINATING};
 use crate::sink::event::{message_id, IdRange};

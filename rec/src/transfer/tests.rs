@@ -8,7 +8,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use tlog_format::{Encoder, RecHeader};
+use tlog_rs_format::{Encoder, RecHeader};
 
 use super::*;
 use crate::sink::{SessionEvent, SinkError};
