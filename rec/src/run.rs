@@ -14,9 +14,7 @@ use crate::identity;
 use crate::nesting;
 use crate::privilege::{self, StartUids};
 use crate::signals::SignalPipe;
-use crate::sink::{
-    self, EndReason, EventKind, FailureMode, LoginMeta, RecIdentity, SessionEvent, Sink,
-};
+use crate::sink::{self, EndReason, EventKind, FailureMode, LoginMeta, RecIdentity, Sink};
 use crate::tap::{self, Gated};
 use crate::transfer::{self, Endpoints, Logger, LoopEnd, Options};
 use crate::tty;
@@ -185,20 +183,6 @@ fn spawn(
     }
 }
 
-fn session_event(kind: EventKind, start_time: SystemTime) -> SessionEvent {
-    SessionEvent {
-        kind,
-        start_time,
-        end_time: None,
-        exit_status: None,
-        end_reason: None,
-        bytes_in: 0,
-        bytes_out: 0,
-        messages_written: 0,
-        messages_dropped: 0,
-    }
-}
-
 /// Mark the login's hand-off as consumed (or ended) for pam_tlog. Only a
 /// recorder running as its own account can; a failure is only a warning
 /// (pam_tlog then reports the session, which errs on the side of evidence).
@@ -329,9 +313,12 @@ pub fn record(plan: Plan) -> i32 {
             ))
         }
     };
-    let start_time = SystemTime::now();
-    let mut event = session_event(EventKind::Start, start_time);
-    if let Err(e) = sink.write_event(&event) {
+    // The logger starts the session clock; every entry takes its start time.
+    let start = Instant::now();
+    let enc = Encoder::new(header, cfg.payload as usize, SystemTime::now());
+    let mut log = Logger::new(enc, sink.as_mut(), cfg.sink_failure, start);
+    let event = log.session_event(EventKind::Start, None);
+    if let Err(e) = log.sink.write_event(&event) {
         if cfg.sink_failure == FailureMode::Strict {
             return fail(format!(
                 "Failed logging the session start, refusing to start the session: {e}"
@@ -345,9 +332,6 @@ pub fn record(plan: Plan) -> i32 {
     }
     eprint!("{}", cfg.notice);
 
-    let start = Instant::now();
-    let enc = Encoder::new(header, cfg.payload as usize, SystemTime::now());
-    let mut log = Logger::new(enc, sink.as_mut(), cfg.sink_failure, start);
     let pty_outer = match (&ends, outer) {
         (Endpoints::Pty { .. }, Some(fd)) => Some(fd),
         _ => None,
@@ -371,11 +355,8 @@ pub fn record(plan: Plan) -> i32 {
                 ident,
                 &format!("Failed executing {}: {e}", plan.path.to_string_lossy()),
             );
-            event.kind = EventKind::End;
-            event.end_time = Some(SystemTime::now());
-            event.exit_status = Some(127);
-            event.end_reason = Some(EndReason::Exit);
             let _ = log.finish();
+            let event = log.session_event(EventKind::End, Some((127, EndReason::Exit)));
             let _ = log.sink.write_event(&event);
             mark(&plan, MarkState::Ended, &rec_identity.rec);
             signals.uninstall();
@@ -405,15 +386,7 @@ pub fn record(plan: Plan) -> i32 {
         raw = None;
         warn(ident, &msg);
     }
-    let stats = log.stats;
-    event.kind = EventKind::End;
-    event.end_time = Some(SystemTime::now());
-    event.exit_status = Some(code);
-    event.end_reason = Some(reason);
-    event.bytes_in = stats.bytes_in;
-    event.bytes_out = stats.bytes_out;
-    event.messages_written = stats.messages_written;
-    event.messages_dropped = stats.messages_dropped;
+    let event = log.session_event(EventKind::End, Some((code, reason)));
     let end_logged = log.sink.write_event(&event);
     drop(log);
     mark(&plan, MarkState::Ended, &rec_identity.rec);

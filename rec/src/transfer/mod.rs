@@ -22,7 +22,7 @@ use tlog_rs_format::Encoder;
 
 use crate::signals::{SignalPipe, SignalSource, TERMINATING};
 use crate::sink::event::{message_id, IdRange};
-use crate::sink::{EventKind, FailureMode, SessionEvent, Sink, SinkError, WriteOutcome};
+use crate::sink::{EndReason, EventKind, FailureMode, SessionEvent, Sink, SinkError, WriteOutcome};
 use crate::tty;
 use event::{Interest, Registry};
 use relay::{Chunk, Relay, Stream, Wiring};
@@ -122,21 +122,28 @@ impl<'a> Logger<'a> {
         self.drain()
     }
 
-    /// Evidence entry: the recorder was stopped and has been resumed (it got
-    /// SIGCONT). The recording so far is in the sink before the entry.
-    pub fn resumed(&mut self) -> Result<(), SinkError> {
-        self.drain()?;
-        let ev = SessionEvent {
-            kind: EventKind::Resumed,
+    /// A session entry of `kind` with the counters so far: no end time for
+    /// the start entry, now for the others; `end` is the exit status and
+    /// reason of an end entry.
+    pub fn session_event(&self, kind: EventKind, end: Option<(i32, EndReason)>) -> SessionEvent {
+        SessionEvent {
+            kind,
             start_time: self.start_wall,
-            end_time: Some(SystemTime::now()),
-            exit_status: None,
-            end_reason: None,
+            end_time: (kind != EventKind::Start).then(SystemTime::now),
+            exit_status: end.map(|(code, _)| code),
+            end_reason: end.map(|(_, reason)| reason),
             bytes_in: self.stats.bytes_in,
             bytes_out: self.stats.bytes_out,
             messages_written: self.stats.messages_written,
             messages_dropped: self.stats.messages_dropped,
-        };
+        }
+    }
+
+    /// Evidence entry: the recorder was stopped and has been resumed (it got
+    /// SIGCONT). The recording so far is in the sink before the entry.
+    pub fn resumed(&mut self) -> Result<(), SinkError> {
+        self.drain()?;
+        let ev = self.session_event(EventKind::Resumed, None);
         self.sink.write_event(&ev)
     }
 }
