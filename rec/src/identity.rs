@@ -6,22 +6,11 @@ use std::ffi::CStr;
 /// The audit session id when audit has not assigned one.
 pub const NO_AUDIT_SESSION: u32 = u32::MAX;
 
-/// Fields of /proc/<pid>/stat after the `(comm)` field, 0-based from `state`.
-fn stat_fields(pid: &str) -> Option<Vec<String>> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // comm may contain spaces and parentheses: split at the LAST ')'.
-    let rest = &text[text.rfind(')')? + 1..];
-    Some(rest.split_whitespace().map(str::to_string).collect())
-}
+use tlog_rs_policy::sys::proc_stat;
 
 /// Start time of a process in clock ticks since boot (stat field 22).
-pub fn process_start_time(pid: &str) -> Option<u64> {
-    stat_fields(pid)?.get(19)?.parse().ok()
-}
-
-/// Parent pid of a process (stat field 4).
-pub fn parent_pid(pid: u32) -> Option<u32> {
-    stat_fields(&pid.to_string())?.get(1)?.parse().ok()
+pub fn process_start_time(pid: u32) -> Option<u64> {
+    proc_stat(pid).ok().map(|s| s.start_time)
 }
 
 /// tlog's recording id: `<boot_id without dashes>-<pid %x>-<starttime %x>`.
@@ -30,7 +19,7 @@ pub fn recording_id() -> Result<String, String> {
         .map_err(|e| format!("Failed reading boot ID: {e}"))?;
     let boot: String = boot.trim().chars().filter(|c| *c != '-').collect();
     let pid = std::process::id();
-    let start = process_start_time("self").ok_or("Failed reading process start time")?;
+    let start = process_start_time(pid).ok_or("Failed reading process start time")?;
     Ok(format!("{boot}-{pid:x}-{start:x}"))
 }
 
@@ -152,12 +141,5 @@ mod tests {
             u32::from_str_radix(parts[1], 16).unwrap(),
             std::process::id()
         );
-    }
-
-    #[test]
-    fn stat_parses_own_parent() {
-        let me = std::process::id();
-        // SAFETY: getppid cannot fail.
-        assert_eq!(parent_pid(me), Some(unsafe { libc::getppid() } as u32));
     }
 }

@@ -24,7 +24,7 @@ pub const ADHOC_COMM: &str = crate::sink::journal::COCKPIT_COMM_REC;
 
 /// The marker value for this process.
 pub fn own_marker() -> Option<String> {
-    let start = identity::process_start_time("self")?;
+    let start = identity::process_start_time(std::process::id())?;
     Some(format!("{}:{start}", std::process::id()))
 }
 
@@ -39,10 +39,10 @@ pub fn check_marker(value: &str) -> Result<u32, &'static str> {
     let (pid, start) = value.split_once(':').ok_or("malformed marker")?;
     let pid: u32 = pid.parse().map_err(|_| "malformed marker")?;
     let start: u64 = start.parse().map_err(|_| "malformed marker")?;
-    if !is_ancestor_of(pid, std::process::id()) {
+    if !tlog_rs_policy::sys::is_ancestor_of(pid, std::process::id()) {
         return Err("marked recorder is not an ancestor");
     }
-    if identity::process_start_time(&pid.to_string()) != Some(start) {
+    if identity::process_start_time(pid) != Some(start) {
         return Err("marked recorder is gone (start time differs)");
     }
     let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
@@ -76,22 +76,9 @@ pub fn already_recorded(login: Option<tlog_rs_policy::handoff::ProcId>) -> bool 
         return false;
     };
     match login {
-        Some(pam) => !is_ancestor_of(recorder, pam.pid),
+        Some(pam) => !tlog_rs_policy::sys::is_ancestor_of(recorder, pam.pid),
         None => true,
     }
-}
-
-/// True if `ancestor` is a strict ancestor of process `pid`.
-fn is_ancestor_of(ancestor: u32, pid: u32) -> bool {
-    let mut cur = pid;
-    for _ in 0..4096 {
-        match identity::parent_pid(cur) {
-            Some(p) if p == ancestor => return true,
-            Some(p) if p > 0 => cur = p,
-            _ => return false,
-        }
-    }
-    false
 }
 
 #[cfg(test)]
@@ -107,7 +94,7 @@ mod tests {
         assert_eq!(check_marker(&me), Err("marked recorder is not an ancestor"));
         // SAFETY: getppid cannot fail.
         let ppid = unsafe { libc::getppid() };
-        let start = identity::process_start_time(&ppid.to_string()).unwrap();
+        let start = identity::process_start_time(ppid as u32).unwrap();
         // The parent (cargo's test runner) is an ancestor but not a recorder.
         assert_eq!(
             check_marker(&format!("{ppid}:{start}")),
