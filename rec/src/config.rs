@@ -328,6 +328,18 @@ impl ConfigBuilder {
     }
 }
 
+/// tlog-rs-rec-session's configuration: its defaults, the system file, then
+/// the PAM hand-off's settings when there are any. The recorder and
+/// pam_tlog's evidence writer both merge it this way.
+pub fn session_config(handoff_conf: Option<&str>) -> Result<Config, ConfigError> {
+    let mut b = ConfigBuilder::new(Program::RecSession);
+    b.add_file(Path::new(system_config_path(Program::RecSession)), true)?;
+    if let Some(text) = handoff_conf.filter(|t| !t.trim().is_empty()) {
+        b.add_text("PAM hand-off", text)?;
+    }
+    b.build()
+}
+
 /// Parse one config text over the tlog-rs-rec-session defaults (fuzz target).
 pub fn parse_conf_text(text: &str) -> Result<Config, ConfigError> {
     let mut b = ConfigBuilder::new(Program::RecSession);

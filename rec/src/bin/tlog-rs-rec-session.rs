@@ -8,11 +8,10 @@
 use std::ffi::OsString;
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
-use std::path::Path;
 
 use tlog_rs_policy::handoff;
 use tlog_rs_policy::Graphical;
-use tlog_rs_rec::config::{system_config_path, ConfigBuilder, ConfigError, Program};
+use tlog_rs_rec::config::{session_config, ConfigError};
 use tlog_rs_rec::privilege::StartUids;
 use tlog_rs_rec::session_args::{self, SessionArgs};
 use tlog_rs_rec::sink::LoginMeta;
@@ -188,17 +187,16 @@ fn real_main() -> i32 {
         }
     };
 
-    let mut b = ConfigBuilder::new(Program::RecSession);
-    if let Err(e) = b.add_file(Path::new(system_config_path(Program::RecSession)), true) {
-        return config_error(e);
-    }
+    let handoff_conf = handoff
+        .as_ref()
+        .filter(|h| h.record)
+        .map(|h| h.conf_text.as_str());
+    let config = match session_config(handoff_conf) {
+        Ok(c) => c,
+        Err(e) => return config_error(e),
+    };
     let (config, shell) = match &handoff {
         Some(h) => {
-            if h.record && !h.conf_text.trim().is_empty() {
-                if let Err(e) = b.add_text("PAM hand-off", &h.conf_text) {
-                    return config_error(e);
-                }
-            }
             let shell = match unusable_shell(&h.shell) {
                 None => Some(h.shell.clone()),
                 Some(why) => {
@@ -209,10 +207,7 @@ fn real_main() -> i32 {
                     None
                 }
             };
-            match b.build() {
-                Ok(c) => (c, shell),
-                Err(e) => return config_error(e),
-            }
+            (config, shell)
         }
         None => {
             let set: Vec<&str> = IGNORED_ENV
@@ -226,10 +221,7 @@ fn real_main() -> i32 {
                 ));
             }
             // No hand-off: the system configuration, and everything recorded.
-            let mut config = match b.build() {
-                Ok(c) => c,
-                Err(e) => return config_error(e),
-            };
+            let mut config = config;
             config.log_input = true;
             config.log_output = true;
             config.log_window = true;

@@ -126,15 +126,7 @@ impl Evidence {
 /// tlog-rs-rec-session overlaid with the hand-off's settings, exactly as the
 /// recorder would have merged them.
 pub fn settings_for_handoff(conf_text: &str) -> Result<SinkSettings, String> {
-    use crate::config::{system_config_path, ConfigBuilder, Program};
-    let mut b = ConfigBuilder::new(Program::RecSession);
-    b.add_file(Path::new(system_config_path(Program::RecSession)), true)
-        .map_err(|e| e.to_string())?;
-    if !conf_text.trim().is_empty() {
-        b.add_text("PAM hand-off", conf_text)
-            .map_err(|e| e.to_string())?;
-    }
-    b.build()
+    crate::config::session_config(Some(conf_text))
         .and_then(|c| c.sink_settings())
         .map_err(|e| e.to_string())
 }
