@@ -185,18 +185,30 @@ pub fn write_to(
     }
 }
 
+/// Root appends here, so the sidecar must be a regular file that root or the
+/// recorder account owns: not a FIFO (O_NONBLOCK: no hang on one) nor a file
+/// someone else planted in a shared directory.
 fn append_sidecar(path: &Path, json: &str, owner: Option<u32>) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
     let mut f = std::fs::OpenOptions::new()
         .append(true)
         .create(true)
         .mode(super::file::new_file_mode(path))
-        .custom_flags(libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NOFOLLOW)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(path)?;
-    if let Some(uid) = owner {
-        use std::os::unix::fs::MetadataExt;
-        if f.metadata()?.uid() != uid {
-            std::os::unix::fs::fchown(&f, Some(uid), None)?;
-        }
+    let meta = f.metadata()?;
+    if !meta.file_type().is_file() || (meta.uid() != 0 && Some(meta.uid()) != owner) {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "{} is not a regular file of root or the recorder account (uid {})",
+                path.display(),
+                meta.uid()
+            ),
+        ));
+    }
+    if let Some(uid) = owner.filter(|&u| u != meta.uid()) {
+        std::os::unix::fs::fchown(&f, Some(uid), None)?;
     }
     f.write_all(format!("{json}\n").as_bytes())
 }
@@ -267,6 +279,25 @@ mod tests {
             !dir.join("rec.log").exists(),
             "the recording file is untouched"
         );
+        // A FIFO is refused at once, not waited on.
+        let fifo = dir.join("fifo.log.events");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let mut other = settings.clone();
+        other.file_path = Some(dir.join("fifo.log"));
+        assert!(write(&other, &sample(EvidenceKind::NotRecorded), None).is_err());
+        // SAFETY: geteuid cannot fail.
+        if unsafe { libc::geteuid() } == 0 {
+            // A sidecar someone else planted is refused, not appended to.
+            let planted = dir.join("planted.log.events");
+            std::fs::write(&planted, "forged\n").unwrap();
+            std::os::unix::fs::chown(&planted, Some(64_998), None).unwrap();
+            other.file_path = Some(dir.join("planted.log"));
+            let ev = sample(EvidenceKind::NotRecorded);
+            assert!(write(&other, &ev, Some(64_999)).is_err());
+            assert_eq!(std::fs::read_to_string(&planted).unwrap(), "forged\n");
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
