@@ -487,7 +487,8 @@ fn environment_is_ignored_and_everything_recorded_without_pam_handoff() {
     // PTY mode (stdout is script's terminal), input from a pipe.
     let inner = "read -r line; echo \"got-$line $SHELL\"";
     let script = format!(
-        "script -qec {} /dev/null",
+        // script runs its command with $SHELL, else /bin/sh; `exec -a` needs bash.
+        "SHELL=/bin/bash script -qec {} /dev/null",
         sq(&format!(
             "stty cols 80 rows 24; printf 'typed-secret\\n' | {}",
             recorder_cmd("tlog-rs-rec-session", &["-c", inner])
