@@ -185,6 +185,9 @@ impl Host for System {
         handoff::ensure_consumed_dir(uid).ok()?;
         Some(uid)
     }
+    fn recorder_account(&self, recorder: &str) -> Option<u32> {
+        handoff::recorder_account(Path::new(recorder))
+    }
     fn consumption(&self, recorder_uid: u32, key: HandoffKey) -> Consumption {
         handoff::consumption(recorder_uid, key)
     }

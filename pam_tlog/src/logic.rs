@@ -57,6 +57,9 @@ pub trait Host {
     /// its consumption directory prepared; `None` if the recorder is not
     /// installed set-uid.
     fn prepare_recorder_account(&self, recorder: &str) -> Option<u32>;
+    /// The recorder's account without touching the directory: at close the
+    /// marks are read (an untrusted directory reads as "not recorded").
+    fn recorder_account(&self, recorder: &str) -> Option<u32>;
     /// What the recorders marked for `key` (account `recorder_uid`).
     fn consumption(&self, recorder_uid: u32, key: HandoffKey) -> Consumption;
     fn remove_marks(&self, key: HandoffKey);
@@ -276,14 +279,19 @@ fn decide_and_apply(pam: &mut dyn Pam, host: &dyn Host, args: &Args) -> Result<O
     };
     // A graphical login: the desktop is recorded by other means; terminals
     // inside it follow the rule (record them all when the policy is broken).
+    let session_type = pam.getenv("XDG_SESSION_TYPE").unwrap_or_default();
+    let session_class = pam.getenv("XDG_SESSION_CLASS").unwrap_or_default();
+    // Reading /etc/pam.d only matters when there is an XDG claim to weigh.
+    let user_env_readable = (!session_type.is_empty() || !session_class.is_empty())
+        && host.stack_reads_user_env(&service);
     let view = LoginView {
         service: service.clone(),
         tty: pam.tty().unwrap_or_default(),
         xdisplay: pam.xdisplay().unwrap_or_default(),
         rhost: pam.rhost().unwrap_or_default(),
-        session_type: pam.getenv("XDG_SESSION_TYPE").unwrap_or_default(),
-        session_class: pam.getenv("XDG_SESSION_CLASS").unwrap_or_default(),
-        user_env_readable: host.stack_reads_user_env(&service),
+        session_type,
+        session_class,
+        user_env_readable,
     };
     let (signal, terminals) = match &policy {
         Ok(p) => (
@@ -415,7 +423,7 @@ pub fn close_session(pam: &mut dyn Pam, host: &dyn Host, args: &Args) -> Outcome
         Err(_) => tlog_rs_policy::DEFAULT_RECORDER.to_string(),
     };
     if h.record {
-        if let Some(account) = host.prepare_recorder_account(&recorder) {
+        if let Some(account) = host.recorder_account(&recorder) {
             let kind = match host.consumption(account, key) {
                 // A desktop is not recorded by design (logged at open).
                 Consumption::NotConsumed if h.graphical.is_some() => None,
@@ -526,6 +534,8 @@ mod tests {
         account: Option<u32>,
         consumed: RefCell<Consumption>,
         evidence: RefCell<Vec<Evidence>>,
+        /// How often the service's PAM stack was read.
+        stack_reads: std::cell::Cell<u32>,
     }
 
     const KEY: HandoffKey = HandoffKey {
@@ -615,6 +625,9 @@ mod tests {
         fn prepare_recorder_account(&self, _: &str) -> Option<u32> {
             self.account
         }
+        fn recorder_account(&self, _: &str) -> Option<u32> {
+            self.account
+        }
         fn consumption(&self, _: u32, _: HandoffKey) -> Consumption {
             self.consumed.borrow().clone()
         }
@@ -627,6 +640,7 @@ mod tests {
             Ok(())
         }
         fn stack_reads_user_env(&self, service: &str) -> bool {
+            self.stack_reads.set(self.stack_reads.get() + 1);
             service == "login-user-env"
         }
         fn uid_of(&self, _: &str) -> Option<u32> {
@@ -649,6 +663,7 @@ mod tests {
             account: Some(990),
             consumed: RefCell::new(Consumption::Ended(vec!["r".into()])),
             evidence: Default::default(),
+            stack_reads: Default::default(),
         }
     }
 
@@ -729,6 +744,21 @@ mod tests {
             close_session(&mut p, &h, &args(&[]));
             assert!(h.evidence.borrow().is_empty(), "{user}");
         }
+    }
+
+    #[test]
+    fn the_pam_stack_is_read_only_to_weigh_an_xdg_claim() {
+        let h = host(REC);
+        let mut p = pam("alice", "login");
+        p.console = Some(("/dev/tty1", ""));
+        assert_eq!(open_session(&mut p, &h, &args(&[])), Outcome::Success);
+        close_session(&mut p, &h, &args(&[]));
+        assert_eq!(h.stack_reads.get(), 0);
+        let mut p = pam("alice", "login");
+        p.console = Some(("/dev/tty1", ""));
+        p.env.insert("XDG_SESSION_CLASS".into(), "greeter".into());
+        open_session(&mut p, &h, &args(&[]));
+        assert_eq!(h.stack_reads.get(), 1);
     }
 
     #[test]

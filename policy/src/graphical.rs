@@ -121,9 +121,24 @@ pub fn detect(v: &LoginView, display_managers: &[String]) -> Option<Signal> {
     None
 }
 
+/// `user_readenv=N` as pam_env reads it: atoi, so `01`, `2` and `-1` are on
+/// too; also in the bracketed form `[user_readenv=1]`.
+fn enables_user_readenv(word: &str) -> bool {
+    let word = word.trim_start_matches('[').trim_end_matches(']');
+    let Some(value) = word.strip_prefix("user_readenv=") else {
+        return false;
+    };
+    let value = value.trim_start();
+    let value = value.strip_prefix(['-', '+']).unwrap_or(value);
+    value
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .any(|c| c != '0')
+}
+
 /// Does the PAM stack of `service` (in `pam_d`, following `@include`,
-/// `include` and `substack`) run pam_env with `user_readenv=1`? Unreadable or
-/// too deep counts as yes: the XDG variables are then not trusted.
+/// `include` and `substack`) run pam_env with `user_readenv` on? Unreadable
+/// or too deep counts as yes: the XDG variables are then not trusted.
 pub fn stack_reads_user_env(pam_d: &std::path::Path, service: &str) -> bool {
     fn walk(pam_d: &std::path::Path, name: &str, depth: u32) -> bool {
         if depth > 8 || name.contains('/') || name.is_empty() {
@@ -141,7 +156,9 @@ pub fn stack_reads_user_env(pam_d: &std::path::Path, service: &str) -> bool {
                     return true
                 }
                 ["@include", ..] | [_, "include" | "substack", ..] => {}
-                _ if line.contains("pam_env.so") && words.contains(&"user_readenv=1") => {
+                _ if words.iter().any(|w| w.ends_with("pam_env.so"))
+                    && words.iter().any(|w| enables_user_readenv(w)) =>
+                {
                     return true;
                 }
                 _ => {}
@@ -210,6 +227,40 @@ mod tests {
             "unreadable counts as yes"
         );
         assert!(stack_reads_user_env(&dir, "../etc/passwd"));
+        // Spellings pam_env accepts as on (it reads the value with atoi).
+        for (name, line) in [
+            (
+                "bracketed",
+                "session required pam_env.so [user_readenv=1]\n",
+            ),
+            (
+                "leading-zero",
+                "-session optional pam_env.so user_readenv=01\n",
+            ),
+            (
+                "two",
+                "session required /usr/lib/security/pam_env.so user_readenv=2\n",
+            ),
+            (
+                "neg",
+                "session [default=ignore] pam_env.so user_readenv=-1\n",
+            ),
+        ] {
+            w(name, line);
+            assert!(stack_reads_user_env(&dir, name), "{line}");
+        }
+        for (name, line) in [
+            ("off", "session required pam_env.so user_readenv=0\n"),
+            ("zeros", "session required pam_env.so user_readenv=00\n"),
+            ("junk", "session required pam_env.so user_readenv=x\n"),
+            (
+                "other-module",
+                "session required pam_foo.so user_readenv=1\n",
+            ),
+        ] {
+            w(name, line);
+            assert!(!stack_reads_user_env(&dir, name), "{line}");
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
