@@ -8,7 +8,6 @@
 
 use std::collections::HashSet;
 use std::path::Path;
-use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
 use crate::config::{self, Action, FreeIpaConfig, OnStale, PolicyConfig, Rule};
@@ -20,7 +19,7 @@ use crate::freeipa::{self, IpaRules};
 use crate::settings::RecSettings;
 use crate::source_file::{read_checked, FileStamp};
 use crate::sssd::{self, SssdRecording, SssdVerdict};
-use crate::uid_match::SelectingNames;
+use crate::uid_match::{NamedUids, SelectingNames};
 use crate::DEFAULT_RECORDER;
 
 /// For each user / group name, the policy.toml rules that name it, so that a
@@ -81,7 +80,7 @@ pub struct Policy {
     stamps: Vec<FileStamp>,
     prefilter: NamePrefilter,
     /// uids of the users named by record rules, resolved once (NSS).
-    name_uids: OnceLock<Vec<u32>>,
+    name_uids: NamedUids,
 }
 
 /// What an NSS lookup must gather before `may_record` can answer.
@@ -268,7 +267,7 @@ impl Policy {
             sssd,
             ipa,
             stamps: stamps.clone(),
-            name_uids: OnceLock::new(),
+            name_uids: NamedUids::default(),
         };
         policy.prefilter.uid_aliases = !policy.selecting_names().users.is_empty();
         Ok(policy)
@@ -470,14 +469,7 @@ impl Policy {
         resolve: &mut dyn FnMut(&str) -> Option<u32>,
     ) -> bool {
         self.name_uids
-            .get_or_init(|| {
-                self.selecting_names()
-                    .users
-                    .iter()
-                    .filter_map(|n| resolve(n))
-                    .collect()
-            })
-            .contains(&uid)
+            .contains(uid, &self.selecting_names().users, resolve)
     }
 
     pub fn may_record(&self, facts: &LoginFacts) -> bool {

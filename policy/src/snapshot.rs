@@ -17,13 +17,13 @@ use std::fs;
 use std::io::Read;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use crate::config::Action;
 use crate::engine::{hosts_match, service_matches, LookupNeeds, Policy};
 use crate::error::PolicyError;
 use crate::facts::LoginFacts;
 use crate::source_file::FileStamp;
+use crate::uid_match::NamedUids;
 
 /// Where `tlog-rs validate` writes the snapshot and NSS looks for it.
 pub const DEFAULT_SNAPSHOT_PATH: &str = "/run/tlog-rs/policy.snapshot";
@@ -81,7 +81,7 @@ pub struct Snapshot {
     uid_aliases: bool,
     selecting_users: Vec<String>,
     rules: Vec<NssRule>,
-    name_uids: OnceLock<Vec<u32>>,
+    name_uids: NamedUids,
 }
 
 /// Why a snapshot was not used.
@@ -126,7 +126,7 @@ impl Snapshot {
             uid_aliases,
             selecting_users: policy.selecting_names().users,
             rules,
-            name_uids: OnceLock::new(),
+            name_uids: NamedUids::default(),
         })
     }
 
@@ -234,7 +234,7 @@ impl Snapshot {
                 uid_aliases,
                 selecting_users,
                 rules,
-                name_uids: OnceLock::new(),
+                name_uids: NamedUids::default(),
             })
         })();
         s.ok_or_else(|| bad("malformed content"))
@@ -330,14 +330,7 @@ impl NssView for Snapshot {
     }
 
     fn selects_uid_by_name(&self, uid: u32, resolve: &mut dyn FnMut(&str) -> Option<u32>) -> bool {
-        self.name_uids
-            .get_or_init(|| {
-                self.selecting_users
-                    .iter()
-                    .filter_map(|n| resolve(n))
-                    .collect()
-            })
-            .contains(&uid)
+        self.name_uids.contains(uid, &self.selecting_users, resolve)
     }
 }
 

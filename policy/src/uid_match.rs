@@ -22,6 +22,26 @@ use crate::decision::Decision;
 use crate::engine::Policy;
 use crate::facts::LoginFacts;
 
+/// The uids of the users a policy's record rules name, resolved once per
+/// policy load (NSS's cheap selection by uid).
+#[derive(Debug, Default)]
+pub struct NamedUids(std::sync::OnceLock<Vec<u32>>);
+
+impl NamedUids {
+    /// Is `uid` one of `names`' uids? `resolve` (name -> uid, never through
+    /// our own NSS module) runs for each name on the first call only.
+    pub fn contains<'a>(
+        &self,
+        uid: u32,
+        names: impl IntoIterator<Item = &'a String>,
+        resolve: &mut dyn FnMut(&str) -> Option<u32>,
+    ) -> bool {
+        self.0
+            .get_or_init(|| names.into_iter().filter_map(|n| resolve(n)).collect())
+            .contains(&uid)
+    }
+}
+
 /// One passwd account, as the services after our NSS module give it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Account {
