@@ -267,8 +267,14 @@ impl Snapshot {
     /// policy.toml (its mode, at most 0644): the snapshot tells as much.
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
         use std::io::Write;
-        if let Some(dir) = path.parent() {
-            fs::create_dir_all(dir)?;
+        if let Some(dir) = path.parent().filter(|d| !d.exists()) {
+            use std::os::unix::fs::DirBuilderExt;
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o755)
+                .create(dir)?;
+            // The umask must not hide the snapshot from unprivileged lookups.
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o755))?;
         }
         let mode = fs::metadata(&self.policy_path).map_or(0o600, |m| m.mode() & 0o644);
         let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
