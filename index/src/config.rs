@@ -79,6 +79,21 @@ impl Default for Admin {
     }
 }
 
+/// `[web]`: the browser UI (`tlog-rs web`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Web {
+    /// Members (NSS groups of the canonical PAM user) see every recording.
+    pub auditors_group: String,
+}
+
+impl Default for Web {
+    fn default() -> Self {
+        Web {
+            auditors_group: "auditors".into(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub db: DbSpec,
@@ -86,6 +101,7 @@ pub struct Config {
     pub jsonl: Vec<PathBuf>,
     pub hostgroups: BTreeMap<String, Vec<String>>,
     pub admin: Admin,
+    pub web: Web,
 }
 
 impl Default for Config {
@@ -95,6 +111,7 @@ impl Default for Config {
             jsonl: vec![],
             hostgroups: BTreeMap::new(),
             admin: Admin::default(),
+            web: Web::default(),
         }
     }
 }
@@ -108,6 +125,13 @@ struct RawConfig {
     #[serde(default)]
     hostgroups: BTreeMap<String, toml::Spanned<Vec<String>>>,
     admin: Option<RawAdmin>,
+    web: Option<RawWeb>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWeb {
+    auditors_group: Option<toml::Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -180,6 +204,15 @@ impl Config {
                 c.admin.services = s;
             }
         }
+        if let Some(g) = raw.web.and_then(|w| w.auditors_group) {
+            if g.get_ref().is_empty() {
+                return Err(at(
+                    Some(g.span().start),
+                    "web.auditors_group: empty group name".into(),
+                ));
+            }
+            c.web.auditors_group = g.into_inner();
+        }
         Ok(c)
     }
 
@@ -245,6 +278,9 @@ groups = ["admins", "wheel"]
         let e = c.hostgroup("ny").unwrap_err();
         assert!(e.contains("nj-fileservers"), "{e}");
         assert_eq!(parse("").unwrap(), Config::default());
+        assert_eq!(c.web.auditors_group, "auditors");
+        let w = parse("[web]\nauditors_group = \"sec\"\n").unwrap();
+        assert_eq!(w.web.auditors_group, "sec");
     }
 
     #[test]
@@ -264,6 +300,7 @@ groups = ["admins", "wheel"]
             ),
             ("[hostgroups]\n\nx = [\"a b\"]\n", 3, "not a host name"),
             ("[admin\n", 1, ""),
+            ("\n[web]\nauditors_group = \"\"\n", 3, "empty group name"),
         ];
         for (text, line, want) in cases {
             let e = parse(text).unwrap_err();

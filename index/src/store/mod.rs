@@ -175,6 +175,32 @@ pub struct Keyframe {
     pub screen: Vec<u8>,
 }
 
+/// One recording's facts, looked up by (host, rec) without creating it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordingInfo {
+    pub key: i64,
+    pub hit: Hit,
+    pub uid: Option<u32>,
+    pub groups: Vec<String>,
+    pub rhost: Option<String>,
+    pub tty: Option<String>,
+    pub term: Option<String>,
+}
+
+/// One row of the access log: who viewed or exported which recording.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessEntry {
+    pub t_ms: i64,
+    /// The authenticated (canonical PAM) user.
+    pub who: String,
+    /// Client address.
+    pub client: String,
+    /// view, play, export-jsonl, export-cast, ...
+    pub action: String,
+    pub host: String,
+    pub rec: String,
+}
+
 pub trait Store {
     fn begin(&mut self) -> Result<()>;
     fn commit(&mut self) -> Result<()>;
@@ -207,8 +233,26 @@ pub trait Store {
     fn keyframes(&mut self, host: &str, rec: &str) -> Result<Vec<Keyframe>>;
     /// Number of recordings, messages, text chunks, commands, keyframes.
     fn counts(&mut self) -> Result<[u64; 5]>;
+    // For `tlog-rs web`; backends without them answer with an error.
+    fn recording_info(&mut self, _host: &str, _rec: &str) -> Result<Option<RecordingInfo>> {
+        Err(unsupported("recording_info"))
+    }
+    /// Submitted input lines of a recording: (ms from its start, text).
+    fn commands(&mut self, _rec: i64) -> Result<Vec<(i64, String)>> {
+        Err(unsupported("commands"))
+    }
+    fn log_access(&mut self, _e: &AccessEntry) -> Result<()> {
+        Err(unsupported("log_access"))
+    }
+    /// The newest `limit` access log rows, newest first.
+    fn access_log(&mut self, _limit: usize) -> Result<Vec<AccessEntry>> {
+        Err(unsupported("access_log"))
+    }
 }
 
+fn unsupported(what: &str) -> StoreError {
+    StoreError(format!("this index backend does not support {what} yet"))
+}
 pub fn open(db: &DbSpec) -> Result<Box<dyn Store>> {
     match db {
         DbSpec::Sqlite(p) => Ok(Box::new(sqlite::Sqlite::open(p)?)),

@@ -8,8 +8,8 @@ use std::path::Path;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, ToSql};
 
 use super::{
-    Added, EventInfo, FileCursor, Hit, Keyframe, Match, MessageRef, Query, Result, State, Store,
-    StoreError,
+    AccessEntry, Added, EventInfo, FileCursor, Hit, Keyframe, Match, MessageRef, Query,
+    RecordingInfo, Result, State, Store, StoreError,
 };
 use crate::derive::Derived;
 
@@ -53,6 +53,9 @@ CREATE INDEX IF NOT EXISTS commands_rec ON commands(rec_key);
 CREATE TABLE IF NOT EXISTS keyframes(rec_key INTEGER NOT NULL, t_ms INTEGER NOT NULL,
   msg_id INTEGER NOT NULL, packet INTEGER NOT NULL, cols INTEGER NOT NULL, rows INTEGER NOT NULL,
   screen BLOB NOT NULL, PRIMARY KEY(rec_key, msg_id, packet)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS access_log(id INTEGER PRIMARY KEY, t_ms INTEGER NOT NULL,
+  who TEXT NOT NULL, client TEXT NOT NULL, action TEXT NOT NULL, host TEXT NOT NULL,
+  rec TEXT NOT NULL);
 "#;
 
 pub struct Sqlite {
@@ -717,5 +720,108 @@ impl Store for Sqlite {
             out[i] = n as u64;
         }
         Ok(out)
+    }
+
+    fn recording_info(&mut self, host: &str, rec: &str) -> Result<Option<RecordingInfo>> {
+        let row = self
+            .c
+            .prepare_cached(
+                "SELECT key, rec, host, COALESCE(user, ''), service, start_ms, end_ms, state,
+                   uid, groups, rhost, tty, term
+                 FROM recordings WHERE host=?1 AND rec=?2 AND start_ms IS NOT NULL",
+            )?
+            .query_row(params![host, rec], |r| {
+                let start: i64 = r.get(5)?;
+                let state: String = r.get(7)?;
+                let groups: Option<String> = r.get(9)?;
+                Ok(RecordingInfo {
+                    key: r.get(0)?,
+                    hit: Hit {
+                        rec: r.get(1)?,
+                        host: r.get(2)?,
+                        user: r.get(3)?,
+                        service: r.get(4)?,
+                        start_ms: start,
+                        end_ms: r.get::<_, Option<i64>>(6)?.unwrap_or(start),
+                        state: state.parse().unwrap_or(State::Incomplete),
+                        matches: vec![],
+                    },
+                    uid: r.get(8)?,
+                    groups: groups
+                        .and_then(|g| serde_json::from_str(&g).ok())
+                        .unwrap_or_default(),
+                    rhost: r.get(10)?,
+                    tty: r.get(11)?,
+                    term: r.get(12)?,
+                })
+            })
+            .optional()?;
+        Ok(row)
+    }
+
+    fn commands(&mut self, rec: i64) -> Result<Vec<(i64, String)>> {
+        let mut st = self
+            .c
+            .prepare_cached("SELECT t_ms, text FROM commands WHERE rec_key=?1 ORDER BY t_ms")?;
+        let v = st
+            .query_map([rec], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(v)
+    }
+
+    fn log_access(&mut self, e: &AccessEntry) -> Result<()> {
+        self.c
+            .prepare_cached(
+                "INSERT INTO access_log(t_ms, who, client, action, host, rec) VALUES(?1,?2,?3,?4,?5,?6)",
+            )?
+            .execute(params![e.t_ms, e.who, e.client, e.action, e.host, e.rec])?;
+        Ok(())
+    }
+
+    fn access_log(&mut self, limit: usize) -> Result<Vec<AccessEntry>> {
+        let mut st = self.c.prepare_cached(
+            "SELECT t_ms, who, client, action, host, rec FROM access_log ORDER BY id DESC LIMIT ?1",
+        )?;
+        let v = st
+            .query_map([limit as i64], |r| {
+                Ok(AccessEntry {
+                    t_ms: r.get(0)?,
+                    who: r.get(1)?,
+                    client: r.get(2)?,
+                    action: r.get(3)?,
+                    host: r.get(4)?,
+                    rec: r.get(5)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(v)
+    }
+}
+
+#[cfg(test)]
+mod web_tests {
+    use super::*;
+
+    #[test]
+    fn access_log_newest_first_and_unknown_recording_is_none() {
+        let mut s = Sqlite::in_memory().unwrap();
+        for (i, action) in ["view", "export-cast"].iter().enumerate() {
+            s.log_access(&AccessEntry {
+                t_ms: i as i64,
+                who: "alice".into(),
+                client: "127.0.0.1".into(),
+                action: action.to_string(),
+                host: "h".into(),
+                rec: "r".into(),
+            })
+            .unwrap();
+        }
+        let log = s.access_log(1).unwrap();
+        assert_eq!(log.len(), 1);
+        assert_eq!(log[0].action, "export-cast");
+        assert_eq!(s.access_log(10).unwrap().len(), 2);
+        // A looked-up recording is never created by the lookup.
+        assert_eq!(s.recording_info("h", "r").unwrap(), None);
+        assert_eq!(s.counts().unwrap()[0], 0);
     }
 }
