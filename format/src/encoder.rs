@@ -145,6 +145,43 @@ impl Encoder {
         self.io(OUTPUT, t, data)
     }
 
+    /// Records `bytes` read at `t` as one invalid sequence of the input
+    /// (one U+FFFD in `in_txt`, the bytes in `in_bin`), as an invalid UTF-8
+    /// sequence is recorded. For callers that decode another charset to
+    /// UTF-8 themselves and pass the text to [`Encoder::input`]: they never
+    /// leave an incomplete UTF-8 character pending, so the order holds.
+    pub fn input_invalid(&mut self, t: Duration, bytes: &[u8]) {
+        self.invalid(INPUT, t, bytes)
+    }
+
+    /// As [`Encoder::input_invalid`], for the output.
+    pub fn output_invalid(&mut self, t: Duration, bytes: &[u8]) {
+        self.invalid(OUTPUT, t, bytes)
+    }
+
+    fn invalid(&mut self, s: usize, t: Duration, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        let ts = self.stamp(t);
+        // A malformed sequence of a multi-byte charset is at most 4 bytes
+        // (encoding_rs); longer input is cut into such pieces.
+        for seq in bytes.chunks(4) {
+            while !self.chunk.write_seq(s, ts, false, seq) {
+                if self.chunk.is_empty() {
+                    // Payload 32 and a very wide window: one byte always fits.
+                    for b in seq.chunks(1) {
+                        while !self.chunk.write_seq(s, ts, false, b) && !self.chunk.is_empty() {
+                            self.flush();
+                        }
+                    }
+                    break;
+                }
+                self.flush();
+            }
+        }
+    }
+
     /// Records the window size at `t` (repeats of the last size are dropped).
     pub fn window(&mut self, t: Duration, cols: u16, rows: u16) {
         let ts = self.stamp(t);

@@ -401,3 +401,57 @@ fn pending_character_broken_at_message_start_moves_with_it() {
         .collect();
     assert_eq!(t, [">14", "]1/2>2"]);
 }
+
+/// A caller that decodes another charset hands its malformed sequences to
+/// `*_invalid`: the message is the one that invalid UTF-8 in the same place
+/// gives (one U+FFFD per sequence, its bytes in `*_bin`), at every payload.
+#[test]
+fn invalid_sequences_from_a_decoding_caller_match_invalid_utf8() {
+    for payload in [32, 40, 64, 1024] {
+        let t0 = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let mut raw = Encoder::new(header(), payload, t0);
+        let mut split = Encoder::new(header(), payload, t0);
+        raw.window(ms(0), 80, 24);
+        split.window(ms(0), 80, 24);
+        for i in 0..40u64 {
+            let t = ms(i * 3);
+            // "é", a broken 3-byte lead, an invalid lead, ASCII.
+            raw.output(t, b"\xc3\xa9\xe2\x82x\xffy");
+            split.output(t, "é".as_bytes());
+            split.output_invalid(t, b"\xe2\x82");
+            split.output(t, b"x");
+            split.output_invalid(t, b"\xff");
+            split.output(t, b"y");
+            raw.input(t, b"\xfe");
+            split.input_invalid(t, b"\xfe");
+        }
+        let (a, b) = (finish(raw), finish(split));
+        assert_eq!(a, b, "payload {payload}");
+        for m in &a {
+            assert!(payload_of(m) <= payload);
+        }
+        if payload == 1024 {
+            let first = json(&a[0]);
+            assert!(field(&first, "out_txt").starts_with("é\u{fffd}x\u{fffd}y"));
+            assert_eq!(bin(&first, "out_bin")[..3], [0xe2, 0x82, 0xff]);
+        }
+    }
+}
+
+/// A long run of invalid bytes is cut into sequences of at most 4 bytes,
+/// and a tiny payload with a wide window still takes them.
+#[test]
+fn long_invalid_runs_fit_tiny_messages() {
+    let t0 = UNIX_EPOCH;
+    let mut enc = Encoder::new(header(), 32, t0);
+    enc.window(ms(0), 65535, 65535);
+    let bytes: Vec<u8> = (0x80..=0xffu8).collect();
+    enc.output_invalid(ms(1), &bytes);
+    let msgs = finish(enc);
+    let mut got = Vec::new();
+    for m in &msgs {
+        assert!(payload_of(m) <= 32);
+        got.extend(bin(&json(m), "out_bin").into_iter().map(|b| b as u8));
+    }
+    assert_eq!(got, bytes);
+}
