@@ -101,7 +101,7 @@ impl Fnv {
 
 /// Content of a message, independent of key order or extra keys a relay
 /// added (e.g. rsyslog's `timestamp`).
-fn message_hash(m: &Message) -> u64 {
+pub(crate) fn message_hash(m: &Message) -> u64 {
     Fnv::new()
         .bytes(m.host.as_bytes())
         .bytes(m.rec.as_deref().unwrap_or("").as_bytes())

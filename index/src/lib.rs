@@ -5,5 +5,6 @@ pub mod cli;
 pub mod config;
 pub mod derive;
 pub mod ingest;
+pub mod recording;
 pub mod store;
 pub mod timewin;

@@ -6,7 +6,7 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 
-use tlog_rs_format::{parse_message, PacketData};
+use tlog_rs_format::{parse_message, Message, PacketData};
 
 use crate::source::{PacketSource, SourceSpec};
 
@@ -36,19 +36,24 @@ impl Meta {
             .unwrap_or(false)
         {
             if let Ok(m) = parse_message(&line) {
-                let start = m
-                    .time
-                    .as_deref()
-                    .and_then(|t| t.split('.').next()?.parse::<u64>().ok());
-                return Meta {
-                    timestamp: start.map(|s| s.saturating_sub(m.pos / 1000)),
-                    term: Some(m.term),
-                    rec: m.rec,
-                };
+                return Meta::from_message(m);
             }
             line.clear();
         }
         Meta::default()
+    }
+
+    /// From a recording's first message.
+    pub fn from_message(m: Message) -> Meta {
+        let start = m
+            .time
+            .as_deref()
+            .and_then(|t| t.split('.').next()?.parse::<u64>().ok());
+        Meta {
+            timestamp: start.map(|s| s.saturating_sub(m.pos / 1000)),
+            term: Some(m.term),
+            rec: m.rec,
+        }
     }
 }
 

@@ -8,6 +8,7 @@ use crate::args::{Arg, Args};
 use crate::integrity::State;
 use crate::options::{Goto, PlayOptions};
 use crate::source::{JournalQuery, PacketSource, SourceSpec};
+use crate::stored::{OpenStored, StoredArgs};
 use crate::timestr::parse_time;
 use crate::{asciicast, feed, interactive, list, stream, term, timeline};
 
@@ -15,6 +16,8 @@ const PLAY_USAGE: &str = "\
 usage: tlog-rs play [-i FILE | FILE] [-r file|journal] [-m REC] [--lax]
                     [-s SPEED] [-g TIME|start|end] [-p] [-f] [--no-status] [--persist]
                     [-M FIELD=VALUE]... [-S SINCE] [-U UNTIL]
+       tlog-rs play --db DB|--config FILE [--host HOST] REC [OPTIONS]
+                    (from the central index; -g starts at a stored keyframe)
 Keys: SPACE/p pause, } { speed x2 /2, BACKSPACE speed 1, . step, G end,
       NG go to time N ([[H:]M:]S), LEFT/RIGHT -/+10 s, g TIME ENTER go to TIME, q quit.
 TIME is [[H:]M:]S[.frac]; SINCE/UNTIL are Unix seconds.";
@@ -31,14 +34,21 @@ Exit status: 0 listed, 1 error or bad lines, 2 usage error,
 3 a listed recording is tampered (takes precedence over 1).";
 
 const EXPORT_USAGE: &str = "\
-usage: tlog-rs export --format asciicast [-m REC] [--lax] [--input] [-o OUT] FILE";
+usage: tlog-rs export --format asciicast [-m REC] [--lax] [--input] [-o OUT] FILE
+       tlog-rs export --format asciicast --db DB|--config FILE [--host HOST] REC [...]";
 
 /// Entry point for the three subcommands; returns the exit code.
 pub fn run(cmd: &str, args: Vec<OsString>) -> i32 {
+    run_with(cmd, args, None)
+}
+
+/// As [`run`], with an opener for recordings in the central store
+/// (`--db`, `--config`); without one those options are refused.
+pub fn run_with(cmd: &str, args: Vec<OsString>, open: Option<&OpenStored>) -> i32 {
     let r = match cmd {
-        "play" => play(args),
+        "play" => play(args, open),
         "list" => list_cmd(args),
-        "export" => export(args),
+        "export" => export(args, open),
         _ => Err(Failure::Usage(format!("unknown command {cmd}"), "")),
     };
     match r {
@@ -70,6 +80,7 @@ struct SourceArgs {
     file: Option<PathBuf>,
     journal: bool,
     query: JournalQuery,
+    store: StoredArgs,
 }
 
 impl SourceArgs {
@@ -78,7 +89,44 @@ impl SourceArgs {
             file: None,
             journal: false,
             query: JournalQuery::default(),
+            store: StoredArgs::default(),
         }
+    }
+
+    /// The central store's options (play and export only).
+    fn store_option(&mut self, opt: &str, args: &mut Args) -> Result<bool, String> {
+        match opt {
+            "db" => self.store.db = Some(args.value(opt)?),
+            "config" => self.store.config = Some(PathBuf::from(args.value(opt)?)),
+            "host" => self.store.host = Some(args.value(opt)?),
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// With --db or --config: the recording to read from the central
+    /// store, named by the positional argument or -m.
+    fn stored(&mut self, rec: Option<String>) -> Result<Option<StoredArgs>, String> {
+        if !self.store.wanted() {
+            if self.store.host.is_some() {
+                return Err(
+                    "--host selects a recording of the central store: give --db or --config".into(),
+                );
+            }
+            return Ok(None);
+        }
+        if self.journal || !self.query.matches.is_empty() {
+            return Err("--db reads the central store: -r journal and -M do not apply".into());
+        }
+        let rec = match (self.file.take(), rec) {
+            (Some(_), Some(_)) => return Err("give the recording once: REC or -m REC".into()),
+            (Some(p), None) => p.to_string_lossy().into_owned(),
+            (None, Some(r)) => r,
+            (None, None) => return Err("--db: which recording? give its rec id".into()),
+        };
+        let mut a = std::mem::take(&mut self.store);
+        a.rec = rec;
+        Ok(Some(a))
     }
 
     /// Handle a source option; false if `opt` is not one.
@@ -129,7 +177,18 @@ fn epoch_arg(s: &str) -> Result<u64, String> {
     s.parse().map_err(|_| format!("invalid Unix time {s:?}"))
 }
 
-fn play(args: Vec<OsString>) -> Result<i32, Failure> {
+/// Open the stored recording, or say why not.
+fn open_stored(
+    open: Option<&OpenStored>,
+    a: &StoredArgs,
+    at: Option<u64>,
+) -> Result<crate::stored::Stored, Failure> {
+    let open = open
+        .ok_or_else(|| Failure::Error("this build has no central index (--db, --config)".into()))?;
+    open(a, at).map_err(Failure::Error)
+}
+
+fn play(args: Vec<OsString>, open: Option<&OpenStored>) -> Result<i32, Failure> {
     let u = usage(PLAY_USAGE);
     let mut args = Args::new(args).map_err(&u)?;
     let mut src = SourceArgs::new();
@@ -139,7 +198,9 @@ fn play(args: Vec<OsString>) -> Result<i32, Failure> {
         match a {
             Arg::Positional(p) => src.set_file(p).map_err(&u)?,
             Arg::Opt(o) => {
-                if src.option(&o, &mut args).map_err(&u)? {
+                if src.option(&o, &mut args).map_err(&u)?
+                    || src.store_option(&o, &mut args).map_err(&u)?
+                {
                     continue;
                 }
                 match o.as_str() {
@@ -193,13 +254,38 @@ fn play(args: Vec<OsString>) -> Result<i32, Failure> {
             }
         }
     }
-    let spec = src.spec().map_err(&u)?;
+    let stored = src.stored(rec.clone()).map_err(&u)?;
     if opts.paused && !term::is_tty(term::STDIN) && screen_at.is_none() {
         // Nothing could ever resume it: keys are read only from a terminal.
         eprintln!("tlog-rs play: stdin is not a terminal, ignoring -p");
         opts.paused = false;
     }
-    let mut source = PacketSource::open(&spec, rec, lax, opts.follow).map_err(Failure::Error)?;
+    let mut source = match stored {
+        Some(a) => {
+            if opts.follow {
+                return Err(u(
+                    "-f follows a file or the journal, not the central store".into()
+                ));
+            }
+            // A stored keyframe saves replaying what comes before the
+            // target. The terminal player reads everything (its own
+            // checkpoints let it rewind to the start).
+            let at = match (screen_at, opts.goto) {
+                (Some(t), _) => Some(t),
+                (None, Some(Goto::At(t))) if !term::is_tty(term::STDOUT) => Some(t),
+                _ => None,
+            };
+            let s = open_stored(open, &a, at)?;
+            if let (Some(_), Some(k)) = (screen_at, s.keyframe_ms) {
+                eprintln!("tlog-rs play: from the stored keyframe at {k} ms");
+            }
+            PacketSource::stored(s, lax)
+        }
+        None => {
+            let spec = src.spec().map_err(&u)?;
+            PacketSource::open(&spec, rec, lax, opts.follow).map_err(Failure::Error)?
+        }
+    };
     if let Some(ms) = screen_at {
         let screen = timeline::screen_at(&mut source, ms).map_err(Failure::Error)?;
         let (cols, _) = timeline::screen_size(&screen);
@@ -282,7 +368,7 @@ fn list_cmd(args: Vec<OsString>) -> Result<i32, Failure> {
     Ok(if bad.is_empty() { 0 } else { 1 })
 }
 
-fn export(args: Vec<OsString>) -> Result<i32, Failure> {
+fn export(args: Vec<OsString>, open: Option<&OpenStored>) -> Result<i32, Failure> {
     let u = usage(EXPORT_USAGE);
     let mut args = Args::new(args).map_err(&u)?;
     let mut src = SourceArgs::new();
@@ -291,7 +377,9 @@ fn export(args: Vec<OsString>) -> Result<i32, Failure> {
         match a {
             Arg::Positional(p) => src.set_file(p).map_err(&u)?,
             Arg::Opt(o) => {
-                if src.option(&o, &mut args).map_err(&u)? {
+                if src.option(&o, &mut args).map_err(&u)?
+                    || src.store_option(&o, &mut args).map_err(&u)?
+                {
                     continue;
                 }
                 match o.as_str() {
@@ -320,9 +408,18 @@ fn export(args: Vec<OsString>) -> Result<i32, Failure> {
         Some(other) => return Err(u(format!("unsupported format {other:?} (asciicast)"))),
         None => return Err(u("--format asciicast is required".into())),
     }
-    let spec = src.spec().map_err(&u)?;
-    let mut source = PacketSource::open(&spec, rec, lax, false).map_err(Failure::Error)?;
-    let meta = asciicast::Meta::probe(&spec);
+    let (mut source, meta) = match src.stored(rec.clone()).map_err(&u)? {
+        Some(a) => {
+            let mut s = open_stored(open, &a, None)?;
+            let meta = std::mem::take(&mut s.meta);
+            (PacketSource::stored(s, lax), meta)
+        }
+        None => {
+            let spec = src.spec().map_err(&u)?;
+            let source = PacketSource::open(&spec, rec, lax, false).map_err(Failure::Error)?;
+            (source, asciicast::Meta::probe(&spec))
+        }
+    };
     let mut write = |w: &mut dyn Write| asciicast::export(&mut source, &meta, input, w);
     match out_path {
         Some(p) => {

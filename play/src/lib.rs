@@ -16,9 +16,10 @@ pub mod list;
 pub mod options;
 pub mod render;
 pub mod source;
+pub mod stored;
 pub mod stream;
 pub mod term;
 pub mod timeline;
 pub mod timestr;
 
-pub use cli::run;
+pub use cli::{run, run_with};

@@ -2,6 +2,7 @@
 //! `journalctl -o json`, its stable interface), read with the format crate's
 //! [`Reader`] so both get tlog-play's checks (ids, timestamps, `-m REC`).
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::os::fd::AsRawFd;
@@ -40,7 +41,17 @@ impl SourceSpec {
 pub struct PacketSource {
     reader: Reader<Box<dyn BufRead + Send>>,
     name: String,
-    journal: bool,
+    kind: Kind,
+    /// Packets given before the reader's (a stored keyframe's start).
+    lead: VecDeque<Packet>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    File,
+    Journal,
+    /// Message lines from the central store: line N is the Nth message.
+    Stored,
 }
 
 impl PacketSource {
@@ -62,23 +73,49 @@ impl PacketSource {
             }
             SourceSpec::Journal(q) => Box::new(JournalLines::spawn(q, follow)?),
         };
-        let journal = matches!(spec, SourceSpec::Journal(_));
+        let kind = match spec {
+            SourceSpec::File(_) => Kind::File,
+            SourceSpec::Journal(_) => Kind::Journal,
+        };
         Ok(PacketSource {
             reader: Reader::new(input).lax(lax).match_rec(rec),
             name,
-            journal,
+            kind,
+            lead: VecDeque::new(),
         })
     }
 
+    /// A recording read back from the central store: its lead packets,
+    /// then its message lines (already only this recording's).
+    pub fn stored(s: crate::stored::Stored, lax: bool) -> Self {
+        PacketSource {
+            reader: Reader::new(s.lines).lax(lax),
+            name: s.name,
+            kind: Kind::Stored,
+            lead: s.lead.into(),
+        }
+    }
+
     pub fn next_packet(&mut self) -> Result<Option<Packet>, String> {
+        if let Some(p) = self.lead.pop_front() {
+            return Ok(Some(p));
+        }
         self.reader.next_packet().map_err(|e| self.describe(&e))
     }
 
     fn describe(&self, e: &ReadError) -> String {
-        let mut s = if self.journal {
-            format!("journal entry {}: {}", e.line, e.error)
-        } else {
-            format!("{}: line {}: {}", self.name, e.line, e.error)
+        let mut s = match self.kind {
+            Kind::Journal => format!("journal entry {}: {}", e.line, e.error),
+            Kind::File => format!("{}: line {}: {}", self.name, e.line, e.error),
+            Kind::Stored => {
+                // Ids missing in the stores: the recording is incomplete.
+                let hint = if e.error.field == Some("id") {
+                    " (messages missing from the stores; --lax plays across the gap)"
+                } else {
+                    ""
+                };
+                return format!("{}: {}{hint}", self.name, e.error);
+            }
         };
         // The usual cause (tlog issue #331): several recordings in one file.
         if e.error.field == Some("id") && e.error.reason.contains("out of order") {
