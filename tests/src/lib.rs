@@ -67,6 +67,7 @@ pub mod daemons;
 pub mod kdc;
 pub mod nsenv;
 pub mod play;
+pub mod postgres;
 pub mod rec;
 pub mod slapd;
 pub mod sshd;

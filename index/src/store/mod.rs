@@ -6,6 +6,7 @@ use std::fmt;
 use crate::config::DbSpec;
 use crate::derive::Derived;
 
+pub mod postgres;
 pub mod sqlite;
 
 #[derive(Debug)]
@@ -231,24 +232,6 @@ pub trait Store {
     fn store_derived(&mut self, rec: i64, d: &Derived) -> Result<()>;
     fn search(&mut self, q: &Query) -> Result<Vec<Hit>>;
     fn keyframes(&mut self, host: &str, rec: &str) -> Result<Vec<Keyframe>>;
-    /// The recordings with this rec id: (key, host), by host.
-    fn find_recordings(&mut self, _rec: &str) -> Result<Vec<(i64, String)>> {
-        Err(StoreError(
-            "this index backend cannot look up recordings yet".into(),
-        ))
-    }
-    /// A source's resume point (journal cursor, search_after key), by its
-    /// location as in `files.path`; saved in the caller's transaction.
-    fn source_cursor(&mut self, _source: &str) -> Result<Option<String>> {
-        Err(StoreError(
-            "this index backend cannot keep source cursors yet".into(),
-        ))
-    }
-    fn save_source_cursor(&mut self, _source: &str, _cursor: &str) -> Result<()> {
-        Err(StoreError(
-            "this index backend cannot keep source cursors yet".into(),
-        ))
-    }
     /// Number of recordings, messages, text chunks, commands, keyframes.
     fn counts(&mut self) -> Result<[u64; 5]>;
     // For `tlog-rs web`; backends without them answer with an error.
@@ -271,11 +254,33 @@ pub trait Store {
 fn unsupported(what: &str) -> StoreError {
     StoreError(format!("this index backend does not support {what} yet"))
 }
+/// A one-line excerpt of `body` around `needle_len` bytes at `pos`.
+pub fn snippet(body: &str, pos: usize, needle_len: usize) -> String {
+    const CTX: usize = 40;
+    let pos = pos.min(body.len());
+    let mut a = pos.saturating_sub(CTX);
+    while !body.is_char_boundary(a) {
+        a -= 1;
+    }
+    let mut b = (pos + needle_len + CTX).min(body.len());
+    while !body.is_char_boundary(b) {
+        b += 1;
+    }
+    let mut s = String::new();
+    if a > 0 {
+        s.push('…');
+    }
+    s.push_str(&body[a..b].replace(['\n', '\r', '\t'], " "));
+    if b < body.len() {
+        s.push('…');
+    }
+    s
+}
+
+/// Open the index named by `db`, creating its schema on first use.
 pub fn open(db: &DbSpec) -> Result<Box<dyn Store>> {
     match db {
         DbSpec::Sqlite(p) => Ok(Box::new(sqlite::Sqlite::open(p)?)),
-        DbSpec::Postgres(_) => Err(StoreError(
-            "PostgreSQL is not supported yet by this build; use a SQLite file for --db".into(),
-        )),
+        DbSpec::Postgres(url) => Ok(Box::new(postgres::Postgres::open(url)?)),
     }
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, ToSql};
 
 use super::{
-    AccessEntry, Added, EventInfo, FileCursor, Hit, Keyframe, Match, MessageRef, Query,
+    snippet, AccessEntry, Added, EventInfo, FileCursor, Hit, Keyframe, Match, MessageRef, Query,
     RecordingInfo, Result, State, Store, StoreError,
 };
 use crate::derive::Derived;
@@ -34,7 +34,6 @@ CREATE TABLE IF NOT EXISTS recordings(
   UNIQUE(host, rec));
 CREATE INDEX IF NOT EXISTS recordings_user ON recordings(user, start_ms);
 CREATE INDEX IF NOT EXISTS recordings_start ON recordings(start_ms);
-CREATE INDEX IF NOT EXISTS recordings_rec ON recordings(rec);
 CREATE INDEX IF NOT EXISTS recordings_dirty ON recordings(dirty) WHERE dirty = 1;
 CREATE TABLE IF NOT EXISTS rec_groups(grp TEXT NOT NULL, rec_key INTEGER NOT NULL,
   PRIMARY KEY(grp, rec_key)) WITHOUT ROWID;
@@ -147,29 +146,6 @@ fn inflate(z: &[u8]) -> String {
         Ok(b) => String::from_utf8_lossy(&b).into_owned(),
         Err(_) => String::new(),
     }
-}
-
-/// A one-line excerpt of `body` around `needle_len` bytes at `pos`.
-pub fn snippet(body: &str, pos: usize, needle_len: usize) -> String {
-    const CTX: usize = 40;
-    let pos = pos.min(body.len());
-    let mut a = pos.saturating_sub(CTX);
-    while !body.is_char_boundary(a) {
-        a -= 1;
-    }
-    let mut b = (pos + needle_len + CTX).min(body.len());
-    while !body.is_char_boundary(b) {
-        b += 1;
-    }
-    let mut s = String::new();
-    if a > 0 {
-        s.push('…');
-    }
-    s.push_str(&body[a..b].replace(['\n', '\r', '\t'], " "));
-    if b < body.len() {
-        s.push('…');
-    }
-    s
 }
 
 impl Store for Sqlite {
@@ -701,36 +677,6 @@ impl Store for Sqlite {
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(v)
-    }
-
-    fn find_recordings(&mut self, rec: &str) -> Result<Vec<(i64, String)>> {
-        let mut st = self
-            .c
-            .prepare("SELECT key, host FROM recordings WHERE rec=?1 ORDER BY host")?;
-        let v = st
-            .query_map([rec], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(v)
-    }
-
-    // Kept in `meta` under "cursor SOURCE": no schema change.
-    fn source_cursor(&mut self, source: &str) -> Result<Option<String>> {
-        Ok(self
-            .c
-            .query_row(
-                "SELECT value FROM meta WHERE key=?1",
-                [format!("cursor {source}")],
-                |r| r.get(0),
-            )
-            .optional()?)
-    }
-
-    fn save_source_cursor(&mut self, source: &str, cursor: &str) -> Result<()> {
-        self.c.execute(
-            "INSERT OR REPLACE INTO meta(key, value) VALUES(?1, ?2)",
-            params![format!("cursor {source}"), cursor],
-        )?;
-        Ok(())
     }
 
     fn counts(&mut self) -> Result<[u64; 5]> {

@@ -1,0 +1,977 @@
+//! The shared backend: a PostgreSQL database that several index and web
+//! nodes use at once. Screen text is searched through a `pg_trgm` GIN
+//! index (`ILIKE '%phrase%'`), where SQLite uses an FTS5 trigram table;
+//! candidates are checked again in Rust so both backends match alike.
+//!
+//! Concurrency: the first write transaction of a connection takes a
+//! session advisory lock, so only one `tlog-rs index` writes at a time
+//! (a second one is refused, as with SQLite); every insert is also keyed
+//! (`ON CONFLICT DO NOTHING`), so nothing is doubled even without it.
+
+use std::collections::{HashMap, HashSet};
+
+use postgres::types::ToSql;
+use postgres::{Client, NoTls, Statement};
+
+use super::{
+    snippet, AccessEntry, Added, EventInfo, FileCursor, Hit, Keyframe, Match, MessageRef, Query,
+    RecordingInfo, Result, State, Store, StoreError,
+};
+use crate::derive::Derived;
+
+const SCHEMA_VERSION: &str = "2";
+
+/// Advisory lock keys (any 64-bit constants private to this schema).
+const LOCK_SCHEMA: i64 = 0x746c_6f67_0001;
+const LOCK_INDEXER: i64 = 0x746c_6f67_0002;
+
+// Every integer is BIGINT: the client maps i64 to it exactly. `off`,
+// `user_name`: OFFSET and USER are reserved words in PostgreSQL.
+const SCHEMA: &str = r#"
+CREATE EXTENSION IF NOT EXISTS pg_trgm;
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files(
+  id BIGSERIAL PRIMARY KEY, path TEXT NOT NULL, dev BIGINT NOT NULL, ino BIGINT NOT NULL,
+  head BIGINT NOT NULL, off BIGINT NOT NULL, line BIGINT NOT NULL);
+CREATE INDEX IF NOT EXISTS files_inode ON files(dev, ino);
+CREATE TABLE IF NOT EXISTS recordings(
+  key BIGSERIAL PRIMARY KEY, host TEXT NOT NULL, rec TEXT NOT NULL,
+  user_name TEXT, uid BIGINT, groups TEXT, service TEXT, rhost TEXT, tty TEXT, term TEXT,
+  session BIGINT, rule TEXT, source TEXT, fqdn TEXT,
+  start_ms BIGINT, end_ms BIGINT, duration_ms BIGINT,
+  bytes_in BIGINT, bytes_out BIGINT, messages BIGINT, id_gaps BIGINT,
+  ev_start_ms BIGINT, ev_end_ms BIGINT, has_end BOOLEAN NOT NULL DEFAULT false,
+  end_reason TEXT, exit_status BIGINT, messages_written BIGINT, messages_dropped BIGINT,
+  tampered BOOLEAN NOT NULL DEFAULT false, state TEXT NOT NULL DEFAULT 'incomplete',
+  dirty BOOLEAN NOT NULL DEFAULT true,
+  UNIQUE(host, rec));
+CREATE INDEX IF NOT EXISTS recordings_user ON recordings(user_name, start_ms);
+CREATE INDEX IF NOT EXISTS recordings_start ON recordings(start_ms);
+CREATE INDEX IF NOT EXISTS recordings_dirty ON recordings(dirty) WHERE dirty;
+CREATE TABLE IF NOT EXISTS rec_groups(grp TEXT NOT NULL, rec_key BIGINT NOT NULL,
+  PRIMARY KEY(grp, rec_key));
+CREATE TABLE IF NOT EXISTS messages(rec_key BIGINT NOT NULL, id BIGINT NOT NULL,
+  file BIGINT NOT NULL, off BIGINT NOT NULL, len BIGINT NOT NULL, hash BIGINT NOT NULL,
+  PRIMARY KEY(rec_key, id));
+CREATE TABLE IF NOT EXISTS events(rec_key BIGINT NOT NULL, kind TEXT NOT NULL,
+  PRIMARY KEY(rec_key, kind));
+CREATE TABLE IF NOT EXISTS text_chunks(id BIGSERIAL PRIMARY KEY, rec_key BIGINT NOT NULL,
+  t_ms BIGINT NOT NULL, body TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS text_chunks_rec ON text_chunks(rec_key);
+CREATE INDEX IF NOT EXISTS text_chunks_trgm ON text_chunks USING gin (body gin_trgm_ops);
+CREATE TABLE IF NOT EXISTS commands(rec_key BIGINT NOT NULL, t_ms BIGINT NOT NULL,
+  text TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS commands_rec ON commands(rec_key);
+CREATE TABLE IF NOT EXISTS keyframes(rec_key BIGINT NOT NULL, t_ms BIGINT NOT NULL,
+  msg_id BIGINT NOT NULL, packet BIGINT NOT NULL, cols BIGINT NOT NULL, rows BIGINT NOT NULL,
+  screen BYTEA NOT NULL, PRIMARY KEY(rec_key, msg_id, packet));
+CREATE TABLE IF NOT EXISTS access_log(id BIGSERIAL PRIMARY KEY, t_ms BIGINT NOT NULL,
+  who TEXT NOT NULL, client TEXT NOT NULL, action TEXT NOT NULL, host TEXT NOT NULL,
+  rec TEXT NOT NULL);
+"#;
+
+fn db_err(e: postgres::Error) -> StoreError {
+    // The server's own message (with detail and hint) says more than the
+    // client's "db error".
+    match e.as_db_error() {
+        Some(d) => StoreError(format!("index database: {d}")),
+        None => StoreError(format!("index database: {e}")),
+    }
+}
+
+trait Pg<T> {
+    fn pg(self) -> Result<T>;
+}
+
+impl<T> Pg<T> for std::result::Result<T, postgres::Error> {
+    fn pg(self) -> Result<T> {
+        self.map_err(db_err)
+    }
+}
+
+/// PostgreSQL text cannot hold NUL, which a recorded line may: it becomes
+/// U+FFFD (in keys too, consistently, so a recording keeps one key).
+fn t(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.contains('\0') {
+        s.replace('\0', "\u{FFFD}").into()
+    } else {
+        s.into()
+    }
+}
+
+fn ot(s: &Option<String>) -> Option<String> {
+    s.as_deref().map(|v| t(v).into_owned())
+}
+
+/// `%phrase%` for ILIKE, with the phrase's `%`, `_` and `\` taken literally.
+fn like_pattern(phrase: &str) -> String {
+    let mut p = String::from("%");
+    for c in t(phrase).chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+/// TLS as libpq's `sslmode`: disable, prefer (default) and require encrypt
+/// without checking the server; verify-ca checks the certificate against
+/// `sslrootcert` (or the system CAs), verify-full also the host name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SslMode {
+    Disable,
+    Prefer,
+    Require,
+    VerifyCa,
+    VerifyFull,
+}
+
+fn percent_decode(s: &str) -> std::result::Result<String, String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let h = s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or_else(|| format!("bad percent escape in {s:?}"))?;
+            out.push(h);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| format!("{s:?} is not UTF-8 once decoded"))
+}
+
+/// Split the TLS parameters off the URL (the client library knows only
+/// disable/prefer/require and no CA file).
+fn split_tls(url: &str) -> std::result::Result<(String, SslMode, Option<String>), String> {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, q),
+        None => return Ok((url.to_string(), SslMode::Prefer, None)),
+    };
+    let (mut mode, mut root, mut rest) = (SslMode::Prefer, None, Vec::new());
+    for kv in query.split('&').filter(|kv| !kv.is_empty()) {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        match k {
+            "sslmode" => {
+                mode = match v {
+                    "disable" => SslMode::Disable,
+                    "prefer" => SslMode::Prefer,
+                    "require" => SslMode::Require,
+                    "verify-ca" => SslMode::VerifyCa,
+                    "verify-full" => SslMode::VerifyFull,
+                    _ => {
+                        return Err(format!(
+                        "sslmode={v}: expected disable, prefer, require, verify-ca or verify-full"
+                    ))
+                    }
+                }
+            }
+            "sslrootcert" => root = Some(percent_decode(v)?),
+            _ => rest.push(kv),
+        }
+    }
+    let mut u = base.to_string();
+    if !rest.is_empty() {
+        u.push('?');
+        u.push_str(&rest.join("&"));
+    }
+    Ok((u, mode, root))
+}
+
+fn connect(url: &str) -> Result<Client> {
+    let bad = |m: String| StoreError(format!("--db: PostgreSQL URL: {m}"));
+    let (url, mode, root) = split_tls(url).map_err(bad)?;
+    let mut cfg: postgres::Config = url.parse().map_err(|e| bad(format!("{e}")))?;
+    if mode == SslMode::Disable {
+        cfg.ssl_mode(postgres::config::SslMode::Disable);
+        return cfg.connect(NoTls).pg();
+    }
+    let mut b = native_tls::TlsConnector::builder();
+    match mode {
+        SslMode::Prefer | SslMode::Require => {
+            b.danger_accept_invalid_certs(true)
+                .danger_accept_invalid_hostnames(true);
+        }
+        SslMode::VerifyCa => {
+            b.danger_accept_invalid_hostnames(true);
+        }
+        SslMode::VerifyFull | SslMode::Disable => {}
+    }
+    if let Some(path) = &root {
+        let pem = std::fs::read(path).map_err(|e| bad(format!("sslrootcert {path}: {e}")))?;
+        let cert = native_tls::Certificate::from_pem(&pem)
+            .map_err(|e| bad(format!("sslrootcert {path}: {e}")))?;
+        b.add_root_certificate(cert);
+    }
+    let tls = b.build().map_err(|e| bad(format!("TLS: {e}")))?;
+    cfg.ssl_mode(if mode == SslMode::Prefer {
+        postgres::config::SslMode::Prefer
+    } else {
+        postgres::config::SslMode::Require
+    });
+    cfg.connect(postgres_native_tls::MakeTlsConnector::new(tls))
+        .pg()
+}
+
+pub struct Postgres {
+    c: Client,
+    statements: HashMap<&'static str, Statement>,
+    keys: HashMap<(String, String), i64>,
+    dirty: HashSet<i64>,
+    /// The indexer lock is held (taken at the first write transaction).
+    locked: bool,
+}
+
+impl Postgres {
+    /// Connect and create the schema if the database has none.
+    pub fn open(url: &str) -> Result<Self> {
+        let mut c = connect(url)?;
+        // Nodes starting at once must not race on CREATE ... IF NOT EXISTS.
+        c.batch_execute("BEGIN").pg()?;
+        c.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_SCHEMA])
+            .pg()?;
+        let have: bool = c
+            .query_one("SELECT to_regclass('meta') IS NOT NULL", &[])
+            .pg()?
+            .get(0);
+        let v: Option<String> = if have {
+            c.query_opt("SELECT value FROM meta WHERE key='schema'", &[])
+                .pg()?
+                .map(|r| r.get(0))
+        } else {
+            None
+        };
+        match v.as_deref() {
+            None => {
+                c.batch_execute(SCHEMA).map_err(|e| {
+                    let mut m = db_err(e);
+                    m.0.push_str(" (the index needs the pg_trgm extension: install the PostgreSQL contrib modules, and let the database owner or a superuser run CREATE EXTENSION pg_trgm)");
+                    m
+                })?;
+                c.execute(
+                    "INSERT INTO meta(key, value) VALUES('schema', $1)",
+                    &[&SCHEMA_VERSION],
+                )
+                .pg()?;
+            }
+            Some(SCHEMA_VERSION) => {}
+            Some(other) => {
+                return Err(StoreError(format!(
+                    "index schema version {other}, this tlog-rs knows {SCHEMA_VERSION}: drop the index's tables (or the database) and run `tlog-rs index` again (the index is rebuilt from the sources)"
+                )))
+            }
+        }
+        c.batch_execute("COMMIT").pg()?;
+        Ok(Postgres {
+            c,
+            statements: HashMap::new(),
+            keys: HashMap::new(),
+            dirty: HashSet::new(),
+            locked: false,
+        })
+    }
+
+    fn st(&mut self, sql: &'static str) -> Result<Statement> {
+        if let Some(s) = self.statements.get(sql) {
+            return Ok(s.clone());
+        }
+        let s = self.c.prepare(sql).pg()?;
+        self.statements.insert(sql, s.clone());
+        Ok(s)
+    }
+
+    fn exec(&mut self, sql: &'static str, p: &[&(dyn ToSql + Sync)]) -> Result<u64> {
+        let s = self.st(sql)?;
+        self.c.execute(&s, p).pg()
+    }
+
+    fn rows(&mut self, sql: &'static str, p: &[&(dyn ToSql + Sync)]) -> Result<Vec<postgres::Row>> {
+        let s = self.st(sql)?;
+        self.c.query(&s, p).pg()
+    }
+
+    fn row(
+        &mut self,
+        sql: &'static str,
+        p: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<postgres::Row>> {
+        let s = self.st(sql)?;
+        self.c.query_opt(&s, p).pg()
+    }
+}
+
+fn cursor_row(r: &postgres::Row) -> FileCursor {
+    FileCursor {
+        id: r.get(0),
+        path: r.get(1),
+        dev: r.get::<_, i64>(2) as u64,
+        ino: r.get::<_, i64>(3) as u64,
+        head: r.get::<_, i64>(4) as u64,
+        offset: r.get::<_, i64>(5) as u64,
+        line: r.get::<_, i64>(6) as u64,
+    }
+}
+
+fn hit_row(r: &postgres::Row) -> Hit {
+    let start: i64 = r.get(5);
+    let state: String = r.get(7);
+    Hit {
+        rec: r.get(1),
+        host: r.get(2),
+        user: r.get(3),
+        service: r.get(4),
+        start_ms: start,
+        end_ms: r.get::<_, Option<i64>>(6).unwrap_or(start),
+        state: state.parse().unwrap_or(State::Incomplete),
+        matches: vec![],
+    }
+}
+
+impl Store for Postgres {
+    fn begin(&mut self) -> Result<()> {
+        if !self.locked {
+            let got: bool = self
+                .c
+                .query_one("SELECT pg_try_advisory_lock($1)", &[&LOCK_INDEXER])
+                .pg()?
+                .get(0);
+            if !got {
+                return Err(StoreError(
+                    "another tlog-rs index is running on this index".into(),
+                ));
+            }
+            self.locked = true;
+        }
+        self.c.batch_execute("BEGIN").pg()
+    }
+
+    fn commit(&mut self) -> Result<()> {
+        let dirty: Vec<i64> = self.dirty.drain().collect();
+        if !dirty.is_empty() {
+            self.exec(
+                "UPDATE recordings SET dirty=true WHERE key = ANY($1)",
+                &[&dirty],
+            )?;
+        }
+        self.c.batch_execute("COMMIT").pg()
+    }
+
+    fn file_by_inode(&mut self, dev: u64, ino: u64) -> Result<Option<FileCursor>> {
+        Ok(self
+            .row(
+                "SELECT id, path, dev, ino, head, off, line FROM files WHERE dev=$1 AND ino=$2 ORDER BY id LIMIT 1",
+                &[&(dev as i64), &(ino as i64)],
+            )?
+            .map(|r| cursor_row(&r)))
+    }
+
+    fn save_file(&mut self, f: &FileCursor) -> Result<i64> {
+        let path = t(&f.path).into_owned();
+        let (dev, ino, head, off, line) = (
+            f.dev as i64,
+            f.ino as i64,
+            f.head as i64,
+            f.offset as i64,
+            f.line as i64,
+        );
+        if f.id == 0 {
+            let r = self.row(
+                "INSERT INTO files(path, dev, ino, head, off, line) VALUES($1,$2,$3,$4,$5,$6) RETURNING id",
+                &[&path, &dev, &ino, &head, &off, &line],
+            )?;
+            Ok(r.map(|r| r.get(0)).unwrap_or(0))
+        } else {
+            self.exec(
+                "UPDATE files SET path=$1, dev=$2, ino=$3, head=$4, off=$5, line=$6 WHERE id=$7",
+                &[&path, &dev, &ino, &head, &off, &line, &f.id],
+            )?;
+            Ok(f.id)
+        }
+    }
+
+    fn files(&mut self) -> Result<Vec<FileCursor>> {
+        Ok(self
+            .rows(
+                "SELECT id, path, dev, ino, head, off, line FROM files ORDER BY id",
+                &[],
+            )?
+            .iter()
+            .map(cursor_row)
+            .collect())
+    }
+
+    fn forget_file(&mut self, id: i64) -> Result<()> {
+        self.exec("DELETE FROM files WHERE id=$1", &[&id])?;
+        Ok(())
+    }
+
+    fn recording(&mut self, host: &str, rec: &str) -> Result<i64> {
+        let key = (host.to_string(), rec.to_string());
+        if let Some(k) = self.keys.get(&key) {
+            return Ok(*k);
+        }
+        let (h, r) = (t(host).into_owned(), t(rec).into_owned());
+        self.exec(
+            "INSERT INTO recordings(host, rec) VALUES($1, $2) ON CONFLICT (host, rec) DO NOTHING",
+            &[&h, &r],
+        )?;
+        let k: i64 = self
+            .row(
+                "SELECT key FROM recordings WHERE host=$1 AND rec=$2",
+                &[&h, &r],
+            )?
+            .map(|r| r.get(0))
+            .ok_or_else(|| StoreError("index database: recording vanished".into()))?;
+        self.keys.insert(key, k);
+        Ok(k)
+    }
+
+    fn add_message(&mut self, rec: i64, m: &MessageRef) -> Result<Added> {
+        let (id, off, len, hash) = (m.id as i64, m.offset as i64, m.len as i64, m.hash as i64);
+        let n = self.exec(
+            "INSERT INTO messages(rec_key, id, file, off, len, hash) VALUES($1,$2,$3,$4,$5,$6) ON CONFLICT DO NOTHING",
+            &[&rec, &id, &m.file, &off, &len, &hash],
+        )?;
+        if n == 1 {
+            self.dirty.insert(rec);
+            return Ok(Added::New);
+        }
+        let h: i64 = self
+            .row(
+                "SELECT hash FROM messages WHERE rec_key=$1 AND id=$2",
+                &[&rec, &id],
+            )?
+            .map(|r| r.get(0))
+            .unwrap_or(hash);
+        if h != hash {
+            return Ok(Added::Conflict);
+        }
+        // Point at the copy seen last (see the SQLite backend).
+        self.exec(
+            "UPDATE messages SET file=$3, off=$4, len=$5 WHERE rec_key=$1 AND id=$2",
+            &[&rec, &id, &m.file, &off, &len],
+        )?;
+        Ok(Added::Duplicate)
+    }
+
+    fn add_event(&mut self, rec: i64, e: &EventInfo) -> Result<Added> {
+        let kind = if e.end { "end" } else { "start" };
+        let n = self.exec(
+            "INSERT INTO events(rec_key, kind) VALUES($1, $2) ON CONFLICT DO NOTHING",
+            &[&rec, &kind],
+        )?;
+        if n == 0 {
+            return Ok(Added::Duplicate);
+        }
+        let groups = e
+            .groups
+            .as_ref()
+            .map(|g| t(&serde_json::to_string(g).expect("strings serialise")).into_owned());
+        let user = t(&e.user).into_owned();
+        let session = e.session.map(|s| s as i64);
+        let uid = e.uid.map(i64::from);
+        self.exec(
+            "UPDATE recordings SET user_name=$2, tty=COALESCE($3, tty), session=COALESCE($4, session),
+               ev_start_ms=COALESCE(ev_start_ms, $5),
+               service=COALESCE(service, $6), rhost=COALESCE(rhost, $7), uid=COALESCE(uid, $8),
+               groups=COALESCE(groups, $9), rule=COALESCE(rule, $10), source=COALESCE(source, $11),
+               fqdn=COALESCE(fqdn, $12) WHERE key=$1",
+            &[
+                &rec,
+                &user,
+                &ot(&e.tty),
+                &session,
+                &e.start_ms,
+                &ot(&e.service),
+                &ot(&e.rhost),
+                &uid,
+                &groups,
+                &ot(&e.rule),
+                &ot(&e.source),
+                &ot(&e.fqdn),
+            ],
+        )?;
+        if let Some(g) = &e.groups {
+            for name in g {
+                let name = t(name).into_owned();
+                self.exec(
+                    "INSERT INTO rec_groups(grp, rec_key) VALUES($1, $2) ON CONFLICT DO NOTHING",
+                    &[&name, &rec],
+                )?;
+            }
+        }
+        if e.end {
+            let written = e.messages_written.map(|v| v as i64);
+            let dropped = e.messages_dropped.map(|v| v as i64);
+            self.exec(
+                "UPDATE recordings SET has_end=true, ev_end_ms=$2, end_reason=$3, exit_status=$4,
+                   messages_written=$5, messages_dropped=$6 WHERE key=$1",
+                &[
+                    &rec,
+                    &e.end_ms,
+                    &ot(&e.end_reason),
+                    &e.exit_status,
+                    &written,
+                    &dropped,
+                ],
+            )?;
+        }
+        self.dirty.insert(rec);
+        Ok(Added::New)
+    }
+
+    fn mark_tampered(&mut self, rec: i64) -> Result<()> {
+        self.exec(
+            "UPDATE recordings SET tampered=true, state='tampered' WHERE key=$1",
+            &[&rec],
+        )?;
+        Ok(())
+    }
+
+    fn dirty(&mut self) -> Result<Vec<i64>> {
+        Ok(self
+            .rows("SELECT key FROM recordings WHERE dirty ORDER BY key", &[])?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
+    }
+
+    fn is_pipe(&mut self, rec: i64) -> Result<bool> {
+        Ok(self
+            .row(
+                "SELECT r.tty IS NULL FROM recordings r WHERE r.key=$1 AND EXISTS (SELECT 1 FROM events e WHERE e.rec_key=r.key)",
+                &[&rec],
+            )?
+            .map(|r| r.get(0))
+            .unwrap_or(false))
+    }
+
+    fn messages(&mut self, rec: i64) -> Result<Vec<(MessageRef, String)>> {
+        Ok(self
+            .rows(
+                "SELECT m.id, m.file, m.off, m.len, m.hash, f.path FROM messages m
+                 JOIN files f ON f.id = m.file WHERE m.rec_key=$1 ORDER BY m.id",
+                &[&rec],
+            )?
+            .iter()
+            .map(|r| {
+                (
+                    MessageRef {
+                        id: r.get::<_, i64>(0) as u64,
+                        file: r.get(1),
+                        offset: r.get::<_, i64>(2) as u64,
+                        len: r.get::<_, i64>(3) as u32,
+                        hash: r.get::<_, i64>(4) as u64,
+                    },
+                    r.get(5),
+                )
+            })
+            .collect())
+    }
+
+    fn clear_derived(&mut self, rec: i64) -> Result<()> {
+        self.exec("DELETE FROM text_chunks WHERE rec_key=$1", &[&rec])?;
+        self.exec("DELETE FROM commands WHERE rec_key=$1", &[&rec])?;
+        self.exec("DELETE FROM keyframes WHERE rec_key=$1", &[&rec])?;
+        Ok(())
+    }
+
+    fn add_derived(&mut self, rec: i64, d: &Derived) -> Result<()> {
+        for (tm, body) in &d.chunks {
+            let (tm, body) = (*tm as i64, t(body).into_owned());
+            self.exec(
+                "INSERT INTO text_chunks(rec_key, t_ms, body) VALUES($1,$2,$3)",
+                &[&rec, &tm, &body],
+            )?;
+        }
+        for (tm, text) in &d.commands {
+            let (tm, text) = (*tm as i64, t(text).into_owned());
+            self.exec(
+                "INSERT INTO commands(rec_key, t_ms, text) VALUES($1,$2,$3)",
+                &[&rec, &tm, &text],
+            )?;
+        }
+        for k in &d.keyframes {
+            let (msg, packet, cols, rows) = (
+                k.msg_id as i64,
+                i64::from(k.packet),
+                i64::from(k.cols),
+                i64::from(k.rows),
+            );
+            self.exec(
+                "INSERT INTO keyframes(rec_key, t_ms, msg_id, packet, cols, rows, screen) VALUES($1,$2,$3,$4,$5,$6,$7)
+                 ON CONFLICT (rec_key, msg_id, packet) DO UPDATE SET t_ms=EXCLUDED.t_ms, cols=EXCLUDED.cols,
+                   rows=EXCLUDED.rows, screen=EXCLUDED.screen",
+                &[&rec, &k.t_ms, &msg, &packet, &cols, &rows, &k.screen],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn store_derived(&mut self, rec: i64, d: &Derived) -> Result<()> {
+        let r = self
+            .row(
+                "SELECT ev_start_ms, ev_end_ms, has_end, messages_written, messages_dropped, tampered
+                 FROM recordings WHERE key=$1",
+                &[&rec],
+            )?
+            .ok_or_else(|| StoreError("index database: recording vanished".into()))?;
+        let (ev_start, ev_end, has_end, written, dropped, tampered): (
+            Option<i64>,
+            Option<i64>,
+            bool,
+            Option<i64>,
+            Option<i64>,
+            bool,
+        ) = (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5));
+        // Same rules as the SQLite backend (README.md, "State").
+        let start = ev_start.or(d.start_ms);
+        let end = ev_end
+            .or(d.last_ms)
+            .or(start)
+            .map(|e| e.max(start.unwrap_or(e)));
+        let state = if tampered || written.is_some_and(|w| (d.messages as i64) > w) {
+            State::Tampered
+        } else if has_end
+            && d.id_gaps == 0
+            && dropped.unwrap_or(0) == 0
+            && written.is_none_or(|w| w == d.messages as i64)
+        {
+            State::Complete
+        } else {
+            State::Incomplete
+        };
+        let user = (!d.user.is_empty()).then(|| t(&d.user).into_owned());
+        let term = t(&d.term).into_owned();
+        let duration = match (start, end) {
+            (Some(s), Some(e)) => Some(e - s),
+            _ => None,
+        };
+        let (session, bin, bout, msgs, gaps) = (
+            d.session as i64,
+            d.bytes_in as i64,
+            d.bytes_out as i64,
+            d.messages as i64,
+            d.id_gaps as i64,
+        );
+        self.exec(
+            "UPDATE recordings SET user_name=COALESCE(user_name, $2), term=$3, session=COALESCE(session, $4),
+               start_ms=$5, end_ms=$6, duration_ms=$7, bytes_in=$8, bytes_out=$9, messages=$10,
+               id_gaps=$11, state=$12, dirty=false WHERE key=$1",
+            &[
+                &rec,
+                &user,
+                &term,
+                &session,
+                &start,
+                &end,
+                &duration,
+                &bin,
+                &bout,
+                &msgs,
+                &gaps,
+                &state.as_str(),
+            ],
+        )?;
+        self.add_derived(rec, d)
+    }
+
+    fn search(&mut self, q: &Query) -> Result<Vec<Hit>> {
+        let mut sql = String::from(
+            "SELECT r.key, r.rec, r.host, COALESCE(r.user_name, ''), r.service, r.start_ms, r.end_ms, r.state
+             FROM recordings r WHERE r.start_ms IS NOT NULL",
+        );
+        let mut args: Vec<Box<dyn ToSql + Sync>> = Vec::new();
+        fn arg(
+            args: &mut Vec<Box<dyn ToSql + Sync>>,
+            sql: &mut String,
+            frag: &str,
+            v: Box<dyn ToSql + Sync>,
+        ) {
+            args.push(v);
+            sql.push_str(&frag.replace('?', &format!("${}", args.len())));
+        }
+        let s = |v: &str| -> Box<dyn ToSql + Sync> { Box::new(t(v).into_owned()) };
+        let list = |v: &[String]| -> Box<dyn ToSql + Sync> {
+            Box::new(v.iter().map(|x| t(x).into_owned()).collect::<Vec<_>>())
+        };
+        if let Some(u) = &q.user {
+            arg(&mut args, &mut sql, " AND r.user_name = ?", s(u));
+        }
+        if let Some(h) = &q.host {
+            arg(&mut args, &mut sql, " AND (r.host = ? OR r.fqdn = ?)", s(h));
+        }
+        if let Some(v) = &q.service {
+            arg(&mut args, &mut sql, " AND r.service = ?", s(v));
+        }
+        if let Some(g) = &q.group {
+            arg(
+                &mut args,
+                &mut sql,
+                " AND EXISTS (SELECT 1 FROM rec_groups g WHERE g.rec_key = r.key AND g.grp = ?)",
+                s(g),
+            );
+        }
+        if let Some(hosts) = &q.hosts {
+            arg(
+                &mut args,
+                &mut sql,
+                " AND (r.host = ANY(?) OR r.fqdn = ANY(?))",
+                list(hosts),
+            );
+        }
+        if let Some((groups, services)) = &q.admin {
+            arg(
+                &mut args,
+                &mut sql,
+                " AND (r.uid = 0 OR (r.uid IS NULL AND r.user_name = 'root')
+                   OR EXISTS (SELECT 1 FROM rec_groups g WHERE g.rec_key = r.key AND g.grp = ANY(?))",
+                list(groups),
+            );
+            arg(
+                &mut args,
+                &mut sql,
+                " OR r.service = ANY(?))",
+                list(services),
+            );
+        }
+        if let Some(v) = q.since {
+            arg(&mut args, &mut sql, " AND r.end_ms > ?", Box::new(v));
+        }
+        if let Some(v) = q.until {
+            arg(&mut args, &mut sql, " AND r.start_ms < ?", Box::new(v));
+        }
+        if q.incomplete {
+            sql.push_str(" AND r.state <> 'complete'");
+        }
+        // Candidates from the trigram index; ILIKE may fold more than
+        // ASCII (by the database's locale), so matches are checked below.
+        let pattern = q.text.as_deref().map(like_pattern);
+        if let Some(p) = &pattern {
+            arg(
+                &mut args,
+                &mut sql,
+                " AND r.key IN (SELECT c.rec_key FROM text_chunks c WHERE c.body ILIKE ?)",
+                Box::new(p.clone()),
+            );
+        }
+        let cmd_pattern = q.command.as_deref().map(like_pattern);
+        if let Some(p) = &cmd_pattern {
+            arg(
+                &mut args,
+                &mut sql,
+                " AND EXISTS (SELECT 1 FROM commands m WHERE m.rec_key = r.key AND m.text ILIKE ?)",
+                Box::new(p.clone()),
+            );
+        }
+        sql.push_str(" ORDER BY r.start_ms, r.host, r.rec");
+        let verified = q.text.is_some() || q.command.is_some();
+        if let (Some(l), false) = (q.limit, verified) {
+            sql.push_str(&format!(" LIMIT {l}"));
+        }
+        let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|b| b.as_ref()).collect();
+        let hits: Vec<(i64, Hit)> = self
+            .c
+            .query(&sql, &params)
+            .pg()?
+            .iter()
+            .map(|r| (r.get(0), hit_row(r)))
+            .collect();
+        let mut kept = Vec::new();
+        for (key, mut hit) in hits {
+            if q.limit.is_some_and(|l| kept.len() >= l) {
+                break;
+            }
+            if let (Some(text), Some(p)) = (&q.text, &pattern) {
+                let needle = text.to_ascii_lowercase();
+                let rows = self.rows(
+                    "SELECT t_ms, body FROM text_chunks WHERE rec_key = $1 AND body ILIKE $2 ORDER BY t_ms",
+                    &[&key, p],
+                )?;
+                for row in rows {
+                    let body: String = row.get(1);
+                    // ASCII lowercasing keeps byte offsets (as SQLite).
+                    if let Some(pos) = body.to_ascii_lowercase().find(&needle) {
+                        hit.matches.push(Match {
+                            offset_ms: row.get(0),
+                            snippet: snippet(&body, pos, needle.len()),
+                        });
+                        if hit.matches.len() >= 20 {
+                            break;
+                        }
+                    }
+                }
+                if hit.matches.is_empty() {
+                    continue;
+                }
+            }
+            if let (Some(cmd), Some(p)) = (&q.command, &cmd_pattern) {
+                let needle = cmd.to_ascii_lowercase();
+                let rows = self.rows(
+                    "SELECT t_ms, text FROM commands WHERE rec_key = $1 AND text ILIKE $2 ORDER BY t_ms",
+                    &[&key, p],
+                )?;
+                let before = hit.matches.len();
+                for row in rows {
+                    let text: String = row.get(1);
+                    if text.to_ascii_lowercase().contains(&needle) {
+                        hit.matches.push(Match {
+                            offset_ms: row.get(0),
+                            snippet: text,
+                        });
+                        if hit.matches.len() - before >= 20 {
+                            break;
+                        }
+                    }
+                }
+                if hit.matches.len() == before {
+                    continue;
+                }
+            }
+            hit.matches.sort_by_key(|m| m.offset_ms);
+            kept.push(hit);
+        }
+        Ok(kept)
+    }
+
+    fn keyframes(&mut self, host: &str, rec: &str) -> Result<Vec<Keyframe>> {
+        let (h, r) = (t(host).into_owned(), t(rec).into_owned());
+        Ok(self
+            .rows(
+                "SELECT k.t_ms, k.msg_id, k.packet, k.cols, k.rows, k.screen FROM keyframes k
+                 JOIN recordings r ON r.key = k.rec_key WHERE r.host=$1 AND r.rec=$2 ORDER BY k.msg_id, k.packet",
+                &[&h, &r],
+            )?
+            .iter()
+            .map(|r| Keyframe {
+                t_ms: r.get(0),
+                msg_id: r.get::<_, i64>(1) as u64,
+                packet: r.get::<_, i64>(2) as u32,
+                cols: r.get::<_, i64>(3) as u16,
+                rows: r.get::<_, i64>(4) as u16,
+                screen: r.get(5),
+            })
+            .collect())
+    }
+
+    fn counts(&mut self) -> Result<[u64; 5]> {
+        let r = self
+            .row(
+                "SELECT (SELECT count(*) FROM recordings), (SELECT count(*) FROM messages),
+                   (SELECT count(*) FROM text_chunks), (SELECT count(*) FROM commands),
+                   (SELECT count(*) FROM keyframes)",
+                &[],
+            )?
+            .ok_or_else(|| StoreError("index database: no counts".into()))?;
+        let mut out = [0u64; 5];
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = r.get::<_, i64>(i) as u64;
+        }
+        Ok(out)
+    }
+
+    fn recording_info(&mut self, host: &str, rec: &str) -> Result<Option<RecordingInfo>> {
+        let (h, r) = (t(host).into_owned(), t(rec).into_owned());
+        Ok(self
+            .row(
+                "SELECT key, rec, host, COALESCE(user_name, ''), service, start_ms, end_ms, state,
+                   uid, groups, rhost, tty, term
+                 FROM recordings WHERE host=$1 AND rec=$2 AND start_ms IS NOT NULL",
+                &[&h, &r],
+            )?
+            .map(|r| RecordingInfo {
+                key: r.get(0),
+                hit: hit_row(&r),
+                uid: r.get::<_, Option<i64>>(8).map(|u| u as u32),
+                groups: r
+                    .get::<_, Option<String>>(9)
+                    .and_then(|g| serde_json::from_str(&g).ok())
+                    .unwrap_or_default(),
+                rhost: r.get(10),
+                tty: r.get(11),
+                term: r.get(12),
+            }))
+    }
+
+    fn commands(&mut self, rec: i64) -> Result<Vec<(i64, String)>> {
+        Ok(self
+            .rows(
+                "SELECT t_ms, text FROM commands WHERE rec_key=$1 ORDER BY t_ms",
+                &[&rec],
+            )?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect())
+    }
+
+    fn log_access(&mut self, e: &AccessEntry) -> Result<()> {
+        let v: Vec<String> = [&e.who, &e.client, &e.action, &e.host, &e.rec]
+            .iter()
+            .map(|s| t(s).into_owned())
+            .collect();
+        self.exec(
+            "INSERT INTO access_log(t_ms, who, client, action, host, rec) VALUES($1,$2,$3,$4,$5,$6)",
+            &[&e.t_ms, &v[0], &v[1], &v[2], &v[3], &v[4]],
+        )?;
+        Ok(())
+    }
+
+    fn access_log(&mut self, limit: usize) -> Result<Vec<AccessEntry>> {
+        let limit = limit as i64;
+        Ok(self
+            .rows(
+                "SELECT t_ms, who, client, action, host, rec FROM access_log ORDER BY id DESC LIMIT $1",
+                &[&limit],
+            )?
+            .iter()
+            .map(|r| AccessEntry {
+                t_ms: r.get(0),
+                who: r.get(1),
+                client: r.get(2),
+                action: r.get(3),
+                host: r.get(4),
+                rec: r.get(5),
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tls_parameters_are_split_off_the_url() {
+        let (u, m, r) = split_tls(
+            "postgres://u@h/db?sslmode=verify-full&application_name=x&sslrootcert=%2Fca.pem",
+        )
+        .unwrap();
+        assert_eq!(u, "postgres://u@h/db?application_name=x");
+        assert_eq!(m, SslMode::VerifyFull);
+        assert_eq!(r.as_deref(), Some("/ca.pem"));
+        assert_eq!(
+            split_tls("postgres://h/db").unwrap(),
+            ("postgres://h/db".into(), SslMode::Prefer, None)
+        );
+        assert_eq!(
+            split_tls("postgres://h/db?sslmode=disable").unwrap(),
+            ("postgres://h/db".into(), SslMode::Disable, None)
+        );
+        let e = split_tls("postgres://h/db?sslmode=allow").unwrap_err();
+        assert!(e.contains("verify-full"), "{e}");
+        assert!(split_tls("postgres://h/db?sslrootcert=%zz").is_err());
+    }
+
+    #[test]
+    fn like_pattern_takes_the_phrase_literally() {
+        assert_eq!(like_pattern(r"50%_a\b"), r"%50\%\_a\\b%");
+        assert_eq!(like_pattern("a\0b"), "%a\u{FFFD}b%");
+    }
+}
