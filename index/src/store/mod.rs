@@ -232,6 +232,24 @@ pub trait Store {
     fn store_derived(&mut self, rec: i64, d: &Derived) -> Result<()>;
     fn search(&mut self, q: &Query) -> Result<Vec<Hit>>;
     fn keyframes(&mut self, host: &str, rec: &str) -> Result<Vec<Keyframe>>;
+    /// The recordings with this rec id: (key, host), by host.
+    fn find_recordings(&mut self, _rec: &str) -> Result<Vec<(i64, String)>> {
+        Err(StoreError(
+            "this index backend cannot look up recordings yet".into(),
+        ))
+    }
+    /// A source's resume point (journal cursor, search_after key), by its
+    /// location as in `files.path`; saved in the caller's transaction.
+    fn source_cursor(&mut self, _source: &str) -> Result<Option<String>> {
+        Err(StoreError(
+            "this index backend cannot keep source cursors yet".into(),
+        ))
+    }
+    fn save_source_cursor(&mut self, _source: &str, _cursor: &str) -> Result<()> {
+        Err(StoreError(
+            "this index backend cannot keep source cursors yet".into(),
+        ))
+    }
     /// Number of recordings, messages, text chunks, commands, keyframes.
     fn counts(&mut self) -> Result<[u64; 5]>;
     // For `tlog-rs web`; backends without them answer with an error.

@@ -34,6 +34,7 @@ CREATE TABLE IF NOT EXISTS recordings(
   UNIQUE(host, rec));
 CREATE INDEX IF NOT EXISTS recordings_user ON recordings(user, start_ms);
 CREATE INDEX IF NOT EXISTS recordings_start ON recordings(start_ms);
+CREATE INDEX IF NOT EXISTS recordings_rec ON recordings(rec);
 CREATE INDEX IF NOT EXISTS recordings_dirty ON recordings(dirty) WHERE dirty = 1;
 CREATE TABLE IF NOT EXISTS rec_groups(grp TEXT NOT NULL, rec_key INTEGER NOT NULL,
   PRIMARY KEY(grp, rec_key)) WITHOUT ROWID;
@@ -677,6 +678,36 @@ impl Store for Sqlite {
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(v)
+    }
+
+    fn find_recordings(&mut self, rec: &str) -> Result<Vec<(i64, String)>> {
+        let mut st = self
+            .c
+            .prepare("SELECT key, host FROM recordings WHERE rec=?1 ORDER BY host")?;
+        let v = st
+            .query_map([rec], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(v)
+    }
+
+    // Kept in `meta` under "cursor SOURCE": no schema change.
+    fn source_cursor(&mut self, source: &str) -> Result<Option<String>> {
+        Ok(self
+            .c
+            .query_row(
+                "SELECT value FROM meta WHERE key=?1",
+                [format!("cursor {source}")],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    fn save_source_cursor(&mut self, source: &str, cursor: &str) -> Result<()> {
+        self.c.execute(
+            "INSERT OR REPLACE INTO meta(key, value) VALUES(?1, ?2)",
+            params![format!("cursor {source}"), cursor],
+        )?;
+        Ok(())
     }
 
     fn counts(&mut self) -> Result<[u64; 5]> {
