@@ -548,7 +548,7 @@ fn an_endless_line_is_skipped_not_held(db: &mut dyn Store, d: &Dir) {
 }
 
 /// Keyframes every 30 s of a session, input lines as commands, the counts,
-/// and the lookups of `tlog-rs web`.
+/// the lookups of `tlog-rs web` and `play --db`, and source cursors.
 fn keyframes_commands_and_counts(db: &mut dyn Store, d: &Dir) {
     let h = RecHeader {
         host: "hk".into(),
@@ -603,6 +603,27 @@ fn keyframes_commands_and_counts(db: &mut dyn Store, d: &Dir) {
     assert_eq!(db.commands(info.key).unwrap().len(), 1);
     assert_eq!(db.recording_info("hk", "nope").unwrap(), None);
     assert!(db.keyframes("hk", "nope").unwrap().is_empty());
+    assert_eq!(
+        db.find_recordings("rk").unwrap(),
+        [(info.key, "hk".to_string())]
+    );
+    // Resume points of journal and search sources, kept with the index.
+    assert_eq!(
+        db.source_cursor("journal:/var/log/journal/remote").unwrap(),
+        None
+    );
+    for c in ["s=1;i=2", "s=1;i=9"] {
+        db.begin().unwrap();
+        db.save_source_cursor("journal:/var/log/journal/remote", c)
+            .unwrap();
+        db.commit().unwrap();
+    }
+    assert_eq!(
+        db.source_cursor("journal:/var/log/journal/remote")
+            .unwrap()
+            .as_deref(),
+        Some("s=1;i=9")
+    );
 }
 
 fn sessions_dir(d: &Dir, n: usize) -> PathBuf {

@@ -47,6 +47,7 @@ CREATE TABLE IF NOT EXISTS recordings(
   UNIQUE(host, rec));
 CREATE INDEX IF NOT EXISTS recordings_user ON recordings(user_name, start_ms);
 CREATE INDEX IF NOT EXISTS recordings_start ON recordings(start_ms);
+CREATE INDEX IF NOT EXISTS recordings_rec ON recordings(rec);
 CREATE INDEX IF NOT EXISTS recordings_dirty ON recordings(dirty) WHERE dirty;
 CREATE TABLE IF NOT EXISTS rec_groups(grp TEXT NOT NULL, rec_key BIGINT NOT NULL,
   PRIMARY KEY(grp, rec_key));
@@ -859,6 +860,38 @@ impl Store for Postgres {
                 screen: r.get(5),
             })
             .collect())
+    }
+
+    fn find_recordings(&mut self, rec: &str) -> Result<Vec<(i64, String)>> {
+        let r = t(rec).into_owned();
+        Ok(self
+            .rows(
+                "SELECT key, host FROM recordings WHERE rec=$1 ORDER BY host",
+                &[&r],
+            )?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect())
+    }
+
+    // Kept in `meta` under "cursor SOURCE", as in SQLite.
+    fn source_cursor(&mut self, source: &str) -> Result<Option<String>> {
+        let k = t(&format!("cursor {source}")).into_owned();
+        Ok(self
+            .row("SELECT value FROM meta WHERE key=$1", &[&k])?
+            .map(|r| r.get(0)))
+    }
+
+    fn save_source_cursor(&mut self, source: &str, cursor: &str) -> Result<()> {
+        let (k, v) = (
+            t(&format!("cursor {source}")).into_owned(),
+            t(cursor).into_owned(),
+        );
+        self.exec(
+            "INSERT INTO meta(key, value) VALUES($1, $2) ON CONFLICT (key) DO UPDATE SET value=EXCLUDED.value",
+            &[&k, &v],
+        )?;
+        Ok(())
     }
 
     fn counts(&mut self) -> Result<[u64; 5]> {
