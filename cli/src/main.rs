@@ -23,6 +23,7 @@ Playback and audit:
 Central store:
   index     index JSON Lines stores from many hosts (incremental)
   search    find recordings by user, group, host, host group, service, time, text
+  web       the web UI: search, play and export indexed recordings (PAM login)
 
 Policy:
   check     show whether a login would be recorded, and why
@@ -48,6 +49,7 @@ fn main() -> ExitCode {
     let code = match cmd.to_str().unwrap_or("") {
         "play" | "list" | "export" => play::run(cmd.to_str().unwrap_or(""), rest),
         "index" | "search" => central::run(cmd.to_str().unwrap_or(""), rest),
+        "web" => run_web(rest),
         "check" | "validate" => check::run(cmd.to_str().unwrap_or(""), rest),
         "audit-rules" => audit::run("audit-rules", rest),
         "audit-export" => audit::export(rest),
@@ -66,6 +68,17 @@ fn main() -> ExitCode {
         }
     };
     ExitCode::from(code.clamp(0, 255) as u8)
+}
+
+#[cfg(feature = "web")]
+fn run_web(args: Vec<OsString>) -> i32 {
+    tlog_rs_web::run(args)
+}
+
+#[cfg(not(feature = "web"))]
+fn run_web(_args: Vec<OsString>) -> i32 {
+    eprintln!("tlog-rs web: this tlog-rs was built without the web UI (cargo feature `web`)");
+    2
 }
 
 #[cfg(feature = "freeipa")]

@@ -1,0 +1,618 @@
+//! Routes and handlers. Every page but the login needs a session; every
+//! POST needs the session's CSRF token; a recording the user may not see
+//! is answered exactly like one that does not exist (404).
+
+// Handlers hand back a ready response as the error; boxing it buys nothing.
+#![allow(clippy::result_large_err)]
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Extension, Form, Path, Query};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use bytes::Bytes;
+use serde::Deserialize;
+use tlog_rs_index::config::{Config, DbSpec};
+use tlog_rs_index::store::{self, AccessEntry, RecordingInfo, Store};
+use tlog_rs_index::timewin;
+
+use crate::access::syslog;
+use crate::auth::{self, LoginError};
+use crate::pages::{self, Filters};
+use crate::serve::Client;
+use crate::session::{self, Limiter, Session, Sessions, COOKIE, LOGIN_COOKIE};
+use crate::{assets, cast, html, Options};
+
+pub struct State {
+    pub opts: Options,
+    pub config: Config,
+    pub db: DbSpec,
+    pub sessions: Sessions,
+    pub limiter: Limiter,
+    /// At most this many PAM helpers at once.
+    pub helpers: tokio::sync::Semaphore,
+}
+
+impl State {
+    pub fn new(opts: Options, config: Config, db: DbSpec) -> Self {
+        State {
+            opts,
+            config,
+            db,
+            sessions: Sessions::default(),
+            // 5 failures per user and 20 per address in 15 minutes.
+            limiter: Limiter::new(Duration::from_secs(15 * 60), 20, 5),
+            helpers: tokio::sync::Semaphore::new(4),
+        }
+    }
+}
+
+type S = Arc<State>;
+
+pub fn router(state: S) -> Router {
+    Router::new()
+        .route("/", get(list))
+        .route("/login", get(login_form).post(login))
+        .route("/logout", post(logout))
+        .route("/access", get(access_log))
+        .route("/r/{host}/{rec}", get(recording))
+        .route("/r/{host}/{rec}/cast", get(play_cast))
+        .route("/r/{host}/{rec}/export.cast", get(export_cast))
+        .route("/r/{host}/{rec}/export.jsonl", get(export_jsonl))
+        .route("/static/{name}", get(static_file))
+        .fallback(|| async { not_found() })
+        .layer(Extension(state))
+}
+
+fn not_found() -> Response {
+    let body = html::page(
+        "Not found",
+        None,
+        "<h1>Not found</h1><p>No such page or recording.</p>",
+        &[],
+    );
+    (StatusCode::NOT_FOUND, Html(body)).into_response()
+}
+
+struct Html(String);
+
+impl IntoResponse for Html {
+    fn into_response(self) -> Response {
+        ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], self.0).into_response()
+    }
+}
+
+fn error(code: StatusCode, msg: &str) -> Response {
+    let body = html::page(
+        "Error",
+        None,
+        &format!("<h1>{}</h1><p>{}</p>", code.as_u16(), html::esc(msg)),
+        &[],
+    );
+    (code, Html(body)).into_response()
+}
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+fn set_cookie(name: &str, value: &str, max_age: Option<u64>) -> HeaderValue {
+    // Secure always: behind --insecure-http a TLS proxy faces the browser.
+    let mut c = format!("{name}={value}; Path=/; HttpOnly; SameSite=Strict; Secure");
+    if let Some(a) = max_age {
+        c.push_str(&format!("; Max-Age={a}"));
+    }
+    HeaderValue::from_str(&c).expect("token cookies are ASCII")
+}
+
+fn who(s: &Session) -> html::Who<'_> {
+    html::Who {
+        user: &s.user,
+        auditor: s.auditor,
+        csrf: &s.csrf,
+    }
+}
+
+/// The session, or the response to give instead (a redirect to the login).
+fn require(st: &State, headers: &HeaderMap) -> Result<(String, Session), Response> {
+    cookie(headers, COOKIE)
+        .and_then(|t| st.sessions.get(&t).map(|s| (t, s)))
+        .ok_or_else(|| Redirect::to("/login").into_response())
+}
+
+/// Open the index in a blocking thread and run `f` on it.
+async fn with_store<T: Send + 'static>(
+    st: &State,
+    f: impl FnOnce(&mut dyn Store) -> Result<T, String> + Send + 'static,
+) -> Result<T, Response> {
+    let db = st.db.clone();
+    match tokio::task::spawn_blocking(move || {
+        let mut s = store::open(&db).map_err(|e| e.to_string())?;
+        f(s.as_mut())
+    })
+    .await
+    {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => {
+            syslog(&format!("index error: {e}"));
+            Err(error(StatusCode::INTERNAL_SERVER_ERROR, "index error"))
+        }
+        Err(_) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")),
+    }
+}
+
+// ---- login ----
+
+#[derive(Deserialize)]
+struct LoginForm {
+    user: String,
+    password: String,
+    csrf: String,
+}
+
+async fn login_form(Extension(st): Extension<S>, headers: HeaderMap) -> Response {
+    if require(&st, &headers).is_ok() {
+        return Redirect::to("/").into_response();
+    }
+    login_page(StatusCode::OK, None)
+}
+
+fn login_page(code: StatusCode, msg: Option<&str>) -> Response {
+    let token = session::token();
+    let mut r = (code, Html(pages::login(&token, msg))).into_response();
+    r.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(LOGIN_COOKIE, &token, Some(3600)),
+    );
+    r
+}
+
+async fn login(
+    Extension(st): Extension<S>,
+    Extension(Client(peer)): Extension<Client>,
+    headers: HeaderMap,
+    Form(f): Form<LoginForm>,
+) -> Response {
+    let ip = peer.ip();
+    let mut password = f.password;
+    let res = login_checked(&st, &headers, ip, &f.user, &password, &f.csrf).await;
+    // Best effort: the form body and the helper's pipe held copies too.
+    // SAFETY: zero bytes are valid UTF-8.
+    unsafe { password.as_bytes_mut().fill(0) };
+    res
+}
+
+async fn login_checked(
+    st: &State,
+    headers: &HeaderMap,
+    ip: IpAddr,
+    user: &str,
+    password: &str,
+    csrf: &str,
+) -> Response {
+    let expected = cookie(headers, LOGIN_COOKIE).unwrap_or_default();
+    if expected.is_empty() || !session::same(&expected, csrf) {
+        return error(StatusCode::FORBIDDEN, "CSRF token missing or wrong");
+    }
+    let user = user.trim();
+    if user.is_empty() || user.len() > 256 || user.contains(|c: char| c.is_control()) {
+        return login_page(
+            StatusCode::UNAUTHORIZED,
+            Some("Wrong user name or password."),
+        );
+    }
+    if password.len() > 4096 || password.contains('\0') {
+        return login_page(
+            StatusCode::UNAUTHORIZED,
+            Some("Wrong user name or password."),
+        );
+    }
+    if !st.limiter.allowed(ip, user) {
+        syslog(&format!(
+            "login of {user:?} from {ip} refused: too many failures"
+        ));
+        return login_page(
+            StatusCode::TOO_MANY_REQUESTS,
+            Some("Too many failed logins. Try again later."),
+        );
+    }
+    let Ok(_permit) = st.helpers.acquire().await else {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "shutting down");
+    };
+    let res = auth::authenticate(&st.opts.auth_helper, user, password, &ip.to_string()).await;
+    let canonical = match res {
+        Ok(c) => c,
+        Err(LoginError::Denied(why)) => {
+            st.limiter.failed(ip, user);
+            syslog(&format!("login of {user:?} from {ip} failed: {why}"));
+            return login_page(
+                StatusCode::UNAUTHORIZED,
+                Some("Wrong user name or password."),
+            );
+        }
+        Err(LoginError::Helper(why)) => {
+            syslog(&format!("login of {user:?} from {ip}: helper error: {why}"));
+            return error(StatusCode::INTERNAL_SERVER_ERROR, "login is not available");
+        }
+    };
+    let name = canonical.clone();
+    let groups = tokio::task::spawn_blocking(move || auth::groups(&name))
+        .await
+        .ok()
+        .flatten();
+    let Some(groups) = groups else {
+        syslog(&format!(
+            "login of {canonical:?} from {ip} refused: not known to NSS"
+        ));
+        return login_page(
+            StatusCode::UNAUTHORIZED,
+            Some("Wrong user name or password."),
+        );
+    };
+    let auditor = groups.contains(&st.config.web.auditors_group);
+    let token = st.sessions.create(canonical.clone(), auditor);
+    syslog(&format!(
+        "login of {canonical:?} from {ip}{}",
+        if auditor { " (auditor)" } else { "" }
+    ));
+    let mut r = Redirect::to("/").into_response();
+    *r.status_mut() = StatusCode::SEE_OTHER;
+    r.headers_mut()
+        .append(header::SET_COOKIE, set_cookie(COOKIE, &token, None));
+    r.headers_mut()
+        .append(header::SET_COOKIE, set_cookie(LOGIN_COOKIE, "", Some(0)));
+    r
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn logout(
+    Extension(st): Extension<S>,
+    headers: HeaderMap,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    let Some((token, s)) =
+        cookie(&headers, COOKIE).and_then(|t| st.sessions.get(&t).map(|s| (t, s)))
+    else {
+        return error(StatusCode::FORBIDDEN, "not signed in");
+    };
+    if !session::same(&s.csrf, &f.csrf) {
+        return error(StatusCode::FORBIDDEN, "CSRF token missing or wrong");
+    }
+    st.sessions.remove(&token);
+    let mut r = Redirect::to("/login").into_response();
+    *r.status_mut() = StatusCode::SEE_OTHER;
+    r.headers_mut()
+        .append(header::SET_COOKIE, set_cookie(COOKIE, "", Some(0)));
+    r
+}
+
+// ---- list ----
+
+async fn list(
+    Extension(st): Extension<S>,
+    headers: HeaderMap,
+    Query(f): Query<Filters>,
+) -> Response {
+    let (_, s) = match require(&st, &headers) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let mut q = match f.query(&st.config, timewin::now_ms()) {
+        Ok(q) => q,
+        Err(e) => {
+            let body = pages::list(&f, &[], 0, Some(&e), s.auditor);
+            return (
+                StatusCode::BAD_REQUEST,
+                Html(html::page("Recordings", Some(&who(&s)), &body, &[])),
+            )
+                .into_response();
+        }
+    };
+    // Not an auditor: own recordings only, whatever the filters say.
+    if !s.auditor {
+        if q.user.as_ref().is_some_and(|u| *u != s.user) {
+            q.user = Some(String::new());
+        } else {
+            q.user = Some(s.user.clone());
+        }
+    }
+    let page = f.page.unwrap_or(0);
+    let hits = match with_store(&st, move |store| {
+        store.search(&q).map_err(|e| e.to_string())
+    })
+    .await
+    {
+        Ok(mut h) => {
+            // Newest first.
+            h.reverse();
+            h
+        }
+        Err(r) => return r,
+    };
+    let total = hits.len();
+    let shown: Vec<_> = hits
+        .into_iter()
+        .skip(page * pages::PER_PAGE)
+        .take(pages::PER_PAGE)
+        .collect();
+    let body = pages::list(&f, &shown, total, None, s.auditor);
+    Html(html::page("Recordings", Some(&who(&s)), &body, &[])).into_response()
+}
+
+// ---- one recording ----
+
+/// The recording if this session may see it; 404 otherwise, the same
+/// answer as for one that does not exist. The access is logged first:
+/// no log, no access.
+async fn visible(
+    st: &State,
+    s: &Session,
+    peer: IpAddr,
+    host: String,
+    rec: String,
+    action: &'static str,
+) -> Result<(RecordingInfo, Vec<(i64, String)>), Response> {
+    let (user, auditor) = (s.user.clone(), s.auditor);
+    let client = peer.to_string();
+    let (h2, r2) = (host.clone(), rec.clone());
+    let found = with_store(st, move |store| {
+        let Some(info) = store.recording_info(&h2, &r2).map_err(|e| e.to_string())? else {
+            return Ok(None);
+        };
+        if !auditor && info.hit.user != user {
+            return Ok(None);
+        }
+        store
+            .log_access(&AccessEntry {
+                t_ms: timewin::now_ms(),
+                who: user,
+                client,
+                action: action.into(),
+                host: h2,
+                rec: r2,
+            })
+            .map_err(|e| format!("access log: {e}"))?;
+        let cmds = store.commands(info.key).map_err(|e| e.to_string())?;
+        Ok(Some((info, cmds)))
+    })
+    .await?;
+    match found {
+        Some(v) => {
+            syslog(&format!(
+                "{action} of recording {rec} of host {host} by {:?} from {peer}",
+                s.user
+            ));
+            Ok(v)
+        }
+        None => {
+            syslog(&format!(
+                "{action} of recording {rec:?} of host {host:?} by {:?} from {peer}: not found or not allowed",
+                s.user
+            ));
+            Err(not_found())
+        }
+    }
+}
+
+async fn recording(
+    Extension(st): Extension<S>,
+    Extension(Client(peer)): Extension<Client>,
+    headers: HeaderMap,
+    Path((host, rec)): Path<(String, String)>,
+) -> Response {
+    let (_, s) = match require(&st, &headers) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let (info, cmds) = match visible(&st, &s, peer.ip(), host, rec, "view").await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let body = pages::recording(&info, &cmds);
+    let scripts = [
+        "<link rel=\"stylesheet\" href=\"/static/asciinema-player.css\">",
+        "<script src=\"/static/asciinema-player.min.js\"></script>",
+        "<script type=\"module\" src=\"/static/recording.js\"></script>",
+    ];
+    Html(html::page(
+        &format!("{} on {}", info.hit.user, info.hit.host),
+        Some(&who(&s)),
+        &body,
+        &scripts,
+    ))
+    .into_response()
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Format {
+    Cast,
+    Jsonl,
+}
+
+/// What a streamed request is, as logged.
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    /// The player's data.
+    Play,
+    ExportCast,
+    ExportJsonl,
+}
+
+impl Kind {
+    fn action(self) -> &'static str {
+        match self {
+            Kind::Play => "play",
+            Kind::ExportCast => "export-cast",
+            Kind::ExportJsonl => "export-jsonl",
+        }
+    }
+    fn format(self) -> Format {
+        match self {
+            Kind::ExportJsonl => Format::Jsonl,
+            _ => Format::Cast,
+        }
+    }
+}
+
+async fn stream(
+    st: S,
+    headers: HeaderMap,
+    peer: IpAddr,
+    host: String,
+    rec: String,
+    kind: Kind,
+) -> Response {
+    let (fmt, download) = (kind.format(), kind != Kind::Play);
+    let (_, s) = match require(&st, &headers) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let (info, _) = match visible(&st, &s, peer, host, rec, kind.action()).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let key = info.key;
+    let refs = match with_store(&st, move |store| {
+        store.messages(key).map_err(|e| e.to_string())
+    })
+    .await
+    {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    // A bounded channel: the reader waits for the browser, so memory stays
+    // at a few messages whatever the recording's size.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
+    let title = format!("{} on {} ({})", info.hit.user, info.hit.host, info.hit.rec);
+    tokio::task::spawn_blocking(move || {
+        let mut lines = cast::Lines::new(refs);
+        let mut c = cast::Cast::new(title);
+        while let Some(m) = lines.next_message() {
+            let chunk = match m {
+                Ok((mut raw, msg)) => match fmt {
+                    Format::Cast => c.push(&msg),
+                    Format::Jsonl => {
+                        raw.push(b'\n');
+                        raw
+                    }
+                },
+                Err(e) => {
+                    syslog(&format!("streaming: {e}"));
+                    let _ = tx.blocking_send(Err(std::io::Error::other(e)));
+                    return;
+                }
+            };
+            if !chunk.is_empty() && tx.blocking_send(Ok(Bytes::from(chunk))).is_err() {
+                return;
+            }
+        }
+        if fmt == Format::Cast {
+            let _ = tx.blocking_send(Ok(Bytes::from(c.finish())));
+        }
+    });
+    let body = Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async {
+        rx.recv().await.map(|item| (item, rx))
+    }));
+    let mime = match fmt {
+        Format::Cast => "application/x-asciicast",
+        Format::Jsonl => "application/jsonl",
+    };
+    let mut r = ([(header::CONTENT_TYPE, mime)], body).into_response();
+    if download {
+        let ext = if fmt == Format::Cast { "cast" } else { "jsonl" };
+        let name: String = format!("{}-{}.{ext}", info.hit.host, info.hit.rec)
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+            r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+        }
+    }
+    r
+}
+
+async fn play_cast(
+    Extension(st): Extension<S>,
+    Extension(Client(peer)): Extension<Client>,
+    headers: HeaderMap,
+    Path((host, rec)): Path<(String, String)>,
+) -> Response {
+    stream(st, headers, peer.ip(), host, rec, Kind::Play).await
+}
+
+async fn export_cast(
+    Extension(st): Extension<S>,
+    Extension(Client(peer)): Extension<Client>,
+    headers: HeaderMap,
+    Path((host, rec)): Path<(String, String)>,
+) -> Response {
+    stream(st, headers, peer.ip(), host, rec, Kind::ExportCast).await
+}
+
+async fn export_jsonl(
+    Extension(st): Extension<S>,
+    Extension(Client(peer)): Extension<Client>,
+    headers: HeaderMap,
+    Path((host, rec)): Path<(String, String)>,
+) -> Response {
+    stream(st, headers, peer.ip(), host, rec, Kind::ExportJsonl).await
+}
+
+// ---- access log ----
+
+async fn access_log(Extension(st): Extension<S>, headers: HeaderMap) -> Response {
+    let (_, s) = match require(&st, &headers) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    if !s.auditor {
+        return not_found();
+    }
+    let rows = match with_store(&st, |store| {
+        store.access_log(1000).map_err(|e| e.to_string())
+    })
+    .await
+    {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let body = pages::access_log(&rows);
+    Html(html::page("Access log", Some(&who(&s)), &body, &[])).into_response()
+}
+
+async fn static_file(Path(name): Path<String>) -> Response {
+    match assets::get(&name) {
+        Some(a) => (
+            [
+                (header::CONTENT_TYPE, a.mime),
+                (header::CACHE_CONTROL, "private, max-age=3600"),
+            ],
+            a.body,
+        )
+            .into_response(),
+        None => not_found(),
+    }
+}
