@@ -67,6 +67,12 @@ pub struct Postgres {
 
 impl Postgres {
     pub fn start(tag: &str) -> Postgres {
+        Self::start_with(tag, false)
+    }
+
+    /// With `tls`, the server also speaks TLS with a self-signed
+    /// certificate for `localhost` (`cert_path()`).
+    pub fn start_with(tag: &str, tls: bool) -> Postgres {
         let initdb = require_pg("initdb");
         let server = require_pg("postgres");
         let dir = TempDir::new(&format!("pg-{tag}"));
@@ -87,6 +93,36 @@ impl Postgres {
             .and_then(|l| l.local_addr())
             .expect("free port")
             .port();
+        let mut extra: Vec<String> = vec![];
+        if tls {
+            let (crt, key) = (dir.path("server.crt"), dir.path("server.key"));
+            let out = Command::new(crate::require_program("openssl", "openssl"))
+                .args([
+                    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                ])
+                .args([
+                    "-subj",
+                    "/CN=localhost",
+                    "-addext",
+                    "subjectAltName=DNS:localhost",
+                ])
+                .arg("-keyout")
+                .arg(&key)
+                .arg("-out")
+                .arg(&crt)
+                .stdin(Stdio::null())
+                .output()
+                .expect("run openssl");
+            assert!(out.status.success(), "openssl: {}", stderr(&out));
+            if let Some((uid, gid)) = account {
+                chown(&key, uid, gid);
+            }
+            std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                .expect("chmod key");
+            extra.extend(["-c".into(), "ssl=on".into()]);
+            extra.extend(["-c".into(), format!("ssl_cert_file={}", crt.display())]);
+            extra.extend(["-c".into(), format!("ssl_key_file={}", key.display())]);
+        }
         let log = std::fs::File::create(dir.path("server.log")).expect("server log");
         if let Some((uid, gid)) = account {
             chown(&dir.path("server.log"), uid, gid);
@@ -98,6 +134,7 @@ impl Postgres {
             .arg(&dir.0)
             .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
             .args(["-c", "max_connections=40", "-c", "shared_buffers=16MB"])
+            .args(&extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -167,6 +204,11 @@ impl Postgres {
     pub fn create_db(&self, name: &str) -> String {
         self.psql("postgres", &format!("CREATE DATABASE \"{name}\""));
         self.url(name)
+    }
+
+    /// The server's certificate (PEM) when started with TLS.
+    pub fn cert_path(&self) -> PathBuf {
+        self.dir.path("server.crt")
     }
 
     /// The uid/gid that own the server's files (None: the test's own).

@@ -824,3 +824,57 @@ fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// sslmode as libpq: require encrypts without checking the server,
+/// verify-full checks the certificate (sslrootcert) and the host name.
+#[test]
+fn postgres_tls_by_sslmode() {
+    let pg = Postgres::start_with("tls", true);
+    pg.create_db("tlog");
+    let ca = pg.cert_path().display().to_string().replace('/', "%2F");
+    let url = |host: &str, q: &str| format!("postgres://postgres@{host}:{}/tlog?{q}", pg.port);
+    let tls_sessions = || {
+        pg.psql(
+            "postgres",
+            "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE s.ssl AND a.datname = 'tlog'",
+        )
+    };
+    let plain = PgStore::open(&url("127.0.0.1", "sslmode=disable")).unwrap();
+    assert_eq!(tls_sessions(), "0");
+    drop(plain);
+    let mut enc = PgStore::open(&url("127.0.0.1", "sslmode=require")).unwrap();
+    assert_eq!(enc.counts().unwrap(), [0; 5]);
+    assert_eq!(tls_sessions(), "1");
+    drop(enc);
+    let mut checked = PgStore::open(&url(
+        "localhost",
+        &format!("sslmode=verify-full&sslrootcert={ca}"),
+    ))
+    .unwrap();
+    assert_eq!(checked.counts().unwrap(), [0; 5]);
+    drop(checked);
+    // The certificate names localhost, not 127.0.0.1.
+    let e = PgStore::open(&url(
+        "127.0.0.1",
+        &format!("sslmode=verify-full&sslrootcert={ca}"),
+    ))
+    .err()
+    .expect("host name mismatch refused")
+    .to_string();
+    assert!(e.contains("index database"), "{e}");
+    PgStore::open(&url(
+        "127.0.0.1",
+        &format!("sslmode=verify-ca&sslrootcert={ca}"),
+    ))
+    .unwrap();
+    // Not signed by a system CA.
+    assert!(PgStore::open(&url("localhost", "sslmode=verify-ca")).is_err());
+    let e = PgStore::open(&url(
+        "localhost",
+        "sslmode=verify-ca&sslrootcert=%2Fnonexistent.pem",
+    ))
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(e.contains("sslrootcert /nonexistent.pem"), "{e}");
+}
