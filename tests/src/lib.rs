@@ -28,6 +28,11 @@ pub fn artifact(name: &str) -> PathBuf {
     p
 }
 
+/// Output bytes as text, for assertions and messages.
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
 /// True if the tests run as root (needed for namespaces, sshd, PAM).
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.

@@ -14,11 +14,8 @@
 use std::process::Output;
 
 use tlog_rs_tests::sshd::{file_settings, UserSpec, World, WorldConfig};
+use tlog_rs_tests::text;
 use tlog_rs_tests::{artifact, require_program, require_root};
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 fn seen(out: &Output) -> String {
     format!("{}{}", text(&out.stdout), text(&out.stderr))

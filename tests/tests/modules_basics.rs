@@ -4,6 +4,7 @@
 
 use tlog_rs_tests::require_root;
 use tlog_rs_tests::sshd::{file_settings, World, WorldConfig};
+use tlog_rs_tests::text;
 
 fn policy_alice_and_dbas() -> String {
     format!(
@@ -23,10 +24,6 @@ fn world(tag: &str) -> World {
         .group("dbas");
     cfg.policy(&policy_alice_and_dbas());
     World::start(cfg)
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 #[test]

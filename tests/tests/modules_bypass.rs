@@ -6,10 +6,7 @@ use std::process::Command;
 
 use tlog_rs_tests::require_root;
 use tlog_rs_tests::sshd::{file_settings, run_with_stdin, World, WorldConfig};
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use tlog_rs_tests::text;
 
 fn world(tag: &str) -> World {
     let mut cfg = WorldConfig::new(tag);

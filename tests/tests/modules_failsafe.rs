@@ -9,11 +9,8 @@
 //!   fail=open lets it through (documented trade-off).
 
 use tlog_rs_tests::sshd::{World, WorldConfig};
+use tlog_rs_tests::text;
 use tlog_rs_tests::{require_program, require_root};
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 /// Without a trusted policy the recorder's own config decides where to
 /// write: one shared log for every session, as in production.

@@ -22,11 +22,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use tlog_rs_tests::sshd::{file_settings, World, WorldConfig};
+use tlog_rs_tests::text;
 use tlog_rs_tests::{require_program, require_root};
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 const NSCD_CONF: &str = "\
 logfile {T}/nscd.log

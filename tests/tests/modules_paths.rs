@@ -5,10 +5,7 @@
 
 use tlog_rs_tests::require_root;
 use tlog_rs_tests::sshd::{file_settings, World, WorldConfig};
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use tlog_rs_tests::text;
 
 /// alice: recorded on sshd only; frank: recorded on su/su-l only.
 fn world(tag: &str) -> World {

@@ -4,10 +4,7 @@
 
 use tlog_rs_tests::require_root;
 use tlog_rs_tests::sshd::{World, WorldConfig};
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use tlog_rs_tests::text;
 
 #[test]
 fn sssd_section_selects_by_user_and_by_group() {

@@ -11,10 +11,7 @@ use std::process::Command;
 
 use tlog_rs_tests::require_root;
 use tlog_rs_tests::sshd::{file_settings, run_with_stdin, World, WorldConfig};
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use tlog_rs_tests::text;
 
 #[test]
 fn scp_and_sftp_work_and_are_recorded() {

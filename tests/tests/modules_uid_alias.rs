@@ -9,6 +9,7 @@
 //!   the alias's shell, so pam_tlog refuses the session (fail=closed).
 
 use tlog_rs_tests::sshd::{file_settings, World, WorldConfig};
+use tlog_rs_tests::text;
 use tlog_rs_tests::{artifact, require_root};
 
 /// `hardened`: Debian's stock PAM stacks, the set-uid recorder and an sshd
@@ -32,10 +33,6 @@ fn world(tag: &str, hardened: bool) -> World {
         file_settings("dora")
     ));
     World::start(cfg)
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 /// pam_tlog's decision line for `user`.

@@ -17,9 +17,7 @@ use std::process::{Command, Output};
 
 use tlog_rs_tests::sshd::{file_settings, UserSpec, World, WorldConfig};
 
-pub fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+pub use tlog_rs_tests::text;
 
 /// Everything the client saw (stdout and stderr).
 pub fn seen(out: &Output) -> String {
