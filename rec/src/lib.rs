@@ -8,6 +8,7 @@
 
 use std::sync::OnceLock;
 
+pub mod charset;
 pub mod config;
 pub mod identity;
 pub mod jsonc;

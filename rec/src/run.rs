@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tlog_rs_format::{Encoder, RecHeader};
 use tlog_rs_policy::handoff::{self, HandoffKey, MarkState};
 
+use crate::charset::{self, Charset};
 use crate::config::Config;
 use crate::identity;
 use crate::nesting;
@@ -116,7 +117,11 @@ pub fn warn(ident: &str, msg: &str) {
 /// Who and where: the identity of the log and the message header. Any
 /// failure refuses the session (fail closed). Runs before the privilege drop:
 /// the user is our real uid only until then.
-fn identify(plan: &Plan, warnings: &mut Vec<String>) -> Result<(RecIdentity, RecHeader), String> {
+fn identify(
+    plan: &Plan,
+    charset: Charset,
+    warnings: &mut Vec<String>,
+) -> Result<(RecIdentity, RecHeader), String> {
     let rec = identity::recording_id()?;
     let user = identity::user_name()?;
     let session = match identity::audit_session() {
@@ -142,6 +147,7 @@ fn identify(plan: &Plan, warnings: &mut Vec<String>) -> Result<(RecIdentity, Rec
             fqdn: Some(host.clone()),
             ..plan.meta.clone()
         },
+        charset: charset.to_string(),
     };
     let header = RecHeader {
         host,
@@ -151,6 +157,15 @@ fn identify(plan: &Plan, warnings: &mut Vec<String>) -> Result<(RecIdentity, Rec
         session,
     };
     Ok((id, header))
+}
+
+/// The program's environment as tap::Command builds it: the login's
+/// original one (what glibc hid from a set-id program included) with
+/// `env_set` on top. Its locale variables decide the terminal charset.
+fn child_environment(env_set: &[(OsString, OsString)]) -> Vec<(OsString, OsString)> {
+    let mut env = privilege::original_environment();
+    env.extend(env_set.iter().cloned());
+    env
 }
 
 /// Fork the program behind its gate, on a pty when we have a terminal.
@@ -257,7 +272,9 @@ pub fn record(plan: Plan) -> i32 {
         EXIT_FAILURE
     };
     let mut warnings = plan.warnings.clone();
-    let (rec_identity, header) = match identify(&plan, &mut warnings) {
+    let (charset, charset_warning) = charset::session_charset(&child_environment(&plan.env_set));
+    warnings.extend(charset_warning);
+    let (rec_identity, header) = match identify(&plan, charset, &mut warnings) {
         Ok(x) => x,
         Err(e) => return fail(e),
     };
@@ -317,6 +334,7 @@ pub fn record(plan: Plan) -> i32 {
     let start = Instant::now();
     let enc = Encoder::new(header, cfg.payload as usize, SystemTime::now());
     let mut log = Logger::new(enc, sink.as_mut(), cfg.sink_failure, start);
+    log.set_charset(charset);
     let event = log.session_event(EventKind::Start, None);
     if let Err(e) = log.sink.write_event(&event) {
         if cfg.sink_failure == FailureMode::Strict {

@@ -25,6 +25,7 @@ fn identity(rec: &str) -> RecIdentity {
         audit_session: 12,
         ident: "tlog-rs-rec-session".into(),
         login: Default::default(),
+        charset: "UTF-8".into(),
     }
 }
 

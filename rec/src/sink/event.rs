@@ -47,6 +47,7 @@
 //! | `"rule"` | string or null | the rule that decided to record (`policy.toml rule 'dbas'`, …) |
 //! | `"source"` | string or null | which source decided: `policy.toml`, `sssd.conf`, `freeipa`, `default`, `error` |
 //! | `"fqdn"` | string or null | the host's fully qualified name from the resolver |
+//! | `"charset"` | string | the terminal charset the texts were converted from (`"UTF-8"`: none; `"ISO-8859-1"`, `"KOI8-R"`, `"EUC-JP"`, `"gb18030"`, `"Shift_JIS"`, … as rec/src/charset.rs names them): `tlog-rs export --format raw --charset NAME` gives the original bytes back |
 //!
 //! `service`, `rhost`, `groups`, `rule` and `source` come from the trusted PAM
 //! hand-off; outside PAM (the ad-hoc `tlog-rs-rec`, or no hand-off) they are
@@ -56,7 +57,7 @@
 //! Counters and ids in a start entry are 0 and null; in a `"resumed"` entry
 //! they are the totals so far.
 //!
-//! Example: `{"event":"end","rec":"0dd9…-1d37-530b","user":"alice","host":"h","tty":"/dev/pts/1","session":7,"start":1795700846.847,"end":1795700850.002,"exit_status":0,"end_reason":"exit","signal":null,"bytes_in":12,"bytes_out":3400,"messages_written":3,"messages_dropped":0,"messages_lost":0,"first_id":1,"last_id":3,"time":1795700850.002,"service":"sshd","rhost":"192.0.2.7","uid":1001,"groups":["alice","dbas"],"rule":"policy.toml rule 'dbas'","source":"policy.toml","fqdn":"h.example.com"}`
+//! Example: `{"event":"end","rec":"0dd9…-1d37-530b","user":"alice","host":"h","tty":"/dev/pts/1","session":7,"start":1795700846.847,"end":1795700850.002,"exit_status":0,"end_reason":"exit","signal":null,"bytes_in":12,"bytes_out":3400,"messages_written":3,"messages_dropped":0,"messages_lost":0,"first_id":1,"last_id":3,"time":1795700850.002,"service":"sshd","rhost":"192.0.2.7","uid":1001,"groups":["alice","dbas"],"rule":"policy.toml rule 'dbas'","source":"policy.toml","fqdn":"h.example.com","charset":"UTF-8"}`
 //!
 //! A start entry without a matching end entry means the recorder was killed
 //! (SIGKILL) or the machine stopped. A `"resumed"` entry means the recorder
@@ -129,6 +130,7 @@ pub struct EventRecord {
     /// When the entry was made, milliseconds since the Unix epoch.
     pub time_ms: u64,
     pub login: LoginMeta,
+    pub charset: String,
 }
 
 fn epoch_ms(t: SystemTime) -> u64 {
@@ -184,6 +186,7 @@ impl EventRecord {
                 EventKind::End | EventKind::Resumed => event_ms.unwrap_or(start_ms),
             },
             login: id.login.clone(),
+            charset: id.charset.clone(),
         }
     }
 
@@ -221,7 +224,7 @@ impl EventRecord {
                 "\"messages_written\":{},\"messages_dropped\":{},\"messages_lost\":{},",
                 "\"first_id\":{},\"last_id\":{},\"time\":{},",
                 "\"service\":{},\"rhost\":{},\"uid\":{},\"groups\":{},",
-                "\"rule\":{},\"source\":{},\"fqdn\":{}}}"
+                "\"rule\":{},\"source\":{},\"fqdn\":{},\"charset\":{}}}"
             ),
             self.kind_str(),
             json_str(&self.rec),
@@ -254,6 +257,7 @@ impl EventRecord {
             opt_str(&self.login.rule),
             opt_str(&self.login.source),
             opt_str(&self.login.fqdn),
+            json_str(&self.charset),
         )
     }
 
@@ -354,6 +358,7 @@ impl EventRecord {
         if let Some(g) = &m.groups {
             f.push(("TLOG_RS_GROUPS", g.join(",")));
         }
+        f.push(("TLOG_RS_CHARSET", self.charset.clone()));
         f.push(("TLOG_RS_JSON", self.to_json()));
         f
     }
@@ -374,6 +379,7 @@ mod tests {
             audit_session: 7,
             ident: "tlog-rs-rec".into(),
             login: Default::default(),
+            charset: "UTF-8".into(),
         }
     }
 
@@ -452,7 +458,7 @@ mod tests {
         assert!(json.contains(",\"first_id\":1,\"last_id\":7,\"time\":1795700850.100,"));
         // Outside PAM the login metadata is null, never guessed.
         assert!(json.ends_with(
-            ",\"service\":null,\"rhost\":null,\"uid\":null,\"groups\":null,\"rule\":null,\"source\":null,\"fqdn\":null}"
+            ",\"service\":null,\"rhost\":null,\"uid\":null,\"groups\":null,\"rule\":null,\"source\":null,\"fqdn\":null,\"charset\":\"UTF-8\"}"
         ));
         let keys: Vec<&str> = v.as_object().unwrap().keys().map(|k| k.as_str()).collect();
         let mut sorted = keys.clone();
@@ -484,6 +490,7 @@ mod tests {
             "rule",
             "source",
             "fqdn",
+            "charset",
         ];
         expected.sort();
         assert_eq!(sorted, expected);

@@ -331,6 +331,7 @@ mod tests {
             audit_session: 4294967295,
             ident: "tlog-rs-rec".into(),
             login: Default::default(),
+            charset: "UTF-8".into(),
         }
     }
 

@@ -131,6 +131,9 @@ pub struct RecIdentity {
     pub ident: String,
     /// What PAM knew about the login, for the central index.
     pub login: LoginMeta,
+    /// The terminal charset the recording was converted from
+    /// (crate::charset; "UTF-8" when nothing is converted).
+    pub charset: String,
 }
 
 /// Session metadata for the start/end entries (issue "Central store"): from

@@ -100,6 +100,7 @@ fn identity() -> RecIdentity {
         audit_session: 12,
         ident: "tlog-rs-rec".into(),
         login: Default::default(),
+        charset: "UTF-8".into(),
     }
 }
 

@@ -20,6 +20,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tlog_rs_format::Encoder;
 
+use crate::charset::{Charset, Conversion};
+
 use crate::signals::{SignalPipe, SignalSource, TERMINATING};
 use crate::sink::event::{message_id, IdRange};
 use crate::sink::{EndReason, EventKind, FailureMode, SessionEvent, Sink, SinkError, WriteOutcome};
@@ -62,6 +64,9 @@ pub struct Logger<'a> {
     pub stats: Stats,
     pub failure_mode: FailureMode,
     pub warned: bool,
+    /// Decoders of a non-UTF-8 terminal charset; `None`: bytes go to the
+    /// encoder as they are (UTF-8 costs nothing extra).
+    conv: Option<Conversion>,
     start: Instant,
     /// Wall-clock time at `start`, for entries written from the loop.
     start_wall: SystemTime,
@@ -83,6 +88,7 @@ impl<'a> Logger<'a> {
             stats: Stats::default(),
             failure_mode,
             warned: false,
+            conv: None,
             start,
             start_wall,
         }
@@ -90,6 +96,27 @@ impl<'a> Logger<'a> {
 
     pub fn now(&self) -> Duration {
         self.start.elapsed()
+    }
+
+    /// The terminal's charset: what is not UTF-8 is converted to it.
+    pub fn set_charset(&mut self, charset: Charset) {
+        self.conv = Conversion::new(charset);
+    }
+
+    /// Terminal input read at `t`, converted to UTF-8 if need be.
+    pub fn input(&mut self, t: Duration, data: &[u8]) {
+        match &mut self.conv {
+            None => self.enc.input(t, data),
+            Some(c) => c.input(&mut self.enc, t, data),
+        }
+    }
+
+    /// Program output read at `t`, converted to UTF-8 if need be.
+    pub fn output(&mut self, t: Duration, data: &[u8]) {
+        match &mut self.conv {
+            None => self.enc.output(t, data),
+            Some(c) => c.output(&mut self.enc, t, data),
+        }
     }
 
     /// Hand every finished message to the sink.
@@ -115,8 +142,12 @@ impl<'a> Logger<'a> {
         Ok(())
     }
 
-    /// End of recording: incomplete UTF-8 becomes binary, last message out.
+    /// End of recording: incomplete characters become binary, last message out.
     pub fn finish(&mut self) -> Result<(), SinkError> {
+        if let Some(c) = &mut self.conv {
+            let t = self.start.elapsed();
+            c.finish(&mut self.enc, t);
+        }
         self.enc.cut();
         self.enc.flush();
         self.drain()
@@ -330,7 +361,7 @@ impl Transfer<'_, '_> {
         self.log.stats.bytes_in += n as u64;
         if self.opts.log_input {
             let t = self.log.now();
-            self.log.enc.input(t, self.relay.chunk(n));
+            self.log.input(t, self.relay.chunk(n));
             logged(self.log.drain())?;
             self.latency.rearm(self.log.enc.has_unflushed());
         }
@@ -345,7 +376,7 @@ impl Transfer<'_, '_> {
         self.log.stats.bytes_out += n as u64;
         if self.opts.log_output {
             let t = self.log.now();
-            self.log.enc.output(t, self.relay.chunk(n));
+            self.log.output(t, self.relay.chunk(n));
             logged(self.log.drain())?;
             // Before the write, which may block.
             self.latency.rearm(self.log.enc.has_unflushed());
