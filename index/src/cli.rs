@@ -6,12 +6,13 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use crate::config::{Config, DbSpec};
-use crate::ingest::{Indexer, Problem};
+use crate::ingest::{Indexer, Problem, Sources};
 use crate::store::{self, Hit, Query, State};
 use crate::timewin::{self, rfc3339_utc, short_time, Zone};
 
 pub const INDEX_USAGE: &str = "\
-usage: tlog-rs index [--config FILE] [--db PATH] [--jsonl DIR|FILE]... [--stats] [--quiet]
+usage: tlog-rs index [--config FILE] [--db PATH] [--jsonl DIR|FILE]... [--journal DIR|FILE]...
+                     [--stats] [--quiet]
 
 Adds what is new in the JSON Lines stores (the file writer's log and its
 .events sidecar, or the central rsyslog layout DIR/HOST/YYYY-MM-DD.jsonl) to
@@ -21,6 +22,9 @@ Running it again adds nothing new; bad lines are reported as FILE:LINE.
   --config FILE  central config (default /etc/tlog-rs/central.toml)
   --db PATH      index database (SQLite file), overrides the config
   --jsonl PATH   a directory or file to index (repeatable)
+  --journal PATH a journal directory (systemd-journal-remote's output, or
+                 /var/log/journal) or journal file (repeatable; read with
+                 journalctl, resumed after the last entry indexed)
   --stats        print counts when done (also shown on a terminal)
   --quiet        no progress and no counts, only problems
 
@@ -73,6 +77,7 @@ impl Scan {
             "--config",
             "--db",
             "--jsonl",
+            "--journal",
             "--user",
             "--group",
             "--host",
@@ -199,7 +204,7 @@ fn index_main(args: Vec<OsString>) -> Result<i32, String> {
         config: None,
         db: None,
     };
-    let mut jsonl = Vec::new();
+    let (mut jsonl, mut journal) = (Vec::new(), Vec::new());
     let (mut stats, mut quiet) = (false, false);
     while let Some(a) = s.items.next() {
         if common.take(&a, &mut s)? {
@@ -207,6 +212,7 @@ fn index_main(args: Vec<OsString>) -> Result<i32, String> {
         }
         match a.as_str() {
             "--jsonl" => jsonl.push(PathBuf::from(s.value(&a)?)),
+            "--journal" => journal.push(PathBuf::from(s.value(&a)?)),
             "--stats" => stats = true,
             "--quiet" | "-q" => quiet = true,
             "-h" | "--help" => {
@@ -217,12 +223,12 @@ fn index_main(args: Vec<OsString>) -> Result<i32, String> {
         }
     }
     let (config, db) = common.load()?;
-    if jsonl.is_empty() {
+    if jsonl.is_empty() && journal.is_empty() {
         jsonl = config.jsonl.clone();
     }
-    if jsonl.is_empty() {
+    if jsonl.is_empty() && journal.is_empty() {
         return Err(
-            "nothing to index: give --jsonl DIR or set [sources] jsonl in the central config"
+            "nothing to index: give --jsonl DIR, --journal DIR or set [sources] jsonl in the central config"
                 .into(),
         );
     }
@@ -243,7 +249,7 @@ fn index_main(args: Vec<OsString>) -> Result<i32, String> {
         eprintln!("tlog-rs index: {p}");
     };
     let report = Indexer::new(store.as_mut(), &mut report_problem, tty && !quiet)
-        .run(&jsonl)
+        .run_all(&Sources { jsonl, journal })
         .map_err(|e| e.to_string())?;
     if (stats || tty) && !quiet {
         let [recs, msgs, chunks, cmds, kfs] = store.counts().map_err(|e| e.to_string())?;

@@ -16,7 +16,7 @@
 //! recording tampered. Bad lines are reported by FILE:LINE and skipped,
 //! never the rest of the file.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::os::unix::fs::{FileExt, MetadataExt};
@@ -27,6 +27,8 @@ use serde_json::{Map, Value};
 use tlog_rs_format::{parse_message, Message};
 
 use crate::derive::{time_ms, Deriver};
+use crate::journal::JournalReader;
+use crate::recording::{Fetcher, SourceLoc};
 use crate::store::{Added, EventInfo, FileCursor, MessageRef, Store, StoreError};
 
 /// Bytes hashed to recognise a file again (only bytes already consumed).
@@ -77,6 +79,16 @@ pub struct Indexer<'a> {
     report: Report,
     problems: &'a mut dyn FnMut(Problem),
     progress: Option<Instant>,
+    /// Cursor of the journal entry being indexed: problems name it.
+    journal_entry: Option<String>,
+}
+
+/// What `tlog-rs index` reads.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    pub jsonl: Vec<PathBuf>,
+    /// Journal directories or files.
+    pub journal: Vec<PathBuf>,
 }
 
 /// FNV-1a, stable across builds (stored in the index).
@@ -396,10 +408,15 @@ impl<'a> Indexer<'a> {
             report: Report::default(),
             problems,
             progress: progress.then(Instant::now),
+            journal_entry: None,
         }
     }
 
     fn problem(&mut self, file: &Path, line: Option<u64>, message: String) {
+        let (line, message) = match &self.journal_entry {
+            Some(c) => (None, format!("entry {c}: {message}")),
+            None => (line, message),
+        };
         (self.problems)(Problem {
             file: file.to_path_buf(),
             line,
@@ -423,7 +440,19 @@ impl<'a> Indexer<'a> {
     }
 
     /// Read every new line under `roots`, then derive what changed.
-    pub fn run(mut self, roots: &[PathBuf]) -> Result<Report, StoreError> {
+    pub fn run(self, roots: &[PathBuf]) -> Result<Report, StoreError> {
+        self.run_all(&Sources {
+            jsonl: roots.to_vec(),
+            ..Sources::default()
+        })
+    }
+
+    /// Read what is new in every source, then derive what changed.
+    pub fn run_all(mut self, sources: &Sources) -> Result<Report, StoreError> {
+        for j in &sources.journal {
+            self.journal(j)?;
+        }
+        let roots = &sources.jsonl[..];
         let mut seen = HashSet::new();
         for root in roots {
             let files = walk(root, &mut |p| (self.problems)(p));
@@ -461,6 +490,82 @@ impl<'a> Indexer<'a> {
             })?;
             self.store.commit()?;
         }
+        Ok(())
+    }
+
+    /// Index the journal entries after the source's cursor.
+    fn journal(&mut self, loc: &Path) -> Result<(), StoreError> {
+        // Not canonicalised: /proc/PID/root/... must stay what it says.
+        let loc = match std::path::absolute(loc) {
+            Ok(p) => p,
+            Err(e) => {
+                self.problem(loc, None, e.to_string());
+                return Ok(());
+            }
+        };
+        let name = SourceLoc::Journal(loc.clone()).to_string();
+        let shown = PathBuf::from(&name);
+        let id = match self.store.files()?.into_iter().find(|c| c.path == name) {
+            Some(c) => c.id,
+            None => {
+                self.store.begin()?;
+                // No inode: journal files rotate; the cursor says where we are.
+                let id = self.store.save_file(&FileCursor {
+                    id: 0,
+                    path: name.clone(),
+                    dev: 0,
+                    ino: 0,
+                    head: 0,
+                    offset: 0,
+                    line: 0,
+                })?;
+                self.store.commit()?;
+                id
+            }
+        };
+        let cursor = self.store.source_cursor(&name)?;
+        let mut rd = match JournalReader::spawn(&loc, cursor.as_deref(), None) {
+            Ok(r) => r,
+            Err(e) => {
+                self.problem(&shown, None, e);
+                return Ok(());
+            }
+        };
+        self.report.files += 1;
+        let (mut last, mut saved) = (None, cursor);
+        let mut since_commit = 0u64;
+        self.store.begin()?;
+        loop {
+            let e = match rd.next(&mut last) {
+                Ok(Some(e)) => e,
+                Ok(None) => break,
+                Err(e) => {
+                    self.problem(&shown, None, e);
+                    break;
+                }
+            };
+            let n = e.body.len() as u64;
+            self.report.bytes += n;
+            since_commit += n;
+            self.journal_entry = Some(e.cursor);
+            let r = self.line(&shown, id, 0, e.realtime_us, &e.body);
+            self.journal_entry = None;
+            r?;
+            if since_commit >= COMMIT_BYTES {
+                since_commit = 0;
+                if let Some(c) = &last {
+                    self.store.save_source_cursor(&name, c)?;
+                    saved = last.clone();
+                }
+                self.store.commit()?;
+                self.store.begin()?;
+                self.tick(&shown);
+            }
+        }
+        if let Some(c) = last.as_deref().filter(|_| last != saved) {
+            self.store.save_source_cursor(&name, c)?;
+        }
+        self.store.commit()?;
         Ok(())
     }
 
@@ -681,36 +786,18 @@ impl<'a> Indexer<'a> {
     /// Re-derive every recording that got new messages or events.
     fn derive_dirty(&mut self) -> Result<(), StoreError> {
         let dirty = self.store.dirty()?;
-        let mut files: HashMap<String, Option<File>> = HashMap::new();
         for (n, key) in dirty.into_iter().enumerate() {
             let mut d = Deriver::new().pipe(self.store.is_pipe(key)?);
-            let mut buf = Vec::new();
             let msgs = self.store.messages(key)?;
+            let mut fetch = Fetcher::new(&msgs);
             // One transaction per recording; text is handed over in slices
             // so that a huge recording does not grow memory.
             self.store.begin()?;
             self.store.clear_derived(key)?;
             for (m, path) in msgs {
-                let f = files
-                    .entry(path.clone())
-                    .or_insert_with(|| File::open(&path).ok());
-                let Some(f) = f else { continue };
-                buf.resize(m.len as usize, 0);
-                if f.read_exact_at(&mut buf, m.offset).is_err() {
-                    continue;
-                }
-                match parse_message(&buf) {
-                    Ok(msg) if msg.id == m.id => d.message(&msg),
-                    _ => {
-                        self.problem(
-                            Path::new(&path),
-                            None,
-                            format!(
-                                "changed since it was indexed: message id {} no longer at byte {}",
-                                m.id, m.offset
-                            ),
-                        );
-                    }
+                match fetch.get(&m) {
+                    Ok((_, msg)) => d.message(&msg),
+                    Err(e) => self.problem(Path::new(&path), None, e),
                 }
                 if d.pending_bytes() >= DERIVE_SLICE {
                     self.store.add_derived(key, &d.drain())?;

@@ -5,6 +5,7 @@ pub mod cli;
 pub mod config;
 pub mod derive;
 pub mod ingest;
+pub mod journal;
 pub mod recording;
 pub mod store;
 pub mod timewin;

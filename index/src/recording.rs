@@ -6,6 +6,7 @@
 //! a source rewritten since is reported, never played as if it were the
 //! recording.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::fmt;
 use std::fs::File;
@@ -66,9 +67,9 @@ impl fmt::Display for SourceLoc {
     }
 }
 
-/// Gives the line of one indexed message.
+/// Gives the line of one indexed message (checked by the caller).
 pub trait MessageSource: Send {
-    fn line(&mut self, r: &MessageRef, host: &str, rec: &str) -> Result<Vec<u8>, String>;
+    fn line(&mut self, r: &MessageRef) -> Result<Vec<u8>, String>;
 }
 
 struct FileSource {
@@ -77,7 +78,7 @@ struct FileSource {
 }
 
 impl MessageSource for FileSource {
-    fn line(&mut self, r: &MessageRef, _host: &str, _rec: &str) -> Result<Vec<u8>, String> {
+    fn line(&mut self, r: &MessageRef) -> Result<Vec<u8>, String> {
         if self.file.is_none() {
             self.file =
                 Some(File::open(&self.path).map_err(|e| format!("{}: {e}", self.path.display()))?);
@@ -96,61 +97,93 @@ impl MessageSource for FileSource {
     }
 }
 
-fn source_for(loc: &SourceLoc) -> Result<Box<dyn MessageSource>, String> {
+/// `wanted`: the messages that will be asked for from this source, in
+/// the order they will be asked for.
+fn source_for(loc: &SourceLoc, wanted: Vec<MessageRef>) -> Result<Box<dyn MessageSource>, String> {
     match loc {
         SourceLoc::File(p) => Ok(Box::new(FileSource {
             path: p.clone(),
             file: None,
         })),
-        SourceLoc::Journal(_) | SourceLoc::Es { .. } => Err(format!(
+        SourceLoc::Journal(p) => Ok(Box::new(crate::journal::JournalSource::new(p, wanted))),
+        SourceLoc::Es { .. } => Err(format!(
             "{loc}: reading messages back from this store is not supported yet"
         )),
     }
 }
 
-/// One recording's messages, read on demand.
-pub struct MessageLines {
-    host: String,
-    rec: String,
-    refs: std::vec::IntoIter<(MessageRef, String)>,
+/// Reads a recording's messages from wherever each one lies, checking
+/// each against the hash stored when it was indexed.
+pub struct Fetcher {
+    paths: HashMap<i64, String>,
+    wanted: HashMap<i64, Vec<MessageRef>>,
     by_file: HashMap<i64, Box<dyn MessageSource>>,
-    buf: Vec<u8>,
-    pos: usize,
 }
 
-impl MessageLines {
-    fn new(host: &str, rec: &str, refs: Vec<(MessageRef, String)>) -> Self {
-        MessageLines {
-            host: host.to_string(),
-            rec: rec.to_string(),
-            refs: refs.into_iter(),
+impl Fetcher {
+    /// `refs`: the messages that will be fetched, in that order.
+    pub fn new(refs: &[(MessageRef, String)]) -> Self {
+        let mut paths = HashMap::new();
+        let mut wanted: HashMap<i64, Vec<MessageRef>> = HashMap::new();
+        for (r, p) in refs {
+            paths.entry(r.file).or_insert_with(|| p.clone());
+            wanted.entry(r.file).or_default().push(r.clone());
+        }
+        Fetcher {
+            paths,
+            wanted,
             by_file: HashMap::new(),
-            buf: Vec::new(),
-            pos: 0,
         }
     }
 
-    /// The next message's line, checked against the index.
-    fn next_line(&mut self) -> Result<Option<(Vec<u8>, Message)>, String> {
-        let Some((r, path)) = self.refs.next() else {
-            return Ok(None);
-        };
+    /// The message's line and its parse.
+    pub fn get(&mut self, r: &MessageRef) -> Result<(Vec<u8>, Message), String> {
+        let path = self.paths.get(&r.file).map_or("?", String::as_str);
         let src = match self.by_file.entry(r.file) {
-            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::hash_map::Entry::Vacant(e) => e.insert(source_for(&path.parse()?)?),
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => {
+                let wanted = self.wanted.remove(&r.file).unwrap_or_default();
+                e.insert(source_for(&path.parse()?, wanted)?)
+            }
         };
-        let line = src.line(&r, &self.host, &self.rec)?;
+        let line = src.line(r)?;
         let changed = || {
             format!(
-                "{path}: message id {} of {} on {} changed since it was indexed (run `tlog-rs index`; a rewritten store is reported there)",
-                r.id, self.rec, self.host
+                "{path}: message id {} changed since it was indexed (run `tlog-rs index`: a rewritten store is reported there)",
+                r.id
             )
         };
         let m = parse_message(&line).map_err(|_| changed())?;
         if m.id != r.id || message_hash(&m) != r.hash {
             return Err(changed());
         }
-        Ok(Some((line, m)))
+        Ok((line, m))
+    }
+}
+
+/// One recording's messages as lines, read on demand.
+pub struct MessageLines {
+    refs: std::vec::IntoIter<(MessageRef, String)>,
+    fetch: Fetcher,
+    buf: Vec<u8>,
+    pos: usize,
+}
+
+impl MessageLines {
+    fn new(refs: Vec<(MessageRef, String)>) -> Self {
+        MessageLines {
+            fetch: Fetcher::new(&refs),
+            refs: refs.into_iter(),
+            buf: Vec::new(),
+            pos: 0,
+        }
+    }
+
+    fn next_line(&mut self) -> Result<Option<(Vec<u8>, Message)>, String> {
+        match self.refs.next() {
+            Some((r, _)) => self.fetch.get(&r).map(Some),
+            None => Ok(None),
+        }
     }
 }
 
@@ -270,7 +303,7 @@ pub fn open(a: &StoredArgs, at: Option<u64>) -> Result<Stored, String> {
     }
     let name = format!("recording {} on {host}", a.rec);
     // The header facts come from the first message.
-    let mut first = MessageLines::new(&host, &a.rec, refs[..1].to_vec());
+    let mut first = MessageLines::new(refs[..1].to_vec());
     let meta = match first.next_line()? {
         Some((_, m)) => Meta::from_message(m),
         None => Meta::default(),
@@ -284,7 +317,7 @@ pub fn open(a: &StoredArgs, at: Option<u64>) -> Result<Stored, String> {
         return Ok(Stored {
             name,
             lead: Vec::new(),
-            lines: Box::new(MessageLines::new(&host, &a.rec, refs)),
+            lines: Box::new(MessageLines::new(refs)),
             keyframe_ms: None,
             meta,
         });
@@ -296,7 +329,7 @@ pub fn open(a: &StoredArgs, at: Option<u64>) -> Result<Stored, String> {
             k.msg_id
         ));
     }
-    let mut lines = MessageLines::new(&host, &a.rec, refs[i..].to_vec());
+    let mut lines = MessageLines::new(refs[i..].to_vec());
     let (_, m) = lines.next_line()?.expect("one ref left at least");
     Ok(Stored {
         name,
