@@ -103,36 +103,112 @@ pub fn parse_log(text: &str) -> Result<Vec<Event>, ParseError> {
     Ok(done)
 }
 
-/// What an event is about, for the index and the timeline.
-pub fn kind(e: &Event) -> &'static str {
+/// What an event is about, for the index and the timeline (the `kind` of
+/// the JSON; the central index stores and filters on it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Kind {
+    Exec,
+    File,
+    Net,
+    Exit,
+    Auth,
+    Login,
+    SessionStart,
+    SessionEnd,
+    Cred,
+    #[default]
+    Other,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 10] = [
+        Kind::Exec,
+        Kind::File,
+        Kind::Net,
+        Kind::Exit,
+        Kind::Auth,
+        Kind::Login,
+        Kind::SessionStart,
+        Kind::SessionEnd,
+        Kind::Cred,
+        Kind::Other,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Exec => "exec",
+            Kind::File => "file",
+            Kind::Net => "net",
+            Kind::Exit => "exit",
+            Kind::Auth => "auth",
+            Kind::Login => "login",
+            Kind::SessionStart => "session_start",
+            Kind::SessionEnd => "session_end",
+            Kind::Cred => "cred",
+            Kind::Other => "other",
+        }
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Kind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Kind, String> {
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| format!("unknown audit event kind {s:?}"))
+    }
+}
+
+impl Serialize for Kind {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// What an event is about: from our rule key (of the SYSCALL record: a
+/// CONFIG_CHANGE that adds our rule names the key too), else from the
+/// record types.
+pub fn kind(e: &Event) -> Kind {
     let has = |t: &str| e.records.iter().any(|r| r.rtype == t);
-    if let Some(k) = e.records.iter().find_map(|r| r.get("key")) {
+    let key = e
+        .records
+        .iter()
+        .filter(|r| r.rtype == "SYSCALL")
+        .find_map(|r| r.get("key"));
+    if let Some(k) = key {
         match k {
-            "tlog-rs-exec" => return "exec",
-            "tlog-rs-file" => return "file",
-            "tlog-rs-net" => return "net",
-            "tlog-rs-exit" => return "exit",
+            "tlog-rs-exec" => return Kind::Exec,
+            "tlog-rs-file" => return Kind::File,
+            "tlog-rs-net" => return Kind::Net,
+            "tlog-rs-exit" => return Kind::Exit,
             _ => {}
         }
     }
     if has("EXECVE") {
-        "exec"
+        Kind::Exec
     } else if has("SOCKADDR") {
-        "net"
+        Kind::Net
     } else if has("USER_AUTH") || has("USER_ACCT") || has("USER_ERR") {
-        "auth"
+        Kind::Auth
     } else if has("USER_LOGIN") || has("USER_LOGOUT") || has("LOGIN") {
-        "login"
+        Kind::Login
     } else if has("USER_START") {
-        "session_start"
+        Kind::SessionStart
     } else if has("USER_END") {
-        "session_end"
+        Kind::SessionEnd
     } else if has("CRED_ACQ") || has("CRED_DISP") || has("CRED_REFR") {
-        "cred"
+        Kind::Cred
     } else if has("PATH") {
-        "file"
+        Kind::File
     } else {
-        "other"
+        Kind::Other
     }
 }
 
@@ -277,7 +353,7 @@ struct EventJson<'a> {
     id: String,
     time: f64,
     serial: u64,
-    kind: &'static str,
+    kind: Kind,
     #[serde(skip_serializing_if = "Option::is_none")]
     pid: Option<Option<i64>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -379,7 +455,8 @@ impl Event {
             tty: id_str("tty"),
             syscall: sys.map(|s| num(s.get("syscall"))),
             arch: sys.map(|s| s.get("arch")),
-            success: sys.map(|s| s.get("success") == Some("yes")),
+            // exit_group records have no success= (the syscall never returns).
+            success: sys.and_then(|s| s.get("success")).map(|v| v == "yes"),
             exit: sys.map(|s| num(s.get("exit"))),
             status,
             argv: self.first("EXECVE").map(argv),

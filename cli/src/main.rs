@@ -23,6 +23,7 @@ Playback and audit:
 Central store:
   index     index JSON Lines stores from many hosts (incremental)
   search    find recordings by user, group, host, host group, service, time, text
+  show      one recording's timeline: input lines and (--audit) its audit events
   web       the web UI: search, play and export indexed recordings (PAM login)
 
 Policy:
@@ -48,7 +49,7 @@ fn main() -> ExitCode {
     let rest: Vec<OsString> = args.collect();
     let code = match cmd.to_str().unwrap_or("") {
         "play" | "list" | "export" => play::run(cmd.to_str().unwrap_or(""), rest),
-        "index" | "search" => central::run(cmd.to_str().unwrap_or(""), rest),
+        "index" | "search" | "show" => central::run(cmd.to_str().unwrap_or(""), rest),
         "web" => run_web(rest),
         "check" | "validate" => check::run(cmd.to_str().unwrap_or(""), rest),
         "audit-rules" => audit::run("audit-rules", rest),

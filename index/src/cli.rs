@@ -12,12 +12,15 @@ use crate::timewin::{self, rfc3339_utc, short_time, Zone};
 
 pub const INDEX_USAGE: &str = "\
 usage: tlog-rs index [--config FILE] [--db PATH] [--jsonl DIR|FILE]... [--journal DIR|FILE]...
-                     [--stats] [--quiet]
+                     [--audit-log FILE]...
+                     [--audit-host NAME] [--stats] [--quiet]
 
 Adds what is new in the JSON Lines stores (the file writer's log and its
 .events sidecar, or the central rsyslog layout DIR/HOST/YYYY-MM-DD.jsonl) to
 the index. Without --jsonl, the [sources] of the central config are read.
 Running it again adds nothing new; bad lines are reported as FILE:LINE.
+Audit events (tlog-rs audit-export or laurel JSON lines) in the JSON Lines
+stores and raw audit logs are joined to the recordings (docs/audit.md).
 
   --config FILE  central config (default /etc/tlog-rs/central.toml)
   --db PATH      index database (SQLite file), overrides the config
@@ -25,6 +28,8 @@ Running it again adds nothing new; bad lines are reported as FILE:LINE.
   --journal PATH a journal directory (systemd-journal-remote's output, or
                  /var/log/journal) or journal file (repeatable; read with
                  journalctl, resumed after the last entry indexed)
+  --audit-log FILE  a raw audit.log to index (repeatable; read whole, idempotent)
+  --audit-host NAME host of the --audit-log events without node= (name_format = none)
   --stats        print counts when done (also shown on a terminal)
   --quiet        no progress and no counts, only problems
 
@@ -46,6 +51,8 @@ Filters (all must hold):
   --text PHRASE      the screen showed PHRASE (case-insensitive substring)
   --command TEXT     a submitted input line contains TEXT
   --incomplete       only recordings that are not complete (killed, gaps, drops, tampered)
+  --exec PATH        the session ran the program PATH (audit exec events; matches are the runs)
+  --auth-failures    failed authentications of the user preceded the session (audit)
 
 TIME: RFC 3339 (2026-11-28T10:00:00Z), a date (2026-11-28: the whole day),
 \"2026-11-28 10:00\", relative (-7d, -12h, -30m, -2w), now, today, yesterday,
@@ -90,6 +97,9 @@ impl Scan {
             "--text",
             "--command",
             "--limit",
+            "--audit-log",
+            "--audit-host",
+            "--exec",
         ];
         let mut v = Vec::new();
         let mut expect_value = false;
@@ -205,6 +215,7 @@ fn index_main(args: Vec<OsString>) -> Result<i32, String> {
         db: None,
     };
     let (mut jsonl, mut journal) = (Vec::new(), Vec::new());
+    let (mut audit_logs, mut audit_host) = (Vec::new(), None);
     let (mut stats, mut quiet) = (false, false);
     while let Some(a) = s.items.next() {
         if common.take(&a, &mut s)? {
@@ -213,6 +224,8 @@ fn index_main(args: Vec<OsString>) -> Result<i32, String> {
         match a.as_str() {
             "--jsonl" => jsonl.push(PathBuf::from(s.value(&a)?)),
             "--journal" => journal.push(PathBuf::from(s.value(&a)?)),
+            "--audit-log" => audit_logs.push(PathBuf::from(s.value(&a)?)),
+            "--audit-host" => audit_host = Some(s.value(&a)?),
             "--stats" => stats = true,
             "--quiet" | "-q" => quiet = true,
             "-h" | "--help" => {
@@ -223,10 +236,10 @@ fn index_main(args: Vec<OsString>) -> Result<i32, String> {
         }
     }
     let (config, db) = common.load()?;
-    if jsonl.is_empty() && journal.is_empty() {
+    if jsonl.is_empty() && audit_logs.is_empty() && journal.is_empty() {
         jsonl = config.jsonl.clone();
     }
-    if jsonl.is_empty() && journal.is_empty() {
+    if jsonl.is_empty() && audit_logs.is_empty() && journal.is_empty() {
         return Err(
             "nothing to index: give --jsonl DIR, --journal DIR or set [sources] jsonl in the central config"
                 .into(),
@@ -248,7 +261,12 @@ fn index_main(args: Vec<OsString>) -> Result<i32, String> {
         problems += 1;
         eprintln!("tlog-rs index: {p}");
     };
+    let audit_logs = audit_logs
+        .into_iter()
+        .map(|l| (l, audit_host.clone()))
+        .collect();
     let report = Indexer::new(store.as_mut(), &mut report_problem, tty && !quiet)
+        .audit_logs(audit_logs)
         .run_all(&Sources { jsonl, journal })
         .map_err(|e| e.to_string())?;
     if (stats || tty) && !quiet {
@@ -266,6 +284,13 @@ fn index_main(args: Vec<OsString>) -> Result<i32, String> {
             report.files_gone,
             report.recordings_derived,
         );
+        let line = match store.audit().and_then(|a| a.audit_counts()) {
+            Ok([events, linked]) => format!(
+                "{line}\naudit: {} new events, {} recordings correlated; index: {events} audit events, {linked} joined to recordings",
+                report.audit_events, report.recordings_correlated
+            ),
+            Err(_) => line,
+        };
         if stats {
             println!("{line}");
         } else {
@@ -291,6 +316,7 @@ fn search_main(args: Vec<OsString>) -> Result<i32, String> {
     let mut q = Query::default();
     let (mut since, mut until, mut during, mut now) = (None, None, None, None);
     let (mut json, mut zone, mut admin, mut hostgroup) = (false, Zone::Local, false, None);
+    let mut audit = crate::audit::show::AuditFilter::default();
     while let Some(a) = s.items.next() {
         if common.take(&a, &mut s)? {
             continue;
@@ -309,6 +335,8 @@ fn search_main(args: Vec<OsString>) -> Result<i32, String> {
             "--text" => q.text = Some(s.value(&a)?).filter(|t| !t.is_empty()),
             "--command" => q.command = Some(s.value(&a)?).filter(|t| !t.is_empty()),
             "--incomplete" => q.incomplete = true,
+            "--exec" => audit.exec = Some(s.value(&a)?),
+            "--auth-failures" => audit.auth_failures = true,
             "--json" => json = true,
             "--utc" => zone = Zone::Utc,
             "--limit" => {
@@ -359,7 +387,7 @@ fn search_main(args: Vec<OsString>) -> Result<i32, String> {
         }
     }
     let mut store = store::open(&db).map_err(|e| e.to_string())?;
-    let hits = store.search(&q).map_err(|e| e.to_string())?;
+    let hits = audit.search(store.as_mut(), q).map_err(|e| e.to_string())?;
     let mut out = std::io::stdout().lock();
     let res = if json {
         hits.iter()

@@ -72,6 +72,9 @@ pub struct Report {
     pub partial_lines: u64,
     pub files_gone: u64,
     pub recordings_derived: u64,
+    /// Audit events new in the index, and recordings correlated again.
+    pub audit_events: u64,
+    pub recordings_correlated: u64,
 }
 
 pub struct Indexer<'a> {
@@ -81,6 +84,8 @@ pub struct Indexer<'a> {
     progress: Option<Instant>,
     /// Cursor of the journal entry being indexed: problems name it.
     journal_entry: Option<String>,
+    audit: crate::audit::correlate::Touched,
+    audit_logs: Vec<(PathBuf, Option<String>)>,
 }
 
 /// What `tlog-rs index` reads.
@@ -343,6 +348,7 @@ enum Line {
     Message(Box<Message>),
     Event(String, String, Box<EventInfo>),
     Resumed,
+    Audit(Box<crate::audit::AuditEvent>),
 }
 
 /// The keys that tell lines apart; other values are skipped unparsed.
@@ -354,6 +360,11 @@ struct Probe {
     event: Option<Value>,
     #[serde(default)]
     host: Option<Value>,
+    /// Audit events: laurel's `ID`, or `serial` of `tlog-rs audit-export`.
+    #[serde(default, rename = "ID")]
+    laurel_id: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    serial: Option<serde::de::IgnoredAny>,
 }
 
 /// The first JSON value of a line (tlog-play ignores trailing garbage).
@@ -392,6 +403,13 @@ fn classify(line: &[u8]) -> Result<Line, String> {
         let obj: Map<String, Value> = first_value(line)?;
         let (host, rec, info) = parse_event(&obj).map_err(|e| format!("tlog-rs event: {e}"))?;
         Ok(Line::Event(host, rec, Box::new(info)))
+    } else if probe.laurel_id.is_some() || probe.serial.is_some() {
+        let obj: Map<String, Value> = first_value(line)?;
+        match crate::audit::event::from_json_line(&obj, None) {
+            Some(Ok(e)) => Ok(Line::Audit(Box::new(e))),
+            Some(Err(e)) => Err(e),
+            None => Err("neither a tlog message, a tlog-rs event nor an audit event".into()),
+        }
     } else {
         Err("neither a tlog message (no \"ver\") nor a tlog-rs event (no \"event\")".into())
     }
@@ -409,7 +427,15 @@ impl<'a> Indexer<'a> {
             problems,
             progress: progress.then(Instant::now),
             journal_entry: None,
+            audit: Default::default(),
+            audit_logs: Vec::new(),
         }
+    }
+
+    /// Also read these raw audit logs (host for events without `node=`).
+    pub fn audit_logs(mut self, logs: Vec<(PathBuf, Option<String>)>) -> Self {
+        self.audit_logs = logs;
+        self
     }
 
     fn problem(&mut self, file: &Path, line: Option<u64>, message: String) {
@@ -462,8 +488,21 @@ impl<'a> Indexer<'a> {
                 }
             }
         }
+        for (log, host) in std::mem::take(&mut self.audit_logs) {
+            let c = crate::audit::raw::ingest(
+                self.store,
+                &log,
+                host.as_deref(),
+                &mut self.audit,
+                self.problems,
+            )?;
+            self.report.audit_events += c.new;
+            self.report.duplicates += c.duplicates;
+            self.report.bad_lines += c.bad_lines;
+        }
         self.gone(roots, &seen)?;
         self.derive_dirty()?;
+        self.report.recordings_correlated = crate::audit::correlate::run(self.store, &self.audit)?;
         if self.progress.is_some() {
             eprint!("\r\x1b[K");
         }
@@ -772,6 +811,13 @@ impl<'a> Indexer<'a> {
                 }
             }
             Ok(Line::Resumed) => {}
+            Ok(Line::Audit(e)) => match self.store.audit()?.add_audit_event(&e)? {
+                Added::New => {
+                    self.report.audit_events += 1;
+                    self.audit.event(&e);
+                }
+                _ => self.report.duplicates += 1,
+            },
             Ok(Line::Event(host, rec, info)) => {
                 let key = self.store.recording(&host, &rec)?;
                 match self.store.add_event(key, &info)? {
@@ -807,6 +853,7 @@ impl<'a> Indexer<'a> {
             self.store.store_derived(key, &derived)?;
             self.store.commit()?;
             self.report.recordings_derived += 1;
+            self.audit.recording(key);
             if n % 64 == 0 {
                 if let Some(last) = self.progress {
                     if last.elapsed() >= Duration::from_millis(500) {

@@ -1,6 +1,7 @@
 //! The central index of tlog recordings (`tlog-rs index`, `tlog-rs search`).
 //! See README.md for the design.
 
+pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod derive;

@@ -65,6 +65,7 @@ pub fn router(state: S) -> Router {
         .route("/r/{host}/{rec}/export.cast", get(export_cast))
         .route("/r/{host}/{rec}/export.jsonl", get(export_jsonl))
         .route("/static/{name}", get(static_file))
+        .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .fallback(|| async { not_found() })
         .layer(Extension(state))
 }

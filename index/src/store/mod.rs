@@ -232,6 +232,12 @@ pub trait Store {
     fn store_derived(&mut self, rec: i64, d: &Derived) -> Result<()>;
     fn search(&mut self, q: &Query) -> Result<Vec<Hit>>;
     fn keyframes(&mut self, host: &str, rec: &str) -> Result<Vec<Keyframe>>;
+    /// The audit events and their correlation (index/src/audit/store.rs).
+    fn audit(&mut self) -> Result<&mut dyn crate::audit::store::AuditStore> {
+        Err(StoreError(
+            "this index backend does not keep audit events yet".into(),
+        ))
+    }
     /// The recordings with this rec id: (key, host), by host.
     fn find_recordings(&mut self, _rec: &str) -> Result<Vec<(i64, String)>> {
         Err(StoreError(

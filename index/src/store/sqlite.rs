@@ -81,6 +81,7 @@ impl Sqlite {
         let _: String = c.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
         c.execute_batch("PRAGMA synchronous=NORMAL;")?;
         c.execute_batch(SCHEMA)?;
+        c.execute_batch(crate::audit::sqlite::SCHEMA)?;
         let v: Option<String> = c
             .query_row("SELECT value FROM meta WHERE key='schema'", [], |r| {
                 r.get(0)
@@ -105,6 +106,13 @@ impl Sqlite {
             keys: HashMap::new(),
             dirty: HashSet::new(),
         })
+    }
+}
+
+impl Sqlite {
+    /// For the audit tables (crate::audit::sqlite).
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.c
     }
 }
 
@@ -658,6 +666,10 @@ impl Store for Sqlite {
             kept.push(hit);
         }
         Ok(kept)
+    }
+
+    fn audit(&mut self) -> Result<&mut dyn crate::audit::store::AuditStore> {
+        Ok(self)
     }
 
     fn keyframes(&mut self, host: &str, rec: &str) -> Result<Vec<Keyframe>> {

@@ -1,0 +1,248 @@
+//! `tlog-rs web` in a real headless Chromium (Debian's `chromium`, driven by
+//! playwright-core from tests/web; no browser download). Recordings are made
+//! by the real recorder for throwaway users and indexed; the server runs in a
+//! private mount namespace whose /etc has those users (pam_unix passwords in
+//! shadow), an `auditors` group and the PAM service `tlog-rs-web`; logins go
+//! through the real helper and PAM stack. The browser script checks wrong
+//! password, login, list, filters, play, the commands pane, exports, ACL
+//! (another user's URL is 404), CSRF, logout, the auditor's view and access
+//! log, and saves docs/img/web-recording.png.
+
+use std::fs;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tlog_rs_tests::nsenv::NsEnv;
+use tlog_rs_tests::rec::{wait_for, TempDir};
+use tlog_rs_tests::slapd::free_port;
+use tlog_rs_tests::{artifact, require_program, require_root};
+
+const PASSWORD: &str = "correct horse 42";
+
+struct Users {
+    alice: u32,
+    bob: u32,
+    carol: u32,
+}
+
+const U: Users = Users {
+    alice: 4301,
+    bob: 4302,
+    carol: 4303,
+};
+
+/// Kills the server when the test ends, however it ends.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn environment(dir: &TempDir) -> NsEnv {
+    let openssl = require_program("openssl", "openssl");
+    let hash = Command::new(&openssl)
+        .args(["passwd", "-6", "-salt", "tlogrsweb", PASSWORD])
+        .output()
+        .unwrap();
+    assert!(hash.status.success());
+    let hash = String::from_utf8(hash.stdout).unwrap().trim().to_string();
+    let mut env = NsEnv::new("web_browser");
+    let home = dir.path("home");
+    fs::create_dir_all(&home).unwrap();
+    let mut passwd = String::new();
+    let mut shadow = fs::read_to_string("/etc/shadow").unwrap_or_default();
+    let mut group = String::new();
+    for (name, uid) in [("alice", U.alice), ("bob", U.bob), ("carol", U.carol)] {
+        passwd.push_str(&format!(
+            "{name}:x:{uid}:{uid}::{}:/bin/sh\n",
+            home.display()
+        ));
+        shadow.push_str(&format!("{name}:{hash}:19000:0:99999:7:::\n"));
+        group.push_str(&format!("{name}:x:{uid}:\n"));
+    }
+    group.push_str("auditors:x:4399:carol\n");
+    env.etc_host_plus("passwd", &passwd)
+        .etc_host_plus("group", &group)
+        .etc_mode("shadow", shadow, 0o600)
+        .etc(
+            "nsswitch.conf",
+            "passwd: files\ngroup: files\nshadow: files\nhosts: files\n",
+        )
+        .etc(
+            "pam.d/tlog-rs-web",
+            "auth required pam_unix.so\naccount required pam_unix.so\n",
+        );
+    env
+}
+
+/// Record one session as `uid` into `out` (file writer: `out` and
+/// `out.events`); returns (host, rec).
+fn record(env: &NsEnv, uid: u32, out: &Path, input: Option<&str>, cmd: &str) -> (String, String) {
+    let rec = artifact("tlog-rs-rec");
+    let recorder = format!(
+        "setpriv --reuid={uid} --regid={uid} --clear-groups -- {} --payload=256 --notice= {} -o {}",
+        rec.display(),
+        if input.is_some() { "--log-input" } else { "" },
+        out.display()
+    );
+    let script = match input {
+        // One line a second, so that the commands have distinct times.
+        Some(lines) => format!(
+            "(sleep 1; for l in {lines}; do printf '%s\\n' \"$l\"; sleep 1; done) | script -qec \"{recorder} bash --norc --noprofile -i\" /dev/null"
+        ),
+        None => format!("{recorder} sh -c '{cmd}' </dev/null"),
+    };
+    let o = env.sh(&script);
+    let events = fs::read_to_string(format!("{}.events", out.display())).unwrap_or_else(|e| {
+        panic!(
+            "{}.events: {e}; recorder: {}",
+            out.display(),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    });
+    let v: Value = serde_json::from_str(events.lines().next().unwrap()).unwrap();
+    (
+        v["host"].as_str().unwrap().to_string(),
+        v["rec"].as_str().unwrap().to_string(),
+    )
+}
+
+#[test]
+fn browser_login_list_filter_play_acl_csrf() {
+    if !require_root("web_browser") {
+        return;
+    }
+    let chromium = require_program("chromium", "chromium");
+    let node = require_program("node", "nodejs");
+    let openssl = require_program("openssl", "openssl");
+    let web_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("web");
+    assert!(
+        web_dir.join("node_modules/playwright-core").is_dir(),
+        "playwright-core is missing: run `npm ci --prefix tests/web` (.ci/run does)"
+    );
+    let dir = TempDir::new("web");
+    let env = environment(&dir);
+    let recs = dir.path("recs");
+    fs::create_dir_all(&recs).unwrap();
+    Command::new("chmod")
+        .arg("777")
+        .arg(&recs)
+        .status()
+        .unwrap();
+
+    // alice: an interactive session with input, and a pipe-mode one; bob: one.
+    let text = "hello-web-4301";
+    let (host, a1) = record(
+        &env,
+        U.alice,
+        &recs.join("a1.log"),
+        Some(&format!("'echo {text}' 'ls /' 'echo done' exit")),
+        "",
+    );
+    let (_, a2) = record(&env, U.alice, &recs.join("a2.log"), None, "echo second");
+    let (_, b1) = record(&env, U.bob, &recs.join("b1.log"), None, "echo bob-secret");
+
+    let db = dir.path("central.db");
+    let conf = dir.write(
+        "central.toml",
+        format!(
+            "db = \"{}\"\n[sources]\njsonl = [\"{}\"]\n[web]\nauditors_group = \"auditors\"\n",
+            db.display(),
+            recs.display()
+        )
+        .as_bytes(),
+    );
+    let o = Command::new(artifact("tlog-rs"))
+        .args(["index", "--config", conf.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "index: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    let (cert, key) = (dir.path("cert.pem"), dir.path("key.pem"));
+    let o = Command::new(&openssl)
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=localhost", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    let port = free_port();
+    let log = dir.path("server.log");
+    let server = Server(
+        env.command(&[
+            artifact("tlog-rs").to_str().unwrap(),
+            "web",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--config",
+            conf.to_str().unwrap(),
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap(),
+    );
+    let up = wait_for(Duration::from_secs(30), || {
+        TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    assert!(
+        up,
+        "server did not start: {}",
+        fs::read_to_string(&log).unwrap_or_default()
+    );
+
+    let shot: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/img/web-recording.png");
+    fs::create_dir_all(shot.parent().unwrap()).unwrap();
+    let cfg = json!({
+        "base": format!("https://127.0.0.1:{port}"),
+        "chromium": chromium,
+        "screenshot": shot,
+        "alice": {"user": "alice", "password": PASSWORD, "host": host, "recs": [a1, a2],
+                  "textRec": a1, "text": text, "command": format!("echo {text}")},
+        "bob": {"user": "bob", "host": host, "recs": [b1]},
+        "auditor": {"user": "carol", "password": PASSWORD},
+    });
+    let mut cmd = Command::new(node);
+    cmd.arg(web_dir.join("browser.mjs"))
+        .arg(cfg.to_string())
+        .current_dir(&web_dir)
+        .stdin(Stdio::null());
+    if std::env::var_os("HOME").is_none() {
+        cmd.env("HOME", dir.path("home"));
+    }
+    let o = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    drop(server);
+    eprintln!("{stdout}");
+    assert!(
+        o.status.success() && stdout.contains("all checks passed"),
+        "browser checks failed:\n{stdout}\n{}\nserver log:\n{}",
+        String::from_utf8_lossy(&o.stderr),
+        fs::read_to_string(&log).unwrap_or_default()
+    );
+    assert!(stdout.contains("ok another user's recording URL is 404"));
+    assert!(stdout.contains("ok CSRF-less POST is rejected"));
+    assert!(fs::metadata(&shot).unwrap().len() > 10_000);
+}

@@ -1,0 +1,219 @@
+// Drives Debian's chromium (headless, through playwright-core; no browser
+// download) against a running `tlog-rs web`, for tests/tests/web_browser.rs.
+// Input: one JSON argument (base URL, users, recordings, screenshot path).
+// Each check prints "ok NAME"; the first failure prints "FAIL NAME: why"
+// and exits 1.
+
+import { chromium } from "playwright-core";
+
+const cfg = JSON.parse(process.argv[2]);
+const base = cfg.base;
+
+function check(name, cond, why) {
+  if (!cond) {
+    console.log(`FAIL ${name}: ${why}`);
+    process.exit(1);
+  }
+  console.log(`ok ${name}`);
+}
+
+const browser = await chromium.launch({
+  executablePath: cfg.chromium,
+  headless: true,
+  // Root in a container: chromium's sandbox needs user namespaces it may not get.
+  args: ["--no-sandbox"],
+});
+
+async function session() {
+  const ctx = await browser.newContext({
+    ignoreHTTPSErrors: true,
+    viewport: { width: 1280, height: 800 },
+  });
+  const page = await ctx.newPage();
+  page.on("console", (m) => {
+    if (m.type() === "error") console.log(`console error: ${m.text()}`);
+  });
+  return { ctx, page };
+}
+
+async function login(page, user, password) {
+  await page.goto(`${base}/`);
+  check(`${user}: unauthenticated / goes to the login`, page.url().endsWith("/login"), page.url());
+  await page.fill("input[name=user]", user);
+  await page.fill("input[name=password]", password);
+  const [resp] = await Promise.all([
+    page.waitForNavigation(),
+    page.click("#login button"),
+  ]);
+  return resp;
+}
+
+async function rows(page) {
+  return page.$$eval("#recordings tr.rec", (trs) => trs.map((t) => t.dataset.rec));
+}
+
+try {
+  // --- wrong password, then login ---
+  const a = await session();
+  let resp = await login(a.page, cfg.alice.user, "wrong-password");
+  check("wrong password is refused", resp.status() === 401, `status ${resp.status()}`);
+  check(
+    "wrong password shows an error",
+    (await a.page.textContent("#login-error")).includes("Wrong user name or password"),
+    "no error text",
+  );
+  // The login form without its CSRF token is refused.
+  const noCsrf = await a.ctx.request.post(`${base}/login`, {
+    form: { user: cfg.alice.user, password: cfg.alice.password, csrf: "" },
+    maxRedirects: 0,
+  });
+  check("login POST without CSRF token is rejected", noCsrf.status() === 403, `status ${noCsrf.status()}`);
+
+  resp = await login(a.page, cfg.alice.user, cfg.alice.password);
+  check("login lands on the list", new URL(a.page.url()).pathname === "/", a.page.url());
+  check(
+    "the header names the canonical user",
+    (await a.page.textContent("#whoami")).trim() === cfg.alice.user,
+    await a.page.textContent("#whoami"),
+  );
+  const cookies = await a.ctx.cookies();
+  const sc = cookies.find((c) => c.name === "tlogrs_session");
+  check(
+    "session cookie is HttpOnly, Secure, SameSite=Strict",
+    sc && sc.httpOnly && sc.secure && sc.sameSite === "Strict",
+    JSON.stringify(sc),
+  );
+  const csp = resp.headers()["content-security-policy"] || "";
+  check("strict CSP", csp.includes("default-src 'none'") && !csp.includes("unsafe-inline"), csp);
+
+  // --- list: only alice's own recordings ---
+  const mine = await rows(a.page);
+  check(
+    "list shows exactly alice's recordings",
+    JSON.stringify([...mine].sort()) === JSON.stringify([...cfg.alice.recs].sort()),
+    `${mine} vs ${cfg.alice.recs}`,
+  );
+  // Asking for bob's recordings as alice gives nothing.
+  await a.page.goto(`${base}/?user=${cfg.bob.user}`);
+  check("a user filter cannot widen the ACL", (await rows(a.page)).length === 0, await rows(a.page));
+
+  // --- filters in the URL: text and command ---
+  await a.page.goto(`${base}/`);
+  await a.page.fill("input[name=text]", cfg.alice.text);
+  await Promise.all([a.page.waitForNavigation(), a.page.click("#filters button")]);
+  check(
+    "text filter is in the URL",
+    new URL(a.page.url()).searchParams.get("text") === cfg.alice.text,
+    a.page.url(),
+  );
+  const byText = await rows(a.page);
+  check("text filter finds the one recording", JSON.stringify(byText) === JSON.stringify([cfg.alice.textRec]), `${byText}`);
+  await a.page.goto(`${base}/?command=${encodeURIComponent(cfg.alice.command)}`);
+  const byCmd = await rows(a.page);
+  check("command filter", JSON.stringify(byCmd) === JSON.stringify([cfg.alice.textRec]), `${byCmd}`);
+  await a.page.goto(`${base}/?text=no-such-phrase-anywhere`);
+  check("text filter without match", (await rows(a.page)).length === 0, "rows found");
+
+  // --- open and play ---
+  await a.page.goto(`${base}/`);
+  await Promise.all([
+    a.page.waitForNavigation(),
+    a.page.click(`#recordings tr[data-rec="${cfg.alice.textRec}"] a`),
+  ]);
+  check("recording page opens", a.page.url().includes(`/r/`), a.page.url());
+  await a.page.waitForFunction(() => window.tlogPlayer && window.tlogPlayer.getDuration() > 0, null, {
+    timeout: 20000,
+  });
+  const duration = await a.page.evaluate(() => window.tlogPlayer.getDuration());
+  check("player knows the duration", duration > 0, `${duration}`);
+  await a.page.evaluate(() => window.tlogPlayer.play());
+  await a.page.waitForFunction(
+    (t) => (document.querySelector("#player").textContent || "").includes(t),
+    cfg.alice.text,
+    { timeout: 30000 },
+  );
+  check("playing shows the recorded screen", true, "");
+
+  // --- commands pane: a click seeks, forward and back ---
+  const buttons = await a.page.$$("#commands button[data-t]");
+  check("commands pane lists the input lines", buttons.length === 4, `${buttons.length}`);
+  const times = [];
+  for (const b of buttons) times.push(Number(await b.getAttribute("data-t")));
+  check("commands have their own times", times[3] - times[0] >= 2, `${times}`);
+  await a.page.evaluate(() => window.tlogPlayer.pause());
+  for (const i of [2, 0, 3]) {
+    await buttons[i].click();
+    await a.page.waitForFunction(
+      (t) => Math.abs(window.tlogPlayer.getCurrentTime() - t) < 0.5,
+      times[i],
+      { timeout: 10000 },
+    );
+    check(`command click seeks the player to ${times[i]}`, true, "");
+  }
+  await a.page.waitForFunction(
+    () => (document.querySelector("#player").textContent || "").includes("echo done"),
+    null,
+    { timeout: 10000 },
+  );
+  check("the screen after a seek shows what came before", true, "");
+  await a.page.evaluate(() => window.tlogPlayer.seek(0));
+  await a.page.evaluate(() => window.tlogPlayer.play());
+  await a.page.waitForFunction(
+    (t) => (document.querySelector("#player").textContent || "").includes(t),
+    cfg.alice.text,
+    { timeout: 30000 },
+  );
+  await a.page.evaluate(() => window.tlogPlayer.pause());
+  await a.page.screenshot({ path: cfg.screenshot, fullPage: true });
+  check("screenshot saved", true, "");
+
+  // --- exports ---
+  const cast = await a.ctx.request.get(`${base}/r/${cfg.alice.host}/${cfg.alice.textRec}/export.cast`);
+  const castText = await cast.text();
+  check("asciicast export", cast.ok() && JSON.parse(castText.split("\n")[0]).version === 2, castText.slice(0, 100));
+  check("asciicast is a download", (cast.headers()["content-disposition"] || "").startsWith("attachment"), "");
+  const jsonl = await a.ctx.request.get(`${base}/r/${cfg.alice.host}/${cfg.alice.textRec}/export.jsonl`);
+  const first = JSON.parse((await jsonl.text()).split("\n")[0]);
+  check("tlog JSON Lines export", jsonl.ok() && first.rec === cfg.alice.textRec && "timing" in first, JSON.stringify(first));
+
+  // --- ACL: another user's recording and a made-up one are the same 404 ---
+  const other = await a.page.goto(`${base}/r/${cfg.bob.host}/${cfg.bob.recs[0]}`);
+  const otherBody = await a.page.textContent("main");
+  check("another user's recording URL is 404", other.status() === 404, `status ${other.status()}`);
+  const none = await a.page.goto(`${base}/r/${cfg.bob.host}/no-such-recording`);
+  check("a made-up recording URL is 404", none.status() === 404, `status ${none.status()}`);
+  check("both 404s look the same", (await a.page.textContent("main")) === otherBody, "bodies differ");
+  const otherCast = await a.ctx.request.get(`${base}/r/${cfg.bob.host}/${cfg.bob.recs[0]}/export.jsonl`);
+  check("another user's export is 404", otherCast.status() === 404, `status ${otherCast.status()}`);
+  const access = await a.page.goto(`${base}/access`);
+  check("the access log is for auditors only", access.status() === 404, `status ${access.status()}`);
+
+  // --- CSRF: a POST without the token is rejected, the session survives ---
+  const forged = await a.ctx.request.post(`${base}/logout`, { form: {}, maxRedirects: 0 });
+  check("CSRF-less POST is rejected", forged.status() === 403, `status ${forged.status()}`);
+  await a.page.goto(`${base}/`);
+  check("session still valid after the forged POST", new URL(a.page.url()).pathname === "/", a.page.url());
+  await Promise.all([a.page.waitForNavigation(), a.page.click(".logout button")]);
+  check("sign out", a.page.url().endsWith("/login"), a.page.url());
+  await a.page.goto(`${base}/`);
+  check("signed out session is gone", a.page.url().endsWith("/login"), a.page.url());
+
+  // --- auditor: sees everything and the access log ---
+  const c = await session();
+  await login(c.page, cfg.auditor.user, cfg.auditor.password);
+  const all = await rows(c.page);
+  const want = [...cfg.alice.recs, ...cfg.bob.recs].sort();
+  check("auditor sees all recordings", JSON.stringify([...all].sort()) === JSON.stringify(want), `${all}`);
+  const bobs = await c.page.goto(`${base}/r/${cfg.bob.host}/${cfg.bob.recs[0]}`);
+  check("auditor opens another user's recording", bobs.status() === 200, `status ${bobs.status()}`);
+  await c.page.goto(`${base}/access`);
+  const log = await c.page.textContent("#access");
+  check(
+    "access log shows alice's view and export",
+    log.includes(cfg.alice.user) && log.includes("view") && log.includes("export-cast"),
+    log.slice(0, 300),
+  );
+  console.log("all checks passed");
+} finally {
+  await browser.close();
+}
