@@ -67,10 +67,10 @@ pub struct SystemDirectory;
 
 impl Directory for SystemDirectory {
     fn facts(&self, name: &str, host: &str) -> Result<Option<LoginFacts>, String> {
-        sys::login_facts(name, None, Some(host))
+        sys::login_facts(name, None, Some(host)).map_err(|e| e.to_string())
     }
     fn members(&self, group: &str) -> Result<Vec<String>, String> {
-        sys::group_members(group)
+        sys::group_members(group).map_err(|e| e.to_string())
     }
     fn primary_members(&self, group: &str) -> Result<Vec<String>, String> {
         let mut out = Vec::new();

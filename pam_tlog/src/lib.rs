@@ -24,6 +24,7 @@ use ffi::PamHandle;
 use logic::{Args, Host, Level, Outcome, Pam};
 use sys::{Key, PwEntry};
 use tlog_rs_policy::handoff::{self, Consumption, Handoff, HandoffKey, ProcId};
+use tlog_rs_policy::sys::LookupError;
 use tlog_rs_policy::{Policy, PolicyError};
 use tlog_rs_rec::sink::evidence::Evidence;
 
@@ -132,12 +133,11 @@ impl Pam for Handle {
 struct System;
 
 impl Host for System {
-    fn nss_entry(&self, user: &str) -> Result<Option<PwEntry>, String> {
-        let cuser = CString::new(user).map_err(|_| "user name contains NUL".to_string())?;
-        sys::getpw(Key::Name(&cuser))
-            .map_err(|errno| std::io::Error::from_raw_os_error(errno).to_string())
+    fn nss_entry(&self, user: &str) -> Result<Option<PwEntry>, LookupError> {
+        let cuser = CString::new(user).map_err(|_| LookupError::NulInName)?;
+        sys::getpw(Key::Name(&cuser)).map_err(LookupError::Os)
     }
-    fn underlying_entry(&self, user: &str) -> Result<Option<PwEntry>, String> {
+    fn underlying_entry(&self, user: &str) -> Result<Option<PwEntry>, LookupError> {
         // The policy crate reads nsswitch.conf and asks the services after
         // `tlog` directly: no recursion into nss_tlog, and no nscd (which would
         // hand back our own swapped shell).

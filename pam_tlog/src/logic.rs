@@ -5,7 +5,7 @@
 use std::fmt;
 use tlog_rs_policy::graphical::{self, LoginView};
 use tlog_rs_policy::handoff::{Consumption, Handoff, HandoffKey};
-use tlog_rs_policy::uid_match::{self, Accounts};
+use tlog_rs_policy::uid_match::{self, Accounts, LookupError};
 use tlog_rs_policy::{
     AuditLevel, Decision, Graphical, LoginFacts, Policy, PolicyError, CONTROLLED_ENV,
 };
@@ -42,9 +42,9 @@ pub trait Pam {
 
 pub trait Host {
     /// The entry the login program got: through the whole nsswitch chain.
-    fn nss_entry(&self, user: &str) -> Result<Option<PwEntry>, String>;
+    fn nss_entry(&self, user: &str) -> Result<Option<PwEntry>, LookupError>;
     /// The entry the chain after `tlog` gives (the real shell).
-    fn underlying_entry(&self, user: &str) -> Result<Option<PwEntry>, String>;
+    fn underlying_entry(&self, user: &str) -> Result<Option<PwEntry>, LookupError>;
     fn groups(&self, user: &[u8], gid: u32) -> (Option<String>, Vec<String>);
     fn host(&self) -> String;
     fn load_policy(&self, path: &str) -> Result<Policy, PolicyError>;
@@ -558,7 +558,7 @@ mod tests {
     struct FakeAccounts;
 
     impl Accounts for FakeAccounts {
-        fn by_name(&self, name: &str) -> Result<Option<uid_match::Account>, String> {
+        fn by_name(&self, name: &str) -> Result<Option<uid_match::Account>, LookupError> {
             Ok(["alice", "alias", "bob"]
                 .contains(&name)
                 .then(|| uid_match::Account {
@@ -567,13 +567,13 @@ mod tests {
                     gid: fake_uid(name),
                 }))
         }
-        fn by_uid(&self, uid: u32) -> Result<Option<uid_match::Account>, String> {
+        fn by_uid(&self, uid: u32) -> Result<Option<uid_match::Account>, LookupError> {
             self.by_name(if uid == 2001 { "alice" } else { "bob" })
         }
         fn groups(&self, _: &str, _: u32) -> (Option<String>, Vec<String>) {
             (None, Vec::new())
         }
-        fn members(&self, _: &str) -> Result<Vec<String>, String> {
+        fn members(&self, _: &str) -> Result<Vec<String>, LookupError> {
             Ok(Vec::new())
         }
     }
@@ -591,10 +591,10 @@ mod tests {
     }
 
     impl Host for FakeHost {
-        fn nss_entry(&self, user: &str) -> Result<Option<PwEntry>, String> {
+        fn nss_entry(&self, user: &str) -> Result<Option<PwEntry>, LookupError> {
             Ok(Some(entry(user, self.nss_shell)))
         }
-        fn underlying_entry(&self, user: &str) -> Result<Option<PwEntry>, String> {
+        fn underlying_entry(&self, user: &str) -> Result<Option<PwEntry>, LookupError> {
             Ok(Some(entry(user, "/bin/zsh")))
         }
         fn groups(&self, _: &[u8], _: u32) -> (Option<String>, Vec<String>) {

@@ -24,6 +24,35 @@ pub const OUR_NSS_SERVICE: &str = "tlog";
 /// Where nsswitch.conf lives.
 pub const NSSWITCH_CONF: &str = "/etc/nsswitch.conf";
 
+/// Why a passwd or group lookup failed. "Not found" is `Ok(None)` (or an
+/// empty member list), never an error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LookupError {
+    /// The name contains a NUL byte, so no database can hold it.
+    NulInName,
+    /// An NSS service answered "try again" (with the errno it set).
+    TryAgain { service: String, errno: i32 },
+    /// The C library call failed with this errno.
+    Os(i32),
+}
+
+impl std::fmt::Display for LookupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LookupError::NulInName => f.write_str("the name contains a NUL byte"),
+            LookupError::TryAgain { service, errno } => {
+                write!(
+                    f,
+                    "nss service {service}: temporary failure (errno {errno})"
+                )
+            }
+            LookupError::Os(errno) => write!(f, "{}", std::io::Error::from_raw_os_error(*errno)),
+        }
+    }
+}
+
+impl std::error::Error for LookupError {}
+
 /// A passwd entry from the underlying services.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PasswdEntry {
@@ -128,17 +157,17 @@ enum Key<'a> {
 }
 
 /// Look `name` up in the passwd services after (and except) ours.
-pub fn underlying_getpwnam(name: &str) -> Result<Option<PasswdEntry>, String> {
-    let c = CString::new(name).map_err(|_| "user name contains a NUL byte".to_string())?;
+pub fn underlying_getpwnam(name: &str) -> Result<Option<PasswdEntry>, LookupError> {
+    let c = CString::new(name).map_err(|_| LookupError::NulInName)?;
     lookup(Key::Name(&c))
 }
 
 /// Look `uid` up in the passwd services after (and except) ours.
-pub fn underlying_getpwuid(uid: u32) -> Result<Option<PasswdEntry>, String> {
+pub fn underlying_getpwuid(uid: u32) -> Result<Option<PasswdEntry>, LookupError> {
     lookup(Key::Uid(uid))
 }
 
-fn lookup(key: Key<'_>) -> Result<Option<PasswdEntry>, String> {
+fn lookup(key: Key<'_>) -> Result<Option<PasswdEntry>, LookupError> {
     let conf = std::fs::read_to_string(NSSWITCH_CONF).unwrap_or_default();
     let mut last_err = None;
     for svc in parse_nsswitch(&conf, "passwd") {
@@ -166,7 +195,7 @@ fn lookup(key: Key<'_>) -> Result<Option<PasswdEntry>, String> {
 
 /// Ok(Some) found; Ok(None) not found; Err(None) service unavailable;
 /// Err(Some) temporary failure.
-fn call_service(service: &str, key: &Key<'_>) -> Result<Option<PasswdEntry>, Option<String>> {
+fn call_service(service: &str, key: &Key<'_>) -> Result<Option<PasswdEntry>, Option<LookupError>> {
     if !service
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
@@ -209,9 +238,10 @@ fn call_service(service: &str, key: &Key<'_>) -> Result<Option<PasswdEntry>, Opt
             }
             NSS_STATUS_TRYAGAIN if errno == libc::ERANGE && buflen < (1 << 20) => buflen *= 4,
             NSS_STATUS_TRYAGAIN => {
-                return Err(Some(format!(
-                    "nss service {service}: temporary failure (errno {errno})"
-                )))
+                return Err(Some(LookupError::TryAgain {
+                    service: service.to_string(),
+                    errno,
+                }))
             }
             NSS_STATUS_NOTFOUND => return Ok(None),
             NSS_STATUS_UNAVAIL => return Err(None),
@@ -338,8 +368,8 @@ pub fn groups_of(user: &[u8], gid: u32) -> (Option<String>, Vec<String>) {
 /// The member names the group database lists for `group` (getgrnam_r's
 /// `gr_mem`; users whose primary gid it is are not listed there).
 /// `Ok(empty)` if there is no such group.
-pub fn group_members(group: &str) -> Result<Vec<String>, String> {
-    let c = CString::new(group).map_err(|_| "group name contains a NUL byte".to_string())?;
+pub fn group_members(group: &str) -> Result<Vec<String>, LookupError> {
+    let c = CString::new(group).map_err(|_| LookupError::NulInName)?;
     let mut buflen = 1024usize;
     loop {
         let mut buf = vec![0 as c_char; buflen];
@@ -357,7 +387,7 @@ pub fn group_members(group: &str) -> Result<Vec<String>, String> {
             return Ok(Vec::new());
         }
         if rc != 0 {
-            return Err(std::io::Error::from_raw_os_error(rc).to_string());
+            return Err(LookupError::Os(rc));
         }
         let mut out = Vec::new();
         let mut p = gr.gr_mem;
@@ -377,16 +407,16 @@ pub fn group_members(group: &str) -> Result<Vec<String>, String> {
 pub struct SystemAccounts;
 
 impl crate::uid_match::Accounts for SystemAccounts {
-    fn by_name(&self, name: &str) -> Result<Option<crate::uid_match::Account>, String> {
+    fn by_name(&self, name: &str) -> Result<Option<crate::uid_match::Account>, LookupError> {
         Ok(underlying_getpwnam(name)?.map(account))
     }
-    fn by_uid(&self, uid: u32) -> Result<Option<crate::uid_match::Account>, String> {
+    fn by_uid(&self, uid: u32) -> Result<Option<crate::uid_match::Account>, LookupError> {
         Ok(underlying_getpwuid(uid)?.map(account))
     }
     fn groups(&self, name: &str, gid: u32) -> (Option<String>, Vec<String>) {
         groups_of(name.as_bytes(), gid)
     }
-    fn members(&self, group: &str) -> Result<Vec<String>, String> {
+    fn members(&self, group: &str) -> Result<Vec<String>, LookupError> {
         group_members(group)
     }
 }
@@ -420,7 +450,7 @@ pub fn login_facts(
     user: &str,
     service: Option<&str>,
     host: Option<&str>,
-) -> Result<Option<LoginFacts>, String> {
+) -> Result<Option<LoginFacts>, LookupError> {
     let Some(pw) = underlying_getpwnam(user)? else {
         return Ok(None);
     };

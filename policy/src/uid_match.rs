@@ -21,6 +21,7 @@ use std::collections::HashSet;
 use crate::decision::Decision;
 use crate::engine::Policy;
 use crate::facts::LoginFacts;
+pub use crate::sys::LookupError;
 
 /// The uids of the users a policy's record rules name, resolved once per
 /// policy load (NSS's cheap selection by uid).
@@ -54,13 +55,45 @@ pub struct Account {
 /// NSS module (it would answer for the alias with the recorder as shell).
 /// `Err` is a lookup failure (not "not found").
 pub trait Accounts {
-    fn by_name(&self, name: &str) -> Result<Option<Account>, String>;
+    fn by_name(&self, name: &str) -> Result<Option<Account>, LookupError>;
     /// The account the passwd database gives first for `uid`.
-    fn by_uid(&self, uid: u32) -> Result<Option<Account>, String>;
+    fn by_uid(&self, uid: u32) -> Result<Option<Account>, LookupError>;
     /// (name of the group with gid `gid`, supplementary group names).
     fn groups(&self, name: &str, gid: u32) -> (Option<String>, Vec<String>);
     /// The member names the group database lists for `group`.
-    fn members(&self, group: &str) -> Result<Vec<String>, String>;
+    fn members(&self, group: &str) -> Result<Vec<String>, LookupError>;
+}
+
+/// What selection by uid was looking up when a lookup failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subject {
+    Uid(u32),
+    User(String),
+    GroupMembers(String),
+}
+
+/// A lookup that selection by uid needs failed, so the login cannot be
+/// decided (the caller fails secure).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SelectionError {
+    pub subject: Subject,
+    pub error: LookupError,
+}
+
+impl std::fmt::Display for SelectionError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.subject {
+            Subject::Uid(uid) => write!(f, "lookup of uid {uid}: {}", self.error),
+            Subject::User(name) => write!(f, "lookup of user {name}: {}", self.error),
+            Subject::GroupMembers(g) => write!(f, "members of group {g}: {}", self.error),
+        }
+    }
+}
+
+impl std::error::Error for SelectionError {}
+
+fn failed(subject: Subject) -> impl FnOnce(LookupError) -> SelectionError {
+    move |error| SelectionError { subject, error }
 }
 
 /// The users and groups named by the record rules of every source: whoever
@@ -83,7 +116,7 @@ pub fn decide_login(
     policy: &Policy,
     facts: &LoginFacts,
     accounts: &dyn Accounts,
-) -> Result<Decision, String> {
+) -> Result<Decision, SelectionError> {
     let own = policy.decide(facts);
     if own.record {
         return Ok(own);
@@ -92,7 +125,7 @@ pub fn decide_login(
     let mut tried: HashSet<String> = HashSet::from([facts.user.clone()]);
     let first = accounts
         .by_uid(facts.uid)
-        .map_err(|e| format!("lookup of uid {}: {e}", facts.uid))?;
+        .map_err(failed(Subject::Uid(facts.uid)))?;
     if let Some(d) = try_account(policy, facts, accounts, first, &mut tried) {
         return Ok(d);
     }
@@ -104,7 +137,7 @@ pub fn decide_login(
     for group in &names.groups {
         let members = accounts
             .members(group)
-            .map_err(|e| format!("members of group {group}: {e}"))?;
+            .map_err(failed(Subject::GroupMembers(group.clone())))?;
         for name in &members {
             if let Some(d) = try_name(policy, facts, accounts, name, &mut tried)? {
                 return Ok(d);
@@ -120,13 +153,13 @@ fn try_name(
     accounts: &dyn Accounts,
     name: &str,
     tried: &mut HashSet<String>,
-) -> Result<Option<Decision>, String> {
+) -> Result<Option<Decision>, SelectionError> {
     if tried.contains(name) {
         return Ok(None);
     }
     let acc = accounts
         .by_name(name)
-        .map_err(|e| format!("lookup of user {name}: {e}"))?;
+        .map_err(failed(Subject::User(name.to_string())))?;
     // A name that does not resolve is not asked again.
     tried.insert(name.to_string());
     Ok(try_account(policy, facts, accounts, acc, tried))
@@ -189,14 +222,17 @@ mod tests {
     }
 
     impl Accounts for Fake {
-        fn by_name(&self, name: &str) -> Result<Option<Account>, String> {
+        fn by_name(&self, name: &str) -> Result<Option<Account>, LookupError> {
             self.asked.borrow_mut().push(name.into());
             if self.fail == Some(name) {
-                return Err("temporary failure".into());
+                return Err(LookupError::TryAgain {
+                    service: "ldap".into(),
+                    errno: libc::EAGAIN,
+                });
             }
             Ok(self.passwd.iter().find(|a| a.name == name).cloned())
         }
-        fn by_uid(&self, uid: u32) -> Result<Option<Account>, String> {
+        fn by_uid(&self, uid: u32) -> Result<Option<Account>, LookupError> {
             Ok(self.passwd.iter().find(|a| a.uid == uid).cloned())
         }
         fn groups(&self, name: &str, _gid: u32) -> (Option<String>, Vec<String>) {
@@ -208,7 +244,7 @@ mod tests {
                 .collect();
             (Some(name.to_string()), gs)
         }
-        fn members(&self, group: &str) -> Result<Vec<String>, String> {
+        fn members(&self, group: &str) -> Result<Vec<String>, LookupError> {
             Ok(self
                 .members
                 .get(group)
@@ -339,17 +375,17 @@ groups = ["dba"]
         w.passwd = vec![acc("root2", 0), acc("carol", 2005), acc("calias", 2005)];
         struct PrimaryOps(Fake);
         impl Accounts for PrimaryOps {
-            fn by_name(&self, n: &str) -> Result<Option<Account>, String> {
+            fn by_name(&self, n: &str) -> Result<Option<Account>, LookupError> {
                 self.0.by_name(n)
             }
-            fn by_uid(&self, u: u32) -> Result<Option<Account>, String> {
+            fn by_uid(&self, u: u32) -> Result<Option<Account>, LookupError> {
                 self.0.by_uid(u)
             }
             fn groups(&self, name: &str, _: u32) -> (Option<String>, Vec<String>) {
                 let primary = if name == "carol" { "opsgrp" } else { name };
                 (Some(primary.into()), vec![])
             }
-            fn members(&self, g: &str) -> Result<Vec<String>, String> {
+            fn members(&self, g: &str) -> Result<Vec<String>, LookupError> {
                 self.0.members(g)
             }
         }
@@ -364,7 +400,8 @@ groups = ["dba"]
         let mut w = world();
         w.fail = Some("alice");
         let e = decide_login(&p, &facts("bob", 2002, "sshd"), &w).unwrap_err();
-        assert!(e.contains("lookup of user alice"), "{e}");
+        assert_eq!(e.subject, Subject::User("alice".into()));
+        assert!(e.to_string().contains("lookup of user alice"), "{e}");
     }
 
     #[test]

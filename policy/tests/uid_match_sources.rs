@@ -12,7 +12,7 @@ use tlog_rs_policy::freeipa::{
     CacheFile, CacheRule, CacheServices, CacheSettings, CacheUsers, Tier, CACHE_FORMAT,
     CACHE_VERSION,
 };
-use tlog_rs_policy::uid_match::{decide_login, Account, Accounts, SelectingNames};
+use tlog_rs_policy::uid_match::{decide_login, Account, Accounts, LookupError, SelectingNames};
 use tlog_rs_policy::{Action, LoginFacts, Policy};
 
 fn rule(name: &str, mode: Action, users: &[&str], groups: &[&str]) -> CacheRule {
@@ -83,7 +83,7 @@ fn setup() -> (TempDir, Policy) {
 struct Db(Vec<&'static str>);
 
 impl Accounts for Db {
-    fn by_name(&self, name: &str) -> Result<Option<Account>, String> {
+    fn by_name(&self, name: &str) -> Result<Option<Account>, LookupError> {
         let base = name.strip_suffix("-alias").unwrap_or(name);
         Ok(self.0.iter().position(|n| *n == base).map(|i| Account {
             name: name.into(),
@@ -91,14 +91,14 @@ impl Accounts for Db {
             gid: 3000 + i as u32,
         }))
     }
-    fn by_uid(&self, _: u32) -> Result<Option<Account>, String> {
+    fn by_uid(&self, _: u32) -> Result<Option<Account>, LookupError> {
         // As if every alias came first in passwd: only rule names help.
         Ok(None)
     }
     fn groups(&self, _: &str, _: u32) -> (Option<String>, Vec<String>) {
         (None, Vec::new())
     }
-    fn members(&self, _: &str) -> Result<Vec<String>, String> {
+    fn members(&self, _: &str) -> Result<Vec<String>, LookupError> {
         Ok(Vec::new())
     }
 }
