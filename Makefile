@@ -32,7 +32,7 @@ LOG_GROUP   ?= adm
 # keeps them as a debug package with STRIP=true).
 STRIP       ?= strip
 
-BINARIES    := tlog-rs tlog-rs-rec tlog-rs-rec-session
+BINARIES    := tlog-rs tlog-rs-rec tlog-rs-rec-session tlog-rs-web-auth
 MAN1        := man/tlog-rs.1
 MAN5        := man/tlog-rs-policy.toml.5 man/tlog-rs-central.toml.5
 MAN8        := man/pam_tlog.8 man/nss_tlog.8 man/tlog-rs-rec-session.8 man/tlog-rs-index.8 man/tlog-rs-search.8

@@ -327,15 +327,16 @@ async fn list(
         }
     };
     // Not an auditor: own recordings only, whatever the filters say.
+    let mut nobody = false;
     if !s.auditor {
-        if q.user.as_ref().is_some_and(|u| *u != s.user) {
-            q.user = Some(String::new());
-        } else {
-            q.user = Some(s.user.clone());
-        }
+        nobody = q.user.as_ref().is_some_and(|u| *u != s.user);
+        q.user = Some(s.user.clone());
     }
     let page = f.page.unwrap_or(0);
     let hits = match with_store(&st, move |store| {
+        if nobody {
+            return Ok(vec![]);
+        }
         store.search(&q).map_err(|e| e.to_string())
     })
     .await
