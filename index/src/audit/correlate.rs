@@ -47,10 +47,7 @@ impl Touched {
     }
 
     pub fn event(&mut self, e: &AuditEvent) {
-        let r = self
-            .hosts
-            .entry(e.host.clone())
-            .or_insert((e.t_ms, e.t_ms));
+        let r = self.hosts.entry(e.host.clone()).or_insert((e.t_ms, e.t_ms));
         r.0 = r.0.min(e.t_ms);
         r.1 = r.1.max(e.t_ms);
     }

@@ -189,7 +189,11 @@ pub fn sockaddr_text(v: Option<&Value>) -> String {
     let f = v["family"].as_str().unwrap_or("?");
     match f {
         "inet" => format!("inet {}:{}", v["addr"].as_str().unwrap_or("?"), v["port"]),
-        "inet6" => format!("inet6 [{}]:{}", v["addr"].as_str().unwrap_or("?"), v["port"]),
+        "inet6" => format!(
+            "inet6 [{}]:{}",
+            v["addr"].as_str().unwrap_or("?"),
+            v["port"]
+        ),
         "unix" => format!("unix {}", v["path"].as_str().unwrap_or("?")),
         _ => v.to_string(),
     }
@@ -250,14 +254,14 @@ pub fn from_export(m: &Map<String, Value>, host: Option<&str>) -> Result<AuditEv
     };
     let paths = match m.get("paths") {
         None | Some(Value::Null) => Vec::new(),
-        Some(p) => serde_json::from_value(p.clone())
-            .map_err(|e| format!("audit event: \"paths\": {e}"))?,
+        Some(p) => {
+            serde_json::from_value(p.clone()).map_err(|e| format!("audit event: \"paths\": {e}"))?
+        }
     };
     let argv = match m.get("argv") {
         None | Some(Value::Null) => None,
         Some(a) => Some(
-            serde_json::from_value(a.clone())
-                .map_err(|e| format!("audit event: \"argv\": {e}"))?,
+            serde_json::from_value(a.clone()).map_err(|e| format!("audit event: \"argv\": {e}"))?,
         ),
     };
     Ok(AuditEvent {
@@ -417,7 +421,11 @@ pub fn from_laurel(m: &Map<String, Value>, host: Option<&str>) -> Result<AuditEv
         argv: first_obj(m, "EXECVE")
             .and_then(|e| e.get("ARGV"))
             .and_then(Value::as_array)
-            .map(|a| a.iter().map(|v| str_of(Some(v)).unwrap_or_default()).collect()),
+            .map(|a| {
+                a.iter()
+                    .map(|v| str_of(Some(v)).unwrap_or_default())
+                    .collect()
+            }),
         cwd: first_obj(m, "CWD").and_then(|c| str_of(c.get("cwd"))),
         paths: match m.get("PATH") {
             Some(Value::Array(a)) => a

@@ -201,9 +201,9 @@ impl AuditStore for Sqlite {
     }
 
     fn input_lines(&mut self, rec: i64) -> Result<Vec<(i64, String)>> {
-        let mut st = self
-            .conn()
-            .prepare_cached("SELECT t_ms, text FROM commands WHERE rec_key=?1 ORDER BY t_ms, rowid")?;
+        let mut st = self.conn().prepare_cached(
+            "SELECT t_ms, text FROM commands WHERE rec_key=?1 ORDER BY t_ms, rowid",
+        )?;
         let v = st
             .query_map([rec], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -254,11 +254,9 @@ impl AuditStore for Sqlite {
     fn audit_counts(&mut self) -> Result<[u64; 2]> {
         let c = self.conn();
         let n: i64 = c.query_row("SELECT count(*) FROM audit_events", [], |r| r.get(0))?;
-        let l: i64 = c.query_row(
-            "SELECT count(DISTINCT ev_key) FROM audit_links",
-            [],
-            |r| r.get(0),
-        )?;
+        let l: i64 = c.query_row("SELECT count(DISTINCT ev_key) FROM audit_links", [], |r| {
+            r.get(0)
+        })?;
         Ok([n as u64, l as u64])
     }
 }

@@ -87,9 +87,13 @@ fn laurel_export_and_raw_give_the_same_events() {
     // The session's events: ses 280 of auid 1, with a connect and an exit 3.
     let ses: Vec<&AuditEvent> = raw.iter().filter(|e| e.ses == Some(280)).collect();
     assert!(ses.iter().all(|e| e.auid == Some(1)));
-    assert!(ses.iter().any(|e| e.kind == Kind::Exit && e.status == Some(3)));
+    assert!(ses
+        .iter()
+        .any(|e| e.kind == Kind::Exit && e.status == Some(3)));
     assert!(ses.iter().any(|e| e.kind == Kind::Net
-        && e.sockaddr.as_ref().is_some_and(|s| s["addr"] == "127.0.0.1")));
+        && e.sockaddr
+            .as_ref()
+            .is_some_and(|s| s["addr"] == "127.0.0.1")));
 }
 
 #[test]
@@ -192,7 +196,10 @@ fn correlation_by_ses_does_not_depend_on_arrival_order() {
     assert_eq!(a, b);
     assert_eq!(a.join, Join::Ses);
     assert_eq!(a.auth_failures, 0);
-    assert!(a.events.iter().all(|(r, e)| *r == Role::Session && e.ses == Some(280)));
+    assert!(a
+        .events
+        .iter()
+        .all(|(r, e)| *r == Role::Session && e.ses == Some(280)));
     assert_eq!(
         a.events.len(),
         raw_events("../audit/tests/data/live.log", None)
@@ -221,7 +228,11 @@ fn correlation_by_ses_does_not_depend_on_arrival_order() {
         .unwrap();
     assert_eq!(touch.offset_ms, 1796406461892 - 1796406461800);
     // Again: nothing new, same result.
-    index(&mut first_rec, std::slice::from_ref(&rec), std::slice::from_ref(&log));
+    index(
+        &mut first_rec,
+        std::slice::from_ref(&rec),
+        std::slice::from_ref(&log),
+    );
     assert_eq!(trail_of(&mut first_rec, "r1").0, a);
     // search --exec
     let hits = AuditFilter {
