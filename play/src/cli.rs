@@ -10,7 +10,8 @@ use crate::options::{Goto, PlayOptions};
 use crate::source::{JournalQuery, PacketSource, SourceSpec};
 use crate::stored::{OpenStored, StoredArgs};
 use crate::timestr::parse_time;
-use crate::{asciicast, feed, interactive, list, stream, term, timeline};
+use crate::{asciicast, feed, interactive, list, raw, stream, term, timeline};
+use tlog_rs_format::charset::Charset;
 
 const PLAY_USAGE: &str = "\
 usage: tlog-rs play [-i FILE | FILE] [-r file|journal] [-m REC] [--lax]
@@ -35,7 +36,9 @@ Exit status: 0 listed, 1 error or bad lines, 2 usage error,
 
 const EXPORT_USAGE: &str = "\
 usage: tlog-rs export --format asciicast [-m REC] [--lax] [--input] [-o OUT] FILE
-       tlog-rs export --format asciicast --db DB|--config FILE [--host HOST] REC [...]";
+       tlog-rs export --format asciicast --db DB|--config FILE [--host HOST] REC [...]
+       tlog-rs export --format raw [--charset NAME] [--input] [...] (output or input bytes;
+                      NAME: the start entry's charset, to get the terminal's original bytes)";
 
 /// Entry point for the three subcommands; returns the exit code.
 pub fn run(cmd: &str, args: Vec<OsString>) -> i32 {
@@ -373,6 +376,7 @@ fn export(args: Vec<OsString>, open: Option<&OpenStored>) -> Result<i32, Failure
     let mut args = Args::new(args).map_err(&u)?;
     let mut src = SourceArgs::new();
     let (mut rec, mut lax, mut input, mut out_path, mut format) = (None, false, false, None, None);
+    let mut charset = None;
     while let Some(a) = args.next().map_err(&u)? {
         match a {
             Arg::Positional(p) => src.set_file(p).map_err(&u)?,
@@ -384,6 +388,11 @@ fn export(args: Vec<OsString>, open: Option<&OpenStored>) -> Result<i32, Failure
                 }
                 match o.as_str() {
                     "format" => format = Some(args.value(&o).map_err(&u)?),
+                    "charset" => {
+                        let v = args.value(&o).map_err(&u)?;
+                        let c: Charset = v.parse().map_err(|e| u(format!("--charset: {e}")))?;
+                        charset = Some(c);
+                    }
                     "m" | "file-match" => rec = Some(args.value(&o).map_err(&u)?),
                     "o" | "output" => out_path = Some(PathBuf::from(args.value(&o).map_err(&u)?)),
                     "lax" => {
@@ -403,10 +412,16 @@ fn export(args: Vec<OsString>, open: Option<&OpenStored>) -> Result<i32, Failure
             }
         }
     }
-    match format.as_deref() {
-        Some("asciicast") => {}
-        Some(other) => return Err(u(format!("unsupported format {other:?} (asciicast)"))),
-        None => return Err(u("--format asciicast is required".into())),
+    let raw = match format.as_deref() {
+        Some("asciicast") => false,
+        Some("raw") => true,
+        Some(other) => return Err(u(format!("unsupported format {other:?} (asciicast, raw)"))),
+        None => return Err(u("--format asciicast or raw is required".into())),
+    };
+    if charset.is_some() && !raw {
+        return Err(u(
+            "--charset needs --format raw (asciicast is UTF-8 text)".into()
+        ));
     }
     let (mut source, meta) = match src.stored(rec.clone()).map_err(&u)? {
         Some(a) => {
@@ -420,7 +435,10 @@ fn export(args: Vec<OsString>, open: Option<&OpenStored>) -> Result<i32, Failure
             (source, asciicast::Meta::probe(&spec))
         }
     };
-    let mut write = |w: &mut dyn Write| asciicast::export(&mut source, &meta, input, w);
+    let mut write = |w: &mut dyn Write| match raw {
+        true => raw::export(&mut source, input, charset.unwrap_or(Charset::Utf8), w),
+        false => asciicast::export(&mut source, &meta, input, w),
+    };
     match out_path {
         Some(p) => {
             let f = std::fs::File::create(&p)

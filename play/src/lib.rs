@@ -14,6 +14,7 @@ pub mod interactive;
 pub mod keys;
 pub mod list;
 pub mod options;
+pub mod raw;
 pub mod render;
 pub mod source;
 pub mod stored;
