@@ -6,18 +6,21 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use crate::config::{Config, DbSpec};
+use crate::es::EsSource;
 use crate::ingest::{Indexer, Problem, Sources};
 use crate::store::{self, Hit, Query, State};
 use crate::timewin::{self, rfc3339_utc, short_time, Zone};
 
 pub const INDEX_USAGE: &str = "\
 usage: tlog-rs index [--config FILE] [--db PATH] [--jsonl DIR|FILE]... [--journal DIR|FILE]...
+                     [--es URL --es-index NAME [--es-user USER --es-password-file FILE] [--es-ca FILE]]
                      [--audit-log FILE]...
                      [--audit-host NAME] [--stats] [--quiet]
 
 Adds what is new in the JSON Lines stores (the file writer's log and its
 .events sidecar, or the central rsyslog layout DIR/HOST/YYYY-MM-DD.jsonl) to
-the index. Without --jsonl, the [sources] of the central config are read.
+the index, and the journal and Elasticsearch/OpenSearch stores. Without a
+source option, the [sources] of the central config are read.
 Running it again adds nothing new; bad lines are reported as FILE:LINE.
 Audit events (tlog-rs audit-export or laurel JSON lines) in the JSON Lines
 stores and raw audit logs are joined to the recordings (docs/audit.md).
@@ -28,6 +31,11 @@ stores and raw audit logs are joined to the recordings (docs/audit.md).
   --journal PATH a journal directory (systemd-journal-remote's output, or
                  /var/log/journal) or journal file (repeatable; read with
                  journalctl, resumed after the last entry indexed)
+  --es URL       an Elasticsearch/OpenSearch server (https://HOST:9200), with
+  --es-index NAME  the index (or alias) rsyslog writes; read with a point in
+                 time and search_after, from the last document indexed
+  --es-user USER, --es-password-file FILE   basic auth (the file: mode 0600)
+  --es-ca FILE   PEM CA certificate(s) of the server (default: Mozilla's roots)
   --audit-log FILE  a raw audit.log to index (repeatable; read whole, idempotent)
   --audit-host NAME host of the --audit-log events without node= (name_format = none)
   --stats        print counts when done (also shown on a terminal)
@@ -85,6 +93,11 @@ impl Scan {
             "--db",
             "--jsonl",
             "--journal",
+            "--es",
+            "--es-index",
+            "--es-user",
+            "--es-password-file",
+            "--es-ca",
             "--user",
             "--group",
             "--host",
@@ -215,6 +228,7 @@ fn index_main(args: Vec<OsString>) -> Result<i32, String> {
         db: None,
     };
     let (mut jsonl, mut journal) = (Vec::new(), Vec::new());
+    let mut es = EsSource::default();
     let (mut audit_logs, mut audit_host) = (Vec::new(), None);
     let (mut stats, mut quiet) = (false, false);
     while let Some(a) = s.items.next() {
@@ -224,6 +238,11 @@ fn index_main(args: Vec<OsString>) -> Result<i32, String> {
         match a.as_str() {
             "--jsonl" => jsonl.push(PathBuf::from(s.value(&a)?)),
             "--journal" => journal.push(PathBuf::from(s.value(&a)?)),
+            "--es" => es.url = s.value(&a)?,
+            "--es-index" => es.index = s.value(&a)?,
+            "--es-user" => es.user = Some(s.value(&a)?),
+            "--es-password-file" => es.password_file = Some(PathBuf::from(s.value(&a)?)),
+            "--es-ca" => es.ca_file = Some(PathBuf::from(s.value(&a)?)),
             "--audit-log" => audit_logs.push(PathBuf::from(s.value(&a)?)),
             "--audit-host" => audit_host = Some(s.value(&a)?),
             "--stats" => stats = true,
@@ -236,12 +255,21 @@ fn index_main(args: Vec<OsString>) -> Result<i32, String> {
         }
     }
     let (config, db) = common.load()?;
-    if jsonl.is_empty() && audit_logs.is_empty() && journal.is_empty() {
-        jsonl = config.jsonl.clone();
+    let mut es_list = Vec::new();
+    if !es.url.is_empty() || !es.index.is_empty() {
+        if es.url.is_empty() || es.index.is_empty() {
+            return Err("--es URL and --es-index NAME go together".into());
+        }
+        es_list.push(es);
     }
-    if jsonl.is_empty() && audit_logs.is_empty() && journal.is_empty() {
+    if jsonl.is_empty() && audit_logs.is_empty() && journal.is_empty() && es_list.is_empty() {
+        jsonl = config.jsonl.clone();
+        journal = config.journal.clone();
+        es_list = config.es.clone();
+    }
+    if jsonl.is_empty() && audit_logs.is_empty() && journal.is_empty() && es_list.is_empty() {
         return Err(
-            "nothing to index: give --jsonl DIR, --journal DIR or set [sources] jsonl in the central config"
+            "nothing to index: give --jsonl DIR, --journal DIR, --es URL or set [sources] in the central config"
                 .into(),
         );
     }
@@ -267,7 +295,11 @@ fn index_main(args: Vec<OsString>) -> Result<i32, String> {
         .collect();
     let report = Indexer::new(store.as_mut(), &mut report_problem, tty && !quiet)
         .audit_logs(audit_logs)
-        .run_all(&Sources { jsonl, journal })
+        .run_all(&Sources {
+            jsonl,
+            journal,
+            es: es_list,
+        })
         .map_err(|e| e.to_string())?;
     if (stats || tty) && !quiet {
         let [recs, msgs, chunks, cmds, kfs] = store.counts().map_err(|e| e.to_string())?;

@@ -99,6 +99,11 @@ pub struct Config {
     pub db: DbSpec,
     /// Directories (or files) in the JSONL layouts `tlog-rs index --jsonl` reads.
     pub jsonl: Vec<PathBuf>,
+    /// Journal directories or files (`--journal`).
+    pub journal: Vec<PathBuf>,
+    /// Elasticsearch/OpenSearch indices (`--es`); also the credentials
+    /// `play --db` uses to read messages back from them.
+    pub es: Vec<crate::es::EsSource>,
     pub hostgroups: BTreeMap<String, Vec<String>>,
     pub admin: Admin,
     pub web: Web,
@@ -109,6 +114,8 @@ impl Default for Config {
         Config {
             db: DbSpec::Sqlite(PathBuf::from(DEFAULT_DB)),
             jsonl: vec![],
+            journal: vec![],
+            es: vec![],
             hostgroups: BTreeMap::new(),
             admin: Admin::default(),
             web: Web::default(),
@@ -139,6 +146,20 @@ struct RawWeb {
 struct RawSources {
     #[serde(default)]
     jsonl: Vec<toml::Spanned<String>>,
+    #[serde(default)]
+    journal: Vec<toml::Spanned<String>>,
+    #[serde(default)]
+    es: Vec<toml::Spanned<RawEs>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEs {
+    url: String,
+    index: String,
+    user: Option<String>,
+    password_file: Option<String>,
+    ca_file: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -181,6 +202,40 @@ impl Config {
                 ));
             }
             c.jsonl.push(PathBuf::from(p.into_inner()));
+        }
+        for p in raw.sources.journal {
+            if !p.get_ref().starts_with('/') {
+                return Err(at(
+                    Some(p.span().start),
+                    format!("sources.journal: {:?} is not an absolute path", p.get_ref()),
+                ));
+            }
+            c.journal.push(PathBuf::from(p.into_inner()));
+        }
+        for e in raw.sources.es {
+            let span = e.span().start;
+            let e = e.into_inner();
+            for f in [&e.password_file, &e.ca_file].into_iter().flatten() {
+                if !f.starts_with('/') {
+                    return Err(at(
+                        Some(span),
+                        format!("sources.es: {f:?} is not an absolute path"),
+                    ));
+                }
+            }
+            if e.user.is_some() != e.password_file.is_some() {
+                return Err(at(
+                    Some(span),
+                    "sources.es: user and password_file go together".into(),
+                ));
+            }
+            c.es.push(crate::es::EsSource {
+                url: e.url,
+                index: e.index,
+                user: e.user,
+                password_file: e.password_file.map(PathBuf::from),
+                ca_file: e.ca_file.map(PathBuf::from),
+            });
         }
         for (name, hosts) in raw.hostgroups {
             let span = hosts.span().start;

@@ -16,7 +16,7 @@
 //! recording tampered. Bad lines are reported by FILE:LINE and skipped,
 //! never the rest of the file.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::os::unix::fs::{FileExt, MetadataExt};
@@ -27,6 +27,7 @@ use serde_json::{Map, Value};
 use tlog_rs_format::{parse_message, Message};
 
 use crate::derive::{time_ms, Deriver};
+use crate::es::{self, EsClient, EsSource};
 use crate::journal::JournalReader;
 use crate::recording::{Fetcher, SourceLoc};
 use crate::store::{Added, EventInfo, FileCursor, MessageRef, Store, StoreError};
@@ -82,8 +83,10 @@ pub struct Indexer<'a> {
     report: Report,
     problems: &'a mut dyn FnMut(Problem),
     progress: Option<Instant>,
-    /// Cursor of the journal entry being indexed: problems name it.
-    journal_entry: Option<String>,
+    /// The journal entry or ES document being indexed: problems name it.
+    entry: Option<String>,
+    /// Credentials of this run's ES sources, to read messages back.
+    es_sources: Vec<EsSource>,
     audit: crate::audit::correlate::Touched,
     audit_logs: Vec<(PathBuf, Option<String>)>,
 }
@@ -94,6 +97,7 @@ pub struct Sources {
     pub jsonl: Vec<PathBuf>,
     /// Journal directories or files.
     pub journal: Vec<PathBuf>,
+    pub es: Vec<EsSource>,
 }
 
 /// FNV-1a, stable across builds (stored in the index).
@@ -426,7 +430,8 @@ impl<'a> Indexer<'a> {
             report: Report::default(),
             problems,
             progress: progress.then(Instant::now),
-            journal_entry: None,
+            entry: None,
+            es_sources: Vec::new(),
             audit: Default::default(),
             audit_logs: Vec::new(),
         }
@@ -439,8 +444,8 @@ impl<'a> Indexer<'a> {
     }
 
     fn problem(&mut self, file: &Path, line: Option<u64>, message: String) {
-        let (line, message) = match &self.journal_entry {
-            Some(c) => (None, format!("entry {c}: {message}")),
+        let (line, message) = match &self.entry {
+            Some(c) => (None, format!("{c}: {message}")),
             None => (line, message),
         };
         (self.problems)(Problem {
@@ -478,6 +483,10 @@ impl<'a> Indexer<'a> {
         for j in &sources.journal {
             self.journal(j)?;
         }
+        for e in &sources.es {
+            self.es(e)?;
+        }
+        self.es_sources = sources.es.clone();
         let roots = &sources.jsonl[..];
         let mut seen = HashSet::new();
         for root in roots {
@@ -586,9 +595,9 @@ impl<'a> Indexer<'a> {
             let n = e.body.len() as u64;
             self.report.bytes += n;
             since_commit += n;
-            self.journal_entry = Some(e.cursor);
+            self.entry = Some(format!("entry {}", e.cursor));
             let r = self.line(&shown, id, 0, e.realtime_us, &e.body);
-            self.journal_entry = None;
+            self.entry = None;
             r?;
             if since_commit >= COMMIT_BYTES {
                 since_commit = 0;
@@ -605,6 +614,115 @@ impl<'a> Indexer<'a> {
             self.store.save_source_cursor(&name, c)?;
         }
         self.store.commit()?;
+        Ok(())
+    }
+
+    /// Index the documents of an Elasticsearch/OpenSearch index from its
+    /// cursor on (see `es`).
+    fn es(&mut self, src: &EsSource) -> Result<(), StoreError> {
+        let loc = src.loc();
+        let name = loc.to_string();
+        let shown = PathBuf::from(&name);
+        let mut client = match EsClient::new(src) {
+            Ok(c) => c,
+            Err(e) => {
+                self.problem(&shown, None, e);
+                return Ok(());
+            }
+        };
+        let cursor: Option<i64> = self
+            .store
+            .source_cursor(&name)?
+            .and_then(|c| c.parse().ok());
+        let (query, sort) = es::ingest_query(cursor);
+        let mut pit = match client.open_pit() {
+            Ok(p) => p,
+            Err(e) => {
+                self.problem(&shown, None, e);
+                return Ok(());
+            }
+        };
+        self.report.files += 1;
+        // Message refs point to a row per recording (see recording::SourceLoc).
+        let prefix = format!("{name}#");
+        let mut rows: HashMap<String, i64> = self
+            .store
+            .files()?
+            .into_iter()
+            .filter(|c| c.path.starts_with(&prefix))
+            .map(|c| (c.path, c.id))
+            .collect();
+        let (mut after, mut last_ts) = (None, cursor);
+        self.store.begin()?;
+        loop {
+            let (hits, next) = match client.page(&pit, &query, &sort, after.as_ref()) {
+                Ok(p) => p,
+                Err(e) => {
+                    self.problem(&shown, None, e);
+                    break;
+                }
+            };
+            pit = next;
+            let Some(last) = hits.last() else { break };
+            after = Some(last.sort.clone());
+            for h in &hits {
+                let line = es::document_line(&h.source);
+                let key = match (h.source.get("host"), h.source.get("rec")) {
+                    (Some(Value::String(host)), Some(Value::String(rec))) => {
+                        Some((host.clone(), rec.clone()))
+                    }
+                    _ => None,
+                };
+                // Documents that are not messages (events, bad ones) need no row.
+                let file = match key {
+                    Some(key) if h.source.get("ver").is_some() => {
+                        let path = SourceLoc::Es {
+                            url: src.loc_url(),
+                            index: src.index.clone(),
+                            key: Some(key),
+                        }
+                        .to_string();
+                        match rows.get(&path) {
+                            Some(id) => *id,
+                            None => {
+                                let id = self.store.save_file(&FileCursor {
+                                    id: 0,
+                                    path: path.clone(),
+                                    dev: 0,
+                                    ino: 0,
+                                    head: 0,
+                                    offset: 0,
+                                    line: 0,
+                                })?;
+                                rows.insert(path, id);
+                                id
+                            }
+                        }
+                    }
+                    _ => 0,
+                };
+                self.report.bytes += line.len() as u64;
+                self.entry = Some(format!("document {}", h.id));
+                let r = self.line(&shown, file, 0, 0, &line);
+                self.entry = None;
+                r?;
+                if let Some(t) = es::hit_time(h) {
+                    last_ts = Some(last_ts.map_or(t, |l| l.max(t)));
+                }
+            }
+            // The cursor goes with the rows of each page.
+            if let Some(t) = last_ts {
+                self.store.save_source_cursor(&name, &t.to_string())?;
+            }
+            self.store.commit()?;
+            self.store.begin()?;
+            self.tick(&shown);
+            if hits.len() < es::PAGE {
+                break;
+            }
+        }
+        self.store.commit()?;
+        client.close_pit(&pit);
         Ok(())
     }
 
@@ -835,7 +953,7 @@ impl<'a> Indexer<'a> {
         for (n, key) in dirty.into_iter().enumerate() {
             let mut d = Deriver::new().pipe(self.store.is_pipe(key)?);
             let msgs = self.store.messages(key)?;
-            let mut fetch = Fetcher::new(&msgs);
+            let mut fetch = Fetcher::new(&msgs).es(&self.es_sources);
             // One transaction per recording; text is handed over in slices
             // so that a huge recording does not grow memory.
             self.store.begin()?;

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod derive;
+pub mod es;
 pub mod ingest;
 pub mod journal;
 pub mod recording;

@@ -19,6 +19,7 @@ use tlog_rs_play::asciicast::Meta;
 use tlog_rs_play::stored::{Stored, StoredArgs};
 
 use crate::config::{Config, DbSpec};
+use crate::es::{EsMessageSource, EsSource};
 use crate::ingest::message_hash;
 use crate::store::{self, Keyframe, MessageRef};
 
@@ -31,8 +32,13 @@ pub enum SourceLoc {
     /// A journal directory or file, as given to `--journal`: messages by
     /// realtime timestamp (see `journal`).
     Journal(PathBuf),
-    /// An Elasticsearch/OpenSearch index: messages by (host, rec, id).
-    Es { url: String, index: String },
+    /// An Elasticsearch/OpenSearch index; message refs point to one
+    /// recording's documents there (`key`: host and rec), read by id.
+    Es {
+        url: String,
+        index: String,
+        key: Option<(String, String)>,
+    },
 }
 
 const JOURNAL_PREFIX: &str = "journal:";
@@ -44,12 +50,18 @@ impl std::str::FromStr for SourceLoc {
         if let Some(p) = s.strip_prefix(JOURNAL_PREFIX) {
             Ok(SourceLoc::Journal(PathBuf::from(p)))
         } else if let Some(u) = s.strip_prefix(ES_PREFIX) {
-            let (url, index) = u
-                .rsplit_once('#')
-                .ok_or_else(|| format!("{s:?}: no index name after '#'"))?;
+            // Neither a base URL, an index name, a host name nor a rec id
+            // holds '#'.
+            let parts: Vec<&str> = u.split('#').collect();
+            let (url, index, key) = match parts[..] {
+                [url, index] => (url, index, None),
+                [url, index, host, rec] => (url, index, Some((host.to_string(), rec.to_string()))),
+                _ => return Err(format!("{s:?}: expected es:URL#INDEX[#HOST#REC]")),
+            };
             Ok(SourceLoc::Es {
                 url: url.to_string(),
                 index: index.to_string(),
+                key,
             })
         } else {
             Ok(SourceLoc::File(PathBuf::from(s)))
@@ -62,7 +74,13 @@ impl fmt::Display for SourceLoc {
         match self {
             SourceLoc::File(p) => write!(f, "{}", p.display()),
             SourceLoc::Journal(p) => write!(f, "{JOURNAL_PREFIX}{}", p.display()),
-            SourceLoc::Es { url, index } => write!(f, "{ES_PREFIX}{url}#{index}"),
+            SourceLoc::Es { url, index, key } => {
+                write!(f, "{ES_PREFIX}{url}#{index}")?;
+                match key {
+                    Some((host, rec)) => write!(f, "#{host}#{rec}"),
+                    None => Ok(()),
+                }
+            }
         }
     }
 }
@@ -98,23 +116,46 @@ impl MessageSource for FileSource {
 }
 
 /// `wanted`: the messages that will be asked for from this source, in
-/// the order they will be asked for.
-fn source_for(loc: &SourceLoc, wanted: Vec<MessageRef>) -> Result<Box<dyn MessageSource>, String> {
+/// the order they will be asked for; `es`: credentials of ES sources.
+fn source_for(
+    loc: &SourceLoc,
+    wanted: Vec<MessageRef>,
+    es: &[EsSource],
+) -> Result<Box<dyn MessageSource>, String> {
     match loc {
         SourceLoc::File(p) => Ok(Box::new(FileSource {
             path: p.clone(),
             file: None,
         })),
         SourceLoc::Journal(p) => Ok(Box::new(crate::journal::JournalSource::new(p, wanted))),
-        SourceLoc::Es { .. } => Err(format!(
-            "{loc}: reading messages back from this store is not supported yet"
-        )),
+        SourceLoc::Es { url, index, key } => {
+            // Credentials are not in the index: those of the same source
+            // given to this run or in the central config, else none.
+            let src = es
+                .iter()
+                .find(|e| {
+                    e.loc()
+                        == SourceLoc::Es {
+                            url: url.clone(),
+                            index: index.clone(),
+                            key: None,
+                        }
+                })
+                .cloned()
+                .unwrap_or_else(|| EsSource {
+                    url: url.clone(),
+                    index: index.clone(),
+                    ..EsSource::default()
+                });
+            Ok(Box::new(EsMessageSource::new(&src, wanted, key.clone())))
+        }
     }
 }
 
 /// Reads a recording's messages from wherever each one lies, checking
 /// each against the hash stored when it was indexed.
 pub struct Fetcher {
+    es: Vec<EsSource>,
     paths: HashMap<i64, String>,
     wanted: HashMap<i64, Vec<MessageRef>>,
     by_file: HashMap<i64, Box<dyn MessageSource>>,
@@ -130,10 +171,17 @@ impl Fetcher {
             wanted.entry(r.file).or_default().push(r.clone());
         }
         Fetcher {
+            es: Vec::new(),
             paths,
             wanted,
             by_file: HashMap::new(),
         }
+    }
+
+    /// Credentials for Elasticsearch sources.
+    pub fn es(mut self, es: &[EsSource]) -> Self {
+        self.es = es.to_vec();
+        self
     }
 
     /// The message's line and its parse.
@@ -143,7 +191,7 @@ impl Fetcher {
             Entry::Occupied(e) => e.into_mut(),
             Entry::Vacant(e) => {
                 let wanted = self.wanted.remove(&r.file).unwrap_or_default();
-                e.insert(source_for(&path.parse()?, wanted)?)
+                e.insert(source_for(&path.parse()?, wanted, &self.es)?)
             }
         };
         let line = src.line(r)?;
@@ -170,9 +218,9 @@ pub struct MessageLines {
 }
 
 impl MessageLines {
-    fn new(refs: Vec<(MessageRef, String)>) -> Self {
+    fn new(refs: Vec<(MessageRef, String)>, es: &[EsSource]) -> Self {
         MessageLines {
-            fetch: Fetcher::new(&refs),
+            fetch: Fetcher::new(&refs).es(es),
             refs: refs.into_iter(),
             buf: Vec::new(),
             pos: 0,
@@ -303,7 +351,7 @@ pub fn open(a: &StoredArgs, at: Option<u64>) -> Result<Stored, String> {
     }
     let name = format!("recording {} on {host}", a.rec);
     // The header facts come from the first message.
-    let mut first = MessageLines::new(refs[..1].to_vec());
+    let mut first = MessageLines::new(refs[..1].to_vec(), &config.es);
     let meta = match first.next_line()? {
         Some((_, m)) => Meta::from_message(m),
         None => Meta::default(),
@@ -317,7 +365,7 @@ pub fn open(a: &StoredArgs, at: Option<u64>) -> Result<Stored, String> {
         return Ok(Stored {
             name,
             lead: Vec::new(),
-            lines: Box::new(MessageLines::new(refs)),
+            lines: Box::new(MessageLines::new(refs, &config.es)),
             keyframe_ms: None,
             meta,
         });
@@ -329,7 +377,7 @@ pub fn open(a: &StoredArgs, at: Option<u64>) -> Result<Stored, String> {
             k.msg_id
         ));
     }
-    let mut lines = MessageLines::new(refs[i..].to_vec());
+    let mut lines = MessageLines::new(refs[i..].to_vec(), &config.es);
     let (_, m) = lines.next_line()?.expect("one ref left at least");
     Ok(Stored {
         name,
@@ -360,6 +408,15 @@ mod tests {
                 SourceLoc::Es {
                     url: "https://es.example.com:9200".into(),
                     index: "tlog-rsyslog".into(),
+                    key: None,
+                },
+            ),
+            (
+                "es:http://127.0.0.1:9200#tlog#fs1.example.com#abc-1",
+                SourceLoc::Es {
+                    url: "http://127.0.0.1:9200".into(),
+                    index: "tlog".into(),
+                    key: Some(("fs1.example.com".into(), "abc-1".into())),
                 },
             ),
         ] {
