@@ -961,7 +961,10 @@ impl<'a> Indexer<'a> {
             for (m, path) in msgs {
                 match fetch.get(&m) {
                     Ok((_, msg)) => d.message(&msg),
-                    Err(e) => self.problem(Path::new(&path), None, e),
+                    Err(e) => {
+                        let e = e.strip_prefix(&format!("{path}: ")).unwrap_or(&e);
+                        self.problem(Path::new(&path), None, e.to_string())
+                    }
                 }
                 if d.pending_bytes() >= DERIVE_SLICE {
                     self.store.add_derived(key, &d.drain())?;

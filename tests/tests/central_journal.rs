@@ -103,7 +103,11 @@ fn journal_source_is_indexed_incrementally_and_plays_back() {
     assert_eq!(err.lines().count(), 1, "only the broken entry: {err}");
     let msgs_a = jd.entries(&[&format!("TLOG_REC={rec_a}")]);
     assert!(msgs_a.len() > 5, "payload 256: several messages");
-    assert_eq!(count(&stats, " new messages"), msgs_a.len() as u64, "{stats}");
+    assert_eq!(
+        count(&stats, " new messages"),
+        msgs_a.len() as u64,
+        "{stats}"
+    );
     assert_eq!(count(&stats, " events"), 2, "start and end entry: {stats}");
 
     // Nothing new: the cursor resumes after the last entry read.
@@ -117,7 +121,11 @@ fn journal_source_is_indexed_incrementally_and_plays_back() {
     let (code, stats, err) = index(&db, &journal);
     assert_eq!(code, Some(0), "{err}");
     let msgs_b = jd.entries(&[&format!("TLOG_REC={rec_b}")]);
-    assert_eq!(count(&stats, " new messages"), msgs_b.len() as u64, "{stats}");
+    assert_eq!(
+        count(&stats, " new messages"),
+        msgs_b.len() as u64,
+        "{stats}"
+    );
     assert_eq!(count(&stats, " duplicates"), 0, "{stats}");
 
     // Searchable, complete (the end entry came from the journal too).
