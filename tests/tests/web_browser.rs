@@ -146,6 +146,15 @@ fn browser_login_list_filter_play_acl_csrf() {
         "",
     );
     let (_, a2) = record(&env, U.alice, &recs.join("a2.log"), None, "echo second");
+    // Over 1 MiB of output: the index keeps keyframes, the player seeks
+    // through segments.
+    let (_, a3) = record(
+        &env,
+        U.alice,
+        &recs.join("a3.log"),
+        Some("'seq 1 400000' 'echo after-seq-marker' exit"),
+        "",
+    );
     let (_, b1) = record(&env, U.bob, &recs.join("b1.log"), None, "echo bob-secret");
 
     let db = dir.path("central.db");
@@ -219,7 +228,7 @@ fn browser_login_list_filter_play_acl_csrf() {
         "base": format!("https://127.0.0.1:{port}"),
         "chromium": chromium,
         "screenshot": shot,
-        "alice": {"user": "alice", "password": PASSWORD, "host": host, "recs": [a1, a2],
+        "alice": {"user": "alice", "password": PASSWORD, "host": host, "recs": [a1, a2, a3], "seekRec": a3, "seekText": "after-seq-marker",
                   "textRec": a1, "text": text, "command": format!("echo {text}")},
         "bob": {"user": "bob", "host": host, "recs": [b1]},
         "auditor": {"user": "carol", "password": PASSWORD},

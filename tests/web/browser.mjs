@@ -128,7 +128,7 @@ try {
   check("player knows the duration", duration > 0, `${duration}`);
   await a.page.evaluate(() => window.tlogPlayer.play());
   await a.page.waitForFunction(
-    (t) => (document.querySelector("#player").textContent || "").includes(t),
+    (t) => [...document.querySelectorAll("#player .ap-line")].map((l) => l.textContent).join("\n").includes(t),
     cfg.alice.text,
     { timeout: 30000 },
   );
@@ -151,7 +151,7 @@ try {
     check(`command click seeks the player to ${times[i]}`, true, "");
   }
   await a.page.waitForFunction(
-    () => (document.querySelector("#player").textContent || "").includes("echo done"),
+    () => [...document.querySelectorAll("#player .ap-line")].map((l) => l.textContent).join("\n").includes("echo done"),
     null,
     { timeout: 10000 },
   );
@@ -159,13 +159,57 @@ try {
   await a.page.evaluate(() => window.tlogPlayer.seek(0));
   await a.page.evaluate(() => window.tlogPlayer.play());
   await a.page.waitForFunction(
-    (t) => (document.querySelector("#player").textContent || "").includes(t),
+    (t) => [...document.querySelectorAll("#player .ap-line")].map((l) => l.textContent).join("\n").includes(t),
     cfg.alice.text,
     { timeout: 30000 },
   );
   await a.page.evaluate(() => window.tlogPlayer.pause());
   await a.page.screenshot({ path: cfg.screenshot, fullPage: true });
   check("screenshot saved", true, "");
+
+  // --- keyframe seek: the segmented source ---
+  check("a short recording streams the asciicast", (await a.page.evaluate(() => window.tlogSource)) === "asciicast", "");
+  const segs = [];
+  a.page.on("request", (r) => {
+    const m = /\/seg\/(\d+)$/.exec(r.url());
+    if (m) segs.push(Number(m[1]));
+  });
+  await a.page.goto(`${base}/r/${cfg.alice.host}/${cfg.alice.seekRec}`);
+  await a.page.waitForFunction(() => window.tlogPlayer && window.tlogPlayer.getDuration() > 0, null, {
+    timeout: 20000,
+  });
+  check("a long recording seeks from keyframes", (await a.page.evaluate(() => window.tlogSource)) === "segmented", "");
+  const seekButtons = await a.page.$$("#commands button[data-t]");
+  const end = await a.page.evaluate(() => window.tlogPlayer.getDuration());
+  await a.page.evaluate((t) => window.tlogPlayer.seek(t), end);
+  await a.page.waitForFunction(
+    (t) => [...document.querySelectorAll("#player .ap-line")].map((l) => l.textContent).join("\n").includes(t),
+    cfg.alice.seekText,
+    { timeout: 20000 },
+  );
+  check("a seek to the end shows the last screen", true, "");
+  check("the seek loaded a later segment", segs.some((n) => n > 0), `${segs}`);
+  await seekButtons[0].click();
+  const t0 = Number(await seekButtons[0].getAttribute("data-t"));
+  await a.page.waitForFunction(
+    (t) => Math.abs(window.tlogPlayer.getCurrentTime() - t) < 0.5,
+    t0,
+    { timeout: 10000 },
+  );
+  const gone = await a.page
+    .waitForFunction(
+      (t) => ![...document.querySelectorAll("#player .ap-line")].map((l) => l.textContent).join("\n").includes(t),
+      cfg.alice.seekText,
+      { timeout: 10000 },
+    )
+    .then(() => true, () => false);
+  check(
+    "a seek back shows the earlier screen",
+    gone,
+    `at ${await a.page.evaluate(() => window.tlogPlayer.getCurrentTime())} of ${end} (commands at ${t0}): ${await a.page.evaluate(() => [...document.querySelectorAll("#player .ap-line")].map((l) => l.textContent).join("\n"))}`,
+  );
+  const foreignSeg = await a.ctx.request.get(`${base}/r/${cfg.bob.host}/${cfg.bob.recs[0]}/seg/0`);
+  check("segments only for a playback the session started", foreignSeg.status() === 404, `${foreignSeg.status()}`);
 
   // --- exports ---
   const cast = await a.ctx.request.get(`${base}/r/${cfg.alice.host}/${cfg.alice.textRec}/export.cast`);
@@ -210,7 +254,7 @@ try {
   const log = await c.page.textContent("#access");
   check(
     "access log shows alice's view and export",
-    log.includes(cfg.alice.user) && log.includes("view") && log.includes("export-cast"),
+    log.includes(cfg.alice.user) && log.includes("view") && log.includes("play") && log.includes("export-cast"),
     log.slice(0, 300),
   );
   console.log("all checks passed");

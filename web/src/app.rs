@@ -18,7 +18,7 @@ use axum::Router;
 use bytes::Bytes;
 use serde::Deserialize;
 use tlog_rs_index::config::{Config, DbSpec};
-use tlog_rs_index::store::{self, AccessEntry, RecordingInfo, Store};
+use tlog_rs_index::store::{self, AccessEntry, Keyframe, MessageRef, RecordingInfo, Store};
 use tlog_rs_index::timewin;
 
 use crate::access::syslog;
@@ -62,6 +62,8 @@ pub fn router(state: S) -> Router {
         .route("/access", get(access_log))
         .route("/r/{host}/{rec}", get(recording))
         .route("/r/{host}/{rec}/cast", get(play_cast))
+        .route("/r/{host}/{rec}/index.json", get(segmented_index))
+        .route("/r/{host}/{rec}/seg/{n}", get(segment))
         .route("/r/{host}/{rec}/export.cast", get(export_cast))
         .route("/r/{host}/{rec}/export.jsonl", get(export_jsonl))
         .route("/static/{name}", get(static_file))
@@ -427,7 +429,21 @@ async fn recording(
         Ok(v) => v,
         Err(r) => return r,
     };
-    let body = pages::recording(&info, &cmds);
+    // Keyframes: seek through segments; none (pipe mode, short sessions):
+    // the whole asciicast.
+    let (h, r) = (info.hit.host.clone(), info.hit.rec.clone());
+    let segmented = match with_store(&st, move |store| {
+        store
+            .keyframes(&h, &r)
+            .map(|k| !k.is_empty())
+            .map_err(|e| e.to_string())
+    })
+    .await
+    {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let body = pages::recording(&info, &cmds, segmented);
     let scripts = [
         "<link rel=\"stylesheet\" href=\"/static/asciinema-player.css\">",
         "<script src=\"/static/asciinema-player.min.js\"></script>",
@@ -581,6 +597,161 @@ async fn export_jsonl(
     Path((host, rec)): Path<(String, String)>,
 ) -> Response {
     stream(st, headers, peer.ip(), host, rec, Kind::ExportJsonl).await
+}
+
+// ---- keyframe seek: asciinema-player's "segmented" source ----
+
+/// What the index and each segment are computed from, the same way for both.
+struct Segments {
+    plan: Vec<cast::SegmentPlan>,
+    keyframes: Vec<Keyframe>,
+    duration_ms: u64,
+    refs: Vec<(MessageRef, String)>,
+}
+
+fn segments(
+    store: &mut dyn Store,
+    info: &RecordingInfo,
+    cmds: &[(i64, String)],
+) -> Result<Segments, String> {
+    let keyframes = store
+        .keyframes(&info.hit.host, &info.hit.rec)
+        .map_err(|e| e.to_string())?;
+    let refs = store.messages(info.key).map_err(|e| e.to_string())?;
+    // The first window size, from the first message.
+    let mut size = (80, 24);
+    if let Some(first) = refs.first().cloned() {
+        if let Some(Ok((_, m))) = cast::Lines::new(vec![first]).next_message() {
+            if let Some((c, r)) = m.decode().0.iter().find_map(|p| match p.data {
+                tlog_rs_format::PacketData::Window { cols, rows } if cols > 0 && rows > 0 => {
+                    Some((cols, rows))
+                }
+                _ => None,
+            }) {
+                size = (c, r);
+            }
+        }
+    }
+    let duration_ms = [
+        info.hit.end_ms - info.hit.start_ms,
+        cmds.last().map_or(0, |c| c.0),
+        keyframes.last().map_or(0, |k| k.t_ms + 2),
+        1,
+    ]
+    .into_iter()
+    .max()
+    .unwrap_or(1)
+    .max(1) as u64;
+    Ok(Segments {
+        plan: cast::plan(&keyframes, size, duration_ms),
+        keyframes,
+        duration_ms,
+        refs,
+    })
+}
+
+async fn segmented_index(
+    Extension(st): Extension<S>,
+    Extension(Client(peer)): Extension<Client>,
+    headers: HeaderMap,
+    Path((host, rec)): Path<(String, String)>,
+) -> Response {
+    let (token, s) = match require(&st, &headers) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let (info, cmds) = match visible(&st, &s, peer.ip(), host.clone(), rec.clone(), "play").await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let index = match with_store(&st, move |store| {
+        let sg = segments(store, &info, &cmds)?;
+        let d = sg.duration_ms;
+        let segs: Vec<serde_json::Value> = sg
+            .plan
+            .iter()
+            .enumerate()
+            .map(|(i, p)| serde_json::json!({"start": p.start_ms as f64 / 1000.0, "url": format!("seg/{i}")}))
+            .collect();
+        let markers: Vec<serde_json::Value> = cmds
+            .iter()
+            .map(|(t, text)| {
+                let label: String = text.chars().take(60).collect();
+                serde_json::json!([(*t).clamp(0, d as i64) as f64 / 1000.0, label])
+            })
+            .collect();
+        Ok(serde_json::json!({
+            "version": 1,
+            "duration": d as f64 / 1000.0,
+            "term": {"cols": sg.plan[0].cols, "rows": sg.plan[0].rows},
+            "segments": segs,
+            "markers": markers,
+        }))
+    })
+    .await
+    {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    st.sessions.start_playing(&token, &host, &rec);
+    json(index)
+}
+
+fn json(v: serde_json::Value) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], v.to_string()).into_response()
+}
+
+async fn segment(
+    Extension(st): Extension<S>,
+    headers: HeaderMap,
+    Path((host, rec, n)): Path<(String, String, String)>,
+) -> Response {
+    let (_, s) = match require(&st, &headers) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    // Only for a playback this session started (ACL checked and logged then).
+    let Ok(n) = n.parse::<usize>() else {
+        return not_found();
+    };
+    if !s.playing.contains(&(host.clone(), rec.clone())) {
+        return not_found();
+    }
+    let seg = with_store(&st, move |store| {
+        let Some(info) = store
+            .recording_info(&host, &rec)
+            .map_err(|e| e.to_string())?
+        else {
+            return Ok(None);
+        };
+        let cmds = store.commands(info.key).map_err(|e| e.to_string())?;
+        let sg = segments(store, &info, &cmds)?;
+        let Some(mut b) = cast::SegmentBuilder::new(&sg.plan, n, sg.duration_ms) else {
+            return Ok(None);
+        };
+        let first = b.first_id();
+        let refs: Vec<_> = sg.refs.into_iter().filter(|(m, _)| m.id >= first).collect();
+        let mut lines = cast::Lines::new(refs);
+        while !b.done() {
+            match lines.next_message() {
+                Some(Ok((_, m))) => b.push(&m),
+                Some(Err(e)) => return Err(e),
+                None => break,
+            }
+        }
+        let p = &sg.plan[n];
+        let init = p
+            .keyframe
+            .map(|k| String::from_utf8_lossy(&sg.keyframes[k].screen).into_owned())
+            .unwrap_or_default();
+        Ok(Some(b.finish((p.cols, p.rows, init))))
+    })
+    .await;
+    match seg {
+        Ok(Some(v)) => json(v),
+        Ok(None) => not_found(),
+        Err(r) => r,
+    }
 }
 
 // ---- access log ----

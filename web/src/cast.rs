@@ -7,7 +7,7 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 
 use tlog_rs_format::{parse_message, Message, PacketData};
-use tlog_rs_index::store::MessageRef;
+use tlog_rs_index::store::{Keyframe, MessageRef};
 use tlog_rs_play::asciicast::Utf8Stream;
 
 /// Reads the referenced lines in order. A line that changed since it was
@@ -86,7 +86,7 @@ impl Cast {
 
     pub fn push(&mut self, msg: &Message) -> Vec<u8> {
         let mut out = Vec::new();
-        let packets = msg.packets().unwrap_or_default();
+        let packets = msg.decode().0;
         if !self.header_done {
             // tlog writes the window size at the start of a recording.
             if let Some((c, r)) = packets.iter().find_map(|p| match p.data {
@@ -150,6 +150,181 @@ impl Cast {
     }
 }
 
+/// One segment of asciinema-player's "segmented" source: it starts from a
+/// keyframe's screen (made by the indexer) and plays the packets after it,
+/// so a seek loads one segment instead of replaying from the start.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SegmentPlan {
+    /// Player time of the segment's first event, ms. A keyframe's own time
+    /// plus 1: the packets at the keyframe's ms belong to the segment before
+    /// (the player needs each segment's events strictly before the next
+    /// segment's start).
+    pub start_ms: u64,
+    /// Packets strictly after (message id, packet index); None: from the start.
+    pub after: Option<(u64, u32)>,
+    pub cols: u16,
+    pub rows: u16,
+    /// Index of the keyframe whose screen starts it (None for the first).
+    pub keyframe: Option<usize>,
+}
+
+/// The segments of a recording from its keyframes (in packet order).
+pub fn plan(keyframes: &[Keyframe], size: (u16, u16), duration_ms: u64) -> Vec<SegmentPlan> {
+    let mut v = vec![SegmentPlan {
+        start_ms: 0,
+        after: None,
+        cols: size.0,
+        rows: size.1,
+        keyframe: None,
+    }];
+    for (i, k) in keyframes.iter().enumerate() {
+        let start = k.t_ms.max(0) as u64 + 1;
+        let last = v.last().map_or(0, |p| p.start_ms);
+        if start <= last || start >= duration_ms || k.cols == 0 || k.rows == 0 {
+            continue;
+        }
+        v.push(SegmentPlan {
+            start_ms: start,
+            after: Some((k.msg_id, k.packet)),
+            cols: k.cols,
+            rows: k.rows,
+            keyframe: Some(i),
+        });
+    }
+    v
+}
+
+/// The events of segment `n` of `plan`, as the player's JSON.
+pub struct SegmentBuilder {
+    from: Option<(u64, u32)>,
+    to: Option<(u64, u32)>,
+    start: u64,
+    /// Exclusive bound for segments that have a successor, inclusive
+    /// (the duration) for the last one.
+    end: u64,
+    last_segment: bool,
+    events: Vec<serde_json::Value>,
+    out_text: Utf8Stream,
+    in_text: Utf8Stream,
+    done: bool,
+    size: (u16, u16),
+}
+
+impl SegmentBuilder {
+    pub fn new(plan: &[SegmentPlan], n: usize, duration_ms: u64) -> Option<Self> {
+        let p = plan.get(n)?;
+        let next = plan.get(n + 1);
+        let mut b = SegmentBuilder {
+            from: p.after,
+            to: next.and_then(|q| q.after),
+            start: p.start_ms,
+            end: next.map_or(duration_ms, |q| q.start_ms),
+            last_segment: next.is_none(),
+            events: Vec::new(),
+            out_text: Utf8Stream::default(),
+            in_text: Utf8Stream::default(),
+            done: false,
+            size: (p.cols, p.rows),
+        };
+        if n > 0 {
+            // The player wants the first event exactly at the segment start.
+            b.events.push(serde_json::json!([secs_f(b.start), "o", ""]));
+        }
+        Some(b)
+    }
+
+    /// The first message id this segment needs (messages before it are skipped).
+    pub fn first_id(&self) -> u64 {
+        self.from.map_or(0, |f| f.0)
+    }
+
+    /// True once the packet that ends the segment was seen.
+    pub fn done(&self) -> bool {
+        self.done
+    }
+
+    fn time(&self, ts: u64) -> f64 {
+        let hi = if self.last_segment {
+            self.end
+        } else {
+            self.end.saturating_sub(1)
+        };
+        secs_f(ts.clamp(self.start, hi.max(self.start)))
+    }
+
+    pub fn push(&mut self, msg: &Message) {
+        if self.done || msg.id < self.first_id() {
+            return;
+        }
+        for (i, p) in msg.decode().0.into_iter().enumerate() {
+            let at = (msg.id, i as u32);
+            if self.from.is_some_and(|f| at <= f) {
+                continue;
+            }
+            if self.to.is_some_and(|t| at > t) {
+                self.done = true;
+                return;
+            }
+            let t = self.time(p.ts);
+            match p.data {
+                PacketData::Output(d) => {
+                    let s = self.out_text.push(&d);
+                    if !s.is_empty() {
+                        self.events.push(serde_json::json!([t, "o", s]));
+                    }
+                }
+                PacketData::Input(d) => {
+                    let s = self.in_text.push(&d);
+                    if !s.is_empty() {
+                        self.events.push(serde_json::json!([t, "i", s]));
+                    }
+                }
+                PacketData::Window { cols, rows } => {
+                    if cols > 0 && rows > 0 && (cols, rows) != self.size {
+                        self.size = (cols, rows);
+                        self.events
+                            .push(serde_json::json!([t, "r", format!("{cols}x{rows}")]));
+                    }
+                }
+            }
+            if self.to == Some(at) {
+                self.done = true;
+                return;
+            }
+        }
+    }
+
+    /// The segment's JSON: `{"snapshot": {...}, "events": [...]}`.
+    pub fn finish(mut self, snapshot: (u16, u16, String)) -> serde_json::Value {
+        let tail = self.out_text.finish();
+        if !tail.is_empty() {
+            let t = self
+                .events
+                .last()
+                .and_then(|e| e[0].as_f64())
+                .unwrap_or(secs_f(self.start));
+            self.events.push(serde_json::json!([t, "o", tail]));
+        }
+        let end = secs_f(self.end);
+        if self.last_segment && self.events.last().and_then(|e| e[0].as_f64()) != Some(end) {
+            // The player wants the last event exactly at the duration.
+            self.events.push(serde_json::json!([end, "o", ""]));
+        }
+        if self.events.is_empty() {
+            self.events
+                .push(serde_json::json!([secs_f(self.start), "o", ""]));
+        }
+        serde_json::json!({
+            "snapshot": {"cols": snapshot.0, "rows": snapshot.1, "init": snapshot.2},
+            "events": self.events,
+        })
+    }
+}
+
+fn secs_f(ms: u64) -> f64 {
+    ms as f64 / 1000.0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,5 +364,52 @@ mod tests {
         assert_eq!(lines[3], serde_json::json!([3.0, "r", "90x20"]));
         assert_eq!(lines[4], serde_json::json!([3.0, "o", "z"]));
         assert_eq!(lines.len(), 5);
+    }
+
+    fn kf(t_ms: i64, msg_id: u64, packet: u32) -> Keyframe {
+        Keyframe {
+            t_ms,
+            msg_id,
+            packet,
+            cols: 100,
+            rows: 30,
+            screen: b"\x1b[Hscreen".to_vec(),
+        }
+    }
+
+    #[test]
+    fn segments_cut_at_keyframes_with_the_players_rules() {
+        // Message 1: output at 0 and 500 ms; message 2: at 1000 and 1500 ms.
+        let m1 = msg(1, 0, "=100x30>1+500>1", "ab");
+        let m2 = msg(2, 1000, ">1+500>1", "cd");
+        // A keyframe after packet 1 of message 1 (the "b" at 500 ms), one
+        // that repeats its time (skipped) and one past the end (skipped).
+        let plan = plan(
+            &[kf(500, 1, 2), kf(500, 2, 0), kf(2000, 2, 1)],
+            (100, 30),
+            2000,
+        );
+        assert_eq!(plan.len(), 2);
+        assert_eq!(plan[1].start_ms, 501);
+        let build = |n: usize| {
+            let mut b = SegmentBuilder::new(&plan, n, 2000).unwrap();
+            for m in [&m1, &m2] {
+                b.push(m);
+            }
+            b.finish((100, 30, String::new()))["events"].clone()
+        };
+        let s0 = build(0);
+        assert_eq!(s0, serde_json::json!([[0.0, "o", "a"], [0.5, "o", "b"]]));
+        let s1 = build(1);
+        assert_eq!(
+            s1,
+            serde_json::json!([
+                [0.501, "o", ""],
+                [1.0, "o", "c"],
+                [1.5, "o", "d"],
+                [2.0, "o", ""]
+            ])
+        );
+        assert!(SegmentBuilder::new(&plan, 2, 2000).is_none());
     }
 }

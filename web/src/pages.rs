@@ -196,7 +196,7 @@ pub fn list(f: &Filters, hits: &[Hit], total: usize, err: Option<&str>, auditor:
     o
 }
 
-pub fn recording(info: &RecordingInfo, commands: &[(i64, String)]) -> String {
+pub fn recording(info: &RecordingInfo, commands: &[(i64, String)], segmented: bool) -> String {
     let h = &info.hit;
     let base = rec_href(&h.host, &h.rec);
     let mut o = String::new();
@@ -217,7 +217,12 @@ pub fn recording(info: &RecordingInfo, commands: &[(i64, String)]) -> String {
     );
     let _ = write!(
         o,
-        "<div class=\"recording\"><div id=\"player\" data-cast=\"{base}/cast\"></div><aside><h2>Commands</h2><ol id=\"commands\">"
+        "<div class=\"recording\"><div id=\"player\" {}></div><aside><h2>Commands</h2><ol id=\"commands\">",
+        if segmented {
+            format!("data-index=\"{base}/index.json\"")
+        } else {
+            format!("data-cast=\"{base}/cast\"")
+        }
     );
     for (t, text) in commands {
         let _ = write!(

@@ -1,7 +1,7 @@
 //! Server-side sessions (the cookie holds only a random token) and the
 //! login rate limits.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -36,6 +36,9 @@ pub struct Session {
     pub user: String,
     pub auditor: bool,
     pub csrf: String,
+    /// Recordings (host, rec) whose playback this session started (and
+    /// the access log holds): their segments are served without a log row each.
+    pub playing: HashSet<(String, String)>,
     created: Instant,
     seen: Instant,
 }
@@ -53,6 +56,7 @@ impl Sessions {
             user,
             auditor,
             csrf: token(),
+            playing: HashSet::new(),
             created: now,
             seen: now,
         };
@@ -73,6 +77,13 @@ impl Sessions {
         }
         s.seen = now;
         Some(s.clone())
+    }
+
+    pub fn start_playing(&self, token: &str, host: &str, rec: &str) {
+        let mut m = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = m.get_mut(token) {
+            s.playing.insert((host.to_string(), rec.to_string()));
+        }
     }
 
     pub fn remove(&self, token: &str) {
@@ -149,6 +160,12 @@ mod tests {
         let s = Sessions::default();
         let t = s.create("alice".into(), false);
         assert_eq!(s.get(&t).unwrap().user, "alice");
+        s.start_playing(&t, "h", "r");
+        assert!(s
+            .get(&t)
+            .unwrap()
+            .playing
+            .contains(&("h".into(), "r".into())));
         assert!(s.get("nope").is_none());
         s.remove(&t);
         assert!(s.get(&t).is_none());
