@@ -26,7 +26,8 @@ Audit events (tlog-rs audit-export or laurel JSON lines) in the JSON Lines
 stores and raw audit logs are joined to the recordings (docs/audit.md).
 
   --config FILE  central config (default /etc/tlog-rs/central.toml)
-  --db PATH      index database (SQLite file), overrides the config
+  --db PATH|URL  index database, overrides the config: a SQLite file, or
+                 postgres://USER@HOST/DB (shared index; tlog-rs-central.toml(5))
   --jsonl PATH   a directory or file to index (repeatable)
   --journal PATH a journal directory (systemd-journal-remote's output, or
                  /var/log/journal) or journal file (repeatable; read with

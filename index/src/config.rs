@@ -30,7 +30,8 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-/// Where the index lives: a SQLite file, or (next increment) a PostgreSQL URL.
+/// Where the index lives: a SQLite file, or a PostgreSQL URL (shared index,
+/// `store::postgres`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DbSpec {
     Sqlite(PathBuf),
@@ -386,6 +387,16 @@ groups = ["admins", "wheel"]
             "postgres://u@h/db".parse::<DbSpec>(),
             Ok(DbSpec::Postgres(_))
         ));
+        assert!(matches!(
+            "postgresql:///tlog?host=/run/postgresql".parse::<DbSpec>(),
+            Ok(DbSpec::Postgres(_))
+        ));
+        let c =
+            parse("db = \"postgres://tlog@db.example.com/tlog?sslmode=verify-full\"\n").unwrap();
+        assert_eq!(
+            c.db.to_string(),
+            "postgres://tlog@db.example.com/tlog?sslmode=verify-full"
+        );
         assert!("".parse::<DbSpec>().is_err());
         assert_eq!("/x.db".parse::<DbSpec>().unwrap().to_string(), "/x.db");
     }

@@ -7,7 +7,11 @@
 //! Cursor: the `timestamp` sort value of the last document read. The next
 //! run starts [`REREAD_MS`] before it, so documents that became searchable
 //! late (bulk queues, refresh interval) are not missed; what is read twice
-//! is recognised as a duplicate by (host, rec, id).
+//! is recognised as a duplicate by (host, rec, id). `timestamp` must be the
+//! relay's receive time (tlog's rsyslog template adds it): the records' own
+//! times cannot be a cursor, since a host's queue may deliver an hour-old
+//! record after newer ones. Documents without it are read on every run
+//! (and said so).
 //!
 //! Reading a message back (`play --db`): the index keeps no copy; the
 //! recording's documents are fetched by `host` and `rec` (keyword terms),
@@ -127,9 +131,11 @@ impl EsClient {
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(format!("--es {base:?}: an http:// or https:// URL"));
         }
-        if src.index.is_empty() || src.index.contains(['/', '?', '#', ' ', ',', '*']) {
+        // Names, aliases, patterns and lists (`tlog-rs-*`) are all fine
+        // for a PIT; nothing that would change the URL.
+        if src.index.is_empty() || src.index.contains(['/', '?', '#', ' ', '&', '%']) {
             return Err(format!(
-                "--es-index {:?}: one index name (or alias)",
+                "--es-index {:?}: an index name, alias or pattern (tlog-rs-*)",
                 src.index
             ));
         }
@@ -425,7 +431,9 @@ mod tests {
             ..EsSource::default()
         };
         assert!(EsClient::new(&s("es.example.com:9200", "tlog")).is_err());
-        assert!(EsClient::new(&s("http://x:9200", "a,b")).is_err());
+        assert!(EsClient::new(&s("http://x:9200", "a/b")).is_err());
+        assert!(EsClient::new(&s("http://x:9200", "a&b")).is_err());
+        assert!(EsClient::new(&s("http://x:9200", "tlog-rs-*")).is_ok());
         assert!(EsClient::new(&s("http://x:9200", "")).is_err());
         let mut one = s("http://x:9200", "tlog");
         one.user = Some("u".into());

@@ -653,6 +653,7 @@ impl<'a> Indexer<'a> {
             .map(|c| (c.path, c.id))
             .collect();
         let (mut after, mut last_ts) = (None, cursor);
+        let mut untimed = 0u64;
         self.store.begin()?;
         loop {
             let (hits, next) = match client.page(&pit, &query, &sort, after.as_ref()) {
@@ -706,14 +707,18 @@ impl<'a> Indexer<'a> {
                 let r = self.line(&shown, file, 0, 0, &line);
                 self.entry = None;
                 r?;
-                if let Some(t) = es::hit_time(h) {
-                    last_ts = Some(last_ts.map_or(t, |l| l.max(t)));
+                match es::hit_time(h) {
+                    Some(t) => last_ts = Some(last_ts.map_or(t, |l| l.max(t))),
+                    None => untimed += 1,
                 }
             }
-            // The cursor goes with the rows of each page.
-            if let Some(t) = last_ts {
-                self.store.save_source_cursor(&name, &t.to_string())?;
-            }
+            // The cursor goes with the rows of each page; a range on
+            // `timestamp` would skip documents without one.
+            let c = match last_ts {
+                Some(t) if untimed == 0 => t.to_string(),
+                _ => String::new(),
+            };
+            self.store.save_source_cursor(&name, &c)?;
             self.store.commit()?;
             self.store.begin()?;
             self.tick(&shown);
@@ -723,6 +728,13 @@ impl<'a> Indexer<'a> {
         }
         self.store.commit()?;
         client.close_pit(&pit);
+        if untimed > 0 {
+            self.problem(
+                &shown,
+                None,
+                format!("{untimed} documents without `timestamp` (the relay's receive time): the whole index is read on every run; add it in the rsyslog template (docs/central.md)"),
+            );
+        }
         Ok(())
     }
 

@@ -68,7 +68,9 @@ pub fn require_program(prog: &str, package: &str) -> PathBuf {
     );
     PathBuf::from(path)
 }
+pub mod central;
 pub mod daemons;
+pub mod es_double;
 pub mod kdc;
 pub mod nsenv;
 pub mod play;

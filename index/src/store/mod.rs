@@ -240,21 +240,15 @@ pub trait Store {
     }
     /// The recordings with this rec id: (key, host), by host.
     fn find_recordings(&mut self, _rec: &str) -> Result<Vec<(i64, String)>> {
-        Err(StoreError(
-            "this index backend cannot look up recordings yet".into(),
-        ))
+        Err(unsupported("find_recordings"))
     }
     /// A source's resume point (journal cursor, search_after key), by its
     /// location as in `files.path`; saved in the caller's transaction.
     fn source_cursor(&mut self, _source: &str) -> Result<Option<String>> {
-        Err(StoreError(
-            "this index backend cannot keep source cursors yet".into(),
-        ))
+        Err(unsupported("source_cursor"))
     }
     fn save_source_cursor(&mut self, _source: &str, _cursor: &str) -> Result<()> {
-        Err(StoreError(
-            "this index backend cannot keep source cursors yet".into(),
-        ))
+        Err(unsupported("save_source_cursor"))
     }
     /// Number of recordings, messages, text chunks, commands, keyframes.
     fn counts(&mut self) -> Result<[u64; 5]>;
@@ -278,6 +272,7 @@ pub trait Store {
 fn unsupported(what: &str) -> StoreError {
     StoreError(format!("this index backend does not support {what} yet"))
 }
+
 /// A one-line excerpt of `body` around `needle_len` bytes at `pos`.
 pub fn snippet(body: &str, pos: usize, needle_len: usize) -> String {
     const CTX: usize = 40;
