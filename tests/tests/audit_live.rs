@@ -14,90 +14,14 @@ use std::collections::BTreeSet;
 use std::io::Read;
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use serde_json::Value;
+use tlog_rs_tests::audit_state::{wait_for, AuditState};
 use tlog_rs_tests::nsenv::NsEnv;
 use tlog_rs_tests::{artifact, require_program, require_root};
 
-const KEYS: &[&str] = &[
-    "tlog-rs-exec",
-    "tlog-rs-file",
-    "tlog-rs-net",
-    "tlog-rs-exit",
-];
 const TEST: &str = "audit_live_session_to_json_events";
-
-fn auditctl(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new("auditctl").args(args).output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn settings() -> Vec<String> {
-    let (_, out, _) = auditctl(&["-s"]);
-    out.lines()
-        .filter(|l| {
-            [
-                "enabled ",
-                "failure ",
-                "pid ",
-                "rate_limit ",
-                "backlog_limit ",
-                "backlog_wait_time ",
-                "loginuid_immutable ",
-            ]
-            .iter()
-            .any(|p| l.starts_with(p))
-        })
-        .map(str::to_string)
-        .collect()
-}
-
-struct Restore {
-    enabled: String,
-    auditd: Option<Child>,
-}
-
-impl Restore {
-    fn stop(&mut self) {
-        if let Some(mut c) = self.auditd.take() {
-            // SAFETY: kill(2) on the pid of our own child, not yet reaped.
-            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
-            let _ = c.wait();
-        }
-        for k in KEYS {
-            let _ = auditctl(&["-D", "-k", k]);
-        }
-        let _ = auditctl(&["-e", &self.enabled]);
-    }
-}
-
-impl Drop for Restore {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn auditd_conf(dir: &Path) -> String {
-    format!(
-        "local_events = yes\nwrite_logs = yes\nlog_file = {log}\nlog_group = root\n\
-         log_format = ENRICHED\nflush = INCREMENTAL_ASYNC\nfreq = 1\nmax_log_file = 100\n\
-         num_logs = 2\npriority_boost = 0\nname_format = user\nname = tlogtest\n\
-         max_log_file_action = ROTATE\nspace_left = 2\nspace_left_action = IGNORE\n\
-         admin_space_left = 1\nadmin_space_left_action = IGNORE\ndisk_full_action = IGNORE\n\
-         disk_error_action = IGNORE\nuse_libwrap = no\ntcp_listen_queue = 5\n\
-         tcp_max_per_addr = 1\ntcp_client_max_idle = 0\ntransport = TCP\n\
-         end_of_event_timeout = 2\nplugin_dir = {plugins}\nq_depth = 2000\n\
-         overflow_action = SYSLOG\nmax_restarts = 10\n",
-        log = dir.join("log/audit.log").display(),
-        plugins = dir.join("plugins.d").display(),
-    )
-}
 
 /// Events as sets of raw lines (enriched tail and EOE dropped), the LOGIN
 /// record apart (auparse ends an event there; see audit/tests/parse.rs).
@@ -130,48 +54,13 @@ fn audit_live_session_to_json_events() {
     require_program("auditd", "auditd");
     require_program("ausearch", "auditd");
     require_program("bash", "bash");
-    let (ok, status, err) = auditctl(&["-s"]);
-    if !ok {
-        eprintln!(
-            "SKIP {TEST}: audit netlink refused (container?): {}",
-            err.trim()
-        );
+    let Some(mut audit) = AuditState::prepare(TEST) else {
         return;
-    }
-    let field = |k: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(k))
-            .unwrap_or("")
-            .trim()
-            .to_string()
     };
-    let enabled = field("enabled ");
-    if enabled == "2" {
-        eprintln!("SKIP {TEST}: audit rules are locked (enabled 2)");
-        return;
-    }
-    if field("pid ") != "0" {
-        eprintln!(
-            "SKIP {TEST}: an audit daemon already runs (pid {})",
-            field("pid ")
-        );
-        return;
-    }
-    let before_s = settings();
-    let (_, before_l, _) = auditctl(&["-l"]);
-    // The guard deletes rules by our keys: never on a host that has some.
-    assert!(
-        !before_l.contains("key=tlog-rs-"),
-        "rules of ours are already loaded: {before_l}"
-    );
 
     let env = NsEnv::new("audit-live");
     let dir = env.root().to_path_buf();
-    std::fs::create_dir_all(dir.join("log")).unwrap();
-    std::fs::create_dir_all(dir.join("plugins.d")).unwrap();
     std::fs::create_dir_all(dir.join("work")).unwrap();
-    env.write_mode("auditd.conf", auditd_conf(&dir), 0o640);
     let policy = env.write(
         "policy.toml",
         "[[rule]]\nname = \"svc\"\nusers = [\"daemon\"]\naudit_level = \"session\"\n",
@@ -187,34 +76,14 @@ fn audit_live_session_to_json_events() {
     assert!(st.success());
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let log = dir.join("log/audit.log");
     let script = format!(
         "echo 1 > /proc/self/loginuid || exit 99; cd {work}; touch f; mv f g; chmod 600 g; rm g; \
          exec 3<>/dev/tcp/127.0.0.1/{port}; exec 3>&-; exit 3",
         work = dir.join("work").display()
     );
 
-    let mut restore = Restore {
-        enabled: enabled.clone(),
-        auditd: None,
-    };
-    let child = Command::new("auditd")
-        .arg("-n")
-        .arg("-c")
-        .arg(&dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    restore.auditd = Some(child);
-    // auditd registers itself and writes DAEMON_START once it listens.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !std::fs::read_to_string(&log).is_ok_and(|t| t.contains("DAEMON_START")) {
-        assert!(Instant::now() < deadline, "auditd did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let (ok, _, err) = auditctl(&["-R", rules.to_str().unwrap()]);
-    assert!(ok, "{err}");
+    let log = audit.start_auditd(&dir, Some("tlogtest"));
+    audit.load_rules(&rules);
     let accept = std::thread::spawn(move || {
         let (mut s, _) = listener.accept().unwrap();
         let mut b = Vec::new();
@@ -228,19 +97,11 @@ fn audit_live_session_to_json_events() {
     assert_eq!(st.code(), Some(3), "the session script failed");
     accept.join().unwrap();
     // The exit of the session's shell is the last record we wait for.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !std::fs::read_to_string(&log).is_ok_and(|t| {
+    wait_for(&log, "the exit record", |t| {
         t.lines()
             .any(|l| l.contains("syscall=231 a0=3 ") && l.contains("comm=\"bash\""))
-    }) {
-        assert!(Instant::now() < deadline, "the exit record did not arrive");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    restore.stop();
-    drop(restore);
-    assert_eq!(settings(), before_s, "auditctl -s settings changed");
-    let (_, after_l, _) = auditctl(&["-l"]);
-    assert_eq!(after_l, before_l, "auditctl -l changed");
+    });
+    audit.restore_and_check();
 
     // Our JSON events.
     let out = Command::new(artifact("tlog-rs"))

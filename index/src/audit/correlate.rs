@@ -9,7 +9,8 @@
 //!   same span whose auid is the user's uid or whose account is the user.
 //! * **Authentication** before the session: USER_AUTH/ACCT/ERR and login
 //!   events of the user (account or auid) on the host in the
-//!   [`AUTH_BEFORE_MS`] before the start; failures are counted.
+//!   [`AUTH_BEFORE_MS`] before the start; failed attempts are counted
+//!   ([`failed_attempts`]).
 //!
 //! A recording's correlation is computed from scratch whenever it or an
 //! event near it changes, so the result does not depend on whether events
@@ -100,7 +101,7 @@ pub fn correlate(store: &mut dyn Store, key: i64) -> Result<Option<Correlation>>
         kinds: AUTH_KINDS,
     })?;
     auth.retain(|(k, e)| !linked.contains(k) && same_user(&r, e));
-    let auth_failures = auth.iter().filter(|(_, e)| e.failed()).count() as u32;
+    let auth_failures = failed_attempts(auth.iter().map(|(_, e)| e));
     let mut links: Vec<(i64, Role)> = session.iter().map(|(k, _)| (*k, Role::Session)).collect();
     links.extend(auth.iter().map(|(k, _)| (*k, Role::Auth)));
     Ok(Some(Correlation {
@@ -108,6 +109,29 @@ pub fn correlate(store: &mut dyn Store, key: i64) -> Result<Option<Correlation>>
         links,
         auth_failures,
     }))
+}
+
+/// Failed authentication attempts among `events`. A daemon that audits
+/// itself (Debian's sshd) writes a failed USER_LOGIN for each attempt PAM
+/// already reported as a failed USER_AUTH: per process, the larger of the
+/// two counts is the number of attempts (a failed public key has only the
+/// daemon's record).
+pub fn failed_attempts<'a>(events: impl Iterator<Item = &'a AuditEvent>) -> u32 {
+    let mut by_pid: HashMap<i64, [u32; 2]> = HashMap::new();
+    let mut without_pid = 0;
+    for e in events.filter(|e| e.failed()) {
+        let Some(pid) = e.pid else {
+            without_pid += 1;
+            continue;
+        };
+        let n = by_pid.entry(pid).or_default();
+        n[usize::from(e.kind == Kind::Login)] += 1;
+    }
+    without_pid
+        + by_pid
+            .values()
+            .map(|[auth, login]| *auth.max(login))
+            .sum::<u32>()
 }
 
 /// Correlate every recording that changed or has new events near it; the
@@ -138,4 +162,43 @@ pub fn run(store: &mut dyn Store, t: &Touched) -> Result<u64> {
         n += 1;
     }
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failure(kind: Kind, pid: Option<i64>) -> AuditEvent {
+        AuditEvent {
+            kind,
+            pid,
+            res: Some("failed".into()),
+            ..AuditEvent::default()
+        }
+    }
+
+    #[test]
+    fn a_self_auditing_daemon_counts_each_attempt_once() {
+        let sshd = |kind| failure(kind, Some(7));
+        // Two wrong passwords: PAM's USER_AUTH and sshd's USER_LOGIN each.
+        let two_passwords = [
+            sshd(Kind::Auth),
+            sshd(Kind::Login),
+            sshd(Kind::Auth),
+            sshd(Kind::Login),
+        ];
+        assert_eq!(failed_attempts(two_passwords.iter()), 2);
+        // A refused key has only sshd's record; another process counts apart.
+        let mixed = [
+            sshd(Kind::Auth),
+            sshd(Kind::Login),
+            sshd(Kind::Login),
+            failure(Kind::Auth, Some(8)),
+            failure(Kind::Auth, None),
+        ];
+        assert_eq!(failed_attempts(mixed.iter()), 4);
+        let mut ok = sshd(Kind::Auth);
+        ok.res = Some("success".into());
+        assert_eq!(failed_attempts([ok].iter()), 0);
+    }
 }
