@@ -3,7 +3,8 @@
 # 10 MB random binary file through bare `script`, Debian's tlog-rec and
 # tlog-rs-rec (release), in PTY mode (under script) and pipe mode. Prints the
 # median wall time of RUNS runs (default 5), ratios vs script and vs tlog-rec,
-# log bytes per output byte, and the recorder's peak RSS.
+# log bytes per output byte, and the recorder's peak RSS. Then the cost of
+# converting a Latin-1 terminal (ONLY=charset runs just that part).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-5}
@@ -50,6 +51,26 @@ paired_ratio() {
     done | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'
 }
 
+# Terminal charsets (issue 13): the same text as Latin-1 bytes under an
+# ISO-8859-1 locale (the recorder converts it to UTF-8) and as UTF-8 bytes
+# under a UTF-8 locale (no conversion), pipe mode, paired runs. The locale
+# need not be installed: the recorder takes the charset its name spells.
+charset_bench() {
+    tr 'aeiouAEIOU' '\341\351\355\363\372\301\311\315\323\332' <"$W/text" >"$W/latin1"
+    iconv -f ISO-8859-1 -t UTF-8 <"$W/latin1" >"$W/utf8"
+    echo "--- charset: $(stat -c %s "$W/latin1") Latin-1 bytes (~15% accented letters) vs the same text in UTF-8"
+    printf '  pipe: Latin-1 converted / UTF-8 as is, paired (median of %s pairs): %sx\n' "$PAIRS" \
+        "$(paired_ratio "LC_ALL=C.UTF-8 $REC -o $W/l cat $W/utf8" "LC_ALL=xx_XX.ISO-8859-1 $REC -o $W/l cat $W/latin1")"
+    printf '  PTY : Latin-1 converted / UTF-8 as is, paired (median of %s pairs): %sx\n' "$PAIRS" \
+        "$(paired_ratio "script -qec 'LC_ALL=C.UTF-8 $REC -o $W/l cat $W/utf8 </dev/null' /dev/null" \
+            "script -qec 'LC_ALL=xx_XX.ISO-8859-1 $REC -o $W/l cat $W/latin1 </dev/null' /dev/null")"
+    echo "target: Latin-1 conversion <= 1.10x"
+}
+if [ "${ONLY:-}" = charset ]; then
+    charset_bench
+    exit 0
+fi
+
 declare -A T
 for f in text bin; do
     F="$W/$f"
@@ -88,4 +109,5 @@ for f in text bin; do
         "$(ratio "$LOG_OURS" "${S[0]}")" "$(ratio "$LOG_TLOG" "${S[0]}")"
     printf '  peak RSS (pipe mode): tlog-rs-rec %s kB  tlog-rec %s kB\n' "$RSS_OURS" "$RSS_TLOG"
 done
+charset_bench
 echo "targets: text PTY tlog-rs/script <= 1.3x (paired ratio); tlog-rec/tlog-rs >= 2x (text and bin); RSS < 10240 kB"

@@ -183,8 +183,8 @@ impl Decoder {
                 if data.is_empty() {
                     return;
                 }
-                grow(&mut self.buf, data.len() * 2);
-                let n = encoding_rs::mem::convert_latin1_to_utf8(data, &mut self.buf);
+                grow(&mut self.buf, data.len() * 2 + 1);
+                let n = latin1_to_utf8(data, &mut self.buf);
                 out(Piece::Text(&self.buf[..n]));
             }
             Kind::Stateful(dec) => {
@@ -244,6 +244,25 @@ impl Decoder {
             }
         }
     }
+}
+
+/// ISO-8859-1 to UTF-8 (code point = byte, no table), returning the length
+/// written; `dst` holds at least `2 * src.len() + 1` bytes. Branch-free:
+/// terminal text mixes ASCII and accented letters too finely for
+/// encoding_rs's ASCII-run strides (measured: bench/rec.sh).
+fn latin1_to_utf8(src: &[u8], dst: &mut [u8]) -> usize {
+    let mut j = 0;
+    for &b in src {
+        let high = usize::from(b >> 7);
+        // Both candidate bytes are written; `j` moves past one or two.
+        let lead = 0xc0 | (b >> 6);
+        if let Some(pair) = dst.get_mut(j..j + 2) {
+            pair[0] = if high == 1 { lead } else { b };
+            pair[1] = 0x80 | (b & 0x3f);
+        }
+        j += 1 + high;
+    }
+    j
 }
 
 /// Grows (never shrinks) a scratch buffer: zero-filling it again for every

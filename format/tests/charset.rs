@@ -332,3 +332,16 @@ fn reencoding_gives_the_original_bytes() {
     assert_eq!(out, b"\xd1\xe2\x82\xac\xc3\xa9\xe2\x82");
     assert!(Charset::Utf8.reencoder().is_none());
 }
+
+/// ISO-8859-1 is code point = byte: all 256 bytes, against std's encoder.
+#[test]
+fn latin1_is_every_byte_as_its_code_point() {
+    let bytes: Vec<u8> = (0..=255u8).chain((0..=255u8).rev()).collect();
+    let want: String = bytes.iter().map(|&b| char::from(b)).collect();
+    for i in 0..bytes.len() {
+        assert_eq!(
+            decode_in(cs("ISO-8859-1"), &[&bytes[..i], &bytes[i..]]),
+            vec![Owned::Text(want.clone())]
+        );
+    }
+}
