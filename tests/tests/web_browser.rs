@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use tlog_rs_tests::nsenv::NsEnv;
+use tlog_rs_tests::play::screen_at;
 use tlog_rs_tests::rec::{wait_for, TempDir};
 use tlog_rs_tests::slapd::free_port;
 use tlog_rs_tests::{artifact, require_program, require_root};
@@ -178,6 +179,26 @@ fn browser_login_list_filter_play_acl_csrf() {
         String::from_utf8_lossy(&o.stderr)
     );
 
+    // The emulator's screen (tlog-rs play, straight replay) half a second
+    // after the last command of the long session: what the player must show
+    // after seeking there.
+    let o = Command::new(artifact("tlog-rs"))
+        .args(["search", "--config", conf.to_str().unwrap(), "--json"])
+        .args(["--command", "echo after-seq-marker"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let hit: Value = serde_json::from_str(String::from_utf8_lossy(&o.stdout).trim()).unwrap();
+    let seek_at = hit["matches"][0]["offset"].as_f64().unwrap() + 0.5;
+    let mut expected = screen_at(&recs.join("a3.log"), &format!("{seek_at:.3}"));
+    while expected.last().is_some_and(|l| l.is_empty()) {
+        expected.pop();
+    }
+    assert!(
+        expected.iter().any(|l| l.contains("after-seq-marker")),
+        "{expected:?}"
+    );
+
     let (cert, key) = (dir.path("cert.pem"), dir.path("key.pem"));
     let o = Command::new(&openssl)
         .args([
@@ -228,7 +249,7 @@ fn browser_login_list_filter_play_acl_csrf() {
         "base": format!("https://127.0.0.1:{port}"),
         "chromium": chromium,
         "screenshot": shot,
-        "alice": {"user": "alice", "password": PASSWORD, "host": host, "recs": [a1, a2, a3], "seekRec": a3, "seekText": "after-seq-marker",
+        "alice": {"user": "alice", "password": PASSWORD, "host": host, "recs": [a1, a2, a3], "seekRec": a3, "seekText": "after-seq-marker", "seekAt": seek_at, "seekScreen": expected,
                   "textRec": a1, "text": text, "command": format!("echo {text}")},
         "bob": {"user": "bob", "host": host, "recs": [b1]},
         "auditor": {"user": "carol", "password": PASSWORD},

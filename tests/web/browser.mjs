@@ -208,6 +208,30 @@ try {
     gone,
     `at ${await a.page.evaluate(() => window.tlogPlayer.getCurrentTime())} of ${end} (commands at ${t0}): ${await a.page.evaluate(() => [...document.querySelectorAll("#player .ap-line")].map((l) => l.textContent).join("\n"))}`,
   );
+  // The screen after a seek equals the emulator's screen at that offset.
+  await a.page.evaluate((t) => window.tlogPlayer.seek(t), cfg.alice.seekAt);
+  const same = await a.page
+    .waitForFunction(
+      (want) => {
+        const rows = [...document.querySelectorAll("#player .ap-line")].map((l) =>
+          l.textContent.replace(/\u00a0/g, " ").trimEnd(),
+        );
+        while (rows.length && rows[rows.length - 1] === "") rows.pop();
+        return JSON.stringify(rows) === JSON.stringify(want);
+      },
+      cfg.alice.seekScreen,
+      { timeout: 10000 },
+    )
+    .then(() => true, () => false);
+  check(
+    "the screen after a seek equals the emulator's",
+    same,
+    `want ${JSON.stringify(cfg.alice.seekScreen)} got ${JSON.stringify(
+      await a.page.evaluate(() =>
+        [...document.querySelectorAll("#player .ap-line")].map((l) => l.textContent),
+      ),
+    )}`,
+  );
   const foreignSeg = await a.ctx.request.get(`${base}/r/${cfg.bob.host}/${cfg.bob.recs[0]}/seg/0`);
   check("segments only for a playback the session started", foreignSeg.status() === 404, `${foreignSeg.status()}`);
 
