@@ -2,7 +2,8 @@
 # Central store: `tlog-rs index` throughput against `cat` of the same files,
 # index size as a fraction of the recordings, and `tlog-rs search` latency
 # (whole command, process start included) for a metadata filter and a text
-# phrase. Recordings are made by tlog-rs-rec (pipe mode) on HOSTS fake hosts
+# phrase, on SQLite and (when PostgreSQL's server programs are installed) on a
+# throwaway PostgreSQL server on a unix socket. Recordings are made by tlog-rs-rec (pipe mode) on HOSTS fake hosts
 # (UTS namespaces) and laid out like the central rsyslog:
 # <dir>/<host>/<yyyy-mm-dd>.jsonl with start/end entries beside the messages.
 # Output per recording: English text, `ls -l`-like listings and base64 (the
@@ -22,7 +23,13 @@ BIN=${CARGO_TARGET_DIR:-target}/release
 [ -n "${TLOG_RS:-}" ] || { cargo build --release -p tlog-rs --quiet; TLOG_RS=$(realpath "$BIN/tlog-rs"); }
 
 T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
+PGPID=
+cleanup() {
+    # Fast shutdown of our own PostgreSQL server, if one was started.
+    [ -z "$PGPID" ] || { kill -INT "$PGPID" 2>/dev/null; wait "$PGPID" 2>/dev/null || true; }
+    rm -rf "$T"
+}
+trap cleanup EXIT
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 now() { date +%s.%N; }
 
@@ -75,7 +82,7 @@ lat() { # name, args...: p50 and p95 in ms over QUERIES runs
     local name=$1; shift
     local t=()
     for _ in $(seq "$QUERIES"); do
-        s=$(now); "$TLOG_RS" search --db "$T/index.db" --json "$@" > "$T/hits" || true; e=$(now)
+        s=$(now); "$TLOG_RS" search --db "$DB" --json "$@" > "$T/hits" || true; e=$(now)
         t+=("$(echo "($e - $s) * 1000" | bc)")
     done
     local sorted p50 p95
@@ -92,9 +99,49 @@ printf 'tlog-rs index (fresh db)  %8.3f s  = %.1f MB/s, %.1fx cat; 1 GB would ta
 printf 'tlog-rs index (no change) %8.3f s\n' "$AGAIN"
 printf 'index size                %8.1f MiB = %.1f%% of the recordings (target <= 25%%)\n' \
     "$(echo "$SIZE / 1048576" | bc -l)" "$(echo "$SIZE * 100 / $DATA" | bc -l)"
-echo "search latency over $RECS recordings ($((DATA / 1024 / 1024)) MiB):"
-lat "metadata: --host, --since -1d" --host host3.bench.example.com --since -1d
-lat "metadata: --user root --admin" --user root --admin
-lat "text: rare phrase" --text "needle phrase"
-lat "text: common word" --text "license" --limit 50
-lat "command + metadata" --command "cat" --host host1.bench.example.com
+queries() {
+    lat "metadata: --host, --since -1d" --host host3.bench.example.com --since -1d
+    lat "metadata: --user root --admin" --user root --admin
+    lat "text: rare phrase" --text "needle phrase"
+    lat "text: common word" --text "license" --limit 50
+    lat "command + metadata" --command "cat" --host host1.bench.example.com
+}
+echo "search latency over $RECS recordings ($((DATA / 1024 / 1024)) MiB), SQLite:"
+DB=$T/index.db
+queries
+
+# The same on PostgreSQL (throwaway server, unix socket in $T, fsync off:
+# the figures are for search, the server's durability is not measured).
+pgbin() { command -v "$1" 2>/dev/null || ls -d /usr/lib/postgresql/*/bin/"$1" 2>/dev/null | sort -V | tail -1; }
+INITDB=$(pgbin initdb); PGSERVER=$(pgbin postgres); PSQL=$(pgbin psql)
+if [ -z "$INITDB" ] || [ -z "$PGSERVER" ] || [ -z "$PSQL" ]; then
+    echo "PostgreSQL: not measured (apt-get install postgresql)"
+    exit 0
+fi
+PGD=$T/pg
+mkdir -p "$PGD"
+as_pg=()
+if [ "$(id -u)" = 0 ]; then
+    # The server refuses to run as root.
+    chmod 711 "$T"; chown postgres: "$PGD"
+    as_pg=(setpriv --reuid=postgres --regid=postgres --clear-groups --)
+fi
+"${as_pg[@]}" "$INITDB" -N -A trust -U postgres -E UTF8 --no-locale -D "$PGD/data" >/dev/null
+"${as_pg[@]}" "$PGSERVER" -D "$PGD/data" -k "$PGD" -c listen_addresses= -c fsync=off \
+    -c shared_buffers=128MB >"$PGD/log" 2>&1 </dev/null &
+PGPID=$!
+for _ in $(seq 100); do
+    "$PSQL" -X -q -h "$PGD" -U postgres -d postgres -c 'SELECT 1' >/dev/null 2>&1 && break
+    sleep 0.1
+done
+"$PSQL" -X -q -h "$PGD" -U postgres -d postgres -c 'CREATE DATABASE bench' >/dev/null
+DB="postgres://postgres@${PGD//\//%2F}/bench"
+s=$(now); "$TLOG_RS" index --db "$DB" --jsonl "$T/central" --quiet; e=$(now)
+PGIDX=$(echo "$e - $s" | bc)
+"$PSQL" -X -q -h "$PGD" -U postgres -d bench -c 'VACUUM ANALYZE' >/dev/null
+PGSIZE=$("$PSQL" -X -q -A -t -h "$PGD" -U postgres -d bench -c "SELECT pg_database_size('bench') - pg_database_size('template1')")
+echo
+printf 'PostgreSQL: tlog-rs index (fresh db) %8.3f s = %.1f MB/s; index size %.1f MiB = %.1f%% of the recordings\n' \
+    "$PGIDX" "$(echo "$DATA / $PGIDX / 1000000" | bc -l)" "$(echo "$PGSIZE / 1048576" | bc -l)" "$(echo "$PGSIZE * 100 / $DATA" | bc -l)"
+echo "search latency over $RECS recordings ($((DATA / 1024 / 1024)) MiB), PostgreSQL:"
+queries

@@ -4,7 +4,8 @@
 //! namespace), delivered in the central rsyslog layout
 //! `<dir>/<host>/<yyyy-mm-dd>.jsonl` (one recording split across two day
 //! files and delivered twice) and in the file writer's layout; then
-//! `tlog-rs index` (twice) and the issue's two queries as one command each.
+//! `tlog-rs index` (twice) and the issue's two queries as one command each,
+//! on the SQLite file of the config and on PostgreSQL (`--db postgres://`).
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -12,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
+use tlog_rs_tests::postgres::Postgres;
 use tlog_rs_tests::rec::TempDir;
 use tlog_rs_tests::{artifact, require_program, require_root};
 
@@ -116,7 +118,8 @@ fn tlog_rs(args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn search(conf: &Path, args: &[&str]) -> Vec<Value> {
+/// `tlog-rs search --config CONF` on the configured index, or on `db`.
+fn search(conf: &Path, db: Option<&str>, args: &[&str]) -> Vec<Value> {
     let mut a = vec![
         "search",
         "--config",
@@ -126,6 +129,9 @@ fn search(conf: &Path, args: &[&str]) -> Vec<Value> {
         "--utc",
         "--json",
     ];
+    if let Some(db) = db {
+        a.extend(["--db", db]);
+    }
     a.extend_from_slice(args);
     let o = tlog_rs(&a);
     let err = String::from_utf8_lossy(&o.stderr);
@@ -291,9 +297,26 @@ fn seed_queries_over_a_multi_host_fixture_from_the_real_recorder() {
         )
         .as_bytes(),
     );
-    let conf_s = conf.to_str().unwrap();
 
-    let o = tlog_rs(&["index", "--config", conf_s, "--stats"]);
+    // The same commands on the configured SQLite file and on PostgreSQL.
+    let pg = Postgres::start("central-search");
+    let pg_url = pg.create_db("central");
+    for db in [None, Some(pg_url.as_str())] {
+        index_and_query(&conf, db, &fri, &r);
+    }
+}
+
+fn index_and_query(conf: &Path, db: Option<&str>, fri: &Path, r: &[Recorded]) {
+    let conf_s = conf.to_str().unwrap();
+    let index = || {
+        let mut a = vec!["index", "--config", conf_s, "--stats"];
+        if let Some(db) = db {
+            a.extend(["--db", db]);
+        }
+        tlog_rs(&a)
+    };
+    let search = |args: &[&str]| search(conf, db, args);
+    let o = index();
     let err = String::from_utf8_lossy(&o.stderr);
     let out = String::from_utf8_lossy(&o.stdout);
     assert_eq!(
@@ -317,7 +340,7 @@ fn seed_queries_over_a_multi_host_fixture_from_the_real_recorder() {
     );
     assert!(out.contains("index: 8 recordings"), "{out}");
     // Twice adds nothing.
-    let o = tlog_rs(&["index", "--config", conf_s, "--stats"]);
+    let o = index();
     let out = String::from_utf8_lossy(&o.stdout);
     assert_eq!(
         o.status.code(),
@@ -331,7 +354,7 @@ fn seed_queries_over_a_multi_host_fixture_from_the_real_recorder() {
     );
 
     // "All the sessions by John Doe in my environment during this weekend."
-    let hits = search(&conf, &["--user", "jdoe", "--during", "this weekend"]);
+    let hits = search(&["--user", "jdoe", "--during", "this weekend"]);
     assert_eq!(
         recs(&hits),
         BTreeSet::from([r[0].rec.clone(), r[1].rec.clone()]),
@@ -354,16 +377,13 @@ fn seed_queries_over_a_multi_host_fixture_from_the_real_recorder() {
 
     // "All administrative sessions that were recorded last week against my
     // file servers in my New Jersey datacenter."
-    let hits = search(
-        &conf,
-        &[
-            "--admin",
-            "--hostgroup",
-            "nj-fileservers",
-            "--during",
-            "last week",
-        ],
-    );
+    let hits = search(&[
+        "--admin",
+        "--hostgroup",
+        "nj-fileservers",
+        "--during",
+        "last week",
+    ]);
     assert_eq!(
         recs(&hits),
         BTreeSet::from([r[3].rec.clone(), r[4].rec.clone()]),
@@ -371,11 +391,11 @@ fn seed_queries_over_a_multi_host_fixture_from_the_real_recorder() {
     );
     let killed = hits.iter().find(|h| h["rec"] == r[4].rec.as_str()).unwrap();
     assert_eq!(killed["complete"], false);
-    let inc = search(&conf, &["--incomplete"]);
+    let inc = search(&["--incomplete"]);
     assert_eq!(recs(&inc), BTreeSet::from([r[4].rec.clone()]), "{inc:#?}");
 
     // Text is the emulated screen (the shell computed 42), commands are input.
-    let hits = search(&conf, &["--text", "the 42 answer"]);
+    let hits = search(&["--text", "the 42 answer"]);
     assert_eq!(recs(&hits), BTreeSet::from([r[3].rec.clone()]));
     assert!(
         hits[0]["matches"][0]["snippet"]
@@ -384,19 +404,20 @@ fn seed_queries_over_a_multi_host_fixture_from_the_real_recorder() {
             .contains("the 42 answer"),
         "{hits:?}"
     );
-    assert!(search(&conf, &["--text", "$((6*7)) answerX"]).is_empty());
-    let hits = search(&conf, &["--command", "$((6*7))"]);
+    assert!(search(&["--text", "$((6*7)) answerX"]).is_empty());
+    let hits = search(&["--command", "$((6*7))"]);
     assert_eq!(recs(&hits), BTreeSet::from([r[3].rec.clone()]));
     assert_eq!(hits[0]["matches"][0]["snippet"], "echo the $((6*7)) answer");
     // The split recording's text from both day files.
-    let hits = search(
-        &conf,
-        &["--text", "sunday night", "--host", "fs1.nj.example.com"],
-    );
+    let hits = search(&["--text", "sunday night", "--host", "fs1.nj.example.com"]);
     assert_eq!(recs(&hits), BTreeSet::from([r[1].rec.clone()]));
 
     // Table output by default; unknown host group is an error naming the known ones.
-    let o = tlog_rs(&["search", "--config", conf_s, "--user", "jdoe", "--utc"]);
+    let mut a = vec!["search", "--config", conf_s, "--user", "jdoe", "--utc"];
+    if let Some(db) = db {
+        a.extend(["--db", db]);
+    }
+    let o = tlog_rs(&a);
     let table = String::from_utf8_lossy(&o.stdout);
     assert!(table.starts_with("START"), "{table}");
     assert_eq!(table.lines().count(), 1 + 4, "{table}");
