@@ -6,7 +6,8 @@
 //! through the real helper and PAM stack. The browser script checks wrong
 //! password, login, list, filters, play, the commands pane, exports, ACL
 //! (another user's URL is 404), CSRF, logout, the auditor's view and access
-//! log, and saves docs/img/web-recording.png.
+//! log, and takes a screenshot (into docs/img/web-recording.png when
+//! TLOG_RS_UPDATE_SCREENSHOTS is set).
 
 use std::fs;
 use std::net::TcpStream;
@@ -243,7 +244,13 @@ fn browser_login_list_filter_play_acl_csrf() {
         fs::read_to_string(&log).unwrap_or_default()
     );
 
-    let shot: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/img/web-recording.png");
+    // The docs' screenshot is refreshed only on request, so a test run
+    // leaves the checkout as it found it.
+    let shot: PathBuf = if std::env::var_os("TLOG_RS_UPDATE_SCREENSHOTS").is_some() {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/img/web-recording.png")
+    } else {
+        dir.path("web-recording.png")
+    };
     fs::create_dir_all(shot.parent().unwrap()).unwrap();
     let cfg = json!({
         "base": format!("https://127.0.0.1:{port}"),
