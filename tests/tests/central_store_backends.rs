@@ -16,6 +16,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, UNIX_EPOCH};
 
 use tlog_rs_format::{Encoder, RecHeader};
+use tlog_rs_index::audit::show::AuditFilter;
+use tlog_rs_index::audit::store::{Join, Role};
 use tlog_rs_index::config::DbSpec;
 use tlog_rs_index::ingest::{Indexer, Problem, Report};
 use tlog_rs_index::store::postgres::Postgres as PgStore;
@@ -61,6 +63,7 @@ on_both_backends!(
     text_search_takes_phrases_literally,
     an_endless_line_is_skipped_not_held,
     keyframes_commands_and_counts,
+    audit_events_join_recordings_by_ses_with_failed_logins,
 );
 
 /// Message lines of a session: `start` Unix seconds, output lines at 1 s
@@ -623,6 +626,120 @@ fn keyframes_commands_and_counts(db: &mut dyn Store, d: &Dir) {
             .unwrap()
             .as_deref(),
         Some("s=1;i=9")
+    );
+}
+
+/// The audit trail on each backend: a real audit.log of a login (ses 280,
+/// auid 1, from audit/tests/data) plus two failed password attempts before
+/// it, and a recording of that login.
+fn audit_events_join_recordings_by_ses_with_failed_logins(db: &mut dyn Store, d: &Dir) {
+    let start = 1796406461.800f64;
+    let rec = [
+        format!(
+            r#"{{"event":"start","rec":"ra","user":"daemon","host":"vm","tty":"/dev/pts/3","session":280,"start":{start:.3},"end":null,"uid":1,"service":"sshd"}}"#
+        ),
+        format!(
+            r#"{{"ver":"2.3","host":"vm","rec":"ra","user":"daemon","term":"xterm","session":280,"id":1,"pos":0,"time":{start:.3},"timing":"=80x24<8>1","in_txt":"touch f\r","in_bin":[],"out_txt":"$","out_bin":[]}}"#
+        ),
+        format!(
+            r#"{{"event":"end","rec":"ra","user":"daemon","host":"vm","tty":"/dev/pts/3","session":280,"start":{start:.3},"end":{:.3},"exit_status":3,"end_reason":"exit","messages_written":1,"messages_dropped":0}}"#,
+            start + 2.5
+        ),
+    ];
+    append(&d.0.join("jsonl/vm.jsonl"), &lines(&rec));
+    let failed = |t: &str, id: u32| {
+        format!("node=vm type=USER_AUTH msg=audit({t}:{id}): pid={id} uid=0 auid=4294967295 ses=4294967295 msg='op=PAM:authentication grantors=? acct=\"daemon\" exe=\"/usr/sbin/sshd\" hostname=10.1.2.3 addr=10.1.2.3 terminal=ssh res=failed'\n")
+    };
+    let log = d.0.join("audit.log");
+    let live = Path::new(env!("CARGO_MANIFEST_DIR")).join("../audit/tests/data/live.log");
+    let mut text = failed("1796406450.000", 9001) + &failed("1796406452.000", 9002);
+    text.push_str(&fs::read_to_string(live).unwrap());
+    fs::write(&log, text).unwrap();
+    let mut probs = vec![];
+    let mut push = |p: Problem| probs.push(p);
+    let report = Indexer::new(db, &mut push, false)
+        .audit_logs(vec![(log.clone(), None)])
+        .run(&[d.0.join("jsonl")])
+        .unwrap();
+    assert!(probs.is_empty(), "{probs:?}");
+    assert!(report.audit_events > 2, "{report:?}");
+    assert_eq!(report.recordings_correlated, 1, "{report:?}");
+
+    let a = db.audit().unwrap();
+    let r = a.find_recs("ra").unwrap().remove(0);
+    let trail = a.trail(r.key).unwrap().expect("correlated");
+    assert_eq!(trail.join, Join::Ses);
+    assert_eq!(trail.auth_failures, 2);
+    let session: Vec<_> = trail
+        .events
+        .iter()
+        .filter(|(r, _)| *r == Role::Session)
+        .collect();
+    assert!(
+        session.iter().all(|(_, e)| e.ses == Some(280)),
+        "{session:#?}"
+    );
+    let auth: Vec<_> = trail
+        .events
+        .iter()
+        .filter(|(r, _)| *r == Role::Auth)
+        .collect();
+    assert!(
+        auth.iter().filter(|(_, e)| e.failed()).count() == 2,
+        "{auth:#?}"
+    );
+    assert!(auth
+        .iter()
+        .any(|(_, e)| e.addr.as_deref() == Some("10.1.2.3")));
+    let touch = session
+        .iter()
+        .find(|(_, e)| {
+            e.argv
+                .as_ref()
+                .is_some_and(|v| v.join(" ") == "touch my file")
+        })
+        .expect("the touch command");
+    assert_eq!(touch.1.t_ms - r.start_ms.unwrap(), 92);
+    let (events, linked) = {
+        let c = a.audit_counts().unwrap();
+        (c[0], c[1])
+    };
+    assert!(linked as usize == trail.events.len() && events >= linked);
+
+    // Indexing again adds nothing and keeps the trail.
+    let again = Indexer::new(db, &mut |p| panic!("{p:?}"), false)
+        .audit_logs(vec![(log, None)])
+        .run(&[d.0.join("jsonl")])
+        .unwrap();
+    assert_eq!(again.audit_events, 0, "{again:?}");
+    assert_eq!(db.audit().unwrap().trail(r.key).unwrap().unwrap(), trail);
+
+    let exec = AuditFilter {
+        exec: Some("/usr/bin/touch".into()),
+        auth_failures: false,
+    };
+    let hits = exec.search(db, q()).unwrap();
+    assert_eq!(hits.len(), 1);
+    assert_eq!(
+        (
+            hits[0].matches[0].offset_ms,
+            hits[0].matches[0].snippet.as_str()
+        ),
+        (92, "touch my file")
+    );
+    let none = AuditFilter {
+        exec: Some("/usr/bin/rmdir".into()),
+        auth_failures: false,
+    };
+    assert!(none.search(db, q()).unwrap().is_empty());
+    let failures = AuditFilter {
+        exec: None,
+        auth_failures: true,
+    };
+    let hits = failures.search(db, q()).unwrap();
+    assert_eq!(
+        hits.iter().map(|h| h.rec.as_str()).collect::<Vec<_>>(),
+        ["ra"]
     );
 }
 

@@ -4,7 +4,7 @@
 //!   from `tlog-rs audit-export` JSON, from laurel's JSON, or from raw
 //!   `audit.log` files (through `tlog-rs-audit`'s parser; [`raw`]).
 //! * [`store`]: what a backend must do for them ([`store::AuditStore`]);
-//!   [`sqlite`] implements it.
+//!   [`sqlite`] and [`postgres`] implement it.
 //! * [`correlate`]: which events belong to which recording, and how the join
 //!   was made (audit `ses`, or host + user + time).
 //! * [`show`]: `tlog-rs show REC --audit` and the `search` filters
@@ -14,6 +14,7 @@
 
 pub mod correlate;
 pub mod event;
+pub mod postgres;
 pub mod raw;
 pub mod show;
 pub mod sqlite;

@@ -92,7 +92,7 @@ impl<T> Pg<T> for std::result::Result<T, postgres::Error> {
 
 /// PostgreSQL text cannot hold NUL, which a recorded line may: it becomes
 /// U+FFFD (in keys too, consistently, so a recording keeps one key).
-fn t(s: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn t(s: &str) -> std::borrow::Cow<'_, str> {
     if s.contains('\0') {
         s.replace('\0', "\u{FFFD}").into()
     } else {
@@ -269,6 +269,8 @@ impl Postgres {
                 )))
             }
         }
+        // Tables added since schema 2 was cut (IF NOT EXISTS, under the lock).
+        c.batch_execute(crate::audit::postgres::SCHEMA).pg()?;
         c.batch_execute("COMMIT").pg()?;
         Ok(Postgres {
             c,
@@ -288,17 +290,21 @@ impl Postgres {
         Ok(s)
     }
 
-    fn exec(&mut self, sql: &'static str, p: &[&(dyn ToSql + Sync)]) -> Result<u64> {
+    pub(crate) fn exec(&mut self, sql: &'static str, p: &[&(dyn ToSql + Sync)]) -> Result<u64> {
         let s = self.st(sql)?;
         self.c.execute(&s, p).pg()
     }
 
-    fn rows(&mut self, sql: &'static str, p: &[&(dyn ToSql + Sync)]) -> Result<Vec<postgres::Row>> {
+    pub(crate) fn rows(
+        &mut self,
+        sql: &'static str,
+        p: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<postgres::Row>> {
         let s = self.st(sql)?;
         self.c.query(&s, p).pg()
     }
 
-    fn row(
+    pub(crate) fn row(
         &mut self,
         sql: &'static str,
         p: &[&(dyn ToSql + Sync)],
@@ -931,6 +937,10 @@ impl Store for Postgres {
                 tty: r.get(11),
                 term: r.get(12),
             }))
+    }
+
+    fn audit(&mut self) -> Result<&mut dyn crate::audit::store::AuditStore> {
+        Ok(self)
     }
 
     fn commands(&mut self, rec: i64) -> Result<Vec<(i64, String)>> {
