@@ -5,6 +5,10 @@
 # also interprets). The log is the real capture audit/tests/data/live.log
 # (ENRICHED, node=) repeated with shifted ids up to ~EVENTS events; median
 # wall time of RUNS runs, whole processes. Target: >= 50k events/s.
+# Then the central side on the same log: `tlog-rs index --audit-log` into a
+# fresh SQLite index (parse, store, join to a recording of the login, ses
+# 280, spanning the whole log) in events/s, and the latency of
+# `tlog-rs show REC --audit` for that recording (~100k joined events).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-5}
@@ -75,3 +79,29 @@ if command -v ausearch >/dev/null; then
 else
     echo "  ausearch missing (auditd, see .ci/packages): no baseline"
 fi
+
+# The central side: one recording of the logged-in session spans the log,
+# so every ses-280 event of every copy joins it.
+first=$(awk 'match($0, /msg=audit\([0-9]+/) { print substr($0, RSTART + 10, RLENGTH - 10); exit }' "$W/audit.log")
+last=$((first + 10 * copies + 10))
+mkdir -p "$W/jsonl"
+printf '%s\n' \
+    "{\"event\":\"start\",\"rec\":\"bench-audit\",\"user\":\"daemon\",\"host\":\"vm\",\"tty\":\"/dev/pts/3\",\"session\":280,\"start\":$first.000,\"end\":null,\"uid\":1}" \
+    "{\"ver\":\"2.3\",\"host\":\"vm\",\"rec\":\"bench-audit\",\"user\":\"daemon\",\"term\":\"xterm\",\"session\":280,\"id\":1,\"pos\":0,\"time\":$first.000,\"timing\":\"=80x24<8>1\",\"in_txt\":\"touch f\\r\",\"in_bin\":[],\"out_txt\":\"$\",\"out_bin\":[]}" \
+    "{\"event\":\"end\",\"rec\":\"bench-audit\",\"user\":\"daemon\",\"host\":\"vm\",\"tty\":\"/dev/pts/3\",\"session\":280,\"start\":$first.000,\"end\":$last.000,\"exit_status\":0,\"end_reason\":\"exit\",\"messages_written\":1,\"messages_dropped\":0}" \
+    >"$W/jsonl/vm.jsonl"
+index_once() {
+    rm -f "$W"/idx.db*
+    "$B" index --db "$W/idx.db" --jsonl "$W/jsonl" --audit-log "$W/audit.log" --quiet
+}
+read -r xw xc <<<"$(median index_once)"
+index_once
+joined=$("$B" show --db "$W/idx.db" --audit --json bench-audit | grep -c '"source":"audit"' || true)
+echo "central: tlog-rs index --audit-log into a fresh SQLite index, $joined events joined to one recording"
+report "tlog-rs index" "$xw" "$xc"
+echo "  (target >= 50000 events/s)"
+[ -n "${rc:-}" ] && echo "  CPU ratio: index/ausearch -if = $(ratio "$xc" "$rc")x"
+read -r sw sc <<<"$(median "$B" show --db "$W/idx.db" --audit bench-audit)"
+echo "  tlog-rs show --audit ($joined events): wall ${sw}s, CPU ${sc}s"
+read -r jw jc <<<"$(median "$B" show --db "$W/idx.db" --audit --json bench-audit)"
+echo "  tlog-rs show --audit --json: wall ${jw}s, CPU ${jc}s"

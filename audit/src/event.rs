@@ -408,7 +408,8 @@ struct EventJson<'a> {
     old_ses: Option<Option<i64>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     old_auid: Option<Option<i64>>,
-    records: Vec<RecordJson<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    records: Option<Vec<RecordJson<'a>>>,
 }
 
 impl Event {
@@ -486,13 +487,21 @@ impl Event {
             grantors: msg("grantors"),
             old_ses: login.map(|l| num(l.get("old-ses"))),
             old_auid: login.map(|l| num(l.get("old-auid"))),
-            records: self.records.iter().map(record_json).collect(),
+            records: Some(self.records.iter().map(record_json).collect()),
         }
     }
 
     /// One JSON object: id, time, kind, the summary, and every record.
     pub fn to_json(&self) -> Value {
         serde_json::to_value(self.summary()).unwrap_or(Value::Null)
+    }
+
+    /// The same object without `records` (most of its size), for readers
+    /// that need only the flat fields.
+    pub fn to_json_flat(&self) -> Value {
+        let mut s = self.summary();
+        s.records = None;
+        serde_json::to_value(s).unwrap_or(Value::Null)
     }
 
     /// The same object, written straight to `out` (no `Value` in between).

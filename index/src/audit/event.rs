@@ -481,9 +481,12 @@ pub fn read_raw(
     let mut emit = |done: &mut Vec<Event>, bad: &mut dyn FnMut(u64, String)| {
         for e in done.drain(..) {
             let line = e.records.first().map_or(0, |r| r.line as u64);
-            match e.to_json() {
+            match e.to_json_flat() {
                 Value::Object(m) => match from_export(&m, host) {
-                    Ok(ev) => out(ev),
+                    Ok(mut ev) => {
+                        ev.records = u32::try_from(e.records.len()).unwrap_or(u32::MAX);
+                        out(ev)
+                    }
                     Err(msg) => bad(line, msg),
                 },
                 _ => bad(line, "event not convertible to JSON".into()),

@@ -19,6 +19,31 @@ pub struct RawCounts {
     pub bad_lines: u64,
 }
 
+const BATCH: usize = 1024;
+
+/// Store the parsed events in one transaction.
+fn store_all(
+    store: &mut dyn Store,
+    rx: std::sync::mpsc::Receiver<Vec<super::AuditEvent>>,
+    counts: &mut RawCounts,
+    touched: &mut Touched,
+) -> Result<()> {
+    store.begin()?;
+    let audit = store.audit()?;
+    for batch in rx {
+        for e in batch {
+            match audit.add_audit_event(&e)? {
+                Added::New => {
+                    counts.new += 1;
+                    touched.event(&e);
+                }
+                _ => counts.duplicates += 1,
+            }
+        }
+    }
+    store.commit()
+}
+
 /// Index one raw log; events without `node=` take `host`.
 pub fn ingest(
     store: &mut dyn Store,
@@ -40,31 +65,37 @@ pub fn ingest(
             return Ok(counts);
         }
     };
-    store.begin()?;
-    let mut failed = None;
-    let mut bad = Vec::new();
-    let read = super::event::read_raw(
-        BufReader::with_capacity(1 << 20, f),
-        host,
-        &mut |e| {
-            if failed.is_some() {
-                return;
-            }
-            match store.audit().and_then(|a| a.add_audit_event(&e)) {
-                Ok(Added::New) => {
-                    counts.new += 1;
-                    touched.event(&e);
-                }
-                Ok(_) => counts.duplicates += 1,
-                Err(x) => failed = Some(x),
-            }
-        },
-        &mut |line, msg| bad.push((line, msg)),
-    );
-    if let Some(e) = failed {
-        return Err(e);
-    }
-    store.commit()?;
+    // Parsing (about two thirds of the work) runs on its own thread while
+    // this one stores: events go over in batches.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<super::AuditEvent>>(8);
+    let (read, bad) = std::thread::scope(|scope| {
+        let parser = scope.spawn(move || {
+            let mut bad = Vec::new();
+            let mut batch = Vec::with_capacity(BATCH);
+            let read = super::event::read_raw(
+                BufReader::with_capacity(1 << 20, f),
+                host,
+                &mut |e| {
+                    batch.push(e);
+                    if batch.len() == BATCH {
+                        // A closed channel: the storing side failed and says why.
+                        let _ = tx.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)));
+                    }
+                },
+                &mut |line, msg| bad.push((line, msg)),
+            );
+            let _ = tx.send(batch);
+            (read, bad)
+        });
+        let stored = store_all(store, rx, &mut counts, touched);
+        let parsed = parser.join().unwrap_or_else(|_| {
+            (
+                Err(std::io::Error::other("the audit parser panicked")),
+                Vec::new(),
+            )
+        });
+        stored.map(|()| parsed)
+    })?;
     counts.bad_lines = bad.len() as u64;
     for (line, msg) in bad {
         problems(problem((line > 0).then_some(line), msg));

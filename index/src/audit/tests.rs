@@ -344,3 +344,42 @@ fn audit_lines_in_the_jsonl_layout() {
     assert!(t.events.iter().any(|(_, e)| e.kind == Kind::Exec));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn an_event_cut_at_the_end_of_the_log_is_completed_by_the_next_reading() {
+    let dir = tmp("cut");
+    let live = std::fs::read_to_string(data("../audit/tests/data/live.log")).unwrap();
+    // The log as read while auditd was still writing the touch's records.
+    let cut_at = live
+        .find("type=EXECVE msg=audit(1796406461.892:158)")
+        .unwrap();
+    let cut_at = live[..cut_at].rfind('\n').unwrap() + 1;
+    let log = dir.join("audit.log");
+    std::fs::write(&log, &live[..cut_at]).unwrap();
+    let mut s = Sqlite::in_memory().unwrap();
+    index(&mut s, &[], std::slice::from_ref(&log));
+    let touch = |s: &mut Sqlite| {
+        s.audit()
+            .unwrap()
+            .audit_events(&super::store::EventFilter {
+                host: "vm",
+                from_ms: 0,
+                to_ms: i64::MAX,
+                ses: Some(280),
+                kinds: &[],
+            })
+            .unwrap()
+            .into_iter()
+            .map(|(_, e)| e)
+            .find(|e| e.id == "1796406461.892:158")
+            .unwrap()
+    };
+    let first = touch(&mut s);
+    assert!(first.argv.is_none(), "{first:?}");
+    std::fs::write(&log, &live).unwrap();
+    index(&mut s, &[], std::slice::from_ref(&log));
+    let full = touch(&mut s);
+    assert!(full.records > first.records, "{full:?}");
+    assert_eq!(full.argv.unwrap().join(" "), "touch my file");
+    let _ = std::fs::remove_dir_all(&dir);
+}
