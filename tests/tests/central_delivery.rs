@@ -432,3 +432,107 @@ fn relp_tls_refuses_clients_without_a_valid_certificate() {
         );
     }
 }
+
+/// The audit trail rides along: laurel's JSON log, tailed by the shipped
+/// rsyslog-client-audit.conf (imfile) into the same forwarding ruleset,
+/// lands in the central's per-host day file beside the recordings, and
+/// `tlog-rs index` stores every event once, also when the file grows
+/// after a first indexing.
+#[test]
+fn audit_events_ride_the_relp_path_into_the_index() {
+    if !require_root("audit_events_ride_the_relp_path_into_the_index") {
+        return;
+    }
+    require_program("rsyslogd", "rsyslog");
+    let tmp = TempDir::new("central-relp-audit");
+    let t = tmp.path();
+    let pki = Pki::new(&t.join("pki"), &["central1", "client1"]);
+    let port = free_port();
+    let central = central_conf(t, "central1", &pki, port, "client1");
+    let _central = start_central(&central, port);
+    // The secondary is never up: the primary takes everything.
+    let client_c = client_conf(
+        t,
+        "rsyslog-client.conf",
+        "client",
+        &pki,
+        "client1",
+        [port, free_port()],
+    );
+    let laurel_log = t.join("laurel-audit.log");
+    let events: Vec<String> = fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../index/tests/data/laurel-live.jsonl"),
+    )
+    .unwrap()
+    .lines()
+    .map(str::to_string)
+    .collect();
+    let (first, rest) = events.split_at(events.len() / 2);
+    fs::write(&laurel_log, first.join("\n") + "\n").unwrap();
+    let audit_inc = substitute(
+        &shipped("rsyslog-client-audit.conf"),
+        &[(
+            "/var/log/laurel/audit.log",
+            &laurel_log.display().to_string(),
+        )],
+    );
+    fs::write(t.join("client-audit.inc"), audit_inc).unwrap();
+    let mut conf = fs::read_to_string(&client_c).unwrap();
+    conf.push_str(&format!(
+        "include(file=\"{}\")\n",
+        t.join("client-audit.inc").display()
+    ));
+    fs::write(&client_c, conf).unwrap();
+    let _client = start_client(&client_c);
+
+    let out = t.join("central1");
+    let audit_lines = |d: &Path| {
+        jsonl_lines(d)
+            .iter()
+            .filter(|l| l.starts_with("{\"ID\":"))
+            .count()
+    };
+    wait_for("the first audit events on the central", WAIT, || {
+        audit_lines(&out) == first.len()
+    });
+    let db = t.join("index.db");
+    let count = || {
+        let o = tlog_rs(&[
+            "index",
+            "--db",
+            db.to_str().unwrap(),
+            "--jsonl",
+            out.to_str().unwrap(),
+            "--stats",
+        ]);
+        // Exit 0: no line was reported bad.
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "index: {err}");
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .find(|l| l.starts_with("audit:"))
+            .unwrap_or_default()
+            .to_string()
+    };
+    let line = count();
+    assert!(
+        line.contains(&format!("index: {} audit events", first.len())),
+        "{line}"
+    );
+    // More events arrive; the next indexing adds exactly those.
+    let mut f = fs::OpenOptions::new()
+        .append(true)
+        .open(&laurel_log)
+        .unwrap();
+    std::io::Write::write_all(&mut f, (rest.join("\n") + "\n").as_bytes()).unwrap();
+    drop(f);
+    wait_for("the rest of the audit events", WAIT, || {
+        audit_lines(&out) == events.len()
+    });
+    let line = count();
+    assert!(
+        line.contains(&format!("audit: {} new events", rest.len()))
+            && line.contains(&format!("index: {} audit events", events.len())),
+        "{line}"
+    );
+}

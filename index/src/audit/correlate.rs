@@ -85,14 +85,14 @@ pub fn correlate(store: &mut dyn Store, key: i64) -> Result<Option<Correlation>>
         kinds: &[],
     };
     let (join, session) = match usable_ses(r.session) {
-        Some(s) => (Join::Ses, a.audit_events(&span(Some(s)))?),
+        Some(s) => (Join::Ses, a.audit_event_keys(&span(Some(s)))?),
         None => {
             let mut v = a.audit_events(&span(None))?;
             v.retain(|(_, e)| same_user(&r, e));
-            (Join::HostUserTime, v)
+            (Join::HostUserTime, v.into_iter().map(|(k, _)| k).collect())
         }
     };
-    let linked: HashSet<i64> = session.iter().map(|(k, _)| *k).collect();
+    let linked: HashSet<i64> = session.iter().copied().collect();
     let mut auth = a.audit_events(&EventFilter {
         host: &r.host,
         from_ms: start - AUTH_BEFORE_MS,
@@ -102,7 +102,7 @@ pub fn correlate(store: &mut dyn Store, key: i64) -> Result<Option<Correlation>>
     })?;
     auth.retain(|(k, e)| !linked.contains(k) && same_user(&r, e));
     let auth_failures = failed_attempts(auth.iter().map(|(_, e)| e));
-    let mut links: Vec<(i64, Role)> = session.iter().map(|(k, _)| (*k, Role::Session)).collect();
+    let mut links: Vec<(i64, Role)> = session.iter().map(|k| (*k, Role::Session)).collect();
     links.extend(auth.iter().map(|(k, _)| (*k, Role::Auth)));
     Ok(Some(Correlation {
         join,

@@ -116,6 +116,24 @@ impl AuditStore for Postgres {
             .collect())
     }
 
+    fn audit_event_keys(&mut self, f: &EventFilter) -> Result<Vec<i64>> {
+        let kinds: Vec<&str> = f.kinds.iter().map(|k| k.as_str()).collect();
+        let rows = self.rows(
+            "SELECT key FROM audit_events WHERE host=$1 AND t_ms >= $2 AND t_ms <= $3
+               AND ($4::BIGINT IS NULL OR ses = $4)
+               AND (cardinality($5::TEXT[]) = 0 OR kind = ANY($5))
+             ORDER BY t_ms, key",
+            &[
+                &t(f.host).as_ref(),
+                &f.from_ms,
+                &f.to_ms,
+                &f.ses.map(i64::from),
+                &kinds,
+            ],
+        )?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
     fn audit_events(&mut self, f: &EventFilter) -> Result<Vec<(i64, AuditEvent)>> {
         let kinds: Vec<&str> = f.kinds.iter().map(|k| k.as_str()).collect();
         let rows = self.rows(

@@ -48,6 +48,43 @@ fn facts_row(r: &rusqlite::Row) -> rusqlite::Result<RecFacts> {
     })
 }
 
+impl Sqlite {
+    /// `columns` of the events matching `f`, in time order.
+    fn event_rows<T>(
+        &mut self,
+        f: &EventFilter,
+        columns: &str,
+        row: impl FnMut(&rusqlite::Row) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>> {
+        let mut sql = format!(
+            "SELECT {columns} FROM audit_events WHERE host=?1 AND t_ms >= ?2 AND t_ms <= ?3"
+        );
+        let mut args: Vec<Box<dyn ToSql>> = vec![
+            Box::new(f.host.to_string()),
+            Box::new(f.from_ms),
+            Box::new(f.to_ms),
+        ];
+        if let Some(s) = f.ses {
+            sql.push_str(" AND ses = ?4");
+            args.push(Box::new(s));
+        }
+        if !f.kinds.is_empty() {
+            let list: Vec<String> = f
+                .kinds
+                .iter()
+                .map(|k| format!("'{}'", k.as_str()))
+                .collect();
+            sql.push_str(&format!(" AND kind IN ({})", list.join(",")));
+        }
+        sql.push_str(" ORDER BY t_ms, key");
+        let mut st = self.conn().prepare_cached(&sql)?;
+        let rows = st
+            .query_map(params_from_iter(args.iter()), row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+}
+
 const FACTS: &str =
     "SELECT key, host, rec, user, uid, session, start_ms, end_ms, has_end FROM recordings";
 
@@ -118,36 +155,16 @@ impl AuditStore for Sqlite {
     }
 
     fn audit_events(&mut self, f: &EventFilter) -> Result<Vec<(i64, AuditEvent)>> {
-        let mut sql = String::from(
-            "SELECT key, body FROM audit_events WHERE host=?1 AND t_ms >= ?2 AND t_ms <= ?3",
-        );
-        let mut args: Vec<Box<dyn ToSql>> = vec![
-            Box::new(f.host.to_string()),
-            Box::new(f.from_ms),
-            Box::new(f.to_ms),
-        ];
-        if let Some(s) = f.ses {
-            sql.push_str(" AND ses = ?4");
-            args.push(Box::new(s));
-        }
-        if !f.kinds.is_empty() {
-            let list: Vec<String> = f
-                .kinds
-                .iter()
-                .map(|k| format!("'{}'", k.as_str()))
-                .collect();
-            sql.push_str(&format!(" AND kind IN ({})", list.join(",")));
-        }
-        sql.push_str(" ORDER BY t_ms, key");
-        let mut st = self.conn().prepare_cached(&sql)?;
-        let rows = st
-            .query_map(params_from_iter(args.iter()), |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let rows = self.event_rows(f, "key, body", |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+        })?;
         rows.into_iter()
             .map(|(k, b)| Ok((k, parse_body(&b)?)))
             .collect()
+    }
+
+    fn audit_event_keys(&mut self, f: &EventFilter) -> Result<Vec<i64>> {
+        self.event_rows(f, "key", |r| r.get(0))
     }
 
     fn set_correlation(&mut self, rec: i64, c: &Correlation) -> Result<()> {

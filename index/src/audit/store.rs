@@ -1,6 +1,5 @@
 //! What a backend must do to keep audit events and their correlation with
-//! recordings. `store::sqlite::Sqlite` implements it in `audit::sqlite`; a
-//! backend without it answers `Store::audit()` with an error.
+//! recordings. Both backends implement it (`audit::sqlite`, `audit::postgres`).
 
 use std::fmt;
 
@@ -151,6 +150,10 @@ pub trait AuditStore {
     fn find_recs(&mut self, rec: &str) -> Result<Vec<RecFacts>>;
     /// Events matching the filter with their keys, in time order.
     fn audit_events(&mut self, f: &EventFilter) -> Result<Vec<(i64, AuditEvent)>>;
+    /// Only the keys of those events (a join by `ses` needs no more).
+    fn audit_event_keys(&mut self, f: &EventFilter) -> Result<Vec<i64>> {
+        Ok(self.audit_events(f)?.into_iter().map(|(k, _)| k).collect())
+    }
     fn set_correlation(&mut self, rec: i64, c: &Correlation) -> Result<()>;
     /// None if the recording was never correlated.
     fn trail(&mut self, rec: i64) -> Result<Option<Trail>>;
