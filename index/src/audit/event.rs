@@ -450,6 +450,12 @@ pub fn from_laurel(m: &Map<String, Value>, host: Option<&str>) -> Result<AuditEv
     })
 }
 
+/// The JSON the index stores for an event.
+pub fn stored_body(e: &AuditEvent) -> crate::store::Result<String> {
+    serde_json::to_string(e)
+        .map_err(|x| crate::store::StoreError(format!("audit event {}: {x}", e.id)))
+}
+
 /// A JSON line that is an audit event (ours or laurel's), or None.
 pub fn from_json_line(
     m: &Map<String, Value>,

@@ -21,10 +21,6 @@ CREATE TABLE IF NOT EXISTS audit_corr(rec_key BIGINT PRIMARY KEY, how TEXT NOT N
   auth_failures BIGINT NOT NULL);
 "#;
 
-fn body(e: &AuditEvent) -> Result<String> {
-    serde_json::to_string(e).map_err(|x| StoreError(format!("audit event {}: {x}", e.id)))
-}
-
 fn parse_body(s: &str) -> Result<AuditEvent> {
     serde_json::from_str(s).map_err(|e| StoreError(format!("stored audit event: {e}")))
 }
@@ -48,7 +44,7 @@ fn facts_row(r: &postgres::Row) -> RecFacts {
 }
 
 impl AuditStore for Postgres {
-    fn add_audit_event(&mut self, e: &AuditEvent) -> Result<Added> {
+    fn add_audit_event_as(&mut self, e: &AuditEvent, body: &str) -> Result<Added> {
         let exe = (e.kind == Kind::Exec && e.success != Some(false))
             .then_some(e.exe.as_deref())
             .flatten()
@@ -67,7 +63,7 @@ impl AuditStore for Postgres {
                 &e.ses.map(i64::from),
                 &exe,
                 &i64::from(e.records),
-                &t(&body(e)?).as_ref(),
+                &t(body).as_ref(),
             ],
         )?;
         Ok(if n > 0 { Added::New } else { Added::Duplicate })

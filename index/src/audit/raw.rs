@@ -24,15 +24,15 @@ const BATCH: usize = 1024;
 /// Store the parsed events in one transaction.
 fn store_all(
     store: &mut dyn Store,
-    rx: std::sync::mpsc::Receiver<Vec<super::AuditEvent>>,
+    rx: std::sync::mpsc::Receiver<Vec<(super::AuditEvent, String)>>,
     counts: &mut RawCounts,
     touched: &mut Touched,
 ) -> Result<()> {
     store.begin()?;
     let audit = store.audit()?;
     for batch in rx {
-        for e in batch {
-            match audit.add_audit_event(&e)? {
+        for (e, body) in batch {
+            match audit.add_audit_event_as(&e, &body)? {
                 Added::New => {
                     counts.new += 1;
                     touched.event(&e);
@@ -67,7 +67,7 @@ pub fn ingest(
     };
     // Parsing (about two thirds of the work) runs on its own thread while
     // this one stores: events go over in batches.
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<super::AuditEvent>>(8);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(super::AuditEvent, String)>>(8);
     let (read, bad) = std::thread::scope(|scope| {
         let parser = scope.spawn(move || {
             let mut bad = Vec::new();
@@ -76,7 +76,9 @@ pub fn ingest(
                 BufReader::with_capacity(1 << 20, f),
                 host,
                 &mut |e| {
-                    batch.push(e);
+                    // Cannot fail: the event is plain data.
+                    let body = super::event::stored_body(&e).unwrap_or_default();
+                    batch.push((e, body));
                     if batch.len() == BATCH {
                         // A closed channel: the storing side failed and says why.
                         let _ = tx.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)));

@@ -24,10 +24,6 @@ CREATE TABLE IF NOT EXISTS audit_corr(rec_key INTEGER PRIMARY KEY, how TEXT NOT 
   auth_failures INTEGER NOT NULL);
 "#;
 
-fn body(e: &AuditEvent) -> Result<String> {
-    serde_json::to_string(e).map_err(|x| StoreError(format!("audit event {}: {x}", e.id)))
-}
-
 fn parse_body(s: &str) -> Result<AuditEvent> {
     serde_json::from_str(s).map_err(|e| StoreError(format!("stored audit event: {e}")))
 }
@@ -89,7 +85,7 @@ const FACTS: &str =
     "SELECT key, host, rec, user, uid, session, start_ms, end_ms, has_end FROM recordings";
 
 impl AuditStore for Sqlite {
-    fn add_audit_event(&mut self, e: &AuditEvent) -> Result<Added> {
+    fn add_audit_event_as(&mut self, e: &AuditEvent, body: &str) -> Result<Added> {
         let exe = (e.kind == Kind::Exec && e.success != Some(false))
             .then_some(e.exe.as_deref())
             .flatten();
@@ -110,7 +106,7 @@ impl AuditStore for Sqlite {
                 e.ses,
                 exe,
                 e.records,
-                body(e)?
+                body
             ])?;
         Ok(if n > 0 { Added::New } else { Added::Duplicate })
     }

@@ -134,7 +134,12 @@ pub struct ExecHit {
 pub trait AuditStore {
     /// Insert an event keyed by (host, id). A copy with more records
     /// replaces a shorter one (New); otherwise Duplicate.
-    fn add_audit_event(&mut self, e: &AuditEvent) -> Result<Added>;
+    fn add_audit_event(&mut self, e: &AuditEvent) -> Result<Added> {
+        self.add_audit_event_as(e, &super::event::stored_body(e)?)
+    }
+    /// The same with the stored JSON made already (`stored_body`), so a
+    /// reader thread can do that work.
+    fn add_audit_event_as(&mut self, e: &AuditEvent, body: &str) -> Result<Added>;
     /// Recordings of `host` whose span `[start - before, end + after]`
     /// meets `[from_ms, to_ms]` (a recording without an end is open).
     fn recordings_near(
