@@ -1,0 +1,275 @@
+//! The purge of expired recordings, and of one recording (the web UI's
+//! purge button): archive, then source data, then index rows, then one
+//! access log row (action "purge").
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::path::PathBuf;
+
+use tlog_rs_index::config::Config;
+use tlog_rs_index::es::{EsClient, EsSource};
+use tlog_rs_index::recording::{Fetcher, SourceLoc};
+use tlog_rs_index::store::{AccessEntry, FileCursor, RetentionRow, Store, StoreError};
+
+use crate::{archive, jsonl};
+
+#[derive(Debug)]
+pub enum PurgeError {
+    /// The recording is not in the index.
+    NotFound {
+        host: String,
+        rec: String,
+    },
+    /// Under legal hold: never purged.
+    Held {
+        host: String,
+        rec: String,
+    },
+    /// Its archive could not be written: nothing was removed.
+    Archive(String),
+    /// A source could not be cleaned; index rows were kept.
+    Source(String),
+    Store(StoreError),
+}
+
+impl fmt::Display for PurgeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PurgeError::NotFound { host, rec } => write!(f, "{host} {rec}: not in the index"),
+            PurgeError::Held { host, rec } => write!(f, "{host} {rec}: under legal hold"),
+            PurgeError::Archive(m) => write!(f, "archive: {m} (nothing was removed)"),
+            PurgeError::Source(m) => write!(f, "{m} (the recording stays indexed)"),
+            PurgeError::Store(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for PurgeError {}
+
+impl From<StoreError> for PurgeError {
+    fn from(e: StoreError) -> Self {
+        PurgeError::Store(e)
+    }
+}
+
+/// What happened (or, dry run, would happen) to one source of a recording.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceAction {
+    /// JSON Lines file rewritten without the recording's `lines`.
+    Rewritten { file: PathBuf, lines: u64 },
+    /// The file is no longer there (rotated out): nothing to remove.
+    Gone(PathBuf),
+    /// Elasticsearch documents deleted by host and rec (None: dry run).
+    EsDeleted { index: String, docs: Option<u64> },
+    /// Journal files are never edited: the entries stay until journald
+    /// rotates the file out (journal stores work per file only).
+    KeptInJournal(PathBuf),
+}
+
+impl fmt::Display for SourceAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SourceAction::Rewritten { file, lines } => {
+                write!(f, "{lines} lines removed from {}", file.display())
+            }
+            SourceAction::Gone(p) => write!(f, "{} is gone", p.display()),
+            SourceAction::EsDeleted {
+                index,
+                docs: Some(n),
+            } => {
+                write!(f, "{n} documents deleted from Elasticsearch index {index}")
+            }
+            SourceAction::EsDeleted { index, docs: None } => {
+                write!(f, "documents deleted from Elasticsearch index {index}")
+            }
+            SourceAction::KeptInJournal(p) => write!(f, "kept in journal file {}", p.display()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Purged {
+    pub host: String,
+    pub rec: String,
+    pub archive: Option<PathBuf>,
+    pub sources: Vec<SourceAction>,
+}
+
+/// Who asks, for the access log.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub who: String,
+    /// "cli", or the web client's address.
+    pub client: String,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn es_source(cfg: &Config, url: &str, index: &str) -> EsSource {
+    cfg.es
+        .iter()
+        .find(|s| s.loc_url() == url && s.index == index)
+        .cloned()
+        .unwrap_or_else(|| EsSource {
+            url: url.to_string(),
+            index: index.to_string(),
+            ..EsSource::default()
+        })
+}
+
+/// Purge (or, with `dry_run`, plan) one recording. Holds are the caller's
+/// business (see `purge_one`).
+pub fn purge(
+    store: &mut dyn Store,
+    cfg: &Config,
+    row: &RetentionRow,
+    actor: &Actor,
+    dry_run: bool,
+) -> Result<Purged, PurgeError> {
+    let refs = store.messages(row.key)?;
+    let mut out = Purged {
+        host: row.host.clone(),
+        rec: row.rec.clone(),
+        archive: None,
+        sources: vec![],
+    };
+    // 1. Archive: every message read back from its source and checked.
+    if let Some(dir) = &cfg.retention.archive_dir {
+        let dest = archive::path(dir, &row.host, &row.rec).map_err(PurgeError::Archive)?;
+        if dry_run || dest.exists() {
+            // Existing: archived by an interrupted earlier purge, whose
+            // source lines may be gone since.
+            out.archive = Some(dest);
+        } else {
+            let mut fetch = Fetcher::new(&refs).es(&cfg.es);
+            let lines = refs.iter().map(|(r, _)| fetch.get(r).map(|(line, _)| line));
+            out.archive =
+                Some(archive::write(dir, &row.host, &row.rec, lines).map_err(PurgeError::Archive)?);
+        }
+    }
+    // 2. Sources, each once.
+    let mut files: BTreeMap<i64, String> = BTreeMap::new();
+    for (r, p) in &refs {
+        files.entry(r.file).or_insert_with(|| p.clone());
+    }
+    let drop: HashSet<(String, String)> = [(row.host.clone(), row.rec.clone())].into();
+    let mut es_rows = vec![];
+    let cursors = store.files()?;
+    for (file, p) in &files {
+        let loc: SourceLoc = p.parse().map_err(PurgeError::Source)?;
+        match loc {
+            SourceLoc::Journal(j) => out.sources.push(SourceAction::KeptInJournal(j)),
+            SourceLoc::Es { url, index, .. } => {
+                es_rows.push(*file);
+                let docs = if dry_run {
+                    None
+                } else {
+                    let c =
+                        EsClient::new(&es_source(cfg, &url, &index)).map_err(PurgeError::Source)?;
+                    Some(
+                        c.delete_recording(&row.host, &row.rec)
+                            .map_err(PurgeError::Source)?,
+                    )
+                };
+                out.sources.push(SourceAction::EsDeleted { index, docs });
+            }
+            SourceLoc::File(path) => {
+                let cur = cursors.iter().find(|c| c.id == *file);
+                if cur.is_some_and(|c| c.ino == 0) || !path.exists() {
+                    out.sources.push(SourceAction::Gone(path));
+                    continue;
+                }
+                if dry_run {
+                    let lines = jsonl::count(&path, &drop).map_err(PurgeError::Source)?;
+                    out.sources
+                        .push(SourceAction::Rewritten { file: path, lines });
+                    continue;
+                }
+                let rw = jsonl::rewrite(&path, &drop).map_err(PurgeError::Source)?;
+                if !rw.removed.is_empty() {
+                    // The other recordings' lines moved: follow them.
+                    store.begin()?;
+                    for (rk, id, off) in store.file_messages(*file)? {
+                        let new = rw.offset(off);
+                        if rk != row.key && new != off {
+                            store.move_message(rk, id, new)?;
+                        }
+                    }
+                    if let Some(c) = cur {
+                        let offset = rw.offset(c.offset);
+                        let head = std::fs::File::open(&path)
+                            .map(|f| tlog_rs_index::ingest::head_hash(&f, offset))
+                            .unwrap_or(0);
+                        store.save_file(&FileCursor {
+                            dev: rw.dev,
+                            ino: rw.ino,
+                            head,
+                            offset,
+                            line: c.line - rw.lines_before(c.offset),
+                            ..c.clone()
+                        })?;
+                    }
+                    store.commit()?;
+                }
+                out.sources.push(SourceAction::Rewritten {
+                    file: path,
+                    lines: rw.removed.len() as u64,
+                });
+            }
+        }
+    }
+    if dry_run {
+        return Ok(out);
+    }
+    // 3. Index rows, and the access log, in one transaction.
+    store.begin()?;
+    store.delete_recording(row.key)?;
+    for f in es_rows {
+        store.forget_file(f)?;
+    }
+    store.log_access(&AccessEntry {
+        t_ms: now_ms(),
+        who: actor.who.clone(),
+        client: actor.client.clone(),
+        action: "purge".into(),
+        host: row.host.clone(),
+        rec: row.rec.clone(),
+    })?;
+    store.commit()?;
+    Ok(out)
+}
+
+/// Purge recording (host, rec) now, whatever its age (the web UI's purge
+/// button; the caller checks the purge right). A held one is refused.
+pub fn purge_one(
+    store: &mut dyn Store,
+    cfg: &Config,
+    host: &str,
+    rec: &str,
+    actor: &Actor,
+) -> Result<Purged, PurgeError> {
+    let nf = || PurgeError::NotFound {
+        host: host.into(),
+        rec: rec.into(),
+    };
+    if store
+        .holds()?
+        .iter()
+        .any(|h| h.host == host && h.rec == rec)
+    {
+        return Err(PurgeError::Held {
+            host: host.into(),
+            rec: rec.into(),
+        });
+    }
+    let row = store
+        .retention_rows()?
+        .into_iter()
+        .find(|r| r.host == host && r.rec == rec)
+        .ok_or_else(nf)?;
+    purge(store, cfg, &row, actor, false)
+}
