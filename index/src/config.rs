@@ -120,9 +120,9 @@ impl std::str::FromStr for MaxAge {
 impl fmt::Display for MaxAge {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = self.0.as_secs();
-        if s % 86_400 == 0 {
+        if s.is_multiple_of(86_400) {
             write!(f, "{}d", s / 86_400)
-        } else if s % 3_600 == 0 {
+        } else if s.is_multiple_of(3_600) {
             write!(f, "{}h", s / 3_600)
         } else {
             write!(f, "{}m", s / 60)
