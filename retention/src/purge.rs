@@ -273,3 +273,96 @@ pub fn purge_one(
         .ok_or_else(nf)?;
     purge(store, cfg, &row, actor, false)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+    use std::time::{Duration, UNIX_EPOCH};
+    use tlog_rs_format::{Encoder, RecHeader};
+    use tlog_rs_index::ingest::Indexer;
+    use tlog_rs_index::store::sqlite::Sqlite;
+    use tlog_rs_index::store::Hold;
+
+    fn lines(host: &str, rec: &str) -> String {
+        let h = RecHeader {
+            host: host.into(),
+            rec: rec.into(),
+            user: "u".into(),
+            term: "xterm".into(),
+            session: 1,
+        };
+        let mut enc = Encoder::new(h, 64, UNIX_EPOCH + Duration::from_secs(1_000_000));
+        enc.window(Duration::ZERO, 80, 24);
+        enc.output(
+            Duration::from_secs(1),
+            format!("hello {rec}\r\n").as_bytes(),
+        );
+        enc.flush();
+        let mut s = String::new();
+        while let Some(m) = enc.pop_message() {
+            s.push_str(String::from_utf8(m).unwrap().trim_end());
+            s.push('\n');
+        }
+        s
+    }
+
+    fn indexed(dir: &Path) -> (Sqlite, std::path::PathBuf) {
+        let f = dir.join("h/day.jsonl");
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(&f, format!("{}{}", lines("h", "a"), lines("h", "b"))).unwrap();
+        let mut s = Sqlite::in_memory().unwrap();
+        let mut probs = vec![];
+        let mut push = |p| probs.push(p);
+        Indexer::new(&mut s, &mut push, false)
+            .run(&[dir.to_path_buf()])
+            .unwrap();
+        assert!(probs.is_empty(), "{probs:?}");
+        (s, f)
+    }
+
+    fn actor() -> Actor {
+        Actor {
+            who: "alice".into(),
+            client: "192.0.2.1".into(),
+        }
+    }
+
+    #[test]
+    fn purge_one_refuses_held_and_unknown_and_purges_the_rest() {
+        let d = tempfile::tempdir().unwrap();
+        let (mut s, f) = indexed(d.path());
+        let cfg = Config::default();
+        s.set_hold(&Hold {
+            host: "h".into(),
+            rec: "a".into(),
+            reason: None,
+            who: "root".into(),
+            t_ms: 0,
+        })
+        .unwrap();
+        let e = purge_one(&mut s, &cfg, "h", "a", &actor()).unwrap_err();
+        assert!(matches!(e, PurgeError::Held { .. }), "{e}");
+        let e = purge_one(&mut s, &cfg, "h", "zz", &actor()).unwrap_err();
+        assert!(matches!(e, PurgeError::NotFound { .. }), "{e}");
+        let p = purge_one(&mut s, &cfg, "h", "b", &actor()).unwrap();
+        assert_eq!(p.archive, None);
+        assert!(
+            matches!(&p.sources[..], [SourceAction::Rewritten { lines, .. }] if *lines > 0),
+            "{p:?}"
+        );
+        assert_eq!(std::fs::read_to_string(&f).unwrap(), lines("h", "a"));
+        assert!(s.recording_info("h", "b").unwrap().is_none());
+        assert!(s.recording_info("h", "a").unwrap().is_some());
+        let log = s.access_log(10).unwrap();
+        assert_eq!(log.len(), 1);
+        assert_eq!(
+            (
+                log[0].who.as_str(),
+                log[0].client.as_str(),
+                log[0].action.as_str()
+            ),
+            ("alice", "192.0.2.1", "purge")
+        );
+    }
+}
