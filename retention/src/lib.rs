@@ -6,6 +6,7 @@
 
 pub mod archive;
 pub mod cli;
+pub mod journal;
 pub mod jsonl;
 pub mod policy;
 pub mod purge;

@@ -162,7 +162,11 @@ pub fn purge(
     for (file, p) in &files {
         let loc: SourceLoc = p.parse().map_err(PurgeError::Source)?;
         match loc {
-            SourceLoc::Journal(j) => out.sources.push(SourceAction::KeptInJournal(j)),
+            SourceLoc::Journal(j) => out.sources.extend(
+                crate::journal::files_with(&j, &row.rec)
+                    .into_iter()
+                    .map(SourceAction::KeptInJournal),
+            ),
             SourceLoc::Es { url, index, .. } => {
                 es_rows.push(*file);
                 let docs = if dry_run {
