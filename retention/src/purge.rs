@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use tlog_rs_index::config::Config;
 use tlog_rs_index::es::{EsClient, EsSource};
@@ -121,6 +121,56 @@ fn es_source(cfg: &Config, url: &str, index: &str) -> EsSource {
         })
 }
 
+/// Rewrite (or, dry run, count) one JSON Lines file without the lines of
+/// `drop`, and move the index's pointers into it (`cur`: its cursor).
+fn rewrite_file(
+    store: &mut dyn Store,
+    path: &Path,
+    cur: Option<&FileCursor>,
+    drop: &HashSet<(String, String)>,
+    purged: i64,
+    dry_run: bool,
+) -> Result<SourceAction, PurgeError> {
+    if cur.is_some_and(|c| c.ino == 0) || !path.exists() {
+        return Ok(SourceAction::Gone(path.to_path_buf()));
+    }
+    if dry_run {
+        let lines = jsonl::count(path, drop).map_err(PurgeError::Source)?;
+        return Ok(SourceAction::Rewritten {
+            file: path.to_path_buf(),
+            lines,
+        });
+    }
+    let rw = jsonl::rewrite(path, drop).map_err(PurgeError::Source)?;
+    if let (false, Some(c)) = (rw.removed.is_empty(), cur) {
+        // The other recordings' lines moved: follow them.
+        store.begin()?;
+        for (rk, id, off) in store.file_messages(c.id)? {
+            let new = rw.offset(off);
+            if rk != purged && new != off {
+                store.move_message(rk, id, new)?;
+            }
+        }
+        let offset = rw.offset(c.offset);
+        let head = std::fs::File::open(path)
+            .map(|f| tlog_rs_index::ingest::head_hash(&f, offset))
+            .unwrap_or(0);
+        store.save_file(&FileCursor {
+            dev: rw.dev,
+            ino: rw.ino,
+            head,
+            offset,
+            line: c.line - rw.lines_before(c.offset),
+            ..c.clone()
+        })?;
+        store.commit()?;
+    }
+    Ok(SourceAction::Rewritten {
+        file: path.to_path_buf(),
+        lines: rw.removed.len() as u64,
+    })
+}
+
 /// Purge (or, with `dry_run`, plan) one recording. Holds are the caller's
 /// business (see `purge_one`).
 pub fn purge(
@@ -182,47 +232,20 @@ pub fn purge(
                 out.sources.push(SourceAction::EsDeleted { index, docs });
             }
             SourceLoc::File(path) => {
+                // The file writer's session entries are in a sidecar.
+                let sidecar = PathBuf::from(format!("{}.events", path.display()));
                 let cur = cursors.iter().find(|c| c.id == *file);
-                if cur.is_some_and(|c| c.ino == 0) || !path.exists() {
-                    out.sources.push(SourceAction::Gone(path));
-                    continue;
-                }
-                if dry_run {
-                    let lines = jsonl::count(&path, &drop).map_err(PurgeError::Source)?;
-                    out.sources
-                        .push(SourceAction::Rewritten { file: path, lines });
-                    continue;
-                }
-                let rw = jsonl::rewrite(&path, &drop).map_err(PurgeError::Source)?;
-                if !rw.removed.is_empty() {
-                    // The other recordings' lines moved: follow them.
-                    store.begin()?;
-                    for (rk, id, off) in store.file_messages(*file)? {
-                        let new = rw.offset(off);
-                        if rk != row.key && new != off {
-                            store.move_message(rk, id, new)?;
-                        }
+                out.sources
+                    .push(rewrite_file(store, &path, cur, &drop, row.key, dry_run)?);
+                if sidecar.is_file() {
+                    let cur = cursors
+                        .iter()
+                        .find(|c| Path::new(&c.path) == sidecar && c.ino != 0);
+                    match rewrite_file(store, &sidecar, cur, &drop, row.key, dry_run)? {
+                        SourceAction::Rewritten { lines: 0, .. } => {}
+                        a => out.sources.push(a),
                     }
-                    if let Some(c) = cur {
-                        let offset = rw.offset(c.offset);
-                        let head = std::fs::File::open(&path)
-                            .map(|f| tlog_rs_index::ingest::head_hash(&f, offset))
-                            .unwrap_or(0);
-                        store.save_file(&FileCursor {
-                            dev: rw.dev,
-                            ino: rw.ino,
-                            head,
-                            offset,
-                            line: c.line - rw.lines_before(c.offset),
-                            ..c.clone()
-                        })?;
-                    }
-                    store.commit()?;
                 }
-                out.sources.push(SourceAction::Rewritten {
-                    file: path,
-                    lines: rw.removed.len() as u64,
-                });
             }
         }
     }
@@ -368,5 +391,53 @@ mod tests {
             ),
             ("alice", "192.0.2.1", "purge")
         );
+    }
+
+    fn event(kind: &str, rec: &str) -> String {
+        format!(
+            r#"{{"event":"{kind}","rec":"{rec}","user":"u","host":"h","tty":"/dev/pts/1","session":1,"start":1000000.000,"end":{},"exit_status":null,"end_reason":null,"signal":null,"bytes_in":0,"bytes_out":10,"messages_written":1,"messages_dropped":0,"messages_lost":0}}"#,
+            if kind == "end" { "1000002.000" } else { "null" }
+        )
+    }
+
+    #[test]
+    fn the_file_writers_events_sidecar_is_rewritten_too() {
+        let d = tempfile::tempdir().unwrap();
+        let log = d.path().join("tlog.log");
+        let events = d.path().join("tlog.log.events");
+        std::fs::write(&log, format!("{}{}", lines("h", "a"), lines("h", "b"))).unwrap();
+        let ev = |r: &str| format!("{}\n{}\n", event("start", r), event("end", r));
+        std::fs::write(&events, format!("{}{}", ev("a"), ev("b"))).unwrap();
+        let mut s = Sqlite::in_memory().unwrap();
+        let mut probs = vec![];
+        let mut push = |p| probs.push(p);
+        let r = Indexer::new(&mut s, &mut push, false)
+            .run(&[d.path().to_path_buf()])
+            .unwrap();
+        assert_eq!(r.events, 4, "{probs:?}");
+        let p = purge_one(&mut s, &Config::default(), "h", "a", &actor()).unwrap();
+        assert_eq!(p.sources.len(), 2, "{p:?}");
+        assert_eq!(
+            p.sources[1],
+            SourceAction::Rewritten {
+                file: events.clone(),
+                lines: 2
+            }
+        );
+        assert_eq!(std::fs::read_to_string(&events).unwrap(), ev("b"));
+        assert_eq!(std::fs::read_to_string(&log).unwrap(), lines("h", "b"));
+        // Indexing again: nothing new, nothing reported, b intact.
+        let r = Indexer::new(&mut s, &mut push, false)
+            .run(&[d.path().to_path_buf()])
+            .unwrap();
+        assert_eq!((r.messages, r.events, r.duplicates), (0, 0, 0));
+        assert!(probs.is_empty(), "{probs:?}");
+        assert!(s.recording_info("h", "a").unwrap().is_none());
+        let key = s.recording_info("h", "b").unwrap().unwrap().key;
+        let refs = s.messages(key).unwrap();
+        let mut f = Fetcher::new(&refs);
+        for (r, _) in &refs {
+            f.get(r).unwrap();
+        }
     }
 }
