@@ -92,6 +92,24 @@ pub fn invoking_user() -> String {
     }
 }
 
+/// Purges and holds also go to syslog (authpriv, as the web UI's access
+/// log), besides the index's access log.
+fn syslog(msg: &str) {
+    let Ok(m) = std::ffi::CString::new(msg.replace('\0', " ")) else {
+        return;
+    };
+    // SAFETY: the ident is a 'static NUL-terminated string (openlog keeps
+    // the pointer); constant format with one %s, a valid C string.
+    unsafe {
+        libc::openlog(c"tlog-rs".as_ptr(), libc::LOG_PID, libc::LOG_AUTHPRIV);
+        libc::syslog(
+            libc::LOG_AUTHPRIV | libc::LOG_INFO,
+            c"%s".as_ptr(),
+            m.as_ptr(),
+        );
+    }
+}
+
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -181,6 +199,9 @@ fn purge_main(args: Vec<OsString>) -> Result<i32, String> {
         match purge(store.as_mut(), &cfg, &c.row, &actor, dry_run) {
             Ok(p) => {
                 purged += 1;
+                if !dry_run {
+                    syslog(&format!("purge of {host} {rec} by {}", actor.who));
+                }
                 if !quiet {
                     if progress {
                         eprint!("\r\x1b[K");
@@ -292,6 +313,7 @@ fn hold_main(args: Vec<OsString>) -> Result<i32, String> {
         store.release_hold(&host, &rec).map_err(se)?;
         log(&mut store, "release-hold", &host).map_err(se)?;
         store.commit().map_err(se)?;
+        syslog(&format!("legal hold on {host} {rec} released by {who}"));
         println!("released {host} {rec}");
         return Ok(0);
     }
@@ -315,6 +337,7 @@ fn hold_main(args: Vec<OsString>) -> Result<i32, String> {
         .map_err(se)?;
     log(&mut store, "hold", &host).map_err(se)?;
     store.commit().map_err(se)?;
+    syslog(&format!("legal hold on {host} {rec} set by {who}"));
     println!("held {host} {rec}");
     Ok(0)
 }

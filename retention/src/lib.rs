@@ -12,4 +12,4 @@ pub mod policy;
 pub mod purge;
 
 pub use policy::{select, Candidate};
-pub use purge::{purge, purge_one, PurgeError, Purged, SourceAction};
+pub use purge::{purge, purge_one, Actor, PurgeError, Purged, SourceAction};
