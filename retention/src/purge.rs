@@ -209,6 +209,7 @@ pub fn purge(
     let drop: HashSet<(String, String)> = [(row.host.clone(), row.rec.clone())].into();
     let mut es_rows = vec![];
     let cursors = store.files()?;
+    let mut others: Vec<PathBuf> = vec![];
     for (file, p) in &files {
         let loc: SourceLoc = p.parse().map_err(PurgeError::Source)?;
         match loc {
@@ -232,21 +233,40 @@ pub fn purge(
                 out.sources.push(SourceAction::EsDeleted { index, docs });
             }
             SourceLoc::File(path) => {
-                // The file writer's session entries are in a sidecar.
-                let sidecar = PathBuf::from(format!("{}.events", path.display()));
                 let cur = cursors.iter().find(|c| c.id == *file);
                 out.sources
                     .push(rewrite_file(store, &path, cur, &drop, row.key, dry_run)?);
-                if sidecar.is_file() {
-                    let cur = cursors
-                        .iter()
-                        .find(|c| Path::new(&c.path) == sidecar && c.ino != 0);
-                    match rewrite_file(store, &sidecar, cur, &drop, row.key, dry_run)? {
-                        SourceAction::Rewritten { lines: 0, .. } => {}
-                        a => out.sources.push(a),
+                // Lines no message row points to: the file writer's session
+                // entries in its sidecar, and copies of the same day file
+                // delivered over a second path (ROOT2/HOST/DAY.jsonl).
+                let sidecar = PathBuf::from(format!("{}.events", path.display()));
+                if !others.contains(&sidecar) && sidecar.is_file() {
+                    others.push(sidecar);
+                }
+                let tail = |p: &Path| {
+                    let parent = p.parent().and_then(Path::file_name).map(|n| n.to_owned());
+                    (parent, p.file_name().map(|n| n.to_owned()))
+                };
+                for c in cursors.iter().filter(|c| c.ino != 0) {
+                    let p = PathBuf::from(&c.path);
+                    if p != path && tail(&p) == tail(&path) && !others.contains(&p) {
+                        others.push(p);
                     }
                 }
             }
+        }
+    }
+    let message_files: HashSet<&String> = files.values().collect();
+    for p in others {
+        if message_files.contains(&p.to_string_lossy().into_owned()) {
+            continue;
+        }
+        let cur = cursors
+            .iter()
+            .find(|c| Path::new(&c.path) == p && c.ino != 0);
+        match rewrite_file(store, &p, cur, &drop, row.key, dry_run)? {
+            SourceAction::Rewritten { lines: 0, .. } => {}
+            a => out.sources.push(a),
         }
     }
     if dry_run {

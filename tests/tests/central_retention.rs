@@ -4,7 +4,8 @@
 //! ages, interleaved in the same central day files; one expired recording
 //! under legal hold. A dry run changes nothing; the purge archives (gzip,
 //! the same message lines as the source), rewrites the day files without
-//! the purged recordings (every other line byte for byte, still readable
+//! the purged recordings (also a copy of a day file delivered over a second
+//! path; every other line byte for byte, still readable
 //! through the index at its new offset), removes them from search and
 //! writes "purge" rows to the access log; a second `tlog-rs index` finds
 //! nothing new; a released hold lets the next purge take the recording.
@@ -192,13 +193,20 @@ fn retention_purge_archive_hold(d: &TempDir, db: &str) {
         r
     })
     .collect::<Vec<_>>();
-    let files = write_store(&root, &recs);
+    let mut files = write_store(&root, &recs);
+    // The web host's day file also came over a second delivery path: the
+    // index points into one copy only, the purge cleans both.
+    let relay = d.path("relay2");
+    let copy = relay.join("web1/2026-01-01.jsonl");
+    fs::create_dir_all(copy.parent().unwrap()).unwrap();
+    fs::copy(&files[0], &copy).unwrap();
+    files.push(copy);
     let cfg = d.write(
         "central.toml",
         format!(
             r#"db = "{db}"
 [sources]
-jsonl = ["{}"]
+jsonl = ["{}", "{}"]
 [hostgroups]
 web = ["web1"]
 db = ["db1"]
@@ -212,6 +220,7 @@ hostgroup = "db"
 max_age = "400d"
 "#,
             root.display(),
+            relay.display(),
             archive.display()
         )
         .as_bytes(),
