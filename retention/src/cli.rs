@@ -273,6 +273,9 @@ fn hold_main(args: Vec<OsString>) -> Result<i32, String> {
             _ => return Err(format!("unknown argument {a:?}\n\n{HOLD_USAGE}")),
         }
     }
+    if !list && rec.is_none() {
+        return Err(format!("which recording?\n\n{HOLD_USAGE}"));
+    }
     let (_, _, mut store) = common.open()?;
     let se = |e: tlog_rs_index::store::StoreError| e.to_string();
     if list {

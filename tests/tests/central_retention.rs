@@ -269,8 +269,32 @@ max_age = "400d"
     assert!(!archive.exists());
     assert_eq!(open(db).counts().unwrap(), counts);
 
-    // The purge.
-    let done = ok(tlog_rs(&["purge", "--config", c]));
+    // On a terminal: progress and a summary (the plan again, via script(1)).
+    let tty = Command::new("script")
+        .args(["-qec"])
+        .arg(format!(
+            "{} purge --dry-run --config {c}",
+            artifact("tlog-rs").display()
+        ))
+        .arg("/dev/null")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&tty.stdout);
+    assert!(shown.contains("purge: 1/"), "{shown}");
+    assert!(
+        shown.contains("would purge 2 recordings, 1 kept under legal hold, 0 failed"),
+        "{shown}"
+    );
+
+    // The purge; in a script, nothing on stderr.
+    let o = tlog_rs(&["purge", "--config", c]);
+    assert!(
+        o.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let done = ok(o);
     assert!(done.contains("purged web1 web-old"), "{done}");
     assert!(done.contains("purged db1 db-old"), "{done}");
     assert_eq!(searched(db, &cfg), ["db-mid", "web-held", "web-new"]);
