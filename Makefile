@@ -35,7 +35,7 @@ STRIP       ?= strip
 BINARIES    := tlog-rs tlog-rs-rec tlog-rs-rec-session tlog-rs-web-auth
 MAN1        := man/tlog-rs.1
 MAN5        := man/tlog-rs-policy.toml.5 man/tlog-rs-central.toml.5
-MAN8        := man/pam_tlog.8 man/nss_tlog.8 man/tlog-rs-rec-session.8 man/tlog-rs-index.8 man/tlog-rs-search.8
+MAN8        := man/pam_tlog.8 man/nss_tlog.8 man/tlog-rs-rec-session.8 man/tlog-rs-index.8 man/tlog-rs-search.8 man/tlog-rs-purge.8 man/tlog-rs-hold.8
 CONFIGS     := policy.toml rec-session.conf
 UNITS       := packaging/systemd/tlog-rs-sync.service packaging/systemd/tlog-rs-sync.timer
 

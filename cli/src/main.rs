@@ -25,6 +25,8 @@ Central store:
   search    find recordings by user, group, host, host group, service, time, text
   show      one recording's timeline: input lines and (--audit) its audit events
   web       the web UI: search, play and export indexed recordings (PAM login)
+  purge     apply the retention policy: archive and remove expired recordings
+  hold      put, lift or list legal holds (held recordings are never purged)
 
 Policy:
   check     show whether a login would be recorded, and why
@@ -51,6 +53,8 @@ fn main() -> ExitCode {
         "play" | "list" | "export" => play::run(cmd.to_str().unwrap_or(""), rest),
         "index" | "search" | "show" => central::run(cmd.to_str().unwrap_or(""), rest),
         "web" => run_web(rest),
+        "purge" => tlog_rs_retention::cli::run_purge(rest),
+        "hold" => tlog_rs_retention::cli::run_hold(rest),
         "check" | "validate" => check::run(cmd.to_str().unwrap_or(""), rest),
         "audit-rules" => audit::run("audit-rules", rest),
         "audit-export" => audit::export(rest),

@@ -95,6 +95,83 @@ impl Default for Web {
     }
 }
 
+// Retention (`tlog-rs purge`, crate tlog-rs-retention).
+/// A duration in whole days, hours or minutes: `400d`, `36h`, `90m`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct MaxAge(pub std::time::Duration);
+
+impl std::str::FromStr for MaxAge {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("{s:?}: expected a number and a unit d, h or m (e.g. \"400d\")");
+        let unit = s.chars().last().ok_or_else(bad)?;
+        let n: u64 = s[..s.len() - unit.len_utf8()].parse().map_err(|_| bad())?;
+        let secs = match unit {
+            'd' => n.checked_mul(86_400),
+            'h' => n.checked_mul(3_600),
+            'm' => n.checked_mul(60),
+            _ => return Err(bad()),
+        }
+        .ok_or_else(|| format!("{s:?}: too long"))?;
+        Ok(MaxAge(std::time::Duration::from_secs(secs)))
+    }
+}
+
+impl fmt::Display for MaxAge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.0.as_secs();
+        if s.is_multiple_of(86_400) {
+            write!(f, "{}d", s / 86_400)
+        } else if s.is_multiple_of(3_600) {
+            write!(f, "{}h", s / 3_600)
+        } else {
+            write!(f, "{}m", s / 60)
+        }
+    }
+}
+
+/// Whom a `[[retention.rule]]` applies to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RetentionScope {
+    /// Recordings of the hosts of this `[hostgroups]` entry.
+    HostGroup(String),
+    /// Recordings of users in this group (groups recorded at login).
+    UserGroup(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetentionRule {
+    pub scope: RetentionScope,
+    pub max_age: MaxAge,
+}
+
+/// `[retention]`: how long recordings are kept (tlog-rs-central.toml(5)).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Retention {
+    /// For recordings no rule matches; None keeps them forever.
+    pub default_max_age: Option<MaxAge>,
+    /// Purged recordings are first archived here (compressed JSON Lines).
+    pub archive_dir: Option<PathBuf>,
+    pub rules: Vec<RetentionRule>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRetention {
+    default_max_age: Option<toml::Spanned<String>>,
+    archive_dir: Option<toml::Spanned<String>>,
+    #[serde(default)]
+    rule: Vec<toml::Spanned<RawRetentionRule>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRetentionRule {
+    hostgroup: Option<toml::Spanned<String>>,
+    usergroup: Option<toml::Spanned<String>>,
+    max_age: toml::Spanned<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub db: DbSpec,
@@ -108,6 +185,7 @@ pub struct Config {
     pub hostgroups: BTreeMap<String, Vec<String>>,
     pub admin: Admin,
     pub web: Web,
+    pub retention: Retention,
 }
 
 impl Default for Config {
@@ -120,6 +198,7 @@ impl Default for Config {
             hostgroups: BTreeMap::new(),
             admin: Admin::default(),
             web: Web::default(),
+            retention: Retention::default(),
         }
     }
 }
@@ -134,6 +213,7 @@ struct RawConfig {
     hostgroups: BTreeMap<String, toml::Spanned<Vec<String>>>,
     admin: Option<RawAdmin>,
     web: Option<RawWeb>,
+    retention: Option<RawRetention>,
 }
 
 #[derive(Deserialize)]
@@ -269,6 +349,60 @@ impl Config {
             }
             c.web.auditors_group = g.into_inner();
         }
+        if let Some(r) = raw.retention {
+            if let Some(a) = r.default_max_age {
+                c.retention.default_max_age = Some(a.get_ref().parse().map_err(|m| {
+                    at(
+                        Some(a.span().start),
+                        format!("retention.default_max_age: {m}"),
+                    )
+                })?);
+            }
+            if let Some(d) = r.archive_dir {
+                if !d.get_ref().starts_with('/') {
+                    return Err(at(
+                        Some(d.span().start),
+                        format!(
+                            "retention.archive_dir: {:?} is not an absolute path",
+                            d.get_ref()
+                        ),
+                    ));
+                }
+                c.retention.archive_dir = Some(PathBuf::from(d.into_inner()));
+            }
+            for rule in r.rule {
+                let span = Some(rule.span().start);
+                let rule = rule.into_inner();
+                let scope = match (rule.hostgroup, rule.usergroup) {
+                    (Some(h), None) => {
+                        let (hspan, h) = (Some(h.span().start), h.into_inner());
+                        if !c.hostgroups.contains_key(&h) {
+                            return Err(at(
+                                hspan,
+                                format!("retention.rule: unknown host group {h:?} (define it in [hostgroups])"),
+                            ));
+                        }
+                        RetentionScope::HostGroup(h)
+                    }
+                    (None, Some(g)) if !g.get_ref().is_empty() => {
+                        RetentionScope::UserGroup(g.into_inner())
+                    }
+                    _ => {
+                        return Err(at(
+                            span,
+                            "retention.rule: exactly one of hostgroup or usergroup".into(),
+                        ))
+                    }
+                };
+                let max_age = rule.max_age.get_ref().parse().map_err(|m| {
+                    at(
+                        Some(rule.max_age.span().start),
+                        format!("retention.rule.max_age: {m}"),
+                    )
+                })?;
+                c.retention.rules.push(RetentionRule { scope, max_age });
+            }
+        }
         Ok(c)
     }
 
@@ -357,6 +491,27 @@ groups = ["admins", "wheel"]
             ("[hostgroups]\n\nx = [\"a b\"]\n", 3, "not a host name"),
             ("[admin\n", 1, ""),
             ("\n[web]\nauditors_group = \"\"\n", 3, "empty group name"),
+            (
+                "[retention]\n\ndefault_max_age = \"400 days\"\n",
+                3,
+                "retention.default_max_age",
+            ),
+            ("[retention]\narchive_dir = \"archive\"\n", 2, "not an absolute path"),
+            (
+                "[retention]\n[[retention.rule]]\nhostgroup = \"nj\"\nmax_age = \"9d\"\n",
+                3,
+                "unknown host group",
+            ),
+            (
+                "[hostgroups]\nnj = [\"a\"]\n[[retention.rule]]\nhostgroup = \"nj\"\nusergroup = \"x\"\nmax_age = \"9d\"\n",
+                3,
+                "exactly one of",
+            ),
+            (
+                "[[retention.rule]]\nusergroup = \"dba\"\nmax_age = \"9y\"\n",
+                3,
+                "retention.rule.max_age",
+            ),
         ];
         for (text, line, want) in cases {
             let e = parse(text).unwrap_err();
@@ -379,6 +534,40 @@ groups = ["admins", "wheel"]
         let c = Config::load(Some(p)).unwrap();
         assert_eq!(c.hostgroup("nj-fileservers").unwrap().len(), 2);
         assert_eq!(c.admin.groups, ["admins", "wheel"]);
+    }
+
+    #[test]
+    fn retention_section() {
+        let c = parse(
+            r#"
+[hostgroups]
+nj = ["fs1"]
+[retention]
+default_max_age = "400d"
+archive_dir = "/var/lib/tlog-rs/archive"
+[[retention.rule]]
+hostgroup = "nj"
+max_age = "90d"
+[[retention.rule]]
+usergroup = "dba"
+max_age = "36h"
+"#,
+        )
+        .unwrap();
+        let r = &c.retention;
+        assert_eq!(r.default_max_age.unwrap().0.as_secs(), 400 * 86_400);
+        assert_eq!(
+            r.archive_dir.as_deref(),
+            Some(Path::new("/var/lib/tlog-rs/archive"))
+        );
+        assert_eq!(r.rules.len(), 2);
+        assert_eq!(r.rules[0].scope, RetentionScope::HostGroup("nj".into()));
+        assert_eq!(r.rules[1].scope, RetentionScope::UserGroup("dba".into()));
+        assert_eq!(r.rules[1].max_age.0.as_secs(), 36 * 3_600);
+        assert_eq!(r.rules[1].max_age.to_string(), "36h");
+        assert_eq!(parse("").unwrap().retention, Retention::default());
+        assert!("d".parse::<MaxAge>().is_err());
+        assert!("-1d".parse::<MaxAge>().is_err());
     }
 
     #[test]

@@ -227,6 +227,21 @@ impl EsClient {
         })
     }
 
+    /// Retention: delete every document of recording (host, rec); the
+    /// number deleted.
+    pub fn delete_recording(&self, host: &str, rec: &str) -> Result<u64, String> {
+        let path = format!(
+            "/{}/_delete_by_query?refresh=true&conflicts=proceed",
+            self.index
+        );
+        let body = json!({ "query": { "bool": { "filter": [
+            { "term": { "host": host } },
+            { "term": { "rec": rec } },
+        ] } } });
+        let v = self.ok("POST", &path, &body)?;
+        Ok(v.get("deleted").and_then(Value::as_u64).unwrap_or(0))
+    }
+
     /// Open a point in time on the index (ES 7.10+, or OpenSearch 2.4+).
     pub fn open_pit(&mut self) -> Result<String, String> {
         let es = format!("/{}/_pit?keep_alive={KEEP_ALIVE}", self.index);

@@ -227,7 +227,8 @@ fn skip_line(r: &mut impl BufRead) -> std::io::Result<Option<u64>> {
     }
 }
 
-fn head_hash(f: &File, upto: u64) -> u64 {
+/// Hash of the first bytes (up to `upto`) that tells a file from a new one on its inode.
+pub fn head_hash(f: &File, upto: u64) -> u64 {
     let mut buf = vec![0u8; upto.min(HEAD_BYTES) as usize];
     match f.read_exact_at(&mut buf, 0) {
         Ok(()) => Fnv::new().bytes(&buf).0,

@@ -3,6 +3,9 @@
 //! read from a protocol double of Elasticsearch (std only, in this test):
 //! point in time, `search_after` pages, basic auth. No `from` may be sent.
 //! Then played back from the index, the messages read back from the double.
+//! Then `tlog-rs purge` of a recording read from ES: archived from the
+//! double's documents, deleted there with `_delete_by_query` on host and
+//! rec, a held one kept.
 //! Tested against a double, not a real Elasticsearch or OpenSearch.
 
 use std::collections::HashMap;
@@ -31,6 +34,8 @@ struct Es {
     /// Protocol violations seen (the test fails on any).
     violations: Vec<String>,
     unauthorized: u64,
+    /// Queries of `_delete_by_query` requests.
+    deleted_by_query: Vec<Value>,
 }
 
 fn b64(data: &[u8]) -> String {
@@ -170,6 +175,18 @@ fn handle(
                 (400, json!({"error": {"reason": e}}))
             }
         },
+        // Retention (tlog-rs purge): delete by query, as ES answers it.
+        ("POST", r) if r == format!("/{INDEX}/_delete_by_query") => {
+            let before = es.docs.len();
+            let q = body["query"].clone();
+            es.docs.retain(|(ts, d)| !matches(&q, *ts, d));
+            es.deleted_by_query.push(q);
+            let n = before - es.docs.len();
+            (
+                200,
+                json!({"took": 1, "timed_out": false, "total": n, "deleted": n, "failures": []}),
+            )
+        }
         ("DELETE", "/_pit") => {
             let id = body["id"].as_str().unwrap_or("").to_string();
             es.pits.insert(id, false);
@@ -489,4 +506,104 @@ fn es_source_pages_with_pit_and_search_after_and_plays_back() {
         String::from_utf8_lossy(&o.stderr)
     );
     assert!(es.lock().unwrap().violations.is_empty());
+}
+
+#[test]
+fn es_purge_archives_and_deletes_by_rec_and_keeps_held() {
+    if !require_root("central_es") {
+        return;
+    }
+    let dir = TempDir::new("central-es-purge");
+    let (url, es) = start_double();
+    let (rec_a, _, lines_a) = record(&dir, "a.log", "echo gone; seq 1 50");
+    let (rec_b, _, lines_b) = record(&dir, "b.log", "echo held; seq 1 50");
+    deliver(&es, &lines_a, 1_796_000_000_000);
+    deliver(&es, &lines_b, 1_796_000_100_000);
+    let pw = dir.write("pw", format!("{PASSWORD}\n").as_bytes());
+    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let archive = dir.path("archive");
+    let conf = dir.write(
+        "central.toml",
+        format!(
+            "db = \"{}\"\n[[sources.es]]\nurl = \"{url}\"\nindex = \"{INDEX}\"\nuser = \"{USER}\"\npassword_file = \"{}\"\n[retention]\ndefault_max_age = \"0m\"\narchive_dir = \"{}\"\n",
+            dir.path("index.db").display(),
+            pw.display(),
+            archive.display()
+        )
+        .as_bytes(),
+    );
+    let c = conf.to_str().unwrap();
+    let ok = |args: &[&str]| {
+        let o = tlog_rs(args);
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    ok(&["index", "--config", c, "--quiet"]);
+    ok(&["hold", &rec_b, "--config", c]);
+    let host = serde_json::from_str::<Value>(&lines_a[1]).unwrap()["host"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = ok(&["purge", "--config", c]);
+    assert!(out.contains(&format!("purged {host} {rec_a}")), "{out}");
+    assert!(
+        out.contains(&format!(
+            "{} documents deleted from Elasticsearch index {INDEX}",
+            lines_a.len()
+        )),
+        "the messages and both session entries: {out}"
+    );
+    assert!(
+        out.contains(&format!("kept {host} {rec_b}: legal hold")),
+        "{out}"
+    );
+    {
+        let es = es.lock().unwrap();
+        assert!(es.violations.is_empty(), "{:?}", es.violations);
+        assert_eq!(es.deleted_by_query.len(), 1);
+        let filter = es.deleted_by_query[0].pointer("/bool/filter").unwrap();
+        assert!(filter
+            .as_array()
+            .unwrap()
+            .contains(&json!({"term": {"rec": rec_a}})));
+        assert!(filter
+            .as_array()
+            .unwrap()
+            .contains(&json!({"term": {"host": host}})));
+        assert!(es.docs.iter().all(|(_, d)| d["rec"] != rec_a.as_str()));
+        assert_eq!(
+            es.docs
+                .iter()
+                .filter(|(_, d)| d["rec"] == rec_b.as_str())
+                .count(),
+            lines_b.len()
+        );
+    }
+    // The archive: the recording's messages as the documents held them
+    // (the recorder's fields, plus rsyslog's timestamp).
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(
+        std::fs::File::open(archive.join(&host).join(format!("{rec_a}.jsonl.gz"))).unwrap(),
+    )
+    .read_to_string(&mut text)
+    .unwrap();
+    let got: Vec<Value> = text
+        .lines()
+        .map(|l| {
+            let mut v: Value = serde_json::from_str(l).unwrap();
+            v.as_object_mut().unwrap().remove("timestamp");
+            v
+        })
+        .collect();
+    let want: Vec<Value> = lines_a[1..lines_a.len() - 1]
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(got, want);
+    let found = ok(&["search", "--config", c, "--json"]);
+    assert!(!found.contains(&rec_a) && found.contains(&rec_b), "{found}");
 }

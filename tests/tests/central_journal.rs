@@ -192,3 +192,56 @@ fn journal_source_is_indexed_incrementally_and_plays_back() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("is no longer there"), "{}", stderr(&o));
 }
+
+/// `tlog-rs purge` of a journal recording: the index rows go, the journal
+/// is not edited, and the output names the journal file that keeps it.
+#[test]
+fn journal_purge_keeps_the_entries_and_names_the_file() {
+    if !require_root("central_journal") {
+        return;
+    }
+    let dir = TempDir::new("central-journal-purge");
+    let jd = Journald::start("central-journal-purge");
+    let (rec, _) = record(&jd, "echo purge me; seq 1 20");
+    let journal = jd.journal_dir();
+    let db = dir.path("index.db");
+    let conf = dir.write(
+        "central.toml",
+        format!(
+            "db = \"{}\"\n[sources]\njournal = [\"{}\"]\n[retention]\ndefault_max_age = \"0m\"\n",
+            db.display(),
+            journal.display()
+        )
+        .as_bytes(),
+    );
+    let c = conf.to_str().unwrap();
+    let o = tlog_rs(&["index", "--config", c, "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let entries = jd.entries(&[&format!("TLOG_REC={rec}")]).len();
+    assert!(entries > 0);
+    let o = tlog_rs(&["purge", "--config", c]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        out.contains(&format!(" {rec} ")) && out.starts_with("purged "),
+        "{out}"
+    );
+    let kept = out
+        .split("kept in journal file ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{out}"))
+        .split([';', '\n'])
+        .next()
+        .unwrap();
+    let kept = Path::new(kept);
+    assert!(kept.starts_with(&journal) && kept.is_file(), "{out}");
+    assert!(kept.to_string_lossy().contains(".journal"), "{out}");
+    assert_eq!(jd.entries(&[&format!("TLOG_REC={rec}")]).len(), entries);
+    let o = tlog_rs(&["search", "--db", db.to_str().unwrap(), "--json"]);
+    assert_eq!(o.status.code(), Some(1), "nothing found: {}", stderr(&o));
+    assert!(
+        o.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+}

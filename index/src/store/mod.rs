@@ -267,6 +267,62 @@ pub trait Store {
     fn access_log(&mut self, _limit: usize) -> Result<Vec<AccessEntry>> {
         Err(unsupported("access_log"))
     }
+
+    // Retention: `tlog-rs purge` and `tlog-rs hold` (crate tlog-rs-retention).
+    /// Every recording with a start time, with what the retention policy
+    /// looks at.
+    fn retention_rows(&mut self) -> Result<Vec<RetentionRow>> {
+        Err(unsupported("retention"))
+    }
+    /// Put (or update) a legal hold on recording (host, rec).
+    fn set_hold(&mut self, _h: &Hold) -> Result<()> {
+        Err(unsupported("legal holds"))
+    }
+    /// Lift a hold; false if there was none.
+    fn release_hold(&mut self, _host: &str, _rec: &str) -> Result<bool> {
+        Err(unsupported("legal holds"))
+    }
+    /// All holds, by host and rec.
+    fn holds(&mut self) -> Result<Vec<Hold>> {
+        Err(unsupported("legal holds"))
+    }
+    /// The messages whose lines lie in source file `file`: (recording key,
+    /// message id, offset).
+    fn file_messages(&mut self, _file: i64) -> Result<Vec<(i64, u64, u64)>> {
+        Err(unsupported("file_messages"))
+    }
+    /// A message's line moved (its file was rewritten by a purge).
+    fn move_message(&mut self, _rec: i64, _id: u64, _offset: u64) -> Result<()> {
+        Err(unsupported("move_message"))
+    }
+    /// Delete recording `key` and every row indexed or derived from it
+    /// (messages, events, text, commands, keyframes, audit links).
+    fn delete_recording(&mut self, _key: i64) -> Result<()> {
+        Err(unsupported("delete_recording"))
+    }
+}
+
+/// What the retention policy needs to know of one recording.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetentionRow {
+    pub key: i64,
+    pub host: String,
+    pub rec: String,
+    pub user: String,
+    pub groups: Vec<String>,
+    pub start_ms: i64,
+    pub end_ms: Option<i64>,
+}
+
+/// A legal hold: the recording is never purged while it stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hold {
+    pub host: String,
+    pub rec: String,
+    pub reason: Option<String>,
+    /// Who set it, and when (Unix ms).
+    pub who: String,
+    pub t_ms: i64,
 }
 
 fn unsupported(what: &str) -> StoreError {

@@ -14,8 +14,8 @@ use postgres::types::ToSql;
 use postgres::{Client, NoTls, Statement};
 
 use super::{
-    snippet, AccessEntry, Added, EventInfo, FileCursor, Hit, Keyframe, Match, MessageRef, Query,
-    RecordingInfo, Result, State, Store, StoreError,
+    snippet, AccessEntry, Added, EventInfo, FileCursor, Hit, Hold, Keyframe, Match, MessageRef,
+    Query, RecordingInfo, Result, RetentionRow, State, Store, StoreError,
 };
 use crate::derive::Derived;
 
@@ -69,6 +69,12 @@ CREATE TABLE IF NOT EXISTS keyframes(rec_key BIGINT NOT NULL, t_ms BIGINT NOT NU
 CREATE TABLE IF NOT EXISTS access_log(id BIGSERIAL PRIMARY KEY, t_ms BIGINT NOT NULL,
   who TEXT NOT NULL, client TEXT NOT NULL, action TEXT NOT NULL, host TEXT NOT NULL,
   rec TEXT NOT NULL);
+"#;
+
+// Retention: legal holds, by (host, rec) so that they outlive a rebuilt index.
+const RETENTION_SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS holds(host TEXT NOT NULL, rec TEXT NOT NULL, reason TEXT,
+  who TEXT NOT NULL, t_ms BIGINT NOT NULL, PRIMARY KEY(host, rec));
 "#;
 
 fn db_err(e: postgres::Error) -> StoreError {
@@ -271,6 +277,7 @@ impl Postgres {
         }
         // Tables added since schema 2 was cut (IF NOT EXISTS, under the lock).
         c.batch_execute(crate::audit::postgres::SCHEMA).pg()?;
+        c.batch_execute(RETENTION_SCHEMA).pg()?;
         c.batch_execute("COMMIT").pg()?;
         Ok(Postgres {
             c,
@@ -983,6 +990,106 @@ impl Store for Postgres {
                 rec: r.get(5),
             })
             .collect())
+    }
+
+    // Retention (tlog-rs-retention).
+    fn retention_rows(&mut self) -> Result<Vec<RetentionRow>> {
+        Ok(self
+            .rows(
+                "SELECT key, host, rec, COALESCE(user_name, ''), groups, start_ms, end_ms
+                 FROM recordings WHERE start_ms IS NOT NULL ORDER BY start_ms, key",
+                &[],
+            )?
+            .iter()
+            .map(|r| RetentionRow {
+                key: r.get(0),
+                host: r.get(1),
+                rec: r.get(2),
+                user: r.get(3),
+                groups: r
+                    .get::<_, Option<String>>(4)
+                    .and_then(|g| serde_json::from_str(&g).ok())
+                    .unwrap_or_default(),
+                start_ms: r.get(5),
+                end_ms: r.get(6),
+            })
+            .collect())
+    }
+
+    fn set_hold(&mut self, h: &Hold) -> Result<()> {
+        let (host, rec, who) = (
+            t(&h.host).into_owned(),
+            t(&h.rec).into_owned(),
+            t(&h.who).into_owned(),
+        );
+        let reason = ot(&h.reason);
+        self.exec(
+            "INSERT INTO holds(host, rec, reason, who, t_ms) VALUES($1,$2,$3,$4,$5)
+             ON CONFLICT (host, rec) DO UPDATE SET reason=EXCLUDED.reason, who=EXCLUDED.who, t_ms=EXCLUDED.t_ms",
+            &[&host, &rec, &reason, &who, &h.t_ms],
+        )?;
+        Ok(())
+    }
+
+    fn release_hold(&mut self, host: &str, rec: &str) -> Result<bool> {
+        let (host, rec) = (t(host).into_owned(), t(rec).into_owned());
+        Ok(self.exec("DELETE FROM holds WHERE host=$1 AND rec=$2", &[&host, &rec])? > 0)
+    }
+
+    fn holds(&mut self) -> Result<Vec<Hold>> {
+        Ok(self
+            .rows(
+                "SELECT host, rec, reason, who, t_ms FROM holds ORDER BY host, rec",
+                &[],
+            )?
+            .iter()
+            .map(|r| Hold {
+                host: r.get(0),
+                rec: r.get(1),
+                reason: r.get(2),
+                who: r.get(3),
+                t_ms: r.get(4),
+            })
+            .collect())
+    }
+
+    fn file_messages(&mut self, file: i64) -> Result<Vec<(i64, u64, u64)>> {
+        Ok(self
+            .rows(
+                "SELECT rec_key, id, off FROM messages WHERE file=$1 ORDER BY off",
+                &[&file],
+            )?
+            .iter()
+            .map(|r| {
+                (
+                    r.get(0),
+                    r.get::<_, i64>(1) as u64,
+                    r.get::<_, i64>(2) as u64,
+                )
+            })
+            .collect())
+    }
+
+    fn move_message(&mut self, rec: i64, id: u64, offset: u64) -> Result<()> {
+        let (id, offset) = (id as i64, offset as i64);
+        self.exec(
+            "UPDATE messages SET off=$3 WHERE rec_key=$1 AND id=$2",
+            &[&rec, &id, &offset],
+        )?;
+        Ok(())
+    }
+
+    fn delete_recording(&mut self, key: i64) -> Result<()> {
+        self.clear_derived(key)?;
+        self.exec("DELETE FROM messages WHERE rec_key=$1", &[&key])?;
+        self.exec("DELETE FROM events WHERE rec_key=$1", &[&key])?;
+        self.exec("DELETE FROM rec_groups WHERE rec_key=$1", &[&key])?;
+        self.exec("DELETE FROM audit_links WHERE rec_key=$1", &[&key])?;
+        self.exec("DELETE FROM audit_corr WHERE rec_key=$1", &[&key])?;
+        self.exec("DELETE FROM recordings WHERE key=$1", &[&key])?;
+        self.keys.retain(|_, k| *k != key);
+        self.dirty.remove(&key);
+        Ok(())
     }
 }
 

@@ -8,8 +8,8 @@ use std::path::Path;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, ToSql};
 
 use super::{
-    snippet, AccessEntry, Added, EventInfo, FileCursor, Hit, Keyframe, Match, MessageRef, Query,
-    RecordingInfo, Result, State, Store, StoreError,
+    snippet, AccessEntry, Added, EventInfo, FileCursor, Hit, Hold, Keyframe, Match, MessageRef,
+    Query, RecordingInfo, Result, RetentionRow, State, Store, StoreError,
 };
 use crate::derive::Derived;
 
@@ -59,6 +59,12 @@ CREATE TABLE IF NOT EXISTS access_log(id INTEGER PRIMARY KEY, t_ms INTEGER NOT N
   rec TEXT NOT NULL);
 "#;
 
+// Retention: legal holds, by (host, rec) so that they outlive a rebuilt index.
+const RETENTION_SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS holds(host TEXT NOT NULL, rec TEXT NOT NULL, reason TEXT,
+  who TEXT NOT NULL, t_ms INTEGER NOT NULL, PRIMARY KEY(host, rec)) WITHOUT ROWID;
+"#;
+
 pub struct Sqlite {
     c: Connection,
     keys: HashMap<(String, String), i64>,
@@ -82,6 +88,7 @@ impl Sqlite {
         c.execute_batch("PRAGMA synchronous=NORMAL;")?;
         c.execute_batch(SCHEMA)?;
         c.execute_batch(crate::audit::sqlite::SCHEMA)?;
+        c.execute_batch(RETENTION_SCHEMA)?;
         let v: Option<String> = c
             .query_row("SELECT value FROM meta WHERE key='schema'", [], |r| {
                 r.get(0)
@@ -815,6 +822,104 @@ impl Store for Sqlite {
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(v)
+    }
+
+    // Retention (tlog-rs-retention).
+    fn retention_rows(&mut self) -> Result<Vec<RetentionRow>> {
+        let mut st = self.c.prepare(
+            "SELECT key, host, rec, COALESCE(user, ''), groups, start_ms, end_ms
+             FROM recordings WHERE start_ms IS NOT NULL ORDER BY start_ms, key",
+        )?;
+        let v = st
+            .query_map([], |r| {
+                Ok(RetentionRow {
+                    key: r.get(0)?,
+                    host: r.get(1)?,
+                    rec: r.get(2)?,
+                    user: r.get(3)?,
+                    groups: r
+                        .get::<_, Option<String>>(4)?
+                        .and_then(|g| serde_json::from_str(&g).ok())
+                        .unwrap_or_default(),
+                    start_ms: r.get(5)?,
+                    end_ms: r.get(6)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(v)
+    }
+
+    fn set_hold(&mut self, h: &Hold) -> Result<()> {
+        self.c.execute(
+            "INSERT OR REPLACE INTO holds(host, rec, reason, who, t_ms) VALUES(?1,?2,?3,?4,?5)",
+            params![h.host, h.rec, h.reason, h.who, h.t_ms],
+        )?;
+        Ok(())
+    }
+
+    fn release_hold(&mut self, host: &str, rec: &str) -> Result<bool> {
+        Ok(self.c.execute(
+            "DELETE FROM holds WHERE host=?1 AND rec=?2",
+            params![host, rec],
+        )? > 0)
+    }
+
+    fn holds(&mut self) -> Result<Vec<Hold>> {
+        let mut st = self
+            .c
+            .prepare("SELECT host, rec, reason, who, t_ms FROM holds ORDER BY host, rec")?;
+        let v = st
+            .query_map([], |r| {
+                Ok(Hold {
+                    host: r.get(0)?,
+                    rec: r.get(1)?,
+                    reason: r.get(2)?,
+                    who: r.get(3)?,
+                    t_ms: r.get(4)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(v)
+    }
+
+    fn file_messages(&mut self, file: i64) -> Result<Vec<(i64, u64, u64)>> {
+        let mut st = self
+            .c
+            .prepare("SELECT rec_key, id, offset FROM messages WHERE file=?1 ORDER BY offset")?;
+        let v = st
+            .query_map([file], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get::<_, i64>(1)? as u64,
+                    r.get::<_, i64>(2)? as u64,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(v)
+    }
+
+    fn move_message(&mut self, rec: i64, id: u64, offset: u64) -> Result<()> {
+        self.c
+            .prepare_cached("UPDATE messages SET offset=?3 WHERE rec_key=?1 AND id=?2")?
+            .execute(params![rec, id as i64, offset as i64])?;
+        Ok(())
+    }
+
+    fn delete_recording(&mut self, key: i64) -> Result<()> {
+        self.clear_derived(key)?;
+        for sql in [
+            "DELETE FROM messages WHERE rec_key=?1",
+            "DELETE FROM events WHERE rec_key=?1",
+            "DELETE FROM rec_groups WHERE rec_key=?1",
+            "DELETE FROM audit_links WHERE rec_key=?1",
+            "DELETE FROM audit_corr WHERE rec_key=?1",
+            "DELETE FROM recordings WHERE key=?1",
+        ] {
+            self.c.execute(sql, [key])?;
+        }
+        self.keys.retain(|_, k| *k != key);
+        self.dirty.remove(&key);
+        Ok(())
     }
 }
 
