@@ -22,6 +22,7 @@ use tlog_rs_index::store::{self, AccessEntry, Keyframe, MessageRef, RecordingInf
 use tlog_rs_index::timewin;
 
 use crate::access::syslog;
+use crate::acl::{self, Access};
 use crate::auth::{self, LoginError};
 use crate::pages::{self, Filters};
 use crate::serve::Client;
@@ -124,8 +125,16 @@ fn who(s: &Session) -> html::Who<'_> {
     html::Who {
         user: &s.user,
         auditor: s.auditor,
+        scoped: sees_others(s) && !s.auditor,
         csrf: &s.csrf,
     }
+}
+
+/// An auditor or a scoped auditor.
+fn sees_others(s: &Session) -> bool {
+    s.scope
+        .as_ref()
+        .is_none_or(|sc| !sc.hosts.is_empty() || !sc.groups.is_empty())
 }
 
 /// The session, or the response to give instead (a redirect to the login).
@@ -264,12 +273,16 @@ async fn login_checked(
             Some("Wrong user name or password."),
         );
     };
-    let auditor = groups.contains(&st.config.web.auditors_group);
-    let token = st.sessions.create(canonical.clone(), auditor);
-    syslog(&format!(
-        "login of {canonical:?} from {ip}{}",
-        if auditor { " (auditor)" } else { "" }
-    ));
+    let access = Access::of(&canonical, &groups, &st.config);
+    let role = if access.auditor {
+        " (auditor)"
+    } else if access.scoped() {
+        " (scoped auditor)"
+    } else {
+        ""
+    };
+    let token = st.sessions.create(canonical.clone(), access);
+    syslog(&format!("login of {canonical:?} from {ip}{role}"));
     let mut r = Redirect::to("/").into_response();
     *r.status_mut() = StatusCode::SEE_OTHER;
     r.headers_mut()
@@ -320,7 +333,7 @@ async fn list(
     let mut q = match f.query(&st.config, timewin::now_ms()) {
         Ok(q) => q,
         Err(e) => {
-            let body = pages::list(&f, &[], 0, Some(&e), s.auditor);
+            let body = pages::list(&f, &[], 0, Some(&e), sees_others(&s));
             return (
                 StatusCode::BAD_REQUEST,
                 Html(html::page("Recordings", Some(&who(&s)), &body, &[])),
@@ -328,17 +341,11 @@ async fn list(
                 .into_response();
         }
     };
-    // Not an auditor: own recordings only, whatever the filters say.
-    let mut nobody = false;
-    if !s.auditor {
-        nobody = q.user.as_ref().is_some_and(|u| *u != s.user);
-        q.user = Some(s.user.clone());
-    }
+    // Not an auditor: own recordings and any scope, whatever the filters
+    // say (the filters narrow it further).
+    q.scope = s.scope.clone();
     let page = f.page.unwrap_or(0);
     let hits = match with_store(&st, move |store| {
-        if nobody {
-            return Ok(vec![]);
-        }
         store.search(&q).map_err(|e| e.to_string())
     })
     .await
@@ -356,7 +363,7 @@ async fn list(
         .skip(page * pages::PER_PAGE)
         .take(pages::PER_PAGE)
         .collect();
-    let body = pages::list(&f, &shown, total, None, s.auditor);
+    let body = pages::list(&f, &shown, total, None, sees_others(&s));
     Html(html::page("Recordings", Some(&who(&s)), &body, &[])).into_response()
 }
 
@@ -373,14 +380,14 @@ async fn visible(
     rec: String,
     action: &'static str,
 ) -> Result<(RecordingInfo, Vec<(i64, String)>), Response> {
-    let (user, auditor) = (s.user.clone(), s.auditor);
+    let (user, scope) = (s.user.clone(), s.scope.clone());
     let client = peer.to_string();
     let (h2, r2) = (host.clone(), rec.clone());
     let found = with_store(st, move |store| {
         let Some(info) = store.recording_info(&h2, &r2).map_err(|e| e.to_string())? else {
             return Ok(None);
         };
-        if !auditor && info.hit.user != user {
+        if !acl::allows(scope.as_ref(), &info) {
             return Ok(None);
         }
         store

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use tlog_rs_index::config::{Config, DbSpec};
 
 mod access;
+pub mod acl;
 mod app;
 mod assets;
 pub mod auth;
