@@ -6,7 +6,9 @@
 //! through the real helper and PAM stack. The browser script checks wrong
 //! password, login, list, filters, play, the commands pane, exports, ACL
 //! (another user's URL is 404), CSRF, logout, the auditor's view and access
-//! log, and takes a screenshot (into docs/img/web-recording.png when
+//! log, a scoped auditor (`[[web.auditors]]`: a host group and a user
+//! group; copies of bob's recording as another host and with group dba) who
+//! sees exactly that scope and 404 elsewhere, and takes a screenshot (into docs/img/web-recording.png when
 //! TLOG_RS_UPDATE_SCREENSHOTS is set).
 
 use std::fs;
@@ -28,12 +30,14 @@ struct Users {
     alice: u32,
     bob: u32,
     carol: u32,
+    dave: u32,
 }
 
 const U: Users = Users {
     alice: 4301,
     bob: 4302,
     carol: 4303,
+    dave: 4304,
 };
 
 /// Kills the server when the test ends, however it ends.
@@ -60,7 +64,12 @@ fn environment(dir: &TempDir) -> NsEnv {
     let mut passwd = String::new();
     let mut shadow = fs::read_to_string("/etc/shadow").unwrap_or_default();
     let mut group = String::new();
-    for (name, uid) in [("alice", U.alice), ("bob", U.bob), ("carol", U.carol)] {
+    for (name, uid) in [
+        ("alice", U.alice),
+        ("bob", U.bob),
+        ("carol", U.carol),
+        ("dave", U.dave),
+    ] {
         passwd.push_str(&format!(
             "{name}:x:{uid}:{uid}::{}:/bin/sh\n",
             home.display()
@@ -69,6 +78,8 @@ fn environment(dir: &TempDir) -> NsEnv {
         group.push_str(&format!("{name}:x:{uid}:\n"));
     }
     group.push_str("auditors:x:4399:carol\n");
+    // dave: a scoped auditor ([[web.auditors]] in central.toml).
+    group.push_str("nj-auditors:x:4398:dave\n");
     env.etc_host_plus("passwd", &passwd)
         .etc_host_plus("group", &group)
         .etc_mode("shadow", shadow, 0o600)
@@ -81,6 +92,34 @@ fn environment(dir: &TempDir) -> NsEnv {
             "auth required pam_unix.so\naccount required pam_unix.so\n",
         );
     env
+}
+
+/// A copy of the recording in `from` (file writer: `from` and
+/// `from.events`) into `to`, as recording `rec` of `host`, with the login
+/// groups `groups` when given: recordings of other hosts and groups for the
+/// scoped auditor.
+fn copy_as(from: &Path, to: &Path, host: &str, rec: &str, groups: Option<&[&str]>) {
+    let events = PathBuf::from(format!("{}.events", from.display()));
+    for (src, dst) in [
+        (from.to_path_buf(), to.to_path_buf()),
+        (events, PathBuf::from(format!("{}.events", to.display()))),
+    ] {
+        let mut out = String::new();
+        for line in fs::read_to_string(&src).unwrap().lines() {
+            let mut v: Value = serde_json::from_str(line).unwrap();
+            v["host"] = json!(host);
+            v["rec"] = json!(rec);
+            if v.get("event").is_some() {
+                v["fqdn"] = Value::Null;
+                if let Some(g) = groups {
+                    v["groups"] = json!(g);
+                }
+            }
+            out.push_str(&v.to_string());
+            out.push('\n');
+        }
+        fs::write(dst, out).unwrap();
+    }
 }
 
 /// Record one session as `uid` into `out` (file writer: `out` and
@@ -158,12 +197,23 @@ fn browser_login_list_filter_play_acl_csrf() {
         "",
     );
     let (_, b1) = record(&env, U.bob, &recs.join("b1.log"), None, "echo bob-secret");
+    // For the scoped auditor: bob's session as if on an NJ file server, and
+    // as if bob had been in group dba.
+    let (b_nj, b_dba) = (format!("{b1}-nj"), format!("{b1}-dba"));
+    copy_as(&recs.join("b1.log"), &recs.join("nj.log"), "fs1.nj", &b_nj, None);
+    copy_as(
+        &recs.join("b1.log"),
+        &recs.join("dba.log"),
+        &host,
+        &b_dba,
+        Some(&["bob", "dba"]),
+    );
 
     let db = dir.path("central.db");
     let conf = dir.write(
         "central.toml",
         format!(
-            "db = \"{}\"\n[sources]\njsonl = [\"{}\"]\n[web]\nauditors_group = \"auditors\"\n",
+            "db = \"{}\"\n[sources]\njsonl = [\"{}\"]\n[hostgroups]\nnj-fileservers = [\"fs1.nj\"]\n[web]\nauditors_group = \"auditors\"\n[[web.auditors]]\ngroup = \"nj-auditors\"\nhostgroups = [\"nj-fileservers\"]\nusergroups = [\"dba\"]\n",
             db.display(),
             recs.display()
         )
@@ -260,6 +310,7 @@ fn browser_login_list_filter_play_acl_csrf() {
                   "textRec": a1, "text": text, "command": format!("echo {text}")},
         "bob": {"user": "bob", "host": host, "recs": [b1]},
         "auditor": {"user": "carol", "password": PASSWORD},
+        "scoped": {"user": "dave", "password": PASSWORD, "host": "fs1.nj", "recs": [b_nj, b_dba], "hostRec": b_nj, "groupRec": b_dba},
     });
     let mut cmd = Command::new(node);
     cmd.arg(web_dir.join("browser.mjs"))
@@ -281,5 +332,7 @@ fn browser_login_list_filter_play_acl_csrf() {
     );
     assert!(stdout.contains("ok another user's recording URL is 404"));
     assert!(stdout.contains("ok CSRF-less POST is rejected"));
+    assert!(stdout.contains("ok scoped auditor sees exactly the scope"));
+    assert!(stdout.contains("ok scoped auditor: a guessed URL is 404"));
     assert!(fs::metadata(&shot).unwrap().len() > 10_000);
 }

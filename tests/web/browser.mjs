@@ -270,7 +270,7 @@ try {
   const c = await session();
   await login(c.page, cfg.auditor.user, cfg.auditor.password);
   const all = await rows(c.page);
-  const want = [...cfg.alice.recs, ...cfg.bob.recs].sort();
+  const want = [...cfg.alice.recs, ...cfg.bob.recs, ...cfg.scoped.recs].sort();
   check("auditor sees all recordings", JSON.stringify([...all].sort()) === JSON.stringify(want), `${all}`);
   const bobs = await c.page.goto(`${base}/r/${cfg.bob.host}/${cfg.bob.recs[0]}`);
   check("auditor opens another user's recording", bobs.status() === 200, `status ${bobs.status()}`);
@@ -281,6 +281,49 @@ try {
     log.includes(cfg.alice.user) && log.includes("view") && log.includes("play") && log.includes("export-cast"),
     log.slice(0, 300),
   );
+
+  // --- scoped auditor: the hosts of a host group and the users of a group ---
+  const d = await session();
+  await login(d.page, cfg.scoped.user, cfg.scoped.password);
+  check(
+    "the header names the scoped auditor",
+    (await d.page.textContent("#whoami")).includes("scoped auditor"),
+    await d.page.textContent("#whoami"),
+  );
+  const scoped = await rows(d.page);
+  check(
+    "scoped auditor sees exactly the scope",
+    JSON.stringify([...scoped].sort()) === JSON.stringify([...cfg.scoped.recs].sort()),
+    `${scoped} vs ${cfg.scoped.recs}`,
+  );
+  // The filters narrow the scope, never widen it.
+  await d.page.goto(`${base}/?user=${cfg.alice.user}`);
+  check("scoped auditor: a user filter cannot widen the scope", (await rows(d.page)).length === 0, await rows(d.page));
+  await d.page.goto(`${base}/?hostgroup=nj-fileservers`);
+  check(
+    "scoped auditor: host group filter",
+    JSON.stringify(await rows(d.page)) === JSON.stringify([cfg.scoped.hostRec]),
+    await rows(d.page),
+  );
+  for (const [h, r] of [[cfg.scoped.host, cfg.scoped.hostRec], [cfg.alice.host, cfg.scoped.groupRec]]) {
+    const ok = await d.page.goto(`${base}/r/${h}/${r}`);
+    check(`scoped auditor opens ${r}`, ok.status() === 200, `status ${ok.status()}`);
+  }
+  const out = await d.page.goto(`${base}/r/${cfg.bob.host}/${cfg.bob.recs[0]}`);
+  const outBody = await d.page.textContent("main");
+  const madeUp = await d.page.goto(`${base}/r/${cfg.scoped.host}/no-such-recording`);
+  check(
+    "scoped auditor: a guessed URL is 404",
+    out.status() === 404 && madeUp.status() === 404 && (await d.page.textContent("main")) === outBody,
+    `status ${out.status()} / ${madeUp.status()}`,
+  );
+  for (const tail of ["cast", "export.jsonl", "export.cast", "index.json", "seg/0"]) {
+    const r = await d.ctx.request.get(`${base}/r/${cfg.alice.host}/${cfg.alice.recs[0]}/${tail}`);
+    check(`scoped auditor: out-of-scope ${tail} is 404`, r.status() === 404, `status ${r.status()}`);
+  }
+  const dAccess = await d.page.goto(`${base}/access`);
+  check("scoped auditor: no access log", dAccess.status() === 404, `status ${dAccess.status()}`);
+
   console.log("all checks passed");
 } finally {
   await browser.close();
