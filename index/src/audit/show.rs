@@ -139,6 +139,110 @@ pub fn commands(events: &[(Role, AuditEvent)]) -> Vec<(&AuditEvent, Option<i64>)
     out
 }
 
+/// What one input line started: its session events from its offset up
+/// to the next line's (the web UI's audit pane).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandTrail<'a> {
+    /// Index into the input lines; None: session events before the first.
+    pub input: Option<usize>,
+    pub offset_ms: i64,
+    /// Each exec with its exit status, as in `commands`.
+    pub processes: Vec<(&'a AuditEvent, Option<i64>)>,
+    /// (nametype, name, cwd when the name is relative, comm), first seen.
+    pub files: Vec<(String, String, Option<String>, String)>,
+    pub sockets: Vec<&'a AuditEvent>,
+}
+
+/// The trail split by input line: the events of the session from one
+/// line's offset (inclusive) to the next line's; those before the first
+/// line come first with `input` None (only if there are any).
+pub fn by_command<'a>(
+    start_ms: i64,
+    input: &[(i64, String)],
+    trail: &'a Trail,
+) -> Vec<CommandTrail<'a>> {
+    let mut groups: Vec<CommandTrail<'a>> = Vec::with_capacity(input.len() + 1);
+    groups.push(CommandTrail {
+        input: None,
+        offset_ms: i64::MIN,
+        processes: vec![],
+        files: vec![],
+        sockets: vec![],
+    });
+    for (i, (t, _)) in input.iter().enumerate() {
+        groups.push(CommandTrail {
+            input: Some(i),
+            offset_ms: *t,
+            processes: vec![],
+            files: vec![],
+            sockets: vec![],
+        });
+    }
+    // The group of an offset: the last line at or before it.
+    let group_of = |off: i64| input.partition_point(|(t, _)| *t <= off);
+    let session: Vec<(Role, AuditEvent)> = trail
+        .events
+        .iter()
+        .filter(|(r, _)| *r == Role::Session)
+        .cloned()
+        .collect();
+    let statuses: HashMap<&str, Option<i64>> = commands(&session)
+        .into_iter()
+        .map(|(e, st)| (e.id.as_str(), st))
+        .collect();
+    let mut seen = HashSet::new();
+    for (role, e) in &trail.events {
+        if *role != Role::Session {
+            continue;
+        }
+        let g = &mut groups[group_of(e.t_ms - start_ms)];
+        match e.kind {
+            Kind::Exec if e.success != Some(false) => {
+                g.processes
+                    .push((e, statuses.get(e.id.as_str()).copied().flatten()));
+            }
+            Kind::File => {
+                for p in &e.paths {
+                    let nt = p.nametype.as_deref().unwrap_or("?");
+                    let name = p.name.as_deref().unwrap_or("?");
+                    if nt == "PARENT" || !seen.insert((name.to_string(), nt.to_string(), &e.id)) {
+                        continue;
+                    }
+                    let cwd = e.cwd.clone().filter(|_| !name.starts_with('/'));
+                    g.files.push((
+                        nt.to_string(),
+                        name.to_string(),
+                        cwd,
+                        e.comm.clone().unwrap_or_default(),
+                    ));
+                }
+            }
+            Kind::Net => g.sockets.push(e),
+            _ => {}
+        }
+    }
+    let first = &groups[0];
+    if first.processes.is_empty() && first.files.is_empty() && first.sockets.is_empty() {
+        groups.remove(0);
+    }
+    groups
+}
+
+/// The failed authentications before the session.
+pub fn failed_logins(trail: &Trail) -> Vec<&AuditEvent> {
+    trail
+        .events
+        .iter()
+        .filter(|(r, e)| *r == Role::Auth && e.failed())
+        .map(|(_, e)| e)
+        .collect()
+}
+
+/// argv joined, or the exe when no EXECVE record came.
+pub fn command_line(e: &AuditEvent) -> String {
+    argv_text(e)
+}
+
 fn offset(ms: i64) -> String {
     let sign = if ms < 0 { "-" } else { "+" };
     format!("{sign}{}.{:03}s", ms.abs() / 1000, ms.abs() % 1000)
