@@ -122,6 +122,87 @@ fn copy_as(from: &Path, to: &Path, host: &str, rec: &str, groups: Option<&[&str]
     }
 }
 
+/// A raw audit.log (as auditd writes it, node = host) for alice's first
+/// session: a failed password a minute before it, `ls /` run 0.3 s after
+/// the second input line, a file created and a connection 0.3 s after the
+/// third. Offsets come from `tlog-rs show --json` (the index's own).
+fn audit_log(conf: &Path, host: &str, rec: &str, events: &Path) -> String {
+    let o = Command::new(artifact("tlog-rs"))
+        .args(["show", "--config", conf.to_str().unwrap(), "--json", rec])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let lines: Vec<Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let inputs: Vec<f64> = lines[1..]
+        .iter()
+        .filter(|l| l["source"] == "input")
+        .map(|l| l["offset"].as_f64().unwrap())
+        .collect();
+    assert!(inputs.len() >= 3, "{lines:?}");
+    let start_event: Value =
+        serde_json::from_str(fs::read_to_string(events).unwrap().lines().next().unwrap()).unwrap();
+    let start = start_event["start"].as_f64().unwrap();
+    // The recording's audit session if it has one, else unset (then the
+    // join is by host, user and time).
+    let ses = start_event["session"]
+        .as_u64()
+        .filter(|s| *s != 0)
+        .unwrap_or(4_294_967_295);
+    let u = U.alice;
+    let mut log = String::new();
+    let mut rec_line = |t: f64, serial: u32, body: &str| {
+        for r in body.lines() {
+            let (ty, rest) = r.split_once(' ').unwrap_or((r, ""));
+            log.push_str(&format!(
+                "node={host} type={ty} msg=audit({t:.3}:{serial}): {rest}\n"
+            ));
+        }
+        log.push_str(&format!("node={host} type=EOE msg=audit({t:.3}:{serial}): \n"));
+    };
+    let sys = |call: u32, pid: u32, comm: &str, exe: &str, key: &str, items: u32, a0: &str| {
+        format!(
+            "SYSCALL arch=c000003e syscall={call} success=yes exit=0 a0={a0} a1=0 a2=0 a3=0 items={items} ppid=4000 pid={pid} auid={u} uid={u} gid={u} euid={u} suid={u} fsuid={u} egid={u} sgid={u} fsgid={u} tty=pts1 ses={ses} comm=\"{comm}\" exe=\"{exe}\" key=\"{key}\""
+        )
+    };
+    rec_line(
+        start - 60.0,
+        9001,
+        "USER_AUTH pid=1 uid=0 auid=4294967295 ses=4294967295 msg='op=PAM:authentication grantors=? acct=\"alice\" exe=\"/usr/sbin/sshd\" hostname=192.0.2.9 addr=192.0.2.9 terminal=ssh res=failed'",
+    );
+    let t = start + inputs[1] + 0.3;
+    rec_line(
+        t,
+        9002,
+        &format!(
+            "{}\nEXECVE argc=2 a0=\"ls\" a1=\"/\"\nCWD cwd=\"/home/alice\"\nPATH item=0 name=\"/usr/bin/ls\" inode=1 dev=fe:00 mode=0100755 ouid=0 ogid=0 rdev=00:00 nametype=NORMAL",
+            sys(59, 4101, "ls", "/usr/bin/ls", "tlog-rs-exec", 1, "1")
+        ),
+    );
+    rec_line(t + 0.01, 9003, &sys(231, 4101, "ls", "/usr/bin/ls", "tlog-rs-exit", 0, "0"));
+    let t = start + inputs[2] + 0.3;
+    rec_line(
+        t,
+        9004,
+        &format!(
+            "{}\nCWD cwd=\"/tmp\"\nPATH item=0 name=\"/tmp\" inode=2 dev=fe:00 mode=040755 ouid=0 ogid=0 rdev=00:00 nametype=PARENT\nPATH item=1 name=\"/tmp/audit-pane-proof\" inode=3 dev=fe:00 mode=0100644 ouid={u} ogid={u} rdev=00:00 nametype=CREATE",
+            sys(257, 4000, "bash", "/usr/bin/bash", "tlog-rs-file", 2, "ffffff9c")
+        ),
+    );
+    rec_line(
+        t + 0.01,
+        9005,
+        &format!(
+            "{}\nSOCKADDR saddr=020026B77F0000010000000000000000",
+            sys(42, 4000, "bash", "/usr/bin/bash", "tlog-rs-net", 0, "3")
+        ),
+    );
+    log
+}
+
 /// Record one session as `uid` into `out` (file writer: `out` and
 /// `out.events`); returns (host, rec).
 fn record(env: &NsEnv, uid: u32, out: &Path, input: Option<&str>, cmd: &str) -> (String, String) {
@@ -230,6 +311,23 @@ fn browser_login_list_filter_play_acl_csrf() {
         String::from_utf8_lossy(&o.stderr)
     );
 
+    // Audit events for alice's first session, indexed after it.
+    let audit = dir.write(
+        "audit.log",
+        audit_log(&conf, &host, &a1, &recs.join("a1.log.events")).as_bytes(),
+    );
+    let o = Command::new(artifact("tlog-rs"))
+        .args(["index", "--config", conf.to_str().unwrap(), "--audit-log"])
+        .arg(&audit)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "index --audit-log: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
     // The emulator's screen (tlog-rs play, straight replay) half a second
     // after the last command of the long session: what the player must show
     // after seeking there.
@@ -333,6 +431,8 @@ fn browser_login_list_filter_play_acl_csrf() {
     assert!(stdout.contains("ok another user's recording URL is 404"));
     assert!(stdout.contains("ok CSRF-less POST is rejected"));
     assert!(stdout.contains("ok scoped auditor sees exactly the scope"));
+    assert!(stdout.contains("ok audit pane: command 2's trail"));
+    assert!(stdout.contains("ok a search hit rewinds the player to it"));
     assert!(stdout.contains("ok scoped auditor: a guessed URL is 404"));
     assert!(fs::metadata(&shot).unwrap().len() > 10_000);
 }

@@ -167,6 +167,41 @@ try {
   await a.page.screenshot({ path: cfg.screenshot, fullPage: true });
   check("screenshot saved", true, "");
 
+  // --- audit pane: the trail of the selected command ---
+  const summary = await a.page.textContent("#audit-summary");
+  check("audit pane: events are correlated", /1 failed login before/.test(summary), summary);
+  const failures = await a.page.textContent("#login-failures");
+  check(
+    "audit pane: the failed login before the session",
+    failures.includes(cfg.alice.user) && failures.includes("192.0.2.9"),
+    failures,
+  );
+  const visibleTrails = () =>
+    a.page.$$eval("#trails .trail", (ts) => ts.filter((t) => !t.hidden).map((t) => t.dataset.cmd));
+  await a.page.click("#audit-all");
+  check("audit pane: every command's trail is listed", (await visibleTrails()).length >= 4, `${await visibleTrails()}`);
+  const trailText = (cmd) => a.page.textContent(`#trails .trail[data-cmd="${cmd}"]`);
+  for (const [i, want] of [
+    [1, ["ls /", "/home/alice", "exit 0"]],
+    [2, ["CREATE", "/tmp/audit-pane-proof", "127.0.0.1:9911"]],
+  ]) {
+    await buttons[i].click();
+    await a.page.waitForFunction(
+      (t) => Math.abs(window.tlogPlayer.getCurrentTime() - t) < 0.5,
+      times[i],
+      { timeout: 10000 },
+    );
+    const shown = await visibleTrails();
+    check(`audit pane: command ${i} shows only its trail`, JSON.stringify(shown) === JSON.stringify([String(i)]), `${shown}`);
+    const text = await trailText(i);
+    check(`audit pane: command ${i}'s trail`, want.every((w) => text.includes(w)), text);
+  }
+  check(
+    "audit pane: a command's events stay with it",
+    !(await trailText(2)).includes("/usr/bin/ls") && !(await trailText(1)).includes("audit-pane-proof"),
+    "",
+  );
+
   // --- keyframe seek: the segmented source ---
   check("a short recording streams the asciicast", (await a.page.evaluate(() => window.tlogSource)) === "asciicast", "");
   const segs = [];
@@ -232,6 +267,42 @@ try {
       ),
     )}`,
   );
+
+  // --- search in the recording: hits listed, a click rewinds there ---
+  await a.page.fill("#rec-search input[name=q]", cfg.alice.seekText.toUpperCase());
+  await Promise.all([a.page.waitForNavigation(), a.page.click("#rec-search button")]);
+  check(
+    "search in the recording: the URL holds the text",
+    new URL(a.page.url()).searchParams.get("q") === cfg.alice.seekText.toUpperCase(),
+    a.page.url(),
+  );
+  const hitButtons = await a.page.$$("#hits button[data-t]");
+  check("search in the recording lists its hits", hitButtons.length >= 1, `${hitButtons.length}`);
+  const hitText = await hitButtons[0].textContent();
+  check("a hit shows the text around the match", hitText.includes(cfg.alice.seekText), hitText);
+  const hitT = Number(await hitButtons[0].getAttribute("data-t"));
+  await a.page.waitForFunction(() => window.tlogPlayer && window.tlogPlayer.getDuration() > 0, null, {
+    timeout: 20000,
+  });
+  const hitEnd = await a.page.evaluate(() => window.tlogPlayer.getDuration());
+  check("the hit lies inside the recording, before its end", hitT > 0 && hitT < hitEnd, `${hitT} of ${hitEnd}`);
+  await a.page.evaluate((t) => window.tlogPlayer.seek(t), hitEnd);
+  await hitButtons[0].click();
+  await a.page.waitForFunction(
+    (t) => Math.abs(window.tlogPlayer.getCurrentTime() - t) < 0.5,
+    hitT,
+    { timeout: 10000 },
+  );
+  check("a search hit rewinds the player to it", true, "");
+  await a.page.goto(`${base}/r/${cfg.alice.host}/${cfg.alice.seekRec}?q=no-such-phrase-anywhere`);
+  check(
+    "search in the recording without match",
+    (await a.page.$$("#hits button")).length === 0 && (await a.page.$("#hits-none")) !== null,
+    "",
+  );
+  const foreignFind = await a.page.goto(`${base}/r/${cfg.bob.host}/${cfg.bob.recs[0]}?q=bob-secret`);
+  check("search in another user's recording is 404", foreignFind.status() === 404, `${foreignFind.status()}`);
+
   const foreignSeg = await a.ctx.request.get(`${base}/r/${cfg.bob.host}/${cfg.bob.recs[0]}/seg/0`);
   check("segments only for a playback the session started", foreignSeg.status() === 404, `${foreignSeg.status()}`);
 

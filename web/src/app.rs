@@ -330,8 +330,11 @@ async fn list(
         Ok(v) => v,
         Err(r) => return r,
     };
-    let mut q = match f.query(&st.config, timewin::now_ms()) {
-        Ok(q) => q,
+    let parsed = f
+        .query(&st.config, timewin::now_ms())
+        .and_then(|q| f.order().map(|o| (q, o)));
+    let (mut q, (sort, per)) = match parsed {
+        Ok(v) => v,
         Err(e) => {
             let body = pages::list(&f, &[], 0, Some(&e), sees_others(&s));
             return (
@@ -351,8 +354,7 @@ async fn list(
     .await
     {
         Ok(mut h) => {
-            // Newest first.
-            h.reverse();
+            sort.apply(&mut h);
             h
         }
         Err(r) => return r,
@@ -360,8 +362,8 @@ async fn list(
     let total = hits.len();
     let shown: Vec<_> = hits
         .into_iter()
-        .skip(page * pages::PER_PAGE)
-        .take(pages::PER_PAGE)
+        .skip(page.saturating_mul(per))
+        .take(per)
         .collect();
     let body = pages::list(&f, &shown, total, None, sees_others(&s));
     Html(html::page("Recordings", Some(&who(&s)), &body, &[])).into_response()
@@ -422,11 +424,18 @@ async fn visible(
     }
 }
 
+/// The recording page's own query: text to find in it.
+#[derive(Deserialize)]
+struct InRecording {
+    q: Option<String>,
+}
+
 async fn recording(
     Extension(st): Extension<S>,
     Extension(Client(peer)): Extension<Client>,
     headers: HeaderMap,
     Path((host, rec)): Path<(String, String)>,
+    Query(find): Query<InRecording>,
 ) -> Response {
     let (_, s) = match require(&st, &headers) {
         Ok(v) => v,
@@ -438,19 +447,51 @@ async fn recording(
     };
     // Keyframes: seek through segments; none (pipe mode, short sessions):
     // the whole asciicast.
-    let (h, r) = (info.hit.host.clone(), info.hit.rec.clone());
-    let segmented = match with_store(&st, move |store| {
-        store
-            .keyframes(&h, &r)
-            .map(|k| !k.is_empty())
-            .map_err(|e| e.to_string())
+    let (h, r, key) = (info.hit.host.clone(), info.hit.rec.clone(), info.key);
+    let (user, start) = (info.hit.user.clone(), info.hit.start_ms);
+    let q = find
+        .q
+        .as_deref()
+        .map(str::trim)
+        .filter(|q| !q.is_empty())
+        .map(String::from);
+    let q2 = q.clone();
+    let (segmented, trail, hits) = match with_store(&st, move |store| {
+        let k = store.keyframes(&h, &r).map_err(|e| e.to_string())?;
+        // A backend without audit events: no pane content, not an error.
+        let trail = match store.audit() {
+            Ok(a) => a.trail(key).map_err(|e| e.to_string())?,
+            Err(_) => None,
+        };
+        // The index's text search, narrowed to this recording: its host,
+        // user and start instant (there is no rec filter; the rest is
+        // dropped below).
+        let hits = match q2 {
+            Some(text) => store
+                .search(&tlog_rs_index::store::Query {
+                    host: Some(h),
+                    user: Some(user),
+                    since: Some(start),
+                    until: Some(start + 1),
+                    text: Some(text),
+                    ..Default::default()
+                })
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .find(|x| x.rec == r)
+                .map(|x| x.matches)
+                .unwrap_or_default(),
+            None => vec![],
+        };
+        Ok((!k.is_empty(), trail, hits))
     })
     .await
     {
         Ok(v) => v,
         Err(r) => return r,
     };
-    let body = pages::recording(&info, &cmds, segmented);
+    let find = q.as_deref().map(|q| (q, hits.as_slice()));
+    let body = pages::recording(&info, &cmds, segmented, trail.as_ref(), find);
     let scripts = [
         "<link rel=\"stylesheet\" href=\"/static/asciinema-player.css\">",
         "<script src=\"/static/asciinema-player.min.js\"></script>",
