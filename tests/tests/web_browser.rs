@@ -4,12 +4,15 @@
 //! private mount namespace whose /etc has those users (pam_unix passwords in
 //! shadow), an `auditors` group and the PAM service `tlog-rs-web`; logins go
 //! through the real helper and PAM stack. The browser script checks wrong
-//! password, login, list, filters, play, the commands pane, exports, ACL
-//! (another user's URL is 404), CSRF, logout, the auditor's view and access
-//! log, a scoped auditor (`[[web.auditors]]`: a host group and a user
-//! group; copies of bob's recording as another host and with group dba) who
-//! sees exactly that scope and 404 elsewhere, and takes a screenshot (into docs/img/web-recording.png when
-//! TLOG_RS_UPDATE_SCREENSHOTS is set).
+//! password, login, list, filters, play, the commands pane, the audit pane
+//! (a raw audit.log written here for alice's session), search in a
+//! recording, exports, ACL (another user's URL is 404), CSRF, logout, the
+//! auditor's view and access log, the list's badges, sorting and pages
+//! (copies of a session made incomplete and tampered), a scoped auditor
+//! (`[[web.auditors]]`: a host group and a user group; copies of bob's
+//! recording as another host and with group dba) who sees exactly that
+//! scope and 404 elsewhere, and takes a screenshot (into
+//! docs/img/web-recording.png when TLOG_RS_UPDATE_SCREENSHOTS is set).
 
 use std::fs;
 use std::net::TcpStream;
@@ -95,10 +98,11 @@ fn environment(dir: &TempDir) -> NsEnv {
 }
 
 /// A copy of the recording in `from` (file writer: `from` and
-/// `from.events`) into `to`, as recording `rec` of `host`, with the login
-/// groups `groups` when given: recordings of other hosts and groups for the
-/// scoped auditor.
-fn copy_as(from: &Path, to: &Path, host: &str, rec: &str, groups: Option<&[&str]>) {
+/// `from.events`) into `to`, as recording `rec` of `host`, each session
+/// entry changed by `edit` (dropped if it returns false): recordings of
+/// other hosts and groups for the scoped auditor, incomplete and tampered
+/// ones for the list's badges.
+fn copy_as(from: &Path, to: &Path, host: &str, rec: &str, edit: &dyn Fn(&mut Value) -> bool) {
     let events = PathBuf::from(format!("{}.events", from.display()));
     for (src, dst) in [
         (from.to_path_buf(), to.to_path_buf()),
@@ -111,8 +115,8 @@ fn copy_as(from: &Path, to: &Path, host: &str, rec: &str, groups: Option<&[&str]
             v["rec"] = json!(rec);
             if v.get("event").is_some() {
                 v["fqdn"] = Value::Null;
-                if let Some(g) = groups {
-                    v["groups"] = json!(g);
+                if !edit(&mut v) {
+                    continue;
                 }
             }
             out.push_str(&v.to_string());
@@ -161,7 +165,9 @@ fn audit_log(conf: &Path, host: &str, rec: &str, events: &Path) -> String {
                 "node={host} type={ty} msg=audit({t:.3}:{serial}): {rest}\n"
             ));
         }
-        log.push_str(&format!("node={host} type=EOE msg=audit({t:.3}:{serial}): \n"));
+        log.push_str(&format!(
+            "node={host} type=EOE msg=audit({t:.3}:{serial}): \n"
+        ));
     };
     let sys = |call: u32, pid: u32, comm: &str, exe: &str, key: &str, items: u32, a0: &str| {
         format!(
@@ -182,7 +188,11 @@ fn audit_log(conf: &Path, host: &str, rec: &str, events: &Path) -> String {
             sys(59, 4101, "ls", "/usr/bin/ls", "tlog-rs-exec", 1, "1")
         ),
     );
-    rec_line(t + 0.01, 9003, &sys(231, 4101, "ls", "/usr/bin/ls", "tlog-rs-exit", 0, "0"));
+    rec_line(
+        t + 0.01,
+        9003,
+        &sys(231, 4101, "ls", "/usr/bin/ls", "tlog-rs-exit", 0, "0"),
+    );
     let t = start + inputs[2] + 0.3;
     rec_line(
         t,
@@ -281,13 +291,44 @@ fn browser_login_list_filter_play_acl_csrf() {
     // For the scoped auditor: bob's session as if on an NJ file server, and
     // as if bob had been in group dba.
     let (b_nj, b_dba) = (format!("{b1}-nj"), format!("{b1}-dba"));
-    copy_as(&recs.join("b1.log"), &recs.join("nj.log"), "fs1.nj", &b_nj, None);
+    copy_as(
+        &recs.join("b1.log"),
+        &recs.join("nj.log"),
+        "fs1.nj",
+        &b_nj,
+        &|_| true,
+    );
     copy_as(
         &recs.join("b1.log"),
         &recs.join("dba.log"),
         &host,
         &b_dba,
-        Some(&["bob", "dba"]),
+        &|v| {
+            v["groups"] = json!(["bob", "dba"]);
+            true
+        },
+    );
+    // alice's second session without its end entry (incomplete), and with
+    // an end entry that counts fewer messages than there are (tampered).
+    let (a_inc, a_tam) = (format!("{a2}-inc"), format!("{a2}-tam"));
+    copy_as(
+        &recs.join("a2.log"),
+        &recs.join("inc.log"),
+        &host,
+        &a_inc,
+        &|v| v["event"] != "end",
+    );
+    copy_as(
+        &recs.join("a2.log"),
+        &recs.join("tam.log"),
+        &host,
+        &a_tam,
+        &|v| {
+            if v["event"] == "end" {
+                v["messages_written"] = json!(0);
+            }
+            true
+        },
     );
 
     let db = dir.path("central.db");
@@ -404,7 +445,7 @@ fn browser_login_list_filter_play_acl_csrf() {
         "base": format!("https://127.0.0.1:{port}"),
         "chromium": chromium,
         "screenshot": shot,
-        "alice": {"user": "alice", "password": PASSWORD, "host": host, "recs": [a1, a2, a3], "seekRec": a3, "seekText": "after-seq-marker", "seekAt": seek_at, "seekScreen": expected,
+        "alice": {"user": "alice", "password": PASSWORD, "host": host, "recs": [a1, a2, a3, a_inc, a_tam], "incompleteRec": a_inc, "tamperedRec": a_tam, "seekRec": a3, "seekText": "after-seq-marker", "seekAt": seek_at, "seekScreen": expected,
                   "textRec": a1, "text": text, "command": format!("echo {text}")},
         "bob": {"user": "bob", "host": host, "recs": [b1]},
         "auditor": {"user": "carol", "password": PASSWORD},
@@ -433,6 +474,7 @@ fn browser_login_list_filter_play_acl_csrf() {
     assert!(stdout.contains("ok scoped auditor sees exactly the scope"));
     assert!(stdout.contains("ok audit pane: command 2's trail"));
     assert!(stdout.contains("ok a search hit rewinds the player to it"));
+    assert!(stdout.contains("ok list: pages hold every recording once, in order"));
     assert!(stdout.contains("ok scoped auditor: a guessed URL is 404"));
     assert!(fs::metadata(&shot).unwrap().len() > 10_000);
 }

@@ -343,6 +343,69 @@ try {
   const all = await rows(c.page);
   const want = [...cfg.alice.recs, ...cfg.bob.recs, ...cfg.scoped.recs].sort();
   check("auditor sees all recordings", JSON.stringify([...all].sort()) === JSON.stringify(want), `${all}`);
+
+  // --- the list: badges, sortable columns, pagination, the URL holds it ---
+  const badge = (rec) => c.page.$eval(`#recordings tr[data-rec="${rec}"]`, (tr) => {
+    const b = tr.querySelector(".badge");
+    return b ? b.textContent : "";
+  });
+  check("list: incomplete badge", (await badge(cfg.alice.incompleteRec)) === "incomplete", await badge(cfg.alice.incompleteRec));
+  check("list: tampered badge", (await badge(cfg.alice.tamperedRec)) === "tampered", await badge(cfg.alice.tamperedRec));
+  check("list: a complete recording has no badge", (await badge(cfg.alice.recs[0])) === "", await badge(cfg.alice.recs[0]));
+  const col = (attr) =>
+    c.page.$$eval("#recordings tr.rec", (trs, a) => trs.map((t) => t.dataset[a]), attr);
+  const sorted = (v, cmp) => v.every((x, i) => i === 0 || cmp(v[i - 1], x) <= 0);
+  const num = (a, b) => Number(a) - Number(b);
+  const str = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
+  check("list: newest first by default", sorted((await col("start")).reverse(), num), `${await col("start")}`);
+  for (const [key, attr, cmp, first] of [
+    ["user", "user", str, "user"],
+    ["duration", "duration", num, "-duration"],
+    // The default order (newest first) leaves sort= out of the URL.
+    ["start", "start", num, "-start"],
+  ]) {
+    await Promise.all([c.page.waitForNavigation(), c.page.click(`#recordings th a[data-sort=${key}]`)]);
+    const inUrl = new URL(c.page.url()).searchParams.get("sort");
+    check(`list: ${key} header sorts (${first})`, inUrl === (first === "-start" ? null : first), c.page.url());
+    let v = await col(attr);
+    if (first.startsWith("-")) v = v.reverse();
+    check(`list: rows in ${first} order`, sorted(v, cmp), `${v}`);
+    await Promise.all([c.page.waitForNavigation(), c.page.click(`#recordings th a[data-sort=${key}]`)]);
+    let w = await col(attr);
+    if (!first.startsWith("-")) w = w.reverse();
+    check(`list: a second click reverses ${key}`, sorted(w, cmp), `${c.page.url()} ${w}`);
+  }
+  await c.page.goto(`${base}/?sort=user&per=3`);
+  const paged = [];
+  const pageUsers = [];
+  for (let n = 1; ; n++) {
+    const pageRows = await rows(c.page);
+    check(`list: page ${n} holds at most 3 rows`, pageRows.length >= 1 && pageRows.length <= 3, `${pageRows}`);
+    check(`list: page ${n} says so`, (await c.page.textContent("#page")).startsWith(`page ${n} of 3`), await c.page.textContent("#page"));
+    paged.push(...pageRows);
+    pageUsers.push(...(await col("user")));
+    const next = await c.page.$("a[rel=next]");
+    if (!next) break;
+    await Promise.all([c.page.waitForNavigation(), next.click()]);
+    const u = new URL(c.page.url()).searchParams;
+    check("list: the next page keeps the query", u.get("sort") === "user" && u.get("per") === "3" && u.get("page") === String(n), c.page.url());
+  }
+  check(
+    "list: pages hold every recording once, in order",
+    JSON.stringify([...paged].sort()) === JSON.stringify(want) && sorted(pageUsers, str),
+    `${paged} / ${pageUsers}`,
+  );
+  await c.page.fill("input[name=host]", cfg.alice.host);
+  await Promise.all([c.page.waitForNavigation(), c.page.click("#filters button")]);
+  const kept = new URL(c.page.url()).searchParams;
+  check("list: a new search keeps the order", kept.get("sort") === "user" && kept.get("host") === cfg.alice.host, c.page.url());
+  const bad = await c.page.goto(`${base}/?sort=size`);
+  check(
+    "list: an unknown sort column is a precise 400",
+    bad.status() === 400 && (await c.page.textContent("main")).includes('unknown column "size"'),
+    `${bad.status()}`,
+  );
+
   const bobs = await c.page.goto(`${base}/r/${cfg.bob.host}/${cfg.bob.recs[0]}`);
   check("auditor opens another user's recording", bobs.status() === 200, `status ${bobs.status()}`);
   await c.page.goto(`${base}/access`);

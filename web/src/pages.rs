@@ -26,7 +26,12 @@ pub enum SortKey {
 }
 
 impl SortKey {
-    pub const ALL: [SortKey; 4] = [SortKey::Start, SortKey::User, SortKey::Host, SortKey::Duration];
+    pub const ALL: [SortKey; 4] = [
+        SortKey::Start,
+        SortKey::User,
+        SortKey::Host,
+        SortKey::Duration,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -50,7 +55,11 @@ impl std::str::FromStr for SortKey {
         SortKey::ALL
             .into_iter()
             .find(|k| k.as_str() == s)
-            .ok_or_else(|| format!("sort: unknown column {s:?} (start, user, host, duration; - for descending)"))
+            .ok_or_else(|| {
+                format!(
+                    "sort: unknown column {s:?} (start, user, host, duration; - for descending)"
+                )
+            })
     }
 }
 
@@ -196,7 +205,9 @@ impl Filters {
         };
         let per = self.per.unwrap_or(PER_PAGE);
         if per == 0 || per > MAX_PER_PAGE {
-            return Err(format!("per: {per} rows per page; give 1 to {MAX_PER_PAGE}"));
+            return Err(format!(
+                "per: {per} rows per page; give 1 to {MAX_PER_PAGE}"
+            ));
         }
         Ok((sort, per))
     }
@@ -282,6 +293,17 @@ pub fn list(f: &Filters, hits: &[Hit], total: usize, err: Option<&str>, auditor:
     };
     check(&mut o, "admin", "administrative", &f.admin);
     check(&mut o, "incomplete", "incomplete only", &f.incomplete);
+    // A new search keeps the order and page size.
+    if let Some(v) = set(&f.sort) {
+        let _ = write!(
+            o,
+            "<input type=\"hidden\" name=\"sort\" value=\"{}\">",
+            esc(&v)
+        );
+    }
+    if let Some(p) = f.per {
+        let _ = write!(o, "<input type=\"hidden\" name=\"per\" value=\"{p}\">");
+    }
     o.push_str("<button>Search</button></form>");
     if let Some(e) = err {
         let _ = write!(o, "<p class=\"error\">{}</p>", esc(e));
@@ -356,11 +378,7 @@ pub fn list(f: &Filters, hits: &[Hit], total: usize, err: Option<&str>, auditor:
             esc(&f.href(page - 1))
         );
     }
-    let _ = write!(
-        o,
-        "<span id=\"page\">page {} of {pages}</span>",
-        page + 1
-    );
+    let _ = write!(o, "<span id=\"page\">page {} of {pages}</span>", page + 1);
     if (page + 1) * per < total {
         let _ = write!(
             o,
@@ -471,7 +489,9 @@ const AUDIT_ROWS: usize = 200;
 fn audit_pane(o: &mut String, start_ms: i64, commands: &[(i64, String)], trail: Option<&Trail>) {
     o.push_str("<section id=\"audit\"><h2>Audit trail</h2>");
     let Some(t) = trail else {
-        o.push_str("<p class=\"none\">No audit events are correlated with this recording.</p></section>");
+        o.push_str(
+            "<p class=\"none\">No audit events are correlated with this recording.</p></section>",
+        );
         return;
     };
     let _ = write!(
@@ -509,7 +529,10 @@ fn audit_pane(o: &mut String, start_ms: i64, commands: &[(i64, String)], trail: 
             ),
             None => ("start".to_string(), "Before the first command".to_string()),
         };
-        let _ = write!(o, "<div class=\"trail\" data-cmd=\"{key}\"><h3>{title}</h3>");
+        let _ = write!(
+            o,
+            "<div class=\"trail\" data-cmd=\"{key}\"><h3>{title}</h3>"
+        );
         if g.processes.is_empty() && g.files.is_empty() && g.sockets.is_empty() {
             o.push_str("<p class=\"none\">No audited activity.</p></div>");
             continue;
@@ -698,9 +721,6 @@ mod tests {
         assert_eq!(s.clicked(SortKey::User).to_string(), "-user");
         assert_eq!(s.clicked(SortKey::Duration).to_string(), "-duration");
         assert_eq!(s.clicked(SortKey::Host).to_string(), "host");
-        assert_eq!(
-            f.href_sorted(0, Sort::default()),
-            "/?user=x&per=2"
-        );
+        assert_eq!(f.href_sorted(0, Sort::default()), "/?user=x&per=2");
     }
 }
