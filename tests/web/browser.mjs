@@ -294,6 +294,28 @@ try {
     { timeout: 10000 },
   );
   check("a search hit rewinds the player to it", true, "");
+  const drawn = await a.page
+    .waitForFunction(
+      (t) => [...document.querySelectorAll("#player .ap-line")].map((l) => l.textContent).join("\n").includes(t),
+      cfg.alice.seekText,
+      { timeout: 10000 },
+    )
+    .then(() => true, () => false);
+  check(
+    "the screen at a search hit shows the phrase",
+    drawn,
+    `at ${await a.page.evaluate(() => window.tlogPlayer.getCurrentTime())}: ${await a.page.evaluate(() => [...document.querySelectorAll("#player .ap-line")].map((l) => l.textContent).join("\n"))}`,
+  );
+  // And not a moment before: the hit is where the phrase is drawn.
+  await a.page.evaluate((t) => window.tlogPlayer.seek(Math.max(0, t - 0.2)), hitT);
+  const before = await a.page
+    .waitForFunction(
+      (t) => ![...document.querySelectorAll("#player .ap-line")].map((l) => l.textContent).join("\n").includes(t),
+      cfg.alice.seekText,
+      { timeout: 10000 },
+    )
+    .then(() => true, () => false);
+  check("just before a search hit the phrase is not yet drawn", before, "");
   await a.page.goto(`${base}/r/${cfg.alice.host}/${cfg.alice.seekRec}?q=no-such-phrase-anywhere`);
   check(
     "search in the recording without match",

@@ -18,6 +18,7 @@ use axum::Router;
 use bytes::Bytes;
 use serde::Deserialize;
 use tlog_rs_index::config::{Config, DbSpec};
+use tlog_rs_index::derive::CHUNK_MS;
 use tlog_rs_index::store::{self, AccessEntry, Keyframe, MessageRef, RecordingInfo, Store};
 use tlog_rs_index::timewin;
 
@@ -466,14 +467,14 @@ async fn recording(
         // The index's text search, narrowed to this recording: its host,
         // user and start instant (there is no rec filter; the rest is
         // dropped below).
-        let hits = match q2 {
+        let mut hits = match &q2 {
             Some(text) => store
                 .search(&tlog_rs_index::store::Query {
                     host: Some(h),
                     user: Some(user),
                     since: Some(start),
                     until: Some(start + 1),
-                    text: Some(text),
+                    text: Some(text.clone()),
                     ..Default::default()
                 })
                 .map_err(|e| e.to_string())?
@@ -483,6 +484,22 @@ async fn recording(
                 .unwrap_or_default(),
             None => vec![],
         };
+        // Each hit from its text chunk's start to the output that draws
+        // the phrase; unreadable messages leave the chunk starts.
+        if let (Some(text), false) = (&q2, hits.is_empty()) {
+            let refs = store.messages(key).map_err(|e| e.to_string())?;
+            let mut lines = cast::Lines::new(refs);
+            let msgs = std::iter::from_fn(|| lines.next_message()).map(|m| m.map(|(_, m)| m));
+            let mut offsets: Vec<i64> = hits.iter().map(|m| m.offset_ms).collect();
+            match cast::refine_hits(msgs, text, &mut offsets, CHUNK_MS as i64) {
+                Ok(()) => {
+                    for (m, o) in hits.iter_mut().zip(offsets) {
+                        m.offset_ms = o;
+                    }
+                }
+                Err(e) => syslog(&format!("search in recording {r}: {e}")),
+            }
+        }
         Ok((!k.is_empty(), trail, hits))
     })
     .await
