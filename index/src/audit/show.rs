@@ -519,3 +519,99 @@ fn show_main(args: Vec<OsString>) -> std::result::Result<i32, String> {
     }
     Ok(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::event::PathItem;
+    use super::super::store::{Join, Trail};
+    use super::*;
+
+    #[test]
+    fn trail_by_command_splits_at_each_input_line() {
+        let ev = |id: &str, t: i64, kind: Kind| AuditEvent {
+            host: "h".into(),
+            id: id.into(),
+            t_ms: 1000 + t,
+            kind,
+            pid: Some(10),
+            ..AuditEvent::default()
+        };
+        let mut login = ev("0", -5, Kind::Exec);
+        login.argv = Some(vec!["bash".into()]);
+        let mut touch = ev("1", 100, Kind::Exec);
+        touch.argv = Some(vec!["touch".into(), "f".into()]);
+        touch.cwd = Some("/tmp".into());
+        let mut exit = ev("2", 110, Kind::Exit);
+        exit.status = Some(3);
+        let mut file = ev("3", 105, Kind::File);
+        file.cwd = Some("/tmp".into());
+        file.comm = Some("touch".into());
+        file.paths = vec![
+            PathItem {
+                name: Some("/tmp".into()),
+                nametype: Some("PARENT".into()),
+            },
+            PathItem {
+                name: Some("f".into()),
+                nametype: Some("CREATE".into()),
+            },
+        ];
+        let mut failed_exec = ev("4", 2000, Kind::Exec);
+        failed_exec.success = Some(false);
+        let net = ev("5", 2000, Kind::Net);
+        let mut auth = ev("6", -9000, Kind::Auth);
+        auth.res = Some("failed".into());
+        let mut ok_auth = ev("7", -8000, Kind::Auth);
+        ok_auth.res = Some("success".into());
+        let trail = Trail {
+            join: Join::Ses,
+            auth_failures: 1,
+            events: [
+                (Role::Auth, auth),
+                (Role::Auth, ok_auth),
+                (Role::Session, login),
+                (Role::Session, touch),
+                (Role::Session, file),
+                (Role::Session, exit),
+                (Role::Session, failed_exec),
+                (Role::Session, net),
+            ]
+            .into_iter()
+            .collect(),
+        };
+        let input = vec![(100, "touch f".to_string()), (2000, "nc h 1".to_string())];
+        let g = by_command(1000, &input, &trail);
+        assert_eq!(g.len(), 3);
+        // Before the first line: the login shell.
+        assert_eq!(g[0].input, None);
+        assert_eq!(g[0].processes.len(), 1);
+        // The first line: its exec with the exit status, the created file
+        // (relative, so with its cwd), no socket.
+        assert_eq!(g[1].input, Some(0));
+        assert_eq!(g[1].processes.len(), 1);
+        assert_eq!(g[1].processes[0].0.id, "1");
+        assert_eq!(g[1].processes[0].1, Some(3));
+        assert_eq!(
+            g[1].files,
+            [(
+                "CREATE".to_string(),
+                "f".to_string(),
+                Some("/tmp".to_string()),
+                "touch".to_string()
+            )]
+        );
+        assert!(g[1].sockets.is_empty());
+        // The second line, at the same millisecond as its events: the socket;
+        // a failed exec is no process.
+        assert_eq!(g[2].input, Some(1));
+        assert!(g[2].processes.is_empty());
+        assert_eq!(g[2].sockets.len(), 1);
+        let failed = failed_logins(&trail);
+        assert_eq!(failed.len(), 1);
+        assert_eq!(failed[0].id, "6");
+        // Nothing before the first line: no leading group.
+        let g = by_command(1000, &[(-100, "x".to_string())], &trail);
+        assert_eq!(g.len(), 1);
+        assert_eq!(g[0].input, Some(0));
+    }
+}
