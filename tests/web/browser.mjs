@@ -196,6 +196,18 @@ try {
     const text = await trailText(i);
     check(`audit pane: command ${i}'s trail`, want.every((w) => text.includes(w)), text);
   }
+  // An event's time seeks the player to it.
+  await a.page.click("#audit-all");
+  const procSeek = await a.page.$('#trails .trail[data-cmd="1"] .procs button.seek');
+  const procT = Number(await procSeek.getAttribute("data-t"));
+  check("audit pane: a process has its offset", procT > times[1] && procT < times[1] + 1, `${procT} vs ${times[1]}`);
+  await procSeek.click();
+  await a.page.waitForFunction(
+    (t) => Math.abs(window.tlogPlayer.getCurrentTime() - t) < 0.2,
+    procT,
+    { timeout: 10000 },
+  );
+  check("audit pane: a click on a process seeks there", true, "");
   check(
     "audit pane: a command's events stay with it",
     !(await trailText(2)).includes("/usr/bin/ls") && !(await trailText(1)).includes("audit-pane-proof"),

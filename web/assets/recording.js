@@ -54,3 +54,8 @@ for (const b of document.querySelectorAll("#hits button[data-t]")) {
     b.classList.add("current");
   });
 }
+
+// Audit events inside the recording: a click seeks to the event.
+for (const b of document.querySelectorAll("#trails button.seek[data-t]")) {
+  b.addEventListener("click", () => player.seek(Number(b.dataset.t)));
+}

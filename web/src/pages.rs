@@ -479,6 +479,19 @@ fn offset(ms: i64) -> String {
     format!("{sign}{}.{:03}s", ms.abs() / 1000, ms.abs() % 1000)
 }
 
+/// An event's offset; inside the recording, a button that seeks there.
+fn seek_at(ms: i64) -> String {
+    if ms < 0 {
+        format!("<span class=\"t\">{}</span>", offset(ms))
+    } else {
+        format!(
+            "<button type=\"button\" class=\"t seek\" data-t=\"{}\">{}</button>",
+            ms as f64 / 1000.0,
+            offset(ms)
+        )
+    }
+}
+
 /// At most this many rows per list, so a busy session's page stays small.
 const AUDIT_ROWS: usize = 200;
 
@@ -527,6 +540,7 @@ fn audit_pane(o: &mut String, start_ms: i64, commands: &[(i64, String)], trail: 
                     esc(&commands[i].1)
                 ),
             ),
+            None if commands.is_empty() => ("start".to_string(), "The session".to_string()),
             None => ("start".to_string(), "Before the first command".to_string()),
         };
         let _ = write!(
@@ -542,8 +556,8 @@ fn audit_pane(o: &mut String, start_ms: i64, commands: &[(i64, String)], trail: 
             for (e, status) in g.processes.iter().take(AUDIT_ROWS) {
                 let _ = write!(
                     o,
-                    "<li><span class=\"t\">{}</span> <code class=\"argv\">{}</code> in <code class=\"cwd\">{}</code> exit {} <span class=\"pid\">pid {}</span></li>",
-                    offset(e.t_ms - start_ms),
+                    "<li>{} <code class=\"argv\">{}</code> in <code class=\"cwd\">{}</code> exit {} <span class=\"pid\">pid {}</span></li>",
+                    seek_at(e.t_ms - start_ms),
                     esc(&show::command_line(e)),
                     esc(e.cwd.as_deref().unwrap_or("?")),
                     status.map_or("?".into(), |s| s.to_string()),
@@ -573,12 +587,16 @@ fn audit_pane(o: &mut String, start_ms: i64, commands: &[(i64, String)], trail: 
             for e in g.sockets.iter().take(AUDIT_ROWS) {
                 let _ = write!(
                     o,
-                    "<li><span class=\"t\">{}</span> <code class=\"addr\">{}</code> [{} pid {}]{}</li>",
-                    offset(e.t_ms - start_ms),
+                    "<li>{} <code class=\"addr\">{}</code> [{} pid {}]{}</li>",
+                    seek_at(e.t_ms - start_ms),
                     esc(&sockaddr_text(e.sockaddr.as_ref())),
                     esc(e.comm.as_deref().unwrap_or("?")),
                     e.pid.unwrap_or(-1),
-                    if e.success == Some(false) { " failed" } else { "" }
+                    if e.success == Some(false) {
+                        " failed"
+                    } else {
+                        ""
+                    }
                 );
             }
             o.push_str("</ul>");
@@ -652,6 +670,53 @@ mod tests {
             ..Filters::default()
         };
         assert!(bad.query(&c, 0).unwrap_err().contains("unknown host group"));
+    }
+
+    #[test]
+    fn audit_pane_escapes_and_groups_by_command() {
+        use tlog_rs_index::audit::store::{Join, Role};
+        use tlog_rs_index::audit::{AuditEvent, Kind};
+        let mut o = String::new();
+        audit_pane(&mut o, 0, &[], None);
+        assert!(o.contains("No audit events"), "{o}");
+        let exec = AuditEvent {
+            id: "1".into(),
+            t_ms: 1500,
+            kind: Kind::Exec,
+            argv: Some(vec!["echo".into(), "<b>&".into()]),
+            cwd: Some("/tmp".into()),
+            ..AuditEvent::default()
+        };
+        let login = AuditEvent {
+            id: "2".into(),
+            t_ms: -500,
+            kind: Kind::Exec,
+            argv: Some(vec!["bash".into()]),
+            ..AuditEvent::default()
+        };
+        let t = Trail {
+            join: Join::HostUserTime,
+            auth_failures: 0,
+            events: vec![(Role::Session, login), (Role::Session, exec)],
+        };
+        let mut o = String::new();
+        audit_pane(&mut o, 0, &[(1000, "echo '<b>&'".into())], Some(&t));
+        assert!(
+            o.contains("joined by host+user+time; 0 failed logins"),
+            "{o}"
+        );
+        assert!(!o.contains("<b>&"), "{o}");
+        assert!(
+            o.contains("<code class=\"argv\">echo &lt;b&gt;&amp;</code>"),
+            "{o}"
+        );
+        // The login shell before the first command, the echo in its group
+        // with a seek button; no failed logins, no list of them.
+        let start = o.find("data-cmd=\"start\"").unwrap();
+        let first = o.find("data-cmd=\"0\"").unwrap();
+        assert!(start < first && o[start..first].contains("bash"), "{o}");
+        assert!(o[first..].contains("data-t=\"1.5\""), "{o}");
+        assert!(!o.contains("login-failures"), "{o}");
     }
 
     fn hit(rec: &str, user: &str, host: &str, start: i64, len: i64) -> Hit {
