@@ -515,6 +515,8 @@ purge = true
         let c = Config::load(Some(p)).unwrap();
         assert_eq!(c.hostgroup("nj-fileservers").unwrap().len(), 2);
         assert_eq!(c.admin.groups, ["admins", "wheel"]);
+        assert_eq!(c.web.auditors.len(), 1);
+        assert_eq!(c.web.auditors[0].hostgroups, ["nj-fileservers"]);
     }
 
     #[test]
