@@ -336,6 +336,12 @@ try {
   );
   const foreignFind = await a.page.goto(`${base}/r/${cfg.bob.host}/${cfg.bob.recs[0]}?q=bob-secret`);
   check("search in another user's recording is 404", foreignFind.status() === 404, `${foreignFind.status()}`);
+  const tooLong = await a.page.goto(`${base}/r/${cfg.alice.host}/${cfg.alice.seekRec}?q=${"x".repeat(1001)}`);
+  check(
+    "search in the recording: too long a text is a precise 400",
+    tooLong.status() === 400 && (await a.page.textContent("main")).includes("at most 1000 bytes"),
+    `${tooLong.status()}`,
+  );
 
   const foreignSeg = await a.ctx.request.get(`${base}/r/${cfg.bob.host}/${cfg.bob.recs[0]}/seg/0`);
   check("segments only for a playback the session started", foreignSeg.status() === 404, `${foreignSeg.status()}`);

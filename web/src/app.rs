@@ -425,6 +425,9 @@ async fn visible(
     }
 }
 
+/// The longest text to find in a recording.
+const MAX_FIND: usize = 1000;
+
 /// The recording page's own query: text to find in it.
 #[derive(Deserialize)]
 struct InRecording {
@@ -442,6 +445,12 @@ async fn recording(
         Ok(v) => v,
         Err(r) => return r,
     };
+    if find.q.as_ref().is_some_and(|q| q.len() > MAX_FIND) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            &format!("q: at most {MAX_FIND} bytes of text to find"),
+        );
+    }
     let (info, cmds) = match visible(&st, &s, peer.ip(), host, rec, "view").await {
         Ok(v) => v,
         Err(r) => return r,
@@ -449,7 +458,7 @@ async fn recording(
     // Keyframes: seek through segments; none (pipe mode, short sessions):
     // the whole asciicast.
     let (h, r, key) = (info.hit.host.clone(), info.hit.rec.clone(), info.key);
-    let (user, start) = (info.hit.user.clone(), info.hit.start_ms);
+    let start = info.hit.start_ms;
     let q = find
         .q
         .as_deref()
@@ -464,14 +473,13 @@ async fn recording(
             Ok(a) => a.trail(key).map_err(|e| e.to_string())?,
             Err(_) => None,
         };
-        // The index's text search, narrowed to this recording: its host,
-        // user and start instant (there is no rec filter; the rest is
-        // dropped below).
+        // The index's text search, narrowed to this recording: its host
+        // and start instant (there is no rec filter; the rest is dropped
+        // below).
         let mut hits = match &q2 {
             Some(text) => store
                 .search(&tlog_rs_index::store::Query {
                     host: Some(h),
-                    user: Some(user),
                     since: Some(start),
                     until: Some(start + 1),
                     text: Some(text.clone()),
