@@ -85,12 +85,19 @@ impl Default for Admin {
 pub struct Web {
     /// Members (NSS groups of the canonical PAM user) see every recording.
     pub auditors_group: String,
+    // Scoped auditors (issue 12).
+    /// Whether members of `auditors_group` may purge.
+    pub auditors_purge: bool,
+    /// `[[web.auditors]]`, in file order.
+    pub auditors: Vec<ScopedAuditors>,
 }
 
 impl Default for Web {
     fn default() -> Self {
         Web {
             auditors_group: "auditors".into(),
+            auditors_purge: false,
+            auditors: vec![],
         }
     }
 }
@@ -172,6 +179,17 @@ struct RawRetentionRule {
     max_age: toml::Spanned<String>,
 }
 
+/// `[[web.auditors]]`: members of `group` see the recordings made on the
+/// hosts of `hostgroups` or by users whose login groups meet `usergroups`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScopedAuditors {
+    pub group: String,
+    /// Names of `[hostgroups]`, checked to exist.
+    pub hostgroups: Vec<String>,
+    pub usergroups: Vec<String>,
+    pub purge: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub db: DbSpec,
@@ -220,6 +238,21 @@ struct RawConfig {
 #[serde(deny_unknown_fields)]
 struct RawWeb {
     auditors_group: Option<toml::Spanned<String>>,
+    auditors_purge: Option<bool>,
+    #[serde(default)]
+    auditors: Vec<toml::Spanned<RawScoped>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScoped {
+    group: String,
+    #[serde(default)]
+    hostgroups: Vec<toml::Spanned<String>>,
+    #[serde(default)]
+    usergroups: Vec<toml::Spanned<String>>,
+    #[serde(default)]
+    purge: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -340,7 +373,12 @@ impl Config {
                 c.admin.services = s;
             }
         }
-        if let Some(g) = raw.web.and_then(|w| w.auditors_group) {
+        let web = raw.web.unwrap_or(RawWeb {
+            auditors_group: None,
+            auditors_purge: None,
+            auditors: vec![],
+        });
+        if let Some(g) = web.auditors_group {
             if g.get_ref().is_empty() {
                 return Err(at(
                     Some(g.span().start),
@@ -348,6 +386,44 @@ impl Config {
                 ));
             }
             c.web.auditors_group = g.into_inner();
+        }
+        // Scoped auditors (issue 12).
+        c.web.auditors_purge = web.auditors_purge.unwrap_or(false);
+        for a in web.auditors {
+            let span = Some(a.span().start);
+            let a = a.into_inner();
+            if a.group.is_empty() {
+                return Err(at(span, "web.auditors: empty group name".into()));
+            }
+            if a.hostgroups.is_empty() && a.usergroups.is_empty() {
+                return Err(at(
+                    span,
+                    format!(
+                        "web.auditors {:?}: give hostgroups or usergroups (for all recordings use web.auditors_group)",
+                        a.group
+                    ),
+                ));
+            }
+            for h in &a.hostgroups {
+                c.hostgroup(h.get_ref()).map_err(|e| {
+                    at(
+                        Some(h.span().start),
+                        format!("web.auditors {:?}: {e}", a.group),
+                    )
+                })?;
+            }
+            if let Some(u) = a.usergroups.iter().find(|u| u.get_ref().is_empty()) {
+                return Err(at(
+                    Some(u.span().start),
+                    format!("web.auditors {:?}: empty user group name", a.group),
+                ));
+            }
+            c.web.auditors.push(ScopedAuditors {
+                group: a.group,
+                hostgroups: a.hostgroups.into_iter().map(|h| h.into_inner()).collect(),
+                usergroups: a.usergroups.into_iter().map(|u| u.into_inner()).collect(),
+                purge: a.purge,
+            });
         }
         if let Some(r) = raw.retention {
             if let Some(a) = r.default_max_age {
@@ -471,6 +547,46 @@ groups = ["admins", "wheel"]
         assert_eq!(c.web.auditors_group, "auditors");
         let w = parse("[web]\nauditors_group = \"sec\"\n").unwrap();
         assert_eq!(w.web.auditors_group, "sec");
+        assert!(w.web.auditors.is_empty() && !w.web.auditors_purge);
+    }
+
+    #[test]
+    fn scoped_auditors() {
+        let c = parse(
+            r#"
+[hostgroups]
+nj-fileservers = ["fs1"]
+[web]
+auditors_purge = true
+[[web.auditors]]
+group = "nj-auditors"
+hostgroups = ["nj-fileservers"]
+usergroups = ["dba"]
+[[web.auditors]]
+group = "dba-leads"
+usergroups = ["dba"]
+purge = true
+"#,
+        )
+        .unwrap();
+        assert!(c.web.auditors_purge);
+        assert_eq!(
+            c.web.auditors,
+            [
+                ScopedAuditors {
+                    group: "nj-auditors".into(),
+                    hostgroups: vec!["nj-fileservers".into()],
+                    usergroups: vec!["dba".into()],
+                    purge: false,
+                },
+                ScopedAuditors {
+                    group: "dba-leads".into(),
+                    hostgroups: vec![],
+                    usergroups: vec!["dba".into()],
+                    purge: true,
+                },
+            ]
+        );
     }
 
     #[test]
@@ -512,6 +628,26 @@ groups = ["admins", "wheel"]
                 3,
                 "retention.rule.max_age",
             ),
+            (
+                "[hostgroups]\nnj = [\"a\"]\n[[web.auditors]]\ngroup = \"x\"\nhostgroups = [\"ny\"]\n",
+                5,
+                "unknown host group \"ny\"",
+            ),
+            (
+                "[[web.auditors]]\ngroup = \"x\"\n",
+                1,
+                "give hostgroups or usergroups",
+            ),
+            (
+                "[[web.auditors]]\ngroup = \"x\"\nusergroups = [\n\"\"]\n",
+                4,
+                "empty user group name",
+            ),
+            (
+                "\n[[web.auditors]]\ngroup = \"x\"\nusergroups = [\"dba\"]\npurg = true\n",
+                5,
+                "unknown field `purg`",
+            ),
         ];
         for (text, line, want) in cases {
             let e = parse(text).unwrap_err();
@@ -534,6 +670,8 @@ groups = ["admins", "wheel"]
         let c = Config::load(Some(p)).unwrap();
         assert_eq!(c.hostgroup("nj-fileservers").unwrap().len(), 2);
         assert_eq!(c.admin.groups, ["admins", "wheel"]);
+        assert_eq!(c.web.auditors.len(), 1);
+        assert_eq!(c.web.auditors[0].hostgroups, ["nj-fileservers"]);
     }
 
     #[test]

@@ -22,7 +22,7 @@ use tlog_rs_index::config::DbSpec;
 use tlog_rs_index::ingest::{Indexer, Problem, Report};
 use tlog_rs_index::store::postgres::Postgres as PgStore;
 use tlog_rs_index::store::sqlite::Sqlite;
-use tlog_rs_index::store::{self, Query, State, Store};
+use tlog_rs_index::store::{self, Query, Scope, State, Store};
 use tlog_rs_tests::postgres::Postgres;
 use tlog_rs_tests::rec::TempDir as Dir;
 
@@ -291,6 +291,36 @@ fn incremental_idempotent_partial_lines_rotation_and_duplicates(db: &mut dyn Sto
     };
     assert_eq!(db.search(&admin(&["admins"])).unwrap().len(), 1);
     assert!(db.search(&admin(&["wheel"])).unwrap().is_empty());
+    // The web's scopes: own, host (name or FQDN), login group; any part.
+    let mut scoped = |user: Option<&str>, hosts: &[&str], groups: &[&str]| {
+        let scope = Scope {
+            user: user.map(String::from),
+            hosts: hosts.iter().map(|s| s.to_string()).collect(),
+            groups: groups.iter().map(|s| s.to_string()).collect(),
+        };
+        let hits = db
+            .search(&Query {
+                scope: Some(scope.clone()),
+                ..q()
+            })
+            .unwrap();
+        let info = db
+            .recording_info("fs1.nj.example.com", "r1")
+            .unwrap()
+            .unwrap();
+        // The single-recording check agrees with the query.
+        assert_eq!(scope.allows(&info), hits.len() == 1, "{scope:?}");
+        hits.len()
+    };
+    assert_eq!(scoped(Some("jdoe"), &[], &[]), 1);
+    assert_eq!(scoped(Some("bob"), &[], &[]), 0);
+    assert_eq!(scoped(None, &["fs1.nj.example.com"], &[]), 1);
+    assert_eq!(scoped(None, &["fs2.nj.example.com"], &[]), 0);
+    assert_eq!(scoped(None, &[], &["admins"]), 1);
+    assert_eq!(scoped(None, &[], &["wheel"]), 0);
+    assert_eq!(scoped(Some("bob"), &["fs2"], &["wheel", "dba"]), 0);
+    assert_eq!(scoped(Some("bob"), &["fs2"], &["wheel", "staff"]), 1);
+    assert_eq!(scoped(None, &[], &[]), 0);
 }
 
 fn bad_lines_are_reported_by_line_and_the_rest_is_read(db: &mut dyn Store, d: &Dir) {

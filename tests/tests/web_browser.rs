@@ -4,10 +4,15 @@
 //! private mount namespace whose /etc has those users (pam_unix passwords in
 //! shadow), an `auditors` group and the PAM service `tlog-rs-web`; logins go
 //! through the real helper and PAM stack. The browser script checks wrong
-//! password, login, list, filters, play, the commands pane, exports, ACL
-//! (another user's URL is 404), CSRF, logout, the auditor's view and access
-//! log, and takes a screenshot (into docs/img/web-recording.png when
-//! TLOG_RS_UPDATE_SCREENSHOTS is set).
+//! password, login, list, filters, play, the commands pane, the audit pane
+//! (a raw audit.log written here for alice's session), search in a
+//! recording, exports, ACL (another user's URL is 404), CSRF, logout, the
+//! auditor's view and access log, the list's badges, sorting and pages
+//! (copies of a session made incomplete and tampered), a scoped auditor
+//! (`[[web.auditors]]`: a host group and a user group; copies of bob's
+//! recording as another host and with group dba) who sees exactly that
+//! scope and 404 elsewhere, and takes a screenshot (into
+//! docs/img/web-recording.png when TLOG_RS_UPDATE_SCREENSHOTS is set).
 
 use std::fs;
 use std::net::TcpStream;
@@ -28,12 +33,14 @@ struct Users {
     alice: u32,
     bob: u32,
     carol: u32,
+    dave: u32,
 }
 
 const U: Users = Users {
     alice: 4301,
     bob: 4302,
     carol: 4303,
+    dave: 4304,
 };
 
 /// Kills the server when the test ends, however it ends.
@@ -60,7 +67,12 @@ fn environment(dir: &TempDir) -> NsEnv {
     let mut passwd = String::new();
     let mut shadow = fs::read_to_string("/etc/shadow").unwrap_or_default();
     let mut group = String::new();
-    for (name, uid) in [("alice", U.alice), ("bob", U.bob), ("carol", U.carol)] {
+    for (name, uid) in [
+        ("alice", U.alice),
+        ("bob", U.bob),
+        ("carol", U.carol),
+        ("dave", U.dave),
+    ] {
         passwd.push_str(&format!(
             "{name}:x:{uid}:{uid}::{}:/bin/sh\n",
             home.display()
@@ -69,6 +81,8 @@ fn environment(dir: &TempDir) -> NsEnv {
         group.push_str(&format!("{name}:x:{uid}:\n"));
     }
     group.push_str("auditors:x:4399:carol\n");
+    // dave: a scoped auditor ([[web.auditors]] in central.toml).
+    group.push_str("nj-auditors:x:4398:dave\n");
     env.etc_host_plus("passwd", &passwd)
         .etc_host_plus("group", &group)
         .etc_mode("shadow", shadow, 0o600)
@@ -81,6 +95,122 @@ fn environment(dir: &TempDir) -> NsEnv {
             "auth required pam_unix.so\naccount required pam_unix.so\n",
         );
     env
+}
+
+/// A copy of the recording in `from` (file writer: `from` and
+/// `from.events`) into `to`, as recording `rec` of `host`, each session
+/// entry changed by `edit` (dropped if it returns false): recordings of
+/// other hosts and groups for the scoped auditor, incomplete and tampered
+/// ones for the list's badges.
+fn copy_as(from: &Path, to: &Path, host: &str, rec: &str, edit: &dyn Fn(&mut Value) -> bool) {
+    let events = PathBuf::from(format!("{}.events", from.display()));
+    for (src, dst) in [
+        (from.to_path_buf(), to.to_path_buf()),
+        (events, PathBuf::from(format!("{}.events", to.display()))),
+    ] {
+        let mut out = String::new();
+        for line in fs::read_to_string(&src).unwrap().lines() {
+            let mut v: Value = serde_json::from_str(line).unwrap();
+            v["host"] = json!(host);
+            v["rec"] = json!(rec);
+            if v.get("event").is_some() {
+                v["fqdn"] = Value::Null;
+                if !edit(&mut v) {
+                    continue;
+                }
+            }
+            out.push_str(&v.to_string());
+            out.push('\n');
+        }
+        fs::write(dst, out).unwrap();
+    }
+}
+
+/// A raw audit.log (as auditd writes it, node = host) for alice's first
+/// session: a failed password a minute before it, `ls /` run 0.3 s after
+/// the second input line, a file created and a connection 0.3 s after the
+/// third. Offsets come from `tlog-rs show --json` (the index's own).
+fn audit_log(conf: &Path, host: &str, rec: &str, events: &Path) -> String {
+    let o = Command::new(artifact("tlog-rs"))
+        .args(["show", "--config", conf.to_str().unwrap(), "--json", rec])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let lines: Vec<Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let inputs: Vec<f64> = lines[1..]
+        .iter()
+        .filter(|l| l["source"] == "input")
+        .map(|l| l["offset"].as_f64().unwrap())
+        .collect();
+    assert!(inputs.len() >= 3, "{lines:?}");
+    let start_event: Value =
+        serde_json::from_str(fs::read_to_string(events).unwrap().lines().next().unwrap()).unwrap();
+    let start = start_event["start"].as_f64().unwrap();
+    // The recording's audit session if it has one, else unset (then the
+    // join is by host, user and time).
+    let ses = start_event["session"]
+        .as_u64()
+        .filter(|s| *s != 0)
+        .unwrap_or(4_294_967_295);
+    let u = U.alice;
+    let mut log = String::new();
+    let mut rec_line = |t: f64, serial: u32, body: &str| {
+        for r in body.lines() {
+            let (ty, rest) = r.split_once(' ').unwrap_or((r, ""));
+            log.push_str(&format!(
+                "node={host} type={ty} msg=audit({t:.3}:{serial}): {rest}\n"
+            ));
+        }
+        log.push_str(&format!(
+            "node={host} type=EOE msg=audit({t:.3}:{serial}): \n"
+        ));
+    };
+    let sys = |call: u32, pid: u32, comm: &str, exe: &str, key: &str, items: u32, a0: &str| {
+        format!(
+            "SYSCALL arch=c000003e syscall={call} success=yes exit=0 a0={a0} a1=0 a2=0 a3=0 items={items} ppid=4000 pid={pid} auid={u} uid={u} gid={u} euid={u} suid={u} fsuid={u} egid={u} sgid={u} fsgid={u} tty=pts1 ses={ses} comm=\"{comm}\" exe=\"{exe}\" key=\"{key}\""
+        )
+    };
+    rec_line(
+        start - 60.0,
+        9001,
+        "USER_AUTH pid=1 uid=0 auid=4294967295 ses=4294967295 msg='op=PAM:authentication grantors=? acct=\"alice\" exe=\"/usr/sbin/sshd\" hostname=192.0.2.9 addr=192.0.2.9 terminal=ssh res=failed'",
+    );
+    let t = start + inputs[1] + 0.3;
+    rec_line(
+        t,
+        9002,
+        &format!(
+            "{}\nEXECVE argc=2 a0=\"ls\" a1=\"/\"\nCWD cwd=\"/home/alice\"\nPATH item=0 name=\"/usr/bin/ls\" inode=1 dev=fe:00 mode=0100755 ouid=0 ogid=0 rdev=00:00 nametype=NORMAL",
+            sys(59, 4101, "ls", "/usr/bin/ls", "tlog-rs-exec", 1, "1")
+        ),
+    );
+    rec_line(
+        t + 0.01,
+        9003,
+        &sys(231, 4101, "ls", "/usr/bin/ls", "tlog-rs-exit", 0, "0"),
+    );
+    let t = start + inputs[2] + 0.3;
+    rec_line(
+        t,
+        9004,
+        &format!(
+            "{}\nCWD cwd=\"/tmp\"\nPATH item=0 name=\"/tmp\" inode=2 dev=fe:00 mode=040755 ouid=0 ogid=0 rdev=00:00 nametype=PARENT\nPATH item=1 name=\"/tmp/audit-pane-proof\" inode=3 dev=fe:00 mode=0100644 ouid={u} ogid={u} rdev=00:00 nametype=CREATE",
+            sys(257, 4000, "bash", "/usr/bin/bash", "tlog-rs-file", 2, "ffffff9c")
+        ),
+    );
+    rec_line(
+        t + 0.01,
+        9005,
+        &format!(
+            "{}\nSOCKADDR saddr=020026B77F0000010000000000000000",
+            sys(42, 4000, "bash", "/usr/bin/bash", "tlog-rs-net", 0, "3")
+        ),
+    );
+    log
 }
 
 /// Record one session as `uid` into `out` (file writer: `out` and
@@ -158,12 +288,54 @@ fn browser_login_list_filter_play_acl_csrf() {
         "",
     );
     let (_, b1) = record(&env, U.bob, &recs.join("b1.log"), None, "echo bob-secret");
+    // For the scoped auditor: bob's session as if on an NJ file server, and
+    // as if bob had been in group dba.
+    let (b_nj, b_dba) = (format!("{b1}-nj"), format!("{b1}-dba"));
+    copy_as(
+        &recs.join("b1.log"),
+        &recs.join("nj.log"),
+        "fs1.nj",
+        &b_nj,
+        &|_| true,
+    );
+    copy_as(
+        &recs.join("b1.log"),
+        &recs.join("dba.log"),
+        &host,
+        &b_dba,
+        &|v| {
+            v["groups"] = json!(["bob", "dba"]);
+            true
+        },
+    );
+    // alice's second session without its end entry (incomplete), and with
+    // an end entry that counts fewer messages than there are (tampered).
+    let (a_inc, a_tam) = (format!("{a2}-inc"), format!("{a2}-tam"));
+    copy_as(
+        &recs.join("a2.log"),
+        &recs.join("inc.log"),
+        &host,
+        &a_inc,
+        &|v| v["event"] != "end",
+    );
+    copy_as(
+        &recs.join("a2.log"),
+        &recs.join("tam.log"),
+        &host,
+        &a_tam,
+        &|v| {
+            if v["event"] == "end" {
+                v["messages_written"] = json!(0);
+            }
+            true
+        },
+    );
 
     let db = dir.path("central.db");
     let conf = dir.write(
         "central.toml",
         format!(
-            "db = \"{}\"\n[sources]\njsonl = [\"{}\"]\n[web]\nauditors_group = \"auditors\"\n",
+            "db = \"{}\"\n[sources]\njsonl = [\"{}\"]\n[hostgroups]\nnj-fileservers = [\"fs1.nj\"]\n[web]\nauditors_group = \"auditors\"\n[[web.auditors]]\ngroup = \"nj-auditors\"\nhostgroups = [\"nj-fileservers\"]\nusergroups = [\"dba\"]\n",
             db.display(),
             recs.display()
         )
@@ -177,6 +349,23 @@ fn browser_login_list_filter_play_acl_csrf() {
     assert!(
         o.status.success(),
         "index: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    // Audit events for alice's first session, indexed after it.
+    let audit = dir.write(
+        "audit.log",
+        audit_log(&conf, &host, &a1, &recs.join("a1.log.events")).as_bytes(),
+    );
+    let o = Command::new(artifact("tlog-rs"))
+        .args(["index", "--config", conf.to_str().unwrap(), "--audit-log"])
+        .arg(&audit)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "index --audit-log: {}",
         String::from_utf8_lossy(&o.stderr)
     );
 
@@ -256,10 +445,11 @@ fn browser_login_list_filter_play_acl_csrf() {
         "base": format!("https://127.0.0.1:{port}"),
         "chromium": chromium,
         "screenshot": shot,
-        "alice": {"user": "alice", "password": PASSWORD, "host": host, "recs": [a1, a2, a3], "seekRec": a3, "seekText": "after-seq-marker", "seekAt": seek_at, "seekScreen": expected,
+        "alice": {"user": "alice", "password": PASSWORD, "host": host, "recs": [a1, a2, a3, a_inc, a_tam], "incompleteRec": a_inc, "tamperedRec": a_tam, "seekRec": a3, "seekText": "after-seq-marker", "seekAt": seek_at, "seekScreen": expected,
                   "textRec": a1, "text": text, "command": format!("echo {text}")},
         "bob": {"user": "bob", "host": host, "recs": [b1]},
         "auditor": {"user": "carol", "password": PASSWORD},
+        "scoped": {"user": "dave", "password": PASSWORD, "host": "fs1.nj", "recs": [b_nj, b_dba], "hostRec": b_nj, "groupRec": b_dba},
     });
     let mut cmd = Command::new(node);
     cmd.arg(web_dir.join("browser.mjs"))
@@ -281,5 +471,10 @@ fn browser_login_list_filter_play_acl_csrf() {
     );
     assert!(stdout.contains("ok another user's recording URL is 404"));
     assert!(stdout.contains("ok CSRF-less POST is rejected"));
+    assert!(stdout.contains("ok scoped auditor sees exactly the scope"));
+    assert!(stdout.contains("ok audit pane: command 2's trail"));
+    assert!(stdout.contains("ok a search hit rewinds the player to it"));
+    assert!(stdout.contains("ok list: pages hold every recording once, in order"));
+    assert!(stdout.contains("ok scoped auditor: a guessed URL is 404"));
     assert!(fs::metadata(&shot).unwrap().len() > 10_000);
 }

@@ -167,6 +167,53 @@ try {
   await a.page.screenshot({ path: cfg.screenshot, fullPage: true });
   check("screenshot saved", true, "");
 
+  // --- audit pane: the trail of the selected command ---
+  const summary = await a.page.textContent("#audit-summary");
+  check("audit pane: events are correlated", /1 failed login before/.test(summary), summary);
+  const failures = await a.page.textContent("#login-failures");
+  check(
+    "audit pane: the failed login before the session",
+    failures.includes(cfg.alice.user) && failures.includes("192.0.2.9"),
+    failures,
+  );
+  const visibleTrails = () =>
+    a.page.$$eval("#trails .trail", (ts) => ts.filter((t) => !t.hidden).map((t) => t.dataset.cmd));
+  await a.page.click("#audit-all");
+  check("audit pane: every command's trail is listed", (await visibleTrails()).length >= 4, `${await visibleTrails()}`);
+  const trailText = (cmd) => a.page.textContent(`#trails .trail[data-cmd="${cmd}"]`);
+  for (const [i, want] of [
+    [1, ["ls /", "/home/alice", "exit 0"]],
+    [2, ["CREATE", "/tmp/audit-pane-proof", "127.0.0.1:9911"]],
+  ]) {
+    await buttons[i].click();
+    await a.page.waitForFunction(
+      (t) => Math.abs(window.tlogPlayer.getCurrentTime() - t) < 0.5,
+      times[i],
+      { timeout: 10000 },
+    );
+    const shown = await visibleTrails();
+    check(`audit pane: command ${i} shows only its trail`, JSON.stringify(shown) === JSON.stringify([String(i)]), `${shown}`);
+    const text = await trailText(i);
+    check(`audit pane: command ${i}'s trail`, want.every((w) => text.includes(w)), text);
+  }
+  // An event's time seeks the player to it.
+  await a.page.click("#audit-all");
+  const procSeek = await a.page.$('#trails .trail[data-cmd="1"] .procs button.seek');
+  const procT = Number(await procSeek.getAttribute("data-t"));
+  check("audit pane: a process has its offset", procT > times[1] && procT < times[1] + 1, `${procT} vs ${times[1]}`);
+  await procSeek.click();
+  await a.page.waitForFunction(
+    (t) => Math.abs(window.tlogPlayer.getCurrentTime() - t) < 0.2,
+    procT,
+    { timeout: 10000 },
+  );
+  check("audit pane: a click on a process seeks there", true, "");
+  check(
+    "audit pane: a command's events stay with it",
+    !(await trailText(2)).includes("/usr/bin/ls") && !(await trailText(1)).includes("audit-pane-proof"),
+    "",
+  );
+
   // --- keyframe seek: the segmented source ---
   check("a short recording streams the asciicast", (await a.page.evaluate(() => window.tlogSource)) === "asciicast", "");
   const segs = [];
@@ -232,6 +279,70 @@ try {
       ),
     )}`,
   );
+
+  // --- search in the recording: hits listed, a click rewinds there ---
+  await a.page.fill("#rec-search input[name=q]", cfg.alice.seekText.toUpperCase());
+  await Promise.all([a.page.waitForNavigation(), a.page.click("#rec-search button")]);
+  check(
+    "search in the recording: the URL holds the text",
+    new URL(a.page.url()).searchParams.get("q") === cfg.alice.seekText.toUpperCase(),
+    a.page.url(),
+  );
+  const hitButtons = await a.page.$$("#hits button[data-t]");
+  check("search in the recording lists its hits", hitButtons.length >= 1, `${hitButtons.length}`);
+  const hitText = await hitButtons[0].textContent();
+  check("a hit shows the text around the match", hitText.includes(cfg.alice.seekText), hitText);
+  const hitT = Number(await hitButtons[0].getAttribute("data-t"));
+  await a.page.waitForFunction(() => window.tlogPlayer && window.tlogPlayer.getDuration() > 0, null, {
+    timeout: 20000,
+  });
+  const hitEnd = await a.page.evaluate(() => window.tlogPlayer.getDuration());
+  check("the hit lies inside the recording, before its end", hitT > 0 && hitT < hitEnd, `${hitT} of ${hitEnd}`);
+  await a.page.evaluate((t) => window.tlogPlayer.seek(t), hitEnd);
+  await hitButtons[0].click();
+  await a.page.waitForFunction(
+    (t) => Math.abs(window.tlogPlayer.getCurrentTime() - t) < 0.5,
+    hitT,
+    { timeout: 10000 },
+  );
+  check("a search hit rewinds the player to it", true, "");
+  const drawn = await a.page
+    .waitForFunction(
+      (t) => [...document.querySelectorAll("#player .ap-line")].map((l) => l.textContent).join("\n").includes(t),
+      cfg.alice.seekText,
+      { timeout: 10000 },
+    )
+    .then(() => true, () => false);
+  check(
+    "the screen at a search hit shows the phrase",
+    drawn,
+    `at ${await a.page.evaluate(() => window.tlogPlayer.getCurrentTime())}: ${await a.page.evaluate(() => [...document.querySelectorAll("#player .ap-line")].map((l) => l.textContent).join("\n"))}`,
+  );
+  // And not a moment before: the hit is where the phrase is drawn.
+  await a.page.evaluate((t) => window.tlogPlayer.seek(Math.max(0, t - 0.2)), hitT);
+  const before = await a.page
+    .waitForFunction(
+      (t) => ![...document.querySelectorAll("#player .ap-line")].map((l) => l.textContent).join("\n").includes(t),
+      cfg.alice.seekText,
+      { timeout: 10000 },
+    )
+    .then(() => true, () => false);
+  check("just before a search hit the phrase is not yet drawn", before, "");
+  await a.page.goto(`${base}/r/${cfg.alice.host}/${cfg.alice.seekRec}?q=no-such-phrase-anywhere`);
+  check(
+    "search in the recording without match",
+    (await a.page.$$("#hits button")).length === 0 && (await a.page.$("#hits-none")) !== null,
+    "",
+  );
+  const foreignFind = await a.page.goto(`${base}/r/${cfg.bob.host}/${cfg.bob.recs[0]}?q=bob-secret`);
+  check("search in another user's recording is 404", foreignFind.status() === 404, `${foreignFind.status()}`);
+  const tooLong = await a.page.goto(`${base}/r/${cfg.alice.host}/${cfg.alice.seekRec}?q=${"x".repeat(1001)}`);
+  check(
+    "search in the recording: too long a text is a precise 400",
+    tooLong.status() === 400 && (await a.page.textContent("main")).includes("at most 1000 bytes"),
+    `${tooLong.status()}`,
+  );
+
   const foreignSeg = await a.ctx.request.get(`${base}/r/${cfg.bob.host}/${cfg.bob.recs[0]}/seg/0`);
   check("segments only for a playback the session started", foreignSeg.status() === 404, `${foreignSeg.status()}`);
 
@@ -270,8 +381,71 @@ try {
   const c = await session();
   await login(c.page, cfg.auditor.user, cfg.auditor.password);
   const all = await rows(c.page);
-  const want = [...cfg.alice.recs, ...cfg.bob.recs].sort();
+  const want = [...cfg.alice.recs, ...cfg.bob.recs, ...cfg.scoped.recs].sort();
   check("auditor sees all recordings", JSON.stringify([...all].sort()) === JSON.stringify(want), `${all}`);
+
+  // --- the list: badges, sortable columns, pagination, the URL holds it ---
+  const badge = (rec) => c.page.$eval(`#recordings tr[data-rec="${rec}"]`, (tr) => {
+    const b = tr.querySelector(".badge");
+    return b ? b.textContent : "";
+  });
+  check("list: incomplete badge", (await badge(cfg.alice.incompleteRec)) === "incomplete", await badge(cfg.alice.incompleteRec));
+  check("list: tampered badge", (await badge(cfg.alice.tamperedRec)) === "tampered", await badge(cfg.alice.tamperedRec));
+  check("list: a complete recording has no badge", (await badge(cfg.alice.recs[0])) === "", await badge(cfg.alice.recs[0]));
+  const col = (attr) =>
+    c.page.$$eval("#recordings tr.rec", (trs, a) => trs.map((t) => t.dataset[a]), attr);
+  const sorted = (v, cmp) => v.every((x, i) => i === 0 || cmp(v[i - 1], x) <= 0);
+  const num = (a, b) => Number(a) - Number(b);
+  const str = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
+  check("list: newest first by default", sorted((await col("start")).reverse(), num), `${await col("start")}`);
+  for (const [key, attr, cmp, first] of [
+    ["user", "user", str, "user"],
+    ["duration", "duration", num, "-duration"],
+    // The default order (newest first) leaves sort= out of the URL.
+    ["start", "start", num, "-start"],
+  ]) {
+    await Promise.all([c.page.waitForNavigation(), c.page.click(`#recordings th a[data-sort=${key}]`)]);
+    const inUrl = new URL(c.page.url()).searchParams.get("sort");
+    check(`list: ${key} header sorts (${first})`, inUrl === (first === "-start" ? null : first), c.page.url());
+    let v = await col(attr);
+    if (first.startsWith("-")) v = v.reverse();
+    check(`list: rows in ${first} order`, sorted(v, cmp), `${v}`);
+    await Promise.all([c.page.waitForNavigation(), c.page.click(`#recordings th a[data-sort=${key}]`)]);
+    let w = await col(attr);
+    if (!first.startsWith("-")) w = w.reverse();
+    check(`list: a second click reverses ${key}`, sorted(w, cmp), `${c.page.url()} ${w}`);
+  }
+  await c.page.goto(`${base}/?sort=user&per=3`);
+  const paged = [];
+  const pageUsers = [];
+  for (let n = 1; ; n++) {
+    const pageRows = await rows(c.page);
+    check(`list: page ${n} holds at most 3 rows`, pageRows.length >= 1 && pageRows.length <= 3, `${pageRows}`);
+    check(`list: page ${n} says so`, (await c.page.textContent("#page")).startsWith(`page ${n} of 3`), await c.page.textContent("#page"));
+    paged.push(...pageRows);
+    pageUsers.push(...(await col("user")));
+    const next = await c.page.$("a[rel=next]");
+    if (!next) break;
+    await Promise.all([c.page.waitForNavigation(), next.click()]);
+    const u = new URL(c.page.url()).searchParams;
+    check("list: the next page keeps the query", u.get("sort") === "user" && u.get("per") === "3" && u.get("page") === String(n), c.page.url());
+  }
+  check(
+    "list: pages hold every recording once, in order",
+    JSON.stringify([...paged].sort()) === JSON.stringify(want) && sorted(pageUsers, str),
+    `${paged} / ${pageUsers}`,
+  );
+  await c.page.fill("input[name=host]", cfg.alice.host);
+  await Promise.all([c.page.waitForNavigation(), c.page.click("#filters button")]);
+  const kept = new URL(c.page.url()).searchParams;
+  check("list: a new search keeps the order", kept.get("sort") === "user" && kept.get("host") === cfg.alice.host, c.page.url());
+  const bad = await c.page.goto(`${base}/?sort=size`);
+  check(
+    "list: an unknown sort column is a precise 400",
+    bad.status() === 400 && (await c.page.textContent("main")).includes('unknown column "size"'),
+    `${bad.status()}`,
+  );
+
   const bobs = await c.page.goto(`${base}/r/${cfg.bob.host}/${cfg.bob.recs[0]}`);
   check("auditor opens another user's recording", bobs.status() === 200, `status ${bobs.status()}`);
   await c.page.goto(`${base}/access`);
@@ -281,6 +455,49 @@ try {
     log.includes(cfg.alice.user) && log.includes("view") && log.includes("play") && log.includes("export-cast"),
     log.slice(0, 300),
   );
+
+  // --- scoped auditor: the hosts of a host group and the users of a group ---
+  const d = await session();
+  await login(d.page, cfg.scoped.user, cfg.scoped.password);
+  check(
+    "the header names the scoped auditor",
+    (await d.page.textContent("#whoami")).includes("scoped auditor"),
+    await d.page.textContent("#whoami"),
+  );
+  const scoped = await rows(d.page);
+  check(
+    "scoped auditor sees exactly the scope",
+    JSON.stringify([...scoped].sort()) === JSON.stringify([...cfg.scoped.recs].sort()),
+    `${scoped} vs ${cfg.scoped.recs}`,
+  );
+  // The filters narrow the scope, never widen it.
+  await d.page.goto(`${base}/?user=${cfg.alice.user}`);
+  check("scoped auditor: a user filter cannot widen the scope", (await rows(d.page)).length === 0, await rows(d.page));
+  await d.page.goto(`${base}/?hostgroup=nj-fileservers`);
+  check(
+    "scoped auditor: host group filter",
+    JSON.stringify(await rows(d.page)) === JSON.stringify([cfg.scoped.hostRec]),
+    await rows(d.page),
+  );
+  for (const [h, r] of [[cfg.scoped.host, cfg.scoped.hostRec], [cfg.alice.host, cfg.scoped.groupRec]]) {
+    const ok = await d.page.goto(`${base}/r/${h}/${r}`);
+    check(`scoped auditor opens ${r}`, ok.status() === 200, `status ${ok.status()}`);
+  }
+  const out = await d.page.goto(`${base}/r/${cfg.bob.host}/${cfg.bob.recs[0]}`);
+  const outBody = await d.page.textContent("main");
+  const madeUp = await d.page.goto(`${base}/r/${cfg.scoped.host}/no-such-recording`);
+  check(
+    "scoped auditor: a guessed URL is 404",
+    out.status() === 404 && madeUp.status() === 404 && (await d.page.textContent("main")) === outBody,
+    `status ${out.status()} / ${madeUp.status()}`,
+  );
+  for (const tail of ["cast", "export.jsonl", "export.cast", "index.json", "seg/0"]) {
+    const r = await d.ctx.request.get(`${base}/r/${cfg.alice.host}/${cfg.alice.recs[0]}/${tail}`);
+    check(`scoped auditor: out-of-scope ${tail} is 404`, r.status() === 404, `status ${r.status()}`);
+  }
+  const dAccess = await d.page.goto(`${base}/access`);
+  check("scoped auditor: no access log", dAccess.status() === 404, `status ${dAccess.status()}`);
+
   console.log("all checks passed");
 } finally {
   await browser.close();

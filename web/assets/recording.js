@@ -1,5 +1,5 @@
-// The recording page: asciinema-player and the commands pane (a click seeks
-// the player to the command's time). With keyframes in the index the player
+// The recording page: asciinema-player, the commands pane (a click seeks
+// the player to the command's time and shows its audit trail). With keyframes in the index the player
 // reads the "segmented" source (a seek loads one segment from a server-side
 // keyframe); otherwise the whole asciicast, streamed.
 // asciinema-player.min.js, loaded before this module, defines the global.
@@ -23,6 +23,16 @@ const player = AsciinemaPlayer.create(src, el, opts);
 window.tlogPlayer = player;
 window.tlogSource = el.dataset.index ? "segmented" : "asciicast";
 
+// The audit pane: every command's trail, or only the selected one's.
+const showAll = document.getElementById("audit-all");
+function showTrail(cmd) {
+  for (const t of document.querySelectorAll("#trails .trail")) {
+    t.hidden = cmd !== null && t.dataset.cmd !== cmd;
+  }
+  if (showAll) showAll.hidden = cmd === null;
+}
+if (showAll) showAll.addEventListener("click", () => showTrail(null));
+
 for (const b of document.querySelectorAll("#commands button[data-t]")) {
   b.addEventListener("click", async () => {
     await player.seek(Number(b.dataset.t));
@@ -30,5 +40,22 @@ for (const b of document.querySelectorAll("#commands button[data-t]")) {
       o.classList.remove("current");
     }
     b.classList.add("current");
+    showTrail(b.dataset.cmd);
   });
+}
+
+// Search hits: a click seeks the player there.
+for (const b of document.querySelectorAll("#hits button[data-t]")) {
+  b.addEventListener("click", async () => {
+    await player.seek(Number(b.dataset.t));
+    for (const o of document.querySelectorAll("#hits .current")) {
+      o.classList.remove("current");
+    }
+    b.classList.add("current");
+  });
+}
+
+// Audit events inside the recording: a click seeks to the event.
+for (const b of document.querySelectorAll("#trails button.seek[data-t]")) {
+  b.addEventListener("click", () => player.seek(Number(b.dataset.t)));
 }

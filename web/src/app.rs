@@ -18,10 +18,12 @@ use axum::Router;
 use bytes::Bytes;
 use serde::Deserialize;
 use tlog_rs_index::config::{Config, DbSpec};
+use tlog_rs_index::derive::CHUNK_MS;
 use tlog_rs_index::store::{self, AccessEntry, Keyframe, MessageRef, RecordingInfo, Store};
 use tlog_rs_index::timewin;
 
 use crate::access::syslog;
+use crate::acl::{self, Access};
 use crate::auth::{self, LoginError};
 use crate::pages::{self, Filters};
 use crate::serve::Client;
@@ -124,8 +126,16 @@ fn who(s: &Session) -> html::Who<'_> {
     html::Who {
         user: &s.user,
         auditor: s.auditor,
+        scoped: sees_others(s) && !s.auditor,
         csrf: &s.csrf,
     }
+}
+
+/// An auditor or a scoped auditor.
+fn sees_others(s: &Session) -> bool {
+    s.scope
+        .as_ref()
+        .is_none_or(|sc| !sc.hosts.is_empty() || !sc.groups.is_empty())
 }
 
 /// The session, or the response to give instead (a redirect to the login).
@@ -264,12 +274,16 @@ async fn login_checked(
             Some("Wrong user name or password."),
         );
     };
-    let auditor = groups.contains(&st.config.web.auditors_group);
-    let token = st.sessions.create(canonical.clone(), auditor);
-    syslog(&format!(
-        "login of {canonical:?} from {ip}{}",
-        if auditor { " (auditor)" } else { "" }
-    ));
+    let access = Access::of(&canonical, &groups, &st.config);
+    let role = if access.auditor {
+        " (auditor)"
+    } else if access.scoped() {
+        " (scoped auditor)"
+    } else {
+        ""
+    };
+    let token = st.sessions.create(canonical.clone(), access);
+    syslog(&format!("login of {canonical:?} from {ip}{role}"));
     let mut r = Redirect::to("/").into_response();
     *r.status_mut() = StatusCode::SEE_OTHER;
     r.headers_mut()
@@ -317,10 +331,13 @@ async fn list(
         Ok(v) => v,
         Err(r) => return r,
     };
-    let mut q = match f.query(&st.config, timewin::now_ms()) {
-        Ok(q) => q,
+    let parsed = f
+        .query(&st.config, timewin::now_ms())
+        .and_then(|q| f.order().map(|o| (q, o)));
+    let (mut q, (sort, per)) = match parsed {
+        Ok(v) => v,
         Err(e) => {
-            let body = pages::list(&f, &[], 0, Some(&e), s.auditor);
+            let body = pages::list(&f, &[], 0, Some(&e), sees_others(&s));
             return (
                 StatusCode::BAD_REQUEST,
                 Html(html::page("Recordings", Some(&who(&s)), &body, &[])),
@@ -328,24 +345,17 @@ async fn list(
                 .into_response();
         }
     };
-    // Not an auditor: own recordings only, whatever the filters say.
-    let mut nobody = false;
-    if !s.auditor {
-        nobody = q.user.as_ref().is_some_and(|u| *u != s.user);
-        q.user = Some(s.user.clone());
-    }
+    // Not an auditor: own recordings and any scope, whatever the filters
+    // say (the filters narrow it further).
+    q.scope = s.scope.clone();
     let page = f.page.unwrap_or(0);
     let hits = match with_store(&st, move |store| {
-        if nobody {
-            return Ok(vec![]);
-        }
         store.search(&q).map_err(|e| e.to_string())
     })
     .await
     {
         Ok(mut h) => {
-            // Newest first.
-            h.reverse();
+            sort.apply(&mut h);
             h
         }
         Err(r) => return r,
@@ -353,10 +363,10 @@ async fn list(
     let total = hits.len();
     let shown: Vec<_> = hits
         .into_iter()
-        .skip(page * pages::PER_PAGE)
-        .take(pages::PER_PAGE)
+        .skip(page.saturating_mul(per))
+        .take(per)
         .collect();
-    let body = pages::list(&f, &shown, total, None, s.auditor);
+    let body = pages::list(&f, &shown, total, None, sees_others(&s));
     Html(html::page("Recordings", Some(&who(&s)), &body, &[])).into_response()
 }
 
@@ -373,14 +383,14 @@ async fn visible(
     rec: String,
     action: &'static str,
 ) -> Result<(RecordingInfo, Vec<(i64, String)>), Response> {
-    let (user, auditor) = (s.user.clone(), s.auditor);
+    let (user, scope) = (s.user.clone(), s.scope.clone());
     let client = peer.to_string();
     let (h2, r2) = (host.clone(), rec.clone());
     let found = with_store(st, move |store| {
         let Some(info) = store.recording_info(&h2, &r2).map_err(|e| e.to_string())? else {
             return Ok(None);
         };
-        if !auditor && info.hit.user != user {
+        if !acl::allows(scope.as_ref(), &info) {
             return Ok(None);
         }
         store
@@ -415,35 +425,98 @@ async fn visible(
     }
 }
 
+/// The longest text to find in a recording.
+const MAX_FIND: usize = 1000;
+
+/// The recording page's own query: text to find in it.
+#[derive(Deserialize)]
+struct InRecording {
+    q: Option<String>,
+}
+
 async fn recording(
     Extension(st): Extension<S>,
     Extension(Client(peer)): Extension<Client>,
     headers: HeaderMap,
     Path((host, rec)): Path<(String, String)>,
+    Query(find): Query<InRecording>,
 ) -> Response {
     let (_, s) = match require(&st, &headers) {
         Ok(v) => v,
         Err(r) => return r,
     };
+    if find.q.as_ref().is_some_and(|q| q.len() > MAX_FIND) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            &format!("q: at most {MAX_FIND} bytes of text to find"),
+        );
+    }
     let (info, cmds) = match visible(&st, &s, peer.ip(), host, rec, "view").await {
         Ok(v) => v,
         Err(r) => return r,
     };
     // Keyframes: seek through segments; none (pipe mode, short sessions):
     // the whole asciicast.
-    let (h, r) = (info.hit.host.clone(), info.hit.rec.clone());
-    let segmented = match with_store(&st, move |store| {
-        store
-            .keyframes(&h, &r)
-            .map(|k| !k.is_empty())
-            .map_err(|e| e.to_string())
+    let (h, r, key) = (info.hit.host.clone(), info.hit.rec.clone(), info.key);
+    let start = info.hit.start_ms;
+    let q = find
+        .q
+        .as_deref()
+        .map(str::trim)
+        .filter(|q| !q.is_empty())
+        .map(String::from);
+    let q2 = q.clone();
+    let (segmented, trail, hits) = match with_store(&st, move |store| {
+        let k = store.keyframes(&h, &r).map_err(|e| e.to_string())?;
+        // A backend without audit events: no pane content, not an error.
+        let trail = match store.audit() {
+            Ok(a) => a.trail(key).map_err(|e| e.to_string())?,
+            Err(_) => None,
+        };
+        // The index's text search, narrowed to this recording: its host
+        // and start instant (there is no rec filter; the rest is dropped
+        // below).
+        let mut hits = match &q2 {
+            Some(text) => store
+                .search(&tlog_rs_index::store::Query {
+                    host: Some(h),
+                    since: Some(start),
+                    until: Some(start + 1),
+                    text: Some(text.clone()),
+                    ..Default::default()
+                })
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .find(|x| x.rec == r)
+                .map(|x| x.matches)
+                .unwrap_or_default(),
+            None => vec![],
+        };
+        // Each hit from its text chunk's start to the output that draws
+        // the phrase; unreadable messages leave the chunk starts.
+        if let (Some(text), false) = (&q2, hits.is_empty()) {
+            let refs = store.messages(key).map_err(|e| e.to_string())?;
+            let mut lines = cast::Lines::new(refs);
+            let msgs = std::iter::from_fn(|| lines.next_message()).map(|m| m.map(|(_, m)| m));
+            let mut offsets: Vec<i64> = hits.iter().map(|m| m.offset_ms).collect();
+            match cast::refine_hits(msgs, text, &mut offsets, CHUNK_MS as i64) {
+                Ok(()) => {
+                    for (m, o) in hits.iter_mut().zip(offsets) {
+                        m.offset_ms = o;
+                    }
+                }
+                Err(e) => syslog(&format!("search in recording {r}: {e}")),
+            }
+        }
+        Ok((!k.is_empty(), trail, hits))
     })
     .await
     {
         Ok(v) => v,
         Err(r) => return r,
     };
-    let body = pages::recording(&info, &cmds, segmented);
+    let find = q.as_deref().map(|q| (q, hits.as_slice()));
+    let body = pages::recording(&info, &cmds, segmented, trail.as_ref(), find);
     let scripts = [
         "<link rel=\"stylesheet\" href=\"/static/asciinema-player.css\">",
         "<script src=\"/static/asciinema-player.min.js\"></script>",

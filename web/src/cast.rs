@@ -53,6 +53,57 @@ impl Lines {
     }
 }
 
+/// Moves search hits (each the start of an indexed text chunk that shows
+/// the phrase, `offsets` in ms) to the output packet at or after it, within
+/// `window_ms`, that completes `needle` in the raw output (ASCII
+/// case-insensitive, across packets). A phrase drawn in pieces (escape
+/// sequences between its letters) or drawn before the chunk keeps the
+/// chunk's start. Reads messages only up to the last hit's window.
+pub fn refine_hits(
+    messages: impl Iterator<Item = Result<Message, String>>,
+    needle: &str,
+    offsets: &mut [i64],
+    window_ms: i64,
+) -> Result<(), String> {
+    let needle = needle.to_ascii_lowercase().into_bytes();
+    let Some(last) = offsets.iter().max().map(|m| m + window_ms) else {
+        return Ok(());
+    };
+    if needle.is_empty() {
+        return Ok(());
+    }
+    let mut done = vec![false; offsets.len()];
+    let mut tail: Vec<u8> = Vec::new();
+    for m in messages {
+        for p in m?.decode().0 {
+            let PacketData::Output(b) = &p.data else {
+                continue;
+            };
+            let ts = p.ts as i64;
+            if ts > last {
+                return Ok(());
+            }
+            let mut buf = std::mem::take(&mut tail);
+            buf.extend(b.iter().map(u8::to_ascii_lowercase));
+            if buf.windows(needle.len()).any(|w| w == needle.as_slice()) {
+                for (o, d) in offsets.iter_mut().zip(done.iter_mut()) {
+                    if !*d && *o <= ts && ts < *o + window_ms {
+                        *o = ts;
+                        *d = true;
+                    }
+                }
+                if done.iter().all(|d| *d) {
+                    return Ok(());
+                }
+            }
+            // Keep what could start a match that ends in the next packet.
+            let keep = needle.len() - 1;
+            tail = buf.split_off(buf.len().saturating_sub(keep));
+        }
+    }
+    Ok(())
+}
+
 fn secs(ms: u64) -> String {
     format!("{}.{:03}", ms / 1000, ms % 1000)
 }
@@ -343,6 +394,40 @@ mod tests {
             out_txt: out.into(),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn search_hits_move_to_the_output_that_draws_the_phrase() {
+        // "Hello World" completes with the second message at 2500;
+        // "world" again at 20000 (a later chunk); a phrase broken by an
+        // escape sequence is not found and keeps its chunk start.
+        let msgs = vec![
+            msg(1, 2000, ">3+300>5", "xx Hello"),
+            msg(2, 2500, "+0>6", " World"),
+            msg(3, 20_000, ">5", "world"),
+            msg(4, 30_000, ">8", "wo\x1b[1mrld"),
+        ];
+        let mut offsets = [0, 15_000, 25_000];
+        refine_hits(
+            msgs.clone().into_iter().map(Ok),
+            "hello WORLD",
+            &mut offsets,
+            10_000,
+        )
+        .unwrap();
+        assert_eq!(offsets, [2500, 15_000, 25_000]);
+        let mut offsets = [1000, 15_000, 25_000];
+        refine_hits(msgs.into_iter().map(Ok), "world", &mut offsets, 10_000).unwrap();
+        assert_eq!(offsets, [2500, 20_000, 25_000]);
+        // A read error is the caller's to handle.
+        let mut offsets = [0];
+        assert!(refine_hits(
+            std::iter::once(Err("gone".to_string())),
+            "x",
+            &mut offsets,
+            10
+        )
+        .is_err());
     }
 
     #[test]

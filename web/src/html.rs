@@ -35,6 +35,8 @@ pub fn url(s: &str) -> String {
 pub struct Who<'a> {
     pub user: &'a str,
     pub auditor: bool,
+    /// A scoped auditor (`[[web.auditors]]`).
+    pub scoped: bool,
     pub csrf: &'a str,
 }
 
@@ -62,7 +64,13 @@ pub fn page(title: &str, who: Option<&Who>, body: &str, scripts: &[&str]) -> Str
                 ""
             },
             esc(w.user),
-            if w.auditor { " (auditor)" } else { "" },
+            if w.auditor {
+                " (auditor)"
+            } else if w.scoped {
+                " (scoped auditor)"
+            } else {
+                ""
+            },
             esc(w.csrf)
         );
     }

@@ -1,7 +1,8 @@
 //! `tlog-rs web`: search and play the recordings of the central index in a
 //! browser. Login through PAM (service `tlog-rs-web`, via the privileged
 //! helper `tlog-rs-web-auth`), each user sees their own recordings, members
-//! of `[web] auditors_group` see all; every view and export is logged.
+//! of `[web] auditors_group` see all, scoped auditors (`[[web.auditors]]`)
+//! a scope ([`acl`]); every view and export is logged.
 //! See docs/web.md.
 
 use std::ffi::OsString;
@@ -12,6 +13,7 @@ use std::sync::Arc;
 use tlog_rs_index::config::{Config, DbSpec};
 
 mod access;
+pub mod acl;
 mod app;
 mod assets;
 pub mod auth;
@@ -29,8 +31,9 @@ usage: tlog-rs web [--listen ADDR] [--config FILE] [--db PATH]
 Serves the web UI of the central index: search, play and export recordings.
 Users sign in with their system password (PAM service tlog-rs-web, through
 the helper tlog-rs-web-auth); each sees their own recordings, members of
-[web] auditors_group (default auditors) see all. Every view and export is
-logged to syslog (authpriv) and the index's access log.
+[web] auditors_group (default auditors) see all, members of a
+[[web.auditors]] group also see its host groups and user groups. Every
+view and export is logged to syslog (authpriv) and the index's access log.
 
   --listen ADDR      address and port (default 127.0.0.1:8443)
   --config FILE      central config (default /etc/tlog-rs/central.toml)

@@ -3,13 +3,139 @@
 use std::fmt::Write;
 
 use serde::Deserialize;
+use tlog_rs_index::audit::event::sockaddr_text;
+use tlog_rs_index::audit::show;
+use tlog_rs_index::audit::store::Trail;
 use tlog_rs_index::config::Config;
-use tlog_rs_index::store::{AccessEntry, Hit, Query, RecordingInfo, State};
+use tlog_rs_index::store::{AccessEntry, Hit, Match, Query, RecordingInfo, State};
 use tlog_rs_index::timewin::{self, short_time, Zone};
 
 use crate::html::{duration, esc, url};
 
 pub const PER_PAGE: usize = 50;
+/// The largest `per` a URL may ask for.
+pub const MAX_PER_PAGE: usize = 500;
+
+/// A column the list sorts by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    Start,
+    User,
+    Host,
+    Duration,
+}
+
+impl SortKey {
+    pub const ALL: [SortKey; 4] = [
+        SortKey::Start,
+        SortKey::User,
+        SortKey::Host,
+        SortKey::Duration,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SortKey::Start => "start",
+            SortKey::User => "user",
+            SortKey::Host => "host",
+            SortKey::Duration => "duration",
+        }
+    }
+}
+
+impl std::fmt::Display for SortKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for SortKey {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        SortKey::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "sort: unknown column {s:?} (start, user, host, duration; - for descending)"
+                )
+            })
+    }
+}
+
+/// The list's order, `sort=KEY` (ascending) or `sort=-KEY` in the URL;
+/// newest first by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sort {
+    pub key: SortKey,
+    pub desc: bool,
+}
+
+impl Default for Sort {
+    fn default() -> Self {
+        Sort {
+            key: SortKey::Start,
+            desc: true,
+        }
+    }
+}
+
+impl std::fmt::Display for Sort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}{}", if self.desc { "-" } else { "" }, self.key)
+    }
+}
+
+impl std::str::FromStr for Sort {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (desc, key) = match s.strip_prefix('-') {
+            Some(k) => (true, k),
+            None => (false, s),
+        };
+        Ok(Sort {
+            key: key.parse()?,
+            desc,
+        })
+    }
+}
+
+impl Sort {
+    /// Sort `hits`; ties by start, host and recording, so pages are stable.
+    pub fn apply(self, hits: &mut [Hit]) {
+        hits.sort_by(|a, b| {
+            let o = match self.key {
+                SortKey::Start => a.start_ms.cmp(&b.start_ms),
+                SortKey::User => a.user.cmp(&b.user),
+                SortKey::Host => a.host.cmp(&b.host),
+                SortKey::Duration => (a.end_ms - a.start_ms).cmp(&(b.end_ms - b.start_ms)),
+            }
+            .then_with(|| (a.start_ms, &a.host, &a.rec).cmp(&(b.start_ms, &b.host, &b.rec)));
+            if self.desc {
+                o.reverse()
+            } else {
+                o
+            }
+        });
+    }
+
+    /// The order a click on `key`'s header asks for: the other direction
+    /// of the current column; a new column starts with the newest or
+    /// longest first, names from A.
+    fn clicked(self, key: SortKey) -> Sort {
+        if key == self.key {
+            Sort {
+                key,
+                desc: !self.desc,
+            }
+        } else {
+            Sort {
+                key,
+                desc: matches!(key, SortKey::Start | SortKey::Duration),
+            }
+        }
+    }
+}
 
 /// The list's filters, as in the URL query (the same as `tlog-rs search`).
 #[derive(Debug, Default, Deserialize)]
@@ -26,6 +152,10 @@ pub struct Filters {
     pub admin: Option<String>,
     pub incomplete: Option<String>,
     pub page: Option<usize>,
+    /// `sort=KEY` or `sort=-KEY` ([`Sort`]).
+    pub sort: Option<String>,
+    /// Rows per page (default [`PER_PAGE`]).
+    pub per: Option<usize>,
 }
 
 fn set(v: &Option<String>) -> Option<String> {
@@ -67,8 +197,29 @@ impl Filters {
         Ok(q)
     }
 
+    /// The order and page size asked for.
+    pub fn order(&self) -> Result<(Sort, usize), String> {
+        let sort = match set(&self.sort) {
+            Some(s) => s.parse()?,
+            None => Sort::default(),
+        };
+        let per = self.per.unwrap_or(PER_PAGE);
+        if per == 0 || per > MAX_PER_PAGE {
+            return Err(format!(
+                "per: {per} rows per page; give 1 to {MAX_PER_PAGE}"
+            ));
+        }
+        Ok((sort, per))
+    }
+
     /// The query string of these filters on another page.
     fn href(&self, page: usize) -> String {
+        let sort = self.order().map(|o| o.0).unwrap_or_default();
+        self.href_sorted(page, sort)
+    }
+
+    /// The query string of these filters in another order, on a page.
+    fn href_sorted(&self, page: usize, sort: Sort) -> String {
         let mut parts = Vec::new();
         for (k, v) in [
             ("user", &self.user),
@@ -86,6 +237,12 @@ impl Filters {
             if let Some(v) = set(v) {
                 parts.push(format!("{k}={}", url(&v)));
             }
+        }
+        if sort != Sort::default() {
+            parts.push(format!("sort={}", url(&sort.to_string())));
+        }
+        if let Some(p) = self.per.filter(|p| *p != PER_PAGE) {
+            parts.push(format!("per={p}"));
         }
         if page > 0 {
             parts.push(format!("page={page}"));
@@ -136,18 +293,50 @@ pub fn list(f: &Filters, hits: &[Hit], total: usize, err: Option<&str>, auditor:
     };
     check(&mut o, "admin", "administrative", &f.admin);
     check(&mut o, "incomplete", "incomplete only", &f.incomplete);
+    // A new search keeps the order and page size.
+    if let Some(v) = set(&f.sort) {
+        let _ = write!(
+            o,
+            "<input type=\"hidden\" name=\"sort\" value=\"{}\">",
+            esc(&v)
+        );
+    }
+    if let Some(p) = f.per {
+        let _ = write!(o, "<input type=\"hidden\" name=\"per\" value=\"{p}\">");
+    }
     o.push_str("<button>Search</button></form>");
     if let Some(e) = err {
         let _ = write!(o, "<p class=\"error\">{}</p>", esc(e));
         return o;
     }
     let page = f.page.unwrap_or(0);
+    let (sort, per) = f.order().unwrap_or((Sort::default(), PER_PAGE));
+    let pages = total.div_ceil(per).max(1);
     let _ = write!(
         o,
         "<p id=\"count\">{total} recording{} (times in UTC)</p>",
         if total == 1 { "" } else { "s" }
     );
-    o.push_str("<table id=\"recordings\"><thead><tr><th>Start</th><th>Host</th><th>User</th><th>Service</th><th>Duration</th><th>State</th><th>Matches</th></tr></thead><tbody>");
+    // Sortable headers: links to the same query in the clicked order.
+    let th = |key: SortKey, label: &str| {
+        let (cls, arrow) = match (sort.key == key, sort.desc) {
+            (true, true) => (" class=\"sorted desc\"", " ▼"),
+            (true, false) => (" class=\"sorted asc\"", " ▲"),
+            _ => ("", ""),
+        };
+        format!(
+            "<th{cls}><a data-sort=\"{key}\" href=\"{}\">{label}{arrow}</a></th>",
+            esc(&f.href_sorted(0, sort.clicked(key)))
+        )
+    };
+    let _ = write!(
+        o,
+        "<table id=\"recordings\"><thead><tr>{}{}{}<th>Service</th>{}<th>State</th><th>Matches</th></tr></thead><tbody>",
+        th(SortKey::Start, "Start"),
+        th(SortKey::Host, "Host"),
+        th(SortKey::User, "User"),
+        th(SortKey::Duration, "Duration"),
+    );
     for h in hits {
         let matches: Vec<String> = h
             .matches
@@ -165,8 +354,12 @@ pub fn list(f: &Filters, hits: &[Hit], total: usize, err: Option<&str>, auditor:
             .collect();
         let _ = write!(
             o,
-            "<tr class=\"rec\" data-rec=\"{}\"><td><a href=\"{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"matches\">{}</td></tr>",
+            "<tr class=\"rec\" data-rec=\"{}\" data-user=\"{}\" data-host=\"{}\" data-start=\"{}\" data-duration=\"{}\"><td><a href=\"{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"matches\">{}</td></tr>",
             esc(&h.rec),
+            esc(&h.user),
+            esc(&h.host),
+            h.start_ms,
+            h.end_ms - h.start_ms,
             rec_href(&h.host, &h.rec),
             short_time(h.start_ms, Zone::Utc),
             esc(&h.host),
@@ -181,14 +374,15 @@ pub fn list(f: &Filters, hits: &[Hit], total: usize, err: Option<&str>, auditor:
     if page > 0 {
         let _ = write!(
             o,
-            "<a rel=\"prev\" href=\"{}\">← newer</a> ",
+            "<a rel=\"prev\" href=\"{}\">← previous</a> ",
             esc(&f.href(page - 1))
         );
     }
-    if (page + 1) * PER_PAGE < total {
+    let _ = write!(o, "<span id=\"page\">page {} of {pages}</span>", page + 1);
+    if (page + 1) * per < total {
         let _ = write!(
             o,
-            "<a rel=\"next\" href=\"{}\">older →</a>",
+            " <a rel=\"next\" href=\"{}\">next →</a>",
             esc(&f.href(page + 1))
         );
     }
@@ -196,7 +390,13 @@ pub fn list(f: &Filters, hits: &[Hit], total: usize, err: Option<&str>, auditor:
     o
 }
 
-pub fn recording(info: &RecordingInfo, commands: &[(i64, String)], segmented: bool) -> String {
+pub fn recording(
+    info: &RecordingInfo,
+    commands: &[(i64, String)],
+    segmented: bool,
+    trail: Option<&Trail>,
+    find: Option<(&str, &[Match])>,
+) -> String {
     let h = &info.hit;
     let base = rec_href(&h.host, &h.rec);
     let mut o = String::new();
@@ -217,17 +417,18 @@ pub fn recording(info: &RecordingInfo, commands: &[(i64, String)], segmented: bo
     );
     let _ = write!(
         o,
-        "<div class=\"recording\"><div id=\"player\" {}></div><aside><h2>Commands</h2><ol id=\"commands\">",
+        "<div class=\"recording\"><div id=\"player\" {}></div><aside>{}<h2>Commands</h2><ol id=\"commands\">",
         if segmented {
             format!("data-index=\"{base}/index.json\"")
         } else {
             format!("data-cast=\"{base}/cast\"")
-        }
+        },
+        find_in_recording(&base, find)
     );
-    for (t, text) in commands {
+    for (i, (t, text)) in commands.iter().enumerate() {
         let _ = write!(
             o,
-            "<li><button type=\"button\" data-t=\"{}\"><span class=\"t\">{}</span> <code>{}</code></button></li>",
+            "<li><button type=\"button\" data-t=\"{}\" data-cmd=\"{i}\"><span class=\"t\">{}</span> <code>{}</code></button></li>",
             *t as f64 / 1000.0,
             duration(*t),
             esc(text)
@@ -236,11 +437,173 @@ pub fn recording(info: &RecordingInfo, commands: &[(i64, String)], segmented: bo
     if commands.is_empty() {
         o.push_str("<li class=\"none\">No input was recorded.</li>");
     }
+    o.push_str("</ol>");
+    audit_pane(&mut o, h.start_ms, commands, trail);
     let _ = write!(
         o,
-        "</ol><h2>Export</h2><p><a id=\"export-jsonl\" href=\"{base}/export.jsonl\">tlog JSON Lines</a> · <a id=\"export-cast\" href=\"{base}/export.cast\">asciicast v2</a></p></aside></div>"
+        "<h2>Export</h2><p><a id=\"export-jsonl\" href=\"{base}/export.jsonl\">tlog JSON Lines</a> · <a id=\"export-cast\" href=\"{base}/export.cast\">asciicast v2</a></p></aside></div>"
     );
     o
+}
+
+/// The search box of the recording page and its hits (the index's text
+/// search: each hit is the start of the text chunk that shows the phrase);
+/// recording.js seeks the player on a click.
+fn find_in_recording(base: &str, find: Option<(&str, &[Match])>) -> String {
+    let mut o = format!(
+        "<form id=\"rec-search\" method=\"get\" action=\"{base}\"><label>Find in this recording <input name=\"q\" value=\"{}\" placeholder=\"text on screen\"></label> <button>Find</button></form>",
+        esc(find.map_or("", |f| f.0))
+    );
+    let Some((_, hits)) = find else { return o };
+    if hits.is_empty() {
+        o.push_str("<p id=\"hits-none\" class=\"none\">Not found.</p>");
+        return o;
+    }
+    o.push_str("<ol id=\"hits\">");
+    for m in hits {
+        let _ = write!(
+            o,
+            "<li><button type=\"button\" data-t=\"{}\"><span class=\"t\">{}</span> <code>{}</code></button></li>",
+            m.offset_ms as f64 / 1000.0,
+            duration(m.offset_ms),
+            esc(&m.snippet)
+        );
+    }
+    o.push_str("</ol>");
+    o
+}
+
+/// `+1.234s` / `-0.500s` from the recording's start.
+fn offset(ms: i64) -> String {
+    let sign = if ms < 0 { "-" } else { "+" };
+    format!("{sign}{}.{:03}s", ms.abs() / 1000, ms.abs() % 1000)
+}
+
+/// An event's offset; inside the recording, a button that seeks there.
+fn seek_at(ms: i64) -> String {
+    if ms < 0 {
+        format!("<span class=\"t\">{}</span>", offset(ms))
+    } else {
+        format!(
+            "<button type=\"button\" class=\"t seek\" data-t=\"{}\">{}</button>",
+            ms as f64 / 1000.0,
+            offset(ms)
+        )
+    }
+}
+
+/// At most this many rows per list, so a busy session's page stays small.
+const AUDIT_ROWS: usize = 200;
+
+/// The audit pane (what `tlog-rs show --audit` prints), split by input
+/// line: each command's processes, files and sockets, and the failed
+/// logins before the session. recording.js shows one command's trail when
+/// the command is selected.
+fn audit_pane(o: &mut String, start_ms: i64, commands: &[(i64, String)], trail: Option<&Trail>) {
+    o.push_str("<section id=\"audit\"><h2>Audit trail</h2>");
+    let Some(t) = trail else {
+        o.push_str(
+            "<p class=\"none\">No audit events are correlated with this recording.</p></section>",
+        );
+        return;
+    };
+    let _ = write!(
+        o,
+        "<p id=\"audit-summary\">{} event{}, joined by {}; {} failed login{} before the session.</p>",
+        t.events.len(),
+        if t.events.len() == 1 { "" } else { "s" },
+        esc(t.join.as_str()),
+        t.auth_failures,
+        if t.auth_failures == 1 { "" } else { "s" },
+    );
+    let failed = show::failed_logins(t);
+    if !failed.is_empty() {
+        o.push_str("<h3>Failed logins before the session</h3><ul id=\"login-failures\">");
+        for e in failed.iter().take(AUDIT_ROWS) {
+            let _ = write!(
+                o,
+                "<li><span class=\"t\">{}</span> {}</li>",
+                offset(e.t_ms - start_ms),
+                esc(&e.describe())
+            );
+        }
+        o.push_str("</ul>");
+    }
+    o.push_str("<p><button type=\"button\" id=\"audit-all\" hidden>Show every command</button></p><div id=\"trails\">");
+    for g in show::by_command(start_ms, commands, t) {
+        let (key, title) = match g.input {
+            Some(i) => (
+                i.to_string(),
+                format!(
+                    "<span class=\"t\">{}</span> <code>{}</code>",
+                    duration(commands[i].0),
+                    esc(&commands[i].1)
+                ),
+            ),
+            None if commands.is_empty() => ("start".to_string(), "The session".to_string()),
+            None => ("start".to_string(), "Before the first command".to_string()),
+        };
+        let _ = write!(
+            o,
+            "<div class=\"trail\" data-cmd=\"{key}\"><h3>{title}</h3>"
+        );
+        if g.processes.is_empty() && g.files.is_empty() && g.sockets.is_empty() {
+            o.push_str("<p class=\"none\">No audited activity.</p></div>");
+            continue;
+        }
+        if !g.processes.is_empty() {
+            o.push_str("<h4>Processes</h4><ul class=\"procs\">");
+            for (e, status) in g.processes.iter().take(AUDIT_ROWS) {
+                let _ = write!(
+                    o,
+                    "<li>{} <code class=\"argv\">{}</code> in <code class=\"cwd\">{}</code> exit {} <span class=\"pid\">pid {}</span></li>",
+                    seek_at(e.t_ms - start_ms),
+                    esc(&show::command_line(e)),
+                    esc(e.cwd.as_deref().unwrap_or("?")),
+                    status.map_or("?".into(), |s| s.to_string()),
+                    e.pid.unwrap_or(-1)
+                );
+            }
+            o.push_str("</ul>");
+        }
+        if !g.files.is_empty() {
+            o.push_str("<h4>Files</h4><ul class=\"files\">");
+            for (nt, name, cwd, comm) in g.files.iter().take(AUDIT_ROWS) {
+                let _ = write!(
+                    o,
+                    "<li>{} <code class=\"path\">{}</code>{} [{}]</li>",
+                    esc(nt),
+                    esc(name),
+                    cwd.as_deref()
+                        .map(|c| format!(" in <code>{}</code>", esc(c)))
+                        .unwrap_or_default(),
+                    esc(comm)
+                );
+            }
+            o.push_str("</ul>");
+        }
+        if !g.sockets.is_empty() {
+            o.push_str("<h4>Sockets</h4><ul class=\"sockets\">");
+            for e in g.sockets.iter().take(AUDIT_ROWS) {
+                let _ = write!(
+                    o,
+                    "<li>{} <code class=\"addr\">{}</code> [{} pid {}]{}</li>",
+                    seek_at(e.t_ms - start_ms),
+                    esc(&sockaddr_text(e.sockaddr.as_ref())),
+                    esc(e.comm.as_deref().unwrap_or("?")),
+                    e.pid.unwrap_or(-1),
+                    if e.success == Some(false) {
+                        " failed"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            o.push_str("</ul>");
+        }
+        o.push_str("</div>");
+    }
+    o.push_str("</div></section>");
 }
 
 pub fn login(csrf: &str, msg: Option<&str>) -> String {
@@ -307,5 +670,122 @@ mod tests {
             ..Filters::default()
         };
         assert!(bad.query(&c, 0).unwrap_err().contains("unknown host group"));
+    }
+
+    #[test]
+    fn audit_pane_escapes_and_groups_by_command() {
+        use tlog_rs_index::audit::store::{Join, Role};
+        use tlog_rs_index::audit::{AuditEvent, Kind};
+        let mut o = String::new();
+        audit_pane(&mut o, 0, &[], None);
+        assert!(o.contains("No audit events"), "{o}");
+        let exec = AuditEvent {
+            id: "1".into(),
+            t_ms: 1500,
+            kind: Kind::Exec,
+            argv: Some(vec!["echo".into(), "<b>&".into()]),
+            cwd: Some("/tmp".into()),
+            ..AuditEvent::default()
+        };
+        let login = AuditEvent {
+            id: "2".into(),
+            t_ms: -500,
+            kind: Kind::Exec,
+            argv: Some(vec!["bash".into()]),
+            ..AuditEvent::default()
+        };
+        let t = Trail {
+            join: Join::HostUserTime,
+            auth_failures: 0,
+            events: vec![(Role::Session, login), (Role::Session, exec)],
+        };
+        let mut o = String::new();
+        audit_pane(&mut o, 0, &[(1000, "echo '<b>&'".into())], Some(&t));
+        assert!(
+            o.contains("joined by host+user+time; 0 failed logins"),
+            "{o}"
+        );
+        assert!(!o.contains("<b>&"), "{o}");
+        assert!(
+            o.contains("<code class=\"argv\">echo &lt;b&gt;&amp;</code>"),
+            "{o}"
+        );
+        // The login shell before the first command, the echo in its group
+        // with a seek button; no failed logins, no list of them.
+        let start = o.find("data-cmd=\"start\"").unwrap();
+        let first = o.find("data-cmd=\"0\"").unwrap();
+        assert!(start < first && o[start..first].contains("bash"), "{o}");
+        assert!(o[first..].contains("data-t=\"1.5\""), "{o}");
+        assert!(!o.contains("login-failures"), "{o}");
+    }
+
+    fn hit(rec: &str, user: &str, host: &str, start: i64, len: i64) -> Hit {
+        Hit {
+            rec: rec.into(),
+            host: host.into(),
+            user: user.into(),
+            service: None,
+            start_ms: start,
+            end_ms: start + len,
+            state: State::Complete,
+            matches: vec![],
+        }
+    }
+
+    #[test]
+    fn sort_and_page_size_come_from_the_url() {
+        let mut hits = vec![
+            hit("a", "bob", "h2", 30, 5),
+            hit("b", "alice", "h1", 10, 50),
+            hit("c", "carol", "h1", 20, 1),
+            hit("d", "alice", "h3", 40, 5),
+        ];
+        let order = |sort: &str, hits: &mut Vec<Hit>| {
+            let f = Filters {
+                sort: Some(sort.into()),
+                ..Filters::default()
+            };
+            f.order().unwrap().0.apply(hits);
+            hits.iter().map(|h| h.rec.as_str()).collect::<String>()
+        };
+        assert_eq!(order("start", &mut hits), "bcad");
+        assert_eq!(order("-start", &mut hits), "dacb");
+        // Ties keep the start order, in both directions reversed together.
+        assert_eq!(order("user", &mut hits), "bdac");
+        assert_eq!(order("-user", &mut hits), "cadb");
+        assert_eq!(order("host", &mut hits), "bcad");
+        assert_eq!(order("-duration", &mut hits), "bdac");
+        assert_eq!(order("duration", &mut hits), "cadb");
+        let default = Filters::default().order().unwrap();
+        assert_eq!(default, (Sort::default(), PER_PAGE));
+        assert_eq!(default.0.to_string(), "-start");
+        let e = Filters {
+            sort: Some("size".into()),
+            ..Filters::default()
+        }
+        .order()
+        .unwrap_err();
+        assert!(e.contains("unknown column \"size\""), "{e}");
+        for per in [0, MAX_PER_PAGE + 1] {
+            let f = Filters {
+                per: Some(per),
+                ..Filters::default()
+            };
+            assert!(f.order().unwrap_err().starts_with("per: "));
+        }
+        // The URL keeps order and page size; a header click flips or
+        // starts a column.
+        let f = Filters {
+            user: Some("x".into()),
+            sort: Some("user".into()),
+            per: Some(2),
+            ..Filters::default()
+        };
+        assert_eq!(f.href(1), "/?user=x&sort=user&per=2&page=1");
+        let s = f.order().unwrap().0;
+        assert_eq!(s.clicked(SortKey::User).to_string(), "-user");
+        assert_eq!(s.clicked(SortKey::Duration).to_string(), "-duration");
+        assert_eq!(s.clicked(SortKey::Host).to_string(), "host");
+        assert_eq!(f.href_sorted(0, Sort::default()), "/?user=x&per=2");
     }
 }

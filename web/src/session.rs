@@ -6,6 +6,10 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use tlog_rs_index::store::Scope;
+
+use crate::acl::Access;
+
 /// Idle time after which a session ends.
 pub const IDLE: Duration = Duration::from_secs(30 * 60);
 /// A session ends this long after login whatever happens.
@@ -34,7 +38,13 @@ pub fn same(a: &str, b: &str) -> bool {
 pub struct Session {
     /// The canonical user PAM returned.
     pub user: String,
+    /// Sees every recording and the access log (`[web] auditors_group`).
     pub auditor: bool,
+    /// What a non-auditor may see: own recordings and any scoped auditor
+    /// groups' scopes (`[[web.auditors]]`); None for auditors.
+    pub scope: Option<Scope>,
+    /// May purge the recordings they see.
+    pub can_purge: bool,
     pub csrf: String,
     /// Recordings (host, rec) whose playback this session started (and
     /// the access log holds): their segments are served without a log row each.
@@ -49,12 +59,14 @@ pub struct Sessions {
 }
 
 impl Sessions {
-    pub fn create(&self, user: String, auditor: bool) -> String {
+    pub fn create(&self, user: String, access: Access) -> String {
         let t = token();
         let now = Instant::now();
         let s = Session {
             user,
-            auditor,
+            auditor: access.auditor,
+            scope: access.scope,
+            can_purge: access.can_purge,
             csrf: token(),
             playing: HashSet::new(),
             created: now,
@@ -158,7 +170,14 @@ mod tests {
     #[test]
     fn sessions_end_on_logout() {
         let s = Sessions::default();
-        let t = s.create("alice".into(), false);
+        let t = s.create(
+            "alice".into(),
+            Access {
+                auditor: false,
+                scope: Some(Scope::default()),
+                can_purge: false,
+            },
+        );
         assert_eq!(s.get(&t).unwrap().user, "alice");
         s.start_playing(&t, "h", "r");
         assert!(s

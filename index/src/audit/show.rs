@@ -139,6 +139,110 @@ pub fn commands(events: &[(Role, AuditEvent)]) -> Vec<(&AuditEvent, Option<i64>)
     out
 }
 
+/// What one input line started: its session events from its offset up
+/// to the next line's (the web UI's audit pane).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandTrail<'a> {
+    /// Index into the input lines; None: session events before the first.
+    pub input: Option<usize>,
+    pub offset_ms: i64,
+    /// Each exec with its exit status, as in `commands`.
+    pub processes: Vec<(&'a AuditEvent, Option<i64>)>,
+    /// (nametype, name, cwd when the name is relative, comm), first seen.
+    pub files: Vec<(String, String, Option<String>, String)>,
+    pub sockets: Vec<&'a AuditEvent>,
+}
+
+/// The trail split by input line: the events of the session from one
+/// line's offset (inclusive) to the next line's; those before the first
+/// line come first with `input` None (only if there are any).
+pub fn by_command<'a>(
+    start_ms: i64,
+    input: &[(i64, String)],
+    trail: &'a Trail,
+) -> Vec<CommandTrail<'a>> {
+    let mut groups: Vec<CommandTrail<'a>> = Vec::with_capacity(input.len() + 1);
+    groups.push(CommandTrail {
+        input: None,
+        offset_ms: i64::MIN,
+        processes: vec![],
+        files: vec![],
+        sockets: vec![],
+    });
+    for (i, (t, _)) in input.iter().enumerate() {
+        groups.push(CommandTrail {
+            input: Some(i),
+            offset_ms: *t,
+            processes: vec![],
+            files: vec![],
+            sockets: vec![],
+        });
+    }
+    // The group of an offset: the last line at or before it.
+    let group_of = |off: i64| input.partition_point(|(t, _)| *t <= off);
+    let session: Vec<(Role, AuditEvent)> = trail
+        .events
+        .iter()
+        .filter(|(r, _)| *r == Role::Session)
+        .cloned()
+        .collect();
+    let statuses: HashMap<&str, Option<i64>> = commands(&session)
+        .into_iter()
+        .map(|(e, st)| (e.id.as_str(), st))
+        .collect();
+    let mut seen = HashSet::new();
+    for (role, e) in &trail.events {
+        if *role != Role::Session {
+            continue;
+        }
+        let g = &mut groups[group_of(e.t_ms - start_ms)];
+        match e.kind {
+            Kind::Exec if e.success != Some(false) => {
+                g.processes
+                    .push((e, statuses.get(e.id.as_str()).copied().flatten()));
+            }
+            Kind::File => {
+                for p in &e.paths {
+                    let nt = p.nametype.as_deref().unwrap_or("?");
+                    let name = p.name.as_deref().unwrap_or("?");
+                    if nt == "PARENT" || !seen.insert((name.to_string(), nt.to_string(), &e.id)) {
+                        continue;
+                    }
+                    let cwd = e.cwd.clone().filter(|_| !name.starts_with('/'));
+                    g.files.push((
+                        nt.to_string(),
+                        name.to_string(),
+                        cwd,
+                        e.comm.clone().unwrap_or_default(),
+                    ));
+                }
+            }
+            Kind::Net => g.sockets.push(e),
+            _ => {}
+        }
+    }
+    let first = &groups[0];
+    if first.processes.is_empty() && first.files.is_empty() && first.sockets.is_empty() {
+        groups.remove(0);
+    }
+    groups
+}
+
+/// The failed authentications before the session.
+pub fn failed_logins(trail: &Trail) -> Vec<&AuditEvent> {
+    trail
+        .events
+        .iter()
+        .filter(|(r, e)| *r == Role::Auth && e.failed())
+        .map(|(_, e)| e)
+        .collect()
+}
+
+/// argv joined, or the exe when no EXECVE record came.
+pub fn command_line(e: &AuditEvent) -> String {
+    argv_text(e)
+}
+
 fn offset(ms: i64) -> String {
     let sign = if ms < 0 { "-" } else { "+" };
     format!("{sign}{}.{:03}s", ms.abs() / 1000, ms.abs() % 1000)
@@ -414,4 +518,100 @@ fn show_main(args: Vec<OsString>) -> std::result::Result<i32, String> {
         }
     }
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::event::PathItem;
+    use super::super::store::{Join, Trail};
+    use super::*;
+
+    #[test]
+    fn trail_by_command_splits_at_each_input_line() {
+        let ev = |id: &str, t: i64, kind: Kind| AuditEvent {
+            host: "h".into(),
+            id: id.into(),
+            t_ms: 1000 + t,
+            kind,
+            pid: Some(10),
+            ..AuditEvent::default()
+        };
+        let mut login = ev("0", -5, Kind::Exec);
+        login.argv = Some(vec!["bash".into()]);
+        let mut touch = ev("1", 100, Kind::Exec);
+        touch.argv = Some(vec!["touch".into(), "f".into()]);
+        touch.cwd = Some("/tmp".into());
+        let mut exit = ev("2", 110, Kind::Exit);
+        exit.status = Some(3);
+        let mut file = ev("3", 105, Kind::File);
+        file.cwd = Some("/tmp".into());
+        file.comm = Some("touch".into());
+        file.paths = vec![
+            PathItem {
+                name: Some("/tmp".into()),
+                nametype: Some("PARENT".into()),
+            },
+            PathItem {
+                name: Some("f".into()),
+                nametype: Some("CREATE".into()),
+            },
+        ];
+        let mut failed_exec = ev("4", 2000, Kind::Exec);
+        failed_exec.success = Some(false);
+        let net = ev("5", 2000, Kind::Net);
+        let mut auth = ev("6", -9000, Kind::Auth);
+        auth.res = Some("failed".into());
+        let mut ok_auth = ev("7", -8000, Kind::Auth);
+        ok_auth.res = Some("success".into());
+        let trail = Trail {
+            join: Join::Ses,
+            auth_failures: 1,
+            events: [
+                (Role::Auth, auth),
+                (Role::Auth, ok_auth),
+                (Role::Session, login),
+                (Role::Session, touch),
+                (Role::Session, file),
+                (Role::Session, exit),
+                (Role::Session, failed_exec),
+                (Role::Session, net),
+            ]
+            .into_iter()
+            .collect(),
+        };
+        let input = vec![(100, "touch f".to_string()), (2000, "nc h 1".to_string())];
+        let g = by_command(1000, &input, &trail);
+        assert_eq!(g.len(), 3);
+        // Before the first line: the login shell.
+        assert_eq!(g[0].input, None);
+        assert_eq!(g[0].processes.len(), 1);
+        // The first line: its exec with the exit status, the created file
+        // (relative, so with its cwd), no socket.
+        assert_eq!(g[1].input, Some(0));
+        assert_eq!(g[1].processes.len(), 1);
+        assert_eq!(g[1].processes[0].0.id, "1");
+        assert_eq!(g[1].processes[0].1, Some(3));
+        assert_eq!(
+            g[1].files,
+            [(
+                "CREATE".to_string(),
+                "f".to_string(),
+                Some("/tmp".to_string()),
+                "touch".to_string()
+            )]
+        );
+        assert!(g[1].sockets.is_empty());
+        // The second line, at the same millisecond as its events: the socket;
+        // a failed exec is no process.
+        assert_eq!(g[2].input, Some(1));
+        assert!(g[2].processes.is_empty());
+        assert_eq!(g[2].sockets.len(), 1);
+        let failed = failed_logins(&trail);
+        assert_eq!(failed.len(), 1);
+        assert_eq!(failed[0].id, "6");
+        // Nothing before the first line: no leading group.
+        let g = by_command(1000, &[(-100, "x".to_string())], &trail);
+        assert_eq!(g.len(), 1);
+        assert_eq!(g[0].input, Some(0));
+    }
 }

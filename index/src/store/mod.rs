@@ -143,6 +143,33 @@ pub struct Query {
     pub command: Option<String>,
     pub incomplete: bool,
     pub limit: Option<usize>,
+    /// What the asker may see (`tlog-rs web`); None: everything.
+    pub scope: Option<Scope>,
+}
+
+/// A viewer's scope (web scoped auditors, issue 12): a recording is in it
+/// if any part holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scope {
+    /// The viewer's own recordings.
+    pub user: Option<String>,
+    /// Recordings made on these hosts (name or FQDN).
+    pub hosts: Vec<String>,
+    /// Recordings whose user's login groups include one of these.
+    pub groups: Vec<String>,
+}
+
+impl Scope {
+    /// The same rule as the search's SQL, for one recording.
+    pub fn allows(&self, info: &RecordingInfo) -> bool {
+        let h = &info.hit;
+        self.user.as_deref().is_some_and(|u| u == h.user)
+            || self
+                .hosts
+                .iter()
+                .any(|x| *x == h.host || info.fqdn.as_deref() == Some(x.as_str()))
+            || info.groups.iter().any(|g| self.groups.contains(g))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -186,6 +213,7 @@ pub struct RecordingInfo {
     pub rhost: Option<String>,
     pub tty: Option<String>,
     pub term: Option<String>,
+    pub fqdn: Option<String>,
 }
 
 /// One row of the access log: who viewed or exported which recording.

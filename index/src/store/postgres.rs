@@ -765,6 +765,23 @@ impl Store for Postgres {
         if q.incomplete {
             sql.push_str(" AND r.state <> 'complete'");
         }
+        if let Some(sc) = &q.scope {
+            // Scope::allows in SQL; an absent part matches nothing.
+            let u: Box<dyn ToSql + Sync> = Box::new(sc.user.as_deref().map(|u| t(u).into_owned()));
+            arg(&mut args, &mut sql, " AND (r.user_name = ?", u);
+            arg(
+                &mut args,
+                &mut sql,
+                " OR r.host = ANY(?) OR r.fqdn = ANY(?)",
+                list(&sc.hosts),
+            );
+            arg(
+                &mut args,
+                &mut sql,
+                " OR EXISTS (SELECT 1 FROM rec_groups g WHERE g.rec_key = r.key AND g.grp = ANY(?)))",
+                list(&sc.groups),
+            );
+        }
         // Candidates from the trigram index; ILIKE may fold more than
         // ASCII (by the database's locale), so matches are checked below.
         let pattern = q.text.as_deref().map(like_pattern);
@@ -928,7 +945,7 @@ impl Store for Postgres {
         Ok(self
             .row(
                 "SELECT key, rec, host, COALESCE(user_name, ''), service, start_ms, end_ms, state,
-                   uid, groups, rhost, tty, term
+                   uid, groups, rhost, tty, term, fqdn
                  FROM recordings WHERE host=$1 AND rec=$2 AND start_ms IS NOT NULL",
                 &[&h, &r],
             )?
@@ -943,6 +960,7 @@ impl Store for Postgres {
                 rhost: r.get(10),
                 tty: r.get(11),
                 term: r.get(12),
+                fqdn: r.get(13),
             }))
     }
 

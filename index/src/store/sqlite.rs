@@ -578,6 +578,27 @@ impl Store for Sqlite {
         if q.incomplete {
             sql.push_str(" AND r.state <> 'complete'");
         }
+        if let Some(sc) = &q.scope {
+            // Scope::allows in SQL; an absent part matches nothing.
+            arg(
+                &mut args,
+                &mut sql,
+                " AND (r.user = ?",
+                Box::new(sc.user.clone()),
+            );
+            arg(
+                &mut args,
+                &mut sql,
+                " OR r.host IN (SELECT value FROM json_each(?)) OR r.fqdn IN (SELECT value FROM json_each(?))",
+                Box::new(serde_json::to_string(&sc.hosts).expect("strings serialise")),
+            );
+            arg(
+                &mut args,
+                &mut sql,
+                " OR EXISTS (SELECT 1 FROM rec_groups g WHERE g.rec_key = r.key AND g.grp IN (SELECT value FROM json_each(?))))",
+                Box::new(serde_json::to_string(&sc.groups).expect("strings serialise")),
+            );
+        }
         // Text: recordings with candidate chunks (every trigram of the
         // phrase, from the index alone); the text is checked below.
         let trigrams = q.text.as_deref().and_then(trigram_query);
@@ -754,7 +775,7 @@ impl Store for Sqlite {
             .c
             .prepare_cached(
                 "SELECT key, rec, host, COALESCE(user, ''), service, start_ms, end_ms, state,
-                   uid, groups, rhost, tty, term
+                   uid, groups, rhost, tty, term, fqdn
                  FROM recordings WHERE host=?1 AND rec=?2 AND start_ms IS NOT NULL",
             )?
             .query_row(params![host, rec], |r| {
@@ -780,6 +801,7 @@ impl Store for Sqlite {
                     rhost: r.get(10)?,
                     tty: r.get(11)?,
                     term: r.get(12)?,
+                    fqdn: r.get(13)?,
                 })
             })
             .optional()?;
