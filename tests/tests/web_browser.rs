@@ -332,12 +332,14 @@ fn browser_login_list_filter_play_acl_csrf() {
     );
 
     let db = dir.path("central.db");
+    let archive = dir.path("archive");
     let conf = dir.write(
         "central.toml",
         format!(
-            "db = \"{}\"\n[sources]\njsonl = [\"{}\"]\n[hostgroups]\nnj-fileservers = [\"fs1.nj\"]\n[web]\nauditors_group = \"auditors\"\n[[web.auditors]]\ngroup = \"nj-auditors\"\nhostgroups = [\"nj-fileservers\"]\nusergroups = [\"dba\"]\n",
+            "db = \"{}\"\n[sources]\njsonl = [\"{}\"]\n[hostgroups]\nnj-fileservers = [\"fs1.nj\"]\n[web]\nauditors_group = \"auditors\"\n[[web.auditors]]\ngroup = \"nj-auditors\"\nhostgroups = [\"nj-fileservers\"]\nusergroups = [\"dba\"]\npurge = true\n[retention]\narchive_dir = \"{}\"\n",
             db.display(),
-            recs.display()
+            recs.display(),
+            archive.display()
         )
         .as_bytes(),
     );
@@ -349,6 +351,19 @@ fn browser_login_list_filter_play_acl_csrf() {
     assert!(
         o.status.success(),
         "index: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    // The scoped auditor may purge; the NJ copy is under legal hold.
+    let o = Command::new(artifact("tlog-rs"))
+        .args(["hold", "--config", conf.to_str().unwrap(), &b_nj])
+        .args(["--reason", "case 42"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "hold: {}",
         String::from_utf8_lossy(&o.stderr)
     );
 
@@ -476,5 +491,44 @@ fn browser_login_list_filter_play_acl_csrf() {
     assert!(stdout.contains("ok a search hit rewinds the player to it"));
     assert!(stdout.contains("ok list: pages hold every recording once, in order"));
     assert!(stdout.contains("ok scoped auditor: a guessed URL is 404"));
+    assert!(stdout.contains("ok purge: a CSRF-less purge is rejected"));
+    assert!(stdout.contains("ok purge: the button purges the recording"));
+
+    // The purge done through the browser: archived, gone from its JSON
+    // Lines file and the index, logged; the held and out-of-scope ones stay.
+    let gz = archive.join(&host).join(format!("{b_dba}.jsonl.gz"));
+    assert!(
+        fs::metadata(&gz).is_ok_and(|m| m.len() > 0),
+        "no archive {gz:?}"
+    );
+    let dba = fs::read_to_string(recs.join("dba.log")).unwrap();
+    assert!(!dba.contains(&b_dba), "purged lines are still in dba.log");
+    let o = Command::new(artifact("tlog-rs"))
+        .args(["search", "--config", conf.to_str().unwrap(), "--json"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let found = String::from_utf8_lossy(&o.stdout);
+    assert!(!found.contains(&format!("\"{b_dba}\"")), "{found}");
+    for kept in [&b_nj, &a1, &b1] {
+        assert!(
+            found.contains(&format!("\"{kept}\"")),
+            "{kept} is gone: {found}"
+        );
+    }
+    let db_spec: tlog_rs_index::config::DbSpec = db.to_str().unwrap().parse().unwrap();
+    let purges: Vec<_> = tlog_rs_index::store::open(&db_spec)
+        .unwrap()
+        .access_log(10_000)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "purge")
+        .map(|e| (e.who, e.rec))
+        .collect();
+    assert_eq!(
+        purges,
+        [("dave".to_string(), b_dba.clone())],
+        "the access log names the purge, and only the one that happened"
+    );
     assert!(fs::metadata(&shot).unwrap().len() > 10_000);
 }

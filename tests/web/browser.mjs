@@ -367,6 +367,16 @@ try {
   const access = await a.page.goto(`${base}/access`);
   check("the access log is for auditors only", access.status() === 404, `status ${access.status()}`);
 
+  // --- purge: not for users without the purge right, even with the token ---
+  await a.page.goto(`${base}/r/${cfg.alice.host}/${cfg.alice.recs[1]}`);
+  check("no purge form without the purge right", (await a.page.$$("#purge")).length === 0, "form shown");
+  const aliceCsrf = await a.page.getAttribute(".logout input[name=csrf]", "value");
+  const noRight = await a.ctx.request.post(`${base}/r/${cfg.alice.host}/${cfg.alice.recs[1]}/purge`, {
+    form: { csrf: aliceCsrf, confirm: "yes" },
+    maxRedirects: 0,
+  });
+  check("purge without the purge right is 403", noRight.status() === 403, `status ${noRight.status()}`);
+
   // --- CSRF: a POST without the token is rejected, the session survives ---
   const forged = await a.ctx.request.post(`${base}/logout`, { form: {}, maxRedirects: 0 });
   check("CSRF-less POST is rejected", forged.status() === 403, `status ${forged.status()}`);
@@ -497,6 +507,47 @@ try {
   }
   const dAccess = await d.page.goto(`${base}/access`);
   check("scoped auditor: no access log", dAccess.status() === 404, `status ${dAccess.status()}`);
+
+  // --- purge by a scoped auditor with the purge right ---
+  const purgeUrl = (h, r) => `${base}/r/${h}/${r}/purge`;
+  await d.page.goto(`${base}/`);
+  const dCsrf = await d.page.getAttribute(".logout input[name=csrf]", "value");
+  const forgedPurge = await d.ctx.request.post(purgeUrl(cfg.alice.host, cfg.scoped.groupRec), {
+    form: { confirm: "yes" },
+    maxRedirects: 0,
+  });
+  check("purge: a CSRF-less purge is rejected", forgedPurge.status() === 403, `status ${forgedPurge.status()}`);
+  const unconfirmed = await d.ctx.request.post(purgeUrl(cfg.alice.host, cfg.scoped.groupRec), {
+    form: { csrf: dCsrf },
+    maxRedirects: 0,
+  });
+  check("purge: an unconfirmed purge is 400", unconfirmed.status() === 400, `status ${unconfirmed.status()}`);
+  const held = await d.ctx.request.post(purgeUrl(cfg.scoped.host, cfg.scoped.hostRec), {
+    form: { csrf: dCsrf, confirm: "yes" },
+    maxRedirects: 0,
+  });
+  check("purge: a held recording is refused (409)", held.status() === 409, `status ${held.status()}`);
+  const outside = await d.ctx.request.post(purgeUrl(cfg.alice.host, cfg.alice.recs[0]), {
+    form: { csrf: dCsrf, confirm: "yes" },
+    maxRedirects: 0,
+  });
+  check("purge: out of scope is 404", outside.status() === 404, `status ${outside.status()}`);
+  await d.page.goto(`${base}/r/${cfg.alice.host}/${cfg.scoped.groupRec}`);
+  await d.page.check("#purge input[name=confirm]");
+  const [purged] = await Promise.all([d.page.waitForNavigation(), d.page.click("#purge button")]);
+  check(
+    "purge: the button purges the recording",
+    purged.status() === 200 && (await d.page.textContent("#purged")).includes(cfg.scoped.groupRec),
+    `status ${purged.status()}`,
+  );
+  const purgedPage = await d.page.goto(`${base}/r/${cfg.alice.host}/${cfg.scoped.groupRec}`);
+  check("purge: the purged recording is 404", purgedPage.status() === 404, `status ${purgedPage.status()}`);
+  await d.page.goto(`${base}/`);
+  check(
+    "purge: the list keeps the held one only",
+    JSON.stringify(await rows(d.page)) === JSON.stringify([cfg.scoped.hostRec]),
+    await rows(d.page),
+  );
 
   console.log("all checks passed");
 } finally {

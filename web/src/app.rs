@@ -21,6 +21,7 @@ use tlog_rs_index::config::{Config, DbSpec};
 use tlog_rs_index::derive::CHUNK_MS;
 use tlog_rs_index::store::{self, AccessEntry, Keyframe, MessageRef, RecordingInfo, Store};
 use tlog_rs_index::timewin;
+use tlog_rs_retention::{purge_one, Actor, PurgeError};
 
 use crate::access::syslog;
 use crate::acl::{self, Access};
@@ -63,6 +64,7 @@ pub fn router(state: S) -> Router {
         .route("/logout", post(logout))
         .route("/access", get(access_log))
         .route("/r/{host}/{rec}", get(recording))
+        .route("/r/{host}/{rec}/purge", post(purge))
         .route("/r/{host}/{rec}/cast", get(play_cast))
         .route("/r/{host}/{rec}/index.json", get(segmented_index))
         .route("/r/{host}/{rec}/seg/{n}", get(segment))
@@ -516,7 +518,8 @@ async fn recording(
         Err(r) => return r,
     };
     let find = q.as_deref().map(|q| (q, hits.as_slice()));
-    let body = pages::recording(&info, &cmds, segmented, trail.as_ref(), find);
+    let purge_csrf = s.can_purge.then_some(s.csrf.as_str());
+    let body = pages::recording(&info, &cmds, segmented, trail.as_ref(), find, purge_csrf);
     let scripts = [
         "<link rel=\"stylesheet\" href=\"/static/asciinema-player.css\">",
         "<script src=\"/static/asciinema-player.min.js\"></script>",
@@ -529,6 +532,92 @@ async fn recording(
         &scripts,
     ))
     .into_response()
+}
+
+// ---- purge ----
+
+#[derive(Deserialize)]
+struct PurgeForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    confirm: String,
+}
+
+/// Archive and remove one recording now (tlog-rs-retention's `purge_one`,
+/// which writes the access log row). Needs the purge right and the
+/// recording in the session's scope; held recordings are refused.
+async fn purge(
+    Extension(st): Extension<S>,
+    Extension(Client(peer)): Extension<Client>,
+    headers: HeaderMap,
+    Path((host, rec)): Path<(String, String)>,
+    Form(f): Form<PurgeForm>,
+) -> Response {
+    let (_, s) = match require(&st, &headers) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    if !session::same(&s.csrf, &f.csrf) {
+        return error(StatusCode::FORBIDDEN, "CSRF token missing or wrong");
+    }
+    let what = format!(
+        "purge of recording {rec:?} of host {host:?} by {:?} from {peer}",
+        s.user
+    );
+    if !s.can_purge {
+        syslog(&format!("{what}: refused, no purge right"));
+        return error(StatusCode::FORBIDDEN, "you may not purge recordings");
+    }
+    if f.confirm != "yes" {
+        return error(StatusCode::BAD_REQUEST, "tick the box to confirm the purge");
+    }
+    let actor = Actor {
+        who: s.user.clone(),
+        client: peer.ip().to_string(),
+    };
+    let (scope, st2) = (s.scope.clone(), st.clone());
+    let res = with_store(&st, move |store| {
+        let info = store
+            .recording_info(&host, &rec)
+            .map_err(|e| e.to_string())?;
+        if !info.is_some_and(|i| acl::allows(scope.as_ref(), &i)) {
+            return Ok(Err(PurgeError::NotFound { host, rec }));
+        }
+        Ok(purge_one(store, &st2.config, &host, &rec, &actor))
+    })
+    .await;
+    match res {
+        Err(r) => r,
+        Ok(Ok(p)) => {
+            syslog(&what);
+            Html(html::page(
+                "Purged",
+                Some(&who(&s)),
+                &pages::purged(&p),
+                &[],
+            ))
+            .into_response()
+        }
+        Ok(Err(e @ PurgeError::NotFound { .. })) => {
+            syslog(&format!("{what}: {e}, or not allowed"));
+            not_found()
+        }
+        Ok(Err(e @ PurgeError::Held { .. })) => {
+            syslog(&format!("{what}: refused, {e}"));
+            error(
+                StatusCode::CONFLICT,
+                "this recording is under legal hold: it is not purged",
+            )
+        }
+        Ok(Err(e)) => {
+            syslog(&format!("{what}: failed: {e}"));
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &format!("purge failed: {e}"),
+            )
+        }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq)]

@@ -9,6 +9,7 @@ use tlog_rs_index::audit::store::Trail;
 use tlog_rs_index::config::Config;
 use tlog_rs_index::store::{AccessEntry, Hit, Match, Query, RecordingInfo, State};
 use tlog_rs_index::timewin::{self, short_time, Zone};
+use tlog_rs_retention::Purged;
 
 use crate::html::{duration, esc, url};
 
@@ -396,6 +397,7 @@ pub fn recording(
     segmented: bool,
     trail: Option<&Trail>,
     find: Option<(&str, &[Match])>,
+    purge_csrf: Option<&str>,
 ) -> String {
     let h = &info.hit;
     let base = rec_href(&h.host, &h.rec);
@@ -441,8 +443,46 @@ pub fn recording(
     audit_pane(&mut o, h.start_ms, commands, trail);
     let _ = write!(
         o,
-        "<h2>Export</h2><p><a id=\"export-jsonl\" href=\"{base}/export.jsonl\">tlog JSON Lines</a> · <a id=\"export-cast\" href=\"{base}/export.cast\">asciicast v2</a></p></aside></div>"
+        "<h2>Export</h2><p><a id=\"export-jsonl\" href=\"{base}/export.jsonl\">tlog JSON Lines</a> · <a id=\"export-cast\" href=\"{base}/export.cast\">asciicast v2</a></p>"
     );
+    if let Some(csrf) = purge_csrf {
+        purge_form(&mut o, &base, csrf);
+    }
+    o.push_str("</aside></div>");
+    o
+}
+
+/// For sessions with the purge right: archive and remove the recording now.
+/// The box to tick is the confirmation (no script: the CSP forbids inline).
+fn purge_form(o: &mut String, base: &str, csrf: &str) {
+    let _ = write!(
+        o,
+        "<h2>Purge</h2><form id=\"purge\" method=\"post\" action=\"{base}/purge\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><label><input type=\"checkbox\" name=\"confirm\" value=\"yes\" required> archive and remove this recording from the stores and the index</label> <button>Purge</button></form>",
+        esc(csrf)
+    );
+}
+
+/// The answer to a purge: what was archived and removed where.
+pub fn purged(p: &Purged) -> String {
+    let mut o = format!(
+        "<h1>Purged</h1><p id=\"purged\">Recording <code>{}</code> of host {} was purged.</p><ul>",
+        esc(&p.rec),
+        esc(&p.host)
+    );
+    match &p.archive {
+        Some(a) => {
+            let _ = write!(
+                o,
+                "<li>archived to <code>{}</code></li>",
+                esc(&a.display().to_string())
+            );
+        }
+        None => o.push_str("<li>not archived (no retention.archive_dir)</li>"),
+    }
+    for a in &p.sources {
+        let _ = write!(o, "<li>{}</li>", esc(&a.to_string()));
+    }
+    o.push_str("</ul><p><a href=\"/\">Recordings</a></p>");
     o
 }
 
