@@ -9,6 +9,7 @@ pub mod config;
 pub mod conn;
 pub mod dn;
 pub mod fetch;
+pub mod hostgroups;
 pub mod ldaperr;
 pub mod resolve;
 pub mod rules;

@@ -15,6 +15,7 @@ use crate::{cachefile, config, conn, fetch, resolve};
 
 const USAGE: &str = "\
 usage: tlog-rs sync [--policy FILE] [--quiet]
+       tlog-rs sync --hostgroups FILE [--policy FILE] [--quiet]
 
 Fetch the FreeIPA session-recording rules that apply to this host into the
 local cache ([freeipa] cache in the policy file). Settings: the [freeipa] and
@@ -24,7 +25,12 @@ or configuration error, 3 synced with rule warnings: the new cache is in use,
 but some enabled rules were not applied as written (invalid rules are
 ignored; time limits (accessTime) are not evaluated: a time-limited exemption
 never applies, a time-limited record rule records at all times). Each such
-rule is reported on stderr and to syslog with its name and DN.";
+rule is reported on stderr and to syslog with its name and DN.
+
+--hostgroups FILE: for the central server, write every FreeIPA host group
+instead, each resolved to its hosts' FQDNs (nested groups included), as the
+[hostgroups] table central.toml's hostgroups_file reads. The rules cache is
+not touched. Exit status: 0 written, 1 failed (FILE is kept as it was).";
 
 /// Exit status: synced, but some rules were not applied as written.
 pub const EXIT_RULE_WARNINGS: i32 = 3;
@@ -32,12 +38,17 @@ pub const EXIT_RULE_WARNINGS: i32 = 3;
 pub fn main(args: Vec<OsString>) -> i32 {
     let mut policy = PathBuf::from(tlog_rs_policy::DEFAULT_POLICY_PATH);
     let mut quiet = false;
+    let mut hostgroups = None;
     let mut it = args.into_iter();
     while let Some(a) = it.next() {
         match a.to_str() {
             Some("--policy") => match it.next() {
                 Some(p) => policy = PathBuf::from(p),
                 None => return usage("--policy needs a file"),
+            },
+            Some("--hostgroups") => match it.next() {
+                Some(p) => hostgroups = Some(PathBuf::from(p)),
+                None => return usage("--hostgroups needs a file"),
             },
             Some("--quiet" | "-q") => quiet = true,
             Some("-h" | "--help") => {
@@ -55,6 +66,9 @@ pub fn main(args: Vec<OsString>) -> i32 {
             return 2;
         }
     };
+    if let Some(out) = hostgroups {
+        return sync_hostgroups(&cfg, &out, quiet);
+    }
     match sync(&cfg) {
         Ok(report) => {
             if !quiet {
@@ -75,6 +89,27 @@ pub fn main(args: Vec<OsString>) -> i32 {
             let kept = describe_kept_cache(&cfg.cache);
             eprintln!("tlog-rs sync: {e}\ntlog-rs sync: {kept}");
             syslog::log(Level::Error, &format!("sync failed: {e}; {kept}"));
+            1
+        }
+    }
+}
+
+fn sync_hostgroups(cfg: &config::SyncConfig, out: &Path, quiet: bool) -> i32 {
+    match crate::hostgroups::sync(cfg, out) {
+        Ok(summary) => {
+            if !quiet {
+                println!("{summary}");
+            }
+            syslog::log(Level::Info, &summary);
+            0
+        }
+        Err(e) => {
+            let kept = format!("{} is kept as it was", out.display());
+            eprintln!("tlog-rs sync: {e}\ntlog-rs sync: {kept}");
+            syslog::log(
+                Level::Error,
+                &format!("host group sync failed: {e}; {kept}"),
+            );
             1
         }
     }

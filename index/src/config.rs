@@ -229,6 +229,7 @@ struct RawConfig {
     sources: RawSources,
     #[serde(default)]
     hostgroups: BTreeMap<String, toml::Spanned<Vec<String>>>,
+    hostgroups_file: Option<toml::Spanned<String>>,
     admin: Option<RawAdmin>,
     web: Option<RawWeb>,
     retention: Option<RawRetention>,
@@ -285,6 +286,72 @@ struct RawAdmin {
 
 fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// A `[hostgroups]` table, host names checked.
+fn hostgroups(
+    raw: BTreeMap<String, toml::Spanned<Vec<String>>>,
+    at: &dyn Fn(Option<usize>, String) -> ConfigError,
+) -> Result<BTreeMap<String, Vec<String>>, ConfigError> {
+    let mut out = BTreeMap::new();
+    for (name, hosts) in raw {
+        let span = hosts.span().start;
+        let hosts = hosts.into_inner();
+        if let Some(h) = hosts
+            .iter()
+            .find(|h| h.is_empty() || h.contains(char::is_whitespace))
+        {
+            return Err(at(
+                Some(span),
+                format!("hostgroups.{name}: {h:?} is not a host name"),
+            ));
+        }
+        out.insert(name, hosts);
+    }
+    Ok(out)
+}
+
+/// `hostgroups_file`: a file holding only a `[hostgroups]` table (written by
+/// `tlog-rs sync --hostgroups` from FreeIPA). Its own errors name its own
+/// file and line; a missing file is an error at the key.
+fn hostgroups_file(
+    key: &toml::Spanned<String>,
+    at: &dyn Fn(Option<usize>, String) -> ConfigError,
+) -> Result<BTreeMap<String, Vec<String>>, ConfigError> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct File {
+        #[serde(default)]
+        hostgroups: BTreeMap<String, toml::Spanned<Vec<String>>>,
+    }
+    let path = Path::new(key.get_ref());
+    if !path.is_absolute() {
+        return Err(at(
+            Some(key.span().start),
+            format!("hostgroups_file: {path:?} is not an absolute path"),
+        ));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        at(
+            Some(key.span().start),
+            format!(
+                "hostgroups_file: {}: {e} (`tlog-rs sync --hostgroups` writes it)",
+                path.display()
+            ),
+        )
+    })?;
+    let here = |offset: Option<usize>, message: String| ConfigError {
+        file: path.to_path_buf(),
+        line: offset.map(|o| line_of(&text, o)),
+        message,
+    };
+    let file: File = toml::from_str(&text).map_err(|e| {
+        here(
+            Some(e.span().map_or(0, |s| s.start)),
+            e.message().trim().to_string(),
+        )
+    })?;
+    hostgroups(file.hostgroups, &here)
 }
 
 impl Config {
@@ -351,19 +418,12 @@ impl Config {
                 ca_file: e.ca_file.map(PathBuf::from),
             });
         }
-        for (name, hosts) in raw.hostgroups {
-            let span = hosts.span().start;
-            let hosts = hosts.into_inner();
-            if let Some(h) = hosts
-                .iter()
-                .find(|h| h.is_empty() || h.contains(char::is_whitespace))
-            {
-                return Err(at(
-                    Some(span),
-                    format!("hostgroups.{name}: {h:?} is not a host name"),
-                ));
+        c.hostgroups = hostgroups(raw.hostgroups, &at)?;
+        if let Some(f) = raw.hostgroups_file {
+            // The central.toml entries win over the file's of the same name.
+            for (name, hosts) in hostgroups_file(&f, &at)? {
+                c.hostgroups.entry(name).or_insert(hosts);
             }
-            c.hostgroups.insert(name, hosts);
         }
         if let Some(a) = raw.admin {
             if let Some(g) = a.groups {
@@ -659,6 +719,47 @@ purge = true
             );
             assert!(e.message.contains(want), "{text:?}: {e}");
         }
+    }
+
+    #[test]
+    fn hostgroups_file_adds_groups_and_central_toml_wins() {
+        let d = std::env::temp_dir().join(format!("tlog-rs-hg-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        let f = d.join("hostgroups.toml");
+        std::fs::write(
+            &f,
+            "# from FreeIPA\n[hostgroups]\nprod = [\"web1.x\", \"db1.x\"]\ndb = [\"db1.x\"]\n",
+        )
+        .unwrap();
+        let c = parse(&format!(
+            "hostgroups_file = \"{}\"\n[hostgroups]\ndb = [\"local.x\"]\n",
+            f.display()
+        ))
+        .unwrap();
+        assert_eq!(c.hostgroup("prod").unwrap(), ["web1.x", "db1.x"]);
+        assert_eq!(c.hostgroup("db").unwrap(), ["local.x"], "central.toml wins");
+        // FreeIPA's groups can be named by the rules that check names.
+        parse(&format!(
+            "hostgroups_file = \"{}\"\n[[retention.rule]]\nhostgroup = \"prod\"\nmax_age = \"9d\"\n",
+            f.display()
+        ))
+        .unwrap();
+
+        // Errors in the file name the file and its line.
+        std::fs::write(&f, "[hostgroups]\nok = [\"a\"]\nbad = [\"b c\"]\n").unwrap();
+        let e = parse(&format!("hostgroups_file = \"{}\"\n", f.display())).unwrap_err();
+        assert_eq!((e.file.as_path(), e.line), (f.as_path(), Some(3)), "{e}");
+        assert!(e.message.contains("is not a host name"), "{e}");
+        std::fs::write(&f, "[hostgroups]\n\nrules = 1\n").unwrap();
+        let e = parse(&format!("hostgroups_file = \"{}\"\n", f.display())).unwrap_err();
+        assert_eq!((e.file.as_path(), e.line), (f.as_path(), Some(3)), "{e}");
+        std::fs::remove_dir_all(&d).unwrap();
+        // A missing file is an error at the key, saying what writes it.
+        let e = parse(&format!("\nhostgroups_file = \"{}\"\n", f.display())).unwrap_err();
+        assert_eq!(e.line, Some(2), "{e}");
+        assert!(e.message.contains("tlog-rs sync --hostgroups"), "{e}");
+        let e = parse("hostgroups_file = \"rel.toml\"\n").unwrap_err();
+        assert!(e.message.contains("not an absolute path"), "{e}");
     }
 
     #[test]
