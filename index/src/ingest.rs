@@ -21,12 +21,13 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{Map, Value};
 use tlog_rs_format::{parse_message, Message};
 
-use crate::derive::{time_ms, Deriver};
+use crate::derive::{time_ms, Derived, Deriver};
 use crate::es::{self, EsClient, EsSource};
 use crate::journal::JournalReader;
 use crate::recording::{Fetcher, SourceLoc};
@@ -960,50 +961,199 @@ impl<'a> Indexer<'a> {
         Ok(())
     }
 
-    /// Re-derive every recording that got new messages or events.
+    /// Re-derive every recording that got new messages or events. Reading
+    /// and deriving (JSON, terminal emulation) run on a second thread while
+    /// this one writes the previous results into the store.
     fn derive_dirty(&mut self) -> Result<(), StoreError> {
         let dirty = self.store.dirty()?;
-        for (n, key) in dirty.into_iter().enumerate() {
-            let mut d = Deriver::new().pipe(self.store.is_pipe(key)?);
-            let msgs = self.store.messages(key)?;
-            let mut fetch = Fetcher::new(&msgs).es(&self.es_sources);
-            // One transaction per recording; text is handed over in slices
-            // so that a huge recording does not grow memory.
-            self.store.begin()?;
-            self.store.clear_derived(key)?;
-            for (m, path) in msgs {
-                match fetch.get(&m) {
-                    Ok((_, msg)) => d.message(&msg),
-                    Err(e) => {
-                        let e = e.strip_prefix(&format!("{path}: ")).unwrap_or(&e);
-                        self.problem(Path::new(&path), None, e.to_string())
-                    }
-                }
-                if d.pending_bytes() >= DERIVE_SLICE {
-                    self.store.add_derived(key, &d.drain())?;
-                }
+        let es_sources = self.es_sources.clone();
+        let (jobs, job_rx) = mpsc::sync_channel::<DeriveJob>(1);
+        let (out_tx, outs) = mpsc::sync_channel::<Derivation>(4);
+        std::thread::scope(|scope| {
+            scope.spawn(move || derive_worker(job_rx, out_tx, &es_sources));
+            // Owned here, so that any return (errors too) closes both
+            // channels and the worker ends before the scope joins it.
+            let (jobs, outs) = (jobs, outs);
+            // One job queued ahead: the worker derives recording n + 1 while
+            // recording n is stored. (A send fails only if the worker is
+            // gone; the receive below then reports it.)
+            if let Some(&first) = dirty.first() {
+                let _ = jobs.send(self.derive_job(first)?);
             }
-            let derived = d.finish();
-            self.store.store_derived(key, &derived)?;
-            self.store.commit()?;
-            self.report.recordings_derived += 1;
-            self.audit.recording(key);
-            if n % 64 == 0 {
-                if let Some(last) = self.progress {
-                    if last.elapsed() >= Duration::from_millis(500) {
-                        eprint!("\r\x1b[Kderiving text and keyframes: {n} recordings");
-                        self.progress = Some(Instant::now());
-                    }
+            for (n, &key) in dirty.iter().enumerate() {
+                if let Some(&k) = dirty.get(n + 1) {
+                    let _ = jobs.send(self.derive_job(k)?);
+                }
+                self.store_derivation(key, &outs)?;
+                self.progress_derived(n);
+            }
+            Ok(())
+        })
+    }
+
+    fn derive_job(&mut self, key: i64) -> Result<DeriveJob, StoreError> {
+        Ok(DeriveJob {
+            pipe: self.store.is_pipe(key)?,
+            msgs: self.store.messages(key)?,
+        })
+    }
+
+    /// Store what the worker sends for `key`: one transaction per recording;
+    /// text arrives in slices so that a huge recording does not grow memory.
+    fn store_derivation(
+        &mut self,
+        key: i64,
+        outs: &mpsc::Receiver<Derivation>,
+    ) -> Result<(), StoreError> {
+        self.store.begin()?;
+        self.store.clear_derived(key)?;
+        loop {
+            match outs.recv() {
+                Ok(Derivation::Problem(path, e)) => self.problem(Path::new(&path), None, e),
+                Ok(Derivation::Slice(d)) => self.store.add_derived(key, &d)?,
+                Ok(Derivation::Done(d)) => {
+                    self.store.store_derived(key, &d)?;
+                    break;
+                }
+                Err(_) => return Err(StoreError("internal: the derivation thread stopped".into())),
+            }
+        }
+        self.store.commit()?;
+        self.report.recordings_derived += 1;
+        self.audit.recording(key);
+        Ok(())
+    }
+
+    fn progress_derived(&mut self, n: usize) {
+        if n % 64 == 0 {
+            if let Some(last) = self.progress {
+                if last.elapsed() >= Duration::from_millis(500) {
+                    eprint!("\r\x1b[Kderiving text and keyframes: {n} recordings");
+                    self.progress = Some(Instant::now());
                 }
             }
         }
-        Ok(())
+    }
+}
+
+/// One recording to derive: its message references, in id order.
+struct DeriveJob {
+    pipe: bool,
+    msgs: Vec<(MessageRef, String)>,
+}
+
+/// What the derivation thread hands back, in order, per job.
+enum Derivation {
+    /// A message that could not be read (file, reason).
+    Problem(String, String),
+    Slice(Derived),
+    Done(Derived),
+}
+
+/// The derivation thread: reads each job's messages from their stores and
+/// runs them through the emulator. Stops when the jobs or the receiver end.
+fn derive_worker(
+    jobs: mpsc::Receiver<DeriveJob>,
+    out: mpsc::SyncSender<Derivation>,
+    es_sources: &[EsSource],
+) {
+    for job in jobs {
+        let mut d = Deriver::new().pipe(job.pipe);
+        let mut fetch = Fetcher::new(&job.msgs).es(es_sources);
+        for (m, path) in &job.msgs {
+            let sent = match fetch.get(m) {
+                Ok((_, msg)) => {
+                    d.message(&msg);
+                    Ok(())
+                }
+                Err(e) => {
+                    let e = e.strip_prefix(&format!("{path}: ")).unwrap_or(&e);
+                    out.send(Derivation::Problem(path.clone(), e.to_string()))
+                }
+            };
+            let sent = sent.and_then(|()| {
+                if d.pending_bytes() >= DERIVE_SLICE {
+                    out.send(Derivation::Slice(d.drain()))
+                } else {
+                    Ok(())
+                }
+            });
+            if sent.is_err() {
+                return;
+            }
+        }
+        if out.send(Derivation::Done(d.finish())).is_err() {
+            return;
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// More recordings than the derivation pipeline holds at once, each with
+    /// its own text: every one is derived once, with its own text, and a
+    /// second run derives nothing.
+    #[test]
+    fn the_derivation_thread_derives_each_recording_once_with_its_own_text() {
+        use crate::store::sqlite::Sqlite;
+        use crate::store::Query;
+        use tlog_rs_format::{Encoder, RecHeader};
+
+        let dir = std::env::temp_dir().join(format!("tlog-rs-derive-{}", std::process::id()));
+        let f = dir.join("h").join("day.jsonl");
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        let mut text = String::new();
+        for n in 0..9 {
+            let h = RecHeader {
+                host: "h".into(),
+                rec: format!("r{n}"),
+                user: "u".into(),
+                term: "xterm".into(),
+                session: n + 1,
+            };
+            let start = std::time::UNIX_EPOCH + Duration::from_secs(1_000_000 + u64::from(n) * 100);
+            let mut enc = Encoder::new(h, 64, start);
+            enc.window(Duration::ZERO, 80, 24);
+            enc.output(
+                Duration::from_secs(1),
+                format!("marker-{n}-text\r\n").as_bytes(),
+            );
+            enc.flush();
+            while let Some(m) = enc.pop_message() {
+                text.push_str(std::str::from_utf8(&m).unwrap().trim_end());
+                text.push('\n');
+            }
+        }
+        std::fs::write(&f, text).unwrap();
+        let mut s = Sqlite::in_memory().unwrap();
+        let mut probs = vec![];
+        let mut push = |p| probs.push(p);
+        let r = Indexer::new(&mut s, &mut push, false)
+            .run(std::slice::from_ref(&dir))
+            .unwrap();
+        assert!(probs.is_empty(), "{probs:?}");
+        assert_eq!(s.counts().unwrap()[0], 9, "{:?}", s.counts());
+        assert_eq!(r.recordings_derived, 9);
+        for n in 0..9 {
+            let hits = s
+                .search(&Query {
+                    text: Some(format!("marker-{n}-text")),
+                    ..Query::default()
+                })
+                .unwrap();
+            let recs: Vec<&str> = hits.iter().map(|h| h.rec.as_str()).collect();
+            assert_eq!(recs, [format!("r{n}")], "text of r{n}");
+        }
+        let mut push = |p| probs.push(p);
+        let again = Indexer::new(&mut s, &mut push, false)
+            .run(std::slice::from_ref(&dir))
+            .unwrap();
+        assert_eq!(again.recordings_derived, 0);
+        assert!(probs.is_empty(), "{probs:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn skip_line_stops_after_the_newline() {
