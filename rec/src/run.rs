@@ -355,7 +355,18 @@ pub fn record(plan: Plan) -> i32 {
         _ => None,
     };
     // The outer terminal is ours alone from now on.
-    let exclusive = pty_outer.and_then(|fd| tty::Exclusive::enter(fd).ok());
+    let exclusive = pty_outer.and_then(|fd| match tty::Exclusive::enter(fd) {
+        Ok(x) => Some(x),
+        Err(e) => {
+            // The session is still recorded, but writes to the terminal from
+            // outside it are not refused: leave a track (terminal, syslog).
+            crate::sink::guard::Notifier::default().warn(&format!(
+                "WARNING: {}: the terminal could not be made exclusive (TIOCEXCL: {e}); writes to it from outside the session are not prevented",
+                rec_identity.rec
+            ));
+            None
+        }
+    });
     let mut raw = pty_outer.and_then(|fd| {
         if cfg.log_window {
             let (cols, rows) = tty::window_size(fd).unwrap_or((0, 0));
