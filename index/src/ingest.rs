@@ -1025,7 +1025,7 @@ impl<'a> Indexer<'a> {
     }
 
     fn progress_derived(&mut self, n: usize) {
-        if n % 64 == 0 {
+        if n.is_multiple_of(64) {
             if let Some(last) = self.progress {
                 if last.elapsed() >= Duration::from_millis(500) {
                     eprint!("\r\x1b[Kderiving text and keyframes: {n} recordings");
@@ -1061,24 +1061,20 @@ fn derive_worker(
         let mut d = Deriver::new().pipe(job.pipe);
         let mut fetch = Fetcher::new(&job.msgs).es(es_sources);
         for (m, path) in &job.msgs {
-            let sent = match fetch.get(m) {
-                Ok((_, msg)) => {
-                    d.message(&msg);
-                    Ok(())
-                }
+            match fetch.get(m) {
+                Ok((_, msg)) => d.message(&msg),
                 Err(e) => {
                     let e = e.strip_prefix(&format!("{path}: ")).unwrap_or(&e);
-                    out.send(Derivation::Problem(path.clone(), e.to_string()))
+                    if out
+                        .send(Derivation::Problem(path.clone(), e.to_string()))
+                        .is_err()
+                    {
+                        return;
+                    }
                 }
-            };
-            let sent = sent.and_then(|()| {
-                if d.pending_bytes() >= DERIVE_SLICE {
-                    out.send(Derivation::Slice(d.drain()))
-                } else {
-                    Ok(())
-                }
-            });
-            if sent.is_err() {
+            }
+            if d.pending_bytes() >= DERIVE_SLICE && out.send(Derivation::Slice(d.drain())).is_err()
+            {
                 return;
             }
         }
