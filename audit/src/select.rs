@@ -126,17 +126,34 @@ fn rank(l: AuditLevel) -> u8 {
     }
 }
 
-/// The audit level of a login under `policy`; None = not recorded.
-fn level(policy: &Policy, facts: &LoginFacts) -> Option<AuditLevel> {
-    let d = policy.decide(facts);
-    d.record.then_some(d.audit_level)
+/// The audit level of a login under `policy` (None = not recorded): the
+/// highest a login of these facts gets, over an unknown service
+/// and every service the policy names: audit rules match the auid, so a
+/// user audited for one service is audited for all.
+fn level(policy: &Policy, facts: &LoginFacts, services: &[String]) -> Option<AuditLevel> {
+    std::iter::once(None)
+        .chain(services.iter().map(Some))
+        .filter_map(|service| {
+            let mut f = facts.clone();
+            f.service = service.cloned();
+            let d = policy.decide(&f);
+            d.record.then_some(d.audit_level)
+        })
+        .max_by_key(|l| rank(*l))
 }
 
 /// Resolve the policy to audit uids for `host`.
 pub fn plan(policy: &Policy, host: &str, dir: &dyn Directory) -> Result<AuditPlan, String> {
     let names = policy.selecting_names();
+    let services = policy.named_services();
+    // FreeIPA rules name groups; their members come from the sync's cache
+    // (directory membership) as well as from NSS.
+    let ipa = policy.freeipa_members();
     let mut candidates: BTreeSet<String> = names.users.iter().cloned().collect();
-    for g in &names.groups {
+    candidates.extend(ipa.users.iter().cloned());
+    let mut groups: BTreeSet<&String> = names.groups.iter().collect();
+    groups.extend(ipa.groups.iter());
+    for g in groups {
         candidates.extend(dir.members(g).map_err(|e| format!("group {g}: {e}"))?);
         candidates.extend(
             dir.primary_members(g)
@@ -152,7 +169,7 @@ pub fn plan(policy: &Policy, host: &str, dir: &dyn Directory) -> Result<AuditPla
         ..LoginFacts::default()
     };
     let mut out = AuditPlan {
-        everyone: level(policy, &probe),
+        everyone: level(policy, &probe, &services),
         ..AuditPlan::default()
     };
     if out.everyone.is_some_and(|l| rank(l) == 2) {
@@ -171,7 +188,7 @@ pub fn plan(policy: &Policy, host: &str, dir: &dyn Directory) -> Result<AuditPla
             ));
             continue;
         };
-        let l = level(policy, &facts);
+        let l = level(policy, &facts, &services);
         let e = by_uid.entry(facts.uid).or_default();
         e.0 = e.0.max(l.map(rank).unwrap_or(0));
         e.1.insert(name.clone());

@@ -265,3 +265,29 @@ fn unreadable_rule_lines_have_line_numbers() {
     let e = parse_rules("-a always,exit -S\n").unwrap_err();
     assert!(e.message.contains("-S without a value"), "{e}");
 }
+
+#[test]
+fn a_rule_for_one_service_audits_the_user_for_every_service() {
+    // The kernel matches auids, not PAM services: alice is audited at the
+    // session level for all her logins because one service's rule says so,
+    // and carol's su-only login level does not lower it for anyone.
+    let plan = plan_of(
+        r#"
+[[rule]]
+name = "alice-ssh"
+users = ["alice"]
+services = ["sshd"]
+audit_level = "session"
+[[rule]]
+name = "carol-su"
+users = ["carol"]
+services = ["su"]
+audit_level = "login"
+"#,
+    );
+    let session: Vec<u32> = plan.session.keys().copied().collect();
+    assert_eq!(session, [1000], "{plan:?}");
+    assert_eq!(plan.login.iter().cloned().collect::<Vec<_>>(), ["carol"]);
+    let text = rules::render(&plan, true);
+    assert!(text.contains("auid=1000"), "{text}");
+}

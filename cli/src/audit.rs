@@ -5,9 +5,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use tlog_rs_audit::rules::{self, DEFAULT_RULES_PATH, WITH_B32};
-use tlog_rs_audit::select::{self, AuditPlan, Selector, SystemDirectory};
-use tlog_rs_policy::{sys, Policy, DEFAULT_POLICY_PATH};
+use tlog_rs_audit::file;
+use tlog_rs_audit::rules::{self, DEFAULT_RULES_PATH};
+use tlog_rs_audit::select::SystemDirectory;
+use tlog_rs_policy::{sys, DEFAULT_POLICY_PATH};
 
 const USAGE: &str = "\
 usage: tlog-rs audit-rules [--policy FILE] [--output FILE] [--host H] [--check]
@@ -79,39 +80,19 @@ pub fn run(_cmd: &str, args: Vec<OsString>) -> i32 {
         }
     };
     let host = a.host.clone().unwrap_or_else(sys::host_name);
-    let (plan, broken) = match Policy::load(&a.policy) {
-        Ok(p) => match select::plan(&p, &host, &SystemDirectory) {
-            Ok(plan) => (plan, false),
-            Err(e) => {
-                eprintln!("tlog-rs audit-rules: {e}: auditing every logged-in user (fail-secure)");
-                (everyone(), true)
-            }
-        },
-        Err(e) => {
-            eprintln!(
-                "tlog-rs audit-rules: {e}: every login is recorded, so every logged-in user gets the session rules"
-            );
-            (everyone(), true)
-        }
-    };
-    let text = rules::render(&plan, WITH_B32);
+    let (text, broken) = file::expected(&a.policy, &host, &SystemDirectory);
+    if let Some(why) = &broken {
+        eprintln!("tlog-rs audit-rules: {why}");
+    }
     let code = if a.check {
         check(&text)
     } else {
         write(&a.output, &text)
     };
-    if broken {
+    if broken.is_some() {
         code.max(1)
     } else {
         code
-    }
-}
-
-fn everyone() -> AuditPlan {
-    AuditPlan {
-        everyone: Some(tlog_rs_policy::AuditLevel::Session),
-        selectors: vec![Selector::Everyone { except: Vec::new() }],
-        ..AuditPlan::default()
     }
 }
 
@@ -120,7 +101,7 @@ fn write(output: &str, text: &str) -> i32 {
         print!("{text}");
         return 0;
     }
-    match write_atomic(Path::new(output), text) {
+    match file::write_atomic(Path::new(output), text) {
         Ok(()) => {
             eprintln!("tlog-rs audit-rules: wrote {output}; load it with `augenrules --load`");
             0
@@ -130,33 +111,6 @@ fn write(output: &str, text: &str) -> i32 {
             3
         }
     }
-}
-
-/// Temp file in the same directory, fsync, rename: readers (augenrules)
-/// see the old or the new file, never half of one.
-fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
-    let dir = dir.unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "no file name"))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let res = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o640))?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        std::fs::File::open(dir)?.sync_all()
-    })();
-    if res.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    res
 }
 
 fn check(expected_text: &str) -> i32 {

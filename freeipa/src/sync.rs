@@ -16,6 +16,7 @@ use crate::{cachefile, config, conn, fetch, resolve};
 const USAGE: &str = "\
 usage: tlog-rs sync [--policy FILE] [--quiet]
        tlog-rs sync --hostgroups FILE [--policy FILE] [--quiet]
+       (and [--audit-rules FILE] with the first form)
 
 Fetch the FreeIPA session-recording rules that apply to this host into the
 local cache ([freeipa] cache in the policy file). Settings: the [freeipa] and
@@ -26,6 +27,11 @@ but some enabled rules were not applied as written (invalid rules are
 ignored; time limits (accessTime) are not evaluated: a time-limited exemption
 never applies, a time-limited record rule records at all times). Each such
 rule is reported on stderr and to syslog with its name and DN.
+
+After a sync, the audit rules file (--audit-rules, default
+/etc/audit/rules.d/50-tlog-rs.rules) is regenerated if it exists and the
+new rules or group memberships change it (tlog-rs audit-rules); load it
+with `augenrules --load`. If it cannot be rewritten, the exit status is 1.
 
 --hostgroups FILE: for the central server, write every FreeIPA host group
 instead, each resolved to its hosts' FQDNs (nested groups included), as the
@@ -39,6 +45,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
     let mut policy = PathBuf::from(tlog_rs_policy::DEFAULT_POLICY_PATH);
     let mut quiet = false;
     let mut hostgroups = None;
+    let mut audit_rules = PathBuf::from(tlog_rs_audit::rules::DEFAULT_RULES_PATH);
     let mut it = args.into_iter();
     while let Some(a) = it.next() {
         match a.to_str() {
@@ -49,6 +56,10 @@ pub fn main(args: Vec<OsString>) -> i32 {
             Some("--hostgroups") => match it.next() {
                 Some(p) => hostgroups = Some(PathBuf::from(p)),
                 None => return usage("--hostgroups needs a file"),
+            },
+            Some("--audit-rules") => match it.next() {
+                Some(p) => audit_rules = PathBuf::from(p),
+                None => return usage("--audit-rules needs a file"),
             },
             Some("--quiet" | "-q") => quiet = true,
             Some("-h" | "--help") => {
@@ -79,7 +90,9 @@ pub fn main(args: Vec<OsString>) -> i32 {
                 syslog::log(Level::Warning, w);
             }
             syslog::log(Level::Info, &report.summary);
-            if report.rule_warnings > 0 {
+            if !refresh_audit_rules(&audit_rules, &policy, &cfg.ldap.host, quiet) {
+                1
+            } else if report.rule_warnings > 0 {
                 EXIT_RULE_WARNINGS
             } else {
                 0
@@ -90,6 +103,37 @@ pub fn main(args: Vec<OsString>) -> i32 {
             eprintln!("tlog-rs sync: {e}\ntlog-rs sync: {kept}");
             syslog::log(Level::Error, &format!("sync failed: {e}; {kept}"));
             1
+        }
+    }
+}
+
+/// The audit levels follow the new cache: regenerate the rules file if this
+/// host has one. False if it could not be rewritten.
+fn refresh_audit_rules(path: &Path, policy: &Path, host: &str, quiet: bool) -> bool {
+    use tlog_rs_audit::file::{refresh, Refresh};
+    match refresh(path, policy, host, &tlog_rs_audit::select::SystemDirectory) {
+        Ok(Refresh::NotInstalled | Refresh::Unchanged) => true,
+        Ok(Refresh::Written { broken }) => {
+            let msg = format!(
+                "audit rules changed: wrote {}; load them with `augenrules --load`",
+                path.display()
+            );
+            if !quiet {
+                println!("{msg}");
+            }
+            syslog::log(Level::Info, &msg);
+            if let Some(why) = broken {
+                let w = format!("audit rules: {why}");
+                eprintln!("tlog-rs sync: warning: {w}");
+                syslog::log(Level::Warning, &w);
+            }
+            true
+        }
+        Err(e) => {
+            let msg = format!("synced, but the audit rules file could not be regenerated: {e}");
+            eprintln!("tlog-rs sync: {msg}");
+            syslog::log(Level::Error, &msg);
+            false
         }
     }
 }

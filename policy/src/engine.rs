@@ -426,6 +426,48 @@ impl Policy {
 
     /// The users and groups record rules name, in every source (for
     /// selection by uid, see `uid_match`). Sorted, without duplicates.
+    /// The FreeIPA cache's members of rule-named groups: users the
+    /// directory puts in them, and groups nested in them (whose NSS members
+    /// are in them too). Empty without a FreeIPA source.
+    pub fn freeipa_members(&self) -> SelectingNames {
+        let mut n = SelectingNames::default();
+        if let Some(ipa) = &self.ipa {
+            n.users = ipa.rules.directory_users().map(String::from).collect();
+            n.groups = ipa.rules.nested_groups().map(String::from).collect();
+        }
+        n
+    }
+
+    /// PAM services that record rules name (TOML rules, FreeIPA rules and
+    /// their service groups). For readers that must consider every service
+    /// a login could use, such as the audit rules (the kernel matches auids,
+    /// not services).
+    pub fn named_services(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .config
+            .rules
+            .iter()
+            .filter(|r| r.action == Action::Record)
+            .flat_map(|r| r.services.iter().cloned())
+            .collect();
+        if let Some(ipa) = &self.ipa {
+            for r in ipa
+                .rules
+                .rules()
+                .iter()
+                .filter(|r| r.mode == crate::Action::Record)
+            {
+                out.extend(r.services.names.iter().cloned());
+                for g in &r.services.groups {
+                    out.extend(g.services.iter().cloned());
+                }
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+
     pub fn selecting_names(&self) -> SelectingNames {
         let mut n = SelectingNames::default();
         for r in self

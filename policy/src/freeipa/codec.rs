@@ -73,6 +73,11 @@ impl Memberships {
         self.lookup(&self.index(), name).map(Iterator::collect)
     }
 
+    /// The names that have a line (for reports and the audit rules).
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.0.lines().filter_map(|l| l.split('\t').next())
+    }
+
     pub fn len(&self) -> usize {
         self.0.lines().count()
     }

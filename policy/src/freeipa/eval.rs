@@ -126,6 +126,17 @@ impl IpaRules {
     }
 
     /// The cached rules (those that apply to this host), sorted by name.
+    /// Users the directory puts in a rule-named group (resolved at sync).
+    pub fn directory_users(&self) -> impl Iterator<Item = &str> {
+        self.file.user_groups.keys()
+    }
+
+    /// Groups nested in a rule-named group, themselves included: their NSS
+    /// members are selected too.
+    pub fn nested_groups(&self) -> impl Iterator<Item = &str> {
+        self.file.group_closure.keys()
+    }
+
     pub fn rules(&self) -> &[CacheRule] {
         &self.file.rules
     }
