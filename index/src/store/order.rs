@@ -121,12 +121,13 @@ impl Sort {
     pub(crate) fn sql(self, user: &str, host: &str, rec: &str, text: &str) -> String {
         let dir = if self.desc { "DESC" } else { "ASC" };
         let key = match self.key {
-            SortKey::Start => "r.start_ms".to_string(),
-            SortKey::User => format!("{user}{text}"),
-            SortKey::Host => format!("{host}{text}"),
-            SortKey::Duration => "(COALESCE(r.end_ms, r.start_ms) - r.start_ms)".to_string(),
+            // Not twice: the start index then serves the order.
+            SortKey::Start => String::new(),
+            SortKey::User => format!("{user}{text} {dir}, "),
+            SortKey::Host => format!("{host}{text} {dir}, "),
+            SortKey::Duration => format!("(COALESCE(r.end_ms, r.start_ms) - r.start_ms) {dir}, "),
         };
-        format!("{key} {dir}, r.start_ms {dir}, {host}{text} {dir}, {rec}{text} {dir}")
+        format!("{key}r.start_ms {dir}, {host}{text} {dir}, {rec}{text} {dir}")
     }
 }
 
