@@ -22,7 +22,7 @@ use tlog_rs_index::config::DbSpec;
 use tlog_rs_index::ingest::{Indexer, Problem, Report};
 use tlog_rs_index::store::postgres::Postgres as PgStore;
 use tlog_rs_index::store::sqlite::Sqlite;
-use tlog_rs_index::store::{self, Query, Scope, State, Store};
+use tlog_rs_index::store::{self, Query, Scope, Sort, SortKey, State, Store};
 use tlog_rs_tests::postgres::Postgres;
 use tlog_rs_tests::rec::TempDir as Dir;
 
@@ -64,6 +64,7 @@ on_both_backends!(
     an_endless_line_is_skipped_not_held,
     keyframes_commands_and_counts,
     audit_events_join_recordings_by_ses_with_failed_logins,
+    pages_hold_every_hit_once_in_each_order_with_the_count,
 );
 
 /// Message lines of a session: `start` Unix seconds, output lines at 1 s
@@ -771,6 +772,93 @@ fn audit_events_join_recordings_by_ses_with_failed_logins(db: &mut dyn Store, d:
         hits.iter().map(|h| h.rec.as_str()).collect::<Vec<_>>(),
         ["ra"]
     );
+}
+
+/// The web list's paging (issue: sort and page in the database): every
+/// order, with ties in each column, pages through the hits so that each
+/// comes once, in the order of `Sort::compare`, and the count is the
+/// number of hits; the same with a scope and with a text phrase (checked
+/// after the query).
+fn pages_hold_every_hit_once_in_each_order_with_the_count(db: &mut dyn Store, d: &Dir) {
+    // Names whose byte order differs from a locale's; starts, users,
+    // hosts and lengths all repeat.
+    let (hosts, users) = (["h0", "H1", "h-2"], ["ann", "Bob", "cy", "ann"]);
+    for i in 0..23usize {
+        let (host, rec) = (hosts[i % 3], format!("r{i:02}"));
+        let out: Vec<String> = (0..=i % 3)
+            .map(|k| format!("{rec} output {k}\r\n"))
+            .collect();
+        let out: Vec<&str> = out.iter().map(|s| s.as_str()).collect();
+        let m = session(host, &rec, users[i % 4], 20_000 + (i / 6) as u64 * 10, &out);
+        append(&d.0.join(format!("p/{host}.jsonl")), &lines(&m));
+    }
+    let (_, p) = run(db, &[d.0.join("p")]);
+    assert!(p.is_empty(), "{p:?}");
+    let scope = Scope {
+        user: Some("cy".into()),
+        hosts: vec!["H1".into()],
+        groups: vec![],
+    };
+    let cases = [
+        (q(), 23),
+        (
+            Query {
+                scope: Some(scope.clone()),
+                ..q()
+            },
+            12,
+        ),
+        (
+            Query {
+                text: Some("OUTPUT 1".into()),
+                scope: Some(scope),
+                ..q()
+            },
+            10,
+        ),
+    ];
+    for (base, n) in cases {
+        let all = db.search(&base).unwrap();
+        assert_eq!(all.len(), n, "{base:?}");
+        for key in SortKey::ALL {
+            for desc in [false, true] {
+                let sort = Sort { key, desc };
+                let mut want = all.clone();
+                sort.apply(&mut want);
+                let want: Vec<(String, String)> =
+                    want.into_iter().map(|h| (h.host, h.rec)).collect();
+                for per in [1, 4, 7] {
+                    let mut got = vec![];
+                    for page in 0..=n / per + 1 {
+                        let found = db
+                            .search_page(&Query {
+                                order: Some(sort),
+                                limit: Some(per),
+                                offset: page * per,
+                                ..base.clone()
+                            })
+                            .unwrap();
+                        assert_eq!(found.total, n, "{sort} per {per} page {page}");
+                        assert!(found.hits.len() <= per);
+                        // Text hits keep their matches on every page.
+                        let texts = base.text.is_some();
+                        assert!(found.hits.iter().all(|h| h.matches.is_empty() != texts));
+                        got.extend(found.hits.into_iter().map(|h| (h.host, h.rec)));
+                    }
+                    assert_eq!(got, want, "{sort} per {per} {base:?}");
+                }
+            }
+        }
+    }
+    // Without an order, the search's own: start, host, rec ascending.
+    let mut all = db.search(&q()).unwrap();
+    let plain: Vec<String> = all.iter().map(|h| h.rec.clone()).collect();
+    Sort {
+        key: SortKey::Start,
+        desc: false,
+    }
+    .apply(&mut all);
+    assert_eq!(plain, all.iter().map(|h| h.rec.clone()).collect::<Vec<_>>());
 }
 
 fn sessions_dir(d: &Dir, n: usize) -> PathBuf {

@@ -350,25 +350,19 @@ async fn list(
     // Not an auditor: own recordings and any scope, whatever the filters
     // say (the filters narrow it further).
     q.scope = s.scope.clone();
-    let page = f.page.unwrap_or(0);
-    let hits = match with_store(&st, move |store| {
-        store.search(&q).map_err(|e| e.to_string())
+    // The database sorts and pages: only the rows shown are fetched.
+    q.order = Some(sort);
+    q.limit = Some(per);
+    q.offset = f.page.unwrap_or(0).saturating_mul(per);
+    let found = match with_store(&st, move |store| {
+        store.search_page(&q).map_err(|e| e.to_string())
     })
     .await
     {
-        Ok(mut h) => {
-            sort.apply(&mut h);
-            h
-        }
+        Ok(p) => p,
         Err(r) => return r,
     };
-    let total = hits.len();
-    let shown: Vec<_> = hits
-        .into_iter()
-        .skip(page.saturating_mul(per))
-        .take(per)
-        .collect();
-    let body = pages::list(&f, &shown, total, None, sees_others(&s));
+    let body = pages::list(&f, &found.hits, found.total, None, sees_others(&s));
     Html(html::page("Recordings", Some(&who(&s)), &body, &[])).into_response()
 }
 

@@ -7,7 +7,7 @@ use tlog_rs_index::audit::event::sockaddr_text;
 use tlog_rs_index::audit::show;
 use tlog_rs_index::audit::store::Trail;
 use tlog_rs_index::config::Config;
-use tlog_rs_index::store::{AccessEntry, Hit, Match, Query, RecordingInfo, State};
+use tlog_rs_index::store::{AccessEntry, Hit, Match, Query, RecordingInfo, Sort, SortKey, State};
 use tlog_rs_index::timewin::{self, short_time, Zone};
 use tlog_rs_retention::Purged;
 
@@ -17,123 +17,19 @@ pub const PER_PAGE: usize = 50;
 /// The largest `per` a URL may ask for.
 pub const MAX_PER_PAGE: usize = 500;
 
-/// A column the list sorts by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SortKey {
-    Start,
-    User,
-    Host,
-    Duration,
-}
-
-impl SortKey {
-    pub const ALL: [SortKey; 4] = [
-        SortKey::Start,
-        SortKey::User,
-        SortKey::Host,
-        SortKey::Duration,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SortKey::Start => "start",
-            SortKey::User => "user",
-            SortKey::Host => "host",
-            SortKey::Duration => "duration",
-        }
-    }
-}
-
-impl std::fmt::Display for SortKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for SortKey {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        SortKey::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| {
-                format!(
-                    "sort: unknown column {s:?} (start, user, host, duration; - for descending)"
-                )
-            })
-    }
-}
-
-/// The list's order, `sort=KEY` (ascending) or `sort=-KEY` in the URL;
-/// newest first by default.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Sort {
-    pub key: SortKey,
-    pub desc: bool,
-}
-
-impl Default for Sort {
-    fn default() -> Self {
+/// The order a click on `key`'s header asks for: the other direction of
+/// the current column; a new column starts with the newest or longest
+/// first, names from A.
+fn clicked(sort: Sort, key: SortKey) -> Sort {
+    if key == sort.key {
         Sort {
-            key: SortKey::Start,
-            desc: true,
+            key,
+            desc: !sort.desc,
         }
-    }
-}
-
-impl std::fmt::Display for Sort {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}{}", if self.desc { "-" } else { "" }, self.key)
-    }
-}
-
-impl std::str::FromStr for Sort {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let (desc, key) = match s.strip_prefix('-') {
-            Some(k) => (true, k),
-            None => (false, s),
-        };
-        Ok(Sort {
-            key: key.parse()?,
-            desc,
-        })
-    }
-}
-
-impl Sort {
-    /// Sort `hits`; ties by start, host and recording, so pages are stable.
-    pub fn apply(self, hits: &mut [Hit]) {
-        hits.sort_by(|a, b| {
-            let o = match self.key {
-                SortKey::Start => a.start_ms.cmp(&b.start_ms),
-                SortKey::User => a.user.cmp(&b.user),
-                SortKey::Host => a.host.cmp(&b.host),
-                SortKey::Duration => (a.end_ms - a.start_ms).cmp(&(b.end_ms - b.start_ms)),
-            }
-            .then_with(|| (a.start_ms, &a.host, &a.rec).cmp(&(b.start_ms, &b.host, &b.rec)));
-            if self.desc {
-                o.reverse()
-            } else {
-                o
-            }
-        });
-    }
-
-    /// The order a click on `key`'s header asks for: the other direction
-    /// of the current column; a new column starts with the newest or
-    /// longest first, names from A.
-    fn clicked(self, key: SortKey) -> Sort {
-        if key == self.key {
-            Sort {
-                key,
-                desc: !self.desc,
-            }
-        } else {
-            Sort {
-                key,
-                desc: matches!(key, SortKey::Start | SortKey::Duration),
-            }
+    } else {
+        Sort {
+            key,
+            desc: matches!(key, SortKey::Start | SortKey::Duration),
         }
     }
 }
@@ -327,7 +223,7 @@ pub fn list(f: &Filters, hits: &[Hit], total: usize, err: Option<&str>, auditor:
         };
         format!(
             "<th{cls}><a data-sort=\"{key}\" href=\"{}\">{label}{arrow}</a></th>",
-            esc(&f.href_sorted(0, sort.clicked(key)))
+            esc(&f.href_sorted(0, clicked(sort, key)))
         )
     };
     let _ = write!(
@@ -823,9 +719,9 @@ mod tests {
         };
         assert_eq!(f.href(1), "/?user=x&sort=user&per=2&page=1");
         let s = f.order().unwrap().0;
-        assert_eq!(s.clicked(SortKey::User).to_string(), "-user");
-        assert_eq!(s.clicked(SortKey::Duration).to_string(), "-duration");
-        assert_eq!(s.clicked(SortKey::Host).to_string(), "host");
+        assert_eq!(clicked(s, SortKey::User).to_string(), "-user");
+        assert_eq!(clicked(s, SortKey::Duration).to_string(), "-duration");
+        assert_eq!(clicked(s, SortKey::Host).to_string(), "host");
         assert_eq!(f.href_sorted(0, Sort::default()), "/?user=x&per=2");
     }
 }

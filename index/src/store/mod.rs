@@ -6,8 +6,11 @@ use std::fmt;
 use crate::config::DbSpec;
 use crate::derive::Derived;
 
+mod order;
 pub mod postgres;
 pub mod sqlite;
+
+pub use order::{Page, Sort, SortKey};
 
 #[derive(Debug)]
 pub struct StoreError(pub String);
@@ -142,7 +145,11 @@ pub struct Query {
     pub text: Option<String>,
     pub command: Option<String>,
     pub incomplete: bool,
+    /// The order of the hits; None: by start, host and rec, ascending.
+    pub order: Option<Sort>,
+    /// At most this many hits, after skipping `offset` (in `order`).
     pub limit: Option<usize>,
+    pub offset: usize,
     /// What the asker may see (`tlog-rs web`); None: everything.
     pub scope: Option<Scope>,
 }
@@ -259,6 +266,9 @@ pub trait Store {
     /// Store the statistics and state, and add what `d` still holds.
     fn store_derived(&mut self, rec: i64, d: &Derived) -> Result<()>;
     fn search(&mut self, q: &Query) -> Result<Vec<Hit>>;
+    /// The hits of `q` (its order and window) and the number of all its
+    /// hits, for paging.
+    fn search_page(&mut self, q: &Query) -> Result<Page>;
     fn keyframes(&mut self, host: &str, rec: &str) -> Result<Vec<Keyframe>>;
     /// The audit events and their correlation (index/src/audit/store.rs).
     fn audit(&mut self) -> Result<&mut dyn crate::audit::store::AuditStore> {

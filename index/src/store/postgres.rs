@@ -13,9 +13,10 @@ use std::collections::{HashMap, HashSet};
 use postgres::types::ToSql;
 use postgres::{Client, NoTls, Statement};
 
+use super::order::{limit_sql, Window};
 use super::{
     snippet, AccessEntry, Added, EventInfo, FileCursor, Hit, Hold, Keyframe, Match, MessageRef,
-    Query, RecordingInfo, Result, RetentionRow, State, Store, StoreError,
+    Page, Query, RecordingInfo, Result, RetentionRow, State, Store, StoreError,
 };
 use crate::derive::Derived;
 
@@ -345,6 +346,207 @@ fn hit_row(r: &postgres::Row) -> Hit {
         end_ms: r.get::<_, Option<i64>>(6).unwrap_or(start),
         state: state.parse().unwrap_or(State::Incomplete),
         matches: vec![],
+    }
+}
+
+impl Postgres {
+    /// The hits of `q` in its order and window, and with `count` how many
+    /// there are in all.
+    fn find(&mut self, q: &Query, count: bool) -> Result<Page> {
+        let mut sql = String::from(
+            "SELECT r.key, r.rec, r.host, COALESCE(r.user_name, ''), r.service, r.start_ms, r.end_ms, r.state
+             FROM recordings r WHERE r.start_ms IS NOT NULL",
+        );
+        let mut args: Vec<Box<dyn ToSql + Sync>> = Vec::new();
+        fn arg(
+            args: &mut Vec<Box<dyn ToSql + Sync>>,
+            sql: &mut String,
+            frag: &str,
+            v: Box<dyn ToSql + Sync>,
+        ) {
+            args.push(v);
+            sql.push_str(&frag.replace('?', &format!("${}", args.len())));
+        }
+        let s = |v: &str| -> Box<dyn ToSql + Sync> { Box::new(t(v).into_owned()) };
+        let list = |v: &[String]| -> Box<dyn ToSql + Sync> {
+            Box::new(v.iter().map(|x| t(x).into_owned()).collect::<Vec<_>>())
+        };
+        if let Some(u) = &q.user {
+            arg(&mut args, &mut sql, " AND r.user_name = ?", s(u));
+        }
+        if let Some(h) = &q.host {
+            arg(&mut args, &mut sql, " AND (r.host = ? OR r.fqdn = ?)", s(h));
+        }
+        if let Some(v) = &q.service {
+            arg(&mut args, &mut sql, " AND r.service = ?", s(v));
+        }
+        if let Some(g) = &q.group {
+            arg(
+                &mut args,
+                &mut sql,
+                " AND EXISTS (SELECT 1 FROM rec_groups g WHERE g.rec_key = r.key AND g.grp = ?)",
+                s(g),
+            );
+        }
+        if let Some(hosts) = &q.hosts {
+            arg(
+                &mut args,
+                &mut sql,
+                " AND (r.host = ANY(?) OR r.fqdn = ANY(?))",
+                list(hosts),
+            );
+        }
+        if let Some((groups, services)) = &q.admin {
+            arg(
+                &mut args,
+                &mut sql,
+                " AND (r.uid = 0 OR (r.uid IS NULL AND r.user_name = 'root')
+                   OR EXISTS (SELECT 1 FROM rec_groups g WHERE g.rec_key = r.key AND g.grp = ANY(?))",
+                list(groups),
+            );
+            arg(
+                &mut args,
+                &mut sql,
+                " OR r.service = ANY(?))",
+                list(services),
+            );
+        }
+        if let Some(v) = q.since {
+            arg(&mut args, &mut sql, " AND r.end_ms > ?", Box::new(v));
+        }
+        if let Some(v) = q.until {
+            arg(&mut args, &mut sql, " AND r.start_ms < ?", Box::new(v));
+        }
+        if q.incomplete {
+            sql.push_str(" AND r.state <> 'complete'");
+        }
+        if let Some(sc) = &q.scope {
+            // Scope::allows in SQL; an absent part matches nothing.
+            let u: Box<dyn ToSql + Sync> = Box::new(sc.user.as_deref().map(|u| t(u).into_owned()));
+            arg(&mut args, &mut sql, " AND (r.user_name = ?", u);
+            arg(
+                &mut args,
+                &mut sql,
+                " OR r.host = ANY(?) OR r.fqdn = ANY(?)",
+                list(&sc.hosts),
+            );
+            arg(
+                &mut args,
+                &mut sql,
+                " OR EXISTS (SELECT 1 FROM rec_groups g WHERE g.rec_key = r.key AND g.grp = ANY(?)))",
+                list(&sc.groups),
+            );
+        }
+        // Candidates from the trigram index; ILIKE may fold more than
+        // ASCII (by the database's locale), so matches are checked below.
+        let pattern = q.text.as_deref().map(like_pattern);
+        if let Some(p) = &pattern {
+            arg(
+                &mut args,
+                &mut sql,
+                " AND r.key IN (SELECT c.rec_key FROM text_chunks c WHERE c.body ILIKE ?)",
+                Box::new(p.clone()),
+            );
+        }
+        let cmd_pattern = q.command.as_deref().map(like_pattern);
+        if let Some(p) = &cmd_pattern {
+            arg(
+                &mut args,
+                &mut sql,
+                " AND EXISTS (SELECT 1 FROM commands m WHERE m.rec_key = r.key AND m.text ILIKE ?)",
+                Box::new(p.clone()),
+            );
+        }
+        // Text and commands are checked below: count and window after.
+        let verified = q.text.is_some() || q.command.is_some();
+        let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|b| b.as_ref()).collect();
+        let total = match (count, verified) {
+            (true, false) => {
+                let n: i64 = self
+                    .c
+                    .query_one(&format!("SELECT COUNT(*) FROM ({sql}) AS c"), &params)
+                    .pg()?
+                    .get(0);
+                Some(n as usize)
+            }
+            _ => None,
+        };
+        sql.push_str(" ORDER BY ");
+        sql.push_str(&match q.order {
+            // Names by bytes, as SQLite and Rust, whatever the locale.
+            Some(o) => o.sql(
+                "COALESCE(r.user_name, '')",
+                "r.host",
+                "r.rec",
+                " COLLATE \"C\"",
+            ),
+            None => "r.start_ms, r.host, r.rec".into(),
+        });
+        if !verified {
+            sql.push_str(&limit_sql(q.limit, q.offset));
+        }
+        let hits: Vec<(i64, Hit)> = self
+            .c
+            .query(&sql, &params)
+            .pg()?
+            .iter()
+            .map(|r| (r.get(0), hit_row(r)))
+            .collect();
+        let mut win = Window::new(q, verified, count);
+        for (key, mut hit) in hits {
+            if win.done() {
+                break;
+            }
+            if let (Some(text), Some(p)) = (&q.text, &pattern) {
+                let needle = text.to_ascii_lowercase();
+                let rows = self.rows(
+                    "SELECT t_ms, body FROM text_chunks WHERE rec_key = $1 AND body ILIKE $2 ORDER BY t_ms",
+                    &[&key, p],
+                )?;
+                for row in rows {
+                    let body: String = row.get(1);
+                    // ASCII lowercasing keeps byte offsets (as SQLite).
+                    if let Some(pos) = body.to_ascii_lowercase().find(&needle) {
+                        hit.matches.push(Match {
+                            offset_ms: row.get(0),
+                            snippet: snippet(&body, pos, needle.len()),
+                        });
+                        if hit.matches.len() >= 20 {
+                            break;
+                        }
+                    }
+                }
+                if hit.matches.is_empty() {
+                    continue;
+                }
+            }
+            if let (Some(cmd), Some(p)) = (&q.command, &cmd_pattern) {
+                let needle = cmd.to_ascii_lowercase();
+                let rows = self.rows(
+                    "SELECT t_ms, text FROM commands WHERE rec_key = $1 AND text ILIKE $2 ORDER BY t_ms",
+                    &[&key, p],
+                )?;
+                let before = hit.matches.len();
+                for row in rows {
+                    let text: String = row.get(1);
+                    if text.to_ascii_lowercase().contains(&needle) {
+                        hit.matches.push(Match {
+                            offset_ms: row.get(0),
+                            snippet: text,
+                        });
+                        if hit.matches.len() - before >= 20 {
+                            break;
+                        }
+                    }
+                }
+                if hit.matches.len() == before {
+                    continue;
+                }
+            }
+            hit.matches.sort_by_key(|m| m.offset_ms);
+            win.push(hit);
+        }
+        Ok(win.page(total))
     }
 }
 
@@ -698,178 +900,11 @@ impl Store for Postgres {
     }
 
     fn search(&mut self, q: &Query) -> Result<Vec<Hit>> {
-        let mut sql = String::from(
-            "SELECT r.key, r.rec, r.host, COALESCE(r.user_name, ''), r.service, r.start_ms, r.end_ms, r.state
-             FROM recordings r WHERE r.start_ms IS NOT NULL",
-        );
-        let mut args: Vec<Box<dyn ToSql + Sync>> = Vec::new();
-        fn arg(
-            args: &mut Vec<Box<dyn ToSql + Sync>>,
-            sql: &mut String,
-            frag: &str,
-            v: Box<dyn ToSql + Sync>,
-        ) {
-            args.push(v);
-            sql.push_str(&frag.replace('?', &format!("${}", args.len())));
-        }
-        let s = |v: &str| -> Box<dyn ToSql + Sync> { Box::new(t(v).into_owned()) };
-        let list = |v: &[String]| -> Box<dyn ToSql + Sync> {
-            Box::new(v.iter().map(|x| t(x).into_owned()).collect::<Vec<_>>())
-        };
-        if let Some(u) = &q.user {
-            arg(&mut args, &mut sql, " AND r.user_name = ?", s(u));
-        }
-        if let Some(h) = &q.host {
-            arg(&mut args, &mut sql, " AND (r.host = ? OR r.fqdn = ?)", s(h));
-        }
-        if let Some(v) = &q.service {
-            arg(&mut args, &mut sql, " AND r.service = ?", s(v));
-        }
-        if let Some(g) = &q.group {
-            arg(
-                &mut args,
-                &mut sql,
-                " AND EXISTS (SELECT 1 FROM rec_groups g WHERE g.rec_key = r.key AND g.grp = ?)",
-                s(g),
-            );
-        }
-        if let Some(hosts) = &q.hosts {
-            arg(
-                &mut args,
-                &mut sql,
-                " AND (r.host = ANY(?) OR r.fqdn = ANY(?))",
-                list(hosts),
-            );
-        }
-        if let Some((groups, services)) = &q.admin {
-            arg(
-                &mut args,
-                &mut sql,
-                " AND (r.uid = 0 OR (r.uid IS NULL AND r.user_name = 'root')
-                   OR EXISTS (SELECT 1 FROM rec_groups g WHERE g.rec_key = r.key AND g.grp = ANY(?))",
-                list(groups),
-            );
-            arg(
-                &mut args,
-                &mut sql,
-                " OR r.service = ANY(?))",
-                list(services),
-            );
-        }
-        if let Some(v) = q.since {
-            arg(&mut args, &mut sql, " AND r.end_ms > ?", Box::new(v));
-        }
-        if let Some(v) = q.until {
-            arg(&mut args, &mut sql, " AND r.start_ms < ?", Box::new(v));
-        }
-        if q.incomplete {
-            sql.push_str(" AND r.state <> 'complete'");
-        }
-        if let Some(sc) = &q.scope {
-            // Scope::allows in SQL; an absent part matches nothing.
-            let u: Box<dyn ToSql + Sync> = Box::new(sc.user.as_deref().map(|u| t(u).into_owned()));
-            arg(&mut args, &mut sql, " AND (r.user_name = ?", u);
-            arg(
-                &mut args,
-                &mut sql,
-                " OR r.host = ANY(?) OR r.fqdn = ANY(?)",
-                list(&sc.hosts),
-            );
-            arg(
-                &mut args,
-                &mut sql,
-                " OR EXISTS (SELECT 1 FROM rec_groups g WHERE g.rec_key = r.key AND g.grp = ANY(?)))",
-                list(&sc.groups),
-            );
-        }
-        // Candidates from the trigram index; ILIKE may fold more than
-        // ASCII (by the database's locale), so matches are checked below.
-        let pattern = q.text.as_deref().map(like_pattern);
-        if let Some(p) = &pattern {
-            arg(
-                &mut args,
-                &mut sql,
-                " AND r.key IN (SELECT c.rec_key FROM text_chunks c WHERE c.body ILIKE ?)",
-                Box::new(p.clone()),
-            );
-        }
-        let cmd_pattern = q.command.as_deref().map(like_pattern);
-        if let Some(p) = &cmd_pattern {
-            arg(
-                &mut args,
-                &mut sql,
-                " AND EXISTS (SELECT 1 FROM commands m WHERE m.rec_key = r.key AND m.text ILIKE ?)",
-                Box::new(p.clone()),
-            );
-        }
-        sql.push_str(" ORDER BY r.start_ms, r.host, r.rec");
-        let verified = q.text.is_some() || q.command.is_some();
-        if let (Some(l), false) = (q.limit, verified) {
-            sql.push_str(&format!(" LIMIT {l}"));
-        }
-        let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|b| b.as_ref()).collect();
-        let hits: Vec<(i64, Hit)> = self
-            .c
-            .query(&sql, &params)
-            .pg()?
-            .iter()
-            .map(|r| (r.get(0), hit_row(r)))
-            .collect();
-        let mut kept = Vec::new();
-        for (key, mut hit) in hits {
-            if q.limit.is_some_and(|l| kept.len() >= l) {
-                break;
-            }
-            if let (Some(text), Some(p)) = (&q.text, &pattern) {
-                let needle = text.to_ascii_lowercase();
-                let rows = self.rows(
-                    "SELECT t_ms, body FROM text_chunks WHERE rec_key = $1 AND body ILIKE $2 ORDER BY t_ms",
-                    &[&key, p],
-                )?;
-                for row in rows {
-                    let body: String = row.get(1);
-                    // ASCII lowercasing keeps byte offsets (as SQLite).
-                    if let Some(pos) = body.to_ascii_lowercase().find(&needle) {
-                        hit.matches.push(Match {
-                            offset_ms: row.get(0),
-                            snippet: snippet(&body, pos, needle.len()),
-                        });
-                        if hit.matches.len() >= 20 {
-                            break;
-                        }
-                    }
-                }
-                if hit.matches.is_empty() {
-                    continue;
-                }
-            }
-            if let (Some(cmd), Some(p)) = (&q.command, &cmd_pattern) {
-                let needle = cmd.to_ascii_lowercase();
-                let rows = self.rows(
-                    "SELECT t_ms, text FROM commands WHERE rec_key = $1 AND text ILIKE $2 ORDER BY t_ms",
-                    &[&key, p],
-                )?;
-                let before = hit.matches.len();
-                for row in rows {
-                    let text: String = row.get(1);
-                    if text.to_ascii_lowercase().contains(&needle) {
-                        hit.matches.push(Match {
-                            offset_ms: row.get(0),
-                            snippet: text,
-                        });
-                        if hit.matches.len() - before >= 20 {
-                            break;
-                        }
-                    }
-                }
-                if hit.matches.len() == before {
-                    continue;
-                }
-            }
-            hit.matches.sort_by_key(|m| m.offset_ms);
-            kept.push(hit);
-        }
-        Ok(kept)
+        Ok(self.find(q, false)?.hits)
+    }
+
+    fn search_page(&mut self, q: &Query) -> Result<Page> {
+        self.find(q, true)
     }
 
     fn keyframes(&mut self, host: &str, rec: &str) -> Result<Vec<Keyframe>> {

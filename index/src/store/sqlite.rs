@@ -7,9 +7,10 @@ use std::path::Path;
 
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, ToSql};
 
+use super::order::{limit_sql, Window};
 use super::{
     snippet, AccessEntry, Added, EventInfo, FileCursor, Hit, Hold, Keyframe, Match, MessageRef,
-    Query, RecordingInfo, Result, RetentionRow, State, Store, StoreError,
+    Page, Query, RecordingInfo, Result, RetentionRow, State, Store, StoreError,
 };
 use crate::derive::Derived;
 
@@ -161,6 +162,217 @@ fn inflate(z: &[u8]) -> String {
     match miniz_oxide::inflate::decompress_to_vec_with_limit(z, 64 << 20) {
         Ok(b) => String::from_utf8_lossy(&b).into_owned(),
         Err(_) => String::new(),
+    }
+}
+
+impl Sqlite {
+    /// The hits of `q` in its order and window, and with `count` how many
+    /// there are in all.
+    fn find(&mut self, q: &Query, count: bool) -> Result<Page> {
+        let mut sql = String::from(
+            "SELECT r.key, r.rec, r.host, COALESCE(r.user, ''), r.service, r.start_ms, r.end_ms, r.state
+             FROM recordings r WHERE r.start_ms IS NOT NULL",
+        );
+        let mut args: Vec<Box<dyn ToSql>> = Vec::new();
+        fn arg(args: &mut Vec<Box<dyn ToSql>>, sql: &mut String, frag: &str, v: Box<dyn ToSql>) {
+            args.push(v);
+            sql.push_str(&frag.replace('?', &format!("?{}", args.len())));
+        }
+        if let Some(u) = &q.user {
+            arg(&mut args, &mut sql, " AND r.user = ?", Box::new(u.clone()));
+        }
+        if let Some(h) = &q.host {
+            arg(
+                &mut args,
+                &mut sql,
+                " AND (r.host = ? OR r.fqdn = ?)",
+                Box::new(h.clone()),
+            );
+        }
+        if let Some(s) = &q.service {
+            arg(
+                &mut args,
+                &mut sql,
+                " AND r.service = ?",
+                Box::new(s.clone()),
+            );
+        }
+        if let Some(g) = &q.group {
+            arg(
+                &mut args,
+                &mut sql,
+                " AND EXISTS (SELECT 1 FROM rec_groups g WHERE g.rec_key = r.key AND g.grp = ?)",
+                Box::new(g.clone()),
+            );
+        }
+        if let Some(hosts) = &q.hosts {
+            let list = serde_json::to_string(hosts).expect("strings serialise");
+            arg(
+                &mut args,
+                &mut sql,
+                " AND (r.host IN (SELECT value FROM json_each(?)) OR r.fqdn IN (SELECT value FROM json_each(?)))",
+                Box::new(list),
+            );
+        }
+        if let Some((groups, services)) = &q.admin {
+            let g = serde_json::to_string(groups).expect("strings serialise");
+            let s = serde_json::to_string(services).expect("strings serialise");
+            arg(
+                &mut args,
+                &mut sql,
+                " AND (r.uid = 0 OR (r.uid IS NULL AND r.user = 'root')
+                   OR EXISTS (SELECT 1 FROM rec_groups g WHERE g.rec_key = r.key AND g.grp IN (SELECT value FROM json_each(?)))",
+                Box::new(g),
+            );
+            arg(
+                &mut args,
+                &mut sql,
+                " OR r.service IN (SELECT value FROM json_each(?)))",
+                Box::new(s),
+            );
+        }
+        if let Some(s) = q.since {
+            arg(&mut args, &mut sql, " AND r.end_ms > ?", Box::new(s));
+        }
+        if let Some(u) = q.until {
+            arg(&mut args, &mut sql, " AND r.start_ms < ?", Box::new(u));
+        }
+        if q.incomplete {
+            sql.push_str(" AND r.state <> 'complete'");
+        }
+        if let Some(sc) = &q.scope {
+            // Scope::allows in SQL; an absent part matches nothing.
+            arg(
+                &mut args,
+                &mut sql,
+                " AND (r.user = ?",
+                Box::new(sc.user.clone()),
+            );
+            arg(
+                &mut args,
+                &mut sql,
+                " OR r.host IN (SELECT value FROM json_each(?)) OR r.fqdn IN (SELECT value FROM json_each(?))",
+                Box::new(serde_json::to_string(&sc.hosts).expect("strings serialise")),
+            );
+            arg(
+                &mut args,
+                &mut sql,
+                " OR EXISTS (SELECT 1 FROM rec_groups g WHERE g.rec_key = r.key AND g.grp IN (SELECT value FROM json_each(?))))",
+                Box::new(serde_json::to_string(&sc.groups).expect("strings serialise")),
+            );
+        }
+        // Text: recordings with candidate chunks (every trigram of the
+        // phrase, from the index alone); the text is checked below.
+        let trigrams = q.text.as_deref().and_then(trigram_query);
+        if let Some(tq) = &trigrams {
+            arg(
+                &mut args,
+                &mut sql,
+                " AND r.key IN (SELECT c.rec_key FROM text_chunks c WHERE c.id IN (SELECT rowid FROM text_fts WHERE text_fts MATCH ?))",
+                Box::new(tq.clone()),
+            );
+        }
+        if let Some(t) = &q.command {
+            arg(
+                &mut args,
+                &mut sql,
+                " AND EXISTS (SELECT 1 FROM commands m WHERE m.rec_key = r.key AND instr(lower(m.text), lower(?)) > 0)",
+                Box::new(t.clone()),
+            );
+        }
+        // The text is checked below: count and window after the check.
+        let verified = q.text.is_some();
+        let total = match (count, verified) {
+            (true, false) => {
+                let mut st = self.c.prepare(&format!("SELECT COUNT(*) FROM ({sql})"))?;
+                let n: i64 = st
+                    .query_row(params_from_iter(args.iter().map(|b| b.as_ref())), |r| {
+                        r.get(0)
+                    })?;
+                Some(n as usize)
+            }
+            _ => None,
+        };
+        sql.push_str(" ORDER BY ");
+        sql.push_str(&match q.order {
+            Some(o) => o.sql("COALESCE(r.user, '')", "r.host", "r.rec", ""),
+            None => "r.start_ms, r.host, r.rec".into(),
+        });
+        if !verified {
+            sql.push_str(&limit_sql(q.limit, q.offset));
+        }
+        let hits: Vec<(i64, Hit)> = {
+            let mut st = self.c.prepare(&sql)?;
+            let rows = st.query_map(params_from_iter(args.iter().map(|b| b.as_ref())), |r| {
+                let state: String = r.get(7)?;
+                let start: i64 = r.get(5)?;
+                Ok((
+                    r.get(0)?,
+                    Hit {
+                        rec: r.get(1)?,
+                        host: r.get(2)?,
+                        user: r.get(3)?,
+                        service: r.get(4)?,
+                        start_ms: start,
+                        end_ms: r.get::<_, Option<i64>>(6)?.unwrap_or(start),
+                        state: state.parse().unwrap_or(State::Incomplete),
+                        matches: vec![],
+                    },
+                ))
+            })?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()?
+        };
+        let mut win = Window::new(q, verified, count);
+        for (key, mut hit) in hits {
+            if win.done() {
+                break;
+            }
+            if let Some(t) = &q.text {
+                let sql = if trigrams.is_some() {
+                    "SELECT t_ms, zbody FROM text_chunks WHERE rec_key = ?1 AND id IN (SELECT rowid FROM text_fts WHERE text_fts MATCH ?2) ORDER BY t_ms"
+                } else {
+                    "SELECT t_ms, zbody FROM text_chunks WHERE rec_key = ?1 AND ?2 IS NULL ORDER BY t_ms"
+                };
+                let mut st = self.c.prepare_cached(sql)?;
+                let mut rows = st.query(params![key, trigrams])?;
+                let needle = t.to_ascii_lowercase();
+                while let Some(row) = rows.next()? {
+                    let body = inflate(&row.get::<_, Vec<u8>>(1)?);
+                    // ASCII lowercasing keeps byte offsets, so the position
+                    // found serves the original text.
+                    if let Some(pos) = body.to_ascii_lowercase().find(&needle) {
+                        hit.matches.push(Match {
+                            offset_ms: row.get(0)?,
+                            snippet: snippet(&body, pos, needle.len()),
+                        });
+                        if hit.matches.len() >= 20 {
+                            break;
+                        }
+                    }
+                }
+                if hit.matches.is_empty() {
+                    continue;
+                }
+            }
+            if let Some(t) = &q.command {
+                let mut st = self.c.prepare_cached(
+                    "SELECT t_ms, text FROM commands WHERE rec_key = ?1 AND instr(lower(text), lower(?2)) > 0 ORDER BY t_ms LIMIT 20",
+                )?;
+                let rows = st.query_map(params![key, t], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                })?;
+                for row in rows {
+                    let (t_ms, text) = row?;
+                    hit.matches.push(Match {
+                        offset_ms: t_ms,
+                        snippet: text,
+                    });
+                }
+            }
+            hit.matches.sort_by_key(|m| m.offset_ms);
+            win.push(hit);
+        }
+        Ok(win.page(total))
     }
 }
 
@@ -507,195 +719,12 @@ impl Store for Sqlite {
     }
 
     fn search(&mut self, q: &Query) -> Result<Vec<Hit>> {
-        let mut sql = String::from(
-            "SELECT r.key, r.rec, r.host, COALESCE(r.user, ''), r.service, r.start_ms, r.end_ms, r.state
-             FROM recordings r WHERE r.start_ms IS NOT NULL",
-        );
-        let mut args: Vec<Box<dyn ToSql>> = Vec::new();
-        fn arg(args: &mut Vec<Box<dyn ToSql>>, sql: &mut String, frag: &str, v: Box<dyn ToSql>) {
-            args.push(v);
-            sql.push_str(&frag.replace('?', &format!("?{}", args.len())));
-        }
-        if let Some(u) = &q.user {
-            arg(&mut args, &mut sql, " AND r.user = ?", Box::new(u.clone()));
-        }
-        if let Some(h) = &q.host {
-            arg(
-                &mut args,
-                &mut sql,
-                " AND (r.host = ? OR r.fqdn = ?)",
-                Box::new(h.clone()),
-            );
-        }
-        if let Some(s) = &q.service {
-            arg(
-                &mut args,
-                &mut sql,
-                " AND r.service = ?",
-                Box::new(s.clone()),
-            );
-        }
-        if let Some(g) = &q.group {
-            arg(
-                &mut args,
-                &mut sql,
-                " AND EXISTS (SELECT 1 FROM rec_groups g WHERE g.rec_key = r.key AND g.grp = ?)",
-                Box::new(g.clone()),
-            );
-        }
-        if let Some(hosts) = &q.hosts {
-            let list = serde_json::to_string(hosts).expect("strings serialise");
-            arg(
-                &mut args,
-                &mut sql,
-                " AND (r.host IN (SELECT value FROM json_each(?)) OR r.fqdn IN (SELECT value FROM json_each(?)))",
-                Box::new(list),
-            );
-        }
-        if let Some((groups, services)) = &q.admin {
-            let g = serde_json::to_string(groups).expect("strings serialise");
-            let s = serde_json::to_string(services).expect("strings serialise");
-            arg(
-                &mut args,
-                &mut sql,
-                " AND (r.uid = 0 OR (r.uid IS NULL AND r.user = 'root')
-                   OR EXISTS (SELECT 1 FROM rec_groups g WHERE g.rec_key = r.key AND g.grp IN (SELECT value FROM json_each(?)))",
-                Box::new(g),
-            );
-            arg(
-                &mut args,
-                &mut sql,
-                " OR r.service IN (SELECT value FROM json_each(?)))",
-                Box::new(s),
-            );
-        }
-        if let Some(s) = q.since {
-            arg(&mut args, &mut sql, " AND r.end_ms > ?", Box::new(s));
-        }
-        if let Some(u) = q.until {
-            arg(&mut args, &mut sql, " AND r.start_ms < ?", Box::new(u));
-        }
-        if q.incomplete {
-            sql.push_str(" AND r.state <> 'complete'");
-        }
-        if let Some(sc) = &q.scope {
-            // Scope::allows in SQL; an absent part matches nothing.
-            arg(
-                &mut args,
-                &mut sql,
-                " AND (r.user = ?",
-                Box::new(sc.user.clone()),
-            );
-            arg(
-                &mut args,
-                &mut sql,
-                " OR r.host IN (SELECT value FROM json_each(?)) OR r.fqdn IN (SELECT value FROM json_each(?))",
-                Box::new(serde_json::to_string(&sc.hosts).expect("strings serialise")),
-            );
-            arg(
-                &mut args,
-                &mut sql,
-                " OR EXISTS (SELECT 1 FROM rec_groups g WHERE g.rec_key = r.key AND g.grp IN (SELECT value FROM json_each(?))))",
-                Box::new(serde_json::to_string(&sc.groups).expect("strings serialise")),
-            );
-        }
-        // Text: recordings with candidate chunks (every trigram of the
-        // phrase, from the index alone); the text is checked below.
-        let trigrams = q.text.as_deref().and_then(trigram_query);
-        if let Some(tq) = &trigrams {
-            arg(
-                &mut args,
-                &mut sql,
-                " AND r.key IN (SELECT c.rec_key FROM text_chunks c WHERE c.id IN (SELECT rowid FROM text_fts WHERE text_fts MATCH ?))",
-                Box::new(tq.clone()),
-            );
-        }
-        if let Some(t) = &q.command {
-            arg(
-                &mut args,
-                &mut sql,
-                " AND EXISTS (SELECT 1 FROM commands m WHERE m.rec_key = r.key AND instr(lower(m.text), lower(?)) > 0)",
-                Box::new(t.clone()),
-            );
-        }
-        sql.push_str(" ORDER BY r.start_ms, r.host, r.rec");
-        if let (Some(l), None) = (q.limit, &q.text) {
-            sql.push_str(&format!(" LIMIT {l}"));
-        }
-        let hits: Vec<(i64, Hit)> = {
-            let mut st = self.c.prepare(&sql)?;
-            let rows = st.query_map(params_from_iter(args.iter().map(|b| b.as_ref())), |r| {
-                let state: String = r.get(7)?;
-                let start: i64 = r.get(5)?;
-                Ok((
-                    r.get(0)?,
-                    Hit {
-                        rec: r.get(1)?,
-                        host: r.get(2)?,
-                        user: r.get(3)?,
-                        service: r.get(4)?,
-                        start_ms: start,
-                        end_ms: r.get::<_, Option<i64>>(6)?.unwrap_or(start),
-                        state: state.parse().unwrap_or(State::Incomplete),
-                        matches: vec![],
-                    },
-                ))
-            })?;
-            rows.collect::<rusqlite::Result<Vec<_>>>()?
-        };
-        let mut kept = Vec::new();
-        for (key, mut hit) in hits {
-            if q.limit.is_some_and(|l| kept.len() >= l) {
-                break;
-            }
-            if let Some(t) = &q.text {
-                let sql = if trigrams.is_some() {
-                    "SELECT t_ms, zbody FROM text_chunks WHERE rec_key = ?1 AND id IN (SELECT rowid FROM text_fts WHERE text_fts MATCH ?2) ORDER BY t_ms"
-                } else {
-                    "SELECT t_ms, zbody FROM text_chunks WHERE rec_key = ?1 AND ?2 IS NULL ORDER BY t_ms"
-                };
-                let mut st = self.c.prepare_cached(sql)?;
-                let mut rows = st.query(params![key, trigrams])?;
-                let needle = t.to_ascii_lowercase();
-                while let Some(row) = rows.next()? {
-                    let body = inflate(&row.get::<_, Vec<u8>>(1)?);
-                    // ASCII lowercasing keeps byte offsets, so the position
-                    // found serves the original text.
-                    if let Some(pos) = body.to_ascii_lowercase().find(&needle) {
-                        hit.matches.push(Match {
-                            offset_ms: row.get(0)?,
-                            snippet: snippet(&body, pos, needle.len()),
-                        });
-                        if hit.matches.len() >= 20 {
-                            break;
-                        }
-                    }
-                }
-                if hit.matches.is_empty() {
-                    continue;
-                }
-            }
-            if let Some(t) = &q.command {
-                let mut st = self.c.prepare_cached(
-                    "SELECT t_ms, text FROM commands WHERE rec_key = ?1 AND instr(lower(text), lower(?2)) > 0 ORDER BY t_ms LIMIT 20",
-                )?;
-                let rows = st.query_map(params![key, t], |r| {
-                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-                })?;
-                for row in rows {
-                    let (t_ms, text) = row?;
-                    hit.matches.push(Match {
-                        offset_ms: t_ms,
-                        snippet: text,
-                    });
-                }
-            }
-            hit.matches.sort_by_key(|m| m.offset_ms);
-            kept.push(hit);
-        }
-        Ok(kept)
+        Ok(self.find(q, false)?.hits)
     }
 
+    fn search_page(&mut self, q: &Query) -> Result<Page> {
+        self.find(q, true)
+    }
     fn audit(&mut self) -> Result<&mut dyn crate::audit::store::AuditStore> {
         Ok(self)
     }
