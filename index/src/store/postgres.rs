@@ -197,7 +197,14 @@ fn connect(url: &str) -> Result<Client> {
     let bad = |m: String| StoreError(format!("--db: PostgreSQL URL: {m}"));
     let (url, mode, root) = split_tls(url).map_err(bad)?;
     let mut cfg: postgres::Config = url.parse().map_err(|e| bad(format!("{e}")))?;
-    if mode == SslMode::Disable {
+    // libpq ignores sslmode on unix sockets: no TLS there, and no loading
+    // of the system's CA store (tens of ms per command).
+    let unix_only = !cfg.get_hosts().is_empty()
+        && cfg
+            .get_hosts()
+            .iter()
+            .all(|h| matches!(h, postgres::config::Host::Unix(_)));
+    if mode == SslMode::Disable || unix_only {
         cfg.ssl_mode(postgres::config::SslMode::Disable);
         return cfg.connect(NoTls).pg();
     }
@@ -499,8 +506,12 @@ impl Postgres {
             }
             if let (Some(text), Some(p)) = (&q.text, &pattern) {
                 let needle = text.to_ascii_lowercase();
+                // The recording's chunks first (MATERIALIZED): otherwise the
+                // planner may take the trigram index for a common word and
+                // recheck every chunk of every recording, once per hit.
                 let rows = self.rows(
-                    "SELECT t_ms, body FROM text_chunks WHERE rec_key = $1 AND body ILIKE $2 ORDER BY t_ms",
+                    "WITH c AS MATERIALIZED (SELECT t_ms, body FROM text_chunks WHERE rec_key = $1) \
+                     SELECT t_ms, body FROM c WHERE body ILIKE $2 ORDER BY t_ms",
                     &[&key, p],
                 )?;
                 for row in rows {
@@ -523,7 +534,8 @@ impl Postgres {
             if let (Some(cmd), Some(p)) = (&q.command, &cmd_pattern) {
                 let needle = cmd.to_ascii_lowercase();
                 let rows = self.rows(
-                    "SELECT t_ms, text FROM commands WHERE rec_key = $1 AND text ILIKE $2 ORDER BY t_ms",
+                    "WITH c AS MATERIALIZED (SELECT t_ms, text FROM commands WHERE rec_key = $1) \
+                     SELECT t_ms, text FROM c WHERE text ILIKE $2 ORDER BY t_ms",
                     &[&key, p],
                 )?;
                 let before = hit.matches.len();
