@@ -505,8 +505,18 @@ try {
     const r = await d.ctx.request.get(`${base}/r/${cfg.alice.host}/${cfg.alice.recs[0]}/${tail}`);
     check(`scoped auditor: out-of-scope ${tail} is 404`, r.status() === 404, `status ${r.status()}`);
   }
+  // The access log of the scope: dave's own views are there, alice's views
+  // of her (out-of-scope) recordings are not.
   const dAccess = await d.page.goto(`${base}/access`);
-  check("scoped auditor: no access log", dAccess.status() === 404, `status ${dAccess.status()}`);
+  const dLog = await d.page.textContent("main");
+  check(
+    "scoped auditor: the access log holds exactly the scope",
+    dAccess.status() === 200 &&
+      dLog.includes(cfg.scoped.hostRec) &&
+      dLog.includes(cfg.scoped.groupRec) &&
+      !cfg.alice.recs.some((r) => dLog.includes(r)),
+    `status ${dAccess.status()}: ${dLog.slice(0, 300)}`,
+  );
 
   // --- purge by a scoped auditor with the purge right ---
   const purgeUrl = (h, r) => `${base}/r/${h}/${r}/purge`;

@@ -5,6 +5,7 @@
 // Handlers hand back a ready response as the error; boxing it buys nothing.
 #![allow(clippy::result_large_err)]
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -912,16 +913,52 @@ async fn segment(
 
 // ---- access log ----
 
+/// Rows shown on the access log page, and rows read to find them for a
+/// scoped auditor.
+const ACCESS_ROWS: usize = 1000;
+const ACCESS_SCAN: usize = 20_000;
+
 async fn access_log(Extension(st): Extension<S>, headers: HeaderMap) -> Response {
     let (_, s) = match require(&st, &headers) {
         Ok(v) => v,
         Err(r) => return r,
     };
-    if !s.auditor {
+    if !sees_others(&s) {
         return not_found();
     }
-    let rows = match with_store(&st, |store| {
-        store.access_log(1000).map_err(|e| e.to_string())
+    // Scoped auditors: the rows about recordings in their scope (rows of
+    // purged recordings only full auditors see).
+    let scope = s.scope.clone();
+    let rows = match with_store(&st, move |store| {
+        let Some(scope) = scope else {
+            return store.access_log(ACCESS_ROWS).map_err(|e| e.to_string());
+        };
+        let mut seen: HashMap<(String, String), bool> = HashMap::new();
+        let mut rows = store
+            .access_log(ACCESS_SCAN)
+            .map_err(|e| e.to_string())?;
+        let mut keep = Vec::with_capacity(rows.len());
+        for r in rows.drain(..) {
+            let key = (r.host.clone(), r.rec.clone());
+            let ok = match seen.get(&key) {
+                Some(&ok) => ok,
+                None => {
+                    let ok = store
+                        .recording_info(&r.host, &r.rec)
+                        .map_err(|e| e.to_string())?
+                        .is_some_and(|i| acl::allows(Some(&scope), &i));
+                    seen.insert(key, ok);
+                    ok
+                }
+            };
+            if ok {
+                keep.push(r);
+                if keep.len() == ACCESS_ROWS {
+                    break;
+                }
+            }
+        }
+        Ok(keep)
     })
     .await
     {

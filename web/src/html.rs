@@ -58,7 +58,7 @@ pub fn page(title: &str, who: Option<&Who>, body: &str, scripts: &[&str]) -> Str
         let _ = write!(
             o,
             "<nav><a href=\"/\">Recordings</a>{}</nav><form class=\"logout\" method=\"post\" action=\"/logout\"><span id=\"whoami\">{}{}</span><input type=\"hidden\" name=\"csrf\" value=\"{}\"><button>Sign out</button></form>",
-            if w.auditor {
+            if w.auditor || w.scoped {
                 "<a href=\"/access\">Access log</a>"
             } else {
                 ""
