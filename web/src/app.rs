@@ -934,9 +934,7 @@ async fn access_log(Extension(st): Extension<S>, headers: HeaderMap) -> Response
             return store.access_log(ACCESS_ROWS).map_err(|e| e.to_string());
         };
         let mut seen: HashMap<(String, String), bool> = HashMap::new();
-        let mut rows = store
-            .access_log(ACCESS_SCAN)
-            .map_err(|e| e.to_string())?;
+        let mut rows = store.access_log(ACCESS_SCAN).map_err(|e| e.to_string())?;
         let mut keep = Vec::with_capacity(rows.len());
         for r in rows.drain(..) {
             let key = (r.host.clone(), r.rec.clone());
