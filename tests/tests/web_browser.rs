@@ -491,6 +491,7 @@ fn browser_login_list_filter_play_acl_csrf() {
     assert!(stdout.contains("ok a search hit rewinds the player to it"));
     assert!(stdout.contains("ok list: pages hold every recording once, in order"));
     assert!(stdout.contains("ok scoped auditor: a guessed URL is 404"));
+    assert!(stdout.contains("ok at 16x the recording runs ahead of the clock"));
     assert!(stdout.contains("ok scoped auditor: the access log holds exactly the scope"));
     assert!(stdout.contains("ok purge: a CSRF-less purge is rejected"));
     assert!(stdout.contains("ok purge: the button purges the recording"));

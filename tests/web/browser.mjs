@@ -156,6 +156,38 @@ try {
     { timeout: 10000 },
   );
   check("the screen after a seek shows what came before", true, "");
+
+  // --- speed (re-creates the player at the same time) ---
+  await buttons[1].click();
+  await a.page.waitForFunction((t) => Math.abs(window.tlogPlayer.getCurrentTime() - t) < 0.5, times[1], {
+    timeout: 10000,
+  });
+  await a.page.selectOption("#speed", "16");
+  const speedKept = await a.page
+    .waitForFunction(
+      (t) => window.tlogSpeed === 16 && Math.abs(window.tlogPlayer.getCurrentTime() - t) < 0.5,
+      times[1],
+      { timeout: 10000 },
+    )
+    .then(() => true, () => false);
+  check(
+    "a speed change keeps the player's time",
+    speedKept,
+    `speed ${await a.page.evaluate(() => window.tlogSpeed)}, time ${await a.page.evaluate(() =>
+      String(window.tlogPlayer.getCurrentTime()),
+    )}, want ${times[1]}`,
+  );
+  const p0 = await a.page.evaluate(() => window.tlogPlayer.getCurrentTime());
+  const w0 = Date.now();
+  await a.page.evaluate(() => window.tlogPlayer.play());
+  await a.page.waitForTimeout(400);
+  const p1 = await a.page.evaluate(() => window.tlogPlayer.getCurrentTime());
+  const wall = (Date.now() - w0) / 1000;
+  await a.page.evaluate(() => window.tlogPlayer.pause());
+  const ended = p1 >= duration - 0.1;
+  check("at 16x the recording runs ahead of the clock", ended || p1 - p0 > 2 * wall, `${p0} -> ${p1} in ${wall} s`);
+  await a.page.selectOption("#speed", "1");
+  await a.page.waitForFunction(() => window.tlogSpeed === 1, null, { timeout: 10000 });
   await a.page.evaluate(() => window.tlogPlayer.seek(0));
   await a.page.evaluate(() => window.tlogPlayer.play());
   await a.page.waitForFunction(

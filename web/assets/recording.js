@@ -1,4 +1,5 @@
-// The recording page: asciinema-player, the commands pane (a click seeks
+// The recording page: asciinema-player with a speed control,
+// the commands pane (a click seeks
 // the player to the command's time and shows its audit trail). With keyframes in the index the player
 // reads the "segmented" source (a seek loads one segment from a server-side
 // keyframe); otherwise the whole asciicast, streamed.
@@ -18,11 +19,36 @@ const opts = {
 const src = el.dataset.index
   ? { url: el.dataset.index, format: "segmented" }
   : el.dataset.cast;
-const player = AsciinemaPlayer.create(src, el, opts);
+let player = AsciinemaPlayer.create(src, el, opts);
 // For the browser tests and the console.
 window.tlogPlayer = player;
 window.tlogSource = el.dataset.index ? "segmented" : "asciicast";
+window.tlogSpeed = 1;
+let playing = false;
+function watch(p) {
+  p.addEventListener("playing", () => (playing = true));
+  p.addEventListener("pause", () => (playing = false));
+  p.addEventListener("ended", () => (playing = false));
+}
+watch(player);
 
+// Speed: the player takes it only when created, so a change re-creates the
+// player at the current time (and keeps it playing if it was).
+const speed = document.getElementById("speed");
+if (speed) {
+  speed.addEventListener("change", async () => {
+    const wasPlaying = playing;
+    const t = await player.getCurrentTime();
+    player.dispose();
+    const s = Number(speed.value);
+    player = AsciinemaPlayer.create(src, el, { ...opts, speed: s, startAt: undefined });
+    watch(player);
+    window.tlogPlayer = player;
+    await player.seek(t);
+    window.tlogSpeed = s;
+    if (wasPlaying) await player.play();
+  });
+}
 // The audit pane: every command's trail, or only the selected one's.
 const showAll = document.getElementById("audit-all");
 function showTrail(cmd) {

@@ -287,6 +287,15 @@ pub fn list(f: &Filters, hits: &[Hit], total: usize, err: Option<&str>, auditor:
     o
 }
 
+/// Below the player: speed, 1/16x to 16x (recording.js re-creates the
+/// player at the same time: the player takes its speed only when created).
+const PLAYER_CONTROLS: &str = "<div id=\"controls\"><label>Speed <select id=\"speed\">\
+<option value=\"0.0625\">1/16x</option><option value=\"0.125\">1/8x</option>\
+<option value=\"0.25\">1/4x</option><option value=\"0.5\">1/2x</option>\
+<option value=\"1\" selected>1x</option><option value=\"2\">2x</option>\
+<option value=\"4\">4x</option><option value=\"8\">8x</option>\
+<option value=\"16\">16x</option></select></label></div>";
+
 pub fn recording(
     info: &RecordingInfo,
     commands: &[(i64, String)],
@@ -315,7 +324,7 @@ pub fn recording(
     );
     let _ = write!(
         o,
-        "<div class=\"recording\"><div id=\"player\" {}></div><aside>{}<h2>Commands</h2><ol id=\"commands\">",
+        "<div class=\"recording\"><div><div id=\"player\" {}></div>{PLAYER_CONTROLS}</div><aside>{}<h2>Commands</h2><ol id=\"commands\">",
         if segmented {
             format!("data-index=\"{base}/index.json\"")
         } else {
