@@ -492,13 +492,21 @@ impl Postgres {
         if !verified {
             sql.push_str(&limit_sql(q.limit, q.offset));
         }
-        let hits: Vec<(i64, Hit)> = self
-            .c
-            .query(&sql, &params)
-            .pg()?
-            .iter()
-            .map(|r| (r.get(0), hit_row(r)))
-            .collect();
+        // Chunks are few rows with large TOASTed bodies, so the planner
+        // prices a scan of them all (which detoasts every body) below the
+        // trigram index: steer it to the index (a bitmap scan) for this query.
+        if pattern.is_some() {
+            self.c
+                .batch_execute("SET enable_seqscan = off; SET enable_indexscan = off")
+                .pg()?;
+        }
+        let rows = self.c.query(&sql, &params).pg();
+        if pattern.is_some() {
+            self.c
+                .batch_execute("RESET enable_seqscan; RESET enable_indexscan")
+                .pg()?;
+        }
+        let hits: Vec<(i64, Hit)> = rows?.iter().map(|r| (r.get(0), hit_row(r))).collect();
         let mut win = Window::new(q, verified, count);
         for (key, mut hit) in hits {
             if win.done() {
