@@ -4,7 +4,8 @@
 # tlog-rs-rec (release), in PTY mode (under script) and pipe mode. Prints the
 # median wall time of RUNS runs (default 5), ratios vs script and vs tlog-rec,
 # log bytes per output byte, and the recorder's peak RSS. Then the cost of
-# converting a Latin-1 terminal (ONLY=charset runs just that part).
+# converting a Latin-1 terminal (ONLY=charset runs just that part), and the
+# recorder against a bare second pty hop, paired (ONLY=hop: just that).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-5}
@@ -66,8 +67,21 @@ charset_bench() {
             "script -qec 'LC_ALL=xx_XX.ISO-8859-1 $REC -o $W/l cat $W/latin1 </dev/null' /dev/null")"
     echo "target: Latin-1 conversion <= 1.10x"
 }
+# The recorder against a bare second pty hop (`script` inside `script`), the
+# floor for any pty recorder (issue 15: <= 1.05x), paired runs.
+hop_bench() {
+    local f=$1 F="$W/$1"
+    printf '  PTY : tlog-rs/hop paired (median of %s back-to-back pairs, %s): %sx\n' "$PAIRS" "$f" \
+        "$(paired_ratio "script -qec \"script -qec 'cat $F' /dev/null </dev/null\" /dev/null" \
+            "script -qec '$REC -o $W/l cat $F </dev/null' /dev/null")"
+}
 if [ "${ONLY:-}" = charset ]; then
     charset_bench
+    exit 0
+fi
+if [ "${ONLY:-}" = hop ]; then
+    hop_bench text
+    echo "target: tlog-rs/hop <= 1.05x"
     exit 0
 fi
 
@@ -102,6 +116,7 @@ for f in text bin; do
         "$(paired_ratio "script -qec 'cat $F' /dev/null" "script -qec '$REC -o $W/l cat $F </dev/null' /dev/null")"
     printf '        script-in-script (bare extra pty hop) %s   tlog-rs/hop %sx\n' \
         "${T[pty_hop_$f]}" "$(ratio "${T[pty_ours_$f]}" "${T[pty_hop_$f]}")"
+    hop_bench "$f"
     printf '  pipe: cat|cat %s  tlog-rec %s  tlog-rs-rec %s   tlog-rec/tlog-rs %sx\n' \
         "${T[pipe_cat_$f]}" "${T[pipe_tlog_$f]}" "${T[pipe_ours_$f]}" \
         "$(ratio "${T[pipe_tlog_$f]}" "${T[pipe_ours_$f]}")"
