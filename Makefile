@@ -18,7 +18,8 @@ PAMDIR      ?= $(LIBDIR)/security
 BINDIR      ?= $(PREFIX)/bin
 MANDIR      ?= $(PREFIX)/share/man
 CONFDIR     ?= $(SYSCONFDIR)/tlog-rs
-# systemd units of `tlog-rs sync` (installed, not enabled).
+# systemd units of `tlog-rs sync` (hosts) and `tlog-rs index` / `purge`
+# (central host); installed, not enabled.
 UNITDIR     ?= /lib/systemd/system
 TARGET      ?= target/release
 # The account tlog-rs-rec-session is set-uid to (docs/deployment.md, "The
@@ -37,7 +38,8 @@ MAN1        := man/tlog-rs.1
 MAN5        := man/tlog-rs-policy.toml.5 man/tlog-rs-central.toml.5
 MAN8        := man/pam_tlog.8 man/nss_tlog.8 man/tlog-rs-rec-session.8 man/tlog-rs-index.8 man/tlog-rs-search.8 man/tlog-rs-purge.8 man/tlog-rs-hold.8
 CONFIGS     := policy.toml rec-session.conf
-UNITS       := packaging/systemd/tlog-rs-sync.service packaging/systemd/tlog-rs-sync.timer
+UNITS       := $(addprefix packaging/systemd/,tlog-rs-sync.service tlog-rs-sync.timer \
+               tlog-rs-index.service tlog-rs-index.timer tlog-rs-purge.service tlog-rs-purge.timer)
 
 .PHONY: all build install uninstall check-multiarch
 

@@ -42,6 +42,10 @@ const INSTALLED: &[&str] = &[
     "/usr/share/man/man5/tlog-rs-policy.toml.5",
     "/lib/systemd/system/tlog-rs-sync.service",
     "/lib/systemd/system/tlog-rs-sync.timer",
+    "/lib/systemd/system/tlog-rs-index.service",
+    "/lib/systemd/system/tlog-rs-index.timer",
+    "/lib/systemd/system/tlog-rs-purge.service",
+    "/lib/systemd/system/tlog-rs-purge.timer",
     "/etc/tlog-rs/policy.toml",
     "/etc/tlog-rs/rec-session.conf",
 ];
@@ -73,6 +77,8 @@ cd {repo}
 make -s install TARGET={target} >$T/install1.log 2>&1
 set +e
 echo "=== after install"; {exists}
+# The units as systemd reads them (offline; the binaries are installed).
+command -v systemd-analyze >/dev/null && systemd-analyze verify --man=no /lib/systemd/system/tlog-rs-*.service /lib/systemd/system/tlog-rs-*.timer 2>&1 | sed 's/^/UNIT-PROBLEM /'
 echo "=== nss"
 printf 'passwd: tlog files\ngroup: files\n' > /etc/nsswitch.conf
 LD_DEBUG=libs getent passwd root 2>&1 | grep -c 'libnss_tlog.so.2' | sed 's/^/NSS-LOADS /'
@@ -130,6 +136,7 @@ echo END"#,
         "glibc did not load the installed NSS module: {o}"
     );
     assert!(o.contains("ROOT-SHELL /bin/bash"), "{o}");
+    assert!(!o.contains("UNIT-PROBLEM"), "systemd-analyze verify: {o}");
     // The recorder account and the file writer's directory (issue 9).
     assert!(o.contains("RECORDER tlog-rs:root 4755"), "{o}\n{logs}");
     assert!(o.contains("LOGDIR tlog-rs:adm 2750"), "{o}");
