@@ -28,6 +28,15 @@ pub fn artifact(name: &str) -> PathBuf {
     p
 }
 
+/// Run the built `tlog-rs` with `args`, stdin from /dev/null.
+pub fn tlog_rs(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(artifact("tlog-rs"))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run tlog-rs")
+}
+
 /// Output bytes as text, for assertions and messages.
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()

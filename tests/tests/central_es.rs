@@ -12,11 +12,12 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
 use tlog_rs_tests::rec::TempDir;
+use tlog_rs_tests::tlog_rs;
 use tlog_rs_tests::{artifact, require_root};
 
 const USER: &str = "tlog-reader";
@@ -256,14 +257,6 @@ fn start_double() -> (String, Arc<Mutex<Es>>) {
         }
     });
     (url, es)
-}
-
-fn tlog_rs(args: &[&str]) -> Output {
-    Command::new(artifact("tlog-rs"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
 }
 
 fn count(stats: &str, what: &str) -> u64 {

@@ -9,25 +9,17 @@ mod freeipa_common;
 
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
 use std::time::{Duration, UNIX_EPOCH};
 
 use freeipa_common::{text, Ipa};
 use tlog_rs_format::{Encoder, RecHeader};
+use tlog_rs_tests::require_root;
 use tlog_rs_tests::slapd::SlapdOptions;
-use tlog_rs_tests::{artifact, require_root};
+use tlog_rs_tests::tlog_rs;
 
 const WEB1: &str = "web1.example.test";
 const DB1: &str = "db1.example.test";
 const BASTION: &str = "bastion.example.test";
-
-fn tlog_rs(args: &[&str]) -> Output {
-    Command::new(artifact("tlog-rs"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
 
 /// A one-message recording of `host` as a JSON Lines day file.
 fn record(root: &Path, host: &str, rec: &str) {

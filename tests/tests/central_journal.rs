@@ -5,21 +5,14 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::Duration;
 
 use serde_json::Value;
 use tlog_rs_tests::daemons::{output_with_open_stdin, Journald};
 use tlog_rs_tests::rec::TempDir;
+use tlog_rs_tests::tlog_rs;
 use tlog_rs_tests::{artifact, require_root};
-
-fn tlog_rs(args: &[&str]) -> Output {
-    Command::new(artifact("tlog-rs"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()

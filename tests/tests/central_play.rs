@@ -5,19 +5,12 @@
 //! straight replay, and ambiguous or rewritten recordings are reported.
 
 use std::fs;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use serde_json::Value;
 use tlog_rs_tests::rec::{in_pty, TempDir};
+use tlog_rs_tests::tlog_rs;
 use tlog_rs_tests::{artifact, require_root};
-
-fn tlog_rs(args: &[&str]) -> Output {
-    Command::new(artifact("tlog-rs"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
 
 fn ok(args: &[&str]) -> Output {
     let o = tlog_rs(args);

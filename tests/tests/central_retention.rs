@@ -23,16 +23,9 @@ use tlog_rs_index::store::{self, Query, Store};
 use tlog_rs_tests::artifact;
 use tlog_rs_tests::postgres::Postgres;
 use tlog_rs_tests::rec::TempDir;
+use tlog_rs_tests::tlog_rs;
 
 const DAY: u64 = 86_400;
-
-fn tlog_rs(args: &[&str]) -> Output {
-    Command::new(artifact("tlog-rs"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
 
 fn ok(o: Output) -> String {
     assert!(

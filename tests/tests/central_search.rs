@@ -10,11 +10,12 @@
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
 use serde_json::Value;
 use tlog_rs_tests::postgres::Postgres;
 use tlog_rs_tests::rec::TempDir;
+use tlog_rs_tests::tlog_rs;
 use tlog_rs_tests::{artifact, require_program, require_root};
 
 const NOW: &str = "2026-11-30T09:00:00Z"; // a Monday
@@ -108,14 +109,6 @@ fn append(p: &Path, lines: &[String]) {
         text.push('\n');
     }
     fs::write(p, text).unwrap();
-}
-
-fn tlog_rs(args: &[&str]) -> Output {
-    Command::new(artifact("tlog-rs"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
 }
 
 /// `tlog-rs search --config CONF` on the configured index, or on `db`.

@@ -9,9 +9,11 @@
 
 mod freeipa_common;
 
+use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
+use std::process::Output;
 
 use freeipa_common::Ipa;
 use tlog_rs_tests::require_root;
@@ -20,16 +22,32 @@ use tlog_rs_tests::{artifact, text};
 
 const DB1: &str = "db1.example.test";
 
-/// `tlog-rs sync` in the namespace (NSS sees the test users): stdout.
+/// `tlog-rs ARGS` in the namespace (NSS sees the test users).
+fn in_ns(ipa: &Ipa, args: &[&OsStr]) -> Output {
+    let bin = artifact("tlog-rs");
+    let argv: Vec<&OsStr> = std::iter::once(bin.as_os_str())
+        .chain(args.iter().copied())
+        .collect();
+    ipa.env.output(&argv)
+}
+
+/// `tlog-rs sync --policy CFG --audit-rules RULES`.
+fn sync_output(ipa: &Ipa, cfg: &Path, rules: &Path) -> Output {
+    in_ns(
+        ipa,
+        &[
+            "sync".as_ref(),
+            "--policy".as_ref(),
+            cfg.as_os_str(),
+            "--audit-rules".as_ref(),
+            rules.as_os_str(),
+        ],
+    )
+}
+
+/// A successful sync's stdout.
 fn sync(ipa: &Ipa, cfg: &Path, rules: &Path) -> String {
-    let o = ipa.env.output(&[
-        artifact("tlog-rs").as_os_str(),
-        "sync".as_ref(),
-        "--policy".as_ref(),
-        cfg.as_os_str(),
-        "--audit-rules".as_ref(),
-        rules.as_os_str(),
-    ]);
+    let o = sync_output(ipa, cfg, rules);
     assert!(
         o.status.success(),
         "sync: {}\n{}",
@@ -41,16 +59,18 @@ fn sync(ipa: &Ipa, cfg: &Path, rules: &Path) -> String {
 
 /// What `tlog-rs audit-rules` generates for the same policy and host.
 fn generated(ipa: &Ipa, cfg: &Path) -> String {
-    let o = ipa.env.output(&[
-        artifact("tlog-rs").as_os_str(),
-        "audit-rules".as_ref(),
-        "--policy".as_ref(),
-        cfg.as_os_str(),
-        "--host".as_ref(),
-        DB1.as_ref(),
-        "--output".as_ref(),
-        "-".as_ref(),
-    ]);
+    let o = in_ns(
+        ipa,
+        &[
+            "audit-rules".as_ref(),
+            "--policy".as_ref(),
+            cfg.as_os_str(),
+            "--host".as_ref(),
+            DB1.as_ref(),
+            "--output".as_ref(),
+            "-".as_ref(),
+        ],
+    );
     assert!(o.status.success(), "audit-rules: {}", text(&o.stderr));
     text(&o.stdout)
 }
@@ -114,14 +134,7 @@ fn sync_regenerates_the_audit_rules_when_membership_changes() {
     fs::write(&rules, "").unwrap();
     let blocker = ipa.dir.join("blocked");
     fs::create_dir_all(blocker.join("50-tlog-rs.rules")).unwrap();
-    let o = ipa.env.output(&[
-        artifact("tlog-rs").as_os_str(),
-        "sync".as_ref(),
-        "--policy".as_ref(),
-        cfg.as_os_str(),
-        "--audit-rules".as_ref(),
-        blocker.join("50-tlog-rs.rules").as_os_str(),
-    ]);
+    let o = sync_output(&ipa, &cfg, &blocker.join("50-tlog-rs.rules"));
     assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
     assert!(
         text(&o.stderr).contains("audit rules file could not be regenerated"),
