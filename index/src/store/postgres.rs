@@ -310,6 +310,34 @@ impl Postgres {
         self.c.execute(&s, p).pg()
     }
 
+    /// The rows (t_ms, text) of `sql` for recording `key` and ILIKE
+    /// `pattern` whose text holds `needle` (ASCII case-insensitive: byte
+    /// offsets stay those of the text, as on SQLite), at most 20, each as a
+    /// match whose snippet `snippet_of(text, offset)` makes.
+    fn matches_in(
+        &mut self,
+        sql: &'static str,
+        key: i64,
+        pattern: &str,
+        needle: &str,
+        snippet_of: impl Fn(&str, usize) -> String,
+    ) -> Result<Vec<Match>> {
+        let mut out = Vec::new();
+        for row in self.rows(sql, &[&key, &pattern])? {
+            let text: String = row.get(1);
+            if let Some(pos) = text.to_ascii_lowercase().find(needle) {
+                out.push(Match {
+                    offset_ms: row.get(0),
+                    snippet: snippet_of(&text, pos),
+                });
+                if out.len() >= 20 {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
     pub(crate) fn rows(
         &mut self,
         sql: &'static str,
@@ -517,51 +545,32 @@ impl Postgres {
                 // The recording's chunks first (MATERIALIZED): otherwise the
                 // planner may take the trigram index for a common word and
                 // recheck every chunk of every recording, once per hit.
-                let rows = self.rows(
+                let m = self.matches_in(
                     "WITH c AS MATERIALIZED (SELECT t_ms, body FROM text_chunks WHERE rec_key = $1) \
                      SELECT t_ms, body FROM c WHERE body ILIKE $2 ORDER BY t_ms",
-                    &[&key, p],
+                    key,
+                    p,
+                    &needle,
+                    |body, pos| snippet(body, pos, needle.len()),
                 )?;
-                for row in rows {
-                    let body: String = row.get(1);
-                    // ASCII lowercasing keeps byte offsets (as SQLite).
-                    if let Some(pos) = body.to_ascii_lowercase().find(&needle) {
-                        hit.matches.push(Match {
-                            offset_ms: row.get(0),
-                            snippet: snippet(&body, pos, needle.len()),
-                        });
-                        if hit.matches.len() >= 20 {
-                            break;
-                        }
-                    }
-                }
-                if hit.matches.is_empty() {
+                if m.is_empty() {
                     continue;
                 }
+                hit.matches.extend(m);
             }
             if let (Some(cmd), Some(p)) = (&q.command, &cmd_pattern) {
-                let needle = cmd.to_ascii_lowercase();
-                let rows = self.rows(
+                let m = self.matches_in(
                     "WITH c AS MATERIALIZED (SELECT t_ms, text FROM commands WHERE rec_key = $1) \
                      SELECT t_ms, text FROM c WHERE text ILIKE $2 ORDER BY t_ms",
-                    &[&key, p],
+                    key,
+                    p,
+                    &cmd.to_ascii_lowercase(),
+                    |text, _| text.to_string(),
                 )?;
-                let before = hit.matches.len();
-                for row in rows {
-                    let text: String = row.get(1);
-                    if text.to_ascii_lowercase().contains(&needle) {
-                        hit.matches.push(Match {
-                            offset_ms: row.get(0),
-                            snippet: text,
-                        });
-                        if hit.matches.len() - before >= 20 {
-                            break;
-                        }
-                    }
-                }
-                if hit.matches.len() == before {
+                if m.is_empty() {
                     continue;
                 }
+                hit.matches.extend(m);
             }
             hit.matches.sort_by_key(|m| m.offset_ms);
             win.push(hit);
