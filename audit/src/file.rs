@@ -2,9 +2,9 @@
 //! hold for a policy, its atomic write, and its refresh after `tlog-rs sync`
 //! (FreeIPA group membership decides which auids get rules).
 
-use std::io::Write;
 use std::path::Path;
 
+use tlog_rs_policy::atomic_file::{self, Durability};
 use tlog_rs_policy::{AuditLevel, Policy};
 
 use crate::rules::{render, WITH_B32};
@@ -40,31 +40,10 @@ fn everyone() -> AuditPlan {
     }
 }
 
-/// Temp file in the same directory, fsync, rename: readers (augenrules)
-/// see the old or the new file, never half of one.
+/// The rules file replaced atomically and flushed (mode 0640): readers
+/// (augenrules) see the old or the new file, never half of one.
 pub fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
-    let dir = dir.unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "no file name"))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let res = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o640))?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        std::fs::File::open(dir)?.sync_all()
-    })();
-    if res.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    res
+    atomic_file::write_atomic(path, text.as_bytes(), 0o640, Durability::Fsync)
 }
 
 /// What a refresh did.

@@ -31,12 +31,13 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::atomic_file::Durability;
 use crate::sys::proc_stat;
 use crate::vocab::Graphical;
 
@@ -386,29 +387,9 @@ pub fn write_in(dir: &Path, handoff: &Handoff, pam: ProcId) -> io::Result<Handof
     Ok(key)
 }
 
-/// Write a file as temp file + rename, with `mode` whatever the umask.
+/// The hand-off directory is a tmpfs and a hand-off lives one login: no fsync.
 fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp"));
-    let _ = fs::remove_file(&tmp);
-    let result = (|| {
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(&tmp)?;
-        f.set_permissions(fs::Permissions::from_mode(mode))?;
-        f.write_all(bytes)?;
-        fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    crate::atomic_file::write_atomic(path, bytes, mode, Durability::Rename)
 }
 
 /// Remove the hand-off `key` (close_session).

@@ -4,7 +4,8 @@
 //! * [`Policy::load`] reads `/etc/tlog-rs/policy.toml` and the sources it
 //!   includes (sssd.conf `[session_recording]` + conf.d, the FreeIPA cache).
 //! * [`Policy::decide`] is pure: no I/O, no clock.
-//! * [`sys`] and [`nss_passwd`] are the only system-facing modules (NSS lookups).
+//! * [`sys`] and [`nss_passwd`] are the only system-facing modules (NSS lookups);
+//!   [`atomic_file`] replaces files (the PAM hand-off, the audit rules).
 //!
 //! The combination rule, the file format and the fail-secure behaviour are
 //! documented in policy/README.md.
@@ -14,6 +15,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod atomic_file;
 mod cache;
 pub mod config;
 mod decision;
