@@ -168,3 +168,168 @@ fn hangup_ends_the_session_under_the_setuid_recorder() {
         );
     }
 }
+
+/// A pty pair whose master the test holds; the slave becomes the
+/// controlling terminal of the program spawned on it.
+struct Pty {
+    master: std::fs::File,
+    slave: Option<std::os::fd::OwnedFd>,
+}
+
+impl Pty {
+    fn open(cols: u16, rows: u16) -> Pty {
+        use std::os::fd::FromRawFd;
+        let (mut m, mut s) = (-1, -1);
+        let ws = libc::winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: two valid out-pointers and a valid winsize; no name buffer.
+        let rc =
+            unsafe { libc::openpty(&mut m, &mut s, std::ptr::null_mut(), std::ptr::null(), &ws) };
+        assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+        // SAFETY: openpty returned two fresh descriptors that we now own.
+        unsafe {
+            Pty {
+                master: std::fs::File::from_raw_fd(m),
+                slave: Some(std::os::fd::OwnedFd::from_raw_fd(s)),
+            }
+        }
+    }
+
+    /// Run `cmd` on the slave as stdin, stdout and stderr, in a session of
+    /// its own with the slave as controlling terminal (like a terminal
+    /// emulator). The test keeps no slave fd, so the master reads EIO once
+    /// the program is gone.
+    fn spawn(&mut self, mut cmd: std::process::Command) -> Child {
+        use std::os::unix::process::CommandExt;
+        let slave = self.slave.take().expect("spawn once");
+        cmd.stdin(Stdio::from(slave.try_clone().unwrap()))
+            .stdout(Stdio::from(slave.try_clone().unwrap()))
+            .stderr(Stdio::from(slave));
+        // SAFETY: setsid and ioctl are async-signal-safe; fd 0 is the slave.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        cmd.spawn().expect("spawn on the pty")
+    }
+
+    /// A thread collecting everything the program writes.
+    fn reader(&self) -> std::sync::Arc<std::sync::Mutex<Vec<u8>>> {
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (mut m, s2) = (self.master.try_clone().unwrap(), seen.clone());
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            // EIO when the last slave fd closes.
+            while let Ok(n) = m.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                s2.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        seen
+    }
+
+    fn type_in(&mut self, keys: &str) {
+        self.master.write_all(keys.as_bytes()).unwrap();
+    }
+
+    /// What a terminal emulator does when its window changes: the new size
+    /// on the pty (the kernel signals the foreground process group).
+    fn resize(&self, cols: u16, rows: u16) {
+        use std::os::fd::AsRawFd;
+        let ws = libc::winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: TIOCSWINSZ reads one winsize from a valid pointer.
+        let rc = unsafe { libc::ioctl(self.master.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
+        assert_eq!(rc, 0, "TIOCSWINSZ: {}", std::io::Error::last_os_error());
+    }
+}
+
+#[test]
+fn window_resize_reaches_the_session_and_the_recording_under_the_setuid_recorder() {
+    // ssh -tt runs on a pty the test holds (80x24). The test resizes that pty
+    // to 132x43 and sends SIGWINCH to ssh, as a terminal emulator does; sshd
+    // resizes the recorder's terminal, and the recorder (now another uid
+    // than the shell) must pass the size to the session's pty. Asserts:
+    // `stty size` in the session prints "43 132" (asked again until it does,
+    // at most 10 times); the recording has a window record `=132x43`, after
+    // the first one `=80x24`.
+    if !require_root(
+        "window_resize_reaches_the_session_and_the_recording_under_the_setuid_recorder",
+    ) {
+        return;
+    }
+    let w = World::start(config("h9-resize", 2910, &["alice"], ""));
+    let mut pty = Pty::open(80, 24);
+    let seen = pty.reader();
+    let mut client = pty.spawn(w.ssh_cmd("alice", &["-tt"]));
+    let screen = || text(&seen.lock().unwrap());
+    // Each answer is built by the shell, so its text is never the echo.
+    let ask = |pty: &mut Pty, tag: &str| {
+        pty.type_in(&format!("echo {tag}-$(stty size | tr ' ' x)-END\r"));
+    };
+    ask(&mut pty, "SZ0");
+    let started = wait_until(Duration::from_secs(30), || {
+        screen().contains("SZ0-24x80-END")
+    });
+    if !started {
+        let _ = client.kill();
+        let _ = client.wait();
+        panic!(
+            "the session did not start at 80x24; the terminal shows:\n{}\nsshd: {}",
+            screen(),
+            w.sshd_log()
+        );
+    }
+    pty.resize(132, 43);
+    // SAFETY: signalling our own child, which is not reaped yet.
+    unsafe { libc::kill(client.id() as libc::pid_t, libc::SIGWINCH) };
+    let mut resized = false;
+    for i in 1..=10 {
+        ask(&mut pty, &format!("SZ{i}"));
+        if wait_until(Duration::from_secs(1), || {
+            screen().contains(&format!("SZ{i}-43x132-END"))
+        }) {
+            resized = true;
+            break;
+        }
+    }
+    pty.type_in("exit\r");
+    let exited = wait_until(Duration::from_secs(30), || {
+        matches!(client.try_wait(), Ok(Some(_)))
+    });
+    if !exited {
+        let _ = client.kill();
+        let _ = client.wait();
+    }
+    let rec = w.recording("alice");
+    assert!(
+        resized,
+        "`stty size` in the session never showed 43 132 after the resize; the terminal shows:\n{}\nrecording:\n{rec}",
+        screen()
+    );
+    assert!(exited, "ssh did not exit after `exit`:\n{}", screen());
+    let timing = field_text(&rec, "timing");
+    let (first, new) = (timing.find("=80x24"), timing.find("=132x43"));
+    assert!(
+        first.is_some() && new.is_some() && first < new,
+        "the recording lacks the window records =80x24 then =132x43; timing: {timing}"
+    );
+    assert!(
+        field_text(&rec, "out_txt").contains("-43x132-END"),
+        "the session after the resize is not recorded:\n{rec}"
+    );
+}
