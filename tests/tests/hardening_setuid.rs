@@ -333,3 +333,152 @@ fn window_resize_reaches_the_session_and_the_recording_under_the_setuid_recorder
         "the session after the resize is not recorded:\n{rec}"
     );
 }
+
+/// One line of the trusted-uid rsyslog's output: `UID TAG|MSG`.
+struct SyslogLine {
+    uid: String,
+    tag: String,
+    msg: String,
+}
+
+/// A private rsyslogd whose unix socket input records the sender's
+/// credentials as the kernel gives them (SO_PASSCRED), not as the sender
+/// claims them: `ParseTrusted` puts them in `$!uid`.
+fn trusted_rsyslog(dir: &std::path::Path) -> tlog_rs_tests::central::Daemon {
+    fs::create_dir_all(dir.join("work")).unwrap();
+    let conf = dir.join("rsyslog.conf");
+    fs::write(
+        &conf,
+        format!(
+            r#"global(workDirectory="{d}/work")
+module(load="imuxsock" SysSock.Use="off")
+input(type="imuxsock" Socket="{d}/log.sock" Annotate="on" ParseTrusted="on")
+template(name="t" type="string" string="%$!uid% %syslogtag%|%msg:2:$%\n")
+*.* action(type="omfile" file="{d}/out.log" template="t")
+"#,
+            d = dir.display()
+        ),
+    )
+    .unwrap();
+    let d = tlog_rs_tests::central::rsyslogd(&conf);
+    assert!(
+        wait_until(Duration::from_secs(10), || dir.join("log.sock").exists()),
+        "rsyslogd did not create its socket"
+    );
+    d
+}
+
+fn syslog_lines(dir: &std::path::Path) -> Vec<SyslogLine> {
+    fs::read_to_string(dir.join("out.log"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let (head, msg) = l.split_once('|')?;
+            let (uid, tag) = head.split_once(' ')?;
+            Some(SyslogLine {
+                uid: uid.into(),
+                tag: tag.into(),
+                msg: msg.into(),
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn syslog_entries_carry_the_recorder_accounts_trusted_uid() {
+    // A recorded session (ssh with and without a tty) with `writer =
+    // "syslog"` through the set-uid recorder; /dev/log in the world is a
+    // private rsyslogd whose imuxsock input has `Annotate="on"
+    // ParseTrusted="on"`, so `$!uid` is the uid the kernel attached to each
+    // datagram (SCM_CREDENTIALS), which a sender without CAP_SETUID cannot
+    // choose. In the session, the user also logs a line with the recording
+    // ident (`logger -t tlog`). Asserts: every recording message and every
+    // start/end entry of the session has the trusted uid of the `tlog-rs`
+    // account; the user's forged `tlog` line has her own uid, so a central
+    // rsyslog filtering on the uid keeps only the recorder's lines.
+    if !require_root("syslog_entries_carry_the_recorder_accounts_trusted_uid") {
+        return;
+    }
+    tlog_rs_tests::require_program("rsyslogd", "rsyslog");
+    let mut cfg = config("h9-syslog-uid", 2920, &["alice"], "");
+    cfg.policy(
+        "[[rule]]\nname = \"alice\"\nusers = [\"alice\"]\n[rule.settings]\nwriter = \"syslog\"\n",
+    );
+    // A private /dev in the world, pointed at rsyslogd below.
+    cfg.capture_syslog = true;
+    let w = World::start(cfg);
+    let uid = uid_of(&w, "alice");
+    let acct = w
+        .recorder_account
+        .expect("hardened world has a recorder account");
+    let dir = w.dir.join("rsyslog");
+    let _rsyslogd = trusted_rsyslog(&dir);
+    let out = w.ns_sh(&format!("ln -sfn {}/log.sock /dev/log", dir.display()));
+    assert!(out.status.success(), "{}", seen(&out));
+
+    for (i, way) in [Way::SshTty, Way::SshNoTty].into_iter().enumerate() {
+        let cmd =
+            format!("echo syslog-{i}-$((40+2))-mark; logger -t tlog forged-{i}-$((40+2))-mark");
+        let client = seen(&session(&w, "alice", way, Some(&cmd), b"", &[]));
+        assert!(
+            client.contains(&format!("syslog-{i}-42-mark")),
+            "{way:?}: the session did not run: {client}"
+        );
+        let (mark, forged) = (format!("syslog-{i}-42-mark"), format!("forged-{i}-42-mark"));
+        let mut rec = None;
+        wait_until(Duration::from_secs(10), || {
+            let lines = syslog_lines(&dir);
+            rec = lines
+                .iter()
+                .filter(|l| l.tag.starts_with("tlog["))
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(&l.msg).ok())
+                .find(|m| m["out_txt"].as_str().is_some_and(|t| t.contains(&mark)))
+                .and_then(|m| m["rec"].as_str().map(String::from));
+            rec.as_ref().is_some_and(|r| {
+                lines
+                    .iter()
+                    .any(|l| l.msg.contains(r) && l.msg.contains("\"event\":\"end\""))
+            }) && lines.iter().any(|l| l.msg.contains(&forged))
+        });
+        let lines = syslog_lines(&dir);
+        let all = fs::read_to_string(dir.join("out.log")).unwrap_or_default();
+        let rec =
+            rec.unwrap_or_else(|| panic!("{way:?}: no recording message with {mark}:\n{all}"));
+        let of_rec: Vec<&SyslogLine> = lines
+            .iter()
+            .filter(|l| l.msg.contains(&format!("\"rec\":\"{rec}\"")))
+            .collect();
+        for kind in ["tlog[", "tlog-rs["] {
+            assert!(
+                of_rec.iter().any(|l| l.tag.starts_with(kind)),
+                "{way:?}: no {kind} line of {rec}:\n{all}"
+            );
+        }
+        assert!(
+            of_rec.iter().any(|l| l.msg.contains("\"event\":\"start\""))
+                && of_rec.iter().any(|l| l.msg.contains("\"event\":\"end\"")),
+            "{way:?}: start or end entry of {rec} missing:\n{all}"
+        );
+        for l in &of_rec {
+            assert_eq!(
+                l.uid,
+                acct.uid.to_string(),
+                "{way:?}: a line of the recording has trusted uid {} (tlog-rs is {}, alice {uid}): {}|{}",
+                l.uid,
+                acct.uid,
+                l.tag,
+                l.msg
+            );
+        }
+        let forged_uids: Vec<&str> = lines
+            .iter()
+            .filter(|l| l.msg.contains(&forged))
+            .map(|l| l.uid.as_str())
+            .collect();
+        assert_eq!(
+            forged_uids,
+            vec![uid.to_string()],
+            "{way:?}: the user's forged `tlog` line:\n{all}"
+        );
+    }
+}
