@@ -482,3 +482,141 @@ fn syslog_entries_carry_the_recorder_accounts_trusted_uid() {
         );
     }
 }
+
+#[test]
+fn recorder_killed_by_root_leaves_recorder_lost_evidence_and_list_flags_it() {
+    // Root SIGKILLs the set-uid recorder of a running ssh -tt session. The
+    // session ends (the shell loses its terminal), sshd closes the PAM
+    // session, and pam_tlog finds the recording started but never ended.
+    // Asserts: within 20 s no process of the user is left; an authpriv syslog line "recorder ended without its end entry"
+    // naming the recording; a `recorder_lost` entry naming it in the file
+    // writer's sidecar; no end entry; `tlog-rs list --json` on the log marks
+    // the recording `incomplete` with `recorder_lost` true, and its table
+    // row says so in words.
+    if !require_root("recorder_killed_by_root_leaves_recorder_lost_evidence_and_list_flags_it") {
+        return;
+    }
+    // latency 1: the mark is in the log within a second, not ten.
+    let mut cfg = config("h9-lost", 2930, &["alice"], "latency = 1\n");
+    cfg.capture_syslog = true;
+    let w = World::start(cfg);
+    let acct = w
+        .recorder_account
+        .expect("hardened world has a recorder account");
+    let hand = w.dir.join("handshake");
+    fs::create_dir(&hand).unwrap();
+    fs::set_permissions(&hand, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let cmd = format!(
+        "echo lost-$((40+2))-mark; echo $PPID > {d}/pid.tmp && mv {d}/pid.tmp {d}/pid; sleep 1000",
+        d = hand.display()
+    );
+    let client = std::thread::scope(|s| {
+        let session = s.spawn(|| seen(&session(&w, "alice", Way::SshTty, Some(&cmd), b"", &[])));
+        let mut pid = None;
+        wait_until(Duration::from_secs(30), || {
+            pid = fs::read_to_string(hand.join("pid"))
+                .ok()
+                .and_then(|p| p.trim().parse::<u32>().ok());
+            pid.is_some() || session.is_finished()
+        });
+        let pid = pid.expect("the session did not tell its recorder's pid");
+        // It is the recorder, running as its account, with the recording
+        // under way (the mark is out before the pid file is written).
+        let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let ruid = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|l| l.split_whitespace().next().map(String::from));
+        assert_eq!(ruid, Some(acct.uid.to_string()), "$PPID {pid}: {status}");
+        assert!(wait_until(Duration::from_secs(10), || {
+            w.recording("alice").contains("lost-42-mark")
+        }));
+        // SAFETY: kill(2) with a pid read above; it cannot harm this process.
+        let rc = unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+        assert_eq!(rc, 0, "kill -9 {pid}");
+        session.join().unwrap()
+    });
+    let lost_line = |w: &World| {
+        w.syslog()
+            .into_iter()
+            .find(|l| l.contains("recorder ended without its end entry"))
+    };
+    let has_evidence = |w: &World| events(w, "alice").contains("\"event\":\"recorder_lost\"");
+    // sshd closes the PAM session after the client has gone: wait for it.
+    let uid = uid_of(&w, "alice");
+    wait_until(Duration::from_secs(20), || {
+        lost_line(&w).is_some() && has_evidence(&w) && processes_of(uid).is_empty()
+    });
+    let left = processes_of(uid);
+    assert!(
+        left.is_empty(),
+        "the session outlived its recorder: {left:?}"
+    );
+    let ev = events(&w, "alice");
+    let rec = ev
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["event"] == "start")
+        .and_then(|v| v["rec"].as_str().map(String::from))
+        .unwrap_or_else(|| panic!("no start entry; client: {client}\nevents:\n{ev}"));
+    let line = lost_line(&w).unwrap_or_else(|| {
+        panic!(
+            "no \"recorder ended without its end entry\" in syslog:\n{}",
+            w.syslog().join("\n")
+        )
+    });
+    assert!(
+        is_authpriv(&line) && line.contains(&rec) && line.contains("user=alice"),
+        "the syslog evidence is not authpriv or does not name {rec}: {line}"
+    );
+    let lost: Vec<serde_json::Value> = ev
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["event"] == "recorder_lost")
+        .collect();
+    assert!(
+        lost.len() == 1
+            && lost[0]["recs"] == serde_json::json!([rec])
+            && lost[0]["user"] == "alice",
+        "the sidecar's recorder_lost entry does not name {rec}:\n{ev}"
+    );
+    assert!(
+        !ev.contains("\"event\":\"end\""),
+        "a SIGKILLed recorder wrote an end entry:\n{ev}"
+    );
+
+    let log = w.rec_path("alice");
+    let out = tlog_rs_tests::tlog_rs(&["list", "--json", log.to_str().unwrap()]);
+    let rows: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let row = rows
+        .iter()
+        .find(|r| r["rec"] == rec.as_str())
+        .unwrap_or_else(|| panic!("tlog-rs list --json has no row for {rec}: {}", seen(&out)));
+    assert_eq!(
+        (row["state"].as_str(), row["recorder_lost"].as_bool()),
+        (Some("incomplete"), Some(true)),
+        "tlog-rs list --json row: {row}"
+    );
+    let table = tlog_rs_tests::tlog_rs(&["list", log.to_str().unwrap()]);
+    let table_row = text(&table.stdout)
+        .lines()
+        .find(|l| l.starts_with(&rec))
+        .map(String::from)
+        .unwrap_or_default();
+    assert!(
+        table_row.contains("incomplete") && table_row.contains("recorder gone at logout"),
+        "tlog-rs list row: {table_row:?}\n{}",
+        seen(&table)
+    );
+}
+
+/// A syslog datagram `<PRI>...` with facility authpriv (10).
+fn is_authpriv(line: &str) -> bool {
+    line.strip_prefix('<')
+        .and_then(|r| r.split_once('>'))
+        .and_then(|(pri, _)| pri.parse::<u32>().ok())
+        .is_some_and(|pri| pri >> 3 == 10)
+}
