@@ -66,8 +66,7 @@ fn end_entry(w: &World, user: &str) -> Option<serde_json::Value> {
     events(w, user)
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v["event"] == "end")
-        .last()
+        .rfind(|v| v["event"] == "end")
 }
 
 /// Everything `child` wrote to stdout and stderr (after it ended).
@@ -488,8 +487,9 @@ fn recorder_killed_by_root_leaves_recorder_lost_evidence_and_list_flags_it() {
     // Root SIGKILLs the set-uid recorder of a running ssh -tt session. The
     // session ends (the shell loses its terminal), sshd closes the PAM
     // session, and pam_tlog finds the recording started but never ended.
-    // Asserts: within 20 s no process of the user is left; an authpriv syslog line "recorder ended without its end entry"
-    // naming the recording; a `recorder_lost` entry naming it in the file
+    // Asserts: within 20 s no process of the user is left; an authpriv
+    // syslog line "recorder ended without its end entry" naming the
+    // recording; a `recorder_lost` entry naming it in the file
     // writer's sidecar; no end entry; `tlog-rs list --json` on the log marks
     // the recording `incomplete` with `recorder_lost` true, and its table
     // row says so in words.
