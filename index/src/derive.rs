@@ -13,6 +13,7 @@ use tlog_rs_play::escstate::EscTracker;
 use tlog_rs_play::timeline::apply_window;
 
 use crate::store::Keyframe;
+use crate::text::{TextChunk, TrigramSet};
 
 /// Text chunk length in recording time.
 pub const CHUNK_MS: u64 = 10_000;
@@ -40,8 +41,7 @@ pub struct Derived {
     pub id_gaps: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
-    /// (ms from the start, text).
-    pub chunks: Vec<(u64, String)>,
+    pub chunks: Vec<TextChunk>,
     pub commands: Vec<(u64, String)>,
     pub keyframes: Vec<Keyframe>,
     /// Messages whose data could not be decoded (kept: what came before).
@@ -64,6 +64,7 @@ pub struct Deriver {
     parser: vt100::Parser,
     tracker: EscTracker,
     line: LineEditor,
+    trigrams: TrigramSet,
     chunk_start: Option<u64>,
     kf_bytes: u64,
     kf_ms: u64,
@@ -85,6 +86,7 @@ impl Deriver {
             parser: vt100::Parser::new(nz(24), nz(80), SCROLLBACK),
             tracker: EscTracker::default(),
             line: LineEditor::default(),
+            trigrams: TrigramSet::default(),
             chunk_start: None,
             kf_bytes: 0,
             kf_ms: 0,
@@ -219,13 +221,14 @@ impl Deriver {
         push_rows(&mut text, screen, rows, cols);
         let text = text.trim_end();
         if !text.is_empty() {
-            self.d.chunks.push((start, text.to_string()));
+            let chunk = TextChunk::new(start, text, &mut self.trigrams);
+            self.d.chunks.push(chunk);
         }
     }
 
     /// Bytes of text and keyframes held, to hand over before memory grows.
     pub fn pending_bytes(&self) -> usize {
-        self.d.chunks.iter().map(|c| c.1.len()).sum::<usize>()
+        self.d.chunks.iter().map(|c| c.text.len()).sum::<usize>()
             + self.d.commands.iter().map(|c| c.1.len()).sum::<usize>()
             + self
                 .d
@@ -428,20 +431,24 @@ mod tests {
         assert_eq!(d.start_ms, Some(1_000_000_000));
         assert_eq!(d.last_ms, Some(1_000_030_000));
         assert_eq!(d.chunks.len(), 2, "{:?}", d.chunks);
-        assert_eq!(d.chunks[0].0, 0);
+        assert_eq!(d.chunks[0].t_ms, 0);
         assert!(
-            d.chunks[0].1.contains("the magic word is here"),
+            d.chunks[0].text.contains("the magic word is here"),
             "{:?}",
             d.chunks[0]
         );
         assert!(
-            d.chunks[0].1.contains("wrapped-phrase"),
+            d.chunks[0].text.contains("wrapped-phrase"),
             "{:?}",
             d.chunks[0]
         );
-        assert_eq!(d.chunks[1].0, 20_000);
-        assert!(d.chunks[1].1.contains("second chunk"), "{:?}", d.chunks[1]);
-        assert!(!d.chunks[1].1.contains("magic"), "{:?}", d.chunks[1]);
+        assert_eq!(d.chunks[1].t_ms, 20_000);
+        assert!(
+            d.chunks[1].text.contains("second chunk"),
+            "{:?}",
+            d.chunks[1]
+        );
+        assert!(!d.chunks[1].text.contains("magic"), "{:?}", d.chunks[1]);
         assert_eq!(
             d.commands,
             [(1, "cat notes".to_string()), (30_000, "exit".to_string())]
@@ -457,11 +464,11 @@ mod tests {
             d.message(m);
         }
         let d = d.finish();
-        assert_eq!(d.chunks[0].1, "alpha\nbeta\ngamma");
+        assert_eq!(d.chunks[0].text, "alpha\nbeta\ngamma");
         assert!(d.keyframes.is_empty());
         let d = derive(&msgs);
         assert_eq!(
-            d.chunks[0].1, "alpha\n     beta\ngamma",
+            d.chunks[0].text, "alpha\n     beta\ngamma",
             "a terminal would show a staircase"
         );
         assert_eq!(d.keyframes.len(), 1);

@@ -10,4 +10,5 @@ pub mod ingest;
 pub mod journal;
 pub mod recording;
 pub mod store;
+pub mod text;
 pub mod timewin;

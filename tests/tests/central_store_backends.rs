@@ -950,14 +950,37 @@ fn postgres_schema_is_created_once_and_versioned() {
     });
     assert_eq!(
         pg.psql("tlog", "SELECT value FROM meta WHERE key='schema'"),
-        "2"
+        "3"
     );
     assert_eq!(
         pg.psql(
             "tlog",
-            "SELECT count(*) FROM pg_indexes WHERE indexname='text_chunks_trgm' AND indexdef LIKE '%gin_trgm_ops%'"
+            "SELECT count(*) FROM pg_indexes WHERE indexname='text_chunks_trigrams' AND indexdef LIKE '%USING gin (trigrams)%'"
         ),
         "1"
+    );
+    // Schema 2 (chunk text for pg_trgm) is migrated in place: holds stay,
+    // recordings are derived again.
+    pg.psql(
+        "tlog",
+        "DROP TABLE text_chunks; \
+         CREATE TABLE text_chunks(id BIGSERIAL PRIMARY KEY, rec_key BIGINT NOT NULL, t_ms BIGINT NOT NULL, body TEXT NOT NULL); \
+         INSERT INTO recordings(host, rec, dirty) VALUES('h', 'r', false); \
+         INSERT INTO holds(host, rec, reason, who, t_ms) VALUES('h', 'r', 'case 7', 'alice', 1); \
+         UPDATE meta SET value='2' WHERE key='schema'",
+    );
+    PgStore::open(&url).unwrap();
+    assert_eq!(
+        pg.psql("tlog", "SELECT value FROM meta WHERE key='schema'"),
+        "3"
+    );
+    assert_eq!(
+        pg.psql(
+            "tlog",
+            "SELECT (SELECT count(*) FROM holds) || ' ' || (SELECT bool_and(dirty) FROM recordings) || ' ' || \
+             (SELECT string_agg(column_name, ',' ORDER BY ordinal_position) FROM information_schema.columns WHERE table_name = 'text_chunks')"
+        ),
+        "1 true id,rec_key,t_ms,zbody,trigrams"
     );
     pg.psql("tlog", "UPDATE meta SET value='1' WHERE key='schema'");
     let e = PgStore::open(&url).err().unwrap().to_string();

@@ -1,7 +1,7 @@
 //! The shared backend: a PostgreSQL database that several index and web
-//! nodes use at once. Screen text is searched through a `pg_trgm` GIN
-//! index (`ILIKE '%phrase%'`), where SQLite uses an FTS5 trigram table;
-//! candidates are checked again in Rust so both backends match alike.
+//! nodes use at once. Screen text is stored deflated beside the set of its
+//! trigrams (crate::text), an `int4[]` with a GIN index, where SQLite keeps
+//! the same set in FTS5; candidates are checked in Rust on both backends.
 //!
 //! Concurrency: the first write transaction of a connection takes a
 //! session advisory lock, so only one `tlog-rs index` writes at a time
@@ -19,8 +19,23 @@ use super::{
     Page, Query, RecordingInfo, Result, RetentionRow, State, Store, StoreError,
 };
 use crate::derive::Derived;
+use crate::text;
 
-const SCHEMA_VERSION: &str = "2";
+const SCHEMA_VERSION: &str = "3";
+
+/// Schema 2 kept chunk text for `pg_trgm`: its text tables are replaced
+/// and every recording is derived again by the next `tlog-rs index`;
+/// everything else (holds, the access log, audit events) stays.
+const MIGRATE_2_TO_3: &str = r#"
+DROP TABLE text_chunks;
+CREATE TABLE text_chunks(id BIGSERIAL PRIMARY KEY, rec_key BIGINT NOT NULL,
+  t_ms BIGINT NOT NULL, zbody BYTEA NOT NULL, trigrams INT2[] NOT NULL);
+ALTER TABLE text_chunks ALTER COLUMN zbody SET STORAGE EXTERNAL;
+CREATE INDEX text_chunks_rec ON text_chunks(rec_key);
+CREATE INDEX text_chunks_trigrams ON text_chunks USING gin (trigrams);
+UPDATE recordings SET dirty = true;
+UPDATE meta SET value = '3' WHERE key = 'schema';
+"#;
 
 /// Advisory lock keys (any 64-bit constants private to this schema).
 const LOCK_SCHEMA: i64 = 0x746c_6f67_0001;
@@ -29,7 +44,6 @@ const LOCK_INDEXER: i64 = 0x746c_6f67_0002;
 // Every integer is BIGINT: the client maps i64 to it exactly. `off`,
 // `user_name`: OFFSET and USER are reserved words in PostgreSQL.
 const SCHEMA: &str = r#"
-CREATE EXTENSION IF NOT EXISTS pg_trgm;
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS files(
   id BIGSERIAL PRIMARY KEY, path TEXT NOT NULL, dev BIGINT NOT NULL, ino BIGINT NOT NULL,
@@ -58,9 +72,10 @@ CREATE TABLE IF NOT EXISTS messages(rec_key BIGINT NOT NULL, id BIGINT NOT NULL,
 CREATE TABLE IF NOT EXISTS events(rec_key BIGINT NOT NULL, kind TEXT NOT NULL,
   PRIMARY KEY(rec_key, kind));
 CREATE TABLE IF NOT EXISTS text_chunks(id BIGSERIAL PRIMARY KEY, rec_key BIGINT NOT NULL,
-  t_ms BIGINT NOT NULL, body TEXT NOT NULL);
+  t_ms BIGINT NOT NULL, zbody BYTEA NOT NULL, trigrams INT2[] NOT NULL);
+ALTER TABLE text_chunks ALTER COLUMN zbody SET STORAGE EXTERNAL;
 CREATE INDEX IF NOT EXISTS text_chunks_rec ON text_chunks(rec_key);
-CREATE INDEX IF NOT EXISTS text_chunks_trgm ON text_chunks USING gin (body gin_trgm_ops);
+CREATE INDEX IF NOT EXISTS text_chunks_trigrams ON text_chunks USING gin (trigrams);
 CREATE TABLE IF NOT EXISTS commands(rec_key BIGINT NOT NULL, t_ms BIGINT NOT NULL,
   text TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS commands_rec ON commands(rec_key);
@@ -109,6 +124,21 @@ pub(crate) fn t(s: &str) -> std::borrow::Cow<'_, str> {
 
 fn ot(s: &Option<String>) -> Option<String> {
     s.as_deref().map(|v| t(v).into_owned())
+}
+
+/// Trigram keys folded into 16 bits for the `int2[]` set: half the size
+/// of the full keys in the table and fewer GIN entries. Folding only adds
+/// candidates (a chunk with 15,000 distinct trigrams still holds all keys
+/// of an unrelated 10-character phrase with odds of about 10^-6), and
+/// candidates are checked against the text.
+fn folded(keys: &[u32]) -> Vec<i16> {
+    let mut f: Vec<i16> = keys
+        .iter()
+        .map(|&k| ((k.wrapping_mul(0x9E37_79B1)) >> 16) as u16 as i16)
+        .collect();
+    f.sort_unstable();
+    f.dedup();
+    f
 }
 
 /// `%phrase%` for ILIKE, with the phrase's `%`, `_` and `\` taken literally.
@@ -265,11 +295,7 @@ impl Postgres {
         };
         match v.as_deref() {
             None => {
-                c.batch_execute(SCHEMA).map_err(|e| {
-                    let mut m = db_err(e);
-                    m.0.push_str(" (the index needs the pg_trgm extension: install the PostgreSQL contrib modules, and let the database owner or a superuser run CREATE EXTENSION pg_trgm)");
-                    m
-                })?;
+                c.batch_execute(SCHEMA).pg()?;
                 c.execute(
                     "INSERT INTO meta(key, value) VALUES('schema', $1)",
                     &[&SCHEMA_VERSION],
@@ -277,6 +303,7 @@ impl Postgres {
                 .pg()?;
             }
             Some(SCHEMA_VERSION) => {}
+            Some("2") => c.batch_execute(MIGRATE_2_TO_3).pg()?,
             Some(other) => {
                 return Err(StoreError(format!(
                     "index schema version {other}, this tlog-rs knows {SCHEMA_VERSION}: drop the index's tables (or the database) and run `tlog-rs index` again (the index is rebuilt from the sources)"
@@ -310,22 +337,22 @@ impl Postgres {
         self.c.execute(&s, p).pg()
     }
 
-    /// The rows (t_ms, text) of `sql` for recording `key` and ILIKE
-    /// `pattern` whose text holds `needle` (ASCII case-insensitive: byte
-    /// offsets stay those of the text, as on SQLite), at most 20, each as a
-    /// match whose snippet `snippet_of(text, offset)` makes.
+    /// The rows of `sql` (with parameters `p`) whose text, as `text_of`
+    /// gives it, holds `needle` (ASCII case-insensitive: byte offsets stay
+    /// those of the text, as on SQLite), at most 20, each as a match at the
+    /// row's first column whose snippet `snippet_of(text, offset)` makes.
     fn matches_in(
         &mut self,
         sql: &'static str,
-        key: i64,
-        pattern: &str,
+        p: &[&(dyn ToSql + Sync)],
         needle: &str,
+        text_of: impl Fn(&postgres::Row) -> String,
         snippet_of: impl Fn(&str, usize) -> String,
     ) -> Result<Vec<Match>> {
         let mut out = Vec::new();
-        for row in self.rows(sql, &[&key, &pattern])? {
-            let text: String = row.get(1);
-            if let Some(pos) = text.to_ascii_lowercase().find(needle) {
+        for row in self.rows(sql, p)? {
+            let text = text_of(&row);
+            if let Some(pos) = text::find(&text, needle) {
                 out.push(Match {
                     offset_ms: row.get(0),
                     snippet: snippet_of(&text, pos),
@@ -472,15 +499,17 @@ impl Postgres {
                 list(&sc.groups),
             );
         }
-        // Candidates from the trigram index; ILIKE may fold more than
-        // ASCII (by the database's locale), so matches are checked below.
-        let pattern = q.text.as_deref().map(like_pattern);
-        if let Some(p) = &pattern {
+        // Candidates: recordings with a chunk holding every trigram of the
+        // phrase (none for a phrase under 3 characters: every chunk is a
+        // candidate then); matches are checked below.
+        let trigrams: Option<Vec<i16>> = q.text.as_deref().map(|t| folded(&text::trigram_keys(t)));
+        let indexed = trigrams.as_ref().is_some_and(|k| !k.is_empty());
+        if let (true, Some(k)) = (indexed, &trigrams) {
             arg(
                 &mut args,
                 &mut sql,
-                " AND r.key IN (SELECT c.rec_key FROM text_chunks c WHERE c.body ILIKE ?)",
-                Box::new(p.clone()),
+                " AND r.key IN (SELECT c.rec_key FROM text_chunks c WHERE c.trigrams @> ?)",
+                Box::new(k.clone()),
             );
         }
         let cmd_pattern = q.command.as_deref().map(like_pattern);
@@ -520,16 +549,16 @@ impl Postgres {
         if !verified {
             sql.push_str(&limit_sql(q.limit, q.offset));
         }
-        // Chunks are few rows with large TOASTed bodies, so the planner
-        // prices a scan of them all (which detoasts every body) below the
-        // trigram index: steer it to the index (a bitmap scan) for this query.
-        if pattern.is_some() {
+        // Chunks are few rows with large TOASTed trigram sets, so the
+        // planner prices a scan of them all (which detoasts every set) below
+        // the GIN index: steer it to the index (a bitmap scan) for this query.
+        if indexed {
             self.c
                 .batch_execute("SET enable_seqscan = off; SET enable_indexscan = off")
                 .pg()?;
         }
         let rows = self.c.query(&sql, &params).pg();
-        if pattern.is_some() {
+        if indexed {
             self.c
                 .batch_execute("RESET enable_seqscan; RESET enable_indexscan")
                 .pg()?;
@@ -540,17 +569,13 @@ impl Postgres {
             if win.done() {
                 break;
             }
-            if let (Some(text), Some(p)) = (&q.text, &pattern) {
-                let needle = text.to_ascii_lowercase();
-                // The recording's chunks first (MATERIALIZED): otherwise the
-                // planner may take the trigram index for a common word and
-                // recheck every chunk of every recording, once per hit.
+            if let (Some(phrase), Some(k)) = (&q.text, &trigrams) {
+                let needle = phrase.to_ascii_lowercase();
                 let m = self.matches_in(
-                    "WITH c AS MATERIALIZED (SELECT t_ms, body FROM text_chunks WHERE rec_key = $1) \
-                     SELECT t_ms, body FROM c WHERE body ILIKE $2 ORDER BY t_ms",
-                    key,
-                    p,
+                    "SELECT t_ms, zbody FROM text_chunks WHERE rec_key = $1 AND trigrams @> $2 ORDER BY t_ms",
+                    &[&key, k],
                     &needle,
+                    |row| text::inflate(row.get(1)),
                     |body, pos| snippet(body, pos, needle.len()),
                 )?;
                 if m.is_empty() {
@@ -562,9 +587,9 @@ impl Postgres {
                 let m = self.matches_in(
                     "WITH c AS MATERIALIZED (SELECT t_ms, text FROM commands WHERE rec_key = $1) \
                      SELECT t_ms, text FROM c WHERE text ILIKE $2 ORDER BY t_ms",
-                    key,
-                    p,
+                    &[&key, p],
                     &cmd.to_ascii_lowercase(),
+                    |row| row.get(1),
                     |text, _| text.to_string(),
                 )?;
                 if m.is_empty() {
@@ -829,11 +854,12 @@ impl Store for Postgres {
     }
 
     fn add_derived(&mut self, rec: i64, d: &Derived) -> Result<()> {
-        for (tm, body) in &d.chunks {
-            let (tm, body) = (*tm as i64, t(body).into_owned());
+        for ch in &d.chunks {
+            let tm = ch.t_ms as i64;
+            let keys = folded(&ch.trigrams);
             self.exec(
-                "INSERT INTO text_chunks(rec_key, t_ms, body) VALUES($1,$2,$3)",
-                &[&rec, &tm, &body],
+                "INSERT INTO text_chunks(rec_key, t_ms, zbody, trigrams) VALUES($1,$2,$3,$4)",
+                &[&rec, &tm, &ch.zbody, &keys],
             )?;
         }
         for (tm, text) in &d.commands {

@@ -1,6 +1,6 @@
 //! The embedded backend: one SQLite file in WAL mode (readers never wait
-//! for the indexer), FTS5 with the trigram tokenizer for substring search
-//! of screen text.
+//! for the indexer). Screen text is found through an FTS5 table holding
+//! each chunk's distinct trigrams as words (crate::text), then checked.
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -13,8 +13,9 @@ use super::{
     Page, Query, RecordingInfo, Result, RetentionRow, State, Store, StoreError,
 };
 use crate::derive::Derived;
+use crate::text;
 
-const SCHEMA_VERSION: &str = "2";
+const SCHEMA_VERSION: &str = "3";
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -47,8 +48,8 @@ CREATE TABLE IF NOT EXISTS events(rec_key INTEGER NOT NULL, kind TEXT NOT NULL,
 CREATE TABLE IF NOT EXISTS text_chunks(id INTEGER PRIMARY KEY, rec_key INTEGER NOT NULL,
   t_ms INTEGER NOT NULL, zbody BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS text_chunks_rec ON text_chunks(rec_key);
-CREATE VIRTUAL TABLE IF NOT EXISTS text_fts USING fts5(body, content='',
-  contentless_delete=1, tokenize='trigram', detail='none');
+CREATE VIRTUAL TABLE IF NOT EXISTS text_fts USING fts5(trigrams, content='',
+  contentless_delete=1, tokenize='ascii', detail='none');
 CREATE TABLE IF NOT EXISTS commands(rec_key INTEGER NOT NULL, t_ms INTEGER NOT NULL,
   text TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS commands_rec ON commands(rec_key);
@@ -58,6 +59,21 @@ CREATE TABLE IF NOT EXISTS keyframes(rec_key INTEGER NOT NULL, t_ms INTEGER NOT 
 CREATE TABLE IF NOT EXISTS access_log(id INTEGER PRIMARY KEY, t_ms INTEGER NOT NULL,
   who TEXT NOT NULL, client TEXT NOT NULL, action TEXT NOT NULL, host TEXT NOT NULL,
   rec TEXT NOT NULL);
+"#;
+
+/// Schema 2 indexed chunk text with FTS5's trigram tokenizer: the text
+/// tables are replaced and every recording is derived again by the next
+/// `tlog-rs index`; everything else (holds, the access log, audit events)
+/// stays.
+const MIGRATE_2_TO_3: &str = r#"
+BEGIN IMMEDIATE;
+DROP TABLE text_fts;
+CREATE VIRTUAL TABLE text_fts USING fts5(trigrams, content='',
+  contentless_delete=1, tokenize='ascii', detail='none');
+DELETE FROM text_chunks;
+UPDATE recordings SET dirty = 1;
+UPDATE meta SET value = '3' WHERE key = 'schema';
+COMMIT;
 "#;
 
 // Retention: legal holds, by (host, rec) so that they outlive a rebuilt index.
@@ -103,6 +119,7 @@ impl Sqlite {
                 )?;
             }
             Some(SCHEMA_VERSION) => {}
+            Some("2") => c.execute_batch(MIGRATE_2_TO_3)?,
             Some(other) => {
                 return Err(StoreError(format!(
                     "index schema version {other}, this tlog-rs knows {SCHEMA_VERSION}: delete the file and run `tlog-rs index` again (the index is rebuilt from the sources)"
@@ -134,35 +151,6 @@ fn cursor_row(r: &rusqlite::Row) -> rusqlite::Result<FileCursor> {
         offset: r.get::<_, i64>(5)? as u64,
         line: r.get::<_, i64>(6)? as u64,
     })
-}
-
-/// An FTS5 query for chunks holding every trigram of the phrase; None
-/// for phrases under 3 characters (every chunk is a candidate then).
-fn trigram_query(t: &str) -> Option<String> {
-    let chars: Vec<char> = t.chars().collect();
-    if chars.len() < 3 {
-        return None;
-    }
-    let mut tris: Vec<String> = chars
-        .windows(3)
-        .map(|w| format!("\"{}\"", w.iter().collect::<String>().replace('"', "\"\"")))
-        .collect();
-    tris.sort();
-    tris.dedup();
-    Some(tris.join(" AND "))
-}
-
-/// Screen text is stored deflated (level 6: on plain text ~25 % smaller
-/// than level 1 for ~20 % more indexing CPU).
-fn deflate(s: &str) -> Vec<u8> {
-    miniz_oxide::deflate::compress_to_vec(s.as_bytes(), 6)
-}
-
-fn inflate(z: &[u8]) -> String {
-    match miniz_oxide::inflate::decompress_to_vec_with_limit(z, 64 << 20) {
-        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
-        Err(_) => String::new(),
-    }
 }
 
 impl Sqlite {
@@ -263,7 +251,10 @@ impl Sqlite {
         }
         // Text: recordings with candidate chunks (every trigram of the
         // phrase, from the index alone); the text is checked below.
-        let trigrams = q.text.as_deref().and_then(trigram_query);
+        let trigrams = q
+            .text
+            .as_deref()
+            .and_then(|t| text::fts_query(&text::trigram_keys(t)));
         if let Some(tq) = &trigrams {
             arg(
                 &mut args,
@@ -337,10 +328,8 @@ impl Sqlite {
                 let mut rows = st.query(params![key, trigrams])?;
                 let needle = t.to_ascii_lowercase();
                 while let Some(row) = rows.next()? {
-                    let body = inflate(&row.get::<_, Vec<u8>>(1)?);
-                    // ASCII lowercasing keeps byte offsets, so the position
-                    // found serves the original text.
-                    if let Some(pos) = body.to_ascii_lowercase().find(&needle) {
+                    let body = text::inflate(&row.get::<_, Vec<u8>>(1)?);
+                    if let Some(pos) = text::find(&body, &needle) {
                         hit.matches.push(Match {
                             offset_ms: row.get(0)?,
                             snippet: snippet(&body, pos, needle.len()),
@@ -691,10 +680,10 @@ impl Store for Sqlite {
         let c = &self.c;
         let mut chunk =
             c.prepare_cached("INSERT INTO text_chunks(rec_key, t_ms, zbody) VALUES(?1,?2,?3)")?;
-        let mut fts = c.prepare_cached("INSERT INTO text_fts(rowid, body) VALUES(?1, ?2)")?;
-        for (t, body) in &d.chunks {
-            chunk.execute(params![rec, *t as i64, deflate(body)])?;
-            fts.execute(params![c.last_insert_rowid(), body])?;
+        let mut fts = c.prepare_cached("INSERT INTO text_fts(rowid, trigrams) VALUES(?1, ?2)")?;
+        for ch in &d.chunks {
+            chunk.execute(params![rec, ch.t_ms as i64, ch.zbody])?;
+            fts.execute(params![c.last_insert_rowid(), ch.fts_document()])?;
         }
         let mut cmd =
             c.prepare_cached("INSERT INTO commands(rec_key, t_ms, text) VALUES(?1,?2,?3)")?;
@@ -999,5 +988,65 @@ mod web_tests {
         // A looked-up recording is never created by the lookup.
         assert_eq!(s.recording_info("h", "r").unwrap(), None);
         assert_eq!(s.counts().unwrap()[0], 0);
+    }
+}
+
+#[cfg(test)]
+mod schema_tests {
+    use super::*;
+
+    #[test]
+    fn schema_2_is_migrated_keeping_holds_and_deriving_again() {
+        let dir = std::env::temp_dir().join(format!("tlog-rs-schema-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("index.db");
+        {
+            let s = Sqlite::open(&p).unwrap();
+            s.c.execute_batch(
+                "DROP TABLE text_fts;
+                 CREATE VIRTUAL TABLE text_fts USING fts5(body, content='',
+                   contentless_delete=1, tokenize='trigram', detail='none');
+                 UPDATE meta SET value='2' WHERE key='schema';
+                 INSERT INTO holds(host, rec, reason, who, t_ms) VALUES('h', 'r', 'case 7', 'alice', 1);
+                 INSERT INTO recordings(host, rec, dirty) VALUES('h', 'r', 0);
+                 INSERT INTO text_chunks(rec_key, t_ms, zbody) VALUES(1, 0, x'00');",
+            )
+            .unwrap();
+        }
+        let mut s = Sqlite::open(&p).unwrap();
+        let one = |s: &Sqlite, sql: &str| -> String {
+            s.c.query_row(sql, [], |r| r.get::<_, rusqlite::types::Value>(0))
+                .map(|v| format!("{v:?}"))
+                .unwrap()
+        };
+        assert_eq!(
+            one(&s, "SELECT value FROM meta WHERE key='schema'"),
+            "Text(\"3\")"
+        );
+        assert_eq!(one(&s, "SELECT count(*) FROM text_chunks"), "Integer(0)");
+        assert_eq!(s.holds().unwrap().len(), 1);
+        assert_eq!(s.dirty().unwrap(), vec![1]);
+        // The new table takes trigram words.
+        s.c.execute(
+            "INSERT INTO text_fts(rowid, trigrams) VALUES(5, '18b1e3')",
+            [],
+        )
+        .unwrap();
+        assert_eq!(
+            one(
+                &s,
+                "SELECT rowid FROM text_fts WHERE text_fts MATCH '\"18b1e3\"'"
+            ),
+            "Integer(5)"
+        );
+        drop(s);
+        // Older schemas are still refused with the way out.
+        Connection::open(&p)
+            .unwrap()
+            .execute("UPDATE meta SET value='1' WHERE key='schema'", [])
+            .unwrap();
+        let e = Sqlite::open(&p).err().unwrap().to_string();
+        assert!(e.contains("schema version 1"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
