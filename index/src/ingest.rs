@@ -962,29 +962,38 @@ impl<'a> Indexer<'a> {
     }
 
     /// Re-derive every recording that got new messages or events. Reading
-    /// and deriving (JSON, terminal emulation) run on a second thread while
-    /// this one writes the previous results into the store.
+    /// and deriving (JSON, terminal emulation, trigrams, deflate) run on
+    /// worker threads, one recording each, while this one writes finished
+    /// results into the store in order.
     fn derive_dirty(&mut self) -> Result<(), StoreError> {
         let dirty = self.store.dirty()?;
         let es_sources = self.es_sources.clone();
-        let (jobs, job_rx) = mpsc::sync_channel::<DeriveJob>(1);
-        let (out_tx, outs) = mpsc::sync_channel::<Derivation>(4);
+        let lanes = derive_lanes().min(dirty.len()).max(1);
         std::thread::scope(|scope| {
-            scope.spawn(move || derive_worker(job_rx, out_tx, &es_sources));
-            // Owned here, so that any return (errors too) closes both
-            // channels and the worker ends before the scope joins it.
-            let (jobs, outs) = (jobs, outs);
-            // One job queued ahead: the worker derives recording n + 1 while
-            // recording n is stored. (A send fails only if the worker is
-            // gone; the receive below then reports it.)
-            if let Some(&first) = dirty.first() {
-                let _ = jobs.send(self.derive_job(first)?);
+            // Lane i derives recordings i, i + lanes, ...; each has one job
+            // queued ahead. Owned here, so that any return (errors too)
+            // closes the channels and the workers end before the scope
+            // joins them.
+            let mut jobs = Vec::new();
+            let mut outs = Vec::new();
+            for _ in 0..lanes {
+                let (job_tx, job_rx) = mpsc::sync_channel::<DeriveJob>(1);
+                let (out_tx, out_rx) = mpsc::sync_channel::<Derivation>(4);
+                let es = &es_sources;
+                scope.spawn(move || derive_worker(job_rx, out_tx, es));
+                jobs.push(job_tx);
+                outs.push(out_rx);
+            }
+            // (A send fails only if the worker is gone; the receive below
+            // then reports it.)
+            for (n, &key) in dirty.iter().take(lanes).enumerate() {
+                let _ = jobs[n].send(self.derive_job(key)?);
             }
             for (n, &key) in dirty.iter().enumerate() {
-                if let Some(&k) = dirty.get(n + 1) {
-                    let _ = jobs.send(self.derive_job(k)?);
+                if let Some(&k) = dirty.get(n + lanes) {
+                    let _ = jobs[n % lanes].send(self.derive_job(k)?);
                 }
-                self.store_derivation(key, &outs)?;
+                self.store_derivation(key, &outs[n % lanes])?;
                 self.progress_derived(n);
             }
             Ok(())
@@ -1034,6 +1043,11 @@ impl<'a> Indexer<'a> {
             }
         }
     }
+}
+
+/// Derivation threads: one per core, at most 4 (the writer then waits).
+fn derive_lanes() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
 }
 
 /// One recording to derive: its message references, in id order.
