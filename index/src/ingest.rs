@@ -42,6 +42,8 @@ const COMMIT_BYTES: u64 = 64 << 20;
 const MAX_LINE: u64 = 16 << 20;
 /// Derived text held in memory before it is written.
 const DERIVE_SLICE: usize = 8 << 20;
+/// Text stored per transaction while deriving (see derive_dirty).
+const DERIVE_COMMIT_BYTES: usize = 32 << 20;
 /// A partial last line older than this is reported as truncated.
 const STALE_PARTIAL: Duration = Duration::from_secs(600);
 
@@ -989,12 +991,23 @@ impl<'a> Indexer<'a> {
             for (n, &key) in dirty.iter().take(lanes).enumerate() {
                 let _ = jobs[n].send(self.derive_job(key)?);
             }
+            // Recordings are committed in batches of about DERIVE_COMMIT_BYTES of
+            // text: each commit flushes the text index's pending terms into
+            // a segment that later has to be merged.
+            let (mut in_txn, mut batch) = (false, 0);
             for (n, &key) in dirty.iter().enumerate() {
                 if let Some(&k) = dirty.get(n + lanes) {
                     let _ = jobs[n % lanes].send(self.derive_job(k)?);
                 }
-                self.store_derivation(key, &outs[n % lanes])?;
+                batch += self.store_derivation(key, &outs[n % lanes], &mut in_txn)?;
+                if batch >= DERIVE_COMMIT_BYTES {
+                    self.store.commit()?;
+                    (in_txn, batch) = (false, 0);
+                }
                 self.progress_derived(n);
+            }
+            if in_txn {
+                self.store.commit()?;
             }
             Ok(())
         })
@@ -1007,30 +1020,39 @@ impl<'a> Indexer<'a> {
         })
     }
 
-    /// Store what the worker sends for `key`: one transaction per recording;
-    /// text arrives in slices so that a huge recording does not grow memory.
+    /// Store what the worker sends for `key`, in the open transaction (one
+    /// is begun if none is): text arrives in slices so that a huge recording
+    /// does not grow memory. Returns the bytes of text stored.
     fn store_derivation(
         &mut self,
         key: i64,
         outs: &mpsc::Receiver<Derivation>,
-    ) -> Result<(), StoreError> {
-        self.store.begin()?;
+        in_txn: &mut bool,
+    ) -> Result<usize, StoreError> {
+        if !*in_txn {
+            self.store.begin()?;
+            *in_txn = true;
+        }
         self.store.clear_derived(key)?;
+        let mut bytes = 0;
         loop {
             match outs.recv() {
                 Ok(Derivation::Problem(path, e)) => self.problem(Path::new(&path), None, e),
-                Ok(Derivation::Slice(d)) => self.store.add_derived(key, &d)?,
+                Ok(Derivation::Slice(d)) => {
+                    bytes += d.chunks.iter().map(|c| c.text.len()).sum::<usize>();
+                    self.store.add_derived(key, &d)?
+                }
                 Ok(Derivation::Done(d)) => {
+                    bytes += d.chunks.iter().map(|c| c.text.len()).sum::<usize>();
                     self.store.store_derived(key, &d)?;
                     break;
                 }
                 Err(_) => return Err(StoreError("internal: the derivation thread stopped".into())),
             }
         }
-        self.store.commit()?;
         self.report.recordings_derived += 1;
         self.audit.recording(key);
-        Ok(())
+        Ok(bytes)
     }
 
     fn progress_derived(&mut self, n: usize) {

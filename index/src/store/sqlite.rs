@@ -76,6 +76,13 @@ UPDATE meta SET value = '3' WHERE key = 'schema';
 COMMIT;
 "#;
 
+/// FTS5 settings kept in the index (set once, at creation): a chunk's
+/// trigram set is ~100 KB of words, so the default 1 MB of pending terms
+/// was flushed every few chunks into a segment that then had to be merged.
+const FTS_CONFIG: &str = r#"
+INSERT INTO text_fts(text_fts, rank) VALUES('hashsize', 16777216);
+"#;
+
 // Retention: legal holds, by (host, rec) so that they outlive a rebuilt index.
 const RETENTION_SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS holds(host TEXT NOT NULL, rec TEXT NOT NULL, reason TEXT,
@@ -117,9 +124,13 @@ impl Sqlite {
                     "INSERT INTO meta(key, value) VALUES('schema', ?1)",
                     [SCHEMA_VERSION],
                 )?;
+                c.execute_batch(FTS_CONFIG)?;
             }
             Some(SCHEMA_VERSION) => {}
-            Some("2") => c.execute_batch(MIGRATE_2_TO_3)?,
+            Some("2") => {
+                c.execute_batch(MIGRATE_2_TO_3)?;
+                c.execute_batch(FTS_CONFIG)?;
+            }
             Some(other) => {
                 return Err(StoreError(format!(
                     "index schema version {other}, this tlog-rs knows {SCHEMA_VERSION}: delete the file and run `tlog-rs index` again (the index is rebuilt from the sources)"
