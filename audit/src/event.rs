@@ -84,6 +84,15 @@ impl Grouper {
         }
     }
 
+    /// The line of the first record of the oldest open event: a reader that
+    /// stops here and resumes later must read again from that line on.
+    pub fn oldest_open_line(&self) -> Option<usize> {
+        self.open
+            .front()
+            .and_then(|e| e.records.first())
+            .map(|r| r.line)
+    }
+
     /// The end of the input: every open event, oldest first.
     pub fn finish(self, done: &mut Vec<Event>) {
         done.extend(self.open);

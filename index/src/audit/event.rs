@@ -470,6 +470,18 @@ pub fn from_json_line(
     }
 }
 
+/// One event grouped by `tlog-rs-audit`; without `node=` it takes `host`.
+pub fn from_grouped(e: &Event, host: Option<&str>) -> Result<AuditEvent, String> {
+    // Through the exporter's JSON: one reading for every input.
+    match e.to_json_flat() {
+        Value::Object(m) => from_export(&m, host).map(|mut ev| {
+            ev.records = u32::try_from(e.records.len()).unwrap_or(u32::MAX);
+            ev
+        }),
+        _ => Err("event not convertible to JSON".into()),
+    }
+}
+
 /// Every event of a raw audit.log; bad lines go to `bad` as (line, reason).
 /// Events without `node=` take `host`. Memory stays bounded by the events
 /// open in the grouper.
@@ -483,19 +495,11 @@ pub fn read_raw(
     let mut done = Vec::new();
     let mut buf = Vec::new();
     let mut n = 0u64;
-    // Through the exporter's JSON: one reading for every input.
     let mut emit = |done: &mut Vec<Event>, bad: &mut dyn FnMut(u64, String)| {
         for e in done.drain(..) {
-            let line = e.records.first().map_or(0, |r| r.line as u64);
-            match e.to_json_flat() {
-                Value::Object(m) => match from_export(&m, host) {
-                    Ok(mut ev) => {
-                        ev.records = u32::try_from(e.records.len()).unwrap_or(u32::MAX);
-                        out(ev)
-                    }
-                    Err(msg) => bad(line, msg),
-                },
-                _ => bad(line, "event not convertible to JSON".into()),
+            match from_grouped(&e, host) {
+                Ok(ev) => out(ev),
+                Err(msg) => bad(e.records.first().map_or(0, |r| r.line as u64), msg),
             }
         }
     };
