@@ -84,6 +84,14 @@ impl Grouper {
         }
     }
 
+    /// An open event already holds this very record (a second copy of
+    /// it, e.g. an entry that systemd-journal-upload sent again).
+    pub fn holds(&self, r: &Record) -> bool {
+        self.open
+            .iter()
+            .any(|e| e.node == r.node && e.id == r.id && e.records.iter().any(|x| x.same_text(r)))
+    }
+
     /// The line of the first record of the oldest open event: a reader that
     /// stops here and resumes later must read again from that line on.
     pub fn oldest_open_line(&self) -> Option<usize> {

@@ -126,7 +126,13 @@ impl Collector {
             Ok(None) => Err("empty audit record".into()),
             Err(x) => Err(format!("column {}: {}", x.column, x.message)),
         });
-        let r = r.map(|r| self.grouper.push(r, done));
+        // systemd-journal-upload sends the last entry again when it
+        // resumes from its saved cursor: a copy of a record adds nothing.
+        let r = r.map(|r| {
+            if !self.grouper.holds(&r) {
+                self.grouper.push(r, done)
+            }
+        });
         // Keep the cursor just before the oldest open event, and the last.
         let keep_from = self.grouper.oldest_open_line().map_or(self.seq, |l| l - 1);
         while self.cursors.len() > 1 && self.cursors[0].0 < keep_from {
@@ -381,6 +387,24 @@ mod tests {
             // appendix-a has EOE lines; journald drops them: same events.
             assert_eq!(by_id(evs), by_id(want), "{rel}");
         }
+    }
+
+    #[test]
+    fn an_entry_uploaded_twice_adds_no_record() {
+        let es = entries("../audit/tests/data/live.log");
+        let mut twice = Vec::new();
+        for (i, e) in es.iter().enumerate() {
+            twice.push(e.clone());
+            if i % 3 == 0 {
+                let mut again = e.clone();
+                again.insert("__CURSOR".into(), json!(format!("again{i}")));
+                twice.push(again);
+            }
+        }
+        assert_eq!(
+            by_id(collect(&twice, None).0),
+            by_id(raw("../audit/tests/data/live.log"))
+        );
     }
 
     #[test]
