@@ -321,8 +321,10 @@ fn audit_records_ride_the_journal_upload_into_the_index() {
         .unwrap();
     assert!(st.success());
 
-    let jd = Journald::start("central-audit");
+    // auditd first: journald must leave audit enabled when it starts
+    // (Audit= empty, as packaging/central/journald-audit.conf sets).
     audit.start_auditd(&t.join("auditd"), None);
+    let jd = Journald::start("central-audit");
     audit.load_rules(&rules);
     // The login: loginuid 1 (daemon, audited at level session), then the
     // recorder (journal writer) with the session's commands.
