@@ -92,13 +92,16 @@ impl Grouper {
             .any(|e| e.node == r.node && e.id == r.id && e.records.iter().any(|x| x.same_text(r)))
     }
 
-    /// The line of the first record of the oldest open event: a reader that
-    /// stops here and resumes later must read again from that line on.
-    pub fn oldest_open_line(&self) -> Option<usize> {
+    /// The line of the first record of the oldest open event that started
+    /// at or after `from_line`: a reader that stops here and resumes later
+    /// must read again from that line on.
+    pub fn oldest_open_line(&self, from_line: usize) -> Option<usize> {
+        // Events open in input order: their first lines increase.
         self.open
-            .front()
-            .and_then(|e| e.records.first())
+            .iter()
+            .filter_map(|e| e.records.first())
             .map(|r| r.line)
+            .find(|&l| l >= from_line)
     }
 
     /// The end of the input: every open event, oldest first.

@@ -31,6 +31,12 @@ use crate::journal::JournalReader;
 use crate::recording::SourceLoc;
 use crate::store::{Added, Result, Store};
 
+/// Open events that started within this many entries hold the resume
+/// cursor back; older ones (a host that fell silent keeps its last events
+/// open) do not, so the next reading does not start ever further back.
+/// An event's records arrive together, so a cut event is always recent.
+const PIN_ENTRIES: usize = 10_000;
+
 /// Fields asked of journalctl (it adds `__CURSOR` and the timestamps).
 const FIELDS: &str = "MESSAGE,_AUDIT_ID,_SOURCE_REALTIME_TIMESTAMP,_HOSTNAME";
 
@@ -97,6 +103,8 @@ pub struct Collector {
     /// (sequence number, cursor) of the entries that may still be needed,
     /// starting with the cursor the reading started from (number 0).
     cursors: VecDeque<(usize, Option<String>)>,
+    /// See [`PIN_ENTRIES`].
+    pin: usize,
 }
 
 impl Collector {
@@ -104,6 +112,7 @@ impl Collector {
     pub fn new(start: Option<String>) -> Collector {
         Collector {
             cursors: VecDeque::from([(0, start)]),
+            pin: PIN_ENTRIES,
             ..Collector::default()
         }
     }
@@ -133,8 +142,11 @@ impl Collector {
                 self.grouper.push(r, done)
             }
         });
-        // Keep the cursor just before the oldest open event, and the last.
-        let keep_from = self.grouper.oldest_open_line().map_or(self.seq, |l| l - 1);
+        // Keep the cursor just before the oldest recent open event, and the last.
+        let keep_from = self
+            .grouper
+            .oldest_open_line(self.seq.saturating_sub(self.pin))
+            .map_or(self.seq, |l| l - 1);
         while self.cursors.len() > 1 && self.cursors[0].0 < keep_from {
             self.cursors.pop_front();
         }
@@ -387,6 +399,28 @@ mod tests {
             // appendix-a has EOE lines; journald drops them: same events.
             assert_eq!(by_id(evs), by_id(want), "{rel}");
         }
+    }
+
+    #[test]
+    fn a_silent_host_does_not_hold_the_cursor_back() {
+        let es = entries("../audit/tests/data/live.log");
+        // One record of another host, which then falls silent.
+        let mut other = es[1].clone();
+        other.insert("_HOSTNAME".into(), json!("silent"));
+        other.insert("__CURSOR".into(), json!("c0"));
+        let mut all = vec![other];
+        all.extend(es.iter().cloned());
+        let mut c = Collector::new(None);
+        c.pin = 20;
+        let mut done = Vec::new();
+        for e in &all {
+            c.push(e, &mut done).unwrap();
+        }
+        let resume = c.finish(&mut done).expect("a cursor");
+        // Resumed within the last entries, not before the silent host's.
+        let n: usize = resume[1..].parse().unwrap();
+        assert!(n + 22 >= es.len(), "resumes at {n} of {}", es.len());
+        assert!(done.iter().any(|e| e.node.as_deref() == Some("silent")));
     }
 
     #[test]
