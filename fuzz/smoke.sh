@@ -39,7 +39,7 @@ seed() {
         ;;
     audit_parser)
         # Real and hand-written audit.log files (enriched, hex, node=, interleaved).
-        for log in ../audit/tests/data/*.log; do
+        for log in ../audit/tests/data/*.log ../audit/tests/data/audit-userspace/*.log; do
             cp "$log" "corpus/$target/seed-$(basename "$log")"
         done
         ;;

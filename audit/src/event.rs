@@ -84,6 +84,26 @@ impl Grouper {
         }
     }
 
+    /// An open event already holds this very record (a second copy of
+    /// it, e.g. an entry that systemd-journal-upload sent again).
+    pub fn holds(&self, r: &Record) -> bool {
+        self.open
+            .iter()
+            .any(|e| e.node == r.node && e.id == r.id && e.records.iter().any(|x| x.same_text(r)))
+    }
+
+    /// The line of the first record of the oldest open event that started
+    /// at or after `from_line`: a reader that stops here and resumes later
+    /// must read again from that line on.
+    pub fn oldest_open_line(&self, from_line: usize) -> Option<usize> {
+        // Events open in input order: their first lines increase.
+        self.open
+            .iter()
+            .filter_map(|e| e.records.first())
+            .map(|r| r.line)
+            .find(|&l| l >= from_line)
+    }
+
     /// The end of the input: every open event, oldest first.
     pub fn finish(self, done: &mut Vec<Event>) {
         done.extend(self.open);
@@ -340,74 +360,74 @@ fn record_json(r: &Record) -> RecordJson<'_> {
 }
 
 #[derive(Serialize)]
-struct PathJson<'a> {
-    name: Option<&'a str>,
-    nametype: Option<&'a str>,
+pub struct PathJson<'a> {
+    pub name: Option<&'a str>,
+    pub nametype: Option<&'a str>,
 }
 
 /// The summary of an event (see the module documentation). `None` fields
 /// are left out; `Some(None)` is a present field without a usable value.
 #[derive(Serialize)]
-struct EventJson<'a> {
-    node: Option<&'a str>,
-    id: String,
-    time: f64,
-    serial: u64,
-    kind: Kind,
+pub struct EventJson<'a> {
+    pub node: Option<&'a str>,
+    pub id: String,
+    pub time: f64,
+    pub serial: u64,
+    pub kind: Kind,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pid: Option<Option<i64>>,
+    pub pid: Option<Option<i64>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    ppid: Option<Option<i64>>,
+    pub ppid: Option<Option<i64>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    uid: Option<Option<i64>>,
+    pub uid: Option<Option<i64>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    auid: Option<Option<i64>>,
+    pub auid: Option<Option<i64>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    ses: Option<Option<i64>>,
+    pub ses: Option<Option<i64>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    comm: Option<&'a str>,
+    pub comm: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    exe: Option<&'a str>,
+    pub exe: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    key: Option<&'a str>,
+    pub key: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    tty: Option<&'a str>,
+    pub tty: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    syscall: Option<Option<i64>>,
+    pub syscall: Option<Option<i64>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    arch: Option<Option<&'a str>>,
+    pub arch: Option<Option<&'a str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    success: Option<bool>,
+    pub success: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    exit: Option<Option<i64>>,
+    pub exit: Option<Option<i64>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    status: Option<i64>,
+    pub status: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    argv: Option<Vec<String>>,
+    pub argv: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    cwd: Option<Option<&'a str>>,
+    pub cwd: Option<Option<&'a str>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    paths: Vec<PathJson<'a>>,
+    pub paths: Vec<PathJson<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    sockaddr: Option<Value>,
+    pub sockaddr: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    op: Option<&'a str>,
+    pub op: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    acct: Option<&'a str>,
+    pub acct: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    addr: Option<&'a str>,
+    pub addr: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    hostname: Option<&'a str>,
+    pub hostname: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    terminal: Option<&'a str>,
+    pub terminal: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    res: Option<Option<&'a str>>,
+    pub res: Option<Option<&'a str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    grantors: Option<&'a str>,
+    pub grantors: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    old_ses: Option<Option<i64>>,
+    pub old_ses: Option<Option<i64>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    old_auid: Option<Option<i64>>,
+    pub old_auid: Option<Option<i64>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     records: Option<Vec<RecordJson<'a>>>,
 }
@@ -417,7 +437,16 @@ impl Event {
         self.records.iter().find(|r| r.rtype == rtype)
     }
 
+    /// The summary without the records, typed (the index reads it).
+    pub fn flat(&self) -> EventJson<'_> {
+        self.summary_with(false)
+    }
+
     fn summary(&self) -> EventJson<'_> {
+        self.summary_with(true)
+    }
+
+    fn summary_with(&self, with_records: bool) -> EventJson<'_> {
         // The process (SYSCALL), or the sender of a user-space record.
         let subject = self
             .first("SYSCALL")
@@ -487,7 +516,7 @@ impl Event {
             grantors: msg("grantors"),
             old_ses: login.map(|l| num(l.get("old-ses"))),
             old_auid: login.map(|l| num(l.get("old-auid"))),
-            records: Some(self.records.iter().map(record_json).collect()),
+            records: with_records.then(|| self.records.iter().map(record_json).collect()),
         }
     }
 
@@ -499,9 +528,7 @@ impl Event {
     /// The same object without `records` (most of its size), for readers
     /// that need only the flat fields.
     pub fn to_json_flat(&self) -> Value {
-        let mut s = self.summary();
-        s.records = None;
-        serde_json::to_value(s).unwrap_or(Value::Null)
+        serde_json::to_value(self.flat()).unwrap_or(Value::Null)
     }
 
     /// The same object, written straight to `out` (no `Value` in between).

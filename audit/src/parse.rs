@@ -110,6 +110,11 @@ impl Record {
         self.slots.iter().any(|s| s.part == Part::Enriched)
     }
 
+    /// The same record text (wherever it was read).
+    pub fn same_text(&self, other: &Record) -> bool {
+        self.id == other.id && self.rtype == other.rtype && self.buf == other.buf
+    }
+
     /// The value of field `name` (the record's own fields, then msg='…').
     pub fn get(&self, name: &str) -> Option<&str> {
         self.fields()

@@ -416,6 +416,40 @@ fn differential_against_ausearch() {
     differential("live.log", LIVE);
 }
 
+/// The logs of audit-userspace's auparse tests (data/audit-userspace/README).
+#[test]
+fn audit_userspace_test_logs_match_ausearch() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/audit-userspace");
+    let mut total = 0;
+    for (name, events) in [("test.log", 7), ("test3.log", 8), ("test4.log", 2)] {
+        let text = std::fs::read_to_string(dir.join(name)).unwrap();
+        let ours = parse_log(&text).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        let records: usize = ours.iter().map(|e| e.records.len()).sum();
+        assert_eq!(records, text.lines().count(), "{name}: every line read");
+        assert_eq!(ours.len(), events, "{name}");
+        differential(&format!("audit-userspace-{name}"), &text);
+        total += records;
+    }
+    assert!(total > 30);
+    // test3.log interleaves the records of events on one node.
+    let text = std::fs::read_to_string(dir.join("test3.log")).unwrap();
+    let ours = parse_log(&text).unwrap();
+    let e = by_id(&ours, "1451781471.394:194433");
+    assert_eq!(types(e), ["SYSCALL", "PROCTITLE"]);
+    assert_eq!(e.node.as_deref(), Some("auditdtest.a1959.org"));
+    // test4.log: an EXECVE of 216 arguments, all read in order.
+    let text = std::fs::read_to_string(dir.join("test4.log")).unwrap();
+    let ours = parse_log(&text).unwrap();
+    let m4 = by_id(&ours, "1655465404.819:27091");
+    let execve = m4.records.iter().find(|r| r.rtype == "EXECVE").unwrap();
+    let argv = tlog_rs_audit::event::argv(execve);
+    assert_eq!(argv.len(), 216);
+    assert_eq!(
+        (argv[0].as_str(), argv[215].as_str()),
+        ("/usr/bin/m4", "configure.ac")
+    );
+}
+
 #[test]
 fn json_output_is_one_object_per_event() {
     let ev = parse_log(HANDWRITTEN).unwrap();

@@ -23,7 +23,8 @@ the index, and the journal and Elasticsearch/OpenSearch stores. Without a
 source option, the [sources] of the central config are read.
 Running it again adds nothing new; bad lines are reported as FILE:LINE.
 Audit events (tlog-rs audit-export or laurel JSON lines) in the JSON Lines
-stores and raw audit logs are joined to the recordings (docs/audit.md).
+stores, journald's own audit entries in the journals, and raw audit logs are
+joined to the recordings (docs/audit.md).
 
   --config FILE  central config (default /etc/tlog-rs/central.toml)
   --db PATH|URL  index database, overrides the config: a SQLite file, or

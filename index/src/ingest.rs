@@ -486,6 +486,13 @@ impl<'a> Indexer<'a> {
     pub fn run_all(mut self, sources: &Sources) -> Result<Report, StoreError> {
         for j in &sources.journal {
             self.journal(j)?;
+            // journald's own audit entries in the same journal.
+            let loc = std::path::absolute(j).unwrap_or_else(|_| j.clone());
+            let c =
+                crate::audit::journal::ingest(self.store, &loc, &mut self.audit, self.problems)?;
+            self.report.audit_events += c.new;
+            self.report.duplicates += c.duplicates;
+            self.report.bad_lines += c.bad_entries;
         }
         for e in &sources.es {
             self.es(e)?;

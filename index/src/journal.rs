@@ -44,6 +44,18 @@ pub struct JournalReader {
 impl JournalReader {
     /// Entries after `cursor`, or from `since_us` (whole seconds), or all.
     pub fn spawn(loc: &Path, cursor: Option<&str>, since_us: Option<u64>) -> Result<Self, String> {
+        Self::spawn_query(loc, cursor, since_us, FIELDS, &[])
+    }
+
+    /// The same with other output fields and journalctl matches
+    /// (`FIELD=VALUE`), for readers of other entries (audit records).
+    pub fn spawn_query(
+        loc: &Path,
+        cursor: Option<&str>,
+        since_us: Option<u64>,
+        fields: &str,
+        matches: &[&str],
+    ) -> Result<Self, String> {
         let mut cmd = Command::new("journalctl");
         if loc.is_dir() {
             cmd.arg("--directory").arg(loc);
@@ -56,12 +68,13 @@ impl JournalReader {
             ));
         }
         cmd.args(["-o", "json", "--all", "--no-pager", "-q"])
-            .arg(format!("--output-fields={FIELDS}"));
+            .arg(format!("--output-fields={fields}"));
         if let Some(c) = cursor {
             cmd.arg(format!("--after-cursor={c}"));
         } else if let Some(us) = since_us {
             cmd.arg(format!("--since=@{}", us / 1_000_000));
         }
+        cmd.args(matches);
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
@@ -88,28 +101,36 @@ impl JournalReader {
         })
     }
 
+    /// The next entry as journalctl gives it (with `__CURSOR`); `Ok(None)`
+    /// at the end.
+    pub fn next_raw(&mut self) -> Result<Option<Map<String, Value>>, String> {
+        self.line.clear();
+        let n = self
+            .out
+            .read_until(b'\n', &mut self.line)
+            .map_err(|e| format!("{}: reading journalctl: {e}", self.loc.display()))?;
+        if n == 0 {
+            let st = self.child.wait().map_err(|e| e.to_string())?;
+            // journalctl exits 1 when there is nothing after the cursor.
+            if !st.success() && st.code() != Some(1) {
+                return Err(format!("{}: journalctl failed: {st}", self.loc.display()));
+            }
+            return Ok(None);
+        }
+        serde_json::from_slice(&self.line)
+            .map(Some)
+            .map_err(|e| format!("{}: journalctl gave invalid JSON: {e}", self.loc.display()))
+    }
+
     /// The next entry; `Ok(None)` at the end. Entries that are neither a
     /// tlog message nor a tlog-rs session entry are skipped (a local
     /// journal holds everything else too), but their cursor is returned
     /// through `last_cursor` so that they are not read again.
     pub fn next(&mut self, last_cursor: &mut Option<String>) -> Result<Option<Entry>, String> {
         loop {
-            self.line.clear();
-            let n = self
-                .out
-                .read_until(b'\n', &mut self.line)
-                .map_err(|e| format!("{}: reading journalctl: {e}", self.loc.display()))?;
-            if n == 0 {
-                let st = self.child.wait().map_err(|e| e.to_string())?;
-                // journalctl exits 1 when there is nothing after the cursor.
-                if !st.success() && st.code() != Some(1) {
-                    return Err(format!("{}: journalctl failed: {st}", self.loc.display()));
-                }
+            let Some(e) = self.next_raw()? else {
                 return Ok(None);
-            }
-            let e: Map<String, Value> = serde_json::from_slice(&self.line).map_err(|e| {
-                format!("{}: journalctl gave invalid JSON: {e}", self.loc.display())
-            })?;
+            };
             let Some(cursor) = e.get("__CURSOR").and_then(Value::as_str) else {
                 continue;
             };

@@ -97,8 +97,10 @@ impl Journald {
         fs::create_dir_all(t.join("var-log-journal")).unwrap();
         fs::write(
             t.join("journald.conf"),
+            // Audit= (empty): leave the kernel's audit state alone; journald
+            // 252's default (off) would disable audit on the host.
             "[Journal]\nStorage=volatile\nReadKMsg=no\nForwardToSyslog=no\n\
-             ForwardToWall=no\nForwardToConsole=no\nRateLimitBurst=0\n",
+             ForwardToWall=no\nForwardToConsole=no\nRateLimitBurst=0\nAudit=\n",
         )
         .unwrap();
         // Config as a drop-in in the private /run, so the host's

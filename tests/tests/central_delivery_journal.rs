@@ -6,6 +6,11 @@
 //! the remote's output. The journald tools read their config from /etc
 //! only, so the substituted files are bind-mounted there inside private
 //! mount namespaces.
+//!
+//! The audit trail takes the same path: journald reads kernel audit itself
+//! (Debian's systemd-journald-audit.socket; the test's journald opens the
+//! audit netlink socket the same way) and the index groups those entries
+//! into events joined to the recording (docs/audit.md §6.1).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -13,6 +18,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
+use tlog_rs_tests::audit_state::AuditState;
 use tlog_rs_tests::central::{free_port, listening, shipped, substitute, wait_for, Daemon, Pki};
 use tlog_rs_tests::daemons::{output_with_open_stdin, Journald, TempDir};
 use tlog_rs_tests::{artifact, require_program, require_root};
@@ -253,6 +259,197 @@ fn journal_upload_over_mutual_tls_reaches_remote_and_index() {
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0]["rec"], rec.as_str());
     assert_eq!(found[0]["complete"], true, "{:?}", found[0]);
+}
+
+/// `tlog-rs ARGS --config CONF --db DB`: (success, stdout, stderr).
+fn tlog_rs_db(t: &Path, args: &[&str]) -> (bool, String, String) {
+    let conf = t.join("central.toml");
+    if !conf.exists() {
+        fs::write(&conf, "").unwrap();
+    }
+    let o = Command::new(artifact("tlog-rs"))
+        .args(args)
+        .arg("--config")
+        .arg(&conf)
+        .arg("--db")
+        .arg(t.join("index.db"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        o.status.success(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+const AUDIT_TEST: &str = "audit_records_ride_the_journal_upload_into_the_index";
+
+/// Host: auditd (private config) under the rules of `tlog-rs audit-rules`,
+/// journald collecting the kernel's audit records, a recording whose shell
+/// has a login uid (as pam_loginuid gives) and runs touch and rm. Central:
+/// journal-upload -> stunnel -> journal-remote, `tlog-rs index --journal`:
+/// the events are joined to the recording by `ses`, `search --exec` finds
+/// it, and a second upload and index add nothing.
+#[test]
+fn audit_records_ride_the_journal_upload_into_the_index() {
+    if !prerequisites(AUDIT_TEST) {
+        return;
+    }
+    require_program("auditd", "auditd");
+    let Some(mut audit) = AuditState::prepare(AUDIT_TEST) else {
+        return;
+    };
+    let tmp = TempDir::new("central-journal-audit");
+    let t = tmp.path();
+    let work = t.join("work");
+    fs::create_dir_all(&work).unwrap();
+    let pki = Pki::new(&t.join("pki"), &["central1", "client1"]);
+    let policy = t.join("policy.toml");
+    fs::write(
+        &policy,
+        "[[rule]]\nname = \"svc\"\nusers = [\"daemon\"]\naudit_level = \"session\"\n",
+    )
+    .unwrap();
+    let rules = t.join("50-tlog-rs.rules");
+    let st = Command::new(artifact("tlog-rs"))
+        .args(["audit-rules", "--policy"])
+        .arg(&policy)
+        .arg("--output")
+        .arg(&rules)
+        .status()
+        .unwrap();
+    assert!(st.success());
+
+    // auditd first: journald must leave audit enabled when it starts
+    // (Audit= empty, as packaging/central/journald-audit.conf sets).
+    audit.start_auditd(&t.join("auditd"), None);
+    let jd = Journald::start("central-audit");
+    audit.load_rules(&rules);
+    // The login: loginuid 1 (daemon, audited at level session), then the
+    // recorder (journal writer) with the session's commands.
+    let inner = format!("cd {}; touch f; rm f", work.display());
+    let rec_out = output_with_open_stdin(
+        jd.command("sh")
+            .arg("-c")
+            .arg("echo 1 > /proc/self/loginuid || exit 99; exec \"$@\"")
+            .arg("sh")
+            .arg(artifact("tlog-rs-rec"))
+            .args(["-w", "journal", "--notice=", "sh", "-c", &inner]),
+        WAIT,
+    );
+    assert!(
+        rec_out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rec_out.stderr)
+    );
+    let starts = jd.wait_entries(&["TLOG_RS_EVENT=start"], 1);
+    assert_eq!(starts.len(), 1, "{}", jd.log());
+    let rec = starts[0]["TLOG_RS_REC"].as_str().unwrap().to_string();
+    assert_eq!(
+        jd.wait_entries(&["TLOG_RS_EVENT=end", &format!("TLOG_RS_REC={rec}")], 1)
+            .len(),
+        1
+    );
+    // rm's exec and unlink, as journald wrote them.
+    let rm = jd.wait_entries(&["_TRANSPORT=audit", "_EXE=/usr/bin/rm"], 2);
+    assert!(rm.len() >= 2, "journald got no audit records of rm: {rm:?}");
+    let ses = rm[0]["_AUDIT_SESSION"].as_str().unwrap().to_string();
+    audit.restore_and_check();
+    // The records of the restore (rules deleted, audit disabled) reach
+    // journald asynchronously: upload once they are all there.
+    let audit_entries = |jd: &Journald| jd.entries(&["_TRANSPORT=audit"]).len();
+    let mut n = audit_entries(&jd);
+    loop {
+        std::thread::sleep(Duration::from_millis(500));
+        let m = audit_entries(&jd);
+        if m == n {
+            break;
+        }
+        n = m;
+    }
+
+    let c = start_central(t, &pki);
+    let (ok, err) = upload(t, &c, &pki, "client1", &pki.ca(), &jd.journal_dir());
+    assert!(ok, "upload failed: {err}\nstunnel: {}", c.stunnel.log());
+    let remote_rm = remote_entries(&c.out, &["_TRANSPORT=audit", "_EXE=/usr/bin/rm"]);
+    assert_eq!(remote_rm.len(), rm.len(), "the audit entries were uploaded");
+
+    let out = c.out.to_str().unwrap();
+    let (ok, stats, err) = tlog_rs_db(t, &["index", "--journal", out, "--stats"]);
+    assert!(ok, "{err}\n{stats}");
+    assert!(stats.contains("0 bad lines"), "{stats}\n{err}");
+    let linked = |stats: &str| -> (u64, u64) {
+        let l = stats
+            .lines()
+            .find(|l| l.starts_with("audit: "))
+            .unwrap_or_else(|| panic!("{stats}"));
+        let n = |after: &str| -> u64 {
+            l.split(after)
+                .next()
+                .unwrap()
+                .rsplit(' ')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap()
+        };
+        (n(" new events"), n(" audit events"))
+    };
+    let (new, total) = linked(&stats);
+    assert!(new > 5 && new == total, "{stats}");
+
+    // Joined to the recording by ses, with the session's commands and files.
+    let (ok, so, se) = tlog_rs_db(t, &["show", "--audit", "--json", &rec]);
+    assert!(ok, "{se}");
+    let lines: Vec<Value> = so
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["join"], "ses", "{so}");
+    assert_eq!(lines[0]["session"].to_string(), ses, "{so}");
+    let exec = |argv: Value| {
+        lines[1..]
+            .iter()
+            .find(|e| e["kind"] == "exec" && e["event"]["argv"] == argv)
+            .unwrap_or_else(|| panic!("no exec {argv} in {so}"))
+    };
+    let touch = exec(serde_json::json!(["touch", "f"]));
+    assert_eq!(touch["event"]["cwd"], work.to_str().unwrap(), "{so}");
+    assert_eq!(touch["event"]["auid"], 1, "{so}");
+    exec(serde_json::json!(["rm", "f"]));
+    assert!(
+        lines[1..].iter().any(|e| e["kind"] == "file"
+            && e["event"]["comm"] == "rm"
+            && e["event"]["paths"].as_array().is_some_and(|p| p
+                .iter()
+                .any(|p| p["name"] == "f" && p["nametype"] == "DELETE"))),
+        "no deletion of f: {so}"
+    );
+    let (ok, so, se) = tlog_rs_db(t, &["search", "--json", "--exec", "/usr/bin/rm"]);
+    assert!(ok, "{se}");
+    let hits: Vec<Value> = so
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(hits.len(), 1, "{so}");
+    assert_eq!(hits[0]["rec"], rec.as_str());
+
+    // A second upload and index: nothing new.
+    let (ok, err) = upload(t, &c, &pki, "client1", &pki.ca(), &jd.journal_dir());
+    assert!(ok, "{err}");
+    // journal-upload sends the entry at its saved cursor again when it
+    // resumes: the remote may hold a copy of the last entry, nothing else.
+    let records = || -> std::collections::BTreeSet<(String, String)> {
+        remote_entries(&c.out, &["_TRANSPORT=audit"])
+            .iter()
+            .map(|e| (e["_AUDIT_ID"].to_string(), e["MESSAGE"].to_string()))
+            .collect()
+    };
+    assert_eq!(records().len(), n);
+    let (ok, stats, err) = tlog_rs_db(t, &["index", "--journal", out, "--stats"]);
+    assert!(ok, "{err}");
+    assert_eq!(linked(&stats), (0, total), "{stats}");
 }
 
 #[test]

@@ -470,6 +470,56 @@ pub fn from_json_line(
     }
 }
 
+/// One event grouped by `tlog-rs-audit`; without `node=` it takes `host`.
+/// The same value as `from_export` of the exporter's JSON, read from the
+/// typed summary (no JSON in between: a fifth of the ingestion's work).
+pub fn from_grouped(e: &Event, host: Option<&str>) -> Result<AuditEvent, String> {
+    let s = e.flat();
+    let own = |v: Option<&str>| v.map(str::to_string);
+    let login = |v: Option<Option<i64>>| {
+        v.flatten()
+            .and_then(|n| u64::try_from(n).ok())
+            .filter(|&n| n < UNSET)
+            .map(|n| n as u32)
+    };
+    Ok(AuditEvent {
+        host: match s.node.filter(|n| !n.is_empty()) {
+            Some(n) => n.to_string(),
+            None => host_of(None, host)?,
+        },
+        id: s.id,
+        t_ms: i64::try_from(e.id.time_ms).map_err(|_| "audit event: time out of range")?,
+        kind: s.kind,
+        records: u32::try_from(e.records.len()).unwrap_or(u32::MAX),
+        ses: login(s.ses),
+        auid: login(s.auid),
+        pid: s.pid.flatten(),
+        ppid: s.ppid.flatten(),
+        comm: own(s.comm),
+        exe: own(s.exe),
+        success: s.success,
+        exit: s.exit.flatten(),
+        status: s.status,
+        argv: s.argv,
+        cwd: own(s.cwd.flatten()),
+        paths: s
+            .paths
+            .iter()
+            .map(|p| PathItem {
+                name: own(p.name),
+                nametype: own(p.nametype),
+            })
+            .collect(),
+        sockaddr: s.sockaddr.filter(|v| !v.is_null()),
+        op: own(s.op),
+        acct: own(s.acct),
+        addr: own(s.addr),
+        hostname: own(s.hostname),
+        terminal: own(s.terminal),
+        res: own(s.res.flatten()),
+    })
+}
+
 /// Every event of a raw audit.log; bad lines go to `bad` as (line, reason).
 /// Events without `node=` take `host`. Memory stays bounded by the events
 /// open in the grouper.
@@ -483,19 +533,11 @@ pub fn read_raw(
     let mut done = Vec::new();
     let mut buf = Vec::new();
     let mut n = 0u64;
-    // Through the exporter's JSON: one reading for every input.
     let mut emit = |done: &mut Vec<Event>, bad: &mut dyn FnMut(u64, String)| {
         for e in done.drain(..) {
-            let line = e.records.first().map_or(0, |r| r.line as u64);
-            match e.to_json_flat() {
-                Value::Object(m) => match from_export(&m, host) {
-                    Ok(mut ev) => {
-                        ev.records = u32::try_from(e.records.len()).unwrap_or(u32::MAX);
-                        out(ev)
-                    }
-                    Err(msg) => bad(line, msg),
-                },
-                _ => bad(line, "event not convertible to JSON".into()),
+            match from_grouped(&e, host) {
+                Ok(ev) => out(ev),
+                Err(msg) => bad(e.records.first().map_or(0, |r| r.line as u64), msg),
             }
         }
     };

@@ -2,7 +2,8 @@
 //!
 //! * [`event`]: one audit event as the index keeps it ([`AuditEvent`]), read
 //!   from `tlog-rs audit-export` JSON, from laurel's JSON, or from raw
-//!   `audit.log` files (through `tlog-rs-audit`'s parser; [`raw`]).
+//!   `audit.log` files (through `tlog-rs-audit`'s parser; [`raw`]), or from
+//!   journald's own audit entries in a journal ([`journal`]).
 //! * [`store`]: what a backend must do for them ([`store::AuditStore`]);
 //!   [`sqlite`] and [`postgres`] implement it.
 //! * [`correlate`]: which events belong to which recording, and how the join
@@ -14,6 +15,7 @@
 
 pub mod correlate;
 pub mod event;
+pub mod journal;
 pub mod postgres;
 pub mod raw;
 pub mod show;

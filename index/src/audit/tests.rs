@@ -383,3 +383,28 @@ fn an_event_cut_at_the_end_of_the_log_is_completed_by_the_next_reading() {
     assert_eq!(full.argv.unwrap().join(" "), "touch my file");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_typed_reading_of_a_grouped_event_equals_the_json_reading() {
+    for rel in [
+        "../audit/tests/data/live.log",
+        "../audit/tests/data/appendix-a.log",
+        "../audit/tests/data/handwritten.log",
+        "../audit/tests/data/audit-userspace/test.log",
+        "../audit/tests/data/audit-userspace/test3.log",
+        "../audit/tests/data/audit-userspace/test4.log",
+    ] {
+        let text = std::fs::read_to_string(data(rel)).unwrap();
+        let events = tlog_rs_audit::event::parse_log(&text).unwrap();
+        assert!(!events.is_empty(), "{rel}");
+        for e in &events {
+            let typed = super::event::from_grouped(e, Some("h")).unwrap();
+            let Value::Object(m) = e.to_json_flat() else {
+                panic!("{rel}: not an object")
+            };
+            let mut json = super::event::from_export(&m, Some("h")).unwrap();
+            json.records = e.records.len() as u32;
+            assert_eq!(typed, json, "{rel}");
+        }
+    }
+}
