@@ -141,17 +141,7 @@ impl Host for System {
         // The policy crate reads nsswitch.conf and asks the services after
         // `tlog` directly: no recursion into nss_tlog, and no nscd (which would
         // hand back our own swapped shell).
-        Ok(
-            tlog_rs_policy::sys::underlying_getpwnam(user)?.map(|e| PwEntry {
-                name: e.name.into_bytes(),
-                passwd: b"x".to_vec(),
-                uid: e.uid,
-                gid: e.gid,
-                gecos: e.gecos.into_bytes(),
-                dir: e.dir.into_bytes(),
-                shell: e.shell.into_bytes(),
-            }),
-        )
+        tlog_rs_policy::sys::underlying_getpwnam(user)
     }
     fn groups(&self, user: &[u8], gid: u32) -> (Option<String>, Vec<String>) {
         sys::groups_of(user, gid)
