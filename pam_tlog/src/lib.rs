@@ -18,7 +18,7 @@ use tlog_rs_policy::nss_passwd as sys;
 use std::ffi::{CStr, CString};
 use std::os::raw::{c_char, c_int, c_void};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use tlog_rs_sys::ffi_guard::catch;
 
 use ffi::PamHandle;
 use logic::{Args, Host, Level, Outcome, Pam};
@@ -214,11 +214,6 @@ fn consumed_dir_owner() -> Option<u32> {
         .filter(|&u| u != 0)
 }
 
-/// Set once the silent panic hook is installed. An AtomicBool rather than
-/// `Once`: a child forked while another thread ran `call_once` would wait
-/// forever on the inherited "running" state.
-static QUIET: AtomicBool = AtomicBool::new(false);
-
 /// Collect argv into strings (non-UTF-8 arguments are reported as unknown).
 ///
 /// # Safety
@@ -237,8 +232,8 @@ unsafe fn collect_args(argc: c_int, argv: *const *const c_char) -> Vec<String> {
         .collect()
 }
 
-/// Run an entry point: null checks, catch_unwind, and a silent panic hook
-/// (our own copy of std, so this does not touch the host's hook).
+/// Run an entry point: null checks, then the shared panic guard (no
+/// unwinding into C, no panic message on the host's stderr).
 ///
 /// # Safety
 /// PAM module contract for `pamh`, `argc`, `argv`.
@@ -251,22 +246,18 @@ unsafe fn guard(
     if pamh.is_null() {
         return ffi::PAM_SESSION_ERR;
     }
-    if !QUIET.swap(true, Ordering::AcqRel) {
-        std::panic::set_hook(Box::new(|_| {}));
-    }
     // SAFETY: forwarded contract.
     let raw = unsafe { collect_args(argc, argv) };
     let args = Args::parse(raw.iter().map(String::as_str));
     let fail_closed = args.fail_closed;
     let mut handle = Handle(pamh);
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut handle, &args)));
-    match result {
-        Ok(Outcome::Success) => ffi::PAM_SUCCESS,
-        Ok(Outcome::Refused) => ffi::PAM_SESSION_ERR,
-        Err(_) => {
+    match catch(|| f(&mut handle, &args)) {
+        Some(Outcome::Success) => ffi::PAM_SUCCESS,
+        Some(Outcome::Refused) => ffi::PAM_SESSION_ERR,
+        None => {
             let mut handle = Handle(pamh);
             // Logging may itself fail; never unwind out of here.
-            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _ = catch(|| {
                 handle.syslog(
                     Level::Err,
                     &format!(
@@ -281,7 +272,7 @@ unsafe fn guard(
                 if fail_closed {
                     handle.tell_user("Session recording could not be set up; login refused.");
                 }
-            }));
+            });
             if fail_closed {
                 ffi::PAM_SESSION_ERR
             } else {
