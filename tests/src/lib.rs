@@ -88,3 +88,6 @@ pub mod postgres;
 pub mod rec;
 pub mod slapd;
 pub mod sshd;
+mod tempdir;
+
+pub use tempdir::TempDir;
