@@ -34,9 +34,21 @@ impl TempDir {
         self.0.join(name)
     }
 
-    pub fn write(&self, name: &str, data: &[u8]) -> PathBuf {
+    /// Write `name` (creating its parent directories); returns its path.
+    pub fn write(&self, name: &str, data: &(impl AsRef<[u8]> + ?Sized)) -> PathBuf {
         let p = self.path(name);
-        std::fs::write(&p, data).expect("write temp file");
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).expect("create parent dirs");
+        }
+        std::fs::write(&p, data.as_ref()).expect("write temp file");
+        p
+    }
+
+    /// Write `name` with `mode`, whatever the umask.
+    pub fn write_mode(&self, name: &str, data: &(impl AsRef<[u8]> + ?Sized), mode: u32) -> PathBuf {
+        let p = self.write(name, data);
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode))
+            .expect("chmod temp file");
         p
     }
 }
