@@ -11,7 +11,6 @@
 //! a broken sequence at the end of a read changes where a full message ends
 //! (tlog's undo). That rule has its own tests in format/tests.
 
-#[path = "../../format/tests/common/mod.rs"]
 mod common;
 
 use std::process::{Command, Stdio};
