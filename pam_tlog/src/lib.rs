@@ -21,7 +21,7 @@ use std::path::Path;
 use tlog_rs_sys::ffi_guard::catch;
 
 use ffi::PamHandle;
-use logic::{Args, Host, Level, Outcome, Pam};
+use logic::{Args, EvidenceError, Host, Level, Outcome, Pam};
 use sys::{Key, PwEntry};
 use tlog_rs_policy::handoff::{self, Consumption, Handoff, HandoffKey, ProcId};
 use tlog_rs_policy::sys::LookupError;
@@ -187,10 +187,11 @@ impl Host for System {
     fn end_login_records(&self, recorder_uid: u32, key: HandoffKey) -> usize {
         tlog_rs_rec::utmp::end_entries(&handoff::marked_pids(recorder_uid, key))
     }
-    fn write_evidence(&self, h: &Handoff, ev: &Evidence) -> Result<(), String> {
-        let settings = tlog_rs_rec::sink::evidence::settings_for_handoff(&h.conf_text)?;
+    fn write_evidence(&self, h: &Handoff, ev: &Evidence) -> Result<(), EvidenceError> {
+        let settings = tlog_rs_rec::sink::evidence::settings_for_handoff(&h.conf_text)
+            .map_err(EvidenceError::Config)?;
         tlog_rs_rec::sink::evidence::write(&settings, ev, consumed_dir_owner())
-            .map_err(|e| e.to_string())
+            .map_err(EvidenceError::Write)
     }
     fn stack_reads_user_env(&self, service: &str) -> bool {
         tlog_rs_policy::graphical::stack_reads_user_env(Path::new("/etc/pam.d"), service)
