@@ -5,7 +5,7 @@ use std::io;
 use std::os::fd::RawFd;
 
 pub use tlog_rs_sys::term::{
-    get_termios, is_tty, set_termios, set_window_size, window_size, RawMode, Signals,
+    get_termios, is_tty, open_pty, set_termios, set_window_size, window_size, RawMode, Signals,
 };
 
 /// Makes a terminal exclusive (TIOCEXCL) while held: further open(2)s of

@@ -7,7 +7,39 @@
 //! the player, nothing copied or logged for the recorder).
 
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use crate::cvt;
+
+/// A new pty pair (master, slave), both close-on-exec and neither the
+/// controlling terminal of this process.
+pub fn open_pty() -> io::Result<(OwnedFd, OwnedFd)> {
+    // SAFETY: plain libc calls on fds we own; ptsname_r writes into buf.
+    let master = unsafe {
+        let fd = cvt(libc::posix_openpt(
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        ))?;
+        OwnedFd::from_raw_fd(fd)
+    };
+    let mut name = [0 as libc::c_char; 128];
+    // SAFETY: as above.
+    unsafe {
+        cvt(libc::grantpt(master.as_raw_fd()))?;
+        cvt(libc::unlockpt(master.as_raw_fd()))?;
+        if libc::ptsname_r(master.as_raw_fd(), name.as_mut_ptr(), name.len()) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    // SAFETY: name is NUL-terminated by ptsname_r.
+    let slave = unsafe {
+        let fd = cvt(libc::open(
+            name.as_ptr(),
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        ))?;
+        OwnedFd::from_raw_fd(fd)
+    };
+    Ok((master, slave))
+}
 
 pub fn is_tty(fd: RawFd) -> bool {
     // SAFETY: isatty only inspects the descriptor number.
@@ -106,20 +138,7 @@ mod tests {
     use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
     fn pty() -> (OwnedFd, OwnedFd) {
-        let (mut m, mut s) = (-1, -1);
-        // SAFETY: openpty writes two fds; null name, termios and winsize are allowed.
-        let rc = unsafe {
-            libc::openpty(
-                &mut m,
-                &mut s,
-                std::ptr::null_mut(),
-                std::ptr::null(),
-                std::ptr::null(),
-            )
-        };
-        assert_eq!(rc, 0, "{}", io::Error::last_os_error());
-        // SAFETY: both fds were just opened and are owned by nobody else.
-        unsafe { (OwnedFd::from_raw_fd(m), OwnedFd::from_raw_fd(s)) }
+        open_pty().unwrap()
     }
 
     #[test]
