@@ -6,6 +6,18 @@ pub struct ParseError {
     /// JSON field at fault, when the error is about one field.
     pub field: Option<&'static str>,
     pub reason: String,
+    pub kind: ParseKind,
+}
+
+/// The kind of rejection, for callers that act on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParseKind {
+    /// The message or field is malformed.
+    Invalid,
+    /// A well-formed message out of sequence: its ID does not follow the
+    /// previous one, or a timestamp goes back (several recordings in one
+    /// file, or messages lost).
+    OutOfOrder,
 }
 
 impl ParseError {
@@ -13,10 +25,17 @@ impl ParseError {
         ParseError {
             field,
             reason: reason.into(),
+            kind: ParseKind::Invalid,
         }
     }
     pub(crate) fn field(field: &'static str, reason: impl Into<String>) -> Self {
         Self::new(Some(field), reason)
+    }
+    pub(crate) fn out_of_order(field: &'static str, reason: impl Into<String>) -> Self {
+        ParseError {
+            kind: ParseKind::OutOfOrder,
+            ..Self::field(field, reason)
+        }
     }
 }
 

@@ -43,7 +43,7 @@ mod timing;
 mod utf8;
 
 pub use encoder::{Encoder, RecHeader, MIN_PAYLOAD};
-pub use error::{ParseError, ReadError};
+pub use error::{ParseError, ParseKind, ReadError};
 pub use message::{Message, Packet, PacketData, MAX_PACKET_IO};
 pub use parse::parse_message;
 pub use reader::Reader;

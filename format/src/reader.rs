@@ -149,7 +149,7 @@ impl<R: BufRead> Reader<R> {
                     };
                     return Err(self.err(
                         line,
-                        ParseError::field(
+                        ParseError::out_of_order(
                             "id",
                             format!(
                                 "message ID is out of order: expected {want}, found {}",
@@ -166,7 +166,7 @@ impl<R: BufRead> Reader<R> {
                     if p.ts < last {
                         self.pending_err = Some(self.err(
                             line,
-                            ParseError::field(
+                            ParseError::out_of_order(
                                 "pos",
                                 format!(
                                     "packet timestamp is out of order: {} ms after {last} ms",

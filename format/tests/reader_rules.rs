@@ -3,7 +3,7 @@
 
 use std::io::{BufReader, Cursor, Write};
 
-use tlog_rs_format::{parse_message, PacketData, Reader};
+use tlog_rs_format::{parse_message, PacketData, ParseKind, Reader};
 
 /// A valid message with one field replaced (`None` removes it).
 fn msg_with(field: &str, value: Option<&str>) -> String {
@@ -342,4 +342,32 @@ fn follow_a_growing_file() {
         .to_string()
         .starts_with("line 1: incomplete"));
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn out_of_sequence_is_its_own_kind() {
+    let kind_of = |text: &str| {
+        let mut r = Reader::new(Cursor::new(text.as_bytes().to_vec()));
+        loop {
+            match r.next_packet() {
+                Ok(Some(_)) => continue,
+                Ok(None) => return None,
+                Err(e) => return Some((e.error.field, e.error.kind)),
+            }
+        }
+    };
+    let skip = format!(
+        "{}{}",
+        line(1, 0, ">1", "a", None),
+        line(3, 1, ">1", "b", None)
+    );
+    assert_eq!(kind_of(&skip), Some((Some("id"), ParseKind::OutOfOrder)));
+    let back = format!(
+        "{}{}",
+        line(1, 0, ">1+50>1", "ab", None),
+        line(2, 40, ">1", "c", None)
+    );
+    assert_eq!(kind_of(&back), Some((Some("pos"), ParseKind::OutOfOrder)));
+    let bad_id = line(1, 0, ">1", "a", None).replace("\"id\":1", "\"id\":\"x\"");
+    assert_eq!(kind_of(&bad_id), Some((Some("id"), ParseKind::Invalid)));
 }

@@ -12,7 +12,7 @@ mod common;
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use common::{refeed, split_time};
+use common::{assert_same_messages, refeed};
 use tlog_rs_format::{parse_message, Encoder, Message, RecHeader};
 
 fn load(name: &str) -> (Vec<Vec<u8>>, Vec<Message>) {
@@ -39,26 +39,6 @@ fn header(m: &Message) -> RecHeader {
 fn time_ms(m: &Message) -> u64 {
     let (s, ms) = m.time.as_ref().unwrap().split_once('.').unwrap();
     s.parse::<u64>().unwrap() * 1000 + ms.parse::<u64>().unwrap()
-}
-
-fn assert_same(ours: &[Vec<u8>], theirs: &[Vec<u8>]) {
-    assert_eq!(ours.len(), theirs.len(), "message count");
-    for (i, (o, t)) in ours.iter().zip(theirs).enumerate() {
-        let (o_rest, o_time) = split_time(o);
-        let (t_rest, t_time) = split_time(t);
-        assert_eq!(
-            String::from_utf8_lossy(&o_rest),
-            String::from_utf8_lossy(&t_rest),
-            "message {} differs",
-            i + 1
-        );
-        let (o_time, t_time) = (o_time.unwrap(), t_time.unwrap());
-        assert!(
-            t_time == o_time || t_time == o_time + 1,
-            "message {}: time {o_time} vs {t_time}",
-            i + 1
-        );
-    }
 }
 
 /// Re-encodes a whole recording with one encoder.
@@ -104,7 +84,7 @@ fn payload_64_splits_messages_where_tlog_does() {
     // Splits here come from the payload limit alone (no latency flush), so
     // the encoder must end each message exactly where tlog did.
     let (ours, theirs) = reencode("multi-message-payload64.log", 64);
-    assert_same(&ours, &theirs);
+    assert_same_messages(&ours, &theirs, "sample");
 }
 
 #[test]

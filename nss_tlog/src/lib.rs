@@ -26,7 +26,6 @@ use std::cell::Cell;
 use std::ffi::CStr;
 use std::os::raw::{c_char, c_int};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, TryLockError};
 
 use answers::AnswerCache;
@@ -252,25 +251,13 @@ fn with_policy(f: &mut dyn FnMut(Result<&dyn NssView, &PolicyError>)) {
     }
 }
 
-/// Set once the silent panic hook is installed. An AtomicBool rather than
-/// `Once`: a child forked while another thread ran `call_once` would wait
-/// forever on the inherited "running" state.
-static QUIET: AtomicBool = AtomicBool::new(false);
-
-/// Run an entry point: no unwinding into C, and no panic message on the
-/// host's stderr (this cdylib has its own copy of std, so the hook we install
-/// affects only panics inside this module).
+/// Run an entry point under the shared panic guard: no unwinding into C, no
+/// panic message on the host's stderr; a panic is "unavailable, try again".
 fn guard(errnop: *mut c_int, f: impl FnOnce() -> nss_status) -> nss_status {
-    if !QUIET.swap(true, Ordering::AcqRel) {
-        std::panic::set_hook(Box::new(|_| {}));
-    }
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
-        Ok(s) => s,
-        Err(_) => {
-            set_errno(errnop, libc::EAGAIN);
-            NSS_STATUS_UNAVAIL
-        }
-    }
+    tlog_rs_sys::ffi_guard::catch(f).unwrap_or_else(|| {
+        set_errno(errnop, libc::EAGAIN);
+        NSS_STATUS_UNAVAIL
+    })
 }
 
 fn set_errno(errnop: *mut c_int, value: c_int) {

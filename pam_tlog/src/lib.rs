@@ -18,10 +18,10 @@ use tlog_rs_policy::nss_passwd as sys;
 use std::ffi::{CStr, CString};
 use std::os::raw::{c_char, c_int, c_void};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use tlog_rs_sys::ffi_guard::catch;
 
 use ffi::PamHandle;
-use logic::{Args, Host, Level, Outcome, Pam};
+use logic::{Args, EvidenceError, Host, Level, Outcome, Pam};
 use sys::{Key, PwEntry};
 use tlog_rs_policy::handoff::{self, Consumption, Handoff, HandoffKey, ProcId};
 use tlog_rs_policy::sys::LookupError;
@@ -141,17 +141,7 @@ impl Host for System {
         // The policy crate reads nsswitch.conf and asks the services after
         // `tlog` directly: no recursion into nss_tlog, and no nscd (which would
         // hand back our own swapped shell).
-        Ok(
-            tlog_rs_policy::sys::underlying_getpwnam(user)?.map(|e| PwEntry {
-                name: e.name.into_bytes(),
-                passwd: b"x".to_vec(),
-                uid: e.uid,
-                gid: e.gid,
-                gecos: e.gecos.into_bytes(),
-                dir: e.dir.into_bytes(),
-                shell: e.shell.into_bytes(),
-            }),
-        )
+        tlog_rs_policy::sys::underlying_getpwnam(user)
     }
     fn groups(&self, user: &[u8], gid: u32) -> (Option<String>, Vec<String>) {
         sys::groups_of(user, gid)
@@ -197,10 +187,11 @@ impl Host for System {
     fn end_login_records(&self, recorder_uid: u32, key: HandoffKey) -> usize {
         tlog_rs_rec::utmp::end_entries(&handoff::marked_pids(recorder_uid, key))
     }
-    fn write_evidence(&self, h: &Handoff, ev: &Evidence) -> Result<(), String> {
-        let settings = tlog_rs_rec::sink::evidence::settings_for_handoff(&h.conf_text)?;
+    fn write_evidence(&self, h: &Handoff, ev: &Evidence) -> Result<(), EvidenceError> {
+        let settings = tlog_rs_rec::sink::evidence::settings_for_handoff(&h.conf_text)
+            .map_err(EvidenceError::Config)?;
         tlog_rs_rec::sink::evidence::write(&settings, ev, consumed_dir_owner())
-            .map_err(|e| e.to_string())
+            .map_err(EvidenceError::Write)
     }
     fn stack_reads_user_env(&self, service: &str) -> bool {
         tlog_rs_policy::graphical::stack_reads_user_env(Path::new("/etc/pam.d"), service)
@@ -224,11 +215,6 @@ fn consumed_dir_owner() -> Option<u32> {
         .filter(|&u| u != 0)
 }
 
-/// Set once the silent panic hook is installed. An AtomicBool rather than
-/// `Once`: a child forked while another thread ran `call_once` would wait
-/// forever on the inherited "running" state.
-static QUIET: AtomicBool = AtomicBool::new(false);
-
 /// Collect argv into strings (non-UTF-8 arguments are reported as unknown).
 ///
 /// # Safety
@@ -247,8 +233,8 @@ unsafe fn collect_args(argc: c_int, argv: *const *const c_char) -> Vec<String> {
         .collect()
 }
 
-/// Run an entry point: null checks, catch_unwind, and a silent panic hook
-/// (our own copy of std, so this does not touch the host's hook).
+/// Run an entry point: null checks, then the shared panic guard (no
+/// unwinding into C, no panic message on the host's stderr).
 ///
 /// # Safety
 /// PAM module contract for `pamh`, `argc`, `argv`.
@@ -261,22 +247,18 @@ unsafe fn guard(
     if pamh.is_null() {
         return ffi::PAM_SESSION_ERR;
     }
-    if !QUIET.swap(true, Ordering::AcqRel) {
-        std::panic::set_hook(Box::new(|_| {}));
-    }
     // SAFETY: forwarded contract.
     let raw = unsafe { collect_args(argc, argv) };
     let args = Args::parse(raw.iter().map(String::as_str));
     let fail_closed = args.fail_closed;
     let mut handle = Handle(pamh);
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut handle, &args)));
-    match result {
-        Ok(Outcome::Success) => ffi::PAM_SUCCESS,
-        Ok(Outcome::Refused) => ffi::PAM_SESSION_ERR,
-        Err(_) => {
+    match catch(|| f(&mut handle, &args)) {
+        Some(Outcome::Success) => ffi::PAM_SUCCESS,
+        Some(Outcome::Refused) => ffi::PAM_SESSION_ERR,
+        None => {
             let mut handle = Handle(pamh);
             // Logging may itself fail; never unwind out of here.
-            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _ = catch(|| {
                 handle.syslog(
                     Level::Err,
                     &format!(
@@ -291,7 +273,7 @@ unsafe fn guard(
                 if fail_closed {
                     handle.tell_user("Session recording could not be set up; login refused.");
                 }
-            }));
+            });
             if fail_closed {
                 ffi::PAM_SESSION_ERR
             } else {

@@ -67,7 +67,7 @@ pub trait Host {
     /// they no longer have the user's uid) and log their logout in wtmp.
     fn end_login_records(&self, recorder_uid: u32, key: HandoffKey) -> usize;
     /// Write an evidence entry to the writer the hand-off configured.
-    fn write_evidence(&self, h: &Handoff, ev: &Evidence) -> Result<(), String>;
+    fn write_evidence(&self, h: &Handoff, ev: &Evidence) -> Result<(), EvidenceError>;
     /// Does this service's PAM stack read the user's own environment file
     /// (pam_env user_readenv=1)? Then XDG_SESSION_* are the user's word.
     fn stack_reads_user_env(&self, service: &str) -> bool;
@@ -143,6 +143,26 @@ impl fmt::Display for Failure {
         f.write_str(&self.0)
     }
 }
+
+/// Why an evidence entry was not written.
+#[derive(Debug)]
+pub enum EvidenceError {
+    /// The hand-off's recorder configuration gives no writer settings.
+    Config(String),
+    /// The writer failed.
+    Write(std::io::Error),
+}
+
+impl fmt::Display for EvidenceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EvidenceError::Config(e) => f.write_str(e),
+            EvidenceError::Write(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for EvidenceError {}
 
 /// Result codes the FFI layer maps to PAM codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -534,6 +554,7 @@ mod tests {
         account: Option<u32>,
         consumed: RefCell<Consumption>,
         evidence: RefCell<Vec<Evidence>>,
+        fail_evidence: bool,
         /// How often the service's PAM stack was read.
         stack_reads: std::cell::Cell<u32>,
     }
@@ -635,7 +656,12 @@ mod tests {
         fn end_login_records(&self, _: u32, _: HandoffKey) -> usize {
             0
         }
-        fn write_evidence(&self, _: &Handoff, ev: &Evidence) -> Result<(), String> {
+        fn write_evidence(&self, _: &Handoff, ev: &Evidence) -> Result<(), EvidenceError> {
+            if self.fail_evidence {
+                return Err(EvidenceError::Write(std::io::Error::from(
+                    std::io::ErrorKind::PermissionDenied,
+                )));
+            }
             self.evidence.borrow_mut().push(ev.clone());
             Ok(())
         }
@@ -663,6 +689,7 @@ mod tests {
             account: Some(990),
             consumed: RefCell::new(Consumption::Ended(vec!["r".into()])),
             evidence: Default::default(),
+            fail_evidence: false,
             stack_reads: Default::default(),
         }
     }
@@ -947,6 +974,33 @@ mod tests {
             .borrow()
             .iter()
             .any(|l| l.starts_with("Warning") && l.contains("selected session was not recorded")));
+    }
+
+    #[test]
+    fn evidence_the_writer_refuses_is_logged_and_the_session_still_closes() {
+        let h = FakeHost {
+            fail_evidence: true,
+            ..host(REC)
+        };
+        *h.consumed.borrow_mut() = Consumption::NotConsumed;
+        let mut p = pam("alice", "sshd");
+        open_session(&mut p, &h, &args(&[]));
+        close_session(&mut p, &h, &args(&[]));
+        assert!(h.evidence.borrow().is_empty());
+        let log = p.log.borrow();
+        assert!(
+            log.iter()
+                .any(|l| l.contains("cannot write the evidence entry")
+                    && l.contains(
+                        &std::io::Error::from(std::io::ErrorKind::PermissionDenied).to_string()
+                    )),
+            "{log:?}"
+        );
+        assert_eq!(
+            h.removed.borrow().len(),
+            1,
+            "the hand-off is removed all the same"
+        );
     }
 
     #[test]

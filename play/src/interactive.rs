@@ -101,8 +101,15 @@ pub fn play(source: PacketSource, opts: &PlayOptions, persist: bool) -> Result<i
     let keys_tty = term::is_tty(term::STDIN);
     // Raw mode on the terminal we read keys from; otherwise still on stdout
     // to turn off output processing for painting.
-    let _raw =
-        term::RawMode::enter_with(if keys_tty { term::STDIN } else { term::STDOUT }, !persist).ok();
+    let _raw = term::RawMode::enter(
+        if keys_tty { term::STDIN } else { term::STDOUT },
+        if persist {
+            term::Signals::AsBytes
+        } else {
+            term::Signals::Keep
+        },
+    )
+    .ok();
     let mut keys = keys_tty.then(KeyParser::new);
 
     // Wait for the first chunk: it carries the first checkpoint.

@@ -10,7 +10,7 @@ use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, ChildStdout, Command, Stdio};
 
-use tlog_rs_format::{Packet, ReadError, Reader};
+use tlog_rs_format::{Packet, ParseKind, ReadError, Reader};
 
 #[derive(Debug, Clone, Default)]
 pub struct JournalQuery {
@@ -118,7 +118,7 @@ impl PacketSource {
             }
         };
         // The usual cause (tlog issue #331): several recordings in one file.
-        if e.error.field == Some("id") && e.error.reason.contains("out of order") {
+        if e.error.field == Some("id") && e.error.kind == ParseKind::OutOfOrder {
             s.push_str(" (several recordings? `tlog-rs list` shows them; select one with -m REC; --lax allows gaps)");
         }
         s

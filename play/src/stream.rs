@@ -132,7 +132,7 @@ pub fn play(
     let keys = if term::is_tty(term::STDIN) {
         Some(Keys {
             parser: KeyParser::new(),
-            _raw: term::RawMode::enter(term::STDIN).ok(),
+            _raw: term::RawMode::enter(term::STDIN, term::Signals::Keep).ok(),
         })
     } else {
         None

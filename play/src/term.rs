@@ -1,5 +1,6 @@
-//! The real terminal: tty checks, raw mode with restore, window size, waiting
-//! for keys with a timeout, and the signals that end playback cleanly.
+//! The real terminal: waiting for keys with a timeout, and the signals that
+//! end playback cleanly (tty checks, raw mode and window size are
+//! tlog-rs-sys's, shared with the recorder).
 
 use std::io;
 use std::os::fd::RawFd;
@@ -9,80 +10,7 @@ use std::time::Duration;
 pub const STDIN: RawFd = 0;
 pub const STDOUT: RawFd = 1;
 
-pub fn is_tty(fd: RawFd) -> bool {
-    // SAFETY: isatty only inspects the descriptor number.
-    unsafe { libc::isatty(fd) == 1 }
-}
-
-/// Columns and rows of the terminal on `fd`, if it has a non-zero size.
-pub fn window_size(fd: RawFd) -> Option<(u16, u16)> {
-    // SAFETY: winsize is plain data; TIOCGWINSZ writes at most one winsize.
-    unsafe {
-        let mut ws: libc::winsize = std::mem::zeroed();
-        if libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) == 0 && ws.ws_col > 0 && ws.ws_row > 0 {
-            Some((ws.ws_col, ws.ws_row))
-        } else {
-            None
-        }
-    }
-}
-
-/// Puts a tty in raw mode (no echo, no line editing, no output processing)
-/// but keeps ISIG so Ctrl-C still stops playback, like tlog-play; restores
-/// the saved settings on drop.
-pub struct RawMode {
-    fd: RawFd,
-    saved: libc::termios,
-}
-
-impl RawMode {
-    pub fn enter(fd: RawFd) -> io::Result<RawMode> {
-        Self::enter_with(fd, true)
-    }
-
-    /// `keep_signals: false` also turns off ISIG, so Ctrl-C and Ctrl-\ are
-    /// plain keys (tlog-play's `--persist`).
-    pub fn enter_with(fd: RawFd, keep_signals: bool) -> io::Result<RawMode> {
-        // SAFETY: termios is plain data filled by tcgetattr before use.
-        let mut t: libc::termios = unsafe { std::mem::zeroed() };
-        // SAFETY: fd is an open descriptor; t is a valid termios.
-        if unsafe { libc::tcgetattr(fd, &mut t) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let saved = t;
-        t.c_iflag &= !(libc::IGNBRK
-            | libc::BRKINT
-            | libc::PARMRK
-            | libc::ISTRIP
-            | libc::INLCR
-            | libc::IGNCR
-            | libc::ICRNL
-            | libc::IXON);
-        t.c_oflag &= !libc::OPOST;
-        t.c_lflag &= !(libc::ECHO | libc::ECHONL | libc::ICANON | libc::IEXTEN);
-        if !keep_signals {
-            t.c_lflag &= !libc::ISIG;
-        }
-        t.c_cflag &= !(libc::CSIZE | libc::PARENB);
-        t.c_cflag |= libc::CS8;
-        t.c_cc[libc::VMIN] = 1;
-        t.c_cc[libc::VTIME] = 0;
-        // SAFETY: as above.
-        if unsafe { libc::tcsetattr(fd, libc::TCSANOW, &t) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(RawMode { fd, saved })
-    }
-}
-
-impl Drop for RawMode {
-    fn drop(&mut self) {
-        // SAFETY: restores the settings read in `enter` on the same fd.
-        unsafe {
-            libc::tcsetattr(self.fd, libc::TCSANOW, &self.saved);
-        }
-    }
-}
+pub use tlog_rs_sys::term::{is_tty, window_size, RawMode, Signals};
 
 /// Waits until `fd` is readable or the timeout passes (None = forever).
 /// Returns Ok(false) on timeout or when a signal interrupted the wait.

@@ -32,13 +32,14 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::fs;
 use std::io::{self, Read};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::atomic_file::Durability;
 use crate::sys::proc_stat;
+use crate::trusted_file::{self, Links, Owner, Untrusted};
 use crate::vocab::Graphical;
 
 /// The variable that carried the hand-off token before hand-offs were keyed by
@@ -300,23 +301,14 @@ pub fn find_in(
 /// recorder both use it). `NotFound` when there is no such file.
 pub fn read_key_in(dir: &Path, key: HandoffKey, trusted_owner: u32) -> Result<Handoff, Rejected> {
     let path = dir.join(key.to_string());
-    let mut file = match fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&path)
+    let (mut file, meta) = match trusted_file::open(&path, Owner::Uid(trusted_owner), Links::Refuse)
     {
         Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Rejected::NotFound),
-        Err(e) => return Err(Rejected::Io(format!("{}: {e}", path.display()))),
+        Err(Untrusted::Io(e)) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(Rejected::NotFound)
+        }
+        Err(e) => return Err(Rejected::of(&path, e)),
     };
-    let meta = file.metadata().map_err(|e| Rejected::Io(e.to_string()))?;
-    if !meta.file_type().is_file() {
-        return Err(Rejected::Untrusted(format!(
-            "{} is not a regular file",
-            path.display()
-        )));
-    }
-    check_owner_mode(&path, &meta, trusted_owner)?;
     if meta.len() > MAX_FILE_SIZE {
         return Err(Rejected::Corrupt(format!(
             "{} is {} bytes",
@@ -521,13 +513,15 @@ pub fn consumption_in(dir: &Path, recorder_uid: u32, key: HandoffKey) -> Consump
             if !name.to_string_lossy().starts_with(&prefix) {
                 continue;
             }
-            let Ok(meta) = entry.metadata() else { continue };
-            if !meta.file_type().is_file() || meta.uid() != recorder_uid || meta.len() > 4096 {
-                continue;
-            }
-            let Ok(text) = fs::read_to_string(entry.path()) else {
+            let Ok((mut file, meta)) =
+                trusted_file::open(&entry.path(), Owner::Uid(recorder_uid), Links::Refuse)
+            else {
                 continue;
             };
+            let mut text = String::new();
+            if meta.len() > 4096 || file.read_to_string(&mut text).is_err() {
+                continue;
+            }
             let Some((state, rec)) = text.trim_end().split_once(' ') else {
                 continue;
             };
@@ -568,10 +562,9 @@ pub fn marked_pids_in(dir: &Path, recorder_uid: u32, key: HandoffKey) -> Vec<u32
         else {
             continue;
         };
-        if entry
-            .metadata()
-            .is_ok_and(|m| m.file_type().is_file() && m.uid() == recorder_uid)
-        {
+        if entry.metadata().is_ok_and(|m| {
+            trusted_file::check(&m, trusted_file::Kind::File, Owner::Uid(recorder_uid)).is_ok()
+        }) {
             pids.push(pid);
         }
     }
@@ -646,33 +639,16 @@ fn ensure_dir(dir: &Path, mode: u32, owner: u32) -> io::Result<()> {
 }
 
 fn check_trusted_dir(dir: &Path, owner: u32) -> Result<(), Rejected> {
-    let meta =
-        fs::symlink_metadata(dir).map_err(|e| Rejected::Io(format!("{}: {e}", dir.display())))?;
-    if !meta.file_type().is_dir() {
-        return Err(Rejected::Untrusted(format!(
-            "{} is not a directory",
-            dir.display()
-        )));
-    }
-    check_owner_mode(dir, &meta, owner)
+    trusted_file::check_dir(dir, Owner::Uid(owner), Links::Refuse).map_err(|e| Rejected::of(dir, e))
 }
 
-fn check_owner_mode(path: &Path, meta: &fs::Metadata, owner: u32) -> Result<(), Rejected> {
-    if meta.uid() != owner {
-        return Err(Rejected::Untrusted(format!(
-            "{} is owned by uid {}, not {owner}",
-            path.display(),
-            meta.uid()
-        )));
+impl Rejected {
+    fn of(path: &Path, e: Untrusted) -> Rejected {
+        match e {
+            Untrusted::Io(e) => Rejected::Io(format!("{}: {e}", path.display())),
+            e => Rejected::Untrusted(format!("{}: {e}", path.display())),
+        }
     }
-    if meta.mode() & 0o022 != 0 {
-        return Err(Rejected::Untrusted(format!(
-            "{} is group- or world-writable (mode {:o})",
-            path.display(),
-            meta.mode() & 0o7777
-        )));
-    }
-    Ok(())
 }
 
 /// Real uid of the calling process.

@@ -5,6 +5,7 @@
 //!   includes (sssd.conf `[session_recording]` + conf.d, the FreeIPA cache).
 //! * [`Policy::decide`] is pure: no I/O, no clock.
 //! * [`sys`] and [`nss_passwd`] are the only system-facing modules (NSS lookups);
+//!   [`trusted_file`] is the one rule for files that decide who is recorded;
 //!   [`atomic_file`] replaces files (the PAM hand-off, the audit rules).
 //!
 //! The combination rule, the file format and the fail-secure behaviour are
@@ -32,6 +33,7 @@ pub mod snapshot;
 pub mod source_file;
 pub mod sssd;
 pub mod sys;
+pub mod trusted_file;
 pub mod uid_match;
 pub mod vocab;
 

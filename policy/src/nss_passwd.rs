@@ -1,5 +1,7 @@
-//! The passwd entry as NSS answers it (through every source, ours included),
-//! as byte strings: what nss_tlog and pam_tlog compare and copy. System-facing
+//! The one passwd type ([`PwEntry`], byte strings) and the buffer protocol
+//! of getpw*_r, shared by the glibc lookup here (through every source, ours
+//! included: what nss_tlog and pam_tlog compare and copy) and the
+//! underlying-services lookup in `sys`. System-facing
 //! like `sys`; group names and the host name are re-exported from there.
 //!
 //! Guest-code rules: no panics on bad data (every C string is checked), heap
@@ -42,76 +44,126 @@ pub enum Key<'a> {
 /// Outcome of a lookup through glibc: found, not found, or an error (errno).
 pub type LookupResult = Result<Option<PwEntry>, i32>;
 
-/// Copy the C strings of a filled `struct passwd`.
-///
-/// # Safety
-/// `pw` must be a passwd filled by a successful getpw*_r call whose buffer is
-/// still alive; its string pointers are NUL-terminated or null.
-unsafe fn copy_passwd(pw: &libc::passwd) -> PwEntry {
-    let s = |p: *const c_char| {
-        if p.is_null() {
-            Vec::new()
-        } else {
-            // SAFETY: per this function's contract, p is NUL-terminated and
-            // points into a live buffer.
-            unsafe { CStr::from_ptr(p) }.to_bytes().to_vec()
+impl PwEntry {
+    /// Copy the C strings of a filled `struct passwd`.
+    ///
+    /// # Safety
+    /// `pw` must be a passwd filled by a successful getpw*_r-style call whose
+    /// buffer is still alive; its string pointers are NUL-terminated or null.
+    pub(crate) unsafe fn from_passwd(pw: &libc::passwd) -> PwEntry {
+        let s = |p: *const c_char| {
+            if p.is_null() {
+                Vec::new()
+            } else {
+                // SAFETY: per this function's contract, p is NUL-terminated and
+                // points into a live buffer.
+                unsafe { CStr::from_ptr(p) }.to_bytes().to_vec()
+            }
+        };
+        PwEntry {
+            name: s(pw.pw_name),
+            passwd: s(pw.pw_passwd),
+            uid: pw.pw_uid,
+            gid: pw.pw_gid,
+            gecos: s(pw.pw_gecos),
+            dir: s(pw.pw_dir),
+            shell: s(pw.pw_shell),
         }
-    };
-    PwEntry {
-        name: s(pw.pw_name),
-        passwd: s(pw.pw_passwd),
-        uid: pw.pw_uid,
-        gid: pw.pw_gid,
-        gecos: s(pw.pw_gecos),
-        dir: s(pw.pw_dir),
-        shell: s(pw.pw_shell),
+    }
+}
+
+/// What one getpw*_r-style call gave.
+pub(crate) enum Attempt<T> {
+    Done(T),
+    /// The buffer was too small; the answer if it cannot grow any more.
+    TooSmall(T),
+}
+
+/// The buffer protocol of every getpw*_r-style call (glibc's and an NSS
+/// service's): `call` gets a zeroed passwd and a buffer, 1 KiB first, four
+/// times larger after each `TooSmall`, up to MAX_BUF.
+pub(crate) fn with_passwd_buffer<T>(
+    mut call: impl FnMut(&mut libc::passwd, &mut [c_char]) -> Attempt<T>,
+) -> T {
+    let mut size = 1024usize;
+    loop {
+        let mut buf = vec![0 as c_char; size];
+        // SAFETY: passwd is plain old data; all-zero is a valid value.
+        let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
+        match call(&mut pw, &mut buf) {
+            Attempt::Done(t) => return t,
+            Attempt::TooSmall(t) if size >= MAX_BUF => return t,
+            Attempt::TooSmall(_) => size *= 4,
+        }
     }
 }
 
 /// getpwnam_r / getpwuid_r through glibc (the whole nsswitch chain, or nscd).
 /// Inside nss_tlog, call this only with the reentrancy guard set.
 pub fn getpw(key: Key<'_>) -> LookupResult {
-    let mut size = 1024usize;
-    loop {
-        let mut buf = vec![0u8; size];
-        // SAFETY: passwd is plain old data; all-zero is a valid value.
-        let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
+    with_passwd_buffer(|pw, buf| {
         let mut result: *mut libc::passwd = std::ptr::null_mut();
         let rc = match key {
-            // SAFETY: name is NUL-terminated; pw, buf (of len size) and result
+            // SAFETY: name is NUL-terminated; pw, buf (of its len) and result
             // are valid for writes for the duration of the call.
             Key::Name(name) => unsafe {
-                libc::getpwnam_r(
-                    name.as_ptr(),
-                    &mut pw,
-                    buf.as_mut_ptr().cast(),
-                    size,
-                    &mut result,
-                )
+                libc::getpwnam_r(name.as_ptr(), pw, buf.as_mut_ptr(), buf.len(), &mut result)
             },
             // SAFETY: as above.
             Key::Uid(uid) => unsafe {
-                libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr().cast(), size, &mut result)
+                libc::getpwuid_r(uid, pw, buf.as_mut_ptr(), buf.len(), &mut result)
             },
         };
-        if rc == libc::ERANGE && size < MAX_BUF {
-            size *= 4;
-            continue;
-        }
-        if rc != 0 {
+        match rc {
+            libc::ERANGE => Attempt::TooSmall(Err(rc)),
             // glibc reports "not found" as 0 + NULL, but some modules say ENOENT.
-            return if rc == libc::ENOENT || rc == libc::ESRCH {
-                Ok(None)
-            } else {
-                Err(rc)
-            };
+            libc::ENOENT | libc::ESRCH => Attempt::Done(Ok(None)),
+            0 if result.is_null() => Attempt::Done(Ok(None)),
+            // SAFETY: the call succeeded and buf is still alive.
+            0 => Attempt::Done(Ok(Some(unsafe { PwEntry::from_passwd(pw) }))),
+            _ => Attempt::Done(Err(rc)),
         }
-        if result.is_null() {
-            return Ok(None);
-        }
-        // SAFETY: the call succeeded and buf is still alive.
-        return Ok(Some(unsafe { copy_passwd(&pw) }));
-    }
+    })
 }
 
 pub use crate::sys::{groups_of, host_name};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buffer_grows_until_it_fits_then_gives_up_at_the_bound() {
+        let mut sizes = Vec::new();
+        let got = with_passwd_buffer(|_, buf| {
+            sizes.push(buf.len());
+            if buf.len() < 16 * 1024 {
+                Attempt::TooSmall("small")
+            } else {
+                Attempt::Done("fits")
+            }
+        });
+        assert_eq!((got, sizes), ("fits", vec![1024, 4096, 16384]));
+        let mut calls = 0;
+        let got = with_passwd_buffer(|_, buf| {
+            calls += 1;
+            assert!(buf.len() <= MAX_BUF);
+            Attempt::TooSmall(buf.len())
+        });
+        assert_eq!(got, MAX_BUF);
+        assert_eq!(calls, 6);
+    }
+
+    #[test]
+    fn glibc_lookup_by_name_and_uid_agree() {
+        let by_uid = getpw(Key::Uid(0)).unwrap().expect("uid 0 exists");
+        let by_name = getpw(Key::Name(
+            &std::ffi::CString::new(by_uid.name.clone()).unwrap(),
+        ))
+        .unwrap()
+        .unwrap();
+        assert_eq!(by_uid, by_name);
+        assert_eq!(by_uid.uid, 0);
+        assert_eq!(getpw(Key::Name(c"no-such-user-tlog-rs")).unwrap(), None);
+    }
+}

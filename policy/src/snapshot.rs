@@ -23,6 +23,7 @@ use crate::engine::{hosts_match, service_matches, LookupNeeds, Policy};
 use crate::error::PolicyError;
 use crate::facts::LoginFacts;
 use crate::source_file::FileStamp;
+use crate::trusted_file::{self, Links, Owner};
 use crate::uid_match::NamedUids;
 
 /// Where `tlog-rs validate` writes the snapshot and NSS looks for it.
@@ -243,13 +244,11 @@ impl Snapshot {
     /// Read the snapshot at `path` for `policy_path` on `host`.
     pub fn load(path: &Path, policy_path: &str, host: &str) -> Result<Snapshot, SnapshotError> {
         let unusable = |why: String| SnapshotError::Unusable(format!("{}: {why}", path.display()));
-        let mut file = fs::File::open(path).map_err(|e| unusable(e.to_string()))?;
-        let meta = file.metadata().map_err(|e| unusable(e.to_string()))?;
         // Anyone else's snapshot is ignored, not trusted.
-        if !meta.is_file() || meta.uid() != 0 || meta.mode() & 0o022 != 0 || meta.len() > MAX_LEN {
-            return Err(unusable(
-                "not a root-owned regular file of sane size".into(),
-            ));
+        let (mut file, meta) = trusted_file::open(path, Owner::Uid(0), Links::Follow)
+            .map_err(|e| unusable(e.to_string()))?;
+        if meta.len() > MAX_LEN {
+            return Err(unusable(format!("{} bytes is too large", meta.len())));
         }
         let mut bytes = Vec::with_capacity(meta.len() as usize);
         file.read_to_end(&mut bytes)

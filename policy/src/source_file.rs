@@ -7,6 +7,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::PolicyError;
+use crate::trusted_file::{self, Links, Owner, Untrusted};
 
 /// Identity and version of a file: (dev, inode, size, mtime, ctime). A
 /// missing file has a stamp too, so that its creation is noticed.
@@ -54,24 +55,20 @@ fn stamp_of(m: &fs::Metadata) -> (u64, u64, u64, i64, i64, i64, i64) {
     )
 }
 
-/// Read a policy input. The file and its directory must be owned by root
-/// (or the running user) and not writable by group or others: otherwise
-/// someone else could exempt themselves from recording, so it is an error
-/// (and the policy fails secure). The checks use the opened descriptor
-/// (fstat), so the file checked is the file read.
+/// Read a policy input. The file and its directory must pass
+/// [`trusted_file`]'s rule with root (or the running user) as owner:
+/// otherwise someone else could exempt themselves from recording, so it is
+/// an error (and the policy fails secure). The file checked is the file
+/// read (fstat of the opened descriptor).
 pub fn read_checked(path: &Path) -> Result<(String, FileStamp), PolicyError> {
     use std::io::Read;
     let name = path.display().to_string();
     // Open first, so a missing file is reported as such (not its directory).
-    let mut file = fs::File::open(path).map_err(|e| PolicyError::io(&name, &e))?;
+    let (mut file, meta) = trusted_file::open(path, Owner::RootOrSelf, Links::Follow)
+        .map_err(|e| untrusted(&name, e))?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         check_dir(dir)?;
     }
-    let meta = file.metadata().map_err(|e| PolicyError::io(&name, &e))?;
-    if !meta.is_file() {
-        return Err(PolicyError::new(&name, None, "not a regular file"));
-    }
-    check_owner(&name, &meta)?;
     let mut bytes = Vec::with_capacity(meta.len() as usize);
     file.read_to_end(&mut bytes)
         .map_err(|e| PolicyError::io(&name, &e))?;
@@ -89,37 +86,17 @@ pub fn read_checked(path: &Path) -> Result<(String, FileStamp), PolicyError> {
     ))
 }
 
-/// A directory holding policy inputs: same ownership rule as the files,
-/// except that a sticky world-writable directory (like /tmp) is accepted
-/// because others cannot replace our files in it.
+/// A directory holding policy inputs: the same rule (a sticky directory
+/// like /tmp passes, as others cannot replace our files in it).
 pub fn check_dir(dir: &Path) -> Result<(), PolicyError> {
-    let name = dir.display().to_string();
-    let meta = fs::metadata(dir).map_err(|e| PolicyError::io(&name, &e))?;
-    if meta.mode() & 0o1000 != 0 && meta.uid() == 0 {
-        return Ok(());
-    }
-    check_owner(&name, &meta)
+    trusted_file::check_dir(dir, Owner::RootOrSelf, Links::Follow)
+        .map_err(|e| untrusted(&dir.display().to_string(), e))
 }
 
-fn check_owner(name: &str, meta: &fs::Metadata) -> Result<(), PolicyError> {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let euid = unsafe { libc::geteuid() };
-    if meta.uid() != 0 && meta.uid() != euid {
-        return Err(PolicyError::new(
-            name,
-            None,
-            format!("owned by uid {}, must be owned by root", meta.uid()),
-        ));
+/// A [`PolicyError`] naming `name`; I/O errors keep their kind (NotFound).
+pub fn untrusted(name: &str, e: Untrusted) -> PolicyError {
+    match e {
+        Untrusted::Io(io) => PolicyError::io(name, &io),
+        other => PolicyError::new(name, None, other.to_string()),
     }
-    if meta.mode() & 0o022 != 0 {
-        return Err(PolicyError::new(
-            name,
-            None,
-            format!(
-                "mode {:04o} lets group or others write it; run chmod go-w",
-                meta.mode() & 0o7777
-            ),
-        ));
-    }
-    Ok(())
 }

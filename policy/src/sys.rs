@@ -18,6 +18,7 @@ use std::ffi::{CStr, CString};
 use std::os::raw::{c_char, c_int, c_void};
 
 use crate::facts::LoginFacts;
+use crate::nss_passwd::{with_passwd_buffer, Attempt, Key, PwEntry};
 
 /// The service name of our NSS module (libnss_tlog.so.2).
 pub const OUR_NSS_SERVICE: &str = "tlog";
@@ -52,20 +53,6 @@ impl std::fmt::Display for LookupError {
 }
 
 impl std::error::Error for LookupError {}
-
-/// A passwd entry from the underlying services.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PasswdEntry {
-    pub name: String,
-    pub uid: u32,
-    pub gid: u32,
-    pub gecos: String,
-    pub dir: String,
-    /// May be empty.
-    pub shell: String,
-    /// The nsswitch service that answered.
-    pub service: String,
-}
 
 /// `enum nss_status` values.
 const NSS_STATUS_TRYAGAIN: c_int = -2;
@@ -151,23 +138,18 @@ fn apply_actions(spec: &str, svc: &mut NssService) {
     }
 }
 
-enum Key<'a> {
-    Name(&'a CStr),
-    Uid(u32),
-}
-
 /// Look `name` up in the passwd services after (and except) ours.
-pub fn underlying_getpwnam(name: &str) -> Result<Option<PasswdEntry>, LookupError> {
+pub fn underlying_getpwnam(name: &str) -> Result<Option<PwEntry>, LookupError> {
     let c = CString::new(name).map_err(|_| LookupError::NulInName)?;
     lookup(Key::Name(&c))
 }
 
 /// Look `uid` up in the passwd services after (and except) ours.
-pub fn underlying_getpwuid(uid: u32) -> Result<Option<PasswdEntry>, LookupError> {
+pub fn underlying_getpwuid(uid: u32) -> Result<Option<PwEntry>, LookupError> {
     lookup(Key::Uid(uid))
 }
 
-fn lookup(key: Key<'_>) -> Result<Option<PasswdEntry>, LookupError> {
+fn lookup(key: Key<'_>) -> Result<Option<PwEntry>, LookupError> {
     let conf = std::fs::read_to_string(NSSWITCH_CONF).unwrap_or_default();
     let mut last_err = None;
     for svc in parse_nsswitch(&conf, "passwd") {
@@ -195,7 +177,7 @@ fn lookup(key: Key<'_>) -> Result<Option<PasswdEntry>, LookupError> {
 
 /// Ok(Some) found; Ok(None) not found; Err(None) service unavailable;
 /// Err(Some) temporary failure.
-fn call_service(service: &str, key: &Key<'_>) -> Result<Option<PasswdEntry>, Option<LookupError>> {
+fn call_service(service: &str, key: &Key<'_>) -> Result<Option<PwEntry>, Option<LookupError>> {
     if !service
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
@@ -209,67 +191,40 @@ fn call_service(service: &str, key: &Key<'_>) -> Result<Option<PasswdEntry>, Opt
     let Some(f) = find_symbol(service, &fname) else {
         return Err(None);
     };
-    let mut buflen = 1024usize;
-    loop {
-        let mut buf = vec![0 as c_char; buflen];
-        // SAFETY: zeroed is a valid bit pattern for struct passwd (pointers may be null).
-        let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
+    with_passwd_buffer(|pw, buf| {
         let mut errno: c_int = 0;
         // SAFETY: `f` is the NSS entry point named `fname`, whose ABI is the
         // documented glibc NSS module interface; every pointer is valid for the
-        // call and buf/buflen describe a live buffer.
+        // call and buf describes a live buffer of its length.
         let status = unsafe {
             match key {
                 Key::Name(n) => {
                     let f: GetpwnamR = std::mem::transmute::<*mut c_void, GetpwnamR>(f);
-                    f(n.as_ptr(), &mut pw, buf.as_mut_ptr(), buflen, &mut errno)
+                    f(n.as_ptr(), pw, buf.as_mut_ptr(), buf.len(), &mut errno)
                 }
                 Key::Uid(u) => {
                     let f: GetpwuidR = std::mem::transmute::<*mut c_void, GetpwuidR>(f);
-                    f(*u, &mut pw, buf.as_mut_ptr(), buflen, &mut errno)
+                    f(*u, pw, buf.as_mut_ptr(), buf.len(), &mut errno)
                 }
             }
         };
+        let try_again = || {
+            Err(Some(LookupError::TryAgain {
+                service: service.to_string(),
+                errno,
+            }))
+        };
         match status {
-            NSS_STATUS_SUCCESS => {
-                // SAFETY: on success the module filled `pw` with pointers into `buf`
-                // (or static strings), all NUL-terminated and alive here.
-                return Ok(Some(unsafe { entry_from(&pw, service) }));
-            }
-            NSS_STATUS_TRYAGAIN if errno == libc::ERANGE && buflen < (1 << 20) => buflen *= 4,
-            NSS_STATUS_TRYAGAIN => {
-                return Err(Some(LookupError::TryAgain {
-                    service: service.to_string(),
-                    errno,
-                }))
-            }
-            NSS_STATUS_NOTFOUND => return Ok(None),
-            NSS_STATUS_UNAVAIL => return Err(None),
-            _ => return Err(None),
+            // SAFETY: on success the module filled `pw` with pointers into `buf`
+            // (or static strings), all NUL-terminated and alive here.
+            NSS_STATUS_SUCCESS => Attempt::Done(Ok(Some(unsafe { PwEntry::from_passwd(pw) }))),
+            NSS_STATUS_TRYAGAIN if errno == libc::ERANGE => Attempt::TooSmall(try_again()),
+            NSS_STATUS_TRYAGAIN => Attempt::Done(try_again()),
+            NSS_STATUS_NOTFOUND => Attempt::Done(Ok(None)),
+            NSS_STATUS_UNAVAIL => Attempt::Done(Err(None)),
+            _ => Attempt::Done(Err(None)),
         }
-    }
-}
-
-/// # Safety
-/// `pw`'s string pointers must be null or valid NUL-terminated strings.
-unsafe fn entry_from(pw: &libc::passwd, service: &str) -> PasswdEntry {
-    let s = |p: *const c_char| {
-        if p.is_null() {
-            String::new()
-        } else {
-            // SAFETY: guaranteed by the caller.
-            unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
-        }
-    };
-    PasswdEntry {
-        name: s(pw.pw_name),
-        uid: pw.pw_uid,
-        gid: pw.pw_gid,
-        gecos: s(pw.pw_gecos),
-        dir: s(pw.pw_dir),
-        shell: s(pw.pw_shell),
-        service: service.to_string(),
-    }
+    })
 }
 
 /// Find an NSS entry point: libc itself first (glibc ≥ 2.34 has `files`
@@ -421,9 +376,9 @@ impl crate::uid_match::Accounts for SystemAccounts {
     }
 }
 
-fn account(e: PasswdEntry) -> crate::uid_match::Account {
+fn account(e: PwEntry) -> crate::uid_match::Account {
     crate::uid_match::Account {
-        name: e.name,
+        name: e.name_lossy(),
         uid: e.uid,
         gid: e.gid,
     }
@@ -458,10 +413,10 @@ pub fn login_facts(
 }
 
 /// Facts for an already looked-up passwd entry.
-pub fn facts_for_entry(pw: &PasswdEntry, service: Option<&str>, host: Option<&str>) -> LoginFacts {
+pub fn facts_for_entry(pw: &PwEntry, service: Option<&str>, host: Option<&str>) -> LoginFacts {
     let primary_group = group_name(pw.gid);
     let mut groups = Vec::new();
-    for id in group_ids(pw.name.as_bytes(), pw.gid) {
+    for id in group_ids(&pw.name, pw.gid) {
         if let Some(name) = group_name(id) {
             if !groups.contains(&name) {
                 groups.push(name);
@@ -469,14 +424,14 @@ pub fn facts_for_entry(pw: &PasswdEntry, service: Option<&str>, host: Option<&st
         }
     }
     LoginFacts {
-        user: pw.name.clone(),
+        user: pw.name_lossy(),
         uid: pw.uid,
         gid: pw.gid,
         primary_group,
         groups,
         host: host.map(str::to_string).unwrap_or_else(host_name),
         service: service.map(str::to_string),
-        passwd_shell: pw.shell.clone(),
+        passwd_shell: pw.shell_lossy(),
     }
 }
 

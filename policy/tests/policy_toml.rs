@@ -333,20 +333,20 @@ fn failsafe_decision_records_everyone_including_root() {
 fn missing_and_unreadable_sources_fail() {
     let dir = TempDir::new("bad");
     // Missing policy file.
-    let e = Policy::load(&dir.path().join("nope.toml")).unwrap_err();
+    let e = Policy::load(&dir.path("nope.toml")).unwrap_err();
     assert_eq!(e.kind, ErrorKind::NotFound);
     // Missing sssd.conf named by the policy.
     let e = load_err(&format!(
         "[sssd]\nconf = \"{}/sssd.conf\"\n",
-        dir.path().display()
+        dir.root().display()
     ));
     assert_eq!(e.kind, ErrorKind::NotFound);
     assert!(e.file.ends_with("sssd.conf"));
     // A directory where a file is expected.
-    std::fs::create_dir(dir.path().join("d.conf")).unwrap();
+    std::fs::create_dir(dir.path("d.conf")).unwrap();
     let e = load_err(&format!(
         "[sssd]\nconf = \"{}/d.conf\"\n",
-        dir.path().display()
+        dir.root().display()
     ));
     assert!(e.message.contains("not a regular file"), "{e}");
     // Group-writable: someone else could exempt themselves.
@@ -355,7 +355,7 @@ fn missing_and_unreadable_sources_fail() {
     let e = Policy::load(&p).unwrap_err();
     assert!(e.message.contains("chmod go-w"), "{e}");
     // Not UTF-8.
-    let p = dir.path().join("bin.toml");
+    let p = dir.path("bin.toml");
     std::fs::write(&p, b"name = \"\xff\"\n").unwrap();
     std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
     let e = Policy::load(&p).unwrap_err();

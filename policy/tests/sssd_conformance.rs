@@ -3,8 +3,9 @@
 
 mod common;
 
-use common::{facts_from_db, table, TempDir};
+use common::{facts_from_db, TempDir};
 use tlog_rs_policy::{Policy, Source};
+use tlog_rs_tests::sssd_table as table;
 
 const TABLE: &str = include_str!("sssd-conformance.txt");
 
@@ -31,7 +32,7 @@ fn sssd_conformance_table() {
         for (rel, text, mode) in &case.files {
             dir.write_mode(rel, text, *mode);
         }
-        let conf = dir.path().join("sssd.conf");
+        let conf = dir.path("sssd.conf");
         let policy_toml = format!("[sssd]\nconf = \"{}\"\n", conf.display());
         let policy_path = dir.write("policy.toml", &policy_toml);
         let loaded = Policy::load(&policy_path);

@@ -38,14 +38,8 @@ impl StartUids {
     }
 }
 
-/// One helper for the "returns -1 and sets errno" system call pattern.
-pub fn cvt(rc: libc::c_int) -> io::Result<libc::c_int> {
-    if rc < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(rc)
-    }
-}
+/// The errno check, shared with the other crates.
+pub use tlog_rs_sys::cvt;
 
 /// The recording process: real, effective and saved uid all become the
 /// recorder account, then we check that the user's uid is really gone.
@@ -145,13 +139,5 @@ mod tests {
         assert!(!secure_mode());
         let env = original_environment();
         assert_eq!(env.len(), std::env::vars_os().count());
-    }
-
-    #[test]
-    fn cvt_turns_minus_one_into_errno() {
-        // SAFETY: closing an fd number that is certainly not open.
-        let e = cvt(unsafe { libc::close(-1) }).unwrap_err();
-        assert_eq!(e.raw_os_error(), Some(libc::EBADF));
-        assert_eq!(cvt(3).unwrap(), 3);
     }
 }

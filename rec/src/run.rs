@@ -372,7 +372,7 @@ pub fn record(plan: Plan) -> i32 {
             let (cols, rows) = tty::window_size(fd).unwrap_or((0, 0));
             log.enc.window(Duration::ZERO, cols, rows);
         }
-        tty::RawMode::enter(fd).ok()
+        tty::RawMode::enter(fd, tty::Signals::AsBytes).ok()
     });
 
     let pid = match gated.release() {

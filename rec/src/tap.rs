@@ -199,7 +199,7 @@ pub fn spawn_pty(
     signals: &SignalPipe,
     uids: StartUids,
 ) -> io::Result<PtyChild> {
-    let (master, slave) = crate::privilege::as_user_fs(uids, open_pty)?;
+    let (master, slave) = crate::privilege::as_user_fs(uids, tty::open_pty)?;
     if let Ok(t) = tty::get_termios(outer) {
         let _ = tty::set_termios(slave.as_raw_fd(), &t);
     }
@@ -221,34 +221,6 @@ pub fn spawn_pty(
     drop(slave);
     set_nonblocking(master.as_raw_fd());
     Ok(PtyChild { child, master })
-}
-
-fn open_pty() -> io::Result<(OwnedFd, OwnedFd)> {
-    // SAFETY: plain libc calls on fds we own; ptsname_r writes into buf.
-    let master = unsafe {
-        let fd = cvt(libc::posix_openpt(
-            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
-        ))?;
-        OwnedFd::from_raw_fd(fd)
-    };
-    let mut name = [0 as libc::c_char; 128];
-    // SAFETY: as above.
-    unsafe {
-        cvt(libc::grantpt(master.as_raw_fd()))?;
-        cvt(libc::unlockpt(master.as_raw_fd()))?;
-        if libc::ptsname_r(master.as_raw_fd(), name.as_mut_ptr(), name.len()) != 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    // SAFETY: name is NUL-terminated by ptsname_r.
-    let slave = unsafe {
-        let fd = cvt(libc::open(
-            name.as_ptr(),
-            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
-        ))?;
-        OwnedFd::from_raw_fd(fd)
-    };
-    Ok((master, slave))
 }
 
 pub struct PipeChild {

@@ -16,7 +16,6 @@
 
 use std::fs;
 use std::os::fd::BorrowedFd;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -67,7 +66,8 @@ pub fn helper() -> Option<PathBuf> {
 }
 
 fn trusted(p: &Path) -> bool {
-    fs::metadata(p).is_ok_and(|m| m.is_file() && m.uid() == 0 && m.mode() & 0o022 == 0)
+    use tlog_rs_policy::trusted_file::{check, Kind, Owner};
+    fs::metadata(p).is_ok_and(|m| check(&m, Kind::File, Owner::Uid(0)).is_ok())
 }
 
 /// Run the helper for the pty whose master is `master`, with `host` as the

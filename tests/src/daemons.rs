@@ -3,9 +3,9 @@
 //! helper to give a command its own `/dev/log`. Nothing touches the host's
 //! /run/systemd/journal, /var/log/journal or /dev/log.
 //!
-//! Self-contained (std, libc, serde_json) so that other crates' tests can
-//! include it with `#[path]`. Recipes: shared reference test-environment.md
-//! §4 (journald) and §5 (rsyslog, /dev/log in a namespace).
+//! The recorder's own tests use it through the dev-dependency. Recipes:
+//! shared reference test-environment.md §4 (journald) and §5 (rsyslog,
+//! /dev/log in a namespace).
 //!
 //! ```ignore
 //! let jd = Journald::start("my-test");
@@ -14,50 +14,11 @@
 //! ```
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Same rule as `tlog_rs_tests::require_root`: true if root; false (skip)
-/// only when TLOG_RS_SKIP_SYSTEM_TESTS is set; otherwise panic.
-pub fn system_tests_enabled(test: &str) -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } == 0 {
-        return true;
-    }
-    if std::env::var_os("TLOG_RS_SKIP_SYSTEM_TESTS").is_some() {
-        eprintln!("SKIP {test}: needs root (TLOG_RS_SKIP_SYSTEM_TESTS is set)");
-        return false;
-    }
-    panic!("{test} needs root: run the suite as root or set TLOG_RS_SKIP_SYSTEM_TESTS=1");
-}
-
-/// A fresh directory under the system temp dir, removed on drop.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(tag: &str) -> Self {
-        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let p = std::env::temp_dir().join(format!("tlog-rs-{tag}-{}-{n}", std::process::id()));
-        let _ = fs::remove_dir_all(&p);
-        fs::create_dir_all(&p).expect("create temp dir");
-        // traversable by throwaway users
-        fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).expect("chmod temp dir");
-        TempDir(p)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
+pub use crate::TempDir;
 
 fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
     let until = Instant::now() + timeout;
@@ -93,7 +54,7 @@ pub struct Journald {
 impl Journald {
     pub fn start(tag: &str) -> Journald {
         let dir = TempDir::new(&format!("journald-{tag}"));
-        let t = dir.path();
+        let t = dir.root();
         fs::create_dir_all(t.join("var-log-journal")).unwrap();
         fs::write(
             t.join("journald.conf"),
@@ -197,7 +158,7 @@ exec /lib/systemd/systemd-journald"#;
 
     /// journald's own stdout/stderr so far, for assertion messages.
     pub fn log(&self) -> String {
-        fs::read_to_string(self.dir.path().join("journald.log")).unwrap_or_default()
+        fs::read_to_string(self.dir.path("journald.log")).unwrap_or_default()
     }
 }
 
@@ -218,7 +179,7 @@ pub struct Rsyslog {
 impl Rsyslog {
     pub fn start(tag: &str) -> Rsyslog {
         let dir = TempDir::new(&format!("rsyslog-{tag}"));
-        let t = dir.path();
+        let t = dir.root();
         fs::create_dir_all(t.join("work")).unwrap();
         let conf = format!(
             r#"global(workDirectory="{t}/work")
@@ -250,11 +211,11 @@ template(name="t" type="string" string="%pri% %syslogfacility-text% %syslogsever
     }
 
     pub fn socket(&self) -> PathBuf {
-        self.dir.path().join("log.sock")
+        self.dir.path("log.sock")
     }
 
     pub fn output(&self) -> PathBuf {
-        self.dir.path().join("out.log")
+        self.dir.path("out.log")
     }
 
     /// Wait until at least `n` output lines contain `needle`; return those lines.

@@ -88,3 +88,7 @@ pub mod postgres;
 pub mod rec;
 pub mod slapd;
 pub mod sshd;
+pub mod sssd_table;
+mod tempdir;
+
+pub use tempdir::TempDir;

@@ -176,7 +176,7 @@ struct Delivered {
 /// end entry has reached `end_on` of the servers (its queue order puts
 /// every earlier message ahead of it).
 fn deliver(tmp: &TempDir, client_file: &str, end_on: usize) -> Delivered {
-    let t = tmp.path();
+    let t = tmp.root();
     let pki = Pki::new(&t.join("pki"), &["central1", "central2", "client1"]);
     let ports = [free_port(), free_port()];
     let c1 = central_conf(t, "central1", &pki, ports[0], "client1");
@@ -194,7 +194,7 @@ fn deliver(tmp: &TempDir, client_file: &str, end_on: usize) -> Delivered {
     );
     let scratch = TempDir::new("central-relp-ns");
     let mut rec = with_private_dev_log(
-        scratch.path(),
+        scratch.root(),
         Some(&client_c.with_extension("sock")),
         true,
         artifact("tlog-rs-rec"),
@@ -388,7 +388,7 @@ fn relp_tls_refuses_clients_without_a_valid_certificate() {
     }
     require_program("rsyslogd", "rsyslog");
     let tmp = TempDir::new("central-relp-neg");
-    let t = tmp.path();
+    let t = tmp.root();
     let pki = Pki::new(&t.join("pki"), &["central1", "client1", "intruder"]);
     let rogue = Pki::new(&t.join("rogue"), &["client1"]);
     let port = free_port();
@@ -445,7 +445,7 @@ fn audit_events_ride_the_relp_path_into_the_index() {
     }
     require_program("rsyslogd", "rsyslog");
     let tmp = TempDir::new("central-relp-audit");
-    let t = tmp.path();
+    let t = tmp.root();
     let pki = Pki::new(&t.join("pki"), &["central1", "client1"]);
     let port = free_port();
     let central = central_conf(t, "central1", &pki, port, "client1");

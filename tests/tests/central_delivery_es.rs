@@ -58,7 +58,7 @@ fn omelasticsearch_sends_typeless_bulk_with_objects_unchanged() {
     }
     require_program("rsyslogd", "rsyslog");
     let tmp = TempDir::new("central-es");
-    let t = tmp.path();
+    let t = tmp.root();
 
     // A real recording.
     let log = t.join("rec.log");

@@ -172,7 +172,7 @@ fn journal_upload_over_mutual_tls_reaches_remote_and_index() {
         return;
     }
     let tmp = TempDir::new("central-journal-upload");
-    let t = tmp.path();
+    let t = tmp.root();
     let pki = Pki::new(&t.join("pki"), &["central1", "client1"]);
 
     // A recording by the real recorder's journal writer in a private journald.
@@ -458,7 +458,7 @@ fn journal_upload_without_a_valid_certificate_is_refused() {
         return;
     }
     let tmp = TempDir::new("central-journal-rogue");
-    let t = tmp.path();
+    let t = tmp.root();
     let pki = Pki::new(&t.join("pki"), &["central1"]);
     let rogue = Pki::new(&t.join("rogue"), &["client1"]);
     let jd = Journald::start("central-rogue");

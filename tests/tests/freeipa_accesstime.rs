@@ -62,7 +62,7 @@ fn rules(cfg: &Path, args: &[&str]) -> String {
 fn sync_logged(rs: &Rsyslog, cfg: &Path) -> Output {
     let scratch = TempDir::new("ipa-accesstime-ns");
     with_private_dev_log(
-        scratch.path(),
+        scratch.root(),
         Some(&rs.socket()),
         false,
         artifact("tlog-rs"),

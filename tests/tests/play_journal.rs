@@ -7,9 +7,10 @@ use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tlog_rs_tests::daemons::{send_datagram, system_tests_enabled, Journald};
+use tlog_rs_tests::daemons::{send_datagram, Journald};
 use tlog_rs_tests::play::{run_open_stdin, tlog_rs, OUR_EXIT, TLOG_EXIT};
 use tlog_rs_tests::require_program;
+use tlog_rs_tests::require_root;
 
 /// Run `prog args` inside the journald's namespace (it sees the private
 /// journal) with an open stdin.
@@ -28,7 +29,7 @@ fn native(fields: &[(&str, &str)]) -> Vec<u8> {
 
 #[test]
 fn journal_recordings_play_and_list_like_files() {
-    if !system_tests_enabled("journal_recordings_play_and_list_like_files") {
+    if !require_root("journal_recordings_play_and_list_like_files") {
         return;
     }
     let tlog_rec = require_program("tlog-rec", "tlog");
@@ -193,7 +194,7 @@ fn journal_recordings_play_and_list_like_files() {
 #[test]
 fn follow_a_recording_in_the_journal() {
     use std::io::{BufRead, BufReader};
-    if !system_tests_enabled("follow_a_recording_in_the_journal") {
+    if !require_root("follow_a_recording_in_the_journal") {
         return;
     }
     let tlog_rec = require_program("tlog-rec", "tlog");

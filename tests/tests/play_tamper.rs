@@ -8,9 +8,10 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use tlog_rs_tests::daemons::{send_datagram, system_tests_enabled, Journald};
+use tlog_rs_tests::daemons::{send_datagram, Journald};
 use tlog_rs_tests::play::{run_open_stdin, tlog_rs};
 use tlog_rs_tests::rec::{rec_bin, TempDir};
+use tlog_rs_tests::require_root;
 
 /// Record a dozen lines in 64-byte messages; returns the log path.
 fn record(dir: &TempDir, name: &str, extra: &[&str]) -> PathBuf {
@@ -253,7 +254,7 @@ fn list_journal(jd: &Journald) -> (i32, Vec<serde_json::Value>) {
 
 #[test]
 fn journal_recording_is_complete_until_a_message_is_forged() {
-    if !system_tests_enabled("journal_recording_is_complete_until_a_message_is_forged") {
+    if !require_root("journal_recording_is_complete_until_a_message_is_forged") {
         return;
     }
     let jd = Journald::start("tamper-journal");

@@ -4,8 +4,7 @@
 //! namespace, sssd.conf and policy.toml sit at their real paths
 //! (/etc/sssd, /etc/tlog-rs), and `check` runs with its defaults.
 
-#[path = "../../policy/tests/common/table.rs"]
-mod table;
+use tlog_rs_tests::sssd_table as table;
 
 use serde_json::Value;
 use tlog_rs_tests::nsenv::{shell_quote, NsEnv};

@@ -11,8 +11,7 @@
 //! touched. Each case gets its own nested namespace with tmpfs SSSD state
 //! (cold cache, as the spec recommends comparing against).
 
-#[path = "../../policy/tests/common/table.rs"]
-mod table;
+use tlog_rs_tests::sssd_table as table;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -23,11 +23,11 @@ fn run(scratch: &Path, dev_log: Option<&Path>, writer: &str, mode: &str) -> Outp
 
 fn strict_refuses(writer: &str, path_named: &str) {
     let scratch = TempDir::new(&format!("fault-strict-{writer}"));
-    let out = run(scratch.path(), None, writer, "strict");
+    let out = run(scratch.root(), None, writer, "strict");
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "stderr: {err}");
     assert!(
-        !scratch.path().join("shell-ran").exists(),
+        !scratch.path("shell-ran").exists(),
         "no recording, no shell"
     );
     assert!(out.stdout.is_empty());
@@ -39,10 +39,10 @@ fn strict_refuses(writer: &str, path_named: &str) {
 
 fn warn_runs_and_reports(writer: &str, path_named: &str) {
     let scratch = TempDir::new(&format!("fault-warn-{writer}"));
-    let out = run(scratch.path(), None, writer, "warn");
+    let out = run(scratch.root(), None, writer, "warn");
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "stderr: {err}");
-    assert!(scratch.path().join("shell-ran").exists());
+    assert!(scratch.path("shell-ran").exists());
     assert_eq!(String::from_utf8_lossy(&out.stdout), "shell output\n");
     assert_eq!(err.matches("WARNING").count(), 1, "warned once: {err}");
     assert!(
@@ -110,7 +110,7 @@ fn journal_failure_is_reported_to_syslog() {
     require_program("rsyslogd", "rsyslog");
     let rs = Rsyslog::start("fault-journal-to-syslog");
     let scratch = TempDir::new("fault-journal-to-syslog");
-    let out = run(scratch.path(), Some(&rs.socket()), "journal", "warn");
+    let out = run(scratch.root(), Some(&rs.socket()), "journal", "warn");
     assert_eq!(out.status.code(), Some(0));
     let lines = rs.wait_lines("tlog-rs session end", 1);
     assert_eq!(lines.len(), 1, "end entry reached syslog");
@@ -138,9 +138,9 @@ fn strict_refusal_is_reported_to_syslog() {
     require_program("rsyslogd", "rsyslog");
     let rs = Rsyslog::start("fault-refusal-to-syslog");
     let scratch = TempDir::new("fault-refusal-to-syslog");
-    let out = run(scratch.path(), Some(&rs.socket()), "journal", "strict");
+    let out = run(scratch.root(), Some(&rs.socket()), "journal", "strict");
     assert_eq!(out.status.code(), Some(1));
-    assert!(!scratch.path().join("shell-ran").exists());
+    assert!(!scratch.path("shell-ran").exists());
     let lines = rs.wait_lines("session refused", 1);
     assert_eq!(lines.len(), 1, "refusal reached syslog");
     assert!(
@@ -167,10 +167,10 @@ fn strict_mid_session_failure_is_reported_to_syslog() {
     let scratch = TempDir::new("fault-strict-end-to-syslog");
     // The log file is /dev/full: the session starts (events go to the
     // sidecar), then the first flush fails and the session ends.
-    let log = scratch.path().join("rec.log");
+    let log = scratch.path("rec.log");
     std::os::unix::fs::symlink("/dev/full", &log).unwrap();
     let out = with_private_dev_log(
-        scratch.path(),
+        scratch.root(),
         Some(&rs.socket()),
         true,
         artifact("tlog-rs-rec"),

@@ -47,18 +47,15 @@ fn run_on_dev_full(dir: &Path, mode: &str) -> Output {
 #[test]
 fn dev_full_strict_ends_the_session_with_a_sink_failure_entry() {
     let d = TempDir::new("sink-file-full-strict");
-    let out = run_on_dev_full(d.path(), "strict");
+    let out = run_on_dev_full(d.root(), "strict");
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "stderr: {err}");
     assert!(
         err.contains("No space left on device") && err.contains("rec.log"),
         "{err}"
     );
-    assert!(
-        !d.path().join("shell-finished").exists(),
-        "session was ended"
-    );
-    let ev = events(&d.path().join("rec.log"));
+    assert!(!d.path("shell-finished").exists(), "session was ended");
+    let ev = events(&d.path("rec.log"));
     assert_eq!(ev.len(), 2, "{ev:?}");
     assert_eq!(ev[0]["event"], "start");
     assert_eq!(ev[1]["event"], "end");
@@ -69,15 +66,15 @@ fn dev_full_strict_ends_the_session_with_a_sink_failure_entry() {
 #[test]
 fn dev_full_warn_keeps_the_session_warns_once_and_counts_losses() {
     let d = TempDir::new("sink-file-full-warn");
-    let out = run_on_dev_full(d.path(), "warn");
+    let out = run_on_dev_full(d.root(), "warn");
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "stderr: {err}");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "before\nafter\n");
-    assert!(d.path().join("shell-finished").exists());
+    assert!(d.path("shell-finished").exists());
     assert_eq!(err.matches("WARNING").count(), 1, "{err}");
     assert!(err.contains("No space left on device"), "{err}");
     assert!(!err.contains("resumed"), "{err}");
-    let ev = events(&d.path().join("rec.log"));
+    let ev = events(&d.path("rec.log"));
     let end = ev.last().unwrap();
     assert_eq!(end["event"], "end");
     assert_eq!(end["end_reason"], "exit");
@@ -94,7 +91,7 @@ fn dev_full_warn_keeps_the_session_warns_once_and_counts_losses() {
 fn rate_limit_drop_leaves_id_gaps_that_the_end_entry_accounts_for() {
     require_program("tlog-play", "tlog");
     let d = TempDir::new("sink-file-ratelimit");
-    let log = d.path().join("rec.log");
+    let log = d.path("rec.log");
     let script = "for j in 1 2; do for i in 1 2 3 4 5 6 7 8; do \
                   echo \"burst $j line $i: quick brown fox\"; done; sleep 1.2; done";
     let out = std::process::Command::new(artifact("tlog-rs-rec"))

@@ -41,7 +41,7 @@ fn syslog_lines_have_facility_priority_and_intact_json() {
     let rs = Rsyslog::start("e2e-syslog");
     let scratch = TempDir::new("e2e-syslog-ns");
     let out = with_private_dev_log(
-        scratch.path(),
+        scratch.root(),
         Some(&rs.socket()),
         false,
         artifact("tlog-rs-rec"),

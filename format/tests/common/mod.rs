@@ -248,3 +248,25 @@ pub fn split_time(line: &[u8]) -> (Vec<u8>, Option<u64>) {
     out.push_str(&rest[b..]);
     (out.into_bytes(), Some(t))
 }
+
+/// Our messages against tlog's, line for line: the same but for `time`,
+/// which may be 1 ms later in tlog's (it keeps the sub-ms wall clock).
+/// `what` names the case in a failure.
+pub fn assert_same_messages(ours: &[Vec<u8>], theirs: &[impl AsRef<[u8]>], what: &str) {
+    for (i, (o, t)) in ours.iter().zip(theirs).enumerate() {
+        let ((o_rest, o_time), (t_rest, t_time)) = (split_time(o), split_time(t.as_ref()));
+        assert_eq!(
+            String::from_utf8_lossy(&o_rest),
+            String::from_utf8_lossy(&t_rest),
+            "{what}: message {} differs",
+            i + 1
+        );
+        let (o_time, t_time) = (o_time.unwrap(), t_time.unwrap());
+        assert!(
+            t_time == o_time || t_time == o_time + 1,
+            "{what}: message {}: time {o_time} vs {t_time}",
+            i + 1
+        );
+    }
+    assert_eq!(ours.len(), theirs.len(), "{what}: message count");
+}

@@ -70,7 +70,7 @@ fn choose_shell(
     warnings: &mut Vec<String>,
 ) -> Option<String> {
     let passwd = match tlog_rs_policy::sys::underlying_getpwuid(uid) {
-        Ok(e) => e.map(|e| e.shell).filter(|s| !s.is_empty()),
+        Ok(e) => e.map(|e| e.shell_lossy()).filter(|s| !s.is_empty()),
         Err(e) => {
             warnings.push(format!("Cannot look up the shell of uid {uid}: {e}"));
             None

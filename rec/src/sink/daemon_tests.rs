@@ -2,15 +2,12 @@
 //! private mount namespace and a private rsyslogd (harness shared with the
 //! end-to-end tests). Needs root; skipped only with TLOG_RS_SKIP_SYSTEM_TESTS.
 
-#[path = "../../../tests/src/daemons.rs"]
-#[allow(dead_code)]
-mod daemons;
-
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, SystemTime};
 
-use daemons::{output_with_open_stdin, system_tests_enabled, Journald, Rsyslog, TempDir};
+use tlog_rs_tests::daemons::{output_with_open_stdin, Journald, Rsyslog};
+use tlog_rs_tests::{require_root, TempDir};
 
 use super::guard::Notifier;
 use super::*;
@@ -100,7 +97,7 @@ fn field<'a>(e: &'a serde_json::Value, k: &str) -> &'a str {
 
 #[test]
 fn journald_gets_tlog_fields_and_tlog_play_replays_the_recording() {
-    if !system_tests_enabled("journald_gets_tlog_fields_and_tlog_play_replays_the_recording") {
+    if !require_root("journald_gets_tlog_fields_and_tlog_play_replays_the_recording") {
         return;
     }
     let scratch = TempDir::new("sink-jd");
@@ -186,7 +183,7 @@ fn journald_gets_tlog_fields_and_tlog_play_replays_the_recording() {
 
 #[test]
 fn journald_takes_big_entries_through_a_sealed_memfd() {
-    if !system_tests_enabled("journald_takes_big_entries_through_a_sealed_memfd") {
+    if !require_root("journald_takes_big_entries_through_a_sealed_memfd") {
         return;
     }
     let jd = Journald::start("big");
@@ -207,7 +204,7 @@ fn journald_takes_big_entries_through_a_sealed_memfd() {
 
 #[test]
 fn journald_going_away_is_an_error_in_strict_mode() {
-    if !system_tests_enabled("journald_going_away_is_an_error_in_strict_mode") {
+    if !require_root("journald_going_away_is_an_error_in_strict_mode") {
         return;
     }
     let scratch = TempDir::new("sink-jd-gone");
@@ -227,7 +224,7 @@ fn journald_going_away_is_an_error_in_strict_mode() {
 
 #[test]
 fn rsyslog_gets_facility_priority_and_an_intact_2048_payload() {
-    if !system_tests_enabled("rsyslog_gets_facility_priority_and_an_intact_2048_payload") {
+    if !require_root("rsyslog_gets_facility_priority_and_an_intact_2048_payload") {
         return;
     }
     let _ = Command::new("rsyslogd")
@@ -292,7 +289,7 @@ impl Drop for CommGuard {
 /// (no TLOG_REC) are skipped.
 #[test]
 fn cockpit_query_lists_the_recording_when_the_comm_is_set() {
-    if !system_tests_enabled("cockpit_query_lists_the_recording_when_the_comm_is_set") {
+    if !require_root("cockpit_query_lists_the_recording_when_the_comm_is_set") {
         return;
     }
     let jd = Journald::start("cockpit");

@@ -518,20 +518,8 @@ fn sigcont_leaves_a_resumed_entry_after_the_recording_so_far() {
 
 /// A pty pair: (master, slave).
 fn pty() -> (File, File) {
-    let (mut m, mut s) = (0, 0);
-    // SAFETY: openpty writes two fds; null name, termios and winsize are allowed.
-    let rc = unsafe {
-        libc::openpty(
-            &mut m,
-            &mut s,
-            std::ptr::null_mut(),
-            std::ptr::null(),
-            std::ptr::null(),
-        )
-    };
-    assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
-    // SAFETY: openpty just returned these fds; we own them.
-    unsafe { (File::from_raw_fd(m), File::from_raw_fd(s)) }
+    let (m, s) = crate::tty::open_pty().unwrap();
+    (File::from(m), File::from(s))
 }
 
 /// PTY mode: the program holds the slave; the user's terminal is a pipe pair

@@ -1,8 +1,6 @@
-//! Parser for sssd-conformance.txt (see the format described at its top).
-//! Shared with tests/tests/policy_nss.rs, which includes this file by path,
-//! so it depends on std only.
-
-#![allow(dead_code)]
+//! Parser for policy/tests/sssd-conformance.txt (see the format described
+//! at its top), for the policy crate's conformance test and the end-to-end
+//! tests policy_nss and policy_sssd_oracle.
 
 #[derive(Debug, Clone, Default)]
 pub struct Case {

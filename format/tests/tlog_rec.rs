@@ -11,13 +11,12 @@
 //! a broken sequence at the end of a read changes where a full message ends
 //! (tlog's undo). That rule has its own tests in format/tests.
 
-#[path = "../../format/tests/common/mod.rs"]
 mod common;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, UNIX_EPOCH};
 
-use common::{split_time, Refeeder, Rng};
+use common::{assert_same_messages, Refeeder, Rng};
 use tlog_rs_format::{parse_message, Encoder, RecHeader};
 use tlog_rs_tests::require_program;
 
@@ -102,22 +101,7 @@ fn reencoding_tlog_rec_messages_gives_the_same_bytes() {
         while let Some(l) = enc.pop_message() {
             ours.push(l);
         }
-        for (i, (o, t)) in ours.iter().zip(&lines).enumerate() {
-            let ((o_rest, o_time), (t_rest, t_time)) = (split_time(o), split_time(t));
-            assert_eq!(
-                String::from_utf8_lossy(&o_rest),
-                String::from_utf8_lossy(&t_rest),
-                "payload {payload}: message {} differs",
-                i + 1
-            );
-            let (o_time, t_time) = (o_time.unwrap(), t_time.unwrap());
-            assert!(
-                t_time == o_time || t_time == o_time + 1,
-                "payload {payload}: message {} time",
-                i + 1
-            );
-        }
-        assert_eq!(ours.len(), lines.len(), "payload {payload}: message count");
+        assert_same_messages(&ours, &lines, &format!("payload {payload}"));
         total += lines.len();
     }
     assert!(total > 1000, "enough messages to mean something: {total}");
