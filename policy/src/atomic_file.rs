@@ -1,6 +1,8 @@
 //! Replacing a file so that readers see the old or the new one, never half
-//! of one: a temp file `.<name>.tmp` in the same directory (created anew,
-//! no symlink followed), the mode set whatever the umask, then a rename.
+//! of one: a temp file `.<name>.<pid>.tmp` in the same directory (created
+//! anew, no symlink followed), the mode set whatever the umask, then a
+//! rename. The pid keeps two writers at once (a timer's `tlog-rs sync` and
+//! an admin's) off each other's temp file: the last rename wins, whole.
 //! Used by the PAM hand-off (on tmpfs, not flushed: it lives one login) and
 //! by the audit rules file (flushed: it must survive a crash).
 
@@ -18,8 +20,8 @@ pub enum Durability {
     Fsync,
 }
 
-/// Write `bytes` to `path` atomically with `mode`. Stale temp files of an
-/// earlier failed write are removed first; on failure the temp file is too.
+/// Write `bytes` to `path` atomically with `mode`. A stale temp file of this
+/// pid is removed first; on failure the temp file is too.
 pub fn write_atomic(
     path: &Path,
     bytes: &[u8],
@@ -31,7 +33,7 @@ pub fn write_atomic(
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no file name"))?
         .to_string_lossy()
         .into_owned();
-    let tmp = path.with_file_name(format!(".{name}.tmp"));
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
     let _ = fs::remove_file(&tmp);
     let result = (|| {
         let mut f = fs::OpenOptions::new()
@@ -56,4 +58,32 @@ pub fn write_atomic(
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replaces_whole_with_the_mode_and_leaves_no_temp_file() {
+        let dir = std::env::temp_dir().join(format!("tlog-rs-atomic-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("cache");
+        let ours = dir.join(format!(".cache.{}.tmp", std::process::id()));
+        let other = dir.join(".cache.1.tmp");
+        // A stale temp file of this pid (a symlink, even) is replaced, not
+        // followed; another writer's temp file is left alone.
+        std::os::unix::fs::symlink("/nonexistent-target", &ours).unwrap();
+        fs::write(&other, b"other writer").unwrap();
+        write_atomic(&path, b"one", 0o640, Durability::Rename).unwrap();
+        write_atomic(&path, b"two", 0o600, Durability::Fsync).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"two");
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert!(fs::symlink_metadata(&ours).is_err());
+        assert_eq!(fs::read(&other).unwrap(), b"other writer");
+        fs::remove_dir_all(&dir).unwrap();
+    }
 }
