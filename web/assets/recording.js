@@ -49,6 +49,38 @@ if (speed) {
     if (wasPlaying) await player.play();
   });
 }
+// Follow (a recording without its end entry): the player's "eventsource"
+// driver reads /live, the screen so far and then the new output as the
+// index gets it; "Stop following" goes back to the recording's playback.
+const follow = document.getElementById("follow");
+if (follow) {
+  const state = document.getElementById("follow-state");
+  let following = false;
+  follow.addEventListener("click", () => {
+    player.dispose();
+    following = !following;
+    player = following
+      ? AsciinemaPlayer.create(
+          { driver: "eventsource", url: el.dataset.live, bufferTime: 0 },
+          el,
+          { fit: "width", terminalFontSize: "small", autoPlay: true },
+        )
+      : AsciinemaPlayer.create(src, el, opts);
+    watch(player);
+    window.tlogPlayer = player;
+    window.tlogFollowing = following;
+    follow.textContent = following ? "Stop following" : "Follow";
+    state.textContent = following
+      ? "following: new output appears as it is indexed"
+      : "not following";
+    if (following) {
+      player.addEventListener("ended", () => {
+        state.textContent = "the recording has ended";
+      });
+    }
+  });
+}
+
 // The audit pane: every command's trail, or only the selected one's.
 const showAll = document.getElementById("audit-all");
 function showTrail(cmd) {

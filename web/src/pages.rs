@@ -324,11 +324,22 @@ pub fn recording(
     );
     let _ = write!(
         o,
-        "<div class=\"recording\"><div><div id=\"player\" {}></div>{PLAYER_CONTROLS}</div><aside>{}<h2>Commands</h2><ol id=\"commands\">",
+        "<div class=\"recording\"><div><div id=\"player\" {}{}></div>{PLAYER_CONTROLS}{}</div><aside>{}<h2>Commands</h2><ol id=\"commands\">",
         if segmented {
             format!("data-index=\"{base}/index.json\"")
         } else {
             format!("data-cast=\"{base}/cast\"")
+        },
+        // Without its end entry the session may still be running.
+        if h.state == State::Incomplete {
+            format!(" data-live=\"{base}/live\"")
+        } else {
+            String::new()
+        },
+        if h.state == State::Incomplete {
+            "<p id=\"follow-bar\"><button type=\"button\" id=\"follow\">Follow</button> <span id=\"follow-state\">not following: the recording has no end yet</span></p>"
+        } else {
+            ""
         },
         find_in_recording(&base, find)
     );
