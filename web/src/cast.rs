@@ -532,7 +532,10 @@ mod tests {
         l.push(&msg(1, 0, "=100x30>3", "abc"));
         l.push(&msg(2, 1000, ">2", "de"));
         let r = l.take_reset();
-        assert_eq!((r["cols"].as_u64(), r["rows"].as_u64()), (Some(100), Some(30)));
+        assert_eq!(
+            (r["cols"].as_u64(), r["rows"].as_u64()),
+            (Some(100), Some(30))
+        );
         assert_eq!(r["init"], "abcde");
         assert_eq!(r["time"].as_f64(), Some(1.0));
         assert_eq!(l.last_id(), Some(2));
