@@ -13,6 +13,8 @@
 //! recording as another host and with group dba) who sees exactly that
 //! scope and 404 elsewhere, and takes a screenshot (into
 //! docs/img/web-recording.png when TLOG_RS_UPDATE_SCREENSHOTS is set).
+//! A second test follows a live recording written and indexed meanwhile,
+//! and checks the input pane (tests/web/follow.mjs).
 
 use std::fs;
 use std::net::TcpStream;

@@ -1,6 +1,6 @@
-// The recording page: asciinema-player with a speed control,
-// the commands pane (a click seeks
-// the player to the command's time and shows its audit trail). With keyframes in the index the player
+// The recording page: asciinema-player with a speed control, follow of a
+// live recording, the input pane (#commands: a click seeks the player to
+// the line's time and shows its audit trail). With keyframes in the index the player
 // reads the "segmented" source (a seek loads one segment from a server-side
 // keyframe); otherwise the whole asciicast, streamed.
 // asciinema-player.min.js, loaded before this module, defines the global.

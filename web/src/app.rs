@@ -973,7 +973,7 @@ async fn live(
         let mut first = true;
         loop {
             // Sign-out or expiry ends the follow.
-            if st.sessions.get(&token).is_none() {
+            if !st.sessions.alive(&token) {
                 return;
             }
             let (h, r, sc) = (host.clone(), rec.clone(), scope.clone());
