@@ -651,6 +651,14 @@ fn browser_follow_live_recording_and_input_pane() {
         message(host, live, 4, 4000, "", "follow-part-three\r\n$ "),
     ]
     .concat();
+    // Then its end entry: the follow ends.
+    let end = json!({
+        "event": "end", "rec": live, "user": "alice", "host": host, "session": 7,
+        "start": 1_800_000_000.0, "end": 1_800_000_005.0, "exit_status": 0,
+        "end_reason": "exit", "signal": null, "bytes_in": 22, "bytes_out": 80,
+        "messages_written": 4, "messages_dropped": 0, "messages_lost": 0,
+        "first_id": 1, "last_id": 4, "time": 1_800_000_005.0,
+    });
     let (server, port, log) = serve(&env, &dir, &conf);
     let cfg = json!({
         "base": format!("https://127.0.0.1:{port}"),
@@ -658,6 +666,7 @@ fn browser_follow_live_recording_and_input_pane() {
         "user": "alice", "password": PASSWORD, "host": host,
         "liveRec": live, "doneHost": b_host, "doneRec": b1, "otherRec": done, "bobRec": "bob-live-1",
         "append": {"file": file, "text": more},
+        "end": {"file": format!("{}.events", file.display()), "text": format!("{end}\n")},
         "index": [artifact("tlog-rs"), "index", "--config", conf],
         "secret": secret,
     });
@@ -680,6 +689,7 @@ fn browser_follow_live_recording_and_input_pane() {
         fs::read_to_string(&log).unwrap_or_default()
     );
     assert!(stdout.contains("ok follow: appended output appears"));
+    assert!(stdout.contains("ok follow: ends with the recording"));
     assert!(stdout.contains("ok input pane lists the typed line"));
     assert!(stdout.contains("ok typed input is not on the screen"));
     // The follow is logged once, as a view of the recording.

@@ -105,6 +105,22 @@ try {
   check("follow: the earlier output stays", s1.includes("follow-part-one") && s1.includes("follow-part-two"), s1);
   check("follow: typed input is still not on the screen", !s1.includes(cfg.secret), s1);
 
+  // The end entry arrives and is indexed: the follow ends.
+  appendFileSync(cfg.end.file, cfg.end.text);
+  execFileSync(cfg.index[0], cfg.index.slice(1), { stdio: ["ignore", "ignore", "inherit"] });
+  let ended = true;
+  try {
+    await page.waitForFunction(
+      () => document.getElementById("follow-state").textContent === "the recording has ended",
+      null,
+      { timeout: 15000 },
+    );
+  } catch {
+    ended = false;
+  }
+  check("follow: ends with the recording", ended, await page.textContent("#follow-state"));
+  check("follow: the screen stays", (await screen(page)).includes("follow-part-three"), await screen(page));
+
   // Stop following: back to the recording's playback.
   await page.click("#follow");
   check("stop following", (await page.evaluate(() => window.tlogFollowing)) === false, "still following");
