@@ -45,6 +45,17 @@ async function shows(page, text, ms) {
   }
 }
 
+// The player's time once near `want` (a click's seek is asynchronous, and
+// after a follow the new player loads first); the last seen after 5 s.
+async function timeNear(page, want) {
+  let t = -1;
+  for (let i = 0; i < 50 && Math.abs(t - want) >= 0.6; i++) {
+    if (i > 0) await page.waitForTimeout(100);
+    t = await page.evaluate(() => window.tlogPlayer.getCurrentTime());
+  }
+  return t;
+}
+
 try {
   const ctx = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 800 } });
   const page = await ctx.newPage();
@@ -84,7 +95,7 @@ try {
   check("input pane lists the typed line", pane.includes(cfg.secret), pane);
   check("input pane gives its time", pane.includes("+1.500s"), pane);
   await page.click("#commands button[data-t]");
-  const t = await page.evaluate(() => window.tlogPlayer.getCurrentTime());
+  const t = await timeNear(page, 1.5);
   check("an input click seeks", Math.abs(t - 1.5) < 0.6, `at ${t}`);
   await page.evaluate(() => window.tlogPlayer.play());
   await shows(page, "follow-part-one", 10000);
@@ -124,6 +135,17 @@ try {
   // Stop following: back to the recording's playback.
   await page.click("#follow");
   check("stop following", (await page.evaluate(() => window.tlogFollowing)) === false, "still following");
+  check("speed is back", !(await page.isDisabled("#speed")), "#speed disabled");
+  // Following again, an input click leaves the follow and seeks.
+  await page.click("#follow");
+  check("follow again, speed off", await page.isDisabled("#speed"), "#speed enabled while following");
+  await page.click("#commands button[data-t]");
+  const t2 = await timeNear(page, 1.5);
+  check(
+    "an input click leaves the follow and seeks",
+    (await page.evaluate(() => window.tlogFollowing)) === false && Math.abs(t2 - 1.5) < 0.6,
+    `following ${await page.evaluate(() => window.tlogFollowing)}, at ${t2}`,
+  );
 
   console.log("all checks passed");
 } catch (e) {

@@ -51,34 +51,42 @@ if (speed) {
 }
 // Follow (a recording without its end entry): the player's "eventsource"
 // driver reads /live, the screen so far and then the new output as the
-// index gets it; "Stop following" goes back to the recording's playback.
+// index gets it; "Stop following" (or a click that seeks) goes back to the
+// recording's playback.
 const follow = document.getElementById("follow");
-if (follow) {
-  const state = document.getElementById("follow-state");
-  let following = false;
-  follow.addEventListener("click", () => {
-    player.dispose();
-    following = !following;
-    player = following
-      ? AsciinemaPlayer.create(
-          { driver: "eventsource", url: el.dataset.live, bufferTime: 0 },
-          el,
-          { fit: "width", terminalFontSize: "small", autoPlay: true },
-        )
-      : AsciinemaPlayer.create(src, el, opts);
-    watch(player);
-    window.tlogPlayer = player;
-    window.tlogFollowing = following;
-    follow.textContent = following ? "Stop following" : "Follow";
-    state.textContent = following
-      ? "following: new output appears as it is indexed"
-      : "not following";
-    if (following) {
-      player.addEventListener("ended", () => {
-        state.textContent = "the recording has ended";
-      });
-    }
-  });
+const followState = document.getElementById("follow-state");
+let following = false;
+function setFollowing(on) {
+  player.dispose();
+  following = on;
+  player = on
+    ? AsciinemaPlayer.create(
+        { driver: "eventsource", url: el.dataset.live, bufferTime: 0 },
+        el,
+        { fit: "width", terminalFontSize: "small", autoPlay: true },
+      )
+    : AsciinemaPlayer.create(src, el, opts);
+  watch(player);
+  window.tlogPlayer = player;
+  window.tlogFollowing = on;
+  follow.textContent = on ? "Stop following" : "Follow";
+  followState.textContent = on
+    ? "following: new output appears as it is indexed"
+    : "not following";
+  // The speed applies to the playback only.
+  if (speed) speed.disabled = on;
+  if (on) {
+    player.addEventListener("ended", () => {
+      followState.textContent = "the recording has ended";
+    });
+  }
+}
+if (follow) follow.addEventListener("click", () => setFollowing(!following));
+
+// Seek the playback (leaving a follow first: a live stream has no past).
+async function seek(t) {
+  if (following) setFollowing(false);
+  await player.seek(t);
 }
 
 // The audit pane: every command's trail, or only the selected one's.
@@ -93,7 +101,7 @@ if (showAll) showAll.addEventListener("click", () => showTrail(null));
 
 for (const b of document.querySelectorAll("#commands button[data-t]")) {
   b.addEventListener("click", async () => {
-    await player.seek(Number(b.dataset.t));
+    await seek(Number(b.dataset.t));
     for (const o of document.querySelectorAll("#commands .current")) {
       o.classList.remove("current");
     }
@@ -105,7 +113,7 @@ for (const b of document.querySelectorAll("#commands button[data-t]")) {
 // Search hits: a click seeks the player there.
 for (const b of document.querySelectorAll("#hits button[data-t]")) {
   b.addEventListener("click", async () => {
-    await player.seek(Number(b.dataset.t));
+    await seek(Number(b.dataset.t));
     for (const o of document.querySelectorAll("#hits .current")) {
       o.classList.remove("current");
     }
@@ -115,5 +123,5 @@ for (const b of document.querySelectorAll("#hits button[data-t]")) {
 
 // Audit events inside the recording: a click seeks to the event.
 for (const b of document.querySelectorAll("#trails button.seek[data-t]")) {
-  b.addEventListener("click", () => player.seek(Number(b.dataset.t)));
+  b.addEventListener("click", () => seek(Number(b.dataset.t)));
 }
