@@ -13,6 +13,8 @@
 //! recording as another host and with group dba) who sees exactly that
 //! scope and 404 elsewhere, and takes a screenshot (into
 //! docs/img/web-recording.png when TLOG_RS_UPDATE_SCREENSHOTS is set).
+//! A second test follows a live recording written and indexed meanwhile,
+//! and checks the input pane (tests/web/follow.mjs).
 
 use std::fs;
 use std::net::TcpStream;
@@ -245,6 +247,57 @@ fn record(env: &NsEnv, uid: u32, out: &Path, input: Option<&str>, cmd: &str) -> 
     )
 }
 
+/// `tlog-rs web` over TLS (a throwaway self-signed certificate) in the
+/// namespace, on a free loopback port; its stderr goes to the returned log.
+fn serve(env: &NsEnv, dir: &TempDir, conf: &Path) -> (Server, u16, PathBuf) {
+    let openssl = require_program("openssl", "openssl");
+    let (cert, key) = (dir.path("cert.pem"), dir.path("key.pem"));
+    let o = Command::new(&openssl)
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=localhost", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    let port = free_port();
+    let log = dir.path("server.log");
+    let server = Server(
+        env.command(&[
+            artifact("tlog-rs").to_str().unwrap(),
+            "web",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--config",
+            conf.to_str().unwrap(),
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap(),
+    );
+    let up = wait_for(Duration::from_secs(30), || {
+        TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    assert!(
+        up,
+        "server did not start: {}",
+        fs::read_to_string(&log).unwrap_or_default()
+    );
+
+    (server, port, log)
+}
+
 #[test]
 fn browser_login_list_filter_play_acl_csrf() {
     if !require_root("web_browser") {
@@ -252,7 +305,6 @@ fn browser_login_list_filter_play_acl_csrf() {
     }
     let chromium = require_program("chromium", "chromium");
     let node = require_program("node", "nodejs");
-    let openssl = require_program("openssl", "openssl");
     let web_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("web");
     assert!(
         web_dir.join("node_modules/playwright-core").is_dir(),
@@ -404,49 +456,7 @@ fn browser_login_list_filter_play_acl_csrf() {
         "{expected:?}"
     );
 
-    let (cert, key) = (dir.path("cert.pem"), dir.path("key.pem"));
-    let o = Command::new(&openssl)
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-        ])
-        .args(["-subj", "/CN=localhost", "-keyout"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-
-    let port = free_port();
-    let log = dir.path("server.log");
-    let server = Server(
-        env.command(&[
-            artifact("tlog-rs").to_str().unwrap(),
-            "web",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--config",
-            conf.to_str().unwrap(),
-            "--tls-cert",
-            cert.to_str().unwrap(),
-            "--tls-key",
-            key.to_str().unwrap(),
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap(),
-    );
-    let up = wait_for(Duration::from_secs(30), || {
-        TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
-    assert!(
-        up,
-        "server did not start: {}",
-        fs::read_to_string(&log).unwrap_or_default()
-    );
+    let (server, port, log) = serve(&env, &dir, &conf);
 
     // The docs' screenshot is refreshed only on request, so a test run
     // leaves the checkout as it found it.
@@ -533,4 +543,168 @@ fn browser_login_list_filter_play_acl_csrf() {
         "the access log names the purge, and only the one that happened"
     );
     assert!(fs::metadata(&shot).unwrap().len() > 10_000);
+}
+
+/// One tlog message of a hand-written recording: input `inp` (not echoed)
+/// and output `out`, `pos` ms into it.
+fn message(host: &str, rec: &str, id: u64, pos: u64, inp: &str, out: &str) -> String {
+    let mut timing = String::new();
+    if id == 1 {
+        timing.push_str("=80x24");
+    }
+    if !inp.is_empty() {
+        timing.push_str(&format!("<{}", inp.chars().count()));
+    }
+    if !out.is_empty() {
+        timing.push_str(&format!(">{}", out.chars().count()));
+    }
+    let v = json!({
+        "ver": "2.3", "host": host, "rec": rec, "user": "alice", "term": "xterm",
+        "session": 7, "id": id, "pos": pos, "time": 1_800_000_000.0 + pos as f64 / 1000.0,
+        "timing": timing, "in_txt": inp, "in_bin": [], "out_txt": out, "out_bin": [],
+    });
+    format!("{v}\n")
+}
+
+/// Follow of a live recording and the input pane. A recording written here
+/// as tlog messages without an end entry (so incomplete: it may still run)
+/// is indexed; the page follows it; more messages are appended and indexed
+/// by the browser script (as the index timer would), and the new output
+/// must appear on the player's screen within a bounded wait. The typed
+/// input (not echoed by the recorded terminal) is in the input pane and
+/// never on the screen.
+#[test]
+fn browser_follow_live_recording_and_input_pane() {
+    if !require_root("web_browser") {
+        return;
+    }
+    let chromium = require_program("chromium", "chromium");
+    let node = require_program("node", "nodejs");
+    let web_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("web");
+    assert!(
+        web_dir.join("node_modules/playwright-core").is_dir(),
+        "playwright-core is missing: run `npm ci --prefix tests/web` (.ci/run does)"
+    );
+    let dir = TempDir::new("web-follow");
+    let env = environment(&dir);
+    let recs = dir.path("recs");
+    fs::create_dir_all(&recs).unwrap();
+    Command::new("chmod")
+        .arg("777")
+        .arg(&recs)
+        .status()
+        .unwrap();
+    let (host, live, done) = ("live.example", "live-rec-1", "done-rec-1");
+    let secret = "typed-not-echoed-4301";
+    let mut first = message(host, live, 1, 0, "", "$ follow-part-one\r\n$ ");
+    first.push_str(&message(
+        host,
+        live,
+        2,
+        1500,
+        &format!("{secret}\r"),
+        "\r\n$ ",
+    ));
+    let file = recs.join("live.log");
+    fs::write(&file, first).unwrap();
+    // Bob's live recording: out of alice's scope.
+    let bob = message(host, "bob-live-1", 1, 0, "", "bob-live-output\r\n")
+        .replace("\"alice\"", "\"bob\"");
+    fs::write(recs.join("bob.log"), bob).unwrap();
+    // A complete recording (with its end entry) offers no follow.
+    let (b_host, b1) = record(&env, U.alice, &recs.join("b1.log"), None, "echo complete");
+    let conf = dir.write(
+        "central.toml",
+        format!(
+            "db = \"{}\"\n[sources]\njsonl = [\"{}\"]\n",
+            dir.path("central.db").display(),
+            recs.display()
+        )
+        .as_bytes(),
+    );
+    let index = |what: &str| {
+        let o = Command::new(artifact("tlog-rs"))
+            .args(["index", "--config", conf.to_str().unwrap()])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "index ({what}): {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    index("first part");
+    // Both live recordings are in the index (so bob's 404 is the scope's).
+    let o = Command::new(artifact("tlog-rs"))
+        .args(["search", "--config", conf.to_str().unwrap(), "--json"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let found = String::from_utf8_lossy(&o.stdout);
+    for rec in [live, "bob-live-1"] {
+        assert!(found.contains(&format!("\"{rec}\"")), "{rec}: {found}");
+    }
+    // What the browser script appends (then runs the index) while following.
+    let more = [
+        message(host, live, 3, 3000, "", "follow-part-two\r\n$ "),
+        message(host, live, 4, 4000, "", "follow-part-three\r\n$ "),
+    ]
+    .concat();
+    // Then its end entry: the follow ends.
+    let end = json!({
+        "event": "end", "rec": live, "user": "alice", "host": host, "session": 7,
+        "start": 1_800_000_000.0, "end": 1_800_000_005.0, "exit_status": 0,
+        "end_reason": "exit", "signal": null, "bytes_in": 22, "bytes_out": 80,
+        "messages_written": 4, "messages_dropped": 0, "messages_lost": 0,
+        "first_id": 1, "last_id": 4, "time": 1_800_000_005.0,
+    });
+    let (server, port, log) = serve(&env, &dir, &conf);
+    let cfg = json!({
+        "base": format!("https://127.0.0.1:{port}"),
+        "chromium": chromium,
+        "user": "alice", "password": PASSWORD, "host": host,
+        "liveRec": live, "doneHost": b_host, "doneRec": b1, "otherRec": done, "bobRec": "bob-live-1",
+        "append": {"file": file, "text": more},
+        "end": {"file": format!("{}.events", file.display()), "text": format!("{end}\n")},
+        "index": [artifact("tlog-rs"), "index", "--config", conf],
+        "secret": secret,
+    });
+    let mut cmd = Command::new(node);
+    cmd.arg(web_dir.join("follow.mjs"))
+        .arg(cfg.to_string())
+        .current_dir(&web_dir)
+        .stdin(Stdio::null());
+    if std::env::var_os("HOME").is_none() {
+        cmd.env("HOME", dir.path("home"));
+    }
+    let o = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    drop(server);
+    eprintln!("{stdout}");
+    assert!(
+        o.status.success() && stdout.contains("all checks passed"),
+        "browser checks failed:\n{stdout}\n{}\nserver log:\n{}",
+        String::from_utf8_lossy(&o.stderr),
+        fs::read_to_string(&log).unwrap_or_default()
+    );
+    assert!(stdout.contains("ok follow: appended output appears"));
+    assert!(stdout.contains("ok follow: ends with the recording"));
+    assert!(stdout.contains("ok input pane lists the typed line"));
+    assert!(stdout.contains("ok typed input is not on the screen"));
+    // Each follow is logged once (the script follows twice), not per poll.
+    let db_spec: tlog_rs_index::config::DbSpec =
+        dir.path("central.db").to_str().unwrap().parse().unwrap();
+    let follows: Vec<_> = tlog_rs_index::store::open(&db_spec)
+        .unwrap()
+        .access_log(100)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.action == "follow")
+        .collect();
+    assert_eq!(follows.len(), 2, "{follows:?}");
+    assert_eq!(
+        (follows[0].who.as_str(), follows[0].rec.as_str()),
+        ("alice", live)
+    );
 }

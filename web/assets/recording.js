@@ -1,6 +1,6 @@
-// The recording page: asciinema-player with a speed control,
-// the commands pane (a click seeks
-// the player to the command's time and shows its audit trail). With keyframes in the index the player
+// The recording page: asciinema-player with a speed control, follow of a
+// live recording, the input pane (#commands: a click seeks the player to
+// the line's time and shows its audit trail). With keyframes in the index the player
 // reads the "segmented" source (a seek loads one segment from a server-side
 // keyframe); otherwise the whole asciicast, streamed.
 // asciinema-player.min.js, loaded before this module, defines the global.
@@ -49,6 +49,46 @@ if (speed) {
     if (wasPlaying) await player.play();
   });
 }
+// Follow (a recording without its end entry): the player's "eventsource"
+// driver reads /live, the screen so far and then the new output as the
+// index gets it; "Stop following" (or a click that seeks) goes back to the
+// recording's playback.
+const follow = document.getElementById("follow");
+const followState = document.getElementById("follow-state");
+let following = false;
+function setFollowing(on) {
+  player.dispose();
+  following = on;
+  player = on
+    ? AsciinemaPlayer.create(
+        { driver: "eventsource", url: el.dataset.live, bufferTime: 0 },
+        el,
+        { fit: "width", terminalFontSize: "small", autoPlay: true },
+      )
+    : AsciinemaPlayer.create(src, el, opts);
+  watch(player);
+  window.tlogPlayer = player;
+  window.tlogFollowing = on;
+  follow.textContent = on ? "Stop following" : "Follow";
+  followState.textContent = on
+    ? "following: new output appears as it is indexed"
+    : "not following";
+  // The speed applies to the playback only.
+  if (speed) speed.disabled = on;
+  if (on) {
+    player.addEventListener("ended", () => {
+      followState.textContent = "the recording has ended";
+    });
+  }
+}
+if (follow) follow.addEventListener("click", () => setFollowing(!following));
+
+// Seek the playback (leaving a follow first: a live stream has no past).
+async function seek(t) {
+  if (following) setFollowing(false);
+  await player.seek(t);
+}
+
 // The audit pane: every command's trail, or only the selected one's.
 const showAll = document.getElementById("audit-all");
 function showTrail(cmd) {
@@ -61,7 +101,7 @@ if (showAll) showAll.addEventListener("click", () => showTrail(null));
 
 for (const b of document.querySelectorAll("#commands button[data-t]")) {
   b.addEventListener("click", async () => {
-    await player.seek(Number(b.dataset.t));
+    await seek(Number(b.dataset.t));
     for (const o of document.querySelectorAll("#commands .current")) {
       o.classList.remove("current");
     }
@@ -73,7 +113,7 @@ for (const b of document.querySelectorAll("#commands button[data-t]")) {
 // Search hits: a click seeks the player there.
 for (const b of document.querySelectorAll("#hits button[data-t]")) {
   b.addEventListener("click", async () => {
-    await player.seek(Number(b.dataset.t));
+    await seek(Number(b.dataset.t));
     for (const o of document.querySelectorAll("#hits .current")) {
       o.classList.remove("current");
     }
@@ -83,5 +123,5 @@ for (const b of document.querySelectorAll("#hits button[data-t]")) {
 
 // Audit events inside the recording: a click seeks to the event.
 for (const b of document.querySelectorAll("#trails button.seek[data-t]")) {
-  b.addEventListener("click", () => player.seek(Number(b.dataset.t)));
+  b.addEventListener("click", () => seek(Number(b.dataset.t)));
 }

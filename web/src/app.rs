@@ -69,6 +69,7 @@ pub fn router(state: S) -> Router {
         .route("/r/{host}/{rec}/cast", get(play_cast))
         .route("/r/{host}/{rec}/index.json", get(segmented_index))
         .route("/r/{host}/{rec}/seg/{n}", get(segment))
+        .route("/r/{host}/{rec}/live", get(live))
         .route("/r/{host}/{rec}/export.cast", get(export_cast))
         .route("/r/{host}/{rec}/export.jsonl", get(export_jsonl))
         .route("/static/{name}", get(static_file))
@@ -909,6 +910,126 @@ async fn segment(
         Ok(None) => not_found(),
         Err(r) => r,
     }
+}
+
+// ---- follow of a live recording ----
+
+/// How often a follow looks for new messages in the index.
+const FOLLOW_POLL: Duration = Duration::from_secs(1);
+
+/// One poll of a follow: the recording's new messages fed to `live`.
+/// None when the recording is gone or out of scope; else whether it has
+/// ended (an end entry was indexed).
+fn follow_step(
+    store: &mut dyn Store,
+    host: &str,
+    rec: &str,
+    scope: Option<&store::Scope>,
+    live: &mut Option<cast::Live>,
+) -> Result<Option<bool>, String> {
+    let Some(info) = store.recording_info(host, rec).map_err(|e| e.to_string())? else {
+        return Ok(None);
+    };
+    if !acl::allows(scope, &info) {
+        return Ok(None);
+    }
+    let refs = store.messages(info.key).map_err(|e| e.to_string())?;
+    if live.is_none() {
+        // The first poll starts from the last keyframe's screen.
+        let k = store.keyframes(host, rec).map_err(|e| e.to_string())?;
+        *live = Some(cast::Live::new(k.last(), (80, 24)));
+    }
+    let l = live.as_mut().expect("set above");
+    let from = l.last_id().unwrap_or(0);
+    let refs: Vec<_> = refs.into_iter().filter(|(m, _)| m.id >= from).collect();
+    let mut lines = cast::Lines::new(refs);
+    while let Some(m) = lines.next_message() {
+        l.push(&m?.1);
+    }
+    Ok(Some(info.hit.state == store::State::Complete))
+}
+
+/// Server-sent events for asciinema-player's "eventsource" driver: the
+/// screen so far, then the output the index gets, polled every second,
+/// until the recording ends, the session ends or the browser goes away.
+/// Same scope as the other recording URLs (404), logged once as `follow`.
+async fn live(
+    Extension(st): Extension<S>,
+    Extension(Client(peer)): Extension<Client>,
+    headers: HeaderMap,
+    Path((host, rec)): Path<(String, String)>,
+) -> Response {
+    let (token, s) = match require(&st, &headers) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    if let Err(r) = visible(&st, &s, peer.ip(), host.clone(), rec.clone(), "follow").await {
+        return r;
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    let scope = s.scope.clone();
+    tokio::spawn(async move {
+        let mut live: Option<cast::Live> = None;
+        let mut first = true;
+        loop {
+            // Sign-out or expiry ends the follow.
+            if !st.sessions.alive(&token) {
+                return;
+            }
+            let (h, r, sc) = (host.clone(), rec.clone(), scope.clone());
+            let mut l = live.take();
+            let step = with_store(&st, move |store| {
+                let res = follow_step(store, &h, &r, sc.as_ref(), &mut l);
+                Ok((res, l))
+            })
+            .await;
+            let ended = match step {
+                Ok((Ok(Some(ended)), l)) => {
+                    live = l;
+                    ended
+                }
+                Ok((Ok(None), _)) => return,
+                Ok((Err(e), _)) => {
+                    syslog(&format!("follow of recording {rec}: {e}"));
+                    return;
+                }
+                Err(_) => return,
+            };
+            let mut out = String::new();
+            if let Some(l) = live.as_mut() {
+                if first {
+                    out.push_str(&format!("data: {}\n\n", l.take_reset()));
+                    first = false;
+                } else {
+                    for e in l.take_events() {
+                        out.push_str(&format!("data: {e}\n\n"));
+                    }
+                }
+            }
+            if ended {
+                out.push_str("event: done\ndata: \n\n");
+            }
+            if out.is_empty() {
+                // A comment: finds a browser that went away.
+                out.push_str(": poll\n\n");
+            }
+            if tx.send(Ok(Bytes::from(out))).await.is_err() || ended {
+                return;
+            }
+            tokio::time::sleep(FOLLOW_POLL).await;
+        }
+    });
+    let body = Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async {
+        rx.recv().await.map(|item| (item, rx))
+    }));
+    (
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 // ---- access log ----

@@ -372,6 +372,102 @@ impl SegmentBuilder {
     }
 }
 
+/// Follow of a live recording: asciinema-player's "eventsource" driver
+/// takes a reset (size and the text that paints the screen so far), then
+/// events. `Live` turns messages, in order, into that: everything before
+/// the first `take_events` goes into the reset's text.
+pub struct Live {
+    /// Packets at or before this (message id, packet) were already sent
+    /// (or are painted by the keyframe the reset starts from).
+    after: Option<(u64, u32)>,
+    size: (u16, u16),
+    out_text: Utf8Stream,
+    init: String,
+    events: Vec<serde_json::Value>,
+    last_ts: u64,
+}
+
+impl Live {
+    /// Start from a keyframe's screen (the packets up to it are skipped), or
+    /// from the start of the recording.
+    pub fn new(from: Option<&Keyframe>, size: (u16, u16)) -> Self {
+        let (after, size, init) = match from {
+            Some(k) => (
+                Some((k.msg_id, k.packet)),
+                (k.cols, k.rows),
+                String::from_utf8_lossy(&k.screen).into_owned(),
+            ),
+            None => (None, size, String::new()),
+        };
+        Live {
+            after,
+            size,
+            out_text: Utf8Stream::default(),
+            init,
+            events: Vec::new(),
+            last_ts: 0,
+        }
+    }
+
+    /// The last message fed in full: poll for ids after it.
+    pub fn last_id(&self) -> Option<u64> {
+        self.after.map(|a| a.0)
+    }
+
+    pub fn push(&mut self, msg: &Message) {
+        for (i, p) in msg.decode().0.into_iter().enumerate() {
+            let at = (msg.id, i as u32);
+            if self.after.is_some_and(|a| at <= a) {
+                continue;
+            }
+            self.after = Some(at);
+            self.last_ts = self.last_ts.max(p.ts);
+            match p.data {
+                PacketData::Output(d) => {
+                    let s = self.out_text.push(&d);
+                    if !s.is_empty() {
+                        self.events
+                            .push(serde_json::json!([secs_f(self.last_ts), "o", s]));
+                    }
+                }
+                // Input is not drawn; the commands pane lists it.
+                PacketData::Input(_) => {}
+                PacketData::Window { cols, rows } => {
+                    if cols > 0 && rows > 0 && (cols, rows) != self.size {
+                        self.size = (cols, rows);
+                        self.events.push(serde_json::json!([
+                            secs_f(self.last_ts),
+                            "r",
+                            format!("{cols}x{rows}")
+                        ]));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The reset: the last size and the text of everything pushed so far.
+    pub fn take_reset(&mut self) -> serde_json::Value {
+        let mut init = std::mem::take(&mut self.init);
+        for e in self.events.drain(..) {
+            if e[1] == "o" {
+                init.push_str(e[2].as_str().unwrap_or(""));
+            }
+        }
+        serde_json::json!({
+            "cols": self.size.0,
+            "rows": self.size.1,
+            "time": secs_f(self.last_ts),
+            "init": init,
+        })
+    }
+
+    /// The events pushed since the last call.
+    pub fn take_events(&mut self) -> Vec<serde_json::Value> {
+        std::mem::take(&mut self.events)
+    }
+}
+
 fn secs_f(ms: u64) -> f64 {
     ms as f64 / 1000.0
 }
@@ -428,6 +524,45 @@ mod tests {
             10
         )
         .is_err());
+    }
+
+    #[test]
+    fn live_paints_the_past_then_sends_only_new_packets() {
+        let mut l = Live::new(None, (80, 24));
+        l.push(&msg(1, 0, "=100x30>3", "abc"));
+        l.push(&msg(2, 1000, ">2", "de"));
+        let r = l.take_reset();
+        assert_eq!(
+            (r["cols"].as_u64(), r["rows"].as_u64()),
+            (Some(100), Some(30))
+        );
+        assert_eq!(r["init"], "abcde");
+        assert_eq!(r["time"].as_f64(), Some(1.0));
+        assert_eq!(l.last_id(), Some(2));
+        // A message seen again (polled twice) adds nothing; a new one does.
+        l.push(&msg(2, 1000, ">2", "de"));
+        l.push(&msg(3, 2500, ">1=90x20>1", "fg"));
+        let e = l.take_events();
+        assert_eq!(
+            serde_json::Value::from(e),
+            serde_json::json!([[2.5, "o", "f"], [2.5, "r", "90x20"], [2.5, "o", "g"]])
+        );
+        assert!(l.take_events().is_empty());
+        // From a keyframe: its screen, then only the packets after it.
+        let k = Keyframe {
+            t_ms: 0,
+            msg_id: 1,
+            packet: 1,
+            cols: 10,
+            rows: 5,
+            screen: b"SCREEN".to_vec(),
+        };
+        let mut l = Live::new(Some(&k), (80, 24));
+        l.push(&msg(1, 0, "=100x30>3", "abc"));
+        l.push(&msg(2, 1000, ">2", "de"));
+        let r = l.take_reset();
+        assert_eq!(r["init"], "SCREENde");
+        assert_eq!(r["cols"].as_u64(), Some(10));
     }
 
     #[test]

@@ -324,11 +324,22 @@ pub fn recording(
     );
     let _ = write!(
         o,
-        "<div class=\"recording\"><div><div id=\"player\" {}></div>{PLAYER_CONTROLS}</div><aside>{}<h2>Commands</h2><ol id=\"commands\">",
+        "<div class=\"recording\"><div><div id=\"player\" {}{}></div>{PLAYER_CONTROLS}{}</div><aside>{}<h2>Input</h2><p class=\"note\">The lines typed (recorded input), apart from the screen: a click seeks the player there.</p><ol id=\"commands\">",
         if segmented {
             format!("data-index=\"{base}/index.json\"")
         } else {
             format!("data-cast=\"{base}/cast\"")
+        },
+        // Without its end entry the session may still be running.
+        if h.state == State::Incomplete {
+            format!(" data-live=\"{base}/live\"")
+        } else {
+            String::new()
+        },
+        if h.state == State::Incomplete {
+            "<p id=\"follow-bar\"><button type=\"button\" id=\"follow\">Follow</button> <span id=\"follow-state\">not following: the recording has no end yet</span></p>"
+        } else {
+            ""
         },
         find_in_recording(&base, find)
     );
@@ -337,12 +348,14 @@ pub fn recording(
             o,
             "<li><button type=\"button\" data-t=\"{}\" data-cmd=\"{i}\"><span class=\"t\">{}</span> <code>{}</code></button></li>",
             *t as f64 / 1000.0,
-            duration(*t),
+            offset(*t),
             esc(text)
         );
     }
     if commands.is_empty() {
-        o.push_str("<li class=\"none\">No input was recorded.</li>");
+        o.push_str(
+            "<li class=\"none\">No input was recorded (log_input off, or nothing typed).</li>",
+        );
     }
     o.push_str("</ol>");
     audit_pane(&mut o, h.start_ms, commands, trail);

@@ -91,6 +91,13 @@ impl Sessions {
         Some(s.clone())
     }
 
+    /// Whether the session is still live, its idle timer left alone: a
+    /// follow left open in a tab does not keep the session alive.
+    pub fn alive(&self, token: &str) -> bool {
+        let m = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        m.get(token).is_some_and(|s| live(s, Instant::now()))
+    }
+
     pub fn start_playing(&self, token: &str, host: &str, rec: &str) {
         let mut m = self.map.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(s) = m.get_mut(token) {
@@ -188,6 +195,28 @@ mod tests {
         assert!(s.get("nope").is_none());
         s.remove(&t);
         assert!(s.get(&t).is_none());
+    }
+
+    #[test]
+    fn alive_leaves_the_idle_timer_alone() {
+        let s = Sessions::default();
+        let t = s.create(
+            "alice".into(),
+            Access {
+                auditor: false,
+                scope: Some(Scope::default()),
+                can_purge: false,
+            },
+        );
+        let Some(old) = Instant::now().checked_sub(IDLE / 2) else {
+            return;
+        };
+        s.map.lock().unwrap().get_mut(&t).unwrap().seen = old;
+        assert!(s.alive(&t));
+        assert_eq!(s.map.lock().unwrap()[&t].seen, old);
+        assert!(!s.alive("nope"));
+        s.remove(&t);
+        assert!(!s.alive(&t));
     }
 
     #[test]
