@@ -172,9 +172,23 @@ fn fail(cmd: &str, msg: &str) -> i32 {
 }
 
 pub fn run_index(args: Vec<OsString>) -> i32 {
+    keep_freed_memory();
     match index_main(args) {
         Ok(code) => code,
         Err(e) => fail("index", &e),
+    }
+}
+
+/// Indexing allocates and frees screen rows and text chunks of up to a few
+/// MB all the time: glibc's defaults gave each large one its own mapping
+/// and returned freed memory to the kernel, to fault it in again (about
+/// an eighth of the indexer's CPU, in the kernel). Keep it in the heap.
+fn keep_freed_memory() {
+    // SAFETY: mallopt only sets allocator parameters; it is called before
+    // any thread of ours exists, and a refused value (0) changes nothing.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 256 << 20);
     }
 }
 

@@ -979,14 +979,15 @@ impl<'a> Indexer<'a> {
         let es_sources = self.es_sources.clone();
         let lanes = derive_lanes().min(dirty.len()).max(1);
         std::thread::scope(|scope| {
-            // Lane i derives recordings i, i + lanes, ...; each has one job
-            // queued ahead. Owned here, so that any return (errors too)
+            // Lane i derives recordings i, i + lanes, ...; each has AHEAD jobs
+            // queued, so that a lane slowed by one large recording does
+            // not leave the other idle. Owned here, so that any return (errors too)
             // closes the channels and the workers end before the scope
             // joins them.
             let mut jobs = Vec::new();
             let mut outs = Vec::new();
             for _ in 0..lanes {
-                let (job_tx, job_rx) = mpsc::sync_channel::<DeriveJob>(1);
+                let (job_tx, job_rx) = mpsc::sync_channel::<DeriveJob>(AHEAD);
                 let (out_tx, out_rx) = mpsc::sync_channel::<Derivation>(4);
                 let es = &es_sources;
                 scope.spawn(move || derive_worker(job_rx, out_tx, es));
@@ -995,15 +996,15 @@ impl<'a> Indexer<'a> {
             }
             // (A send fails only if the worker is gone; the receive below
             // then reports it.)
-            for (n, &key) in dirty.iter().take(lanes).enumerate() {
-                let _ = jobs[n].send(self.derive_job(key)?);
+            for (n, &key) in dirty.iter().take(lanes * AHEAD).enumerate() {
+                let _ = jobs[n % lanes].send(self.derive_job(key)?);
             }
             // Recordings are committed in batches of about DERIVE_COMMIT_BYTES of
             // text: each commit flushes the text index's pending terms into
             // a segment that later has to be merged.
             let (mut in_txn, mut batch) = (false, 0);
             for (n, &key) in dirty.iter().enumerate() {
-                if let Some(&k) = dirty.get(n + lanes) {
+                if let Some(&k) = dirty.get(n + lanes * AHEAD) {
                     let _ = jobs[n % lanes].send(self.derive_job(k)?);
                 }
                 batch += self.store_derivation(key, &outs[n % lanes], &mut in_txn)?;
@@ -1073,6 +1074,9 @@ impl<'a> Indexer<'a> {
         }
     }
 }
+
+/// Jobs queued per derivation thread.
+const AHEAD: usize = 4;
 
 /// Derivation threads: one per core, at most 4 (the writer then waits).
 fn derive_lanes() -> usize {
