@@ -9,7 +9,8 @@
 # Output per recording: English text, `ls -l`-like listings and base64 (the
 # worst case for a trigram index), SIZE_MB in all.
 # Needs root (namespaces). Usage: bench/central.sh
-# (env: SIZE_MB=200 RECS=1000 HOSTS=10 RUNS=3 QUERIES=20 REC=path TLOG_RS=path)
+# (env: SIZE_MB=200 RECS=1000 HOSTS=10 RUNS=3 QUERIES=20 REC=path TLOG_RS=path
+#  CORPUS=dir: keep the recorded sessions in dir and reuse them on the next run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE_MB=${SIZE_MB:-200}
@@ -42,10 +43,17 @@ ls -lR /usr/lib /usr/share 2>/dev/null | head -c 4000000 > "$T/listing" || true
 head -c 3000000 /dev/urandom | base64 > "$T/b64" || true
 BYTES_PER_REC=$((SIZE_MB * 1024 * 1024 / 113 * 100 / RECS))
 
-echo "recording $RECS sessions on $HOSTS hosts, ~$((BYTES_PER_REC / 1024)) KiB of output each..."
 mkdir -p "$T/out" "$T/central"
+if [ -n "${CORPUS:-}" ] && [ -f "$CORPUS/done" ]; then
+    echo "reusing the recordings in $CORPUS"
+    cp -r "$CORPUS/central/." "$T/central/"
+    RECS_TO_MAKE=0
+else
+    RECS_TO_MAKE=$RECS
+    echo "recording $RECS sessions on $HOSTS hosts, ~$((BYTES_PER_REC / 1024)) KiB of output each..."
+fi
 day=$(date -u +%F)
-for i in $(seq 1 "$RECS"); do
+for i in $(seq 1 "$RECS_TO_MAKE"); do
     h=$((i % HOSTS))
     src=$T/prose; [ $((i % 3)) -eq 1 ] && src=$T/listing; [ $((i % 3)) -eq 2 ] && src=$T/b64
     size=$(stat -c %s "$src")
@@ -59,6 +67,9 @@ for i in $(seq 1 "$RECS"); do
     { head -n 1 "$T/out/r.log.events"; cat "$T/out/r.log"; tail -n +2 "$T/out/r.log.events"; } >> "$d/$day.jsonl"
     rm -f "$T/out/r.log" "$T/out/r.log.events"
 done
+if [ -n "${CORPUS:-}" ] && [ ! -f "$CORPUS/done" ]; then
+    mkdir -p "$CORPUS" && cp -r "$T/central" "$CORPUS/" && touch "$CORPUS/done"
+fi
 DATA=$(du -cb "$T"/central/*/*.jsonl | tail -1 | cut -f1)
 echo "recordings: $((DATA / 1024 / 1024)) MiB in $(ls "$T"/central/*/*.jsonl | wc -l) day files"
 
