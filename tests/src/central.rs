@@ -267,3 +267,20 @@ pub fn jsonl_lines(dir: &Path) -> Vec<String> {
     }
     out
 }
+
+/// (new audit events, audit events in the index) from the `audit:` line of
+/// `tlog-rs index --stats`.
+pub fn audit_counts(stats: &str) -> (u64, u64) {
+    let l = stats
+        .lines()
+        .find(|l| l.starts_with("audit: "))
+        .unwrap_or_else(|| panic!("no audit line in {stats}"));
+    let n = |after: &str| -> u64 {
+        l.split(after)
+            .next()
+            .and_then(|s| s.rsplit(' ').next())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no count before {after:?} in {l}"))
+    };
+    (n(" new events"), n(" audit events"))
+}

@@ -16,6 +16,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 use tlog_rs_tests::audit_state::{wait_for, AuditState};
+use tlog_rs_tests::central::audit_counts;
 use tlog_rs_tests::daemons::TempDir;
 use tlog_rs_tests::{artifact, require_program, require_root};
 
@@ -38,25 +39,6 @@ fn tlog_rs(t: &Path, args: &[&str]) -> (bool, String, String) {
     )
 }
 
-/// (new events, audit events in the index) from `index --stats`.
-fn audit_stats(stats: &str) -> (u64, u64) {
-    let l = stats
-        .lines()
-        .find(|l| l.starts_with("audit: "))
-        .unwrap_or_else(|| panic!("no audit line in {stats}"));
-    let n = |after: &str| -> u64 {
-        l.split(after)
-            .next()
-            .unwrap()
-            .rsplit(' ')
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap()
-    };
-    (n(" new events"), n(" audit events"))
-}
-
 #[test]
 fn laurel_plugin_events_reach_the_index() {
     if !require_root(TEST) {
@@ -69,7 +51,7 @@ fn laurel_plugin_events_reach_the_index() {
         return;
     };
     let tmp = TempDir::new("audit-laurel");
-    let t = tmp.path();
+    let t = tmp.root();
     let work = t.join("work");
     let laurel_dir = t.join("laurel");
     let recs = t.join("recs");
@@ -159,7 +141,7 @@ fn laurel_plugin_events_reach_the_index() {
     );
     assert!(ok, "{err}\n{stats}");
     assert!(stats.contains(" 0 bad lines"), "{stats}\n{err}");
-    let (new, total) = audit_stats(&stats);
+    let (new, total) = audit_counts(&stats);
     assert_eq!(new, laurel_events.len() as u64, "{stats}");
     assert_eq!(total, new, "{stats}");
 
@@ -200,5 +182,5 @@ fn laurel_plugin_events_reach_the_index() {
         &["index", "--jsonl", recs_s, "--jsonl", laurel_s, "--stats"],
     );
     assert!(ok, "{err}");
-    assert_eq!(audit_stats(&stats), (0, total), "{stats}");
+    assert_eq!(audit_counts(&stats), (0, total), "{stats}");
 }

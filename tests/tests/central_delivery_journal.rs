@@ -19,7 +19,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 use tlog_rs_tests::audit_state::AuditState;
-use tlog_rs_tests::central::{free_port, listening, shipped, substitute, wait_for, Daemon, Pki};
+use tlog_rs_tests::central::{
+    audit_counts, free_port, listening, shipped, substitute, wait_for, Daemon, Pki,
+};
 use tlog_rs_tests::daemons::{output_with_open_stdin, Journald, TempDir};
 use tlog_rs_tests::{artifact, require_program, require_root};
 
@@ -301,7 +303,7 @@ fn audit_records_ride_the_journal_upload_into_the_index() {
         return;
     };
     let tmp = TempDir::new("central-journal-audit");
-    let t = tmp.path();
+    let t = tmp.root();
     let work = t.join("work");
     fs::create_dir_all(&work).unwrap();
     let pki = Pki::new(&t.join("pki"), &["central1", "client1"]);
@@ -379,24 +381,7 @@ fn audit_records_ride_the_journal_upload_into_the_index() {
     let (ok, stats, err) = tlog_rs_db(t, &["index", "--journal", out, "--stats"]);
     assert!(ok, "{err}\n{stats}");
     assert!(stats.contains("0 bad lines"), "{stats}\n{err}");
-    let linked = |stats: &str| -> (u64, u64) {
-        let l = stats
-            .lines()
-            .find(|l| l.starts_with("audit: "))
-            .unwrap_or_else(|| panic!("{stats}"));
-        let n = |after: &str| -> u64 {
-            l.split(after)
-                .next()
-                .unwrap()
-                .rsplit(' ')
-                .next()
-                .unwrap()
-                .parse()
-                .unwrap()
-        };
-        (n(" new events"), n(" audit events"))
-    };
-    let (new, total) = linked(&stats);
+    let (new, total) = audit_counts(&stats);
     assert!(new > 5 && new == total, "{stats}");
 
     // Joined to the recording by ses, with the session's commands and files.
@@ -449,7 +434,7 @@ fn audit_records_ride_the_journal_upload_into_the_index() {
     assert_eq!(records().len(), n);
     let (ok, stats, err) = tlog_rs_db(t, &["index", "--journal", out, "--stats"]);
     assert!(ok, "{err}");
-    assert_eq!(linked(&stats), (0, total), "{stats}");
+    assert_eq!(audit_counts(&stats), (0, total), "{stats}");
 }
 
 #[test]
