@@ -214,7 +214,9 @@ fn serve(env: &NsEnv, dir: &TempDir, conf: &Path) -> (Server, u16, PathBuf) {
     let openssl = require_program("openssl", "openssl");
     let (cert, key) = (dir.path("cert.pem"), dir.path("key.pem"));
     let o = Command::new(&openssl)
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"])
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
         .args(["-subj", "/CN=localhost", "-keyout"])
         .arg(&key)
         .arg("-out")
