@@ -635,6 +635,24 @@ fn keyframes_commands_and_counts(db: &mut dyn Store, d: &Dir) {
     );
     assert_eq!(info.term.as_deref(), Some("xterm"));
     assert_eq!(db.commands(info.key).unwrap().len(), 1);
+    // A stretch of messages by id, as a web segment reads it.
+    let all = db.messages(info.key).unwrap();
+    let ids = |v: Vec<(tlog_rs_index::store::MessageRef, String)>| -> Vec<u64> {
+        v.into_iter().map(|(m, _)| m.id).collect()
+    };
+    assert_eq!(ids(all.clone()), (1..=all.len() as u64).collect::<Vec<_>>());
+    assert_eq!(
+        ids(db.messages_in(info.key, 3, 5, usize::MAX).unwrap()),
+        [3, 4, 5]
+    );
+    assert_eq!(
+        ids(db.messages_in(info.key, 0, u64::MAX, 2).unwrap()),
+        [1, 2]
+    );
+    assert!(db
+        .messages_in(info.key, 9_999, u64::MAX, 9)
+        .unwrap()
+        .is_empty());
     assert_eq!(db.recording_info("hk", "nope").unwrap(), None);
     assert!(db.keyframes("hk", "nope").unwrap().is_empty());
     assert_eq!(

@@ -20,7 +20,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 use tlog_rs_index::config::{Config, DbSpec};
 use tlog_rs_index::derive::CHUNK_MS;
-use tlog_rs_index::store::{self, AccessEntry, Keyframe, MessageRef, RecordingInfo, Store};
+use tlog_rs_index::store::{self, AccessEntry, Keyframe, RecordingInfo, Store};
 use tlog_rs_index::timewin;
 use tlog_rs_retention::{purge_one, Actor, PurgeError};
 
@@ -764,7 +764,6 @@ struct Segments {
     plan: Vec<cast::SegmentPlan>,
     keyframes: Vec<Keyframe>,
     duration_ms: u64,
-    refs: Vec<(MessageRef, String)>,
 }
 
 fn segments(
@@ -775,11 +774,13 @@ fn segments(
     let keyframes = store
         .keyframes(&info.hit.host, &info.hit.rec)
         .map_err(|e| e.to_string())?;
-    let refs = store.messages(info.key).map_err(|e| e.to_string())?;
     // The first window size, from the first message.
+    let first = store
+        .messages_in(info.key, 0, u64::MAX, 1)
+        .map_err(|e| e.to_string())?;
     let mut size = (80, 24);
-    if let Some(first) = refs.first().cloned() {
-        if let Some(Ok((_, m))) = cast::Lines::new(vec![first]).next_message() {
+    if !first.is_empty() {
+        if let Some(Ok((_, m))) = cast::Lines::new(first).next_message() {
             if let Some((c, r)) = m.decode().0.iter().find_map(|p| match p.data {
                 tlog_rs_format::PacketData::Window { cols, rows } if cols > 0 && rows > 0 => {
                     Some((cols, rows))
@@ -804,7 +805,6 @@ fn segments(
         plan: cast::plan(&keyframes, size, duration_ms),
         keyframes,
         duration_ms,
-        refs,
     })
 }
 
@@ -887,8 +887,15 @@ async fn segment(
         let Some(mut b) = cast::SegmentBuilder::new(&sg.plan, n, sg.duration_ms) else {
             return Ok(None);
         };
-        let first = b.first_id();
-        let refs: Vec<_> = sg.refs.into_iter().filter(|(m, _)| m.id >= first).collect();
+        // Only this segment's messages: a long recording has millions.
+        let refs = store
+            .messages_in(
+                info.key,
+                b.first_id(),
+                b.last_id().unwrap_or(u64::MAX),
+                usize::MAX,
+            )
+            .map_err(|e| e.to_string())?;
         let mut lines = cast::Lines::new(refs);
         while !b.done() {
             match lines.next_message() {
@@ -933,7 +940,6 @@ fn follow_step(
     if !acl::allows(scope, &info) {
         return Ok(None);
     }
-    let refs = store.messages(info.key).map_err(|e| e.to_string())?;
     if live.is_none() {
         // The first poll starts from the last keyframe's screen.
         let k = store.keyframes(host, rec).map_err(|e| e.to_string())?;
@@ -941,7 +947,9 @@ fn follow_step(
     }
     let l = live.as_mut().expect("set above");
     let from = l.last_id().unwrap_or(0);
-    let refs: Vec<_> = refs.into_iter().filter(|(m, _)| m.id >= from).collect();
+    let refs = store
+        .messages_in(info.key, from, u64::MAX, usize::MAX)
+        .map_err(|e| e.to_string())?;
     let mut lines = cast::Lines::new(refs);
     while let Some(m) = lines.next_message() {
         l.push(&m?.1);

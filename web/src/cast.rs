@@ -289,6 +289,11 @@ impl SegmentBuilder {
         self.from.map_or(0, |f| f.0)
     }
 
+    /// The last message id this segment needs (None: to the end).
+    pub fn last_id(&self) -> Option<u64> {
+        self.to.map(|t| t.0)
+    }
+
     /// True once the packet that ends the segment was seen.
     pub fn done(&self) -> bool {
         self.done

@@ -256,7 +256,19 @@ pub trait Store {
     /// True if a session entry says the recording had no terminal.
     fn is_pipe(&mut self, rec: i64) -> Result<bool>;
     /// Messages of a recording in id order, with the path of their file.
-    fn messages(&mut self, rec: i64) -> Result<Vec<(MessageRef, String)>>;
+    fn messages(&mut self, rec: i64) -> Result<Vec<(MessageRef, String)>> {
+        self.messages_in(rec, 0, i64::MAX as u64, usize::MAX)
+    }
+    /// The first `limit` messages with ids in `first..=last`, in id order:
+    /// what one stretch of a long recording needs (a web segment), without
+    /// the references of all the others.
+    fn messages_in(
+        &mut self,
+        rec: i64,
+        first: u64,
+        last: u64,
+        limit: usize,
+    ) -> Result<Vec<(MessageRef, String)>>;
     /// Replace everything derived from a recording's messages.
     /// Delete a recording's text, commands and keyframes before it is
     /// derived again.

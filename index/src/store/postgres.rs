@@ -823,12 +823,21 @@ impl Store for Postgres {
             .unwrap_or(false))
     }
 
-    fn messages(&mut self, rec: i64) -> Result<Vec<(MessageRef, String)>> {
+    fn messages_in(
+        &mut self,
+        rec: i64,
+        first: u64,
+        last: u64,
+        limit: usize,
+    ) -> Result<Vec<(MessageRef, String)>> {
+        let bound = |v: u64| v.min(i64::MAX as u64) as i64;
+        let (first, last, limit) = (bound(first), bound(last), bound(limit as u64));
         Ok(self
             .rows(
                 "SELECT m.id, m.file, m.off, m.len, m.hash, f.path FROM messages m
-                 JOIN files f ON f.id = m.file WHERE m.rec_key=$1 ORDER BY m.id",
-                &[&rec],
+                 JOIN files f ON f.id = m.file WHERE m.rec_key=$1 AND m.id BETWEEN $2 AND $3
+                 ORDER BY m.id LIMIT $4",
+                &[&rec, &first, &last, &limit],
             )?
             .iter()
             .map(|r| {

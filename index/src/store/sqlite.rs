@@ -587,24 +587,35 @@ impl Store for Sqlite {
             .unwrap_or(false))
     }
 
-    fn messages(&mut self, rec: i64) -> Result<Vec<(MessageRef, String)>> {
+    fn messages_in(
+        &mut self,
+        rec: i64,
+        first: u64,
+        last: u64,
+        limit: usize,
+    ) -> Result<Vec<(MessageRef, String)>> {
         let mut st = self.c.prepare_cached(
             "SELECT m.id, m.file, m.offset, m.len, m.hash, f.path FROM messages m
-             JOIN files f ON f.id = m.file WHERE m.rec_key=?1 ORDER BY m.id",
+             JOIN files f ON f.id = m.file WHERE m.rec_key=?1 AND m.id BETWEEN ?2 AND ?3
+             ORDER BY m.id LIMIT ?4",
         )?;
+        let bound = |v: u64| v.min(i64::MAX as u64) as i64;
         let v = st
-            .query_map([rec], |r| {
-                Ok((
-                    MessageRef {
-                        id: r.get::<_, i64>(0)? as u64,
-                        file: r.get(1)?,
-                        offset: r.get::<_, i64>(2)? as u64,
-                        len: r.get(3)?,
-                        hash: r.get::<_, i64>(4)? as u64,
-                    },
-                    r.get(5)?,
-                ))
-            })?
+            .query_map(
+                params![rec, bound(first), bound(last), bound(limit as u64)],
+                |r| {
+                    Ok((
+                        MessageRef {
+                            id: r.get::<_, i64>(0)? as u64,
+                            file: r.get(1)?,
+                            offset: r.get::<_, i64>(2)? as u64,
+                            len: r.get(3)?,
+                            hash: r.get::<_, i64>(4)? as u64,
+                        },
+                        r.get(5)?,
+                    ))
+                },
+            )?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(v)
     }
