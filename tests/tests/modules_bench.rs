@@ -98,10 +98,17 @@ fn modules_bench() {
     let group_policy = format!(
         "recorder = \"{t}/bin/tlog-rs-rec-session\"\n[[rule]]\nname = \"dbas\"\ngroups = [\"dbas\"]\n"
     );
-    for (label, policy) in [
-        ("policy selects by user name", &user_policy),
-        ("policy selects by group", &group_policy),
-    ] {
+    // TLOG_BENCH_PAM_ONLY=1 (bench/modules.sh --pam-only): only the PAM part.
+    let pam_only = std::env::var_os("TLOG_BENCH_PAM_ONLY").is_some();
+    let nss_policies: &[(&str, &String)] = if pam_only {
+        &[]
+    } else {
+        &[
+            ("policy selects by user name", &user_policy),
+            ("policy selects by group", &group_policy),
+        ]
+    };
+    for &(label, policy) in nss_policies {
         std::fs::write(w.dir.join("bench-policy.toml"), policy).unwrap();
         w.ns_sh(&format!("cp {t}/bench-policy.toml {policy_path}"));
         println!("getpwnam_r latency, {label} (ns/call, median of {RUNS} runs of {N}):");
@@ -227,6 +234,9 @@ fn modules_bench() {
         res[2] - res[0]
     );
 
+    if pam_only {
+        return;
+    }
     println!("ssh connect to first output (ms; 15 back-to-back pairs, set-uid recorder):");
     let login = |user: &str| {
         let start = Instant::now();
