@@ -32,6 +32,8 @@ After a sync, the audit rules file (--audit-rules, default
 /etc/audit/rules.d/50-tlog-rs.rules) is regenerated if it exists and the
 new rules or group memberships change it (tlog-rs audit-rules); load it
 with `augenrules --load`. If it cannot be rewritten, the exit status is 1.
+With the default policy file, the NSS policy snapshot is removed (it cannot
+hold FreeIPA rules).
 
 --hostgroups FILE: for the central server, write every FreeIPA host group
 instead, each resolved to its hosts' FQDNs (nested groups included), as the
