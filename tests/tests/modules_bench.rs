@@ -235,6 +235,25 @@ fn modules_bench() {
     );
 
     if pam_only {
+        // Syscalls per transaction (deterministic, unlike the times above).
+        for (svc, user) in [
+            ("bench-permit", "alice"),
+            ("bench-tlog", "alice"),
+            ("bench-tlog", "bob"),
+        ] {
+            let out = w.ns_sh(&format!(
+                "command -v strace >/dev/null && strace -f -c -o {t}/sc.txt {t}/pambench {svc} {user} 100 >/dev/null && tail -1 {t}/sc.txt"
+            ));
+            let line = String::from_utf8_lossy(&out.stdout).into_owned();
+            // "100.00 time seconds usecs/call CALLS errors total"
+            if let Some(calls) = line
+                .split_whitespace()
+                .nth(3)
+                .and_then(|c| c.parse::<f64>().ok())
+            {
+                println!("  {svc} {user}: {:.0} syscalls/transaction", calls / 100.0);
+            }
+        }
         return;
     }
     println!("ssh connect to first output (ms; 15 back-to-back pairs, set-uid recorder):");
