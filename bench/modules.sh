@@ -5,7 +5,9 @@
 # private mount namespace (tests/src/sshd.rs world); prints medians and ratios.
 # Targets: unselected/nonexistent <= 1.5x files, selected <= 3x, open_session < 2 ms,
 # login overhead < 20 ms, first lookup in a new process <= +150 us over files.
+# --pam-only: only the PAM transaction part.
 set -euo pipefail
+[ "${1:-}" = --pam-only ] && export TLOG_BENCH_PAM_ONLY=1
 cd "$(dirname "$0")/.."
 cargo build --release -q -p nss_tlog -p pam_tlog -p tlog-rs-rec -p tlog-rs
 cargo test --release -q -p tlog-rs-tests --test modules_bench -- --ignored --nocapture --test-threads=1 2>&1 \

@@ -340,19 +340,17 @@ fn recorder_protection_warning(recorder: &std::path::Path) -> Option<String> {
 /// first lookup in each process then parses no TOML). A policy it cannot
 /// cover, or a failure to write, leaves none: NSS then parses the policy.
 fn write_nss_snapshot(p: &Policy) {
-    use tlog_rs_policy::{Snapshot, DEFAULT_SNAPSHOT_PATH};
+    use tlog_rs_policy::{snapshot, Refreshed, DEFAULT_SNAPSHOT_PATH};
     let path = std::path::Path::new(DEFAULT_SNAPSHOT_PATH);
-    match Snapshot::of(p, DEFAULT_POLICY_PATH, &sys::host_name()) {
-        Some(s) => match s.write(path) {
-            Ok(()) => println!("note: NSS policy snapshot written to {}", path.display()),
-            Err(e) => println!(
-                "note: NSS policy snapshot {} not written: {e}",
-                path.display()
-            ),
-        },
-        None => {
-            let _ = std::fs::remove_file(path);
+    match snapshot::refresh(p, DEFAULT_POLICY_PATH, &sys::host_name(), path) {
+        Ok(Refreshed::Written) => {
+            println!("note: NSS policy snapshot written to {}", path.display())
         }
+        Ok(Refreshed::Removed) => {}
+        Err(e) => println!(
+            "note: NSS policy snapshot {} not written: {e}",
+            path.display()
+        ),
     }
 }
 

@@ -32,6 +32,8 @@ After a sync, the audit rules file (--audit-rules, default
 /etc/audit/rules.d/50-tlog-rs.rules) is regenerated if it exists and the
 new rules or group memberships change it (tlog-rs audit-rules); load it
 with `augenrules --load`. If it cannot be rewritten, the exit status is 1.
+With the default policy file, the NSS policy snapshot is removed (it cannot
+hold FreeIPA rules).
 
 --hostgroups FILE: for the central server, write every FreeIPA host group
 instead, each resolved to its hosts' FQDNs (nested groups included), as the
@@ -90,6 +92,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
                 syslog::log(Level::Warning, w);
             }
             syslog::log(Level::Info, &report.summary);
+            refresh_nss_snapshot(&policy);
             if !refresh_audit_rules(&audit_rules, &policy, &cfg.ldap.host, quiet) {
                 1
             } else if report.rule_warnings > 0 {
@@ -104,6 +107,32 @@ pub fn main(args: Vec<OsString>) -> i32 {
             syslog::log(Level::Error, &format!("sync failed: {e}; {kept}"));
             1
         }
+    }
+}
+
+/// NSS's policy snapshot follows the policy's inputs (one writer,
+/// `snapshot::refresh`). A snapshot cannot hold FreeIPA rules, so with the
+/// default policy this removes any left from before FreeIPA was configured;
+/// NSS then parses the policy and reads the new cache.
+fn refresh_nss_snapshot(policy: &Path) {
+    use tlog_rs_policy::{snapshot, Policy, DEFAULT_POLICY_PATH, DEFAULT_SNAPSHOT_PATH};
+    if policy != Path::new(DEFAULT_POLICY_PATH) {
+        return;
+    }
+    let out = Path::new(DEFAULT_SNAPSHOT_PATH);
+    let host = tlog_rs_policy::sys::host_name();
+    let res = match Policy::load(policy) {
+        Ok(p) => snapshot::refresh(&p, DEFAULT_POLICY_PATH, &host, out).map(|_| ()),
+        // sync runs only with [freeipa], which no snapshot holds.
+        Err(_) => match std::fs::remove_file(out) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        },
+    };
+    if let Err(e) = res {
+        let w = format!("NSS policy snapshot {} not refreshed: {e}", out.display());
+        eprintln!("tlog-rs sync: warning: {w}");
+        syslog::log(Level::Warning, &w);
     }
 }
 

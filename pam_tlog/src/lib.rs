@@ -23,7 +23,7 @@ use tlog_rs_sys::ffi_guard::catch;
 use ffi::PamHandle;
 use logic::{Args, EvidenceError, Host, Level, Outcome, Pam};
 use sys::{Key, PwEntry};
-use tlog_rs_policy::handoff::{self, Consumption, Handoff, HandoffKey, ProcId};
+use tlog_rs_policy::handoff::{self, Handoff, HandoffKey, Marks, ProcId};
 use tlog_rs_policy::sys::LookupError;
 use tlog_rs_policy::{Policy, PolicyError};
 use tlog_rs_rec::sink::evidence::Evidence;
@@ -178,14 +178,14 @@ impl Host for System {
     fn recorder_account(&self, recorder: &str) -> Option<u32> {
         handoff::recorder_account(Path::new(recorder))
     }
-    fn consumption(&self, recorder_uid: u32, key: HandoffKey) -> Consumption {
-        handoff::consumption(recorder_uid, key)
+    fn marks(&self, recorder_uid: u32, key: HandoffKey) -> Marks {
+        handoff::marks(recorder_uid, key)
     }
-    fn remove_marks(&self, key: HandoffKey) {
-        handoff::remove_marks(key);
+    fn remove_marks(&self, marks: &Marks) {
+        handoff::remove_found_marks(marks);
     }
-    fn end_login_records(&self, recorder_uid: u32, key: HandoffKey) -> usize {
-        tlog_rs_rec::utmp::end_entries(&handoff::marked_pids(recorder_uid, key))
+    fn end_login_records(&self, pids: &[u32]) -> usize {
+        tlog_rs_rec::utmp::end_entries(pids)
     }
     fn write_evidence(&self, h: &Handoff, ev: &Evidence) -> Result<(), EvidenceError> {
         let settings = tlog_rs_rec::sink::evidence::settings_for_handoff(&h.conf_text)

@@ -4,7 +4,7 @@
 
 use std::fmt;
 use tlog_rs_policy::graphical::{self, LoginView};
-use tlog_rs_policy::handoff::{Consumption, Handoff, HandoffKey};
+use tlog_rs_policy::handoff::{Consumption, Handoff, HandoffKey, Marks, RecorderAccount};
 use tlog_rs_policy::uid_match::{self, Accounts, LookupError};
 use tlog_rs_policy::{
     AuditLevel, Decision, Graphical, LoginFacts, Policy, PolicyError, CONTROLLED_ENV,
@@ -60,12 +60,12 @@ pub trait Host {
     /// The recorder's account without touching the directory: at close the
     /// marks are read (an untrusted directory reads as "not recorded").
     fn recorder_account(&self, recorder: &str) -> Option<u32>;
-    /// What the recorders marked for `key` (account `recorder_uid`).
-    fn consumption(&self, recorder_uid: u32, key: HandoffKey) -> Consumption;
-    fn remove_marks(&self, key: HandoffKey);
+    /// What the recorders marked for `key` (account `recorder_uid`), read once.
+    fn marks(&self, recorder_uid: u32, key: HandoffKey) -> Marks;
+    fn remove_marks(&self, marks: &Marks);
     /// End the utmp entries of the recorders that marked `key` (they cannot:
     /// they no longer have the user's uid) and log their logout in wtmp.
-    fn end_login_records(&self, recorder_uid: u32, key: HandoffKey) -> usize;
+    fn end_login_records(&self, pids: &[u32]) -> usize;
     /// Write an evidence entry to the writer the hand-off configured.
     fn write_evidence(&self, h: &Handoff, ev: &Evidence) -> Result<(), EvidenceError>;
     /// Does this service's PAM stack read the user's own environment file
@@ -378,6 +378,7 @@ fn decide_and_apply(pam: &mut dyn Pam, host: &dyn Host, args: &Args) -> Result<O
         groups: facts.groups.clone(),
         audit_level: decision.audit_level.as_str().to_string(),
         graphical: signal.as_ref().map(|_| terminals),
+        recorder_account: recorder_account.into(),
     };
     let key = match host.write_handoff(&h) {
         Ok(k) => k,
@@ -437,14 +438,22 @@ pub fn close_session(pam: &mut dyn Pam, host: &dyn Host, args: &Args) -> Outcome
             &format!("{who} session closed audit={}", h.audit_level),
         );
     }
-    let policy = host.load_policy(&args.policy);
-    let recorder = match &policy {
-        Ok(p) => p.recorder().to_string(),
-        Err(_) => tlog_rs_policy::DEFAULT_RECORDER.to_string(),
-    };
     if h.record {
-        if let Some(account) = host.recorder_account(&recorder) {
-            let kind = match host.consumption(account, key) {
+        let account = match h.recorder_account {
+            RecorderAccount::Uid(uid) => Some(uid),
+            RecorderAccount::NotSetUid => None,
+            // A hand-off written before the field existed.
+            RecorderAccount::Unknown => {
+                let recorder = match host.load_policy(&args.policy) {
+                    Ok(p) => p.recorder().to_string(),
+                    Err(_) => tlog_rs_policy::DEFAULT_RECORDER.to_string(),
+                };
+                host.recorder_account(&recorder)
+            }
+        };
+        if let Some(account) = account {
+            let marks = host.marks(account, key);
+            let kind = match marks.consumption.clone() {
                 // A desktop is not recorded by design (logged at open).
                 Consumption::NotConsumed if h.graphical.is_some() => None,
                 Consumption::NotConsumed => Some((EvidenceKind::NotRecorded, Vec::new())),
@@ -474,14 +483,14 @@ pub fn close_session(pam: &mut dyn Pam, host: &dyn Host, args: &Args) -> Outcome
                     );
                 }
             }
-            let ended = host.end_login_records(account, key);
+            let ended = host.end_login_records(&marks.pids);
             if args.debug && ended > 0 {
                 pam.syslog(
                     Level::Debug,
                     &format!("{ended} utmp entries of the recorders ended"),
                 );
             }
-            host.remove_marks(key);
+            host.remove_marks(&marks);
         }
     }
     host.remove_handoff(key);
@@ -557,6 +566,9 @@ mod tests {
         fail_evidence: bool,
         /// How often the service's PAM stack was read.
         stack_reads: std::cell::Cell<u32>,
+        /// How often the policy was loaded / the recorder's account looked up.
+        policy_loads: std::cell::Cell<u32>,
+        account_lookups: std::cell::Cell<u32>,
     }
 
     const KEY: HandoffKey = HandoffKey {
@@ -625,6 +637,7 @@ mod tests {
             "h1".into()
         }
         fn load_policy(&self, _: &str) -> Result<Policy, PolicyError> {
+            self.policy_loads.set(self.policy_loads.get() + 1);
             Policy::from_toml_str(self.policy, "test")
         }
         fn write_handoff(&self, h: &Handoff) -> std::io::Result<HandoffKey> {
@@ -647,13 +660,18 @@ mod tests {
             self.account
         }
         fn recorder_account(&self, _: &str) -> Option<u32> {
+            self.account_lookups.set(self.account_lookups.get() + 1);
             self.account
         }
-        fn consumption(&self, _: u32, _: HandoffKey) -> Consumption {
-            self.consumed.borrow().clone()
+        fn marks(&self, _: u32, _: HandoffKey) -> Marks {
+            Marks {
+                consumption: self.consumed.borrow().clone(),
+                pids: vec![],
+                paths: vec![],
+            }
         }
-        fn remove_marks(&self, _: HandoffKey) {}
-        fn end_login_records(&self, _: u32, _: HandoffKey) -> usize {
+        fn remove_marks(&self, _: &Marks) {}
+        fn end_login_records(&self, _: &[u32]) -> usize {
             0
         }
         fn write_evidence(&self, _: &Handoff, ev: &Evidence) -> Result<(), EvidenceError> {
@@ -691,6 +709,8 @@ mod tests {
             evidence: Default::default(),
             fail_evidence: false,
             stack_reads: Default::default(),
+            policy_loads: Default::default(),
+            account_lookups: Default::default(),
         }
     }
 
@@ -974,6 +994,55 @@ mod tests {
             .borrow()
             .iter()
             .any(|l| l.starts_with("Warning") && l.contains("selected session was not recorded")));
+    }
+
+    #[test]
+    fn close_takes_the_recorder_account_from_the_handoff_not_the_policy() {
+        let h = host(REC);
+        *h.consumed.borrow_mut() = Consumption::NotConsumed;
+        let mut p = pam("alice", "sshd");
+        open_session(&mut p, &h, &args(&[]));
+        assert_eq!(
+            h.written.borrow()[0].recorder_account,
+            RecorderAccount::Uid(990)
+        );
+        let loads = h.policy_loads.get();
+        close_session(&mut p, &h, &args(&[]));
+        assert_eq!(h.policy_loads.get(), loads, "close parsed the policy again");
+        assert_eq!(h.account_lookups.get(), 0, "close looked up the recorder");
+        assert_eq!(h.evidence.borrow().len(), 1);
+        assert_eq!(h.evidence.borrow()[0].kind, EvidenceKind::NotRecorded);
+
+        // Not set-uid at open: as before, no consumption to judge.
+        let h = FakeHost {
+            account: None,
+            ..host(REC)
+        };
+        *h.consumed.borrow_mut() = Consumption::NotConsumed;
+        let mut p = pam("alice", "sshd");
+        open_session(&mut p, &h, &args(&[]));
+        assert_eq!(
+            h.written.borrow()[0].recorder_account,
+            RecorderAccount::NotSetUid
+        );
+        close_session(&mut p, &h, &args(&[]));
+        assert!(h.evidence.borrow().is_empty());
+        assert_eq!(h.account_lookups.get(), 0);
+    }
+
+    #[test]
+    fn a_handoff_without_the_recorder_account_is_still_judged() {
+        // Written by an older pam_tlog before an upgrade, closed by this one.
+        let h = host(REC);
+        *h.consumed.borrow_mut() = Consumption::NotConsumed;
+        let mut p = pam("alice", "sshd");
+        open_session(&mut p, &h, &args(&[]));
+        h.written.borrow_mut()[0].recorder_account = RecorderAccount::Unknown;
+        close_session(&mut p, &h, &args(&[]));
+        assert_eq!(h.account_lookups.get(), 1);
+        let ev = h.evidence.borrow();
+        assert_eq!(ev.len(), 1);
+        assert_eq!(ev[0].kind, EvidenceKind::NotRecorded);
     }
 
     #[test]

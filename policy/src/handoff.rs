@@ -102,6 +102,29 @@ pub struct Handoff {
     /// a login that `record` selects.
     #[serde(default)]
     pub graphical: Option<Graphical>,
+    /// The recorder's account as pam_tlog found it at open_session, so that
+    /// close_session neither parses the policy again nor stats the recorder.
+    #[serde(default)]
+    pub recorder_account: RecorderAccount,
+}
+
+/// The recorder's set-uid account, as found at open_session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RecorderAccount {
+    /// Not written (a hand-off from before this field): look it up.
+    #[default]
+    Unknown,
+    /// The recorder is not installed set-uid to its own account.
+    NotSetUid,
+    /// Its account's uid; the consumption directory is prepared for it.
+    Uid(u32),
+}
+
+impl From<Option<u32>> for RecorderAccount {
+    fn from(uid: Option<u32>) -> Self {
+        uid.map_or(RecorderAccount::NotSetUid, RecorderAccount::Uid)
+    }
 }
 
 /// A process identified so that pid reuse cannot fool us: pid + start time
@@ -541,6 +564,84 @@ pub fn consumption_in(dir: &Path, recorder_uid: u32, key: HandoffKey) -> Consump
     }
 }
 
+/// Everything close_session needs from the consumption directory, read once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Marks {
+    pub consumption: Consumption,
+    /// Pids of the recorders whose trusted marks name this login.
+    pub pids: Vec<u32>,
+    /// Every entry named for this login, trusted or not (to remove).
+    pub paths: Vec<PathBuf>,
+}
+
+/// [`consumption_in`], [`marked_pids_in`] and what [`remove_marks_in`]
+/// removes, from one directory read.
+pub fn marks_in(dir: &Path, recorder_uid: u32, key: HandoffKey) -> Marks {
+    let prefix = format!("{key}.");
+    let (mut ended, mut lost, mut pids, mut paths) = (vec![], vec![], vec![], vec![]);
+    let trusted_dir = check_trusted_dir(dir, recorder_uid).is_ok();
+    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = entry.file_name();
+        let Some(suffix) = name.to_str().and_then(|n| n.strip_prefix(&prefix)) else {
+            // Not UTF-8: removed like any other mark of this login, never trusted.
+            if name.to_string_lossy().starts_with(&prefix) {
+                paths.push(entry.path());
+            }
+            continue;
+        };
+        let path = entry.path();
+        paths.push(path.clone());
+        if !trusted_dir {
+            continue;
+        }
+        let Ok((mut file, meta)) =
+            trusted_file::open(&path, Owner::Uid(recorder_uid), Links::Refuse)
+        else {
+            continue;
+        };
+        if let Ok(pid) = suffix.parse::<u32>() {
+            pids.push(pid);
+        }
+        let mut text = String::new();
+        if meta.len() > 4096 || file.read_to_string(&mut text).is_err() {
+            continue;
+        }
+        let Some((state, rec)) = text.trim_end().split_once(' ') else {
+            continue;
+        };
+        match state.parse() {
+            Ok(MarkState::Started) => lost.push(rec.to_string()),
+            Ok(MarkState::Ended) => ended.push(rec.to_string()),
+            Err(_) => {}
+        }
+    }
+    pids.sort_unstable();
+    let consumption = if !lost.is_empty() {
+        Consumption::Lost(lost)
+    } else if !ended.is_empty() {
+        Consumption::Ended(ended)
+    } else {
+        Consumption::NotConsumed
+    };
+    Marks {
+        consumption,
+        pids,
+        paths,
+    }
+}
+
+/// [`marks_in`] the system's consumption directory.
+pub fn marks(recorder_uid: u32, key: HandoffKey) -> Marks {
+    marks_in(Path::new(CONSUMED_DIR), recorder_uid, key)
+}
+
+/// Remove what [`marks_in`] found.
+pub fn remove_found_marks(m: &Marks) {
+    for p in &m.paths {
+        let _ = fs::remove_file(p);
+    }
+}
+
 pub fn consumption(recorder_uid: u32, key: HandoffKey) -> Consumption {
     consumption_in(Path::new(CONSUMED_DIR), recorder_uid, key)
 }
@@ -701,6 +802,7 @@ mod tests {
             groups: vec!["dbas".into()],
             audit_level: "session".into(),
             graphical: None,
+            recorder_account: RecorderAccount::Uid(1),
         }
     }
 
@@ -959,6 +1061,24 @@ mod tests {
             consumption_in(&dir, owner() + 1, key),
             Consumption::NotConsumed
         );
+        // One read gives the same answers as the three separate ones.
+        let m = marks_in(&dir, owner(), key);
+        assert_eq!(m.consumption, consumption_in(&dir, owner(), key));
+        assert_eq!(m.pids, marked_pids_in(&dir, owner(), key));
+        let m_other = marks_in(&dir, owner() + 1, key);
+        assert_eq!(m_other.consumption, consumption_in(&dir, owner() + 1, key));
+        assert!(m_other.pids.is_empty());
+        assert_eq!(
+            m.paths.len(),
+            m_other.paths.len(),
+            "untrusted marks are removed too"
+        );
+        remove_found_marks(&m);
+        assert_eq!(
+            marks_in(&dir, owner(), key).consumption,
+            Consumption::NotConsumed
+        );
+        assert!(marks_in(&dir, owner(), key).paths.is_empty());
         remove_marks_in(&dir, key);
         assert_eq!(consumption_in(&dir, owner(), key), Consumption::NotConsumed);
         assert_eq!(

@@ -46,7 +46,7 @@ pub use engine::{host_matches, LookupNeeds, Policy, ValidationReport};
 pub use error::{ErrorKind, PolicyError};
 pub use facts::LoginFacts;
 pub use settings::{Bound, RecSettings};
-pub use snapshot::{NssView, Snapshot, SnapshotError, DEFAULT_SNAPSHOT_PATH};
+pub use snapshot::{NssView, Refreshed, Snapshot, SnapshotError, DEFAULT_SNAPSHOT_PATH};
 pub use vocab::{Action, Graphical, LimitAction, UnknownValue, WriterKind};
 
 /// Where the policy lives.

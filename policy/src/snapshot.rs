@@ -295,6 +295,38 @@ impl Snapshot {
     }
 }
 
+/// What [`refresh`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refreshed {
+    /// A current snapshot is in place.
+    Written,
+    /// The policy has sources a snapshot cannot hold (FreeIPA, sssd.conf):
+    /// any old snapshot is removed, NSS parses the policy.
+    Removed,
+}
+
+/// The one writer of the snapshot: `tlog-rs validate` and `tlog-rs sync`
+/// call it after the policy's inputs changed. On a write error the old file
+/// is removed too: a stale one would be ignored anyway, a missing one costs
+/// only the TOML parse.
+pub fn refresh(
+    policy: &Policy,
+    policy_path: &str,
+    host: &str,
+    out: &Path,
+) -> std::io::Result<Refreshed> {
+    let remove = || match fs::remove_file(out) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    };
+    match Snapshot::of(policy, policy_path, host) {
+        Some(s) => s.write(out).map(|()| Refreshed::Written).inspect_err(|_| {
+            let _ = remove();
+        }),
+        None => remove().map(|()| Refreshed::Removed),
+    }
+}
+
 impl NssView for Snapshot {
     /// Same pre-check as `Policy::lookup_needs`, from the stored parts.
     fn lookup_needs(&self, query: Option<&[u8]>) -> LookupNeeds {
@@ -564,6 +596,52 @@ hosts = ["lab*"]
             Snapshot::load(&snap, &path, "h"),
             Err(SnapshotError::Unusable(_))
         ));
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn refresh_writes_a_plain_policy_and_removes_one_it_cannot_hold() {
+        let dir = std::env::temp_dir().join(format!("tlog-snap-refresh-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let pol = dir.join("policy.toml");
+        let path = pol.display().to_string();
+        let snap = dir.join("sub").join("policy.snapshot");
+        fs::write(&pol, "[[rule]]\nname = \"a\"\nusers = [\"alice\"]\n").unwrap();
+        let p = Policy::load(&pol).unwrap();
+        assert_eq!(refresh(&p, &path, "h", &snap).unwrap(), Refreshed::Written);
+        let s = Snapshot::decode(&fs::read(&snap).unwrap(), "s").unwrap();
+        assert!(s.is_current(&path, "h"));
+        assert!(NssView::may_record(&s, &facts("alice", &[], "h")));
+        assert!(!NssView::may_record(&s, &facts("bob", &[], "h")));
+        // What `tlog-rs sync` meets: a FreeIPA source, which no snapshot holds.
+        let cache = dir.join("ipa.json");
+        let file = crate::freeipa::CacheFile {
+            format: crate::freeipa::CACHE_FORMAT.into(),
+            version: crate::freeipa::CACHE_VERSION,
+            host: "h".into(),
+            synced_at: 1_700_000_000,
+            server: "ldap://ipa.example.test".into(),
+            base_dn: "dc=example,dc=test".into(),
+            defaults: Default::default(),
+            rules: vec![],
+            user_groups: Default::default(),
+            group_closure: Default::default(),
+            skipped: vec![],
+        };
+        fs::write(&cache, serde_json::to_string(&file).unwrap()).unwrap();
+        let toml = format!(
+            "[freeipa]\ncache = {:?}\n[[rule]]\nname = \"a\"\nusers = [\"alice\"]\n",
+            cache.display().to_string()
+        );
+        fs::write(&pol, toml).unwrap();
+        let p = Policy::load(&pol).unwrap();
+        assert!(p.config().freeipa.is_some());
+        assert_eq!(refresh(&p, &path, "h", &snap).unwrap(), Refreshed::Removed);
+        assert!(
+            !snap.exists(),
+            "an old snapshot must not outlive a FreeIPA source"
+        );
+        assert_eq!(refresh(&p, &path, "h", &snap).unwrap(), Refreshed::Removed);
         let _ = fs::remove_dir_all(&dir);
     }
 }

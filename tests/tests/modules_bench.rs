@@ -98,10 +98,17 @@ fn modules_bench() {
     let group_policy = format!(
         "recorder = \"{t}/bin/tlog-rs-rec-session\"\n[[rule]]\nname = \"dbas\"\ngroups = [\"dbas\"]\n"
     );
-    for (label, policy) in [
-        ("policy selects by user name", &user_policy),
-        ("policy selects by group", &group_policy),
-    ] {
+    // TLOG_BENCH_PAM_ONLY=1 (bench/modules.sh --pam-only): only the PAM part.
+    let pam_only = std::env::var_os("TLOG_BENCH_PAM_ONLY").is_some();
+    let nss_policies: &[(&str, &String)] = if pam_only {
+        &[]
+    } else {
+        &[
+            ("policy selects by user name", &user_policy),
+            ("policy selects by group", &group_policy),
+        ]
+    };
+    for &(label, policy) in nss_policies {
         std::fs::write(w.dir.join("bench-policy.toml"), policy).unwrap();
         w.ns_sh(&format!("cp {t}/bench-policy.toml {policy_path}"));
         println!("getpwnam_r latency, {label} (ns/call, median of {RUNS} runs of {N}):");
@@ -227,6 +234,28 @@ fn modules_bench() {
         res[2] - res[0]
     );
 
+    if pam_only {
+        // Syscalls per transaction (deterministic, unlike the times above).
+        for (svc, user) in [
+            ("bench-permit", "alice"),
+            ("bench-tlog", "alice"),
+            ("bench-tlog", "bob"),
+        ] {
+            let out = w.ns_sh(&format!(
+                "command -v strace >/dev/null && strace -f -c -o {t}/sc.txt {t}/pambench {svc} {user} 100 >/dev/null && tail -1 {t}/sc.txt"
+            ));
+            let line = String::from_utf8_lossy(&out.stdout).into_owned();
+            // "100.00 time seconds usecs/call CALLS errors total"
+            if let Some(calls) = line
+                .split_whitespace()
+                .nth(3)
+                .and_then(|c| c.parse::<f64>().ok())
+            {
+                println!("  {svc} {user}: {:.0} syscalls/transaction", calls / 100.0);
+            }
+        }
+        return;
+    }
     println!("ssh connect to first output (ms; 15 back-to-back pairs, set-uid recorder):");
     let login = |user: &str| {
         let start = Instant::now();
