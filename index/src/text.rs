@@ -158,12 +158,13 @@ pub fn trigram_keys(phrase: &str) -> Vec<u32> {
 
 /// Keys as FTS5 words: lowercase hex, one per key.
 pub fn fts_words(keys: &[u32]) -> String {
+    use std::fmt::Write;
     let mut s = String::with_capacity(keys.len() * 7);
     for k in keys {
         if !s.is_empty() {
             s.push(' ');
         }
-        s.push_str(&format!("{k:x}"));
+        let _ = write!(s, "{k:x}");
     }
     s
 }
