@@ -246,6 +246,15 @@ impl Decoder {
     }
 }
 
+/// One ISO-8859-1 byte as UTF-8: the bytes and how many of them count.
+pub(crate) fn latin1_char(b: u8) -> ([u8; 2], usize) {
+    if b < 0x80 {
+        ([b, 0], 1)
+    } else {
+        ([0xc0 | (b >> 6), 0x80 | (b & 0x3f)], 2)
+    }
+}
+
 /// ISO-8859-1 to UTF-8 (code point = byte, no table), returning the length
 /// written; `dst` holds at least `2 * src.len() + 1` bytes. Branch-free:
 /// terminal text mixes ASCII and accented letters too finely for
@@ -275,41 +284,56 @@ fn grow(buf: &mut Vec<u8>, len: usize) {
 
 /// Input and output converters of a session; the output one is shared by
 /// stdout and stderr, as the encoder's output stream is.
-pub struct Conversion {
-    input: Decoder,
-    output: Decoder,
+pub enum Conversion {
+    /// ISO-8859-1: the encoder converts each byte as it writes it.
+    Latin1,
+    /// Any other charset: stateful decoders, one per direction.
+    Decoders { input: Decoder, output: Decoder },
 }
 
 impl Conversion {
     /// `None` for UTF-8: the encoder takes the bytes as they are.
     pub fn new(charset: Charset) -> Option<Conversion> {
-        Some(Conversion {
-            input: charset.decoder()?,
-            output: charset.decoder()?,
-        })
+        match charset {
+            Charset::Utf8 => None,
+            Charset::Latin1 => Some(Conversion::Latin1),
+            Charset::Other(_) => Some(Conversion::Decoders {
+                input: charset.decoder()?,
+                output: charset.decoder()?,
+            }),
+        }
     }
 
     pub fn input(&mut self, enc: &mut Encoder, t: Duration, data: &[u8]) {
-        self.input.feed(data, &mut |p| match p {
-            Piece::Text(s) => enc.input(t, s),
-            Piece::Invalid(b) => enc.input_invalid(t, b),
-        })
+        match self {
+            Conversion::Latin1 => enc.input_latin1(t, data),
+            Conversion::Decoders { input, .. } => input.feed(data, &mut |p| match p {
+                Piece::Text(s) => enc.input(t, s),
+                Piece::Invalid(b) => enc.input_invalid(t, b),
+            }),
+        }
     }
 
     pub fn output(&mut self, enc: &mut Encoder, t: Duration, data: &[u8]) {
-        self.output.feed(data, &mut |p| match p {
-            Piece::Text(s) => enc.output(t, s),
-            Piece::Invalid(b) => enc.output_invalid(t, b),
-        })
+        match self {
+            Conversion::Latin1 => enc.output_latin1(t, data),
+            Conversion::Decoders { output, .. } => output.feed(data, &mut |p| match p {
+                Piece::Text(s) => enc.output(t, s),
+                Piece::Invalid(b) => enc.output_invalid(t, b),
+            }),
+        }
     }
 
     /// End of recording: incomplete characters become invalid sequences.
     pub fn finish(&mut self, enc: &mut Encoder, t: Duration) {
-        self.input.finish(&mut |p| match p {
+        let Conversion::Decoders { input, output } = self else {
+            return;
+        };
+        input.finish(&mut |p| match p {
             Piece::Text(s) => enc.input(t, s),
             Piece::Invalid(b) => enc.input_invalid(t, b),
         });
-        self.output.finish(&mut |p| match p {
+        output.finish(&mut |p| match p {
             Piece::Text(s) => enc.output(t, s),
             Piece::Invalid(b) => enc.output_invalid(t, b),
         });

@@ -3,6 +3,7 @@
 //! transactions are replaced by computing the full cost of a step before
 //! mutating anything, plus [`Mark`]s to undo the rare multi-step writes.
 
+use crate::charset::latin1_char;
 use crate::escape::{byte_dec_len, dec_len, push_byte_dec, push_escaped_ascii, push_u64, ESC_LEN};
 use crate::utf8::{lead_info, Utf8};
 
@@ -351,7 +352,7 @@ impl Chunk {
                 && self.window != WindowState::Known
             {
                 let start = i;
-                let fits = self.fast_same_slot(s, data, &mut i);
+                let fits = self.fast_same_slot::<false>(s, data, &mut i);
                 if i > start {
                     self.streams[s].ts = ts;
                 }
@@ -434,12 +435,53 @@ impl Chunk {
         n
     }
 
+    /// As [`Chunk::write_io`] for ISO-8859-1 bytes: each byte is one whole
+    /// character (code point = byte), written in its UTF-8 form, so nothing
+    /// is ever pending. Converting inside the encoder saves a pass over the
+    /// data and a buffer (bench/rec.sh, charset part).
+    pub(crate) fn write_latin1(&mut self, s: usize, ts: u64, data: &[u8]) -> usize {
+        debug_assert!(
+            self.streams[s].utf8.is_empty(),
+            "UTF-8 pending in a Latin-1 stream"
+        );
+        let n = data.len();
+        let mut i = 0;
+        while i < n {
+            if self.got_ts && ts <= self.last_ts && self.window != WindowState::Known {
+                let start = i;
+                let fits = self.fast_same_slot::<true>(s, data, &mut i);
+                if i > start {
+                    self.streams[s].ts = ts;
+                }
+                if !fits {
+                    return i;
+                }
+                if i == n {
+                    break;
+                }
+            }
+            let (utf8, len) = latin1_char(data[i]);
+            if !self.write_seq(s, ts, true, &utf8[..len]) {
+                return i;
+            }
+            self.streams[s].ts = ts;
+            i += 1;
+        }
+        n
+    }
+
     /// Writes whole sequences from `data[*i..]` to stream `s` when no delay
     /// and no window are due: `write_seq` specialised for that case, with
     /// plain ASCII copied in batches. Stops before a sequence left
     /// incomplete by the end of `data` (the general path keeps it pending).
-    /// Returns false if a sequence did not fit.
-    pub(crate) fn fast_same_slot(&mut self, s: usize, data: &[u8], i: &mut usize) -> bool {
+    /// Returns false if a sequence did not fit. With `LATIN1`, every byte
+    /// is a whole ISO-8859-1 character instead.
+    pub(crate) fn fast_same_slot<const LATIN1: bool>(
+        &mut self,
+        s: usize,
+        data: &[u8],
+        i: &mut usize,
+    ) -> bool {
         let Chunk {
             streams,
             timing,
@@ -471,6 +513,8 @@ impl Chunk {
                     }
                 }
                 (true, 1)
+            } else if LATIN1 {
+                (true, 1)
             } else {
                 match lead_info(b) {
                     None => (false, 1),
@@ -494,7 +538,13 @@ impl Chunk {
                     }
                 }
             };
-            let seq = &data[*i..*i + k];
+            let latin1;
+            let seq = if LATIN1 && b >= 0x80 {
+                latin1 = latin1_char(b).0;
+                &latin1[..]
+            } else {
+                &data[*i..*i + k]
+            };
 
             // Cost, as in write_seq without delay and window.
             let cut = valid == (st.bin_run != 0);
@@ -514,8 +564,8 @@ impl Chunk {
                 txt_dig *= 10;
             }
             if valid {
-                cost += if k > 1 {
-                    k
+                cost += if seq.len() > 1 {
+                    seq.len()
                 } else {
                     ESC_LEN[b as usize] as usize
                 };
@@ -547,7 +597,7 @@ impl Chunk {
             r -= cost;
             (st.txt_run, st.txt_dig) = (txt_run, txt_dig);
             if valid {
-                if k > 1 {
+                if seq.len() > 1 {
                     st.txt.extend_from_slice(seq);
                 } else {
                     push_escaped_ascii(&mut st.txt, b);

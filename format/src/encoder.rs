@@ -97,6 +97,18 @@ impl Encoder {
     }
 
     fn io(&mut self, s: usize, t: Duration, data: &[u8]) {
+        self.write_stream(s, t, data, Chunk::write_io)
+    }
+
+    /// Writes `data` to stream `s` through `write` (UTF-8 or Latin-1),
+    /// closing messages as they fill.
+    fn write_stream(
+        &mut self,
+        s: usize,
+        t: Duration,
+        data: &[u8],
+        write: impl Fn(&mut Chunk, usize, u64, &[u8]) -> usize,
+    ) {
         if data.is_empty() {
             return;
         }
@@ -107,7 +119,7 @@ impl Encoder {
             // written without consuming any byte of the packet; tlog undoes
             // that write if nothing else fits, so keep a way back.
             let backup = (!self.chunk.streams[s].utf8.is_empty()).then(|| self.chunk.mark());
-            let n = self.chunk.write_io(s, ts, &data[pos..]);
+            let n = write(&mut self.chunk, s, ts, &data[pos..]);
             pos += n;
             if pos == data.len() {
                 break;
@@ -143,6 +155,20 @@ impl Encoder {
     /// Records terminal output written at `t`.
     pub fn output(&mut self, t: Duration, data: &[u8]) {
         self.io(OUTPUT, t, data)
+    }
+
+    /// Records terminal input read at `t` from an ISO-8859-1 terminal: each
+    /// byte is one character, recorded as UTF-8 (the same messages as
+    /// [`Encoder::input`] of the converted text). Do not mix with
+    /// [`Encoder::input`] on one stream: a pending UTF-8 character would be
+    /// passed.
+    pub fn input_latin1(&mut self, t: Duration, data: &[u8]) {
+        self.write_stream(INPUT, t, data, Chunk::write_latin1)
+    }
+
+    /// As [`Encoder::input_latin1`], for the output.
+    pub fn output_latin1(&mut self, t: Duration, data: &[u8]) {
+        self.write_stream(OUTPUT, t, data, Chunk::write_latin1)
     }
 
     /// Records `bytes` read at `t` as one invalid sequence of the input

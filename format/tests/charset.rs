@@ -345,3 +345,91 @@ fn latin1_is_every_byte_as_its_code_point() {
         );
     }
 }
+
+/// ISO-8859-1 is converted inside the encoder (`Conversion::Latin1`); its
+/// messages must equal those of the converted text written as UTF-8, byte
+/// for byte, whatever the reads, delays, window changes and payload.
+#[test]
+fn latin1_in_the_encoder_equals_converting_first() {
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut rand = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let header = RecHeader {
+        host: "h".into(),
+        rec: "r".into(),
+        user: "u".into(),
+        term: "t".into(),
+        session: 1,
+    };
+    let mut messages = 0;
+    for round in 0..200 {
+        let payload = [32, 64, 100, 257, 1024, 2048][round % 6];
+        let mut fused = Encoder::new(header.clone(), payload, UNIX_EPOCH);
+        let mut conv = Conversion::new(Charset::Latin1).unwrap();
+        let mut plain = Encoder::new(header.clone(), payload, UNIX_EPOCH);
+        let mut dec_in = Charset::Latin1.decoder().unwrap();
+        let mut dec_out = Charset::Latin1.decoder().unwrap();
+        let mut t = Duration::ZERO;
+        for _ in 0..40 {
+            // Mostly text, with accented letters, C1 controls, quotes,
+            // backslashes and newlines among it.
+            let len = rand(300) as usize;
+            let data: Vec<u8> = (0..len)
+                .map(|_| match rand(10) {
+                    0..=5 => b'a' + rand(26) as u8,
+                    6 => 0xc0 + rand(64) as u8,
+                    7 => 0x80 + rand(32) as u8,
+                    8 => [b'"', b'\\', b'\n', b'\t', 0x1b][rand(5) as usize],
+                    _ => rand(256) as u8,
+                })
+                .collect();
+            t += Duration::from_millis([0, 0, 1, 7, 1500][rand(5) as usize]);
+            match rand(7) {
+                0 => {
+                    conv.input(&mut fused, t, &data);
+                    dec_in.feed(&data, &mut |p| {
+                        if let Piece::Text(s) = p {
+                            plain.input(t, s)
+                        }
+                    });
+                }
+                1 => {
+                    let (cols, rows) = (80 + rand(3) as u16, 24);
+                    fused.window(t, cols, rows);
+                    plain.window(t, cols, rows);
+                }
+                _ => {
+                    conv.output(&mut fused, t, &data);
+                    dec_out.feed(&data, &mut |p| {
+                        if let Piece::Text(s) = p {
+                            plain.output(t, s)
+                        }
+                    });
+                }
+            }
+        }
+        conv.finish(&mut fused, t);
+        for enc in [&mut fused, &mut plain] {
+            enc.cut();
+            enc.flush();
+        }
+        loop {
+            let (a, b) = (fused.pop_message(), plain.pop_message());
+            assert_eq!(
+                a.as_deref().map(String::from_utf8_lossy),
+                b.as_deref().map(String::from_utf8_lossy),
+                "round {round}, payload {payload}"
+            );
+            if a.is_none() {
+                break;
+            }
+            messages += 1;
+        }
+    }
+    // The comparison covered many full messages, not just a few.
+    assert!(messages > 1000, "only {messages} messages compared");
+}
