@@ -5,6 +5,7 @@
 use std::fmt;
 use tlog_rs_policy::graphical::{self, LoginView};
 use tlog_rs_policy::handoff::{Consumption, Handoff, HandoffKey, Marks, RecorderAccount};
+use tlog_rs_policy::ssh_connection::SshConnection;
 use tlog_rs_policy::uid_match::{self, Accounts, LookupError};
 use tlog_rs_policy::{
     AuditLevel, Decision, Graphical, LoginFacts, Policy, PolicyError, CONTROLLED_ENV,
@@ -38,6 +39,20 @@ pub trait Pam {
     fn syslog(&self, level: Level, msg: &str);
     /// A message the user sees (conversation, PAM_ERROR_MSG).
     fn tell_user(&mut self, msg: &str);
+}
+
+/// sshd's statement of the login's TCP connection, if it holds up
+/// (policy's ssh_connection.rs says why it may not).
+fn ssh_connection(pam: &mut dyn Pam) -> Option<SshConnection> {
+    let rhost = pam.rhost().unwrap_or_default();
+    let value = pam.getenv("SSH_CONNECTION");
+    match SshConnection::from_pam(value.as_deref(), &rhost) {
+        Ok(c) => c,
+        Err(e) => {
+            pam.syslog(Level::Warning, &format!("{e}; not recorded"));
+            None
+        }
+    }
 }
 
 pub trait Host {
@@ -379,6 +394,7 @@ fn decide_and_apply(pam: &mut dyn Pam, host: &dyn Host, args: &Args) -> Result<O
         audit_level: decision.audit_level.as_str().to_string(),
         graphical: signal.as_ref().map(|_| terminals),
         recorder_account: recorder_account.into(),
+        ssh: ssh_connection(pam),
     };
     let key = match host.write_handoff(&h) {
         Ok(k) => k,
@@ -861,6 +877,33 @@ mod tests {
             .borrow()
             .iter()
             .any(|l| l.contains("user=alice service=sshd tty=ssh rhost=10.0.0.9 record=yes")));
+    }
+
+    /// sshd's SSH_CONNECTION reaches the hand-off when its client is
+    /// PAM_RHOST; a value set by the user's environment file is dropped and
+    /// logged.
+    #[test]
+    fn ssh_connection_is_handed_off_only_when_it_matches_pam_rhost() {
+        let (mut p, h) = (pam("alice", "sshd"), host(REC));
+        p.env
+            .insert("SSH_CONNECTION".into(), "10.0.0.9 51234 10.0.0.1 22".into());
+        open_session(&mut p, &h, &args(&[]));
+        let c = h.written.borrow()[0].ssh.expect("handed off");
+        assert_eq!((c.client_port, c.server_port), (51234, 22));
+        assert_eq!(c.server_addr.to_string(), "10.0.0.1");
+
+        let (mut p, h) = (pam("alice", "sshd"), host(REC));
+        p.env.insert(
+            "SSH_CONNECTION".into(),
+            "192.0.2.66 4444 10.0.0.1 22".into(),
+        );
+        assert_eq!(open_session(&mut p, &h, &args(&[])), Outcome::Success);
+        assert_eq!(h.written.borrow()[0].ssh, None);
+        assert!(p
+            .log
+            .borrow()
+            .iter()
+            .any(|l| l.contains("not sshd's value")));
     }
 
     #[test]

@@ -106,6 +106,10 @@ pub struct Handoff {
     /// close_session neither parses the policy again nor stats the recorder.
     #[serde(default)]
     pub recorder_account: RecorderAccount,
+    /// sshd's `SSH_CONNECTION`, checked against PAM_RHOST; `None` when
+    /// not sshd or when the check failed.
+    #[serde(default)]
+    pub ssh: Option<crate::ssh_connection::SshConnection>,
 }
 
 /// The recorder's set-uid account, as found at open_session.
@@ -803,6 +807,7 @@ mod tests {
             audit_level: "session".into(),
             graphical: None,
             recorder_account: RecorderAccount::Uid(1),
+            ssh: "192.0.2.7 51234 198.51.100.1 22".parse().ok(),
         }
     }
 

@@ -31,6 +31,7 @@ pub mod nss_passwd;
 mod settings;
 pub mod snapshot;
 pub mod source_file;
+pub mod ssh_connection;
 pub mod sssd;
 pub mod sys;
 pub mod trusted_file;

@@ -112,6 +112,7 @@ fn login_meta(h: &handoff::Handoff) -> LoginMeta {
         rule: Some(h.rule.clone()),
         source: Some(h.source.clone()),
         fqdn: None,
+        ssh: h.ssh,
     }
 }
 

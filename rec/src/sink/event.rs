@@ -47,9 +47,11 @@
 //! | `"rule"` | string or null | the rule that decided to record (`policy.toml rule 'dbas'`, …) |
 //! | `"source"` | string or null | which source decided: `policy.toml`, `sssd.conf`, `freeipa`, `default`, `error` |
 //! | `"fqdn"` | string or null | the host's fully qualified name from the resolver |
+//! | `"rport"` | integer or null | the ssh client's TCP port (sshd's `SSH_CONNECTION`, checked against PAM_RHOST; see docs/jump-server.md); null when not sshd |
+//! | `"laddr"`, `"lport"` | string or null, integer or null | the address and port of this host the ssh client connected to |
 //! | `"charset"` | string | the terminal charset the texts were converted from (`"UTF-8"`: none; `"ISO-8859-1"`, `"KOI8-R"`, `"EUC-JP"`, `"gb18030"`, `"Shift_JIS"`, … as rec/src/charset.rs names them): `tlog-rs export --format raw --charset NAME` gives the original bytes back |
 //!
-//! `service`, `rhost`, `groups`, `rule` and `source` come from the trusted PAM
+//! `service`, `rhost`, `groups`, `rule`, `source`, `rport`, `laddr` and `lport` come from the trusted PAM
 //! hand-off; outside PAM (the ad-hoc `tlog-rs-rec`, or no hand-off) they are
 //! null, never guessed. They are in every entry, so an end entry alone
 //! identifies the session too.
@@ -224,7 +226,8 @@ impl EventRecord {
                 "\"messages_written\":{},\"messages_dropped\":{},\"messages_lost\":{},",
                 "\"first_id\":{},\"last_id\":{},\"time\":{},",
                 "\"service\":{},\"rhost\":{},\"uid\":{},\"groups\":{},",
-                "\"rule\":{},\"source\":{},\"fqdn\":{},\"charset\":{}}}"
+                "\"rule\":{},\"source\":{},\"fqdn\":{},\"charset\":{},",
+                "\"rport\":{},\"laddr\":{},\"lport\":{}}}"
             ),
             self.kind_str(),
             json_str(&self.rec),
@@ -258,6 +261,11 @@ impl EventRecord {
             opt_str(&self.login.source),
             opt_str(&self.login.fqdn),
             json_str(&self.charset),
+            opt(self.login.ssh.map(|c| c.client_port)),
+            self.login
+                .ssh
+                .map_or("null".to_string(), |c| json_str(&c.server_addr.to_string())),
+            opt(self.login.ssh.map(|c| c.server_port)),
         )
     }
 
@@ -358,6 +366,11 @@ impl EventRecord {
         if let Some(g) = &m.groups {
             f.push(("TLOG_RS_GROUPS", g.join(",")));
         }
+        if let Some(c) = m.ssh {
+            f.push(("TLOG_RS_RPORT", c.client_port.to_string()));
+            f.push(("TLOG_RS_LADDR", c.server_addr.to_string()));
+            f.push(("TLOG_RS_LPORT", c.server_port.to_string()));
+        }
         f.push(("TLOG_RS_CHARSET", self.charset.clone()));
         f.push(("TLOG_RS_JSON", self.to_json()));
         f
@@ -394,6 +407,7 @@ mod tests {
             rule: Some("policy.toml rule 'dbas'".into()),
             source: Some("policy.toml".into()),
             fqdn: Some("h.example.com".into()),
+            ssh: Some("192.0.2.7 51234 2001:db8::1 2222".parse().unwrap()),
         };
         let ev = SessionEvent {
             kind: EventKind::Start,
@@ -415,11 +429,16 @@ mod tests {
         assert_eq!(v["rule"], "policy.toml rule 'dbas'");
         assert_eq!(v["source"], "policy.toml");
         assert_eq!(v["fqdn"], "h.example.com");
+        assert_eq!(v["rport"], 51234);
+        assert_eq!(v["laddr"], "2001:db8::1");
+        assert_eq!(v["lport"], 2222);
         let f = r.journal_fields();
         let get = |k: &str| f.iter().find(|(n, _)| *n == k).map(|(_, v)| v.as_str());
         assert_eq!(get("TLOG_RS_SERVICE"), Some("sshd"));
         assert_eq!(get("TLOG_RS_UID"), Some("1001"));
         assert_eq!(get("TLOG_RS_GROUPS"), Some("alice,d\"bas"));
+        assert_eq!(get("TLOG_RS_RPORT"), Some("51234"));
+        assert_eq!(get("TLOG_RS_LADDR"), Some("2001:db8::1"));
     }
 
     #[test]
@@ -458,7 +477,7 @@ mod tests {
         assert!(json.contains(",\"first_id\":1,\"last_id\":7,\"time\":1795700850.100,"));
         // Outside PAM the login metadata is null, never guessed.
         assert!(json.ends_with(
-            ",\"service\":null,\"rhost\":null,\"uid\":null,\"groups\":null,\"rule\":null,\"source\":null,\"fqdn\":null,\"charset\":\"UTF-8\"}"
+            ",\"service\":null,\"rhost\":null,\"uid\":null,\"groups\":null,\"rule\":null,\"source\":null,\"fqdn\":null,\"charset\":\"UTF-8\",\"rport\":null,\"laddr\":null,\"lport\":null}"
         ));
         let keys: Vec<&str> = v.as_object().unwrap().keys().map(|k| k.as_str()).collect();
         let mut sorted = keys.clone();
@@ -491,6 +510,9 @@ mod tests {
             "source",
             "fqdn",
             "charset",
+            "rport",
+            "laddr",
+            "lport",
         ];
         expected.sort();
         assert_eq!(sorted, expected);

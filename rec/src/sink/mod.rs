@@ -148,6 +148,8 @@ pub struct LoginMeta {
     pub rule: Option<String>,
     pub source: Option<String>,
     pub fqdn: Option<String>,
+    /// sshd's statement of the TCP connection (jump-server links).
+    pub ssh: Option<tlog_rs_policy::ssh_connection::SshConnection>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
