@@ -348,6 +348,9 @@ pub fn parse_event(m: &Map<String, Value>) -> Result<(String, String, EventInfo)
             rule: field_str(m, "rule", false)?,
             source: field_str(m, "source", false)?,
             fqdn: field_str(m, "fqdn", false)?,
+            rport: field_u64(m, "rport")?,
+            laddr: field_str(m, "laddr", false)?,
+            lport: field_u64(m, "lport")?,
         },
     ))
 }

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod derive;
 pub mod es;
+pub mod hops;
 pub mod ingest;
 pub mod journal;
 pub mod recording;

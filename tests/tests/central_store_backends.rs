@@ -19,10 +19,11 @@ use tlog_rs_format::{Encoder, RecHeader};
 use tlog_rs_index::audit::show::AuditFilter;
 use tlog_rs_index::audit::store::{Join, Role};
 use tlog_rs_index::config::DbSpec;
+use tlog_rs_index::hops;
 use tlog_rs_index::ingest::{Indexer, Problem, Report};
 use tlog_rs_index::store::postgres::Postgres as PgStore;
 use tlog_rs_index::store::sqlite::Sqlite;
-use tlog_rs_index::store::{self, Query, Scope, Sort, SortKey, State, Store};
+use tlog_rs_index::store::{self, EventInfo, Query, Scope, Sort, SortKey, State, Store};
 use tlog_rs_tests::postgres::Postgres;
 use tlog_rs_tests::rec::TempDir as Dir;
 
@@ -65,6 +66,7 @@ on_both_backends!(
     keyframes_commands_and_counts,
     audit_events_join_recordings_by_ses_with_failed_logins,
     pages_hold_every_hit_once_in_each_order_with_the_count,
+    jump_server_hops_are_linked_both_ways,
 );
 
 /// Message lines of a session: `start` Unix seconds, output lines at 1 s
@@ -879,6 +881,118 @@ fn pages_hold_every_hit_once_in_each_order_with_the_count(db: &mut dyn Store, d:
     assert_eq!(plain, all.iter().map(|h| h.rec.clone()).collect::<Vec<_>>());
 }
 
+/// Jump-server hops (index/src/hops.rs): the target's login started inside
+/// the bastion session and came from the bastion's address or name.
+fn hop_start(user: &str, at: i64, rhost: &str, laddr: &str, rport: u64) -> EventInfo {
+    EventInfo {
+        user: user.into(),
+        start_ms: Some(at),
+        rhost: Some(rhost.into()),
+        laddr: Some(laddr.into()),
+        rport: Some(rport),
+        lport: Some(22),
+        ..EventInfo::default()
+    }
+}
+
+fn hop_end(user: &str, from: i64, to: i64) -> EventInfo {
+    EventInfo {
+        end: true,
+        user: user.into(),
+        start_ms: Some(from),
+        end_ms: Some(to),
+        ..EventInfo::default()
+    }
+}
+
+fn jump_server_hops_are_linked_both_ways(s: &mut dyn Store, _: &Dir) {
+    s.begin().unwrap();
+    let mut add = |host: &str, rec: &str, evs: &[EventInfo]| {
+        let k = s.recording(host, rec).unwrap();
+        for e in evs {
+            s.add_event(k, e).unwrap();
+        }
+        k
+    };
+    // alice reaches the bastion at 10.0.0.5 from her workstation...
+    let bastion = add(
+        "bastion",
+        "b-1",
+        &[
+            hop_start("alice", 1_000, "192.0.2.7", "10.0.0.5", 50000),
+            hop_end("alice", 1_000, 9_000),
+        ],
+    );
+    // ...and from there the target, which sees the bastion's address.
+    let target = add(
+        "db1",
+        "t-1",
+        &[hop_start("alice", 2_000, "10.0.0.5", "10.0.1.9", 41022)],
+    );
+    // Not hops: another user from the bastion, alice after the session
+    // ended, alice from elsewhere, and a name link (UseDNS yes).
+    add(
+        "db1",
+        "t-bob",
+        &[hop_start("bob", 2_500, "10.0.0.5", "10.0.1.9", 41023)],
+    );
+    add(
+        "db1",
+        "t-late",
+        &[hop_start("alice", 9_500, "10.0.0.5", "10.0.1.9", 41024)],
+    );
+    add(
+        "db1",
+        "t-ws",
+        &[hop_start("alice", 3_000, "192.0.2.7", "10.0.1.9", 41025)],
+    );
+    let by_name = add(
+        "db2",
+        "t-dns",
+        &[hop_start("alice", 4_000, "bastion", "10.0.1.8", 41026)],
+    );
+    s.commit().unwrap();
+
+    let h = s.hops(target).unwrap();
+    assert_eq!(h.len(), 1, "{h:?}");
+    assert_eq!(
+        (
+            h[0].direction,
+            h[0].by,
+            h[0].host.as_str(),
+            h[0].rec.as_str()
+        ),
+        (
+            hops::Direction::From,
+            hops::LinkedBy::Address,
+            "bastion",
+            "b-1"
+        )
+    );
+    // The connection shown is the target login's own.
+    assert_eq!(
+        (h[0].rport, h[0].laddr.as_deref()),
+        (Some(41022), Some("10.0.1.9"))
+    );
+
+    let h = s.hops(bastion).unwrap();
+    let to: Vec<(&str, hops::LinkedBy)> = h
+        .iter()
+        .map(|x| {
+            assert_eq!(x.direction, hops::Direction::To);
+            (x.rec.as_str(), x.by)
+        })
+        .collect();
+    assert_eq!(
+        to,
+        [
+            ("t-1", hops::LinkedBy::Address),
+            ("t-dns", hops::LinkedBy::Name)
+        ]
+    );
+    assert_eq!(s.hops(by_name).unwrap()[0].by, hops::LinkedBy::Name);
+}
+
 fn sessions_dir(d: &Dir, n: usize) -> PathBuf {
     let root = d.0.join("central");
     for i in 0..n {
@@ -968,7 +1082,7 @@ fn postgres_schema_is_created_once_and_versioned() {
     });
     assert_eq!(
         pg.psql("tlog", "SELECT value FROM meta WHERE key='schema'"),
-        "3"
+        "4"
     );
     assert_eq!(
         pg.psql(
@@ -990,7 +1104,7 @@ fn postgres_schema_is_created_once_and_versioned() {
     PgStore::open(&url).unwrap();
     assert_eq!(
         pg.psql("tlog", "SELECT value FROM meta WHERE key='schema'"),
-        "3"
+        "4"
     );
     assert_eq!(
         pg.psql(
@@ -999,6 +1113,15 @@ fn postgres_schema_is_created_once_and_versioned() {
              (SELECT string_agg(column_name, ',' ORDER BY ordinal_position) FROM information_schema.columns WHERE table_name = 'text_chunks')"
         ),
         "1 true id,rec_key,t_ms,zbody,trigrams"
+    );
+    // ...and on to schema 4: sshd's connection columns (index/src/hops.rs).
+    assert_eq!(
+        pg.psql(
+            "tlog",
+            "SELECT string_agg(column_name, ',' ORDER BY column_name) FROM information_schema.columns \
+             WHERE table_name = 'recordings' AND column_name IN ('rport', 'laddr', 'lport')"
+        ),
+        "laddr,lport,rport"
     );
     pg.psql("tlog", "UPDATE meta SET value='1' WHERE key='schema'");
     let e = PgStore::open(&url).err().unwrap().to_string();

@@ -5,7 +5,9 @@
 //!
 //! * Through her recorded shell on the bastion, alice's session on the
 //!   target is on the bastion's recording, and the target records it too;
-//!   the two recordings are linked by the target's `rhost` and the times.
+//!   the two recordings are linked in the index by the target's `rhost`
+//!   (the bastion's address), the times, and sshd's view of the connection
+//!   (the ssh client's port as the target's sshd logged it).
 //! * Every forwarded channel is refused: ProxyJump (`ssh -J` is `-W`), `-L`
 //!   and `-R`, so no encrypted traffic passes the recorder unseen.
 //! * A relay through the recorded shell itself (`ProxyCommand ssh bastion
@@ -226,13 +228,14 @@ fn the_target_session_is_on_the_bastion_recording_and_both_hops_are_linked() {
         return;
     }
     let j = JumpWorld::start("jump-hop");
-    // From the bastion, bound to 127.0.0.2: the target sees the bastion as
-    // its remote host, as a real target sees the bastion's address.
+    // The workstation is 127.0.0.3; the bastion listens on 127.0.0.1 and
+    // reaches the target from there, so the target sees the bastion's
+    // address as its remote host, as a real single-homed bastion's target does.
     let hop = format!(
-        "ssh {CLIENT_OPTS} -b 127.0.0.2 -tt -p {} alice@127.0.0.1 'echo target-mark-$((6*7))'",
+        "ssh {CLIENT_OPTS} -b 127.0.0.1 -tt -p {} alice@127.0.0.1 'echo target-mark-$((6*7))'",
         j.target_port
     );
-    let out = j.to_bastion(&["-tt"], Some(&hop));
+    let out = j.to_bastion(&["-tt", "-b", "127.0.0.3"], Some(&hop));
     assert!(seen(&out).contains("target-mark-42"), "{}", seen(&out));
     wait_for("both end entries", || {
         j.entries("rec").iter().any(|e| e["event"] == "end")
@@ -244,12 +247,30 @@ fn the_target_session_is_on_the_bastion_recording_and_both_hops_are_linked() {
     assert!(bastion_rec.contains("target-mark-42"), "{bastion_rec}");
     assert!(target_rec.contains("target-mark-42"), "{target_rec}");
 
-    // The link: the target's login came from the bastion, inside the
-    // bastion session's time span.
+    // What each start entry says about its login's connection.
     let (b, t) = (j.entries("rec"), j.entries("rec-target"));
     let (bs, ts) = (start_entry(&b, "bastion"), start_entry(&t, "target"));
-    assert_eq!(bs["rhost"], "127.0.0.1", "{bs}");
-    assert_eq!(ts["rhost"], "127.0.0.2", "{ts}");
+    assert_eq!(
+        (&bs["rhost"], &bs["laddr"], &bs["lport"]),
+        (
+            &Value::from("127.0.0.3"),
+            &Value::from("127.0.0.1"),
+            &Value::from(j.w.port)
+        ),
+        "{bs}"
+    );
+    assert_eq!(
+        (&ts["rhost"], &ts["laddr"], &ts["lport"]),
+        (
+            &Value::from("127.0.0.1"),
+            &Value::from("127.0.0.1"),
+            &Value::from(j.target_port)
+        ),
+        "{ts}"
+    );
+    // The client port is the one the target's sshd logged for this login.
+    let port = sshd_client_port(&read(&j.w.dir.join("target.log")));
+    assert_eq!(ts["rport"], port, "{ts}");
     assert_eq!(
         (bs["service"].as_str(), ts["service"].as_str()),
         (Some("sshd"), Some("sshd"))
@@ -264,7 +285,87 @@ fn the_target_session_is_on_the_bastion_recording_and_both_hops_are_linked() {
         b0 <= t0 && t0 <= b1,
         "target start {t0} outside the bastion session [{b0}, {b1}]"
     );
-    assert_ne!(bs["rec"], ts["rec"]);
+
+    // The central index links them, both ways.
+    let conf = j.w.dir.join("central.toml");
+    fs::write(
+        &conf,
+        format!(
+            "db = \"{}\"\n[sources]\njsonl = [\"{}\", \"{}\"]\n",
+            j.w.dir.join("index.db").display(),
+            j.w.dir.join("rec").display(),
+            j.w.dir.join("rec-target").display()
+        ),
+    )
+    .unwrap();
+    let conf = conf.to_str().unwrap();
+    let o = tlog_rs_tests::tlog_rs(&["index", "--config", conf]);
+    assert!(o.status.success(), "{}", seen(&o));
+    let show = |rec: &str| -> Value {
+        let o = tlog_rs_tests::tlog_rs(&["show", "--config", conf, "--json", rec]);
+        assert!(o.status.success(), "{}", seen(&o));
+        let first = String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_string();
+        serde_json::from_str(&first).unwrap()
+    };
+    let (brec, trec) = (bs["rec"].as_str().unwrap(), ts["rec"].as_str().unwrap());
+    assert_ne!(brec, trec);
+    let from = show(trec);
+    let hops = from["hops"].as_array().unwrap();
+    assert_eq!(hops.len(), 1, "{from}");
+    assert_eq!(
+        (
+            &hops[0]["direction"],
+            &hops[0]["rec"],
+            &hops[0]["by"],
+            &hops[0]["rport"]
+        ),
+        (
+            &Value::from("from"),
+            &Value::from(brec),
+            &Value::from("address"),
+            &port
+        ),
+        "{from}"
+    );
+    let to = show(brec);
+    let hops = to["hops"].as_array().unwrap();
+    assert_eq!(hops.len(), 1, "{to}");
+    assert_eq!(
+        (&hops[0]["direction"], &hops[0]["rec"], &hops[0]["rport"]),
+        (&Value::from("to"), &Value::from(trec), &port),
+        "{to}"
+    );
+    // In words, for the auditor.
+    let o = tlog_rs_tests::tlog_rs(&["show", "--config", conf, trec]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains(&format!("hop: came from recording {brec}"))
+            && text.contains(&format!(
+                "ssh from 127.0.0.1 port {port} to 127.0.0.1 port {}",
+                j.target_port
+            )),
+        "{text}"
+    );
+}
+
+/// The client port of alice's accepted login in an sshd log
+/// (`Accepted publickey for alice from ADDR port N ssh2`).
+fn sshd_client_port(log: &str) -> Value {
+    let line = log
+        .lines()
+        .find(|l| l.contains("Accepted publickey for alice"))
+        .unwrap_or_else(|| panic!("no accepted login in the target's log:\n{log}"));
+    let port = line
+        .split(" port ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|p| p.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no port in {line:?}"));
+    Value::from(port)
 }
 
 #[test]

@@ -15,6 +15,7 @@ use super::event::sockaddr_text;
 use super::store::{Role, Trail};
 use super::{AuditEvent, Kind};
 use crate::config::{Config, DbSpec};
+use crate::hops::{Direction, Hop};
 use crate::store::{self, Hit, Match, Query, Result, Store};
 use crate::timewin::rfc3339_utc;
 
@@ -27,11 +28,14 @@ files changed, sockets, exits, and the authentication before the session),
 each at its offset from the recording's start (negative: before it). Then,
 with --audit: the commands with their exit status, the files, the sockets
 and the process tree. The join used is shown: the audit session (ses) of
-the login, or host + user + time for logins without one.
+the login, or host + user + time for logins without one. Jump-server
+hops are listed first: the recorded session this login was made from, and
+the logins made from inside this one (index/src/hops.rs says how they are
+linked).
 
   --host NAME   the host, when REC was recorded on several
   --audit       interleave the audit events
-  --json        JSON Lines: first {rec, host, user, start, join, auth_failures},
+  --json        JSON Lines: first {rec, host, user, start, join, auth_failures, hops},
                 then one {offset, source: input|audit, kind, text, role, failed, event}
   --config FILE, --db PATH   as for tlog-rs index
 
@@ -471,6 +475,7 @@ fn show_main(args: Vec<OsString>) -> std::result::Result<i32, String> {
         None
     };
     let entries = timeline(start, &input, trail.as_ref());
+    let hops = store.hops(r.key).map_err(|e| e.to_string())?;
     let mut out = std::io::stdout().lock();
     let res = (|| -> std::io::Result<()> {
         if json {
@@ -482,6 +487,7 @@ fn show_main(args: Vec<OsString>) -> std::result::Result<i32, String> {
                     "start": r.start_ms.map(rfc3339_utc),
                     "join": trail.as_ref().map(|t| t.join.as_str()),
                     "auth_failures": trail.as_ref().map(|t| t.auth_failures),
+                    "hops": hops.iter().map(hop_json).collect::<Vec<_>>(),
                 })
             )?;
             for e in &entries {
@@ -498,6 +504,9 @@ fn show_main(args: Vec<OsString>) -> std::result::Result<i32, String> {
             r.session.map_or("none".into(), |s| s.to_string()),
             r.start_ms.map_or("?".into(), rfc3339_utc)
         )?;
+        for h in &hops {
+            writeln!(out, "{}", hop_line(h))?;
+        }
         if audit {
             match &trail {
                 Some(t) => writeln!(
@@ -518,6 +527,36 @@ fn show_main(args: Vec<OsString>) -> std::result::Result<i32, String> {
         }
     }
     Ok(0)
+}
+
+/// One hop in words: which way, the other recording, and the connection.
+fn hop_line(h: &Hop) -> String {
+    let what = match h.direction {
+        Direction::From => "came from",
+        Direction::To => "went on to",
+    };
+    let port = |p: Option<i64>| p.map_or("?".to_string(), |p| p.to_string());
+    format!(
+        "hop: {what} recording {} on {} (user {}, start {}): ssh from {} port {} to {} port {}, linked by {}",
+        h.rec,
+        h.host,
+        h.user.as_deref().unwrap_or("?"),
+        h.start_ms.map_or("?".into(), rfc3339_utc),
+        h.rhost.as_deref().unwrap_or("?"),
+        port(h.rport),
+        h.laddr.as_deref().unwrap_or("?"),
+        port(h.lport),
+        h.by
+    )
+}
+
+fn hop_json(h: &Hop) -> serde_json::Value {
+    json!({
+        "direction": h.direction.to_string(), "by": h.by.to_string(),
+        "host": h.host, "rec": h.rec, "user": h.user,
+        "start": h.start_ms.map(rfc3339_utc),
+        "rhost": h.rhost, "rport": h.rport, "laddr": h.laddr, "lport": h.lport,
+    })
 }
 
 #[cfg(test)]

@@ -89,6 +89,10 @@ pub struct EventInfo {
     pub rule: Option<String>,
     pub source: Option<String>,
     pub fqdn: Option<String>,
+    /// sshd's view of the login's connection (crate::hops).
+    pub rport: Option<u64>,
+    pub laddr: Option<String>,
+    pub lport: Option<u64>,
 }
 
 /// Recording state as stored and searched.
@@ -302,6 +306,10 @@ pub trait Store {
     }
     /// Number of recordings, messages, text chunks, commands, keyframes.
     fn counts(&mut self) -> Result<[u64; 5]>;
+    /// Recordings linked to this one as jump-server hops (crate::hops).
+    fn hops(&mut self, _rec: i64) -> Result<Vec<crate::hops::Hop>> {
+        Err(unsupported("hops"))
+    }
     // For `tlog-rs web`; backends without them answer with an error.
     fn recording_info(&mut self, _host: &str, _rec: &str) -> Result<Option<RecordingInfo>> {
         Err(unsupported("recording_info"))

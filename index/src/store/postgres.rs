@@ -21,7 +21,7 @@ use super::{
 use crate::derive::Derived;
 use crate::text;
 
-const SCHEMA_VERSION: &str = "3";
+const SCHEMA_VERSION: &str = "4";
 
 /// Schema 2 kept chunk text for `pg_trgm`: its text tables are replaced
 /// and every recording is derived again by the next `tlog-rs index`;
@@ -35,6 +35,15 @@ CREATE INDEX text_chunks_rec ON text_chunks(rec_key);
 CREATE INDEX text_chunks_trigrams ON text_chunks USING gin (trigrams);
 UPDATE recordings SET dirty = true;
 UPDATE meta SET value = '3' WHERE key = 'schema';
+"#;
+
+/// Schema 4 adds sshd's view of the connection (crate::hops); older
+/// recordings never had it.
+const MIGRATE_3_TO_4: &str = r#"
+ALTER TABLE recordings ADD COLUMN IF NOT EXISTS rport BIGINT;
+ALTER TABLE recordings ADD COLUMN IF NOT EXISTS laddr TEXT;
+ALTER TABLE recordings ADD COLUMN IF NOT EXISTS lport BIGINT;
+UPDATE meta SET value = '4' WHERE key = 'schema';
 "#;
 
 /// Advisory lock keys (any 64-bit constants private to this schema).
@@ -53,6 +62,7 @@ CREATE TABLE IF NOT EXISTS recordings(
   key BIGSERIAL PRIMARY KEY, host TEXT NOT NULL, rec TEXT NOT NULL,
   user_name TEXT, uid BIGINT, groups TEXT, service TEXT, rhost TEXT, tty TEXT, term TEXT,
   session BIGINT, rule TEXT, source TEXT, fqdn TEXT,
+  rport BIGINT, laddr TEXT, lport BIGINT,
   start_ms BIGINT, end_ms BIGINT, duration_ms BIGINT,
   bytes_in BIGINT, bytes_out BIGINT, messages BIGINT, id_gaps BIGINT,
   ev_start_ms BIGINT, ev_end_ms BIGINT, has_end BOOLEAN NOT NULL DEFAULT false,
@@ -303,7 +313,11 @@ impl Postgres {
                 .pg()?;
             }
             Some(SCHEMA_VERSION) => {}
-            Some("2") => c.batch_execute(MIGRATE_2_TO_3).pg()?,
+            Some("2") => {
+                c.batch_execute(MIGRATE_2_TO_3).pg()?;
+                c.batch_execute(MIGRATE_3_TO_4).pg()?;
+            }
+            Some("3") => c.batch_execute(MIGRATE_3_TO_4).pg()?,
             Some(other) => {
                 return Err(StoreError(format!(
                     "index schema version {other}, this tlog-rs knows {SCHEMA_VERSION}: drop the index's tables (or the database) and run `tlog-rs index` again (the index is rebuilt from the sources)"
@@ -752,7 +766,8 @@ impl Store for Postgres {
                ev_start_ms=COALESCE(ev_start_ms, $5),
                service=COALESCE(service, $6), rhost=COALESCE(rhost, $7), uid=COALESCE(uid, $8),
                groups=COALESCE(groups, $9), rule=COALESCE(rule, $10), source=COALESCE(source, $11),
-               fqdn=COALESCE(fqdn, $12) WHERE key=$1",
+               fqdn=COALESCE(fqdn, $12), rport=COALESCE(rport, $13),
+               laddr=COALESCE(laddr, $14), lport=COALESCE(lport, $15) WHERE key=$1",
             &[
                 &rec,
                 &user,
@@ -766,6 +781,9 @@ impl Store for Postgres {
                 &ot(&e.rule),
                 &ot(&e.source),
                 &ot(&e.fqdn),
+                &e.rport.map(|p| p as i64),
+                &ot(&e.laddr),
+                &e.lport.map(|p| p as i64),
             ],
         )?;
         if let Some(g) = &e.groups {
@@ -1076,6 +1094,29 @@ impl Store for Postgres {
             .iter()
             .map(|r| (r.get(0), r.get(1)))
             .collect())
+    }
+
+    fn hops(&mut self, rec: i64) -> Result<Vec<crate::hops::Hop>> {
+        static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        let sql = SQL.get_or_init(|| crate::hops::sql("user_name", "$1"));
+        self.rows(sql, &[&rec])?
+            .iter()
+            .map(|r| {
+                crate::hops::from_row((
+                    r.get(0),
+                    r.get(1),
+                    r.get(2),
+                    r.get(3),
+                    r.get(4),
+                    r.get(5),
+                    r.get(6),
+                    r.get(7),
+                    r.get(8),
+                    r.get(9),
+                ))
+                .map_err(StoreError)
+            })
+            .collect()
     }
 
     fn log_access(&mut self, e: &AccessEntry) -> Result<()> {

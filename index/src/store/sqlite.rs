@@ -15,7 +15,7 @@ use super::{
 use crate::derive::Derived;
 use crate::text;
 
-const SCHEMA_VERSION: &str = "3";
+const SCHEMA_VERSION: &str = "4";
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -27,6 +27,7 @@ CREATE TABLE IF NOT EXISTS recordings(
   key INTEGER PRIMARY KEY, host TEXT NOT NULL, rec TEXT NOT NULL,
   user TEXT, uid INTEGER, groups TEXT, service TEXT, rhost TEXT, tty TEXT, term TEXT,
   session INTEGER, rule TEXT, source TEXT, fqdn TEXT,
+  rport INTEGER, laddr TEXT, lport INTEGER,
   start_ms INTEGER, end_ms INTEGER, duration_ms INTEGER,
   bytes_in INTEGER, bytes_out INTEGER, messages INTEGER, id_gaps INTEGER,
   ev_start_ms INTEGER, ev_end_ms INTEGER, has_end INTEGER NOT NULL DEFAULT 0,
@@ -73,6 +74,17 @@ CREATE VIRTUAL TABLE text_fts USING fts5(trigrams, content='',
 DELETE FROM text_chunks;
 UPDATE recordings SET dirty = 1;
 UPDATE meta SET value = '3' WHERE key = 'schema';
+COMMIT;
+"#;
+
+/// Schema 4 adds sshd's view of the connection (crate::hops); older
+/// recordings never had it.
+const MIGRATE_3_TO_4: &str = r#"
+BEGIN IMMEDIATE;
+ALTER TABLE recordings ADD COLUMN rport INTEGER;
+ALTER TABLE recordings ADD COLUMN laddr TEXT;
+ALTER TABLE recordings ADD COLUMN lport INTEGER;
+UPDATE meta SET value = '4' WHERE key = 'schema';
 COMMIT;
 "#;
 
@@ -130,7 +142,9 @@ impl Sqlite {
             Some("2") => {
                 c.execute_batch(MIGRATE_2_TO_3)?;
                 c.execute_batch(FTS_CONFIG)?;
+                c.execute_batch(MIGRATE_3_TO_4)?;
             }
+            Some("3") => c.execute_batch(MIGRATE_3_TO_4)?,
             Some(other) => {
                 return Err(StoreError(format!(
                     "index schema version {other}, this tlog-rs knows {SCHEMA_VERSION}: delete the file and run `tlog-rs index` again (the index is rebuilt from the sources)"
@@ -516,7 +530,8 @@ impl Store for Sqlite {
                    ev_start_ms=COALESCE(ev_start_ms, ?5),
                    service=COALESCE(service, ?6), rhost=COALESCE(rhost, ?7), uid=COALESCE(uid, ?8),
                    groups=COALESCE(groups, ?9), rule=COALESCE(rule, ?10), source=COALESCE(source, ?11),
-                   fqdn=COALESCE(fqdn, ?12) WHERE key=?1",
+                   fqdn=COALESCE(fqdn, ?12), rport=COALESCE(rport, ?13),
+                   laddr=COALESCE(laddr, ?14), lport=COALESCE(lport, ?15) WHERE key=?1",
             )?
             .execute(params![
                 rec,
@@ -530,7 +545,10 @@ impl Store for Sqlite {
                 groups,
                 e.rule,
                 e.source,
-                e.fqdn
+                e.fqdn,
+                e.rport.map(|p| p as i64),
+                e.laddr,
+                e.lport.map(|p| p as i64)
             ])?;
         if let Some(g) = &e.groups {
             let mut st = self
@@ -858,6 +876,29 @@ impl Store for Sqlite {
         Ok(v)
     }
 
+    fn hops(&mut self, rec: i64) -> Result<Vec<crate::hops::Hop>> {
+        let mut st = self.c.prepare_cached(&crate::hops::sql("user", "?1"))?;
+        let rows = st
+            .query_map([rec], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                    r.get(8)?,
+                    r.get(9)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<crate::hops::Row>>>()?;
+        rows.into_iter()
+            .map(|r| crate::hops::from_row(r).map_err(StoreError))
+            .collect()
+    }
+
     fn log_access(&mut self, e: &AccessEntry) -> Result<()> {
         self.c
             .prepare_cached(
@@ -1018,7 +1059,7 @@ mod schema_tests {
     use super::*;
 
     #[test]
-    fn schema_2_is_migrated_keeping_holds_and_deriving_again() {
+    fn schema_2_is_migrated_to_4_keeping_holds_and_deriving_again() {
         let dir = std::env::temp_dir().join(format!("tlog-rs-schema-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("index.db");
@@ -1028,6 +1069,9 @@ mod schema_tests {
                 "DROP TABLE text_fts;
                  CREATE VIRTUAL TABLE text_fts USING fts5(body, content='',
                    contentless_delete=1, tokenize='trigram', detail='none');
+                 ALTER TABLE recordings DROP COLUMN rport;
+                 ALTER TABLE recordings DROP COLUMN laddr;
+                 ALTER TABLE recordings DROP COLUMN lport;
                  UPDATE meta SET value='2' WHERE key='schema';
                  INSERT INTO holds(host, rec, reason, who, t_ms) VALUES('h', 'r', 'case 7', 'alice', 1);
                  INSERT INTO recordings(host, rec, dirty) VALUES('h', 'r', 0);
@@ -1043,7 +1087,12 @@ mod schema_tests {
         };
         assert_eq!(
             one(&s, "SELECT value FROM meta WHERE key='schema'"),
-            "Text(\"3\")"
+            "Text(\"4\")"
+        );
+        // Schema 4's connection columns (crate::hops) were added on the way.
+        assert_eq!(
+            one(&s, "SELECT count(*) FROM pragma_table_info('recordings') WHERE name IN ('rport', 'laddr', 'lport')"),
+            "Integer(3)"
         );
         assert_eq!(one(&s, "SELECT count(*) FROM text_chunks"), "Integer(0)");
         assert_eq!(s.holds().unwrap().len(), 1);
