@@ -57,6 +57,7 @@ impl JumpWorld {
         cfg.hardened();
         // The recommended bastion config, not the attack-friendly one.
         cfg.sshd_extra = BASTION_CONF.to_string();
+        cfg.capture_syslog = true;
         let w = World::start(cfg);
         let t = w.dir.clone();
 
@@ -494,4 +495,45 @@ fn a_relay_through_the_recorded_shell_is_detected_on_the_bastion_recording() {
         "no SSH banner on the bastion's recording: {bastion_rec}"
     );
     assert!(!bastion_rec.contains("relayed-6"));
+}
+
+#[test]
+fn a_forged_ssh_connection_is_not_recorded() {
+    // Asserts: alice's own ~/.pam_environment sets SSH_CONNECTION with
+    // another client (Debian's sshd stack reads it with `pam_env
+    // user_readenv=1`; it reaches pam_tlog when pam_tlog runs after it). The
+    // start entry's rport, laddr and lport are never the forged ones: sshd's
+    // own, or null with pam_tlog's warning in the log.
+    if !require_root("a_forged_ssh_connection_is_not_recorded") {
+        return;
+    }
+    let j = JumpWorld::start("jump-forge");
+    let env = j.w.dir.join("home/alice/.pam_environment");
+    fs::write(
+        &env,
+        "SSH_CONNECTION DEFAULT=\"203.0.113.9 4444 198.51.100.1 2\"\n",
+    )
+    .unwrap();
+    std::os::unix::fs::chown(&env, Some(2001), Some(2001)).unwrap();
+    let out = j.to_bastion(&["-tt"], Some("echo conn=$SSH_CONNECTION"));
+    assert!(seen(&out).contains("conn="), "{}", seen(&out));
+    wait_for("the end entry", || {
+        j.entries("rec").iter().any(|e| e["event"] == "end")
+    });
+    let b = j.entries("rec");
+    let s = start_entry(&b, "bastion");
+    assert_ne!(s["rport"], 4444, "{s}");
+    assert_ne!(s["lport"], 2, "{s}");
+    assert_ne!(s["laddr"], "198.51.100.1", "{s}");
+    if s["rport"].is_null() {
+        assert!(
+            j.w.syslog()
+                .iter()
+                .any(|l| l.contains("SSH_CONNECTION") && l.contains("not sshd's value")),
+            "dropped without a word: {:#?}",
+            j.w.syslog()
+        );
+    } else {
+        assert_eq!(s["rport"], sshd_client_port(&j.w.sshd_log()), "{s}");
+    }
 }
