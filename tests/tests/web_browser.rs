@@ -4,7 +4,7 @@
 //! private mount namespace whose /etc has those users (pam_unix passwords in
 //! shadow), an `auditors` group and the PAM service `tlog-rs-web`; logins go
 //! through the real helper and PAM stack. The browser script checks wrong
-//! password, login, list, filters, play, the commands pane, the audit pane
+//! password, login, list, filters, play, frame steps, the commands pane, the audit pane
 //! (a raw audit.log written here for alice's session), search in a
 //! recording, exports, ACL (another user's URL is 404), CSRF, logout, the
 //! auditor's view and access log, the list's badges, sorting and pages

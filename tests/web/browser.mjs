@@ -312,6 +312,42 @@ try {
     )}`,
   );
 
+  // --- frame steps: back to the frame before, forward to the frame the
+  // seek showed (the emulator's screen at that offset again) ---
+  const rowsNow = () =>
+    [...document.querySelectorAll("#player .ap-line")].map((l) =>
+      l.textContent.replace(/\u00a0/g, " ").trimEnd(),
+    );
+  await a.page.click("#step-back");
+  const backT = await a.page
+    .waitForFunction((t) => window.tlogPlayer.getCurrentTime() < t - 0.0005, cfg.alice.seekAt, { timeout: 10000 })
+    .then(() => a.page.evaluate(() => window.tlogPlayer.getCurrentTime()), () => null);
+  check("a frame step back goes to an earlier frame", backT !== null, `time ${await a.page.evaluate(() => window.tlogPlayer.getCurrentTime())}, seek at ${cfg.alice.seekAt}`);
+  await a.page.click("#step-fwd");
+  const fwd = await a.page
+    .waitForFunction(
+      ([want, t0, t1]) => {
+        const now = window.tlogPlayer.getCurrentTime();
+        const rows = [...document.querySelectorAll("#player .ap-line")].map((l) =>
+          l.textContent.replace(/\u00a0/g, " ").trimEnd(),
+        );
+        while (rows.length && rows[rows.length - 1] === "") rows.pop();
+        return now > t0 && now <= t1 + 0.0005 && JSON.stringify(rows) === JSON.stringify(want);
+      },
+      [cfg.alice.seekScreen, backT ?? 0, cfg.alice.seekAt],
+      { timeout: 10000 },
+    )
+    .then(() => true, () => false);
+  check(
+    "a frame step forward shows the next frame: the emulator's screen at the seek",
+    fwd,
+    `time ${await a.page.evaluate(() => window.tlogPlayer.getCurrentTime())}: ${JSON.stringify(await a.page.evaluate(rowsNow))}`,
+  );
+  const tStep = await a.page.evaluate(() => window.tlogPlayer.getCurrentTime());
+  await a.page.waitForTimeout(300);
+  const tLater = await a.page.evaluate(() => window.tlogPlayer.getCurrentTime());
+  check("stepping leaves the player paused", tLater === tStep, `${tStep} -> ${tLater}`);
+
   // --- search in the recording: hits listed, a click rewinds there ---
   await a.page.fill("#rec-search input[name=q]", cfg.alice.seekText.toUpperCase());
   await Promise.all([a.page.waitForNavigation(), a.page.click("#rec-search button")]);
