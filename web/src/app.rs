@@ -760,6 +760,7 @@ async fn export_jsonl(
 // ---- keyframe seek: asciinema-player's "segmented" source ----
 
 /// What the index and each segment are computed from, the same way for both.
+/// The keyframes come without their screens: a segment reads its own.
 struct Segments {
     plan: Vec<cast::SegmentPlan>,
     keyframes: Vec<Keyframe>,
@@ -772,7 +773,7 @@ fn segments(
     cmds: &[(i64, String)],
 ) -> Result<Segments, String> {
     let keyframes = store
-        .keyframes(&info.hit.host, &info.hit.rec)
+        .keyframe_index(&info.hit.host, &info.hit.rec)
         .map_err(|e| e.to_string())?;
     // The first window size, from the first message.
     let first = store
@@ -905,10 +906,14 @@ async fn segment(
             }
         }
         let p = &sg.plan[n];
-        let init = p
-            .keyframe
-            .map(|k| String::from_utf8_lossy(&sg.keyframes[k].screen).into_owned())
-            .unwrap_or_default();
+        let init = match p.keyframe.and_then(|k| sg.keyframes.get(k)) {
+            Some(k) => store
+                .keyframe_screen(&host, &rec, k.msg_id, k.packet)
+                .map_err(|e| e.to_string())?
+                .map(|s| String::from_utf8_lossy(&s).into_owned())
+                .unwrap_or_default(),
+            None => String::new(),
+        };
         Ok(Some(b.finish((p.cols, p.rows, init))))
     })
     .await;
