@@ -12,6 +12,7 @@ use tlog_rs_policy::{
 
 use crate::sys::PwEntry;
 use tlog_rs_rec::sink::evidence::{Evidence, EvidenceKind};
+use tlog_rs_rec::ConfigError;
 
 pub const DEFAULT_FAIL_CLOSED: bool = true;
 
@@ -148,7 +149,7 @@ impl fmt::Display for Failure {
 #[derive(Debug)]
 pub enum EvidenceError {
     /// The hand-off's recorder configuration gives no writer settings.
-    Config(String),
+    Config(ConfigError),
     /// The writer failed.
     Write(std::io::Error),
 }
@@ -156,7 +157,7 @@ pub enum EvidenceError {
 impl fmt::Display for EvidenceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            EvidenceError::Config(e) => f.write_str(e),
+            EvidenceError::Config(e) => write!(f, "{e}"),
             EvidenceError::Write(e) => write!(f, "{e}"),
         }
     }
