@@ -38,9 +38,9 @@ use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::atomic_file::Durability;
-use crate::sys::proc_stat;
 use crate::trusted_file::{self, Links, Owner, Untrusted};
 use crate::vocab::Graphical;
+use tlog_rs_sys::proc::proc_stat;
 
 /// The variable that carried the hand-off token before hand-offs were keyed by
 /// process. Nothing reads it any more; PAM still removes it from the

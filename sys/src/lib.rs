@@ -3,6 +3,7 @@
 //!
 //! * [`term`]: a terminal's raw mode (restored on drop) and window size.
 //! * [`ffi_guard`]: the panic guard of the two cdylibs.
+//! * [`proc`]: `/proc/<pid>/stat` (parent, start time) and the ancestor walk.
 //! * [`cvt`], [`cvt_r`]: the errno check of a libc call (and its EINTR retry).
 // Linked into the cdylibs: no panic paths outside tests.
 #![cfg_attr(
@@ -11,6 +12,7 @@
 )]
 
 pub mod ffi_guard;
+pub mod proc;
 pub mod term;
 
 /// What a libc call returns: `c_int`, or `ssize_t` for read and write.
