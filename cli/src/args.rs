@@ -1,5 +1,5 @@
-//! The argument words of `check` and `audit-rules`: UTF-8 only, and an
-//! option's value taken from the next word.
+//! The argument words of `check` and `audit-rules`: UTF-8 only, an
+//! option's value taken from the next word, and the usage on --help or error.
 
 use std::ffi::OsString;
 
@@ -15,6 +15,28 @@ pub fn value(it: &mut impl Iterator<Item = OsString>, name: &str) -> Result<Stri
         .ok_or_else(|| format!("{name} needs a value"))?
         .into_string()
         .map_err(|v| format!("{name} {v:?} is not UTF-8"))
+}
+
+/// Parsed arguments, or the exit code after the usage was shown: on
+/// stdout and 0 for --help (`None`), on stderr with the error and 2.
+pub fn or_usage<T>(parsed: Result<Option<T>, String>, cmd: &str, usage: &str) -> Result<T, i32> {
+    match parsed {
+        Ok(Some(a)) => Ok(a),
+        Ok(None) => {
+            println!("{usage}");
+            Err(0)
+        }
+        Err(e) => {
+            eprintln!("tlog-rs {cmd}: {e}\n\n{usage}");
+            Err(2)
+        }
+    }
+}
+
+/// Argument words from text, for the parsers' tests.
+#[cfg(test)]
+pub fn words(w: &[&str]) -> Vec<OsString> {
+    w.iter().map(OsString::from).collect()
 }
 
 #[cfg(test)]

@@ -62,16 +62,9 @@ fn parse(args: Vec<OsString>) -> Result<Option<Args>, String> {
 }
 
 pub fn run(_cmd: &str, args: Vec<OsString>) -> i32 {
-    let a = match parse(args) {
-        Ok(Some(a)) => a,
-        Ok(None) => {
-            println!("{USAGE}");
-            return 0;
-        }
-        Err(e) => {
-            eprintln!("tlog-rs audit-rules: {e}\n\n{USAGE}");
-            return 2;
-        }
+    let a = match args::or_usage(parse(args), "audit-rules", USAGE) {
+        Ok(a) => a,
+        Err(code) => return code,
     };
     let host = a.host.clone().unwrap_or_else(sys::host_name);
     let (text, broken) = file::expected(&a.policy, &host, &SystemDirectory);
@@ -233,26 +226,18 @@ pub fn export(args: Vec<OsString>) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn words(w: &[&str]) -> Vec<OsString> {
-        w.iter().map(OsString::from).collect()
-    }
+    use crate::args::words;
 
     #[test]
-    fn help_is_no_arguments_not_an_error() {
+    fn help_wins_and_errors_name_the_problem() {
         assert!(parse(words(&["--check", "--help"])).unwrap().is_none());
-    }
-
-    #[test]
-    fn usage_errors_name_the_problem() {
-        let a = parse(words(&["--output", "-", "--check"]))
-            .unwrap()
-            .unwrap();
-        assert_eq!((a.output.as_str(), a.check), ("-", true));
-        assert_eq!(
-            parse(words(&["--host"])).err().unwrap(),
-            "--host needs a value"
-        );
-        assert_eq!(parse(words(&["x"])).err().unwrap(), "unknown argument x");
+        let a = parse(words(&["--output", "-", "--check"])).unwrap();
+        assert_eq!(a.map(|a| (a.output, a.check)), Some(("-".into(), true)));
+        for (args, want) in [
+            (&["--host"][..], "--host needs a value"),
+            (&["x"][..], "unknown argument x"),
+        ] {
+            assert_eq!(parse(words(args)).err().as_deref(), Some(want));
+        }
     }
 }

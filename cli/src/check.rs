@@ -104,16 +104,9 @@ fn parse_check(args: Vec<OsString>) -> Result<Option<CheckArgs>, String> {
 }
 
 fn check(args: Vec<OsString>) -> i32 {
-    let a = match parse_check(args) {
-        Ok(Some(a)) => a,
-        Ok(None) => {
-            println!("{CHECK_USAGE}");
-            return 0;
-        }
-        Err(e) => {
-            eprintln!("tlog-rs check: {e}\n\n{CHECK_USAGE}");
-            return 2;
-        }
+    let a = match args::or_usage(parse_check(args), "check", CHECK_USAGE) {
+        Ok(a) => a,
+        Err(code) => return code,
     };
     let facts = match sys::login_facts(&a.user, a.service.as_deref(), a.host.as_deref()) {
         Ok(Some(f)) => f,
@@ -430,10 +423,7 @@ fn validate(args: Vec<OsString>) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn words(w: &[&str]) -> Vec<OsString> {
-        w.iter().map(OsString::from).collect()
-    }
+    use crate::args::words;
 
     #[test]
     fn help_is_no_arguments_not_an_error() {
