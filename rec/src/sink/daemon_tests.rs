@@ -4,7 +4,7 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use tlog_rs_tests::daemons::{output_with_open_stdin, Journald, Rsyslog};
 use tlog_rs_tests::{require_root, TempDir};
@@ -78,15 +78,9 @@ fn message(rec: &str, id: u32, pos: u32, text: &str) -> String {
 
 fn event(kind: EventKind) -> SessionEvent {
     SessionEvent {
-        kind,
-        start_time: SystemTime::now(),
-        end_time: (kind == EventKind::End).then(SystemTime::now),
-        exit_status: (kind == EventKind::End).then_some(3),
-        end_reason: (kind == EventKind::End).then_some(EndReason::Exit),
         bytes_in: 5,
         bytes_out: 40,
-        messages_written: 0,
-        messages_dropped: 0,
+        ..SessionEvent::now(kind, 3)
     }
 }
 

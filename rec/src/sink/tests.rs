@@ -7,7 +7,7 @@ use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use super::event::IdRange;
 use super::guard::Notifier;
@@ -88,17 +88,7 @@ fn identity() -> RecIdentity {
 }
 
 fn event(kind: EventKind) -> SessionEvent {
-    SessionEvent {
-        kind,
-        start_time: SystemTime::now(),
-        end_time: (kind == EventKind::End).then(SystemTime::now),
-        exit_status: (kind == EventKind::End).then_some(0),
-        end_reason: (kind == EventKind::End).then_some(EndReason::Exit),
-        bytes_in: 0,
-        bytes_out: 0,
-        messages_written: 0,
-        messages_dropped: 0,
-    }
+    SessionEvent::now(kind, 0)
 }
 
 fn msg(id: u32) -> Vec<u8> {
