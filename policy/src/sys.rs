@@ -423,14 +423,10 @@ pub fn facts_for_entry(pw: &PwEntry, service: Option<&str>, host: Option<&str>) 
             }
         }
     }
-    LoginFacts {
-        user: pw.name_lossy(),
-        uid: pw.uid,
-        gid: pw.gid,
-        primary_group,
-        groups,
-        host: host.map(str::to_string).unwrap_or_else(host_name),
-        service: service.map(str::to_string),
-        passwd_shell: pw.shell_lossy(),
-    }
+    LoginFacts::of_entry(
+        pw,
+        (primary_group, groups),
+        host.map(str::to_string).unwrap_or_else(host_name),
+        service.map(str::to_string),
+    )
 }
