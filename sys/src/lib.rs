@@ -3,6 +3,8 @@
 //!
 //! * [`term`]: a terminal's raw mode (restored on drop) and window size.
 //! * [`ffi_guard`]: the panic guard of the two cdylibs.
+//! * [`passwd`], [`nss`]: the passwd type, getpw*_r through glibc, and the
+//!   underlying passwd lookup past our own NSS module; group names, host name.
 //! * [`proc`]: `/proc/<pid>/stat` (parent, start time) and the ancestor walk.
 //! * [`cvt`], [`cvt_r`]: the errno check of a libc call (and its EINTR retry).
 // Linked into the cdylibs: no panic paths outside tests.
@@ -12,6 +14,8 @@
 )]
 
 pub mod ffi_guard;
+pub mod nss;
+pub mod passwd;
 pub mod proc;
 pub mod term;
 
