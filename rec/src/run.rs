@@ -3,6 +3,7 @@
 //! status. Each step is a small function; `record` only sequences them.
 
 use std::ffi::OsString;
+use std::fmt;
 use std::os::fd::{AsFd, RawFd};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -10,7 +11,7 @@ use tlog_rs_format::{Encoder, RecHeader};
 use tlog_rs_policy::handoff::{self, HandoffKey, MarkState};
 
 use crate::charset::{self, Charset};
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::identity;
 use crate::nesting;
 use crate::privilege::{self, StartUids};
@@ -266,6 +267,45 @@ fn conclude(end: LoopEnd, log: &mut Logger) -> Conclusion {
     }
 }
 
+/// Why a session is refused before the program runs: said once on the
+/// terminal, then the recorder exits with [`EXIT_FAILURE`].
+#[derive(Debug)]
+enum Refused {
+    /// Who or where could not be told (fail closed).
+    Identity(String),
+    Config(ConfigError),
+    Signals(std::io::Error),
+    Command(std::io::Error),
+    Spawn(OsString, std::io::Error),
+    Privileges(std::io::Error),
+    Sink(SinkError),
+    /// A strict log did not take the start entry.
+    StartEntry(SinkError),
+}
+
+impl fmt::Display for Refused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refused::Identity(e) => f.write_str(e),
+            Refused::Config(e) => write!(f, "Invalid configuration: {e}"),
+            Refused::Signals(e) => write!(f, "Failed setting up signal handling: {e}"),
+            Refused::Command(e) => write!(f, "Invalid command: {e}"),
+            Refused::Spawn(path, e) => {
+                write!(f, "Failed starting {}: {e}", path.to_string_lossy())
+            }
+            Refused::Privileges(e) => write!(f, "Failed dropping to the recorder account: {e}"),
+            Refused::Sink(e) => write!(
+                f,
+                "Failed creating log sink, refusing to start the session: {e}"
+            ),
+            Refused::StartEntry(e) => write!(
+                f,
+                "Failed logging the session start, refusing to start the session: {e}"
+            ),
+        }
+    }
+}
+
 /// What the plan resolves to before anything is started: the terminal
 /// charset, the identity of the log and the sink settings.
 struct Prepared {
@@ -277,14 +317,12 @@ struct Prepared {
 }
 
 /// Everything that can be decided before a process or a file exists.
-fn prepare(plan: &Plan) -> Result<Prepared, String> {
+fn prepare(plan: &Plan) -> Result<Prepared, Refused> {
     let mut warnings = plan.warnings.clone();
     let (charset, charset_warning) = charset::session_charset(&child_environment(&plan.env_set));
     warnings.extend(charset_warning);
-    let (identity, header) = identify(plan, charset, &mut warnings)?;
-    let settings = (plan.config)
-        .sink_settings()
-        .map_err(|e| format!("Invalid configuration: {e}"))?;
+    let (identity, header) = identify(plan, charset, &mut warnings).map_err(Refused::Identity)?;
+    let settings = plan.config.sink_settings().map_err(Refused::Config)?;
     Ok(Prepared {
         warnings,
         charset,
@@ -326,11 +364,11 @@ fn start_program(
     plan: &Plan,
     outer: Option<RawFd>,
     signals: &SignalPipe,
-) -> Result<Started, String> {
+) -> Result<Started, Refused> {
     let cmd = tap::Command::new(&plan.path, &plan.argv, &program_env(plan), &[])
-        .map_err(|e| format!("Invalid command: {e}"))?;
-    let (gated, ends) = spawn(&cmd, outer, signals, plan.uids)
-        .map_err(|e| format!("Failed starting {}: {e}", plan.path.to_string_lossy()))?;
+        .map_err(Refused::Command)?;
+    let (gated, ends) =
+        spawn(&cmd, outer, signals, plan.uids).map_err(|e| Refused::Spawn(plan.path.clone(), e))?;
     let utmp_entry = match &ends {
         Endpoints::Pty { master, .. } if plan.utmp => {
             utmp::update(utmp::Op::Add, master.as_fd(), plan.meta.rhost.as_deref()).is_ok()
@@ -346,9 +384,8 @@ fn start_program(
 
 /// The log. Strict: no log, no session. Warn mode: the sink reports the
 /// problem itself and is returned anyway; only bad settings fail.
-fn open_log(settings: &SinkSettings, identity: &RecIdentity) -> Result<Box<dyn Sink>, String> {
-    sink::open_sink(settings, identity)
-        .map_err(|e| format!("Failed creating log sink, refusing to start the session: {e}"))
+fn open_log(settings: &SinkSettings, identity: &RecIdentity) -> Result<Box<dyn Sink>, Refused> {
+    sink::open_sink(settings, identity).map_err(Refused::Sink)
 }
 
 /// Start the session clock (every entry takes its start time from the
@@ -360,7 +397,7 @@ fn start_log<'a>(
     charset: Charset,
     sink: &'a mut dyn Sink,
     warnings: &mut Vec<String>,
-) -> Result<Logger<'a>, String> {
+) -> Result<Logger<'a>, Refused> {
     let start = Instant::now();
     let enc = Encoder::new(header, cfg.payload as usize, SystemTime::now());
     let mut log = Logger::new(enc, sink, cfg.sink_failure, start);
@@ -368,9 +405,7 @@ fn start_log<'a>(
     let event = log.session_event(EventKind::Start, None);
     if let Err(e) = log.sink.write_event(&event) {
         if cfg.sink_failure == FailureMode::Strict {
-            return Err(format!(
-                "Failed logging the session start, refusing to start the session: {e}"
-            ));
+            return Err(Refused::StartEntry(e));
         }
         warnings.push(format!("WARNING: failed logging the session start: {e}"));
     }
@@ -557,8 +592,8 @@ fn die_like(reason: EndReason) {
 
 /// One recording: each step above, in order. Returns the exit code.
 pub fn record(plan: Plan) -> i32 {
-    let fail = |msg: String| -> i32 {
-        warn(plan.ident, &msg);
+    let fail = |why: Refused| -> i32 {
+        warn(plan.ident, &why.to_string());
         EXIT_FAILURE
     };
     let Prepared {
@@ -573,7 +608,7 @@ pub fn record(plan: Plan) -> i32 {
     };
     let signals = match SignalPipe::install() {
         Ok(s) => s,
-        Err(e) => return fail(format!("Failed setting up signal handling: {e}")),
+        Err(e) => return fail(Refused::Signals(e)),
     };
     let outer = outer_terminal();
     // The program waits at its gate until the session start is logged.
@@ -583,7 +618,7 @@ pub fn record(plan: Plan) -> i32 {
     };
     // From here on the user has no uid in this process.
     if let Err(e) = privilege::drop_to_recorder(plan.uids) {
-        return fail(format!("Failed dropping to the recorder account: {e}"));
+        return fail(Refused::Privileges(e));
     }
     let mut sink = match open_log(&settings, &identity) {
         Ok(s) => s,
@@ -725,10 +760,10 @@ mod tests {
     fn prepare_refuses_settings_the_sinks_cannot_use() {
         let mut c = config(FailureMode::Strict);
         c.file_path = None;
-        let Err(e) = prepare(&plan(c)) else {
+        let Err(Refused::Config(e)) = prepare(&plan(c)) else {
             panic!("a file writer without a path was accepted")
         };
-        assert!(e.starts_with("Invalid configuration: "), "{e}");
+        assert_eq!(e.key, "file.path");
     }
 
     #[test]
@@ -784,16 +819,32 @@ mod tests {
         };
         let mut warnings = vec![];
         let strict = config(FailureMode::Strict);
-        let Err(e) = start_log(&strict, header(), Charset::Utf8, &mut sink, &mut warnings) else {
+        let Err(Refused::StartEntry(e)) =
+            start_log(&strict, header(), Charset::Utf8, &mut sink, &mut warnings)
+        else {
             panic!("strict mode started a session without its start entry")
         };
-        assert!(e.contains("refusing to start the session"), "{e}");
+        assert_eq!(e.what, "refused");
         assert!(warnings.is_empty());
 
         let lenient = config(FailureMode::Warn);
         assert!(start_log(&lenient, header(), Charset::Utf8, &mut sink, &mut warnings).is_ok());
         assert_eq!(warnings.len(), 1);
         assert!(warnings[0].contains("failed logging the session start"));
+    }
+
+    #[test]
+    fn refusals_name_what_failed_and_that_the_session_is_refused() {
+        let enoent = || std::io::Error::from_raw_os_error(libc::ENOENT);
+        let spawn = Refused::Spawn("/bin/nope".into(), enoent()).to_string();
+        assert!(spawn.starts_with("Failed starting /bin/nope: "), "{spawn}");
+        for refusal in [Refused::Sink(refused()), Refused::StartEntry(refused())] {
+            let text = refusal.to_string();
+            assert!(
+                text.contains("refusing to start the session: refused"),
+                "{text}"
+            );
+        }
     }
 
     #[test]
