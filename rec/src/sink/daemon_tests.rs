@@ -15,29 +15,16 @@ use super::*;
 fn identity(rec: &str) -> RecIdentity {
     RecIdentity {
         rec: rec.into(),
-        user: "alice".into(),
-        host: "host.example".into(),
-        term: "xterm".into(),
         tty: Some("/dev/pts/7".into()),
-        audit_session: 12,
         ident: "tlog-rs-rec-session".into(),
-        login: Default::default(),
-        charset: "UTF-8".into(),
+        ..super::tests::identity()
     }
 }
 
 fn settings(writer: WriterKind, mode: FailureMode) -> SinkSettings {
     SinkSettings {
-        writer,
-        file_path: None,
         syslog_facility: "local3".into(),
-        syslog_priority: "notice".into(),
-        journal_priority: "info".into(),
-        journal_augment: true,
-        limit_rate: 16384,
-        limit_burst: 32768,
-        limit_action: LimitAction::Pass,
-        failure_mode: mode,
+        ..super::tests::settings(writer, None, mode)
     }
 }
 

@@ -58,7 +58,7 @@ impl Term {
     }
 }
 
-fn settings(writer: WriterKind, path: Option<&Path>, mode: FailureMode) -> SinkSettings {
+pub(super) fn settings(writer: WriterKind, path: Option<&Path>, mode: FailureMode) -> SinkSettings {
     SinkSettings {
         writer,
         file_path: path.map(Path::to_path_buf),
@@ -73,7 +73,7 @@ fn settings(writer: WriterKind, path: Option<&Path>, mode: FailureMode) -> SinkS
     }
 }
 
-fn identity() -> RecIdentity {
+pub(super) fn identity() -> RecIdentity {
     RecIdentity {
         rec: "boot-1f-2a".into(),
         user: "alice".into(),
