@@ -4,6 +4,7 @@
 // Each check prints "ok NAME"; the first failure prints "FAIL NAME: why"
 // and exits 1.
 
+import { createHash } from "node:crypto";
 import { chromium } from "playwright-core";
 
 const cfg = JSON.parse(process.argv[2]);
@@ -430,6 +431,13 @@ try {
   const none = await a.page.goto(`${base}/r/${cfg.bob.host}/no-such-recording`);
   check("a made-up recording URL is 404", none.status() === 404, `status ${none.status()}`);
   check("both 404s look the same", (await a.page.textContent("main")) === otherBody, "bodies differ");
+  const longJsonl = await a.ctx.request.get(`${base}/r/${cfg.alice.host}/${cfg.alice.seekRec}/export.jsonl`);
+  const longBody = await longJsonl.body();
+  check(
+    "a long recording's JSON Lines export is its log, byte for byte",
+    longJsonl.ok() && createHash("sha256").update(longBody).digest("hex") === cfg.alice.seekLogSha256,
+    `${longBody.length} bytes`,
+  );
   const otherCast = await a.ctx.request.get(`${base}/r/${cfg.bob.host}/${cfg.bob.recs[0]}/export.jsonl`);
   check("another user's export is 404", otherCast.status() === 404, `status ${otherCast.status()}`);
   const access = await a.page.goto(`${base}/access`);
