@@ -4,7 +4,10 @@
 //! The attacker does not know which /dev/pts/N is her outer terminal, so she
 //! writes a numbered token to every /dev/pts/N but her own session's, and to
 //! the recorder's stdout/stderr through /proc/$PPID/fd. The tokens are built
-//! with printf, so the token text appears only where a write landed.
+//! with printf, so the token text appears only where a write landed. For
+//! attack 3 another ssh -tt session of hers is open meanwhile: without it,
+//! ssh -T (no outer terminal) and su - (root's terminal) would have nothing
+//! to reach, and the test would pass on the code before issue 9 too.
 //! Users have uids of their own, so no other test's terminal is writable.
 
 mod hardening_common;
@@ -78,11 +81,80 @@ fn takeover(tag: &str, base_uid: u32, way: Way) {
     assert_seen_is_recorded(&client, &rec, &what);
 }
 
-/// Attack 3 in one way in: the attack is the session's command.
+/// A second, interactive `ssh -tt` session of the same user, open while the
+/// attack runs: its outer terminal is hers too. It is the target that
+/// sessions without an outer terminal of their own (ssh -T) or with one
+/// that is not hers (su - from root's terminal) can reach.
+struct Bystander {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    seen: std::thread::JoinHandle<String>,
+}
+
+impl Bystander {
+    /// Start it and wait until its shell runs (it creates `{T}/bystander/up`).
+    fn open(w: &World) -> Bystander {
+        use std::io::Read;
+        use std::process::Stdio;
+        let dir = w.dir.join("bystander");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777))
+            .unwrap();
+        let mut child = w
+            .ssh_cmd("alice", &["-tt"])
+            .arg(format!(
+                "touch {}/up; read line; echo bystander-done-$((40+2))",
+                dir.display()
+            ))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("ssh");
+        let stdin = child.stdin.take().unwrap();
+        let mut out = child.stdout.take().unwrap();
+        let seen = std::thread::spawn(move || {
+            let mut b = Vec::new();
+            let _ = out.read_to_end(&mut b);
+            text(&b)
+        });
+        let t = std::time::Instant::now();
+        while !dir.join("up").exists() && t.elapsed() < std::time::Duration::from_secs(30) {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        assert!(
+            dir.join("up").exists(),
+            "the bystander session did not start:\n{}",
+            w.sshd_log()
+        );
+        Bystander { child, stdin, seen }
+    }
+
+    /// End it and return what its client saw.
+    fn close(mut self) -> String {
+        use std::io::Write;
+        let _ = self.stdin.write_all(b"\n");
+        let t = std::time::Instant::now();
+        while !matches!(self.child.try_wait(), Ok(Some(_)))
+            && t.elapsed() < std::time::Duration::from_secs(30)
+        {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        drop(self.stdin);
+        self.seen.join().unwrap_or_default()
+    }
+}
+
+/// Attack 3 in one way in: the attack is the session's command, while
+/// another ssh -tt session of hers is open.
 fn write_around(tag: &str, base_uid: u32, way: Way) {
     let w = world(tag, base_uid);
+    let bystander = Bystander::open(&w);
     let cmd = format!("{WRITE_AROUND}echo wrote-around-$((40+2))");
     let out = session(&w, "alice", way, Some(&cmd), b"", &[]);
+    let other = bystander.close();
     let client = seen(&out);
     let rec = w.recording("alice");
     let what = format!("{way:?} echo > /dev/pts/N");
@@ -91,10 +163,15 @@ fn write_around(tag: &str, base_uid: u32, way: Way) {
         "{what}: the session did not run: {client}"
     );
     assert!(
+        other.contains("bystander-done-42"),
+        "{what}: the other session did not run: {other}"
+    );
+    assert!(
         field_text(&rec, "out_txt").contains("wrote-around-42"),
         "{what}: the session is not recorded:\nclient saw: {client}\nrecording:\n{rec}"
     );
     assert_seen_is_recorded(&client, &rec, &what);
+    assert_seen_is_recorded(&other, &rec, &format!("{what}, her other ssh -tt session"));
 }
 
 // Attack 2. Asserts: from ~/.bash_profile, `kill -STOP $PPID` fails (the
@@ -126,12 +203,13 @@ fn takeover_from_profile_su() {
 }
 
 // Attack 3. Asserts: `echo X > /dev/pts/N` for every other pts (and to the
-// recorder's fds) from the session: whatever reaches the client is recorded
-// (the recorder holds its outer terminal with TIOCEXCL).
+// recorder's fds) from the session, while another ssh -tt session of hers
+// is open: whatever reaches either client is recorded (the recorder holds
+// its outer terminal with TIOCEXCL).
 
 #[test]
 fn write_to_other_terminals_ssh_tty() {
-    // Asserts: ssh -tt: writes to every other /dev/pts/N reach the client only if recorded.
+    // Asserts: ssh -tt: writes to every other /dev/pts/N reach a client only if recorded.
     if require_root("write_to_other_terminals_ssh_tty") {
         write_around("h9-around-tty", 2680, Way::SshTty);
     }
@@ -139,7 +217,7 @@ fn write_to_other_terminals_ssh_tty() {
 
 #[test]
 fn write_to_other_terminals_ssh_no_tty() {
-    // Asserts: ssh -T: writes to every /dev/pts/N and the recorder's fds reach the client only if recorded.
+    // Asserts: ssh -T: writes to every /dev/pts/N and the recorder's fds reach a client only if recorded.
     if require_root("write_to_other_terminals_ssh_no_tty") {
         write_around("h9-around-notty", 2690, Way::SshNoTty);
     }
@@ -147,7 +225,7 @@ fn write_to_other_terminals_ssh_no_tty() {
 
 #[test]
 fn write_to_other_terminals_su() {
-    // Asserts: su - on a pty: writes to every other /dev/pts/N reach the client only if recorded.
+    // Asserts: su - on a pty: writes to every other /dev/pts/N reach a client only if recorded.
     if require_root("write_to_other_terminals_su") {
         write_around("h9-around-su", 2700, Way::SuLogin);
     }
