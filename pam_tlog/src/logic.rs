@@ -471,6 +471,18 @@ pub fn close_session(pam: &mut dyn Pam, host: &dyn Host, args: &Args) -> Outcome
                 Consumption::NotConsumed => Some((EvidenceKind::NotRecorded, Vec::new())),
                 Consumption::Lost(recs) => Some((EvidenceKind::RecorderLost, recs)),
                 Consumption::Ended(_) => None,
+                // Still recording after the login closed: the recorder
+                // writes its own end entry.
+                Consumption::Running(recs) => {
+                    pam.syslog(
+                        Level::Notice,
+                        &format!(
+                            "{who}: the session outlives its login; still recording {}",
+                            recs.join(", ")
+                        ),
+                    );
+                    None
+                }
             };
             if let Some((kind, recs)) = kind {
                 let ev = Evidence {

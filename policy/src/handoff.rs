@@ -476,6 +476,10 @@ pub enum Consumption {
     /// At least one recorder started and never marked its end (killed with
     /// SIGKILL, or the machine stopped): the ids of those.
     Lost(Vec<String>),
+    /// Recorders that have not ended yet are still running: the session
+    /// outlives its login (`ssh host cmd` whose client went away: sshd
+    /// closes the PAM session, the command runs on, recorded). Their ids.
+    Running(Vec<String>),
 }
 
 /// One recorder's mark: it started recording `rec`, or it ended.
@@ -545,7 +549,8 @@ pub struct Marks {
 /// not trusted.
 pub fn marks_in(dir: &Path, recorder_uid: u32, key: HandoffKey) -> Marks {
     let prefix = format!("{key}.");
-    let (mut ended, mut lost, mut pids, mut paths) = (vec![], vec![], vec![], vec![]);
+    let (mut ended, mut lost, mut running, mut pids, mut paths) =
+        (vec![], vec![], vec![], vec![], vec![]);
     let trusted_dir = check_trusted_dir(dir, recorder_uid).is_ok();
     for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
         let name = entry.file_name();
@@ -566,9 +571,8 @@ pub fn marks_in(dir: &Path, recorder_uid: u32, key: HandoffKey) -> Marks {
         else {
             continue;
         };
-        if let Ok(pid) = suffix.parse::<u32>() {
-            pids.push(pid);
-        }
+        let pid = suffix.parse::<u32>().ok();
+        pids.extend(pid);
         let mut text = String::new();
         if meta.len() > 4096 || file.read_to_string(&mut text).is_err() {
             continue;
@@ -577,6 +581,14 @@ pub fn marks_in(dir: &Path, recorder_uid: u32, key: HandoffKey) -> Marks {
             continue;
         };
         match state.parse() {
+            // Alive and the recorder account's: that recorder (only
+            // recorders run as it), still recording.
+            Ok(MarkState::Started)
+                if pid
+                    .is_some_and(|p| tlog_rs_sys::proc::real_uid(p).ok() == Some(recorder_uid)) =>
+            {
+                running.push(rec.to_string())
+            }
             Ok(MarkState::Started) => lost.push(rec.to_string()),
             Ok(MarkState::Ended) => ended.push(rec.to_string()),
             Err(_) => {}
@@ -585,6 +597,8 @@ pub fn marks_in(dir: &Path, recorder_uid: u32, key: HandoffKey) -> Marks {
     pids.sort_unstable();
     let consumption = if !lost.is_empty() {
         Consumption::Lost(lost)
+    } else if !running.is_empty() {
+        Consumption::Running(running)
     } else if !ended.is_empty() {
         Consumption::Ended(ended)
     } else {
@@ -964,18 +978,20 @@ mod tests {
         assert_eq!(consumption(owner(), key), Consumption::NotConsumed);
         mark_in(&dir, owner(), other, 9, MarkState::Started, "o").unwrap();
         assert_eq!(consumption(owner(), key), Consumption::NotConsumed);
-        mark_in(&dir, owner(), key, 10, MarkState::Started, "r1").unwrap();
+        // A pid above any pid_max: that recorder is gone.
+        const DEAD: u32 = 4_194_400;
+        mark_in(&dir, owner(), key, DEAD, MarkState::Started, "r1").unwrap();
         assert_eq!(
             consumption(owner(), key),
             Consumption::Lost(vec!["r1".into()])
         );
-        mark_in(&dir, owner(), key, 10, MarkState::Ended, "r1").unwrap();
+        mark_in(&dir, owner(), key, DEAD, MarkState::Ended, "r1").unwrap();
         assert_eq!(
             consumption(owner(), key),
             Consumption::Ended(vec!["r1".into()])
         );
         let m = marks_in(&dir, owner(), key);
-        assert_eq!(m.pids, [10]);
+        assert_eq!(m.pids, [DEAD]);
         // Marks are trusted only from the recorder account.
         let m_other = marks_in(&dir, owner() + 1, key);
         assert_eq!(m_other.consumption, Consumption::NotConsumed);
@@ -992,6 +1008,38 @@ mod tests {
             consumption(owner(), other),
             Consumption::Lost(vec!["o".into()])
         );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A recorder that has not ended but still runs (as the recorder
+    /// account) is recording a session that outlives its login, not lost.
+    #[test]
+    fn a_live_recorder_without_its_end_is_running_not_lost() {
+        let dir = tempdir("marks-live", 0o755);
+        let key = HandoffKey {
+            pam: parent(),
+            uid: me(),
+        };
+        // This test process stands for the recorder: its real uid (not
+        // set-uid: its effective one) is the account marks are trusted from.
+        let account = owner();
+        let consumption = |uid| marks_in(&dir, uid, key).consumption;
+        mark_in(
+            &dir,
+            account,
+            key,
+            std::process::id(),
+            MarkState::Started,
+            "live",
+        )
+        .unwrap();
+        assert_eq!(
+            consumption(account),
+            Consumption::Running(vec!["live".into()])
+        );
+        // One lost recorder of the same login still makes it lost.
+        mark_in(&dir, account, key, 4_194_401, MarkState::Started, "gone").unwrap();
+        assert_eq!(consumption(account), Consumption::Lost(vec!["gone".into()]));
         fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -180,24 +180,15 @@ struct Pty {
 
 impl Pty {
     fn open(cols: u16, rows: u16) -> Pty {
-        use std::os::fd::FromRawFd;
-        let (mut m, mut s) = (-1, -1);
-        let ws = libc::winsize {
-            ws_row: rows,
-            ws_col: cols,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        };
-        // SAFETY: two valid out-pointers and a valid winsize; no name buffer.
-        let rc =
-            unsafe { libc::openpty(&mut m, &mut s, std::ptr::null_mut(), std::ptr::null(), &ws) };
-        assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
-        // SAFETY: openpty returned two fresh descriptors that we now own.
-        unsafe {
-            Pty {
-                master: std::fs::File::from_raw_fd(m),
-                slave: Some(std::os::fd::OwnedFd::from_raw_fd(s)),
-            }
+        // Close-on-exec from the start: tests run in parallel threads, and a
+        // child another test forks must not inherit our master (the window
+        // would then never close for the kernel).
+        let (m, s) = tlog_rs_sys::term::open_pty().expect("open a pty");
+        use std::os::fd::AsRawFd;
+        tlog_rs_sys::term::set_window_size(m.as_raw_fd(), cols, rows);
+        Pty {
+            master: std::fs::File::from(m),
+            slave: Some(s),
         }
     }
 
@@ -665,8 +656,7 @@ fn su_hangup_ends_the_session_under_the_setuid_recorder() {
     // for its child. The recorder, which can no longer signal alice's shell
     // (other uid), closes the session's pty, whose hang-up ends the shell
     // and its job. (The master's close alone signals only the session
-    // leader, su, which ignores it: without recording too, alice's shell
-    // then outlives the window; docs/hardening.md.)
+    // leader, su, which ignores it: the next test; docs/hardening.md.)
     // Asserts: an end entry with reason `recorder_signal`, signal 1
     // (SIGHUP); within 20 s no process of alice is left and su has exited;
     // the session up to the hang-up is recorded; log and sidecar belong to
@@ -674,7 +664,27 @@ fn su_hangup_ends_the_session_under_the_setuid_recorder() {
     if !require_root("su_hangup_ends_the_session_under_the_setuid_recorder") {
         return;
     }
-    let w = World::start(config("h9-su-hangup", 2940, &["alice"], ""));
+    su_hangup("h9-su-hangup", 2940, true);
+}
+
+#[test]
+fn su_window_closed_without_sighup_ends_the_session() {
+    // As above, but the terminal only closes its master: no SIGHUP reaches
+    // su's group. su ignores the hang-up the kernel sends it; the recorder
+    // reads the end of its terminal and hangs the session up itself.
+    // Asserts: the same as above (end entry `recorder_signal`, signal 1; no
+    // process of alice left; su gone; the session recorded; log owner).
+    if !require_root("su_window_closed_without_sighup_ends_the_session") {
+        return;
+    }
+    su_hangup("h9-su-close", 2970, false);
+}
+
+/// `su - alice` on a pty the test owns, running `sleep 1000`; the pty's
+/// master is closed, with (`signal_group`) or without a SIGHUP to su's
+/// process group, and the session must end, recorded.
+fn su_hangup(tag: &str, base_uid: u32, signal_group: bool) {
+    let w = World::start(config(tag, base_uid, &["alice"], ""));
     let uid = uid_of(&w, "alice");
     let acct = w
         .recorder_account
@@ -702,9 +712,11 @@ fn su_hangup_ends_the_session_under_the_setuid_recorder() {
         text(&screen).contains("su-hangup-42-mark")
     });
     drop(pty);
-    // SAFETY: kill(2) on the process group our own child leads.
-    let rc = unsafe { libc::kill(-(su.id() as libc::pid_t), libc::SIGHUP) };
-    assert_eq!(rc, 0, "kill -HUP -{}", su.id());
+    if signal_group {
+        // SAFETY: kill(2) on the process group our own child leads.
+        let rc = unsafe { libc::kill(-(su.id() as libc::pid_t), libc::SIGHUP) };
+        assert_eq!(rc, 0, "kill -HUP -{}", su.id());
+    }
 
     let gone = wait_until(Duration::from_secs(20), || {
         end_entry(&w, "alice").is_some()
@@ -831,7 +843,9 @@ fn ssh_without_tty_client_killed_the_command_runs_on_recorded_to_its_end() {
     // command ends so does the recorder, with its end entry.
     // Asserts: within 30 s of the kill an end entry `exit`, status 0; no
     // process of alice left; the output from before and after the kill is
-    // in the recording; `tlog-rs list --json` counts it `complete`.
+    // in the recording; `tlog-rs list --json` counts it `complete`; pam_tlog,
+    // closing the login while the recorder still runs, writes no false
+    // `recorder_lost` evidence.
     if !require_root("ssh_without_tty_client_killed_the_command_runs_on_recorded_to_its_end") {
         return;
     }
@@ -897,5 +911,10 @@ fn ssh_without_tty_client_killed_the_command_runs_on_recorded_to_its_end() {
         Some("complete"),
         "tlog-rs list --json: {row:?}\n{}",
         seen(&list)
+    );
+    let ev = events(&w, "alice");
+    assert!(
+        !ev.contains("recorder_lost"),
+        "a recorder that was still running was reported lost:\n{ev}"
     );
 }

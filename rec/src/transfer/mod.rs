@@ -309,6 +309,8 @@ struct Transfer<'l, 'a> {
     relay: Relay,
     child: Child,
     latency: Latency<'l>,
+    /// Our input is the user's terminal (PTY mode): its end is a hang-up.
+    input_is_terminal: bool,
 }
 
 impl Transfer<'_, '_> {
@@ -355,8 +357,15 @@ impl Transfer<'_, '_> {
     }
 
     fn on_user_input(&mut self) -> Flow {
-        let Chunk::Data(n) = self.relay.read_user_input() else {
-            return Flow::Continue(());
+        let n = match self.relay.read_user_input() {
+            Chunk::Data(n) => n,
+            // The terminal went away (its master closed: a window closed
+            // without a SIGHUP to us, as under `su -`): hang up the session
+            // as the terminal would have, instead of leaving it running.
+            Chunk::Ended if self.input_is_terminal => {
+                return Flow::Break(LoopEnd::Signal(libc::SIGHUP))
+            }
+            _ => return Flow::Continue(()),
         };
         self.log.stats.bytes_in += n as u64;
         if self.opts.log_input {
@@ -445,6 +454,9 @@ fn run_with(
             deadline: None,
             alarm: signals,
         },
+        // SAFETY: isatty only inspects the descriptor.
+        input_is_terminal: matches!(ends, Endpoints::Pty { .. })
+            && unsafe { libc::isatty(user.stdin) } == 1,
     };
 
     // Registration order is handling order: signals first, then output,

@@ -524,14 +524,23 @@ fn pty() -> (File, File) {
 
 /// PTY mode: the program holds the slave; the user's terminal is a pipe pair
 /// plus `outer`, a second pty whose size the loop copies. `drive` gets the
-/// slave, the outer pty, the user's stdout reader and the signal writer.
+/// slave, the outer pty, the user's stdout reader, the signal writer, and
+/// with `terminal_input` the master of a third pty whose slave is our stdin
+/// (the user's terminal window: closing it is a hang-up).
 fn pty_session(
     latency: Duration,
-    drive: impl FnOnce(&mut File, &File, File, &mut File, &Mutex<Seen>) + Send,
+    terminal_input: bool,
+    drive: impl FnOnce(&mut File, &File, File, &mut File, &Mutex<Seen>, Option<File>) + Send,
 ) -> Outcome {
     let (master, mut slave) = pty();
     let (outer, _outer_slave) = pty();
-    let (user_stdin, _user_in) = pipe();
+    let (window, user_stdin, _user_in) = if terminal_input {
+        let (m, s) = pty();
+        (Some(m), s, None)
+    } else {
+        let (r, w) = pipe();
+        (None, r, Some(w))
+    };
     let (user_out, user_stdout) = pipe();
     crate::tap::set_nonblocking(master.as_raw_fd());
     let signals = FakeSignals::new();
@@ -563,7 +572,7 @@ fn pty_session(
     let end = std::thread::scope(|s| {
         let seen = &*seen;
         let outer = &outer;
-        s.spawn(move || drive(&mut slave, outer, user_out, &mut signal, seen));
+        s.spawn(move || drive(&mut slave, outer, user_out, &mut signal, seen, window));
         run_with(&mut log, &ends, child.id() as i32, &signals, &opts, user)
     });
     let _ = child.wait();
@@ -578,7 +587,8 @@ fn pty_session(
 fn pty_mode_window_changes_are_logged_and_applied() {
     let out = pty_session(
         Duration::from_millis(20),
-        |slave, outer, _out, signal, seen| {
+        false,
+        |slave, outer, _out, signal, seen, _| {
             crate::tty::set_window_size(outer.as_raw_fd(), 101, 37);
             signal.write_all(&[libc::SIGWINCH as u8]).unwrap();
             assert!(sink_sees(seen, |s| !s.messages.is_empty()));
@@ -600,7 +610,8 @@ fn pty_mode_window_changes_are_logged_and_applied() {
 fn pty_mode_keeps_logging_when_our_stdout_is_gone() {
     let out = pty_session(
         Duration::from_millis(20),
-        |slave, _outer, user_out, signal, seen| {
+        false,
+        |slave, _outer, user_out, signal, seen, _| {
             drop(user_out);
             slave.write_all(b"one").unwrap();
             assert!(sink_sees(seen, |s| !s.messages.is_empty()));
@@ -617,4 +628,26 @@ fn pty_mode_keeps_logging_when_our_stdout_is_gone() {
     );
     assert_eq!(logged(&out.seen, "out_txt"), "onetwo");
     assert_eq!(out.stats.bytes_out, 6);
+}
+
+/// The user's terminal window closes (its master goes, no SIGHUP reaches us:
+/// `su -` in a closed xterm): the loop ends as on SIGHUP, so the session is
+/// hung up. With a pipe as our stdin, its EOF only ends the input.
+#[test]
+fn pty_mode_the_end_of_our_terminal_is_a_hangup() {
+    let out = pty_session(
+        Duration::from_millis(20),
+        true,
+        |slave, _outer, _out, _signal, seen, window| {
+            slave.write_all(b"before").unwrap();
+            assert!(sink_sees(seen, |s| !s.messages.is_empty()));
+            drop(window);
+        },
+    );
+    assert!(
+        matches!(out.end, LoopEnd::Signal(libc::SIGHUP)),
+        "{:?}",
+        out.end
+    );
+    assert_eq!(logged(&out.seen, "out_txt"), "before");
 }
