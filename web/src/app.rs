@@ -465,7 +465,7 @@ async fn recording(
         .map(String::from);
     let q2 = q.clone();
     let (segmented, trail, hits) = match with_store(&st, move |store| {
-        let k = store.keyframes(&h, &r).map_err(|e| e.to_string())?;
+        let k = store.keyframe_index(&h, &r).map_err(|e| e.to_string())?;
         // A backend without audit events: no pane content, not an error.
         let trail = match store.audit() {
             Ok(a) => a.trail(key).map_err(|e| e.to_string())?,
@@ -988,8 +988,18 @@ fn follow_step(
     }
     if live.is_none() {
         // The first poll starts from the last keyframe's screen.
-        let k = store.keyframes(host, rec).map_err(|e| e.to_string())?;
-        *live = Some(cast::Live::new(k.last(), (80, 24)));
+        // Only the last keyframe's screen is needed.
+        let mut last = store
+            .keyframe_index(host, rec)
+            .map_err(|e| e.to_string())?
+            .pop();
+        if let Some(k) = &mut last {
+            k.screen = store
+                .keyframe_screen(host, rec, k.msg_id, k.packet)
+                .map_err(|e| e.to_string())?
+                .unwrap_or_default();
+        }
+        *live = Some(cast::Live::new(last.as_ref(), (80, 24)));
     }
     let l = live.as_mut().expect("set above");
     let from = l.last_id().unwrap_or(0);
