@@ -619,6 +619,8 @@ try {
   });
   check("purge: out of scope is 404", outside.status() === 404, `status ${outside.status()}`);
   await d.page.goto(`${base}/r/${cfg.alice.host}/${cfg.scoped.groupRec}`);
+  const journalNote = (await d.page.textContent("#purge-journal").catch(() => "")) || "";
+  check("the purge form says journal files are not edited", journalNote.includes("journal files are append-only"), journalNote);
   await d.page.check("#purge input[name=confirm]");
   const [purged] = await Promise.all([d.page.waitForNavigation(), d.page.click("#purge button")]);
   check(

@@ -380,7 +380,7 @@ pub fn recording(
 fn purge_form(o: &mut String, base: &str, csrf: &str) {
     let _ = write!(
         o,
-        "<h2>Purge</h2><form id=\"purge\" method=\"post\" action=\"{base}/purge\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><label><input type=\"checkbox\" name=\"confirm\" value=\"yes\" required> archive and remove this recording from the stores and the index</label> <button>Purge</button></form>",
+        "<h2>Purge</h2><form id=\"purge\" method=\"post\" action=\"{base}/purge\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><label><input type=\"checkbox\" name=\"confirm\" value=\"yes\" required> archive and remove this recording from the stores and the index</label> <button>Purge</button></form><p class=\"note\" id=\"purge-journal\">JSON Lines files are rewritten without it and Elasticsearch deletes it; journal files are append-only and are not edited: the result names those that still hold it until journald rotates them away.</p>",
         esc(csrf)
     );
 }
