@@ -14,7 +14,7 @@ use tlog_rs_index::config::MaxAge;
 
 use crate::conn::Connection;
 use crate::fetch::search;
-use crate::resolve::{Entry, Layout, RuleNotice};
+use crate::resolve::{Entry, Layout};
 use crate::{cachefile, config, conn, dn};
 
 /// One `[[web.auditors]]` entry.
@@ -46,12 +46,32 @@ pub struct RetentionRule {
     pub archive: bool,
 }
 
+/// An enabled object that was skipped, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub name: String,
+    pub dn: String,
+    /// "access" or "retention".
+    pub kind: &'static str,
+    pub why: String,
+}
+
+impl std::fmt::Display for Notice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} object {:?} skipped: {} [dn: {}]",
+            self.kind, self.name, self.why, self.dn
+        )
+    }
+}
+
 /// The file's content and the objects that were skipped.
 #[derive(Debug, Default)]
 pub struct Central {
     pub auditors: Vec<Auditors>,
     pub retention: Vec<RetentionRule>,
-    pub notices: Vec<RuleNotice>,
+    pub notices: Vec<Notice>,
 }
 
 /// DN → name for the directory's user groups and host groups.
@@ -208,10 +228,11 @@ pub fn build(
         v.sort_by(|a, b| (a.one("cn"), a.ndn()).cmp(&(b.one("cn"), b.ndn())));
         v
     };
-    let notice = |e: &Entry, kind: &str, why: String| RuleNotice {
-        rule: e.one("cn").unwrap_or(&e.dn).to_string(),
+    let notice = |e: &Entry, kind: &'static str, why: String| Notice {
+        name: e.one("cn").unwrap_or(&e.dn).to_string(),
         dn: e.dn.clone(),
-        what: format!("({kind} object) skipped: {why}"),
+        kind,
+        why,
     };
     for e in sorted(access_objs) {
         match access(&e, &names) {
@@ -327,7 +348,7 @@ fn fetch(c: &mut Connection) -> Result<Central, String> {
 pub struct Report {
     pub summary: String,
     /// Skipped objects, each with its name and DN.
-    pub notices: Vec<RuleNotice>,
+    pub notices: Vec<Notice>,
 }
 
 /// Connect, read, check, write `out` atomically (the old file stays on any

@@ -189,7 +189,7 @@ fn invalid_objects_are_skipped_with_name_dn_and_reason() {
     let why: HashMap<&str, &str> = c
         .notices
         .iter()
-        .map(|n| (n.rule.as_str(), n.what.as_str()))
+        .map(|n| (n.name.as_str(), n.why.as_str()))
         .collect();
     assert_eq!(why.len(), 10, "{:?}", c.notices);
     let expect = [
@@ -219,9 +219,12 @@ fn invalid_objects_are_skipped_with_name_dn_and_reason() {
     for (name, want) in expect {
         assert!(why[name].contains(want), "{name}: {}", why[name]);
     }
-    let n = c.notices.iter().find(|n| n.rule == "bad-age").unwrap();
+    let n = c.notices.iter().find(|n| n.name == "bad-age").unwrap();
     let line = n.to_string();
-    assert!(line.contains("(retention object) skipped"), "{line}");
+    assert!(
+        line.starts_with("retention object \"bad-age\" skipped: "),
+        "{line}"
+    );
     assert!(
         line.contains("[dn: ipaUniqueID=bad-age,cn=x,dc=example,dc=test]"),
         "{line}"
