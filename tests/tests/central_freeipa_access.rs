@@ -254,6 +254,26 @@ fn freeipa_access_and_retention_objects_drive_web_and_purge() {
     assert!(!archive.join(WEB1).exists(), "{}", text(&o));
     let o = tlog_rs(&["search", "--config", conf.to_str().unwrap(), "--json"]);
     let left = String::from_utf8_lossy(&o.stdout);
+    // A sync that cannot reach the directory keeps the file as it was.
+    let written = fs::read_to_string(&freeipa).unwrap();
+    let dead = ipa.write_sync_config(
+        "dead",
+        "uris = [\"ldap://127.0.0.1:1\"]\nbase_dn = \"dc=example,dc=test\"\nhost = \"central.example.test\"\nbind = \"external\"\n",
+    );
+    let o = tlog_rs(&[
+        "sync",
+        "--policy",
+        dead.to_str().unwrap(),
+        "--central",
+        freeipa.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("is kept as it was"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(fs::read_to_string(&freeipa).unwrap(), written);
     assert!(
         left.contains("\"r-bastion\"") && !left.contains("\"r-web1\""),
         "{left}"
