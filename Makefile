@@ -28,6 +28,12 @@ TARGET      ?= target/release
 RECORDER_USER ?= tlog-rs
 LOGDIR      ?= /var/log/tlog-rs
 LOG_GROUP   ?= adm
+# The central side: `tlog-rs web` runs as WEB_USER; its login helper is
+# set-uid root and executable by WEB_USER's group only (docs/web.md,
+# "Privileges"); the index in STATEDIR is shared with that group.
+WEB_USER    ?= tlog-rs-web
+STATEDIR    ?= /var/lib/tlog-rs
+PAMCONFDIR  ?= $(SYSCONFDIR)/pam.d
 # The modules are loaded into other processes: install them stripped (their
 # line tables are only for our own debugging; a distribution's packaging
 # keeps them as a debug package with STRIP=true).
@@ -39,7 +45,8 @@ MAN5        := man/tlog-rs-policy.toml.5 man/tlog-rs-central.toml.5
 MAN8        := man/pam_tlog.8 man/nss_tlog.8 man/tlog-rs-rec-session.8 man/tlog-rs-index.8 man/tlog-rs-search.8 man/tlog-rs-purge.8 man/tlog-rs-hold.8
 CONFIGS     := policy.toml rec-session.conf
 UNITS       := $(addprefix packaging/systemd/,tlog-rs-sync.service tlog-rs-sync.timer \
-               tlog-rs-index.service tlog-rs-index.timer tlog-rs-purge.service tlog-rs-purge.timer)
+               tlog-rs-index.service tlog-rs-index.timer tlog-rs-purge.service tlog-rs-purge.timer \
+               tlog-rs-web.service)
 
 .PHONY: all build install uninstall check-multiarch
 
@@ -70,6 +77,19 @@ install: check-multiarch
 	else \
 	    echo "DESTDIR install: create the $(RECORDER_USER) account, then chown $(RECORDER_USER):root and chmod 4755 $(BINDIR)/tlog-rs-rec-session, and create $(LOGDIR) ($(RECORDER_USER):$(LOG_GROUP) 2750) in the package's postinst"; \
 	fi
+	@# The web UI's account, its set-uid login helper and the shared index
+	@# directory; a staged install leaves them to the postinst, as above.
+	@if [ -z "$(DESTDIR)" ]; then \
+	    getent passwd $(WEB_USER) >/dev/null || \
+	        useradd --system --user-group --no-create-home --home-dir /nonexistent \
+	            --shell /usr/sbin/nologin --comment "tlog-rs web UI" $(WEB_USER); \
+	    chown root:$(WEB_USER) $(BINDIR)/tlog-rs-web-auth; \
+	    chmod 4750 $(BINDIR)/tlog-rs-web-auth; \
+	    install -d -m 2770 -o root -g $(WEB_USER) $(STATEDIR); \
+	    echo "tlog-rs-web-auth is set-uid root for $(WEB_USER); index directory $(STATEDIR)"; \
+	else \
+	    echo "DESTDIR install: create the $(WEB_USER) account, then chown root:$(WEB_USER) and chmod 4750 $(BINDIR)/tlog-rs-web-auth, and create $(STATEDIR) (root:$(WEB_USER) 2770) in the package's postinst"; \
+	fi
 	install -m 0644 -s --strip-program=$(STRIP) $(TARGET)/libpam_tlog.so $(DESTDIR)$(PAMDIR)/pam_tlog.so
 	install -m 0644 -s --strip-program=$(STRIP) $(TARGET)/libnss_tlog.so $(DESTDIR)$(LIBDIR)/libnss_tlog.so.2
 	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
@@ -78,7 +98,9 @@ install: check-multiarch
 	install -m 0644 $(MAN8) $(DESTDIR)$(MANDIR)/man8/
 	install -d $(DESTDIR)$(UNITDIR)
 	install -m 0644 $(UNITS) $(DESTDIR)$(UNITDIR)/
-	install -d -m 0755 $(DESTDIR)$(CONFDIR)
+	install -d -m 0755 $(DESTDIR)$(CONFDIR) $(DESTDIR)$(PAMCONFDIR)
+	@# The web UI's PAM service, unless the admin has one.
+	test -e $(DESTDIR)$(PAMCONFDIR)/tlog-rs-web || install -m 0644 web/pam.d/tlog-rs-web $(DESTDIR)$(PAMCONFDIR)/tlog-rs-web
 	@# Never overwrite an admin's configuration; ship the example next to it.
 	for c in $(CONFIGS); do \
 	    if [ -e $(DESTDIR)$(CONFDIR)/$$c ]; then \
@@ -104,6 +126,7 @@ uninstall: check-multiarch
 	    elif [ -e $(DESTDIR)$(CONFDIR)/$$c ]; then echo "kept modified $(CONFDIR)/$$c"; fi; \
 	done
 	-rmdir $(DESTDIR)$(CONFDIR) 2>/dev/null
+	if cmp -s web/pam.d/tlog-rs-web $(DESTDIR)$(PAMCONFDIR)/tlog-rs-web; then rm -f $(DESTDIR)$(PAMCONFDIR)/tlog-rs-web; fi
 	@# Recordings and the recorder account stay: they are evidence, and a
 	@# system account is never removed (Debian policy).
 	-rmdir $(DESTDIR)$(LOGDIR) 2>/dev/null

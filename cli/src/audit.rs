@@ -10,6 +10,8 @@ use tlog_rs_audit::rules::{self, DEFAULT_RULES_PATH};
 use tlog_rs_audit::select::SystemDirectory;
 use tlog_rs_policy::{sys, DEFAULT_POLICY_PATH};
 
+use crate::args;
+
 const USAGE: &str = "\
 usage: tlog-rs audit-rules [--policy FILE] [--output FILE] [--host H] [--check]
 
@@ -37,7 +39,8 @@ struct Args {
     check: bool,
 }
 
-fn parse(args: Vec<OsString>) -> Result<Args, String> {
+/// The arguments, or `None` for --help.
+fn parse(args: Vec<OsString>) -> Result<Option<Args>, String> {
     let mut a = Args {
         policy: PathBuf::from(DEFAULT_POLICY_PATH),
         output: DEFAULT_RULES_PATH.into(),
@@ -46,38 +49,22 @@ fn parse(args: Vec<OsString>) -> Result<Args, String> {
     };
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
-        let arg = arg
-            .into_string()
-            .map_err(|v| format!("argument {v:?} is not UTF-8"))?;
-        let mut value = |name: &str| -> Result<String, String> {
-            it.next()
-                .ok_or_else(|| format!("{name} needs a value"))?
-                .into_string()
-                .map_err(|v| format!("{name} {v:?} is not UTF-8"))
-        };
-        match arg.as_str() {
-            "--policy" => a.policy = PathBuf::from(value("--policy")?),
-            "--output" => a.output = value("--output")?,
-            "--host" => a.host = Some(value("--host")?),
+        match args::utf8(arg)?.as_str() {
+            "--policy" => a.policy = PathBuf::from(args::value(&mut it, "--policy")?),
+            "--output" => a.output = args::value(&mut it, "--output")?,
+            "--host" => a.host = Some(args::value(&mut it, "--host")?),
             "--check" => a.check = true,
-            "-h" | "--help" => return Err(String::new()),
+            "-h" | "--help" => return Ok(None),
             other => return Err(format!("unknown argument {other}")),
         }
     }
-    Ok(a)
+    Ok(Some(a))
 }
 
 pub fn run(_cmd: &str, args: Vec<OsString>) -> i32 {
-    let a = match parse(args) {
+    let a = match args::or_usage(parse(args), "audit-rules", USAGE) {
         Ok(a) => a,
-        Err(e) if e.is_empty() => {
-            println!("{USAGE}");
-            return 0;
-        }
-        Err(e) => {
-            eprintln!("tlog-rs audit-rules: {e}\n\n{USAGE}");
-            return 2;
-        }
+        Err(code) => return code,
     };
     let host = a.host.clone().unwrap_or_else(sys::host_name);
     let (text, broken) = file::expected(&a.policy, &host, &SystemDirectory);
@@ -234,4 +221,23 @@ pub fn export(args: Vec<OsString>) -> i32 {
         return 3;
     }
     code
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::args::words;
+
+    #[test]
+    fn help_wins_and_errors_name_the_problem() {
+        assert!(parse(words(&["--check", "--help"])).unwrap().is_none());
+        let a = parse(words(&["--output", "-", "--check"])).unwrap();
+        assert_eq!(a.map(|a| (a.output, a.check)), Some(("-".into(), true)));
+        for (args, want) in [
+            (&["--host"][..], "--host needs a value"),
+            (&["x"][..], "unknown argument x"),
+        ] {
+            assert_eq!(parse(words(args)).err().as_deref(), Some(want));
+        }
+    }
 }

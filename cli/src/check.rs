@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use serde_json::{json, Map, Value};
 
+use crate::args;
 use crate::sshd_check;
 use tlog_rs_policy::graphical::{self, LoginView};
 use tlog_rs_policy::handoff::HANDOFF_DIR;
@@ -66,7 +67,8 @@ struct CheckArgs {
     json: bool,
 }
 
-fn parse_check(args: Vec<OsString>) -> Result<CheckArgs, String> {
+/// The arguments, or `None` for --help.
+fn parse_check(args: Vec<OsString>) -> Result<Option<CheckArgs>, String> {
     let mut user = None;
     let mut service = None;
     let mut tty = None;
@@ -75,22 +77,13 @@ fn parse_check(args: Vec<OsString>) -> Result<CheckArgs, String> {
     let mut json = false;
     let mut it = args.into_iter();
     while let Some(a) = it.next() {
-        let a = a
-            .into_string()
-            .map_err(|a| format!("argument {a:?} is not UTF-8"))?;
-        let mut value = |name: &str| -> Result<String, String> {
-            it.next()
-                .ok_or_else(|| format!("{name} needs a value"))?
-                .into_string()
-                .map_err(|v| format!("{name} {v:?} is not UTF-8"))
-        };
-        match a.as_str() {
-            "--service" => service = Some(value("--service")?),
-            "--tty" => tty = Some(value("--tty")?),
-            "--host" => host = Some(value("--host")?),
-            "--policy" => policy = PathBuf::from(value("--policy")?),
+        match args::utf8(a)?.as_str() {
+            "--service" => service = Some(args::value(&mut it, "--service")?),
+            "--tty" => tty = Some(args::value(&mut it, "--tty")?),
+            "--host" => host = Some(args::value(&mut it, "--host")?),
+            "--policy" => policy = PathBuf::from(args::value(&mut it, "--policy")?),
             "--json" => json = true,
-            "-h" | "--help" => return Err(String::new()),
+            "-h" | "--help" => return Ok(None),
             s if s.starts_with('-') && s.len() > 1 => return Err(format!("unknown option {s}")),
             s => {
                 if user.replace(s.to_string()).is_some() {
@@ -100,27 +93,20 @@ fn parse_check(args: Vec<OsString>) -> Result<CheckArgs, String> {
         }
     }
     let user = user.ok_or("missing USER")?;
-    Ok(CheckArgs {
+    Ok(Some(CheckArgs {
         user,
         service,
         tty,
         host,
         policy,
         json,
-    })
+    }))
 }
 
 fn check(args: Vec<OsString>) -> i32 {
-    let a = match parse_check(args) {
+    let a = match args::or_usage(parse_check(args), "check", CHECK_USAGE) {
         Ok(a) => a,
-        Err(e) if e.is_empty() => {
-            println!("{CHECK_USAGE}");
-            return 0;
-        }
-        Err(e) => {
-            eprintln!("tlog-rs check: {e}\n\n{CHECK_USAGE}");
-            return 2;
-        }
+        Err(code) => return code,
     };
     let facts = match sys::login_facts(&a.user, a.service.as_deref(), a.host.as_deref()) {
         Ok(Some(f)) => f,
@@ -431,5 +417,37 @@ fn validate(args: Vec<OsString>) -> i32 {
             report.errors.len()
         );
         1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::args::words;
+
+    #[test]
+    fn help_is_no_arguments_not_an_error() {
+        assert!(parse_check(words(&["alice", "--help"])).unwrap().is_none());
+        assert!(parse_check(words(&["-h"])).unwrap().is_none());
+    }
+
+    #[test]
+    fn usage_errors_name_the_problem() {
+        let a = parse_check(words(&["alice", "--service", "sshd"]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (a.user.as_str(), a.service.as_deref()),
+            ("alice", Some("sshd"))
+        );
+        assert_eq!(parse_check(words(&[])).err().unwrap(), "missing USER");
+        assert_eq!(
+            parse_check(words(&["alice", "--tty"])).err().unwrap(),
+            "--tty needs a value"
+        );
+        assert_eq!(
+            parse_check(words(&["alice", "--bogus"])).err().unwrap(),
+            "unknown option --bogus"
+        );
     }
 }

@@ -4,6 +4,7 @@
 use std::ffi::OsString;
 use std::process::ExitCode;
 
+mod args;
 mod audit;
 mod central;
 mod check;

@@ -193,9 +193,12 @@ fn keep_freed_memory() {
 }
 
 /// Create the database's directory and keep the file private: it holds
-/// what was on the recorded screens.
+/// what was on the recorded screens. Only a directory shared on purpose
+/// (set-gid and group-writable, as `make install` makes /var/lib/tlog-rs
+/// for the web UI's account) gets a group-writable file, in its group.
 fn prepare_sqlite(p: &Path) -> Result<bool, String> {
-    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    let mut mode = 0o600;
     if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
         if !dir.exists() {
             std::fs::DirBuilder::new()
@@ -203,6 +206,10 @@ fn prepare_sqlite(p: &Path) -> Result<bool, String> {
                 .mode(0o750)
                 .create(dir)
                 .map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+        let dir_mode = std::fs::metadata(dir).map(|m| m.mode()).unwrap_or(0);
+        if shared_dir(dir_mode) {
+            mode = 0o660;
         }
     }
     if p.exists() {
@@ -212,9 +219,14 @@ fn prepare_sqlite(p: &Path) -> Result<bool, String> {
         .write(true)
         .create_new(true)
         .open(p)
-        .and_then(|f| f.set_permissions(std::fs::Permissions::from_mode(0o600)))
+        .and_then(|f| f.set_permissions(std::fs::Permissions::from_mode(mode)))
         .map_err(|e| format!("{}: {e}", p.display()))?;
     Ok(true)
+}
+
+/// A directory meant to share the index with a group: set-gid, group rwx.
+fn shared_dir(mode: u32) -> bool {
+    mode & 0o2000 != 0 && mode & 0o070 == 0o070
 }
 
 /// flock(2) on the database file (SQLite itself uses fcntl locks, which
@@ -542,6 +554,18 @@ fn write_table(out: &mut impl Write, hits: &[Hit], zone: Zone) -> std::io::Resul
 mod tests {
     use super::*;
     use crate::store::Match;
+
+    #[test]
+    fn only_a_set_gid_group_writable_directory_shares_the_index() {
+        assert!(shared_dir(0o42770));
+        assert!(shared_dir(0o2775));
+        assert!(
+            !shared_dir(0o40770),
+            "no set-gid: files would be root's group"
+        );
+        assert!(!shared_dir(0o2750), "group may not write");
+        assert!(!shared_dir(0o755));
+    }
 
     #[test]
     fn option_values_may_look_like_options() {

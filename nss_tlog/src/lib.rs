@@ -456,51 +456,51 @@ mod tests {
         }
     }
 
-    #[test]
-    fn fill_reports_erange_for_every_too_small_buffer() {
-        let need = 6 + 2 + 6 + 12 + 29;
-        for len in 0..need {
-            let mut buf = vec![0 as c_char; len.max(1)];
-            // SAFETY: zeroed passwd is valid; buf valid for len bytes.
-            let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
-            let mut errno = 0;
-            // SAFETY: as above.
-            let st = unsafe {
-                deliver(
-                    Some(entry()),
-                    None,
-                    &mut pw,
-                    buf.as_mut_ptr(),
-                    len,
-                    &mut errno,
-                )
-            };
-            assert_eq!(
-                (st, errno),
-                (NSS_STATUS_TRYAGAIN, libc::ERANGE),
-                "len {len}"
-            );
-        }
-        let mut buf = vec![0 as c_char; need];
-        // SAFETY: as above.
+    /// What `deliver` wrote on success: shell, uid, gid.
+    type Written = (Vec<u8>, u32, u32);
+
+    /// `deliver` of `entry()` into a buffer of `len` bytes: the status, errno,
+    /// and on success what it wrote.
+    fn fill(len: usize) -> (nss_status, c_int, Option<Written>) {
+        let mut buf = vec![0 as c_char; len.max(1)];
+        // SAFETY: zeroed passwd is valid.
         let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
         let mut errno = 0;
-        // SAFETY: as above.
+        // SAFETY: buf is valid for len bytes; pw and errno for writes.
         let st = unsafe {
             deliver(
                 Some(entry()),
                 None,
                 &mut pw,
                 buf.as_mut_ptr(),
-                need,
+                len,
                 &mut errno,
             )
         };
+        let written = (st == NSS_STATUS_SUCCESS).then(|| {
+            // SAFETY: filled by deliver, pointing into buf, which is alive.
+            let shell = unsafe { CStr::from_ptr(pw.pw_shell) };
+            (shell.to_bytes().to_vec(), pw.pw_uid, pw.pw_gid)
+        });
+        (st, errno, written)
+    }
+
+    #[test]
+    fn fill_reports_erange_for_every_too_small_buffer() {
+        let need = 6 + 2 + 6 + 12 + 29;
+        for len in 0..need {
+            let (st, errno, _) = fill(len);
+            assert_eq!(
+                (st, errno),
+                (NSS_STATUS_TRYAGAIN, libc::ERANGE),
+                "len {len}"
+            );
+        }
+        let (st, _, written) = fill(need);
         assert_eq!(st, NSS_STATUS_SUCCESS);
-        // SAFETY: filled by deliver, pointing into buf.
-        let shell = unsafe { CStr::from_ptr(pw.pw_shell) };
-        assert_eq!(shell.to_bytes(), b"/usr/bin/tlog-rs-rec-session");
-        assert_eq!((pw.pw_uid, pw.pw_gid), (5, 6));
+        let (shell, uid, gid) = written.unwrap();
+        assert_eq!(shell, b"/usr/bin/tlog-rs-rec-session");
+        assert_eq!((uid, gid), (5, 6));
     }
 
     #[test]

@@ -36,21 +36,12 @@ pub enum Answer {
 /// The facts for `entry`, as NSS knows them (no service). Groups are looked
 /// up only if the policy uses them (the group walk is the costly part).
 pub fn facts_for(entry: &PwEntry, sys: &dyn System, with_groups: bool) -> LoginFacts {
-    let (primary_group, groups) = if with_groups {
+    let groups = if with_groups {
         sys.groups(&entry.name, entry.gid)
     } else {
         (None, Vec::new())
     };
-    LoginFacts {
-        user: entry.name_lossy(),
-        uid: entry.uid,
-        gid: entry.gid,
-        primary_group,
-        groups,
-        host: sys.host(),
-        service: None,
-        passwd_shell: entry.shell_lossy(),
-    }
+    LoginFacts::of_entry(entry, groups, sys.host(), None)
 }
 
 /// Whether the shell must be swapped, and for which recorder. A policy that

@@ -13,6 +13,7 @@ use tlog_rs_policy::{
 
 use crate::sys::PwEntry;
 use tlog_rs_rec::sink::evidence::{Evidence, EvidenceKind};
+use tlog_rs_rec::ConfigError;
 
 pub const DEFAULT_FAIL_CLOSED: bool = true;
 
@@ -163,7 +164,7 @@ impl fmt::Display for Failure {
 #[derive(Debug)]
 pub enum EvidenceError {
     /// The hand-off's recorder configuration gives no writer settings.
-    Config(String),
+    Config(ConfigError),
     /// The writer failed.
     Write(std::io::Error),
 }
@@ -171,7 +172,7 @@ pub enum EvidenceError {
 impl fmt::Display for EvidenceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            EvidenceError::Config(e) => f.write_str(e),
+            EvidenceError::Config(e) => write!(f, "{e}"),
             EvidenceError::Write(e) => write!(f, "{e}"),
         }
     }
@@ -283,19 +284,14 @@ fn decide_and_apply(pam: &mut dyn Pam, host: &dyn Host, args: &Args) -> Result<O
             &format!("the real shell of {user} is the recorder itself (nscd caching passwd?); using the fallback shell"),
         );
     }
-    let (primary_group, groups) = host.groups(&real.name, real.gid);
-    let facts = LoginFacts {
-        // The canonical name (a normalising source may have answered a
-        // query for "ALICE" with "alice"): rules match what NSS prints.
-        user: real.name_lossy(),
-        uid: real.uid,
-        gid: real.gid,
-        primary_group,
-        groups,
-        host: host.host(),
-        service: Some(service.clone()),
-        passwd_shell: real.shell_lossy(),
-    };
+    // The canonical name (a normalising source may have answered a query
+    // for "ALICE" with "alice"): rules match what NSS prints.
+    let facts = LoginFacts::of_entry(
+        &real,
+        host.groups(&real.name, real.gid),
+        host.host(),
+        Some(service.clone()),
+    );
     let decision: Decision = match &policy {
         // Selected by name or by uid (an account sharing a selected user's uid).
         Ok(p) => uid_match::decide_login(p, &facts, host.accounts()).map_err(|e| {

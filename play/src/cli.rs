@@ -132,6 +132,11 @@ impl SourceArgs {
         Ok(Some(a))
     }
 
+    /// A source option or one of the central store's (play and export).
+    fn any_option(&mut self, opt: &str, args: &mut Args) -> Result<bool, String> {
+        Ok(self.option(opt, args)? || self.store_option(opt, args)?)
+    }
+
     /// Handle a source option; false if `opt` is not one.
     fn option(&mut self, opt: &str, args: &mut Args) -> Result<bool, String> {
         match opt {
@@ -201,9 +206,7 @@ fn play(args: Vec<OsString>, open: Option<&OpenStored>) -> Result<i32, Failure> 
         match a {
             Arg::Positional(p) => src.set_file(p).map_err(&u)?,
             Arg::Opt(o) => {
-                if src.option(&o, &mut args).map_err(&u)?
-                    || src.store_option(&o, &mut args).map_err(&u)?
-                {
+                if src.any_option(&o, &mut args).map_err(&u)? {
                     continue;
                 }
                 match o.as_str() {
@@ -381,9 +384,7 @@ fn export(args: Vec<OsString>, open: Option<&OpenStored>) -> Result<i32, Failure
         match a {
             Arg::Positional(p) => src.set_file(p).map_err(&u)?,
             Arg::Opt(o) => {
-                if src.option(&o, &mut args).map_err(&u)?
-                    || src.store_option(&o, &mut args).map_err(&u)?
-                {
+                if src.any_option(&o, &mut args).map_err(&u)? {
                     continue;
                 }
                 match o.as_str() {

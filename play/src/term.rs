@@ -6,6 +6,7 @@ use std::io;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
+use tlog_rs_sys::cvt;
 
 pub const STDIN: RawFd = 0;
 pub const STDOUT: RawFd = 1;
@@ -26,16 +27,11 @@ pub fn wait_readable(fd: RawFd, timeout: Option<Duration>) -> io::Result<bool> {
         revents: 0,
     };
     // SAFETY: one valid pollfd, count 1.
-    let n = unsafe { libc::poll(&mut pfd, 1, ms) };
-    if n < 0 {
-        let e = io::Error::last_os_error();
-        return if e.kind() == io::ErrorKind::Interrupted {
-            Ok(false)
-        } else {
-            Err(e)
-        };
+    match cvt(unsafe { libc::poll(&mut pfd, 1, ms) }) {
+        Ok(n) => Ok(n > 0),
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(false),
+        Err(e) => Err(e),
     }
-    Ok(n > 0)
 }
 
 /// Sleeps, waking early on a signal (checked with [`signalled`]).
@@ -51,16 +47,12 @@ pub fn sleep(d: Duration) {
 /// interrupted read gives Ok(Some(0)).
 pub fn read_keys(fd: RawFd, buf: &mut [u8]) -> io::Result<Option<usize>> {
     // SAFETY: buf is valid for buf.len() bytes.
-    let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-    if n < 0 {
-        let e = io::Error::last_os_error();
-        return if e.kind() == io::ErrorKind::Interrupted {
-            Ok(Some(0))
-        } else {
-            Err(e)
-        };
+    match cvt(unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) }) {
+        Ok(0) => Ok(None),
+        Ok(n) => Ok(Some(n as usize)),
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(Some(0)),
+        Err(e) => Err(e),
     }
-    Ok(if n == 0 { None } else { Some(n as usize) })
 }
 
 static SIGNALLED: AtomicI32 = AtomicI32::new(0);

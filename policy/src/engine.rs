@@ -438,29 +438,30 @@ impl Policy {
         n
     }
 
+    /// The policy.toml rules that record.
+    fn record_rules(&self) -> impl Iterator<Item = &Rule> {
+        (self.config.rules.iter()).filter(|r| r.action == Action::Record)
+    }
+
+    /// The FreeIPA cache's rules that record (none without a cache).
+    fn ipa_record_rules(&self) -> impl Iterator<Item = &freeipa::CacheRule> {
+        let rules = self.ipa.as_ref().map_or(&[][..], |ipa| ipa.rules.rules());
+        rules.iter().filter(|r| r.mode == Action::Record)
+    }
+
     /// PAM services that record rules name (TOML rules, FreeIPA rules and
     /// their service groups). For readers that must consider every service
     /// a login could use, such as the audit rules (the kernel matches auids,
     /// not services).
     pub fn named_services(&self) -> Vec<String> {
         let mut out: Vec<String> = self
-            .config
-            .rules
-            .iter()
-            .filter(|r| r.action == Action::Record)
+            .record_rules()
             .flat_map(|r| r.services.iter().cloned())
             .collect();
-        if let Some(ipa) = &self.ipa {
-            for r in ipa
-                .rules
-                .rules()
-                .iter()
-                .filter(|r| r.mode == crate::Action::Record)
-            {
-                out.extend(r.services.names.iter().cloned());
-                for g in &r.services.groups {
-                    out.extend(g.services.iter().cloned());
-                }
+        for r in self.ipa_record_rules() {
+            out.extend(r.services.names.iter().cloned());
+            for g in &r.services.groups {
+                out.extend(g.services.iter().cloned());
             }
         }
         out.sort();
@@ -470,25 +471,13 @@ impl Policy {
 
     pub fn selecting_names(&self) -> SelectingNames {
         let mut n = SelectingNames::default();
-        for r in self
-            .config
-            .rules
-            .iter()
-            .filter(|r| r.action == Action::Record)
-        {
+        for r in self.record_rules() {
             n.users.extend(r.users.iter().cloned());
             n.groups.extend(r.groups.iter().cloned());
         }
-        if let Some(ipa) = &self.ipa {
-            for r in ipa
-                .rules
-                .rules()
-                .iter()
-                .filter(|r| r.mode == crate::Action::Record)
-            {
-                n.users.extend(r.users.names.iter().cloned());
-                n.groups.extend(r.users.groups.iter().cloned());
-            }
+        for r in self.ipa_record_rules() {
+            n.users.extend(r.users.names.iter().cloned());
+            n.groups.extend(r.users.groups.iter().cloned());
         }
         if let Some(s) = self.sssd.as_ref().filter(|s| s.scope == sssd::Scope::Some) {
             n.users.extend(s.users.iter().cloned());

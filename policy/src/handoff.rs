@@ -38,9 +38,9 @@ use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::atomic_file::Durability;
-use crate::sys::proc_stat;
 use crate::trusted_file::{self, Links, Owner, Untrusted};
 use crate::vocab::Graphical;
+use tlog_rs_sys::proc::proc_stat;
 
 /// The variable that carried the hand-off token before hand-offs were keyed by
 /// process. Nothing reads it any more; PAM still removes it from the
@@ -528,46 +528,6 @@ pub fn mark_in(
     write_atomic(&path, format!("{state} {rec}\n").as_bytes(), 0o644)
 }
 
-/// PAM side: what the recorders (account `recorder_uid`) marked for `key`.
-/// Marks owned by anyone else are ignored.
-pub fn consumption_in(dir: &Path, recorder_uid: u32, key: HandoffKey) -> Consumption {
-    let prefix = format!("{key}.");
-    let mut ended = Vec::new();
-    let mut lost = Vec::new();
-    if check_trusted_dir(dir, recorder_uid).is_ok() {
-        for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
-            let name = entry.file_name();
-            if !name.to_string_lossy().starts_with(&prefix) {
-                continue;
-            }
-            let Ok((mut file, meta)) =
-                trusted_file::open(&entry.path(), Owner::Uid(recorder_uid), Links::Refuse)
-            else {
-                continue;
-            };
-            let mut text = String::new();
-            if meta.len() > 4096 || file.read_to_string(&mut text).is_err() {
-                continue;
-            }
-            let Some((state, rec)) = text.trim_end().split_once(' ') else {
-                continue;
-            };
-            match state.parse() {
-                Ok(MarkState::Started) => lost.push(rec.to_string()),
-                Ok(MarkState::Ended) => ended.push(rec.to_string()),
-                Err(_) => {}
-            }
-        }
-    }
-    if !lost.is_empty() {
-        Consumption::Lost(lost)
-    } else if !ended.is_empty() {
-        Consumption::Ended(ended)
-    } else {
-        Consumption::NotConsumed
-    }
-}
-
 /// Everything close_session needs from the consumption directory, read once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Marks {
@@ -578,8 +538,11 @@ pub struct Marks {
     pub paths: Vec<PathBuf>,
 }
 
-/// [`consumption_in`], [`marked_pids_in`] and what [`remove_marks_in`]
-/// removes, from one directory read.
+/// PAM side: what the recorders (account `recorder_uid`) marked for `key`,
+/// the pids of the recorders that marked it (from the mark names
+/// `<key>.<pid>`, for ending their utmp entries) and every entry of this
+/// login to remove, from one directory read. Marks owned by anyone else are
+/// not trusted.
 pub fn marks_in(dir: &Path, recorder_uid: u32, key: HandoffKey) -> Marks {
     let prefix = format!("{key}.");
     let (mut ended, mut lost, mut pids, mut paths) = (vec![], vec![], vec![], vec![]);
@@ -644,55 +607,6 @@ pub fn remove_found_marks(m: &Marks) {
     for p in &m.paths {
         let _ = fs::remove_file(p);
     }
-}
-
-pub fn consumption(recorder_uid: u32, key: HandoffKey) -> Consumption {
-    consumption_in(Path::new(CONSUMED_DIR), recorder_uid, key)
-}
-
-/// PAM side: the pids of the recorders (account `recorder_uid`) that marked
-/// `key`, from the mark names `<key>.<pid>`; for ending their utmp entries.
-pub fn marked_pids_in(dir: &Path, recorder_uid: u32, key: HandoffKey) -> Vec<u32> {
-    let prefix = format!("{key}.");
-    let mut pids = Vec::new();
-    if check_trusted_dir(dir, recorder_uid).is_err() {
-        return pids;
-    }
-    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name
-            .to_str()
-            .and_then(|n| n.strip_prefix(&prefix))
-            .and_then(|p| p.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if entry.metadata().is_ok_and(|m| {
-            trusted_file::check(&m, trusted_file::Kind::File, Owner::Uid(recorder_uid)).is_ok()
-        }) {
-            pids.push(pid);
-        }
-    }
-    pids.sort_unstable();
-    pids
-}
-
-pub fn marked_pids(recorder_uid: u32, key: HandoffKey) -> Vec<u32> {
-    marked_pids_in(Path::new(CONSUMED_DIR), recorder_uid, key)
-}
-
-/// Remove the marks of `key` (close_session, after reading them).
-pub fn remove_marks_in(dir: &Path, key: HandoffKey) {
-    let prefix = format!("{key}.");
-    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
-        if entry.file_name().to_string_lossy().starts_with(&prefix) {
-            let _ = fs::remove_file(entry.path());
-        }
-    }
-}
-
-pub fn remove_marks(key: HandoffKey) {
-    remove_marks_in(Path::new(CONSUMED_DIR), key)
 }
 
 /// PAM side: create CONSUMED_DIR owned by the recorder account, 0755, so
@@ -1046,32 +960,25 @@ mod tests {
             pam: ProcId::current().unwrap(),
             uid: me(),
         };
-        assert_eq!(consumption_in(&dir, owner(), key), Consumption::NotConsumed);
+        let consumption = |uid, key| marks_in(&dir, uid, key).consumption;
+        assert_eq!(consumption(owner(), key), Consumption::NotConsumed);
         mark_in(&dir, owner(), other, 9, MarkState::Started, "o").unwrap();
-        assert_eq!(consumption_in(&dir, owner(), key), Consumption::NotConsumed);
+        assert_eq!(consumption(owner(), key), Consumption::NotConsumed);
         mark_in(&dir, owner(), key, 10, MarkState::Started, "r1").unwrap();
         assert_eq!(
-            consumption_in(&dir, owner(), key),
+            consumption(owner(), key),
             Consumption::Lost(vec!["r1".into()])
         );
         mark_in(&dir, owner(), key, 10, MarkState::Ended, "r1").unwrap();
         assert_eq!(
-            consumption_in(&dir, owner(), key),
+            consumption(owner(), key),
             Consumption::Ended(vec!["r1".into()])
         );
-        assert_eq!(marked_pids_in(&dir, owner(), key), [10]);
-        assert_eq!(marked_pids_in(&dir, owner() + 1, key), Vec::<u32>::new());
-        // Marks are trusted only from the recorder account.
-        assert_eq!(
-            consumption_in(&dir, owner() + 1, key),
-            Consumption::NotConsumed
-        );
-        // One read gives the same answers as the three separate ones.
         let m = marks_in(&dir, owner(), key);
-        assert_eq!(m.consumption, consumption_in(&dir, owner(), key));
-        assert_eq!(m.pids, marked_pids_in(&dir, owner(), key));
+        assert_eq!(m.pids, [10]);
+        // Marks are trusted only from the recorder account.
         let m_other = marks_in(&dir, owner() + 1, key);
-        assert_eq!(m_other.consumption, consumption_in(&dir, owner() + 1, key));
+        assert_eq!(m_other.consumption, Consumption::NotConsumed);
         assert!(m_other.pids.is_empty());
         assert_eq!(
             m.paths.len(),
@@ -1079,15 +986,10 @@ mod tests {
             "untrusted marks are removed too"
         );
         remove_found_marks(&m);
-        assert_eq!(
-            marks_in(&dir, owner(), key).consumption,
-            Consumption::NotConsumed
-        );
+        assert_eq!(consumption(owner(), key), Consumption::NotConsumed);
         assert!(marks_in(&dir, owner(), key).paths.is_empty());
-        remove_marks_in(&dir, key);
-        assert_eq!(consumption_in(&dir, owner(), key), Consumption::NotConsumed);
         assert_eq!(
-            consumption_in(&dir, owner(), other),
+            consumption(owner(), other),
             Consumption::Lost(vec!["o".into()])
         );
         fs::remove_dir_all(&dir).unwrap();

@@ -27,7 +27,6 @@ mod fast;
 pub mod freeipa;
 pub mod graphical;
 pub mod handoff;
-pub mod nss_passwd;
 mod settings;
 pub mod snapshot;
 pub mod source_file;
@@ -37,6 +36,9 @@ pub mod sys;
 pub mod trusted_file;
 pub mod uid_match;
 pub mod vocab;
+
+/// The passwd type and lookup, from `tlog-rs-sys` (where they moved).
+pub use tlog_rs_sys::passwd as nss_passwd;
 
 pub use cache::PolicyCache;
 pub use decision::{

@@ -6,7 +6,7 @@ use std::ffi::CStr;
 /// The audit session id when audit has not assigned one.
 pub const NO_AUDIT_SESSION: u32 = u32::MAX;
 
-use tlog_rs_policy::sys::proc_stat;
+use tlog_rs_sys::proc::proc_stat;
 
 /// Start time of a process in clock ticks since boot (stat field 22).
 pub fn process_start_time(pid: u32) -> Option<u64> {

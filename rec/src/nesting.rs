@@ -39,7 +39,7 @@ pub fn check_marker(value: &str) -> Result<u32, &'static str> {
     let (pid, start) = value.split_once(':').ok_or("malformed marker")?;
     let pid: u32 = pid.parse().map_err(|_| "malformed marker")?;
     let start: u64 = start.parse().map_err(|_| "malformed marker")?;
-    if !tlog_rs_policy::sys::is_ancestor_of(pid, std::process::id()) {
+    if !tlog_rs_sys::proc::is_ancestor_of(pid, std::process::id()) {
         return Err("marked recorder is not an ancestor");
     }
     if identity::process_start_time(pid) != Some(start) {
@@ -76,7 +76,7 @@ pub fn already_recorded(login: Option<tlog_rs_policy::handoff::ProcId>) -> bool 
         return false;
     };
     match login {
-        Some(pam) => !tlog_rs_policy::sys::is_ancestor_of(recorder, pam.pid),
+        Some(pam) => !tlog_rs_sys::proc::is_ancestor_of(recorder, pam.pid),
         None => true,
     }
 }

@@ -5,6 +5,7 @@ use std::cell::Cell;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicI32, Ordering};
+use tlog_rs_sys::cvt;
 
 static PIPE_WRITE_FD: AtomicI32 = AtomicI32::new(-1);
 
@@ -81,9 +82,7 @@ fn set_action(sig: libc::c_int, handler: libc::sighandler_t) -> io::Result<libc:
         // No SA_RESTART: a signal must wake poll() at once.
         sa.sa_flags = 0;
         let mut old: libc::sigaction = std::mem::zeroed();
-        if libc::sigaction(sig, &sa, &mut old) != 0 {
-            return Err(io::Error::last_os_error());
-        }
+        cvt(libc::sigaction(sig, &sa, &mut old))?;
         Ok(old)
     }
 }
@@ -102,9 +101,7 @@ impl SignalPipe {
         let mut fds = [0; 2];
         // A Drop during the setup below restores what was saved so far.
         // SAFETY: fds is a valid 2-int array.
-        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
+        cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) })?;
         // SAFETY: pipe2 just returned these fds; we own them.
         let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
         PIPE_WRITE_FD.store(write.as_raw_fd(), Ordering::Relaxed);

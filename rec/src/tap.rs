@@ -9,6 +9,7 @@ use std::os::unix::ffi::OsStrExt;
 use crate::privilege::{become_user, cvt, StartUids};
 use crate::signals::SignalPipe;
 use crate::tty;
+use tlog_rs_sys::cvt_r;
 
 /// What to execute; everything is converted before fork so the child only
 /// makes async-signal-safe calls.
@@ -74,15 +75,11 @@ pub fn set_nonblocking(fd: RawFd) {
     }
 }
 
+/// read(2) made again on EINTR; -1 on another error. Also runs in the
+/// forked child: an OS error is only a number, nothing is allocated.
 fn read_retrying(fd: RawFd, buf: &mut [u8]) -> isize {
-    loop {
-        // SAFETY: buf is writable for its length.
-        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-        if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
-            continue;
-        }
-        return n;
-    }
+    // SAFETY: buf is writable for its length.
+    cvt_r(|| unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) }).unwrap_or(-1)
 }
 
 /// A forked child waiting at its gate: it runs nothing of the user's until

@@ -3,6 +3,7 @@
 
 use std::io;
 use std::os::fd::RawFd;
+use tlog_rs_sys::cvt;
 
 pub use tlog_rs_sys::term::{
     get_termios, is_tty, open_pty, set_termios, set_window_size, window_size, RawMode, Signals,
@@ -19,9 +20,7 @@ pub struct Exclusive {
 impl Exclusive {
     pub fn enter(fd: RawFd) -> io::Result<Exclusive> {
         // SAFETY: TIOCEXCL takes no argument.
-        if unsafe { libc::ioctl(fd, libc::TIOCEXCL) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
+        cvt(unsafe { libc::ioctl(fd, libc::TIOCEXCL) })?;
         Ok(Exclusive { fd })
     }
 }

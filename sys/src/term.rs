@@ -73,17 +73,13 @@ pub fn get_termios(fd: RawFd) -> io::Result<libc::termios> {
     // SAFETY: zeroed termios is a valid out-parameter.
     let mut t: libc::termios = unsafe { std::mem::zeroed() };
     // SAFETY: valid pointer to a termios.
-    if unsafe { libc::tcgetattr(fd, &mut t) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    cvt(unsafe { libc::tcgetattr(fd, &mut t) })?;
     Ok(t)
 }
 
 pub fn set_termios(fd: RawFd, t: &libc::termios) -> io::Result<()> {
     // SAFETY: valid pointer to a termios.
-    if unsafe { libc::tcsetattr(fd, libc::TCSANOW, t) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    cvt(unsafe { libc::tcsetattr(fd, libc::TCSANOW, t) })?;
     Ok(())
 }
 
@@ -118,9 +114,7 @@ impl RawMode {
         raw.c_cc[libc::VMIN] = 1;
         raw.c_cc[libc::VTIME] = 0;
         // SAFETY: valid fd number and termios pointer.
-        if unsafe { libc::tcsetattr(fd, libc::TCSADRAIN, &raw) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
+        cvt(unsafe { libc::tcsetattr(fd, libc::TCSADRAIN, &raw) })?;
         Ok(RawMode { fd, saved })
     }
 }

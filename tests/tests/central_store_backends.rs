@@ -617,6 +617,32 @@ fn keyframes_commands_and_counts(db: &mut dyn Store, d: &Dir) {
         String::from_utf8_lossy(&kf[kf.len() - 1].screen).contains("line 59"),
         "{kf:?}"
     );
+    // The index of keyframes (what a seek plans with) and one screen at a
+    // time (what a segment reads) agree with the whole list.
+    let index = db.keyframe_index("hk", "rk").unwrap();
+    assert_eq!(index.len(), kf.len());
+    for (i, k) in index.iter().zip(&kf) {
+        assert!(i.screen.is_empty());
+        assert_eq!(
+            (i.t_ms, i.msg_id, i.packet, i.cols, i.rows),
+            (k.t_ms, k.msg_id, k.packet, k.cols, k.rows)
+        );
+        assert_eq!(
+            db.keyframe_screen("hk", "rk", i.msg_id, i.packet)
+                .unwrap()
+                .as_ref(),
+            Some(&k.screen)
+        );
+    }
+    assert_eq!(
+        db.keyframe_screen("hk", "rk", u64::MAX >> 2, 0).unwrap(),
+        None
+    );
+    assert_eq!(
+        db.keyframe_screen("hk", "other", kf[0].msg_id, kf[0].packet)
+            .unwrap(),
+        None
+    );
     let [recs, msgs, chunks, cmds, kfs] = db.counts().unwrap();
     assert_eq!((recs, cmds, kfs), (1, 1, kf.len() as u64));
     assert!(msgs > 1 && chunks > 1, "{msgs} {chunks}");

@@ -46,6 +46,9 @@ const INSTALLED: &[&str] = &[
     "/lib/systemd/system/tlog-rs-index.timer",
     "/lib/systemd/system/tlog-rs-purge.service",
     "/lib/systemd/system/tlog-rs-purge.timer",
+    "/lib/systemd/system/tlog-rs-web.service",
+    "/usr/bin/tlog-rs-web-auth",
+    "/etc/pam.d/tlog-rs-web",
     "/etc/tlog-rs/policy.toml",
     "/etc/tlog-rs/rec-session.conf",
 ];
@@ -98,6 +101,38 @@ grep -c from-b /var/log/tlog-rs/rec.log | sed 's/^/B-RECORDED /'
 su tlogrs-inst-a -s /bin/sh -c ': > /var/log/tlog-rs/rec.log' 2>/dev/null && echo USER-TRUNCATED
 su tlogrs-inst-a -s /bin/sh -c 'cat /var/log/tlog-rs/rec.log' >/dev/null 2>&1 && echo USER-READ
 cp etc/tlog-rs/rec-session.conf /etc/tlog-rs/rec-session.conf
+echo "=== web UI as its own account"
+stat -c 'WEBAUTH %U:%G %a' /usr/bin/tlog-rs-web-auth
+stat -c 'STATEDIR %U:%G %a' /var/lib/tlog-rs
+WEBGID=$(getent group tlog-rs-web | cut -d: -f3)
+useradd -M -s /bin/sh tlogrs-web-u && echo 'tlogrs-web-u:pw-42-web' | chpasswd
+# The index as tlog-rs-index.service makes it: root, group tlog-rs-web, umask 0007.
+printf 'db = "/var/lib/tlog-rs/central.db"\n[sources]\njsonl = ["/var/log/tlog-rs"]\n' > /etc/tlog-rs/central.toml
+(umask 0007; setpriv --regid=$WEBGID --clear-groups /usr/bin/tlog-rs index --quiet)
+stat -c 'DB %U:%G %a' /var/lib/tlog-rs/central.db
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost -keyout $T/web.key -out $T/web.pem 2>/dev/null
+chmod 0644 $T/web.key
+# As tlog-rs-web.service starts it.
+(umask 0007; exec setpriv --reuid=tlog-rs-web --regid=$WEBGID --init-groups /usr/bin/tlog-rs web --listen 127.0.0.1:{web_port} --tls-cert $T/web.pem --tls-key $T/web.key) >$T/web.log 2>&1 &
+WEBPID=$!
+B=https://127.0.0.1:{web_port}
+for i in $(seq 150); do curl -ks -o /dev/null $B/login && break; sleep 0.1; done
+awk '/^Uid:/ {{print "WEB-UIDS", $2, $3, $4, $5}}' /proc/$WEBPID/status
+id -u tlog-rs-web | sed 's/^/WEB-ACCOUNT /'
+login() {{
+    rm -f $T/jar
+    tok=$(curl -ks -c $T/jar -b $T/jar $B/login | sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p')
+    curl -ks -c $T/jar -b $T/jar -o /dev/null -w "$1 %{{http_code}}\n" --data-urlencode user=tlogrs-web-u --data-urlencode "password=$2" --data-urlencode "csrf=$tok" $B/login
+}}
+login LOGIN-WRONG wrong-password
+login LOGIN-RIGHT pw-42-web
+curl -ks -b $T/jar -o $T/home.html -w 'HOME %{{http_code}}\n' $B/
+grep -c tlogrs-web-u $T/home.html | sed 's/^/HOME-NAMES-USER /'
+# Control: without its set-uid bit the helper cannot read /etc/shadow.
+chmod 0750 /usr/bin/tlog-rs-web-auth
+login LOGIN-NOSUID pw-42-web
+chmod 4750 /usr/bin/tlog-rs-web-auth
+kill $WEBPID; wait $WEBPID 2>/dev/null
 echo "=== reinstall keeps config"
 echo '# admin edit' >> /etc/tlog-rs/policy.toml
 make -s install TARGET={target} >$T/install2.log 2>&1
@@ -112,6 +147,7 @@ echo END"#,
         repo = repo().display(),
         target = target_dir().display(),
         exists = exists(&files),
+        web_port = tlog_rs_tests::slapd::free_port(),
     );
     let out = Command::new("unshare")
         .args(["-m", "--propagation", "private", "sh", "-c", &script])
@@ -140,6 +176,30 @@ echo END"#,
     // The recorder account and the file writer's directory (issue 9).
     assert!(o.contains("RECORDER tlog-rs:root 4755"), "{o}\n{logs}");
     assert!(o.contains("LOGDIR tlog-rs:adm 2750"), "{o}");
+    // The web UI (issue 12): its own account, the set-uid helper only that
+    // account may run, the index shared through the group.
+    assert!(o.contains("WEBAUTH root:tlog-rs-web 4750"), "{o}\n{logs}");
+    assert!(o.contains("STATEDIR root:tlog-rs-web 2770"), "{o}");
+    assert!(o.contains("DB root:tlog-rs-web 660"), "{o}");
+    let web_log = std::fs::read_to_string(t.join("web.log")).unwrap_or_default();
+    let account = o
+        .lines()
+        .find_map(|l| l.strip_prefix("WEB-ACCOUNT "))
+        .unwrap_or_else(|| panic!("no account: {o}"));
+    assert!(
+        o.contains(&format!("WEB-UIDS {account} {account} {account} {account}")),
+        "the server does not run as tlog-rs-web: {o}\n{web_log}"
+    );
+    assert!(o.contains("LOGIN-RIGHT 303"), "{o}\n{web_log}");
+    assert!(!o.contains("LOGIN-WRONG 303"), "{o}");
+    assert!(
+        o.contains("HOME 200") && !o.contains("HOME-NAMES-USER 0"),
+        "{o}"
+    );
+    assert!(
+        !o.contains("LOGIN-NOSUID 303"),
+        "a login worked without the helper's privilege: {o}"
+    );
     assert!(o.contains("LOG tlog-rs:adm 640"), "log files: {o}");
     assert!(
         o.contains("A-RECORDED 1") && o.contains("B-RECORDED 1"),

@@ -4,7 +4,7 @@
 //! private mount namespace whose /etc has those users (pam_unix passwords in
 //! shadow), an `auditors` group and the PAM service `tlog-rs-web`; logins go
 //! through the real helper and PAM stack. The browser script checks wrong
-//! password, login, list, filters, play, the commands pane, the audit pane
+//! password, login, list, filters, play, frame steps, the commands pane, the audit pane
 //! (a raw audit.log written here for alice's session), search in a
 //! recording, exports, ACL (another user's URL is 404), CSRF, logout, the
 //! auditor's view and access log, the list's badges, sorting and pages
@@ -456,6 +456,26 @@ fn browser_login_list_filter_play_acl_csrf() {
         "{expected:?}"
     );
 
+    // The long recording's log as the file writer wrote it: its JSON Lines
+    // export (streamed from the index in batches) must give it back.
+    let sum = Command::new("sha256sum")
+        .arg(recs.join("a3.log"))
+        .output()
+        .unwrap();
+    let seek_log_sha256 = String::from_utf8_lossy(&sum.stdout)
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_string();
+    let seek_log_lines = fs::read_to_string(recs.join("a3.log"))
+        .unwrap()
+        .lines()
+        .count();
+    assert!(
+        seek_log_lines > 10_000,
+        "{seek_log_lines} messages: more than a few batches"
+    );
+
     let (server, port, log) = serve(&env, &dir, &conf);
 
     // The docs' screenshot is refreshed only on request, so a test run
@@ -470,7 +490,7 @@ fn browser_login_list_filter_play_acl_csrf() {
         "base": format!("https://127.0.0.1:{port}"),
         "chromium": chromium,
         "screenshot": shot,
-        "alice": {"user": "alice", "password": PASSWORD, "host": host, "recs": [a1, a2, a3, a_inc, a_tam], "incompleteRec": a_inc, "tamperedRec": a_tam, "seekRec": a3, "seekText": "after-seq-marker", "seekAt": seek_at, "seekScreen": expected,
+        "alice": {"user": "alice", "password": PASSWORD, "host": host, "recs": [a1, a2, a3, a_inc, a_tam], "incompleteRec": a_inc, "tamperedRec": a_tam, "seekRec": a3, "seekText": "after-seq-marker", "seekAt": seek_at, "seekScreen": expected, "seekLogSha256": seek_log_sha256,
                   "textRec": a1, "text": text, "command": format!("echo {text}")},
         "bob": {"user": "bob", "host": host, "recs": [b1]},
         "auditor": {"user": "carol", "password": PASSWORD},

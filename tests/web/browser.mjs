@@ -4,6 +4,7 @@
 // Each check prints "ok NAME"; the first failure prints "FAIL NAME: why"
 // and exits 1.
 
+import { createHash } from "node:crypto";
 import { chromium } from "playwright-core";
 
 const cfg = JSON.parse(process.argv[2]);
@@ -312,6 +313,42 @@ try {
     )}`,
   );
 
+  // --- frame steps: back to the frame before, forward to the frame the
+  // seek showed (the emulator's screen at that offset again) ---
+  const rowsNow = () =>
+    [...document.querySelectorAll("#player .ap-line")].map((l) =>
+      l.textContent.replace(/\u00a0/g, " ").trimEnd(),
+    );
+  await a.page.click("#step-back");
+  const backT = await a.page
+    .waitForFunction((t) => window.tlogPlayer.getCurrentTime() < t - 0.0005, cfg.alice.seekAt, { timeout: 10000 })
+    .then(() => a.page.evaluate(() => window.tlogPlayer.getCurrentTime()), () => null);
+  check("a frame step back goes to an earlier frame", backT !== null, `time ${await a.page.evaluate(() => window.tlogPlayer.getCurrentTime())}, seek at ${cfg.alice.seekAt}`);
+  await a.page.click("#step-fwd");
+  const fwd = await a.page
+    .waitForFunction(
+      ([want, t0, t1]) => {
+        const now = window.tlogPlayer.getCurrentTime();
+        const rows = [...document.querySelectorAll("#player .ap-line")].map((l) =>
+          l.textContent.replace(/\u00a0/g, " ").trimEnd(),
+        );
+        while (rows.length && rows[rows.length - 1] === "") rows.pop();
+        return now > t0 && now <= t1 + 0.0005 && JSON.stringify(rows) === JSON.stringify(want);
+      },
+      [cfg.alice.seekScreen, backT ?? 0, cfg.alice.seekAt],
+      { timeout: 10000 },
+    )
+    .then(() => true, () => false);
+  check(
+    "a frame step forward shows the next frame: the emulator's screen at the seek",
+    fwd,
+    `time ${await a.page.evaluate(() => window.tlogPlayer.getCurrentTime())}: ${JSON.stringify(await a.page.evaluate(rowsNow))}`,
+  );
+  const tStep = await a.page.evaluate(() => window.tlogPlayer.getCurrentTime());
+  await a.page.waitForTimeout(300);
+  const tLater = await a.page.evaluate(() => window.tlogPlayer.getCurrentTime());
+  check("stepping leaves the player paused", tLater === tStep, `${tStep} -> ${tLater}`);
+
   // --- search in the recording: hits listed, a click rewinds there ---
   await a.page.fill("#rec-search input[name=q]", cfg.alice.seekText.toUpperCase());
   await Promise.all([a.page.waitForNavigation(), a.page.click("#rec-search button")]);
@@ -394,6 +431,13 @@ try {
   const none = await a.page.goto(`${base}/r/${cfg.bob.host}/no-such-recording`);
   check("a made-up recording URL is 404", none.status() === 404, `status ${none.status()}`);
   check("both 404s look the same", (await a.page.textContent("main")) === otherBody, "bodies differ");
+  const longJsonl = await a.ctx.request.get(`${base}/r/${cfg.alice.host}/${cfg.alice.seekRec}/export.jsonl`);
+  const longBody = await longJsonl.body();
+  check(
+    "a long recording's JSON Lines export is its log, byte for byte",
+    longJsonl.ok() && createHash("sha256").update(longBody).digest("hex") === cfg.alice.seekLogSha256,
+    `${longBody.length} bytes`,
+  );
   const otherCast = await a.ctx.request.get(`${base}/r/${cfg.bob.host}/${cfg.bob.recs[0]}/export.jsonl`);
   check("another user's export is 404", otherCast.status() === 404, `status ${otherCast.status()}`);
   const access = await a.page.goto(`${base}/access`);

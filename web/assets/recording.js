@@ -1,4 +1,4 @@
-// The recording page: asciinema-player with a speed control, follow of a
+// The recording page: asciinema-player with frame steps, a speed control, follow of a
 // live recording, the input pane (#commands: a click seeks the player to
 // the line's time and shows its audit trail). With keyframes in the index the player
 // reads the "segmented" source (a seek loads one segment from a server-side
@@ -49,6 +49,24 @@ if (speed) {
     if (wasPlaying) await player.play();
   });
 }
+// Frame steps: pause, then one output frame back or forward. The player's
+// API has no step in this version; its own `,` and `.` keys do it, so the
+// buttons send those keys to it.
+function step(n) {
+  const target = el.querySelector(".ap-wrapper") ?? el.firstElementChild;
+  if (!target) return;
+  target.dispatchEvent(new KeyboardEvent("keydown", { key: n < 0 ? "," : ".", bubbles: true }));
+}
+for (const [id, n] of [["step-back", -1], ["step-fwd", 1]]) {
+  const b = document.getElementById(id);
+  if (!b) continue;
+  b.addEventListener("click", async () => {
+    if (following) setFollowing(false);
+    if (playing) await player.pause();
+    step(n);
+  });
+}
+
 // Follow (a recording without its end entry): the player's "eventsource"
 // driver reads /live, the screen so far and then the new output as the
 // index gets it; "Stop following" (or a click that seeks) goes back to the

@@ -20,7 +20,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 use tlog_rs_index::config::{Config, DbSpec};
 use tlog_rs_index::derive::CHUNK_MS;
-use tlog_rs_index::store::{self, AccessEntry, Keyframe, RecordingInfo, Store};
+use tlog_rs_index::store::{self, AccessEntry, Keyframe, MessageRef, RecordingInfo, Store};
 use tlog_rs_index::timewin;
 use tlog_rs_retention::{purge_one, Actor, PurgeError};
 
@@ -665,22 +665,52 @@ async fn stream(
         Err(r) => return r,
     };
     let key = info.key;
+    // The references in batches, so that memory does not grow with the
+    // recording (a 1 GB recording has ~500,000 of them).
     let refs = match with_store(&st, move |store| {
-        store.messages(key).map_err(|e| e.to_string())
+        store
+            .messages_in(key, 0, u64::MAX, STREAM_BATCH)
+            .map_err(|e| e.to_string())
     })
     .await
     {
         Ok(r) => r,
         Err(r) => return r,
     };
+    let db = st.db.clone();
     // A bounded channel: the reader waits for the browser, so memory stays
     // at a few messages whatever the recording's size.
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
     let title = format!("{} on {} ({})", info.hit.user, info.hit.host, info.hit.rec);
     tokio::task::spawn_blocking(move || {
+        let mut next = next_batch(&refs);
         let mut lines = cast::Lines::new(refs);
         let mut c = cast::Cast::new(title);
-        while let Some(m) = lines.next_message() {
+        let mut store = None;
+        loop {
+            let Some(m) = lines.next_message() else {
+                let Some(from) = next else { break };
+                let batch = store
+                    .get_or_insert_with(|| store::open(&db))
+                    .as_mut()
+                    .map_err(|e| e.to_string())
+                    .and_then(|s| {
+                        s.messages_in(key, from, u64::MAX, STREAM_BATCH)
+                            .map_err(|e| e.to_string())
+                    });
+                match batch {
+                    Ok(b) => {
+                        next = next_batch(&b);
+                        lines.refill(b);
+                        continue;
+                    }
+                    Err(e) => {
+                        syslog(&format!("streaming: index error: {e}"));
+                        let _ = tx.blocking_send(Err(std::io::Error::other(e)));
+                        return;
+                    }
+                }
+            };
             let chunk = match m {
                 Ok((mut raw, msg)) => match fmt {
                     Format::Cast => c.push(&msg),
@@ -730,6 +760,17 @@ async fn stream(
     r
 }
 
+/// References read from the index at a time while streaming.
+const STREAM_BATCH: usize = 4096;
+
+/// Where the batch after `refs` starts; None when `refs` was the last.
+fn next_batch(refs: &[(MessageRef, String)]) -> Option<u64> {
+    if refs.len() < STREAM_BATCH {
+        return None;
+    }
+    refs.last().map(|(m, _)| m.id + 1)
+}
+
 async fn play_cast(
     Extension(st): Extension<S>,
     Extension(Client(peer)): Extension<Client>,
@@ -760,6 +801,7 @@ async fn export_jsonl(
 // ---- keyframe seek: asciinema-player's "segmented" source ----
 
 /// What the index and each segment are computed from, the same way for both.
+/// The keyframes come without their screens: a segment reads its own.
 struct Segments {
     plan: Vec<cast::SegmentPlan>,
     keyframes: Vec<Keyframe>,
@@ -772,7 +814,7 @@ fn segments(
     cmds: &[(i64, String)],
 ) -> Result<Segments, String> {
     let keyframes = store
-        .keyframes(&info.hit.host, &info.hit.rec)
+        .keyframe_index(&info.hit.host, &info.hit.rec)
         .map_err(|e| e.to_string())?;
     // The first window size, from the first message.
     let first = store
@@ -905,10 +947,14 @@ async fn segment(
             }
         }
         let p = &sg.plan[n];
-        let init = p
-            .keyframe
-            .map(|k| String::from_utf8_lossy(&sg.keyframes[k].screen).into_owned())
-            .unwrap_or_default();
+        let init = match p.keyframe.and_then(|k| sg.keyframes.get(k)) {
+            Some(k) => store
+                .keyframe_screen(&host, &rec, k.msg_id, k.packet)
+                .map_err(|e| e.to_string())?
+                .map(|s| String::from_utf8_lossy(&s).into_owned())
+                .unwrap_or_default(),
+            None => String::new(),
+        };
         Ok(Some(b.finish((p.cols, p.rows, init))))
     })
     .await;

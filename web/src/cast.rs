@@ -25,6 +25,11 @@ impl Lines {
         }
     }
 
+    /// Go on with the next batch of references (the files stay open).
+    pub fn refill(&mut self, refs: Vec<(MessageRef, String)>) {
+        self.refs = refs.into_iter();
+    }
+
     /// The next raw line (without newline) and its parsed message.
     pub fn next_message(&mut self) -> Option<Result<(Vec<u8>, Message), String>> {
         let (m, path) = self.refs.next()?;

@@ -287,9 +287,14 @@ pub fn list(f: &Filters, hits: &[Hit], total: usize, err: Option<&str>, auditor:
     o
 }
 
-/// Below the player: speed, 1/16x to 16x (recording.js re-creates the
-/// player at the same time: the player takes its speed only when created).
-const PLAYER_CONTROLS: &str = "<div id=\"controls\"><label>Speed <select id=\"speed\">\
+/// Below the player: a frame step back and forward (pauses first; the
+/// player's `,` and `.` keys do the same), and the speed, 1/16x to 16x
+/// (recording.js re-creates the player at the same time: the player takes
+/// its speed only when created).
+const PLAYER_CONTROLS: &str = "<div id=\"controls\">\
+<button type=\"button\" id=\"step-back\" title=\"Pause and step back one frame (,)\">&#9664; frame</button> \
+<button type=\"button\" id=\"step-fwd\" title=\"Pause and step forward one frame (.)\">frame &#9654;</button> \
+<label>Speed <select id=\"speed\">\
 <option value=\"0.0625\">1/16x</option><option value=\"0.125\">1/8x</option>\
 <option value=\"0.25\">1/4x</option><option value=\"0.5\">1/2x</option>\
 <option value=\"1\" selected>1x</option><option value=\"2\">2x</option>\

@@ -286,6 +286,28 @@ pub trait Store {
     /// hits, for paging.
     fn search_page(&mut self, q: &Query) -> Result<Page>;
     fn keyframes(&mut self, host: &str, rec: &str) -> Result<Vec<Keyframe>>;
+    /// The keyframes without their screens (empty): where a seek can start.
+    fn keyframe_index(&mut self, host: &str, rec: &str) -> Result<Vec<Keyframe>> {
+        let mut v = self.keyframes(host, rec)?;
+        for k in &mut v {
+            k.screen = Vec::new();
+        }
+        Ok(v)
+    }
+    /// One keyframe's screen, by its position.
+    fn keyframe_screen(
+        &mut self,
+        host: &str,
+        rec: &str,
+        msg_id: u64,
+        packet: u32,
+    ) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .keyframes(host, rec)?
+            .into_iter()
+            .find(|k| k.msg_id == msg_id && k.packet == packet)
+            .map(|k| k.screen))
+    }
     /// The audit events and their correlation (index/src/audit/store.rs).
     fn audit(&mut self) -> Result<&mut dyn crate::audit::store::AuditStore> {
         Err(StoreError(

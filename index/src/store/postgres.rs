@@ -1009,6 +1009,44 @@ impl Store for Postgres {
             .collect())
     }
 
+    fn keyframe_index(&mut self, host: &str, rec: &str) -> Result<Vec<Keyframe>> {
+        let (h, r) = (t(host).into_owned(), t(rec).into_owned());
+        Ok(self
+            .rows(
+                "SELECT k.t_ms, k.msg_id, k.packet, k.cols, k.rows FROM keyframes k
+                 JOIN recordings r ON r.key = k.rec_key WHERE r.host=$1 AND r.rec=$2 ORDER BY k.msg_id, k.packet",
+                &[&h, &r],
+            )?
+            .iter()
+            .map(|r| Keyframe {
+                t_ms: r.get(0),
+                msg_id: r.get::<_, i64>(1) as u64,
+                packet: r.get::<_, i64>(2) as u32,
+                cols: r.get::<_, i64>(3) as u16,
+                rows: r.get::<_, i64>(4) as u16,
+                screen: Vec::new(),
+            })
+            .collect())
+    }
+
+    fn keyframe_screen(
+        &mut self,
+        host: &str,
+        rec: &str,
+        msg_id: u64,
+        packet: u32,
+    ) -> Result<Option<Vec<u8>>> {
+        let (h, r) = (t(host).into_owned(), t(rec).into_owned());
+        Ok(self
+            .rows(
+                "SELECT k.screen FROM keyframes k JOIN recordings r ON r.key = k.rec_key
+                 WHERE r.host=$1 AND r.rec=$2 AND k.msg_id=$3 AND k.packet=$4",
+                &[&h, &r, &(msg_id as i64), &i64::from(packet)],
+            )?
+            .first()
+            .map(|r| r.get(0)))
+    }
+
     fn find_recordings(&mut self, rec: &str) -> Result<Vec<(i64, String)>> {
         let r = t(rec).into_owned();
         Ok(self

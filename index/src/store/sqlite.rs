@@ -778,6 +778,43 @@ impl Store for Sqlite {
         Ok(v)
     }
 
+    fn keyframe_index(&mut self, host: &str, rec: &str) -> Result<Vec<Keyframe>> {
+        let mut st = self.c.prepare_cached(
+            "SELECT k.t_ms, k.msg_id, k.packet, k.cols, k.rows FROM keyframes k
+             JOIN recordings r ON r.key = k.rec_key WHERE r.host=?1 AND r.rec=?2 ORDER BY k.msg_id, k.packet",
+        )?;
+        let v = st
+            .query_map(params![host, rec], |r| {
+                Ok(Keyframe {
+                    t_ms: r.get(0)?,
+                    msg_id: r.get::<_, i64>(1)? as u64,
+                    packet: r.get(2)?,
+                    cols: r.get(3)?,
+                    rows: r.get(4)?,
+                    screen: Vec::new(),
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(v)
+    }
+
+    fn keyframe_screen(
+        &mut self,
+        host: &str,
+        rec: &str,
+        msg_id: u64,
+        packet: u32,
+    ) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .c
+            .prepare_cached(
+                "SELECT k.screen FROM keyframes k JOIN recordings r ON r.key = k.rec_key
+                 WHERE r.host=?1 AND r.rec=?2 AND k.msg_id=?3 AND k.packet=?4",
+            )?
+            .query_row(params![host, rec, msg_id as i64, packet], |r| r.get(0))
+            .optional()?)
+    }
+
     fn find_recordings(&mut self, rec: &str) -> Result<Vec<(i64, String)>> {
         let mut st = self
             .c

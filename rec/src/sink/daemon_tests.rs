@@ -4,7 +4,7 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use tlog_rs_tests::daemons::{output_with_open_stdin, Journald, Rsyslog};
 use tlog_rs_tests::{require_root, TempDir};
@@ -15,29 +15,16 @@ use super::*;
 fn identity(rec: &str) -> RecIdentity {
     RecIdentity {
         rec: rec.into(),
-        user: "alice".into(),
-        host: "host.example".into(),
-        term: "xterm".into(),
         tty: Some("/dev/pts/7".into()),
-        audit_session: 12,
         ident: "tlog-rs-rec-session".into(),
-        login: Default::default(),
-        charset: "UTF-8".into(),
+        ..super::tests::identity()
     }
 }
 
 fn settings(writer: WriterKind, mode: FailureMode) -> SinkSettings {
     SinkSettings {
-        writer,
-        file_path: None,
         syslog_facility: "local3".into(),
-        syslog_priority: "notice".into(),
-        journal_priority: "info".into(),
-        journal_augment: true,
-        limit_rate: 16384,
-        limit_burst: 32768,
-        limit_action: LimitAction::Pass,
-        failure_mode: mode,
+        ..super::tests::settings(writer, None, mode)
     }
 }
 
@@ -78,15 +65,9 @@ fn message(rec: &str, id: u32, pos: u32, text: &str) -> String {
 
 fn event(kind: EventKind) -> SessionEvent {
     SessionEvent {
-        kind,
-        start_time: SystemTime::now(),
-        end_time: (kind == EventKind::End).then(SystemTime::now),
-        exit_status: (kind == EventKind::End).then_some(3),
-        end_reason: (kind == EventKind::End).then_some(EndReason::Exit),
         bytes_in: 5,
         bytes_out: 40,
-        messages_written: 0,
-        messages_dropped: 0,
+        ..SessionEvent::now(kind, 3)
     }
 }
 

@@ -409,17 +409,9 @@ mod tests {
             fqdn: Some("h.example.com".into()),
             ssh: Some("192.0.2.7 51234 2001:db8::1 2222".parse().unwrap()),
         };
-        let ev = SessionEvent {
-            kind: EventKind::Start,
-            start_time: UNIX_EPOCH + std::time::Duration::from_millis(1_795_700_846_047),
-            end_time: None,
-            exit_status: None,
-            end_reason: None,
-            bytes_in: 0,
-            bytes_out: 0,
-            messages_written: 0,
-            messages_dropped: 0,
-        };
+        let ev = SessionEvent::start_at(
+            UNIX_EPOCH + std::time::Duration::from_millis(1_795_700_846_047),
+        );
         let r = EventRecord::new(&ev, &id, &SinkStats::default());
         let v: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
         assert_eq!(v["service"], "sshd");
@@ -521,17 +513,7 @@ mod tests {
 
     #[test]
     fn start_event_has_nulls_and_no_tlog_rec_field() {
-        let ev = SessionEvent {
-            kind: EventKind::Start,
-            start_time: UNIX_EPOCH + Duration::from_millis(5),
-            end_time: None,
-            exit_status: None,
-            end_reason: None,
-            bytes_in: 0,
-            bytes_out: 0,
-            messages_written: 0,
-            messages_dropped: 0,
-        };
+        let ev = SessionEvent::start_at(UNIX_EPOCH + Duration::from_millis(5));
         let mut id = identity();
         id.tty = None;
         let r = EventRecord::new(&ev, &id, &SinkStats::default());
@@ -552,14 +534,11 @@ mod tests {
     fn resumed_event_has_its_own_time_and_no_end() {
         let ev = SessionEvent {
             kind: EventKind::Resumed,
-            start_time: UNIX_EPOCH + Duration::from_millis(1_000),
             end_time: Some(UNIX_EPOCH + Duration::from_millis(61_250)),
-            exit_status: None,
-            end_reason: None,
             bytes_in: 5,
             bytes_out: 9,
             messages_written: 2,
-            messages_dropped: 0,
+            ..SessionEvent::start_at(UNIX_EPOCH + Duration::from_millis(1_000))
         };
         let sink = SinkStats {
             written: 2,

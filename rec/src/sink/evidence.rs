@@ -32,6 +32,7 @@ use super::event::format_ms;
 use super::journal::{push_field, JOURNAL_SOCKET};
 use super::syslog::{facility_code, format_line, priority_code, DEV_LOG, EVENT_IDENT};
 use super::{SinkSettings, WriterKind};
+use crate::config::ConfigError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EvidenceKind {
@@ -125,10 +126,8 @@ impl Evidence {
 /// The writer settings of a login: the system configuration of
 /// tlog-rs-rec-session overlaid with the hand-off's settings, exactly as the
 /// recorder would have merged them.
-pub fn settings_for_handoff(conf_text: &str) -> Result<SinkSettings, String> {
-    crate::config::session_config(Some(conf_text))
-        .and_then(|c| c.sink_settings())
-        .map_err(|e| e.to_string())
+pub fn settings_for_handoff(conf_text: &str) -> Result<SinkSettings, ConfigError> {
+    crate::config::session_config(Some(conf_text)).and_then(|c| c.sink_settings())
 }
 
 /// Write `ev` to the configured writer. `owner`: the recorder account, which
@@ -216,6 +215,14 @@ fn append_sidecar(path: &Path, json: &str, owner: Option<u32>) -> io::Result<()>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn handoff_settings_name_the_key_that_is_missing() {
+        let e = settings_for_handoff(r#"{"writer":"file"}"#).unwrap_err();
+        assert_eq!(e.key, "file.path");
+        let s = settings_for_handoff(r#"{"writer":"file","file":{"path":"/x"}}"#).unwrap();
+        assert_eq!(s.writer, WriterKind::File);
+    }
 
     fn sample(kind: EvidenceKind) -> Evidence {
         Evidence {

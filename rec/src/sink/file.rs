@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use super::backend::Backend;
 use super::event::EventRecord;
+use tlog_rs_sys::cvt_r;
 
 /// Open flags of the recording file: O_WRONLY|O_CREAT|O_APPEND|O_CLOEXEC,
 /// mode 0600 (0640 in a set-gid directory, see `new_file_mode`), like tlog; plus O_NOCTTY so a tty given as the
@@ -90,20 +91,14 @@ pub(crate) fn write_whole(file: &File, buf: &[u8]) -> Result<(), (usize, io::Err
         let rest = &buf[done..];
         // SAFETY: `rest` is a valid, initialised slice for its whole length and
         // the fd is owned by `file`, which outlives the call.
-        let n = unsafe {
+        let n = cvt_r(|| unsafe {
             libc::write(
                 std::os::fd::AsRawFd::as_raw_fd(file),
                 rest.as_ptr().cast(),
                 rest.len(),
             )
-        };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err((done, e));
-        }
+        })
+        .map_err(|e| (done, e))?;
         if n == 0 {
             return Err((done, io::Error::from(io::ErrorKind::WriteZero)));
         }

@@ -10,6 +10,7 @@ use super::event::{message_id, EventRecord};
 use super::ratelimit::{Admit, Clock, MonotonicClock, RateLimiter};
 use super::syslog::{format_line, SyslogSocket, DEV_LOG, EVENT_IDENT};
 use super::{FailureMode, RecIdentity, SessionEvent, Sink, SinkError, SinkStats, WriteOutcome};
+use tlog_rs_sys::cvt_r;
 
 /// While failing, try the backend again at most this often; messages in
 /// between are counted as lost.
@@ -38,14 +39,11 @@ fn write_fd(fd: RawFd, text: &[u8]) {
     let mut done = 0;
     while done < text.len() {
         // SAFETY: the slice is valid for its length; a bad fd only yields EBADF.
-        let n = unsafe { libc::write(fd, text[done..].as_ptr().cast(), text.len() - done) };
-        if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
-            continue;
+        match cvt_r(|| unsafe { libc::write(fd, text[done..].as_ptr().cast(), text.len() - done) })
+        {
+            Ok(n) if n > 0 => done += n as usize,
+            _ => return,
         }
-        if n <= 0 {
-            return;
-        }
-        done += n as usize;
     }
 }
 

@@ -49,6 +49,7 @@ use std::time::Duration;
 use super::backend::Backend;
 use super::event::EventRecord;
 use super::RecIdentity;
+use tlog_rs_sys::{cvt, cvt_r};
 
 pub const JOURNAL_SOCKET: &str = "/run/systemd/journal/socket";
 /// comm names Cockpit's session-recording page queries (`_COMM=`).
@@ -84,10 +85,7 @@ pub fn set_comm(name: &str) -> io::Result<()> {
     buf[..name.len()].copy_from_slice(name.as_bytes());
     // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes
     // from the pointer; `buf` is 16 bytes and ends in NUL.
-    let r = unsafe { libc::prctl(libc::PR_SET_NAME, buf.as_ptr() as libc::c_ulong, 0, 0, 0) };
-    if r != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    cvt(unsafe { libc::prctl(libc::PR_SET_NAME, buf.as_ptr() as libc::c_ulong, 0, 0, 0) })?;
     Ok(())
 }
 
@@ -229,18 +227,14 @@ fn send_memfd(sock: &UnixDatagram, entry: &[u8]) -> io::Result<()> {
             libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
         )
     };
-    if raw < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    cvt(raw)?;
     // SAFETY: memfd_create just returned this fd and nothing else owns it.
     let fd = unsafe { OwnedFd::from_raw_fd(raw) };
     let file = std::fs::File::from(fd);
     super::file::write_whole(&file, entry).map_err(|(_, e)| e)?;
     let seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE | libc::F_SEAL_SEAL;
     // SAFETY: F_ADD_SEALS on our own memfd; journald only accepts sealed memfds.
-    if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_ADD_SEALS, seals) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    cvt(unsafe { libc::fcntl(file.as_raw_fd(), libc::F_ADD_SEALS, seals) })?;
     send_fd(sock, file.as_raw_fd())
 }
 
@@ -266,17 +260,9 @@ fn send_fd(sock: &UnixDatagram, fd: RawFd) -> io::Result<()> {
         (*cmsg).cmsg_len = libc::CMSG_LEN(int) as _;
         std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::c_int>(), fd);
     }
-    loop {
-        // SAFETY: `msg` and the control buffer it points to are valid for the call.
-        let n = unsafe { libc::sendmsg(sock.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) };
-        if n >= 0 {
-            return Ok(());
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
-        }
-    }
+    // SAFETY: `msg` and the control buffer it points to are valid for the call.
+    cvt_r(|| unsafe { libc::sendmsg(sock.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) })?;
+    Ok(())
 }
 
 impl Backend for JournalBackend {

@@ -191,6 +191,36 @@ pub struct SessionEvent {
     pub messages_dropped: u64,
 }
 
+#[cfg(test)]
+impl SessionEvent {
+    /// A start entry at `start_time`, nothing counted yet.
+    pub(crate) fn start_at(start_time: SystemTime) -> SessionEvent {
+        SessionEvent {
+            kind: EventKind::Start,
+            start_time,
+            end_time: None,
+            exit_status: None,
+            end_reason: None,
+            bytes_in: 0,
+            bytes_out: 0,
+            messages_written: 0,
+            messages_dropped: 0,
+        }
+    }
+
+    /// An entry of `kind` started now; an end entry ends now with `exit`.
+    pub(crate) fn now(kind: EventKind, exit: i32) -> SessionEvent {
+        let end = kind == EventKind::End;
+        SessionEvent {
+            kind,
+            end_time: end.then(SystemTime::now),
+            exit_status: end.then_some(exit),
+            end_reason: end.then_some(EndReason::Exit),
+            ..SessionEvent::start_at(SystemTime::now())
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct SinkError {
     pub what: String,

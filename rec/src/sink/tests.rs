@@ -7,7 +7,7 @@ use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use super::event::IdRange;
 use super::guard::Notifier;
@@ -58,7 +58,7 @@ impl Term {
     }
 }
 
-fn settings(writer: WriterKind, path: Option<&Path>, mode: FailureMode) -> SinkSettings {
+pub(super) fn settings(writer: WriterKind, path: Option<&Path>, mode: FailureMode) -> SinkSettings {
     SinkSettings {
         writer,
         file_path: path.map(Path::to_path_buf),
@@ -73,7 +73,7 @@ fn settings(writer: WriterKind, path: Option<&Path>, mode: FailureMode) -> SinkS
     }
 }
 
-fn identity() -> RecIdentity {
+pub(super) fn identity() -> RecIdentity {
     RecIdentity {
         rec: "boot-1f-2a".into(),
         user: "alice".into(),
@@ -88,17 +88,7 @@ fn identity() -> RecIdentity {
 }
 
 fn event(kind: EventKind) -> SessionEvent {
-    SessionEvent {
-        kind,
-        start_time: SystemTime::now(),
-        end_time: (kind == EventKind::End).then(SystemTime::now),
-        exit_status: (kind == EventKind::End).then_some(0),
-        end_reason: (kind == EventKind::End).then_some(EndReason::Exit),
-        bytes_in: 0,
-        bytes_out: 0,
-        messages_written: 0,
-        messages_dropped: 0,
-    }
+    SessionEvent::now(kind, 0)
 }
 
 fn msg(id: u32) -> Vec<u8> {

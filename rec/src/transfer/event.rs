@@ -4,6 +4,7 @@
 
 use std::io;
 use std::os::fd::RawFd;
+use tlog_rs_sys::cvt;
 
 /// What an fd is watched for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,13 +69,10 @@ impl<E: Copy> Registry<E> {
                 timeout_ms,
             )
         };
-        if rc < 0 {
-            let e = io::Error::last_os_error();
-            return if e.kind() == io::ErrorKind::Interrupted {
-                Ok(&self.ready)
-            } else {
-                Err(e)
-            };
+        match cvt(rc) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(&self.ready),
+            Err(e) => return Err(e),
+            Ok(_) => {}
         }
         for (p, ev) in self.fds.iter().zip(&self.events) {
             // A paused entry has fd -1 and revents 0.

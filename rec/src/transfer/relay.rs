@@ -7,6 +7,7 @@ use std::io;
 use std::os::fd::RawFd;
 
 use crate::sink::SinkError;
+use tlog_rs_sys::cvt;
 
 /// tlog's I/O buffer size: identical input gives identical packet splits.
 pub const CHUNK: usize = 4096;
@@ -256,22 +257,12 @@ fn detach(fd: RawFd) {
 
 fn read_fd(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
     // SAFETY: buf is writable for its length.
-    let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-    if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
-    }
+    cvt(unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) }).map(|n| n as usize)
 }
 
 fn write_fd(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
     // SAFETY: buf is readable for its length.
-    let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
-    if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
-    }
+    cvt(unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) }).map(|n| n as usize)
 }
 
 /// Blocking write of all bytes. EAGAIN (a non-blocking fd we inherited)

@@ -1,8 +1,8 @@
 //! The one passwd type ([`PwEntry`], byte strings) and the buffer protocol
 //! of getpw*_r, shared by the glibc lookup here (through every source, ours
 //! included: what nss_tlog and pam_tlog compare and copy) and the
-//! underlying-services lookup in `sys`. System-facing
-//! like `sys`; group names and the host name are re-exported from there.
+//! underlying-services lookup in [`crate::nss`]; group names and the host
+//! name are re-exported from there.
 //!
 //! Guest-code rules: no panics on bad data (every C string is checked), heap
 //! buffers that grow on ERANGE up to a bound, no locks, no threads.
@@ -126,7 +126,7 @@ pub fn getpw(key: Key<'_>) -> LookupResult {
     })
 }
 
-pub use crate::sys::{groups_of, host_name};
+pub use crate::nss::{groups_of, host_name};
 
 #[cfg(test)]
 mod tests {
