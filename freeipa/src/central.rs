@@ -265,14 +265,13 @@ pub fn to_toml(c: &Central, source: &str) -> String {
     let mut o = format!(
         "# Written by `tlog-rs sync --central` from {source}; do not edit\n# (the next sync replaces it). Read through freeipa_file in central.toml.\n"
     );
-    let from = |(name, dn): &(String, String)| {
-        // A DN cannot hold a newline unescaped, but keep the comment one line.
-        format!(
-            "# {} ({})\n",
-            name.replace('\n', " "),
-            dn.replace('\n', " ")
-        )
+    // TOML comments may not hold control characters.
+    let clean = |s: &str| -> String {
+        s.chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect()
     };
+    let from = |(name, dn): &(String, String)| format!("# {} ({})\n", clean(name), clean(dn));
     for a in &c.auditors {
         o.push('\n');
         o.push_str(&from(&a.from));

@@ -258,7 +258,11 @@ fn the_file_loads_through_central_toml_and_central_toml_wins() {
             ],
         ),
     ];
-    let text = to_toml(&build_with(&access, &retention), "ldap://x");
+    let mut built = build_with(&access, &retention);
+    let text = to_toml(&built, "ldap://x");
+    // Names with control characters still give a file TOML reads.
+    built.auditors[0].from.0 = "bell\u{7}\r\nnext".into();
+    toml::from_str::<toml::Value>(&to_toml(&built, "ldap://x")).unwrap();
     assert!(
         text.starts_with("# Written by `tlog-rs sync --central` from ldap://x"),
         "{text}"
