@@ -5,6 +5,7 @@
 //! the CLI process only, never in PAM/NSS modules).
 
 pub mod cachefile;
+pub mod central;
 pub mod config;
 pub mod conn;
 pub mod dn;

@@ -15,7 +15,7 @@ use crate::{cachefile, config, conn, fetch, resolve};
 
 const USAGE: &str = "\
 usage: tlog-rs sync [--policy FILE] [--quiet]
-       tlog-rs sync --hostgroups FILE [--policy FILE] [--quiet]
+       tlog-rs sync [--hostgroups FILE] [--central FILE] [--policy FILE] [--quiet]
        (and [--audit-rules FILE] with the first form)
 
 Fetch the FreeIPA session-recording rules that apply to this host into the
@@ -38,7 +38,14 @@ hold FreeIPA rules).
 --hostgroups FILE: for the central server, write every FreeIPA host group
 instead, each resolved to its hosts' FQDNs (nested groups included), as the
 [hostgroups] table central.toml's hostgroups_file reads. The rules cache is
-not touched. Exit status: 0 written, 1 failed (FILE is kept as it was).";
+not touched. Exit status: 0 written, 1 failed (FILE is kept as it was).
+
+--central FILE: for the central server, write FreeIPA's enabled access
+(ipaSessionRecordingAccess) and retention (ipaSessionRecordingRetention)
+objects as the [[web.auditors]] and [[retention.rule]] entries central.toml's
+freeipa_file reads. An invalid object is skipped and reported with its name
+and DN. Exit status: 0 written, 1 failed (FILE is kept as it was), 3 written
+with objects skipped. With --hostgroups too, both files are written.";
 
 /// Exit status: synced, but some rules were not applied as written.
 pub const EXIT_RULE_WARNINGS: i32 = 3;
@@ -47,6 +54,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
     let mut policy = PathBuf::from(tlog_rs_policy::DEFAULT_POLICY_PATH);
     let mut quiet = false;
     let mut hostgroups = None;
+    let mut central = None;
     let mut audit_rules = PathBuf::from(tlog_rs_audit::rules::DEFAULT_RULES_PATH);
     let mut it = args.into_iter();
     while let Some(a) = it.next() {
@@ -58,6 +66,10 @@ pub fn main(args: Vec<OsString>) -> i32 {
             Some("--hostgroups") => match it.next() {
                 Some(p) => hostgroups = Some(PathBuf::from(p)),
                 None => return usage("--hostgroups needs a file"),
+            },
+            Some("--central") => match it.next() {
+                Some(p) => central = Some(PathBuf::from(p)),
+                None => return usage("--central needs a file"),
             },
             Some("--audit-rules") => match it.next() {
                 Some(p) => audit_rules = PathBuf::from(p),
@@ -79,8 +91,11 @@ pub fn main(args: Vec<OsString>) -> i32 {
             return 2;
         }
     };
-    if let Some(out) = hostgroups {
-        return sync_hostgroups(&cfg, &out, quiet);
+    if hostgroups.is_some() || central.is_some() {
+        let h = hostgroups.map_or(0, |out| sync_hostgroups(&cfg, &out, quiet));
+        let c = central.map_or(0, |out| sync_central(&cfg, &out, quiet));
+        // A failure (1) outranks skipped objects (3).
+        return if h == 1 || c == 1 { 1 } else { h.max(c) };
     }
     match sync(&cfg) {
         Ok(report) => {
@@ -182,6 +197,36 @@ fn sync_hostgroups(cfg: &config::SyncConfig, out: &Path, quiet: bool) -> i32 {
             syslog::log(
                 Level::Error,
                 &format!("host group sync failed: {e}; {kept}"),
+            );
+            1
+        }
+    }
+}
+
+fn sync_central(cfg: &config::SyncConfig, out: &Path, quiet: bool) -> i32 {
+    match crate::central::sync(cfg, out) {
+        Ok(report) => {
+            if !quiet {
+                println!("{}", report.summary);
+            }
+            for n in &report.notices {
+                let w = n.to_string();
+                eprintln!("tlog-rs sync: warning: {w}");
+                syslog::log(Level::Warning, &w);
+            }
+            syslog::log(Level::Info, &report.summary);
+            if report.notices.is_empty() {
+                0
+            } else {
+                EXIT_RULE_WARNINGS
+            }
+        }
+        Err(e) => {
+            let kept = format!("{} is kept as it was", out.display());
+            eprintln!("tlog-rs sync: {e}\ntlog-rs sync: {kept}");
+            syslog::log(
+                Level::Error,
+                &format!("access/retention sync failed: {e}; {kept}"),
             );
             1
         }

@@ -150,6 +150,9 @@ pub enum RetentionScope {
 pub struct RetentionRule {
     pub scope: RetentionScope,
     pub max_age: MaxAge,
+    /// False: purged without an archive even with `archive_dir` (a
+    /// recording is archived unless every rule that matches it says so).
+    pub archive: bool,
 }
 
 /// `[retention]`: how long recordings are kept (tlog-rs-central.toml(5)).
@@ -177,6 +180,7 @@ struct RawRetentionRule {
     hostgroup: Option<toml::Spanned<String>>,
     usergroup: Option<toml::Spanned<String>>,
     max_age: toml::Spanned<String>,
+    archive: Option<toml::Spanned<bool>>,
 }
 
 /// `[[web.auditors]]`: members of `group` see the recordings made on the
@@ -233,6 +237,8 @@ struct RawConfig {
     admin: Option<RawAdmin>,
     web: Option<RawWeb>,
     retention: Option<RawRetention>,
+    // Access and retention objects from FreeIPA (`tlog-rs sync --central`).
+    freeipa_file: Option<toml::Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -354,6 +360,173 @@ fn hostgroups_file(
     hostgroups(file.hostgroups, &here)
 }
 
+/// One `[[web.auditors]]` entry, checked (central.toml's or FreeIPA's).
+fn scoped_auditors(
+    c: &Config,
+    a: toml::Spanned<RawScoped>,
+    at: &dyn Fn(Option<usize>, String) -> ConfigError,
+) -> Result<ScopedAuditors, ConfigError> {
+    let span = Some(a.span().start);
+    let a = a.into_inner();
+    if a.group.is_empty() {
+        return Err(at(span, "web.auditors: empty group name".into()));
+    }
+    if a.hostgroups.is_empty() && a.usergroups.is_empty() {
+        return Err(at(
+            span,
+            format!(
+                "web.auditors {:?}: give hostgroups or usergroups (for all recordings use web.auditors_group)",
+                a.group
+            ),
+        ));
+    }
+    for h in &a.hostgroups {
+        c.hostgroup(h.get_ref()).map_err(|e| {
+            at(
+                Some(h.span().start),
+                format!("web.auditors {:?}: {e}", a.group),
+            )
+        })?;
+    }
+    if let Some(u) = a.usergroups.iter().find(|u| u.get_ref().is_empty()) {
+        return Err(at(
+            Some(u.span().start),
+            format!("web.auditors {:?}: empty user group name", a.group),
+        ));
+    }
+    Ok(ScopedAuditors {
+        group: a.group,
+        hostgroups: a.hostgroups.into_iter().map(|h| h.into_inner()).collect(),
+        usergroups: a.usergroups.into_iter().map(|u| u.into_inner()).collect(),
+        purge: a.purge,
+    })
+}
+
+/// One `[[retention.rule]]`, checked against the host groups and the
+/// archive directory already read.
+fn retention_rule(
+    c: &Config,
+    rule: toml::Spanned<RawRetentionRule>,
+    at: &dyn Fn(Option<usize>, String) -> ConfigError,
+) -> Result<RetentionRule, ConfigError> {
+    let span = Some(rule.span().start);
+    let rule = rule.into_inner();
+    let scope = match (rule.hostgroup, rule.usergroup) {
+        (Some(h), None) => {
+            let (hspan, h) = (Some(h.span().start), h.into_inner());
+            if !c.hostgroups.contains_key(&h) {
+                return Err(at(
+                    hspan,
+                    format!("retention.rule: unknown host group {h:?} (define it in [hostgroups])"),
+                ));
+            }
+            RetentionScope::HostGroup(h)
+        }
+        (None, Some(g)) if !g.get_ref().is_empty() => RetentionScope::UserGroup(g.into_inner()),
+        _ => {
+            return Err(at(
+                span,
+                "retention.rule: exactly one of hostgroup or usergroup".into(),
+            ))
+        }
+    };
+    let max_age = rule.max_age.get_ref().parse().map_err(|m| {
+        at(
+            Some(rule.max_age.span().start),
+            format!("retention.rule.max_age: {m}"),
+        )
+    })?;
+    let archive = match rule.archive {
+        Some(a) if *a.get_ref() && c.retention.archive_dir.is_none() => {
+            return Err(at(
+                Some(a.span().start),
+                "retention.rule.archive: true needs retention.archive_dir".into(),
+            ))
+        }
+        Some(a) => a.into_inner(),
+        None => true,
+    };
+    Ok(RetentionRule {
+        scope,
+        max_age,
+        archive,
+    })
+}
+
+// Access and retention objects from FreeIPA (issue 12).
+/// `freeipa_file`: `[[web.auditors]]` and `[[retention.rule]]` entries
+/// written by `tlog-rs sync --central`, checked like central.toml's own
+/// (errors name that file and its line) and added after them. central.toml
+/// wins: an auditor entry for a group central.toml already scopes, and a
+/// retention rule for a scope central.toml already rules, are left out.
+fn freeipa_file(
+    c: &mut Config,
+    key: &toml::Spanned<String>,
+    at: &dyn Fn(Option<usize>, String) -> ConfigError,
+) -> Result<(), ConfigError> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct File {
+        web: Option<FileWeb>,
+        retention: Option<FileRetention>,
+    }
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct FileWeb {
+        #[serde(default)]
+        auditors: Vec<toml::Spanned<RawScoped>>,
+    }
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct FileRetention {
+        #[serde(default)]
+        rule: Vec<toml::Spanned<RawRetentionRule>>,
+    }
+    let path = Path::new(key.get_ref());
+    if !path.is_absolute() {
+        return Err(at(
+            Some(key.span().start),
+            format!("freeipa_file: {path:?} is not an absolute path"),
+        ));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        at(
+            Some(key.span().start),
+            format!(
+                "freeipa_file: {}: {e} (`tlog-rs sync --central` writes it)",
+                path.display()
+            ),
+        )
+    })?;
+    let here = |offset: Option<usize>, message: String| ConfigError {
+        file: path.to_path_buf(),
+        line: offset.map(|o| line_of(&text, o)),
+        message,
+    };
+    let file: File = toml::from_str(&text).map_err(|e| {
+        here(
+            Some(e.span().map_or(0, |s| s.start)),
+            e.message().trim().to_string(),
+        )
+    })?;
+    let local_groups: Vec<String> = c.web.auditors.iter().map(|a| a.group.clone()).collect();
+    for a in file.web.map(|w| w.auditors).unwrap_or_default() {
+        let a = scoped_auditors(c, a, &here)?;
+        if !local_groups.contains(&a.group) {
+            c.web.auditors.push(a);
+        }
+    }
+    let local_scopes: Vec<RetentionScope> =
+        c.retention.rules.iter().map(|r| r.scope.clone()).collect();
+    for r in file.retention.map(|r| r.rule).unwrap_or_default() {
+        let r = retention_rule(c, r, &here)?;
+        if !local_scopes.contains(&r.scope) {
+            c.retention.rules.push(r);
+        }
+    }
+    Ok(())
+}
+
 impl Config {
     /// Parse the text of `file` (used for error positions only).
     pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
@@ -450,40 +623,8 @@ impl Config {
         // Scoped auditors (issue 12).
         c.web.auditors_purge = web.auditors_purge.unwrap_or(false);
         for a in web.auditors {
-            let span = Some(a.span().start);
-            let a = a.into_inner();
-            if a.group.is_empty() {
-                return Err(at(span, "web.auditors: empty group name".into()));
-            }
-            if a.hostgroups.is_empty() && a.usergroups.is_empty() {
-                return Err(at(
-                    span,
-                    format!(
-                        "web.auditors {:?}: give hostgroups or usergroups (for all recordings use web.auditors_group)",
-                        a.group
-                    ),
-                ));
-            }
-            for h in &a.hostgroups {
-                c.hostgroup(h.get_ref()).map_err(|e| {
-                    at(
-                        Some(h.span().start),
-                        format!("web.auditors {:?}: {e}", a.group),
-                    )
-                })?;
-            }
-            if let Some(u) = a.usergroups.iter().find(|u| u.get_ref().is_empty()) {
-                return Err(at(
-                    Some(u.span().start),
-                    format!("web.auditors {:?}: empty user group name", a.group),
-                ));
-            }
-            c.web.auditors.push(ScopedAuditors {
-                group: a.group,
-                hostgroups: a.hostgroups.into_iter().map(|h| h.into_inner()).collect(),
-                usergroups: a.usergroups.into_iter().map(|u| u.into_inner()).collect(),
-                purge: a.purge,
-            });
+            let a = scoped_auditors(&c, a, &at)?;
+            c.web.auditors.push(a);
         }
         if let Some(r) = raw.retention {
             if let Some(a) = r.default_max_age {
@@ -507,37 +648,12 @@ impl Config {
                 c.retention.archive_dir = Some(PathBuf::from(d.into_inner()));
             }
             for rule in r.rule {
-                let span = Some(rule.span().start);
-                let rule = rule.into_inner();
-                let scope = match (rule.hostgroup, rule.usergroup) {
-                    (Some(h), None) => {
-                        let (hspan, h) = (Some(h.span().start), h.into_inner());
-                        if !c.hostgroups.contains_key(&h) {
-                            return Err(at(
-                                hspan,
-                                format!("retention.rule: unknown host group {h:?} (define it in [hostgroups])"),
-                            ));
-                        }
-                        RetentionScope::HostGroup(h)
-                    }
-                    (None, Some(g)) if !g.get_ref().is_empty() => {
-                        RetentionScope::UserGroup(g.into_inner())
-                    }
-                    _ => {
-                        return Err(at(
-                            span,
-                            "retention.rule: exactly one of hostgroup or usergroup".into(),
-                        ))
-                    }
-                };
-                let max_age = rule.max_age.get_ref().parse().map_err(|m| {
-                    at(
-                        Some(rule.max_age.span().start),
-                        format!("retention.rule.max_age: {m}"),
-                    )
-                })?;
-                c.retention.rules.push(RetentionRule { scope, max_age });
+                let rule = retention_rule(&c, rule, &at)?;
+                c.retention.rules.push(rule);
             }
+        }
+        if let Some(f) = raw.freeipa_file {
+            freeipa_file(&mut c, &f, &at)?;
         }
         Ok(c)
     }
@@ -707,6 +823,17 @@ purge = true
                 "\n[[web.auditors]]\ngroup = \"x\"\nusergroups = [\"dba\"]\npurg = true\n",
                 5,
                 "unknown field `purg`",
+            ),
+            (
+                "[[retention.rule]]\nusergroup = \"dba\"\nmax_age = \"9d\"\narchive = true\n",
+                4,
+                "true needs retention.archive_dir",
+            ),
+            ("freeipa_file = \"rel.toml\"\n", 1, "not an absolute path"),
+            (
+                "\nfreeipa_file = \"/nonexistent/freeipa.toml\"\n",
+                2,
+                "(`tlog-rs sync --central` writes it)",
             ),
         ];
         for (text, line, want) in cases {

@@ -27,6 +27,18 @@ pub fn max_age(cfg: &Config, r: &RetentionRow) -> Option<MaxAge> {
         .or(cfg.retention.default_max_age)
 }
 
+/// Whether a purge of `r` archives it first (given `archive_dir`): yes
+/// unless every rule that matches it says `archive = false`.
+pub fn archives(cfg: &Config, r: &RetentionRow) -> bool {
+    let mut matching = cfg
+        .retention
+        .rules
+        .iter()
+        .filter(|rule| rule_matches(cfg, rule, r))
+        .peekable();
+    matching.peek().is_none() || matching.any(|rule| rule.archive)
+}
+
 /// An expired recording.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Candidate {
@@ -136,6 +148,17 @@ max_age = "90d"
         assert_eq!(recs, ["w1-31", "d1-401"]);
         assert_eq!(got[0].hold, None);
         assert_eq!(got[1].hold, Some(hold));
+    }
+
+    #[test]
+    fn archive_unless_every_matching_rule_opts_out() {
+        let mut c = cfg();
+        c.retention.rules[0].archive = false; // web
+        assert!(!archives(&c, &row("w1", &[], 0)));
+        assert!(archives(&c, &row("w1", &["dba"], 0)), "dba still archives");
+        assert!(archives(&c, &row("d1", &[], 0)), "no rule: archived");
+        c.retention.rules[1].archive = false;
+        assert!(!archives(&c, &row("w1", &["dba"], 0)));
     }
 
     #[test]

@@ -188,7 +188,8 @@ pub fn purge(
         sources: vec![],
     };
     // 1. Archive: every message read back from its source and checked.
-    if let Some(dir) = &cfg.retention.archive_dir {
+    let dir = (cfg.retention.archive_dir.as_ref()).filter(|_| crate::policy::archives(cfg, row));
+    if let Some(dir) = dir {
         let dest = archive::path(dir, &row.host, &row.rec).map_err(PurgeError::Archive)?;
         if dry_run || dest.exists() {
             // Existing: archived by an interrupted earlier purge, whose

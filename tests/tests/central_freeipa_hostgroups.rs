@@ -2,8 +2,9 @@
 //! against a real slapd holding the example DIT (nested host groups:
 //! production = webservers + dbservers), central.toml's `hostgroups_file`,
 //! then `tlog-rs search --hostgroup` over recordings of those hosts. Also:
-//! central.toml's own [hostgroups] wins over the file's, and a failed sync
-//! keeps the old file byte for byte.
+//! central.toml's own [hostgroups] wins over the file's, a failed sync
+//! keeps the old file byte for byte, and `--central` against a directory
+//! without the access/retention containers fails naming containers.ldif.
 
 mod freeipa_common;
 
@@ -98,6 +99,25 @@ fn freeipa_host_groups_drive_central_search() {
     );
     // The rules cache is not the target of this sync.
     assert!(!ipa.cache("central.example.test").exists());
+    // This directory has no access/retention containers: --central says
+    // which file creates them and writes nothing.
+    let central = ipa.dir.join("freeipa-central.toml");
+    let o = tlog_rs(&[
+        "sync",
+        "--policy",
+        sync_cfg.to_str().unwrap(),
+        "--central",
+        central.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains(
+            "cn=access,cn=sessionrecording,dc=example,dc=test: the container does not exist: load freeipa-schema/containers.ldif"
+        ),
+        "{}",
+        text(&o)
+    );
+    assert!(!central.exists());
 
     let store = ipa.dir.join("store");
     for (host, rec) in [(WEB1, "r-web1"), (DB1, "r-db1"), (BASTION, "r-bastion")] {

@@ -12,8 +12,10 @@
 
 mod freeipa_common;
 
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
-use std::process::Command;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 
 use freeipa_common::*;
 use tlog_rs_tests::nsenv::NsEnv;
@@ -55,13 +57,11 @@ impl Drop for Ds389 {
     }
 }
 
-#[test]
-fn schema_loads_into_389ds_and_rules_evaluate_the_same() {
-    if !require_root("schema_loads_into_389ds_and_rules_evaluate_the_same") {
-        return;
-    }
+/// A running 389-DS with our schema and the example DIT: the server (stopped
+/// on drop), its temp dir, LDAP port and ldapi socket.
+fn start_389ds(tag: &str) -> (Ds389, PathBuf, u16, PathBuf) {
     require_program("dscreate", "389-ds-base");
-    let t = temp_dir("ds389");
+    let t = temp_dir(tag);
     let bin = t.join("bin");
     std::fs::create_dir_all(&bin).unwrap();
     std::fs::write(bin.join("systemctl"), FAKE_SYSTEMCTL).unwrap();
@@ -115,12 +115,21 @@ echo "pid=$(cat /run/dirsrv/slapd-{inst}.pid)"
         .lines()
         .find_map(|l| l.strip_prefix("pid="))
         .and_then(|p| p.trim().parse().ok());
-    let _ds = Ds389 { pid };
+    let ds = Ds389 { pid };
     assert!(
         out.status.success() && pid.is_some(),
         "389-DS setup failed: {stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    (ds, t, port, sock)
+}
+
+#[test]
+fn schema_loads_into_389ds_and_rules_evaluate_the_same() {
+    if !require_root("schema_loads_into_389ds_and_rules_evaluate_the_same") {
+        return;
+    }
+    let (_ds, t, _port, sock) = start_389ds("ds389");
 
     let mut env = NsEnv::new("ds389");
     env.etc("passwd", PASSWD)
@@ -215,5 +224,52 @@ echo "pid=$(cat /run/dirsrv/slapd-{inst}.pid)"
             assert_eq!(res[1]["record"], false, "{}", res[1]);
         }
     }
+    let _ = std::fs::remove_dir_all(&t);
+}
+
+/// The central side's access and retention objects in 389-DS (added over
+/// LDAP as the directory manager), synced by `tlog-rs sync --central`: the
+/// same file and the same reports as with OpenLDAP.
+#[test]
+fn access_and_retention_objects_sync_from_389ds() {
+    if !require_root("access_and_retention_objects_sync_from_389ds") {
+        return;
+    }
+    let (_ds, t, port, sock) = start_389ds("ds389-central");
+    let mut add = Command::new("ldapadd")
+        .args(["-x", "-H", &format!("ldap://127.0.0.1:{port}")])
+        .args([
+            "-D",
+            "cn=Directory Manager",
+            "-w",
+            "Directory_Manager_Password",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    add.stdin
+        .take()
+        .unwrap()
+        .write_all(central_ldif().as_bytes())
+        .unwrap();
+    let o = add.wait_with_output().unwrap();
+    assert!(o.status.success(), "ldapadd: {}", text(&o));
+    let sock_uri = tlog_rs_tests::slapd::percent_encode(&sock.to_string_lossy());
+    let cfg = t.join("sync-central.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[freeipa]\ncache = \"{}\"\n[freeipa.ldap]\nuris = [\"ldapi://{sock_uri}\"]\nbase_dn = \"dc=example,dc=test\"\nhost = \"central.example.test\"\nbind = \"external\"\n",
+            t.join("unused-cache.json").display()
+        ),
+    )
+    .unwrap();
+    sync_central_and_check(
+        &cfg,
+        &t.join("hostgroups.toml"),
+        &t.join("freeipa-central.toml"),
+    );
     let _ = std::fs::remove_dir_all(&t);
 }

@@ -181,3 +181,152 @@ pub fn verdict(v: &Value) -> (String, bool, String) {
         v["audit_level"].as_str().unwrap_or("").to_string(),
     )
 }
+
+/// The central side (`tlog-rs sync --central`): the access and retention
+/// containers as freeipa-schema/containers.ldif ships them, then objects
+/// over the example DIT. contractors (bob) audit the webservers and may not
+/// purge; a disabled object and one naming a user as auditor are not used
+/// (the second is reported); webservers keep 30 days without an archive,
+/// dbservers 400 days.
+pub fn central_ldif() -> String {
+    let shipped =
+        std::fs::read_to_string(tlog_rs_tests::slapd::schema_dir().join("containers.ldif"))
+            .unwrap();
+    let mut out: String = shipped
+        .split("\n\n")
+        .filter(|b| b.contains("dn: cn=access,") || b.contains("dn: cn=retention,"))
+        .map(|b| {
+            // Only the entry, without the comment lines before it.
+            let body: Vec<&str> = b.lines().filter(|l| !l.starts_with('#')).collect();
+            format!("{}\n\n", body.join("\n"))
+        })
+        .collect();
+    assert_eq!(out.matches("dn: ").count(), 2, "containers.ldif: {shipped}");
+    let a = "cn=access,cn=sessionrecording,dc=example,dc=test";
+    let r = "cn=retention,cn=sessionrecording,dc=example,dc=test";
+    let g = "cn=groups,cn=accounts,dc=example,dc=test";
+    let h = "cn=hostgroups,cn=accounts,dc=example,dc=test";
+    out.push_str(&format!(
+        "dn: ipaUniqueID=00000000-0000-4000-8000-00000000a001,{a}
+objectClass: top
+objectClass: ipaSessionRecordingAccess
+ipaUniqueID: 00000000-0000-4000-8000-00000000a001
+cn: contractors_audit_web
+ipaEnabledFlag: TRUE
+memberUser: cn=contractors,{g}
+memberHost: cn=webservers,{h}
+ipaSessionRecordingPurge: FALSE
+
+dn: ipaUniqueID=00000000-0000-4000-8000-00000000a002,{a}
+objectClass: top
+objectClass: ipaSessionRecordingAccess
+ipaUniqueID: 00000000-0000-4000-8000-00000000a002
+cn: disabled_contractors_db
+ipaEnabledFlag: FALSE
+memberUser: cn=contractors,{g}
+memberHost: cn=dbservers,{h}
+
+dn: ipaUniqueID=00000000-0000-4000-8000-00000000a003,{a}
+objectClass: top
+objectClass: ipaSessionRecordingAccess
+ipaUniqueID: 00000000-0000-4000-8000-00000000a003
+cn: alice_as_auditor
+ipaEnabledFlag: TRUE
+memberUser: uid=alice,cn=users,cn=accounts,dc=example,dc=test
+memberHost: cn=production,{h}
+
+dn: ipaUniqueID=00000000-0000-4000-8000-00000000b001,{r}
+objectClass: top
+objectClass: ipaSessionRecordingRetention
+ipaUniqueID: 00000000-0000-4000-8000-00000000b001
+cn: web_30d
+ipaEnabledFlag: TRUE
+memberHost: cn=webservers,{h}
+ipaSessionRecordingMaxAge: 30d
+ipaSessionRecordingArchive: FALSE
+
+dn: ipaUniqueID=00000000-0000-4000-8000-00000000b002,{r}
+objectClass: top
+objectClass: ipaSessionRecordingRetention
+ipaUniqueID: 00000000-0000-4000-8000-00000000b002
+cn: db_400d
+ipaEnabledFlag: TRUE
+memberHost: cn=dbservers,{h}
+ipaSessionRecordingMaxAge: 400d
+"
+    ));
+    out
+}
+
+/// `tlog-rs sync --central FILE` (and `--hostgroups HG`) with `cfg`, then
+/// the checks both directory servers must pass: exit 3 for the object that
+/// names a user as auditor (reported with its name and DN), and the file's
+/// entries as central.toml reads them.
+pub fn sync_central_and_check(cfg: &Path, hostgroups: &Path, out: &Path) {
+    let o = Command::new(artifact("tlog-rs"))
+        .args(["sync", "--policy"])
+        .arg(cfg)
+        .arg("--hostgroups")
+        .arg(hostgroups)
+        .arg("--central")
+        .arg(out)
+        .output()
+        .expect("run tlog-rs sync");
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("access object \"alice_as_auditor\" skipped: memberUser \"uid=alice,cn=users,cn=accounts,dc=example,dc=test\" is not a user group"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        err.contains("[dn: ipaUniqueID=00000000-0000-4000-8000-00000000a003,cn=access,cn=sessionrecording,dc=example,dc=test]"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(err.matches("warning:").count(), 1, "{}", text(&o));
+    let conf = out.with_extension("central.toml");
+    std::fs::write(
+        &conf,
+        format!(
+            "hostgroups_file = \"{}\"\nfreeipa_file = \"{}\"\n",
+            hostgroups.display(),
+            out.display()
+        ),
+    )
+    .unwrap();
+    let c = tlog_rs_index::config::Config::load(Some(&conf))
+        .unwrap_or_else(|e| panic!("{e}\n{}", std::fs::read_to_string(out).unwrap_or_default()));
+    let auditors: Vec<(&str, Vec<&str>, Vec<&str>, bool)> = c
+        .web
+        .auditors
+        .iter()
+        .map(|a| {
+            (
+                a.group.as_str(),
+                a.hostgroups.iter().map(String::as_str).collect(),
+                a.usergroups.iter().map(String::as_str).collect(),
+                a.purge,
+            )
+        })
+        .collect();
+    assert_eq!(
+        auditors,
+        [("contractors", vec!["webservers"], vec![], false)],
+        "the disabled object is not fetched"
+    );
+    use tlog_rs_index::config::RetentionScope::HostGroup;
+    let rules: Vec<_> = c
+        .retention
+        .rules
+        .iter()
+        .map(|r| (r.scope.clone(), r.max_age.to_string(), r.archive))
+        .collect();
+    assert_eq!(
+        rules,
+        [
+            (HostGroup("dbservers".into()), "400d".into(), true),
+            (HostGroup("webservers".into()), "30d".into(), false),
+        ]
+    );
+}
