@@ -400,7 +400,9 @@ pub fn purged(p: &Purged) -> String {
                 esc(&a.display().to_string())
             );
         }
-        None => o.push_str("<li>not archived (no retention.archive_dir)</li>"),
+        None => o.push_str(
+            "<li>not archived (no retention.archive_dir, or every retention rule of the recording says archive = false)</li>",
+        ),
     }
     for a in &p.sources {
         let _ = write!(o, "<li>{}</li>", esc(&a.to_string()));
