@@ -320,10 +320,8 @@ fn ausearch_events(file: &Path) -> BTreeSet<Vec<String>> {
 
 fn differential(name: &str, text: &str) {
     // A directory per log: tests run in parallel, and each removes its own.
-    let dir = std::env::temp_dir().join(format!(
-        "tlog-rs-audit-diff-{}-{name}",
-        std::process::id()
-    ));
+    let dir =
+        std::env::temp_dir().join(format!("tlog-rs-audit-diff-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join(name);
     std::fs::write(&file, text).unwrap();
