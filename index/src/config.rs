@@ -317,6 +317,59 @@ fn hostgroups(
     Ok(out)
 }
 
+/// A file central.toml names (`hostgroups_file`, `freeipa_file`): its path
+/// must be absolute, a missing file is an error at the key, and its own
+/// errors name its own file and line.
+struct Included {
+    path: PathBuf,
+    text: String,
+}
+
+impl Included {
+    /// `name` is the key, `writer` the command that writes the file.
+    fn read(
+        key: &toml::Spanned<String>,
+        name: &str,
+        writer: &str,
+        at: &dyn Fn(Option<usize>, String) -> ConfigError,
+    ) -> Result<Included, ConfigError> {
+        let path = Path::new(key.get_ref());
+        if !path.is_absolute() {
+            return Err(at(
+                Some(key.span().start),
+                format!("{name}: {path:?} is not an absolute path"),
+            ));
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            at(
+                Some(key.span().start),
+                format!("{name}: {}: {e} (`{writer}` writes it)", path.display()),
+            )
+        })?;
+        Ok(Included {
+            path: path.to_path_buf(),
+            text,
+        })
+    }
+
+    fn error(&self, offset: Option<usize>, message: String) -> ConfigError {
+        ConfigError {
+            file: self.path.clone(),
+            line: offset.map(|o| line_of(&self.text, o)),
+            message,
+        }
+    }
+
+    fn parse<T: serde::de::DeserializeOwned>(&self) -> Result<T, ConfigError> {
+        toml::from_str(&self.text).map_err(|e| {
+            self.error(
+                Some(e.span().map_or(0, |s| s.start)),
+                e.message().trim().to_string(),
+            )
+        })
+    }
+}
+
 /// `hostgroups_file`: a file holding only a `[hostgroups]` table (written by
 /// `tlog-rs sync --hostgroups` from FreeIPA). Its own errors name its own
 /// file and line; a missing file is an error at the key.
@@ -330,33 +383,9 @@ fn hostgroups_file(
         #[serde(default)]
         hostgroups: BTreeMap<String, toml::Spanned<Vec<String>>>,
     }
-    let path = Path::new(key.get_ref());
-    if !path.is_absolute() {
-        return Err(at(
-            Some(key.span().start),
-            format!("hostgroups_file: {path:?} is not an absolute path"),
-        ));
-    }
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        at(
-            Some(key.span().start),
-            format!(
-                "hostgroups_file: {}: {e} (`tlog-rs sync --hostgroups` writes it)",
-                path.display()
-            ),
-        )
-    })?;
-    let here = |offset: Option<usize>, message: String| ConfigError {
-        file: path.to_path_buf(),
-        line: offset.map(|o| line_of(&text, o)),
-        message,
-    };
-    let file: File = toml::from_str(&text).map_err(|e| {
-        here(
-            Some(e.span().map_or(0, |s| s.start)),
-            e.message().trim().to_string(),
-        )
-    })?;
+    let inc = Included::read(key, "hostgroups_file", "tlog-rs sync --hostgroups", at)?;
+    let here = |offset: Option<usize>, message: String| inc.error(offset, message);
+    let file: File = inc.parse()?;
     hostgroups(file.hostgroups, &here)
 }
 
@@ -482,33 +511,9 @@ fn freeipa_file(
         #[serde(default)]
         rule: Vec<toml::Spanned<RawRetentionRule>>,
     }
-    let path = Path::new(key.get_ref());
-    if !path.is_absolute() {
-        return Err(at(
-            Some(key.span().start),
-            format!("freeipa_file: {path:?} is not an absolute path"),
-        ));
-    }
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        at(
-            Some(key.span().start),
-            format!(
-                "freeipa_file: {}: {e} (`tlog-rs sync --central` writes it)",
-                path.display()
-            ),
-        )
-    })?;
-    let here = |offset: Option<usize>, message: String| ConfigError {
-        file: path.to_path_buf(),
-        line: offset.map(|o| line_of(&text, o)),
-        message,
-    };
-    let file: File = toml::from_str(&text).map_err(|e| {
-        here(
-            Some(e.span().map_or(0, |s| s.start)),
-            e.message().trim().to_string(),
-        )
-    })?;
+    let inc = Included::read(key, "freeipa_file", "tlog-rs sync --central", at)?;
+    let here = |offset: Option<usize>, message: String| inc.error(offset, message);
+    let file: File = inc.parse()?;
     let local_groups: Vec<String> = c.web.auditors.iter().map(|a| a.group.clone()).collect();
     for a in file.web.map(|w| w.auditors).unwrap_or_default() {
         let a = scoped_auditors(c, a, &here)?;
