@@ -509,27 +509,34 @@ impl FromStr for MarkState {
     }
 }
 
-/// Recorder side: mark that recorder process `recorder_pid` started or ended
+/// Recorder side: mark that recorder process `recorder` started or ended
 /// recording `rec` for the login `key`. Only meaningful when the recorder runs
 /// as its own account, which must own CONSUMED_DIR (else the mark is refused:
 /// pam_tlog would not trust it anyway).
-pub fn mark(key: HandoffKey, recorder_pid: u32, state: MarkState, rec: &str) -> io::Result<()> {
+pub fn mark(key: HandoffKey, recorder: ProcId, state: MarkState, rec: &str) -> io::Result<()> {
     // SAFETY: geteuid cannot fail.
     let me = unsafe { libc::geteuid() };
-    mark_in(Path::new(CONSUMED_DIR), me, key, recorder_pid, state, rec)
+    mark_in(Path::new(CONSUMED_DIR), me, key, recorder, state, rec)
 }
 
+/// The mark is `<key>.<pid>` holding `<state> <rec> <start time>`: the
+/// start time tells pam_tlog whether that very recorder still runs (a
+/// reused pid has another one).
 pub fn mark_in(
     dir: &Path,
     owner: u32,
     key: HandoffKey,
-    recorder_pid: u32,
+    recorder: ProcId,
     state: MarkState,
     rec: &str,
 ) -> io::Result<()> {
     check_trusted_dir(dir, owner).map_err(|e| io::Error::other(e.to_string()))?;
-    let path = dir.join(format!("{key}.{recorder_pid}"));
-    write_atomic(&path, format!("{state} {rec}\n").as_bytes(), 0o644)
+    let path = dir.join(format!("{key}.{}", recorder.pid));
+    write_atomic(
+        &path,
+        format!("{state} {rec} {}\n", recorder.start).as_bytes(),
+        0o644,
+    )
 }
 
 /// Everything close_session needs from the consumption directory, read once.
@@ -577,15 +584,16 @@ pub fn marks_in(dir: &Path, recorder_uid: u32, key: HandoffKey) -> Marks {
         if meta.len() > 4096 || file.read_to_string(&mut text).is_err() {
             continue;
         }
-        let Some((state, rec)) = text.trim_end().split_once(' ') else {
+        let mut fields = text.trim_end().split(' ');
+        let (Some(state), Some(rec)) = (fields.next(), fields.next()) else {
             continue;
         };
+        // The marking recorder, if its mark names its start time.
+        let recorder = pid.zip(fields.next().and_then(|t| t.parse().ok()));
         match state.parse() {
-            // Alive and the recorder account's: that recorder (only
-            // recorders run as it), still recording.
+            // That very recorder (pid and start time) still runs.
             Ok(MarkState::Started)
-                if pid
-                    .is_some_and(|p| tlog_rs_sys::proc::real_uid(p).ok() == Some(recorder_uid)) =>
+                if recorder.is_some_and(|(pid, start)| ProcId { pid, start }.is_alive()) =>
             {
                 running.push(rec.to_string())
             }
@@ -976,16 +984,17 @@ mod tests {
         };
         let consumption = |uid, key| marks_in(&dir, uid, key).consumption;
         assert_eq!(consumption(owner(), key), Consumption::NotConsumed);
-        mark_in(&dir, owner(), other, 9, MarkState::Started, "o").unwrap();
+        let gone = |pid| ProcId { pid, start: 1 };
+        mark_in(&dir, owner(), other, gone(9), MarkState::Started, "o").unwrap();
         assert_eq!(consumption(owner(), key), Consumption::NotConsumed);
         // A pid above any pid_max: that recorder is gone.
         const DEAD: u32 = 4_194_400;
-        mark_in(&dir, owner(), key, DEAD, MarkState::Started, "r1").unwrap();
+        mark_in(&dir, owner(), key, gone(DEAD), MarkState::Started, "r1").unwrap();
         assert_eq!(
             consumption(owner(), key),
             Consumption::Lost(vec!["r1".into()])
         );
-        mark_in(&dir, owner(), key, DEAD, MarkState::Ended, "r1").unwrap();
+        mark_in(&dir, owner(), key, gone(DEAD), MarkState::Ended, "r1").unwrap();
         assert_eq!(
             consumption(owner(), key),
             Consumption::Ended(vec!["r1".into()])
@@ -1020,26 +1029,23 @@ mod tests {
             pam: parent(),
             uid: me(),
         };
-        // This test process stands for the recorder: its real uid (not
-        // set-uid: its effective one) is the account marks are trusted from.
         let account = owner();
-        let consumption = |uid| marks_in(&dir, uid, key).consumption;
-        mark_in(
-            &dir,
-            account,
-            key,
-            std::process::id(),
-            MarkState::Started,
-            "live",
-        )
-        .unwrap();
-        assert_eq!(
-            consumption(account),
-            Consumption::Running(vec!["live".into()])
-        );
-        // One lost recorder of the same login still makes it lost.
-        mark_in(&dir, account, key, 4_194_401, MarkState::Started, "gone").unwrap();
-        assert_eq!(consumption(account), Consumption::Lost(vec!["gone".into()]));
+        let consumption = || marks_in(&dir, account, key).consumption;
+        // This test process stands for the recorder.
+        let me_now = ProcId::current().unwrap();
+        mark_in(&dir, account, key, me_now, MarkState::Started, "live").unwrap();
+        assert_eq!(consumption(), Consumption::Running(vec!["live".into()]));
+        // The same pid with another start time is another process (pid
+        // reuse): that recorder is gone.
+        let reused = ProcId {
+            pid: me_now.pid,
+            start: me_now.start + 1,
+        };
+        mark_in(&dir, account, key, reused, MarkState::Started, "live").unwrap();
+        assert_eq!(consumption(), Consumption::Lost(vec!["live".into()]));
+        // A mark without a start time (an older recorder) cannot prove it runs.
+        fs::write(dir.join(format!("{key}.{}", me_now.pid)), "started live\n").unwrap();
+        assert_eq!(consumption(), Consumption::Lost(vec!["live".into()]));
         fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -209,7 +209,8 @@ fn mark(plan: &Plan, state: MarkState, rec: &str) {
     if !plan.uids.is_split() {
         return;
     }
-    if let Err(e) = handoff::mark(key, std::process::id(), state, rec) {
+    let marked = handoff::ProcId::current().and_then(|me| handoff::mark(key, me, state, rec));
+    if let Err(e) = marked {
         warn(
             plan.ident,
             &format!(

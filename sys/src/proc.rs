@@ -31,28 +31,6 @@ fn parse_proc_stat(text: &str) -> Option<ProcStat> {
     Some(ProcStat { ppid, start_time })
 }
 
-/// The real uid of process `pid` (`Uid:` of /proc/<pid>/status, readable
-/// for every process, also non-dumpable ones whose /proc files are root's).
-pub fn real_uid(pid: u32) -> std::io::Result<u32> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    parse_real_uid(&text).ok_or_else(|| {
-        std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("/proc/{pid}/status: no Uid line"),
-        )
-    })
-}
-
-fn parse_real_uid(status: &str) -> Option<u32> {
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
-}
-
 /// True if `ancestor` is a strict ancestor of process `pid`.
 pub fn is_ancestor_of(ancestor: u32, pid: u32) -> bool {
     let mut cur = pid;
@@ -70,20 +48,6 @@ pub fn is_ancestor_of(ancestor: u32, pid: u32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_real_uid_is_the_first_of_the_uid_line() {
-        let status =
-            "Name:\ttlog-rs-rec-ses\nPid:\t7\nUid:\t996\t996\t996\t996\nGid:\t0\t0\t0\t0\n";
-        assert_eq!(parse_real_uid(status), Some(996));
-        assert_eq!(parse_real_uid("Name:\tx\n"), None);
-        // This process.
-        // SAFETY: getuid has no preconditions.
-        assert_eq!(real_uid(std::process::id()).unwrap(), unsafe {
-            libc::getuid()
-        });
-        assert!(real_uid(u32::MAX).is_err());
-    }
 
     #[test]
     fn parses_after_the_last_parenthesis() {
