@@ -90,5 +90,6 @@ pub mod slapd;
 pub mod sshd;
 pub mod sssd_table;
 mod tempdir;
+pub mod web;
 
 pub use tempdir::TempDir;

@@ -14,16 +14,15 @@
 mod freeipa_common;
 
 use std::fs;
-use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, UNIX_EPOCH};
 
 use freeipa_common::{central_ldif, sync_central_and_check, text, Ipa};
 use tlog_rs_format::{Encoder, RecHeader};
-use tlog_rs_tests::rec::wait_for;
-use tlog_rs_tests::slapd::{free_port, SlapdOptions};
-use tlog_rs_tests::{artifact, require_program, require_root, tlog_rs};
+use tlog_rs_tests::slapd::SlapdOptions;
+use tlog_rs_tests::web::serve;
+use tlog_rs_tests::{require_program, require_root, tlog_rs};
 
 const WEB1: &str = "web1.example.test";
 const DB1: &str = "db1.example.test";
@@ -52,15 +51,6 @@ fn record(root: &Path, host: &str, rec: &str) {
     let p = root.join(host).join("2026-05-28.jsonl");
     fs::create_dir_all(p.parent().unwrap()).unwrap();
     fs::write(p, text).unwrap();
-}
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// curl against the test server (self-signed certificate), with a cookie
@@ -145,50 +135,8 @@ fn freeipa_access_and_retention_objects_drive_web_and_purge() {
             "pam.d/tlog-rs-web",
             "auth required pam_unix.so\naccount required pam_unix.so\n",
         );
-    let (cert, key) = (ipa.dir.join("cert.pem"), ipa.dir.join("key.pem"));
-    let o = Command::new(&openssl)
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-        ])
-        .args(["-subj", "/CN=localhost", "-keyout"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let port = free_port();
-    let log = ipa.dir.join("server.log");
-    let _server = Server(
-        ipa.env
-            .command(&[
-                artifact("tlog-rs").to_str().unwrap(),
-                "web",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--config",
-                conf.to_str().unwrap(),
-                "--tls-cert",
-                cert.to_str().unwrap(),
-                "--tls-key",
-                key.to_str().unwrap(),
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap(),
-    );
-    let up = wait_for(Duration::from_secs(30), || {
-        TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
-    assert!(
-        up,
-        "server: {}",
-        fs::read_to_string(&log).unwrap_or_default()
-    );
-    let base = format!("https://127.0.0.1:{port}");
+    let server = serve(&ipa.env, &ipa.dir, &conf);
+    let base = server.base();
     let jar = ipa.dir.join("cookies");
     let (code, page) = curl(&jar, &format!("{base}/login"), &[]);
     assert_eq!(code, 200, "{page}");
@@ -206,7 +154,7 @@ fn freeipa_access_and_retention_objects_drive_web_and_purge() {
     assert!(
         (300..400).contains(&code),
         "login: {code} {body}\n{}",
-        fs::read_to_string(&log).unwrap_or_default()
+        fs::read_to_string(&server.log).unwrap_or_default()
     );
     let (code, list) = curl(&jar, &format!("{base}/"), &[]);
     assert_eq!(code, 200, "{list}");

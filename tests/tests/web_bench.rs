@@ -18,9 +18,8 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, UNIX_EPOCH};
@@ -28,8 +27,8 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 use serde_json::{json, Value};
 use tlog_rs_format::{Encoder, RecHeader};
 use tlog_rs_tests::nsenv::NsEnv;
-use tlog_rs_tests::rec::{wait_for, TempDir};
-use tlog_rs_tests::slapd::free_port;
+use tlog_rs_tests::rec::TempDir;
+use tlog_rs_tests::web::serve;
 use tlog_rs_tests::{artifact, require_program, require_root};
 
 const PASSWORD: &str = "correct horse 42";
@@ -40,16 +39,6 @@ fn knob(name: &str, default: u64) -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-/// Kills the server when the test ends, however it ends.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// One auditor, `carol` (sees every recording), with a pam_unix password.
@@ -208,57 +197,6 @@ fn rss_kb(pid: u32) -> Option<u64> {
         .ok()
 }
 
-/// `tlog-rs web` over TLS (a throwaway self-signed certificate) in the
-/// namespace, on a free loopback port; its stderr goes to the returned log.
-fn serve(env: &NsEnv, dir: &TempDir, conf: &Path) -> (Server, u16, PathBuf) {
-    let openssl = require_program("openssl", "openssl");
-    let (cert, key) = (dir.path("cert.pem"), dir.path("key.pem"));
-    let o = Command::new(&openssl)
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-        ])
-        .args(["-subj", "/CN=localhost", "-keyout"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let port = free_port();
-    let log = dir.path("server.log");
-    // NsEnv::command execs (unshare without --fork, `exec "$@"`): the
-    // child's pid is the server's, whose RSS is sampled.
-    let server = Server(
-        env.command(&[
-            artifact("tlog-rs").to_str().unwrap(),
-            "web",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--config",
-            conf.to_str().unwrap(),
-            "--tls-cert",
-            cert.to_str().unwrap(),
-            "--tls-key",
-            key.to_str().unwrap(),
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap(),
-    );
-    let up = wait_for(Duration::from_secs(30), || {
-        TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
-    assert!(
-        up,
-        "server did not start: {}",
-        fs::read_to_string(&log).unwrap_or_default()
-    );
-    (server, port, log)
-}
-
 #[test]
 #[ignore = "benchmark: bench/web.sh"]
 fn web_browser_bench() {
@@ -342,8 +280,9 @@ fn web_browser_bench() {
         })
         .collect();
 
-    let (server, port, log) = serve(&env, &dir, &conf);
-    let pid = server.0.id();
+    let server = serve(&env, &dir.0, &conf);
+    let (port, log) = (server.port, server.log.clone());
+    let pid = server.pid();
     let idle_kb = rss_kb(pid).expect("server's /proc status");
     let stop = Arc::new(AtomicBool::new(false));
     let sampler = {

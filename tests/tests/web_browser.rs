@@ -17,16 +17,14 @@
 //! and checks the input pane (tests/web/follow.mjs).
 
 use std::fs;
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::{Command, Stdio};
 
 use serde_json::{json, Value};
 use tlog_rs_tests::nsenv::NsEnv;
 use tlog_rs_tests::play::screen_at;
-use tlog_rs_tests::rec::{wait_for, TempDir};
-use tlog_rs_tests::slapd::free_port;
+use tlog_rs_tests::rec::TempDir;
+use tlog_rs_tests::web::serve;
 use tlog_rs_tests::{artifact, require_program, require_root};
 
 const PASSWORD: &str = "correct horse 42";
@@ -44,16 +42,6 @@ const U: Users = Users {
     carol: 4303,
     dave: 4304,
 };
-
-/// Kills the server when the test ends, however it ends.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn environment(dir: &TempDir) -> NsEnv {
     let openssl = require_program("openssl", "openssl");
@@ -247,57 +235,6 @@ fn record(env: &NsEnv, uid: u32, out: &Path, input: Option<&str>, cmd: &str) -> 
     )
 }
 
-/// `tlog-rs web` over TLS (a throwaway self-signed certificate) in the
-/// namespace, on a free loopback port; its stderr goes to the returned log.
-fn serve(env: &NsEnv, dir: &TempDir, conf: &Path) -> (Server, u16, PathBuf) {
-    let openssl = require_program("openssl", "openssl");
-    let (cert, key) = (dir.path("cert.pem"), dir.path("key.pem"));
-    let o = Command::new(&openssl)
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-        ])
-        .args(["-subj", "/CN=localhost", "-keyout"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-
-    let port = free_port();
-    let log = dir.path("server.log");
-    let server = Server(
-        env.command(&[
-            artifact("tlog-rs").to_str().unwrap(),
-            "web",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--config",
-            conf.to_str().unwrap(),
-            "--tls-cert",
-            cert.to_str().unwrap(),
-            "--tls-key",
-            key.to_str().unwrap(),
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap(),
-    );
-    let up = wait_for(Duration::from_secs(30), || {
-        TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
-    assert!(
-        up,
-        "server did not start: {}",
-        fs::read_to_string(&log).unwrap_or_default()
-    );
-
-    (server, port, log)
-}
-
 #[test]
 fn browser_login_list_filter_play_acl_csrf() {
     if !require_root("web_browser") {
@@ -476,7 +413,8 @@ fn browser_login_list_filter_play_acl_csrf() {
         "{seek_log_lines} messages: more than a few batches"
     );
 
-    let (server, port, log) = serve(&env, &dir, &conf);
+    let server = serve(&env, &dir.0, &conf);
+    let (port, log) = (server.port, server.log.clone());
 
     // The docs' screenshot is refreshed only on request, so a test run
     // leaves the checkout as it found it.
@@ -679,7 +617,8 @@ fn browser_follow_live_recording_and_input_pane() {
         "messages_written": 4, "messages_dropped": 0, "messages_lost": 0,
         "first_id": 1, "last_id": 4, "time": 1_800_000_005.0,
     });
-    let (server, port, log) = serve(&env, &dir, &conf);
+    let server = serve(&env, &dir.0, &conf);
+    let (port, log) = (server.port, server.log.clone());
     let cfg = json!({
         "base": format!("https://127.0.0.1:{port}"),
         "chromium": chromium,
