@@ -10,10 +10,8 @@ mod freeipa_common;
 
 use std::fs;
 use std::path::Path;
-use std::time::{Duration, UNIX_EPOCH};
 
 use freeipa_common::{text, Ipa};
-use tlog_rs_format::{Encoder, RecHeader};
 use tlog_rs_tests::require_root;
 use tlog_rs_tests::slapd::SlapdOptions;
 use tlog_rs_tests::tlog_rs;
@@ -21,29 +19,6 @@ use tlog_rs_tests::tlog_rs;
 const WEB1: &str = "web1.example.test";
 const DB1: &str = "db1.example.test";
 const BASTION: &str = "bastion.example.test";
-
-/// A one-message recording of `host` as a JSON Lines day file.
-fn record(root: &Path, host: &str, rec: &str) {
-    let h = RecHeader {
-        host: host.into(),
-        rec: rec.into(),
-        user: "jdoe".into(),
-        term: "xterm".into(),
-        session: 7,
-    };
-    let mut enc = Encoder::new(h, 64, UNIX_EPOCH + Duration::from_secs(1_780_000_000));
-    enc.window(Duration::ZERO, 80, 24);
-    enc.output(Duration::from_secs(1), format!("on {host}\r\n").as_bytes());
-    enc.flush();
-    let mut text = String::new();
-    while let Some(m) = enc.pop_message() {
-        text.push_str(String::from_utf8(m).unwrap().trim_end());
-        text.push('\n');
-    }
-    let p = root.join(host).join("2026-06-01.jsonl");
-    fs::create_dir_all(p.parent().unwrap()).unwrap();
-    fs::write(p, text).unwrap();
-}
 
 fn recs_in(conf: &Path, hostgroup: &str) -> Vec<String> {
     let o = tlog_rs(&[
@@ -121,7 +96,7 @@ fn freeipa_host_groups_drive_central_search() {
 
     let store = ipa.dir.join("store");
     for (host, rec) in [(WEB1, "r-web1"), (DB1, "r-db1"), (BASTION, "r-bastion")] {
-        record(&store, host, rec);
+        freeipa_common::day_file_recording(&store, host, rec, "2026-06-01");
     }
     let conf = ipa.dir.join("central.toml");
     fs::write(

@@ -330,3 +330,29 @@ pub fn sync_central_and_check(cfg: &Path, hostgroups: &Path, out: &Path) {
         ]
     );
 }
+
+/// A one-message recording of `host` (user jdoe, around 2026-05-28) as the
+/// central rsyslog's JSON Lines day file `root/HOST/DAY.jsonl`.
+pub fn day_file_recording(root: &Path, host: &str, rec: &str, day: &str) {
+    use std::time::{Duration, UNIX_EPOCH};
+    use tlog_rs_format::{Encoder, RecHeader};
+    let h = RecHeader {
+        host: host.into(),
+        rec: rec.into(),
+        user: "jdoe".into(),
+        term: "xterm".into(),
+        session: 7,
+    };
+    let mut enc = Encoder::new(h, 64, UNIX_EPOCH + Duration::from_secs(1_780_000_000));
+    enc.window(Duration::ZERO, 80, 24);
+    enc.output(Duration::from_secs(1), format!("on {host}\r\n").as_bytes());
+    enc.flush();
+    let mut text = String::new();
+    while let Some(m) = enc.pop_message() {
+        text.push_str(String::from_utf8(m).unwrap().trim_end());
+        text.push('\n');
+    }
+    let p = root.join(host).join(format!("{day}.jsonl"));
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, text).unwrap();
+}
