@@ -286,65 +286,9 @@ fn window_resize_reaches_the_session_and_the_recording_under_the_setuid_recorder
         return;
     }
     let w = World::start(config("h9-resize", 2910, &["alice"], ""));
-    let mut pty = Pty::open(80, 24);
-    let seen = pty.reader();
-    let mut client = pty.spawn(w.ssh_cmd("alice", &["-tt"]));
-    let screen = || text(&seen.lock().unwrap());
-    // Each answer is built by the shell, so its text is never the echo.
-    let ask = |pty: &mut Pty, tag: &str| {
-        pty.type_in(&format!("echo {tag}-$(stty size | tr ' ' x)-END\r"));
-    };
-    ask(&mut pty, "SZ0");
-    let started = wait_until(Duration::from_secs(30), || {
-        screen().contains("SZ0-24x80-END")
+    resize_round_trip(&w, "ssh", true, |pty| {
+        pty.spawn(w.ssh_cmd("alice", &["-tt"]))
     });
-    if !started {
-        let _ = client.kill();
-        let _ = client.wait();
-        panic!(
-            "the session did not start at 80x24; the terminal shows:\n{}\nsshd: {}",
-            screen(),
-            w.sshd_log()
-        );
-    }
-    pty.resize(132, 43);
-    // SAFETY: signalling our own child, which is not reaped yet.
-    unsafe { libc::kill(client.id() as libc::pid_t, libc::SIGWINCH) };
-    let mut resized = false;
-    for i in 1..=10 {
-        ask(&mut pty, &format!("SZ{i}"));
-        if wait_until(Duration::from_secs(1), || {
-            screen().contains(&format!("SZ{i}-43x132-END"))
-        }) {
-            resized = true;
-            break;
-        }
-    }
-    pty.type_in("exit\r");
-    let exited = wait_until(Duration::from_secs(30), || {
-        matches!(client.try_wait(), Ok(Some(_)))
-    });
-    if !exited {
-        let _ = client.kill();
-        let _ = client.wait();
-    }
-    let rec = w.recording("alice");
-    assert!(
-        resized,
-        "`stty size` in the session never showed 43 132 after the resize; the terminal shows:\n{}\nrecording:\n{rec}",
-        screen()
-    );
-    assert!(exited, "ssh did not exit after `exit`:\n{}", screen());
-    let timing = field_text(&rec, "timing");
-    let (first, new) = (timing.find("=80x24"), timing.find("=132x43"));
-    assert!(
-        first.is_some() && new.is_some() && first < new,
-        "the recording lacks the window records =80x24 then =132x43; timing: {timing}"
-    );
-    assert!(
-        field_text(&rec, "out_txt").contains("-43x132-END"),
-        "the session after the resize is not recorded:\n{rec}"
-    );
 }
 
 /// One line of the trusted-uid rsyslog's output: `UID TAG|MSG`.
@@ -774,10 +718,26 @@ fn su_window_resize_reaches_the_session_and_the_recording_under_the_setuid_recor
         return;
     }
     let w = World::start(config("h9-su-resize", 2950, &["alice"], ""));
+    resize_round_trip(&w, "su", false, |pty| su_on_pty(&w, "alice", pty));
+}
+
+/// Start a session with `spawn` on a pty the test holds (80x24), resize the
+/// pty to 132x43 (and SIGWINCH the client when `signal_client`, as a
+/// terminal emulator does for ssh; under su the kernel signals the
+/// foreground group), ask `stty size` until the session sees it, exit, and
+/// check the recording's window records and output. `what` names the
+/// client in messages.
+fn resize_round_trip(
+    w: &World,
+    what: &str,
+    signal_client: bool,
+    spawn: impl FnOnce(&mut Pty) -> Child,
+) {
     let mut pty = Pty::open(80, 24);
     let seen = pty.reader();
-    let mut su = su_on_pty(&w, "alice", &mut pty);
+    let mut client = spawn(&mut pty);
     let screen = || text(&seen.lock().unwrap());
+    // Each answer is built by the shell, so its text is never the echo.
     let ask = |pty: &mut Pty, tag: &str| {
         pty.type_in(&format!("echo {tag}-$(stty size | tr ' ' x)-END\r"));
     };
@@ -786,14 +746,19 @@ fn su_window_resize_reaches_the_session_and_the_recording_under_the_setuid_recor
         screen().contains("SZ0-24x80-END")
     });
     if !started {
-        let _ = su.kill();
-        let _ = su.wait();
+        let _ = client.kill();
+        let _ = client.wait();
         panic!(
-            "the su session did not start at 80x24; the terminal shows:\n{}",
-            screen()
+            "the {what} session did not start at 80x24; the terminal shows:\n{}\nsshd: {}",
+            screen(),
+            w.sshd_log()
         );
     }
     pty.resize(132, 43);
+    if signal_client {
+        // SAFETY: signalling our own child, which is not reaped yet.
+        unsafe { libc::kill(client.id() as libc::pid_t, libc::SIGWINCH) };
+    }
     let mut resized = false;
     for i in 1..=10 {
         ask(&mut pty, &format!("SZ{i}"));
@@ -806,19 +771,19 @@ fn su_window_resize_reaches_the_session_and_the_recording_under_the_setuid_recor
     }
     pty.type_in("exit\r");
     let exited = wait_until(Duration::from_secs(30), || {
-        matches!(su.try_wait(), Ok(Some(_)))
+        matches!(client.try_wait(), Ok(Some(_)))
     });
     if !exited {
-        let _ = su.kill();
-        let _ = su.wait();
+        let _ = client.kill();
+        let _ = client.wait();
     }
     let rec = w.recording("alice");
     assert!(
         resized,
-        "`stty size` in the su session never showed 43 132 after the resize; the terminal shows:\n{}\nrecording:\n{rec}",
+        "`stty size` in the {what} session never showed 43 132 after the resize; the terminal shows:\n{}\nrecording:\n{rec}",
         screen()
     );
-    assert!(exited, "su did not exit after `exit`:\n{}", screen());
+    assert!(exited, "{what} did not exit after `exit`:\n{}", screen());
     let timing = field_text(&rec, "timing");
     let (first, new) = (timing.find("=80x24"), timing.find("=132x43"));
     assert!(
