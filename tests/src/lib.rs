@@ -78,6 +78,7 @@ pub fn require_program(prog: &str, package: &str) -> PathBuf {
     PathBuf::from(path)
 }
 pub mod audit_state;
+pub mod bench;
 pub mod central;
 pub mod daemons;
 pub mod es_double;

@@ -10,6 +10,7 @@
 use std::process::Command;
 use std::time::Instant;
 
+use tlog_rs_tests::bench::{median, PAM_SESSION_LOOP_C};
 use tlog_rs_tests::sshd::{World, WorldConfig};
 
 const LOOKUP_C: &str = r#"
@@ -26,32 +27,6 @@ int main(int argc, char **argv) {
     return 0;
 }
 "#;
-
-const PAM_C: &str = r#"
-#include <security/pam_appl.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <time.h>
-static int conv(int n, const struct pam_message **m, struct pam_response **r, void *d) {
-    *r = calloc(n, sizeof **r); return PAM_SUCCESS; }
-int main(int argc, char **argv) {
-    long n = atol(argv[3]); struct pam_conv c = { conv, NULL };
-    struct timespec a, b; clock_gettime(CLOCK_MONOTONIC, &a);
-    for (long i = 0; i < n; i++) {
-        pam_handle_t *h; if (pam_start(argv[1], argv[2], &c, &h) != PAM_SUCCESS) return 1;
-        if (pam_open_session(h, 0) != PAM_SUCCESS) { fprintf(stderr, "open failed\n"); return 1; }
-        pam_close_session(h, 0); pam_end(h, PAM_SUCCESS);
-    }
-    clock_gettime(CLOCK_MONOTONIC, &b);
-    printf("%.1f\n", ((b.tv_sec - a.tv_sec) * 1e6 + (b.tv_nsec - a.tv_nsec) / 1e3) / n);
-    return 0;
-}
-"#;
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
-}
 
 fn run_in(w: &World, script: &str) -> f64 {
     let out = w.ns_sh(script);
@@ -81,7 +56,7 @@ fn modules_bench() {
     let w = World::start(cfg);
     let t = w.dir.display().to_string();
     std::fs::write(w.dir.join("lookup.c"), LOOKUP_C).unwrap();
-    std::fs::write(w.dir.join("pam.c"), PAM_C).unwrap();
+    std::fs::write(w.dir.join("pam.c"), PAM_SESSION_LOOP_C).unwrap();
     for (src, bin, lib) in [("lookup.c", "lookup", ""), ("pam.c", "pambench", "-lpam")] {
         let st = Command::new("sh")
             .arg("-c")

@@ -8,33 +8,8 @@
 //!
 //! `OLD_PAM=... cargo test --release -p tlog-rs-tests --test modules_pam_compare -- --ignored --nocapture`
 use std::process::Command;
+use tlog_rs_tests::bench::{median, PAM_SESSION_LOOP_C};
 use tlog_rs_tests::sshd::{World, WorldConfig};
-
-const PAM_C: &str = r#"
-#include <security/pam_appl.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <time.h>
-static int conv(int n, const struct pam_message **m, struct pam_response **r, void *d) {
-    *r = calloc(n, sizeof **r); return PAM_SUCCESS; }
-int main(int argc, char **argv) {
-    long n = atol(argv[3]); struct pam_conv c = { conv, NULL };
-    struct timespec a, b; clock_gettime(CLOCK_MONOTONIC, &a);
-    for (long i = 0; i < n; i++) {
-        pam_handle_t *h; if (pam_start(argv[1], argv[2], &c, &h) != PAM_SUCCESS) return 1;
-        if (pam_open_session(h, 0) != PAM_SUCCESS) { fprintf(stderr, "open failed\n"); return 1; }
-        pam_close_session(h, 0); pam_end(h, PAM_SUCCESS);
-    }
-    clock_gettime(CLOCK_MONOTONIC, &b);
-    printf("%.1f\n", ((b.tv_sec - a.tv_sec) * 1e6 + (b.tv_nsec - a.tv_nsec) / 1e3) / n);
-    return 0;
-}
-"#;
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
-}
 
 #[test]
 #[ignore = "benchmark: run by hand with OLD_PAM"]
@@ -65,7 +40,7 @@ fn pam_tlog_against_an_older_build() {
     let w = World::start(cfg);
     let t = w.dir.display().to_string();
     std::fs::copy(&old, w.dir.join("lib/pam_tlog_old.so")).unwrap();
-    std::fs::write(w.dir.join("pam.c"), PAM_C).unwrap();
+    std::fs::write(w.dir.join("pam.c"), PAM_SESSION_LOOP_C).unwrap();
     assert!(Command::new("sh")
         .arg("-c")
         .arg(format!("gcc -O2 -o {t}/pambench {t}/pam.c -lpam"))
