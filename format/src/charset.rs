@@ -183,9 +183,14 @@ impl Decoder {
                 if data.is_empty() {
                     return;
                 }
-                grow(&mut self.buf, data.len() * 2 + 1);
-                let n = latin1_to_utf8(data, &mut self.buf);
-                out(Piece::Text(&self.buf[..n]));
+                // The recorder converts Latin-1 inside the encoder
+                // (Conversion::Latin1); this is for the decoder's own users.
+                self.buf.clear();
+                for &b in data {
+                    let (utf8, len) = latin1_char(b);
+                    self.buf.extend_from_slice(&utf8[..len]);
+                }
+                out(Piece::Text(&self.buf));
             }
             Kind::Stateful(dec) => {
                 // Room for the whole input at once; OutputFull is handled
@@ -253,25 +258,6 @@ pub(crate) fn latin1_char(b: u8) -> ([u8; 2], usize) {
     } else {
         ([0xc0 | (b >> 6), 0x80 | (b & 0x3f)], 2)
     }
-}
-
-/// ISO-8859-1 to UTF-8 (code point = byte, no table), returning the length
-/// written; `dst` holds at least `2 * src.len() + 1` bytes. Branch-free:
-/// terminal text mixes ASCII and accented letters too finely for
-/// encoding_rs's ASCII-run strides (measured: bench/rec.sh).
-fn latin1_to_utf8(src: &[u8], dst: &mut [u8]) -> usize {
-    let mut j = 0;
-    for &b in src {
-        let high = usize::from(b >> 7);
-        // Both candidate bytes are written; `j` moves past one or two.
-        let lead = 0xc0 | (b >> 6);
-        if let Some(pair) = dst.get_mut(j..j + 2) {
-            pair[0] = if high == 1 { lead } else { b };
-            pair[1] = 0x80 | (b & 0x3f);
-        }
-        j += 1 + high;
-    }
-    j
 }
 
 /// Grows (never shrinks) a scratch buffer: zero-filling it again for every

@@ -346,6 +346,12 @@ fn latin1_is_every_byte_as_its_code_point() {
     }
 }
 
+/// ISO-8859-1 as the standard library reads it: every byte is the code
+/// point of the same value (independent of the crate's converters).
+fn latin1(data: &[u8]) -> String {
+    data.iter().map(|&b| char::from(b)).collect()
+}
+
 /// ISO-8859-1 is converted inside the encoder (`Conversion::Latin1`); its
 /// messages must equal those of the converted text written as UTF-8, byte
 /// for byte, whatever the reads, delays, window changes and payload.
@@ -371,8 +377,6 @@ fn latin1_in_the_encoder_equals_converting_first() {
         let mut fused = Encoder::new(header.clone(), payload, UNIX_EPOCH);
         let mut conv = Conversion::new(Charset::Latin1).unwrap();
         let mut plain = Encoder::new(header.clone(), payload, UNIX_EPOCH);
-        let mut dec_in = Charset::Latin1.decoder().unwrap();
-        let mut dec_out = Charset::Latin1.decoder().unwrap();
         let mut t = Duration::ZERO;
         for _ in 0..40 {
             // Mostly text, with accented letters, C1 controls, quotes,
@@ -391,11 +395,7 @@ fn latin1_in_the_encoder_equals_converting_first() {
             match rand(7) {
                 0 => {
                     conv.input(&mut fused, t, &data);
-                    dec_in.feed(&data, &mut |p| {
-                        if let Piece::Text(s) = p {
-                            plain.input(t, s)
-                        }
-                    });
+                    plain.input(t, latin1(&data).as_bytes());
                 }
                 1 => {
                     let (cols, rows) = (80 + rand(3) as u16, 24);
@@ -404,11 +404,7 @@ fn latin1_in_the_encoder_equals_converting_first() {
                 }
                 _ => {
                     conv.output(&mut fused, t, &data);
-                    dec_out.feed(&data, &mut |p| {
-                        if let Piece::Text(s) = p {
-                            plain.output(t, s)
-                        }
-                    });
+                    plain.output(t, latin1(&data).as_bytes());
                 }
             }
         }
