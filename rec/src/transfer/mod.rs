@@ -454,9 +454,7 @@ fn run_with(
             deadline: None,
             alarm: signals,
         },
-        // SAFETY: isatty only inspects the descriptor.
-        input_is_terminal: matches!(ends, Endpoints::Pty { .. })
-            && unsafe { libc::isatty(user.stdin) } == 1,
+        input_is_terminal: matches!(ends, Endpoints::Pty { .. }) && tty::is_tty(user.stdin),
     };
 
     // Registration order is handling order: signals first, then output,
