@@ -10,7 +10,9 @@
 # worst case for a trigram index), SIZE_MB in all.
 # Needs root (namespaces). Usage: bench/central.sh
 # (env: SIZE_MB=200 RECS=1000 HOSTS=10 RUNS=3 QUERIES=20 REC=path TLOG_RS=path
-#  CORPUS=dir: keep the recorded sessions in dir and reuse them on the next run)
+#  CORPUS=dir: keep the recorded sessions in dir and reuse them on the next run;
+#  DISTINCT=n: record only n sessions (RECS a multiple of n) and copy them
+#  under other rec ids up to RECS, e.g. RECS=10000 SIZE_MB=2048 DISTINCT=1000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE_MB=${SIZE_MB:-200}
@@ -49,8 +51,8 @@ if [ -n "${CORPUS:-}" ] && [ -f "$CORPUS/done" ]; then
     cp -r "$CORPUS/central/." "$T/central/"
     RECS_TO_MAKE=0
 else
-    RECS_TO_MAKE=$RECS
-    echo "recording $RECS sessions on $HOSTS hosts, ~$((BYTES_PER_REC / 1024)) KiB of output each..."
+    RECS_TO_MAKE=${DISTINCT:-$RECS}
+    echo "recording $RECS_TO_MAKE sessions on $HOSTS hosts, ~$((BYTES_PER_REC / 1024)) KiB of output each..."
 fi
 day=$(date -u +%F)
 for i in $(seq 1 "$RECS_TO_MAKE"); do
@@ -69,6 +71,32 @@ for i in $(seq 1 "$RECS_TO_MAKE"); do
 done
 if [ -n "${CORPUS:-}" ] && [ ! -f "$CORPUS/done" ]; then
     mkdir -p "$CORPUS" && cp -r "$T/central" "$CORPUS/" && touch "$CORPUS/done"
+fi
+# Copies up to RECS: each recorded session again under another rec id, on
+# the host its number gives, as if recorded there (recording is the slow
+# part: a large corpus is made from DISTINCT sessions).
+RECORDED=$(cat "$T"/central/*/*.jsonl | grep -c '"event":"start"' || true)
+if [ "$RECS" -gt "$RECORDED" ]; then
+    [ $((RECS % RECORDED)) -eq 0 ] || { echo "RECS must be a multiple of the $RECORDED recorded sessions" >&2; exit 1; }
+    echo "copying the $RECORDED recorded sessions up to $RECS..."
+    for j in $(seq 1 $((RECS / RECORDED - 1))); do
+        for h in $(seq 0 $((HOSTS - 1))); do
+            to=$(( (h + j * RECORDED) % HOSTS ))
+            mkdir -p "$T/copies/host$to"
+            for f in "$T/central/host$h.bench.example.com"/*.jsonl; do
+                sed -e "s/\"host\":\"host$h\./\"host\":\"host$to./" \
+                    -e "s/\"fqdn\":\"host$h\./\"fqdn\":\"host$to./" \
+                    -e "s/\"rec\":\"[0-9a-f]\{32\}-/\"rec\":\"$(printf %032x "$j")-/" \
+                    "$f" >> "$T/copies/host$to/${f##*/}"
+            done
+        done
+    done
+    for h in $(seq 0 $((HOSTS - 1))); do
+        for f in "$T/copies/host$h"/*.jsonl; do
+            cat "$f" >> "$T/central/host$h.bench.example.com/${f##*/}"
+        done
+    done
+    rm -rf "$T/copies"
 fi
 DATA=$(du -cb "$T"/central/*/*.jsonl | tail -1 | cut -f1)
 echo "recordings: $((DATA / 1024 / 1024)) MiB in $(ls "$T"/central/*/*.jsonl | wc -l) day files"
@@ -154,5 +182,15 @@ PGSIZE=$("$PSQL" -X -q -A -t -h "$PGD" -U postgres -d bench -c "SELECT pg_databa
 echo
 printf 'PostgreSQL: tlog-rs index (fresh db) %8.3f s = %.1f MB/s; index size %.1f MiB = %.1f%% of the recordings\n' \
     "$PGIDX" "$(echo "$DATA / $PGIDX / 1000000" | bc -l)" "$(echo "$PGSIZE / 1048576" | bc -l)" "$(echo "$PGSIZE * 100 / $DATA" | bc -l)"
+# Where the space goes: each table with its TOAST and indexes, largest first.
+"$PSQL" -X -q -A -t -F ' ' -h "$PGD" -U postgres -d bench -c "
+    SELECT c.relname, pg_table_size(c.oid), pg_indexes_size(c.oid)
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind = 'r' AND n.nspname = 'public'
+    ORDER BY pg_total_relation_size(c.oid) DESC LIMIT 6" |
+    while read -r rel tbl idx; do
+        printf '  %-14s table+TOAST %7.1f MiB  indexes %7.1f MiB\n' "$rel" \
+            "$(echo "$tbl / 1048576" | bc -l)" "$(echo "$idx / 1048576" | bc -l)"
+    done
 echo "search latency over $RECS recordings ($((DATA / 1024 / 1024)) MiB), PostgreSQL:"
 queries
