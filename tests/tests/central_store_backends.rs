@@ -1108,14 +1108,14 @@ fn postgres_schema_is_created_once_and_versioned() {
     });
     assert_eq!(
         pg.psql("tlog", "SELECT value FROM meta WHERE key='schema'"),
-        "4"
+        "5"
     );
     assert_eq!(
         pg.psql(
             "tlog",
-            "SELECT count(*) FROM pg_indexes WHERE indexname='text_chunks_trigrams' AND indexdef LIKE '%USING gin (trigrams)%'"
+            "SELECT string_agg(column_name, ',' ORDER BY ordinal_position) FROM information_schema.columns WHERE table_name = 'text_chunks'"
         ),
-        "1"
+        "id,rec_key,t_ms,zbody,sig"
     );
     // Schema 2 (chunk text for pg_trgm) is migrated in place: holds stay,
     // recordings are derived again.
@@ -1130,7 +1130,7 @@ fn postgres_schema_is_created_once_and_versioned() {
     PgStore::open(&url).unwrap();
     assert_eq!(
         pg.psql("tlog", "SELECT value FROM meta WHERE key='schema'"),
-        "4"
+        "5"
     );
     assert_eq!(
         pg.psql(
@@ -1138,7 +1138,7 @@ fn postgres_schema_is_created_once_and_versioned() {
             "SELECT (SELECT count(*) FROM holds) || ' ' || (SELECT bool_and(dirty) FROM recordings) || ' ' || \
              (SELECT string_agg(column_name, ',' ORDER BY ordinal_position) FROM information_schema.columns WHERE table_name = 'text_chunks')"
         ),
-        "1 true id,rec_key,t_ms,zbody,trigrams"
+        "1 true id,rec_key,t_ms,zbody,sig"
     );
     // ...and on to schema 4: sshd's connection columns (index/src/hops.rs).
     assert_eq!(
@@ -1148,6 +1148,26 @@ fn postgres_schema_is_created_once_and_versioned() {
              WHERE table_name = 'recordings' AND column_name IN ('rport', 'laddr', 'lport')"
         ),
         "laddr,lport,rport"
+    );
+    // Schema 4 (trigram sets with a GIN index) is migrated in place too.
+    pg.psql(
+        "tlog",
+        "DROP TABLE text_chunks; \
+         CREATE TABLE text_chunks(id BIGSERIAL PRIMARY KEY, rec_key BIGINT NOT NULL, t_ms BIGINT NOT NULL, \
+           zbody BYTEA NOT NULL, trigrams INT2[] NOT NULL); \
+         CREATE INDEX text_chunks_trigrams ON text_chunks USING gin (trigrams); \
+         UPDATE recordings SET dirty = false; \
+         UPDATE meta SET value='4' WHERE key='schema'",
+    );
+    PgStore::open(&url).unwrap();
+    assert_eq!(
+        pg.psql(
+            "tlog",
+            "SELECT (SELECT value FROM meta WHERE key='schema') || ' ' || (SELECT count(*) FROM holds) || ' ' || \
+             (SELECT bool_and(dirty) FROM recordings) || ' ' || \
+             (SELECT string_agg(column_name, ',' ORDER BY ordinal_position) FROM information_schema.columns WHERE table_name = 'text_chunks')"
+        ),
+        "5 1 true id,rec_key,t_ms,zbody,sig"
     );
     pg.psql("tlog", "UPDATE meta SET value='1' WHERE key='schema'");
     let e = PgStore::open(&url).err().unwrap().to_string();

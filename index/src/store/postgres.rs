@@ -1,7 +1,8 @@
 //! The shared backend: a PostgreSQL database that several index and web
-//! nodes use at once. Screen text is stored deflated beside the set of its
-//! trigrams (crate::text), an `int4[]` with a GIN index, where SQLite keeps
-//! the same set in FTS5; candidates are checked in Rust on both backends.
+//! nodes use at once. Screen text is stored deflated beside a signature of
+//! its trigrams (crate::text::signature, a Bloom filter) that a search scans,
+//! where SQLite keeps the same set in FTS5; candidates are checked in Rust
+//! on both backends.
 //!
 //! Concurrency: the first write transaction of a connection takes a
 //! session advisory lock, so only one `tlog-rs index` writes at a time
@@ -21,7 +22,7 @@ use super::{
 use crate::derive::Derived;
 use crate::text;
 
-const SCHEMA_VERSION: &str = "4";
+const SCHEMA_VERSION: &str = "5";
 
 /// Schema 2 kept chunk text for `pg_trgm`: its text tables are replaced
 /// and every recording is derived again by the next `tlog-rs index`;
@@ -44,6 +45,21 @@ ALTER TABLE recordings ADD COLUMN IF NOT EXISTS rport BIGINT;
 ALTER TABLE recordings ADD COLUMN IF NOT EXISTS laddr TEXT;
 ALTER TABLE recordings ADD COLUMN IF NOT EXISTS lport BIGINT;
 UPDATE meta SET value = '4' WHERE key = 'schema';
+"#;
+
+/// Schema 5 replaces the chunks' trigram sets and their GIN index (as
+/// large as the deflated text together) with signatures: the text tables
+/// are replaced and every recording is derived again by the next
+/// `tlog-rs index`.
+const MIGRATE_4_TO_5: &str = r#"
+DROP TABLE text_chunks;
+CREATE TABLE text_chunks(id BIGSERIAL PRIMARY KEY, rec_key BIGINT NOT NULL,
+  t_ms BIGINT NOT NULL, zbody BYTEA NOT NULL, sig BYTEA NOT NULL);
+ALTER TABLE text_chunks ALTER COLUMN zbody SET STORAGE EXTERNAL;
+ALTER TABLE text_chunks ALTER COLUMN sig SET STORAGE MAIN;
+CREATE INDEX text_chunks_rec ON text_chunks(rec_key);
+UPDATE recordings SET dirty = true;
+UPDATE meta SET value = '5' WHERE key = 'schema';
 "#;
 
 /// Advisory lock keys (any 64-bit constants private to this schema).
@@ -81,11 +97,12 @@ CREATE TABLE IF NOT EXISTS messages(rec_key BIGINT NOT NULL, id BIGINT NOT NULL,
   PRIMARY KEY(rec_key, id));
 CREATE TABLE IF NOT EXISTS events(rec_key BIGINT NOT NULL, kind TEXT NOT NULL,
   PRIMARY KEY(rec_key, kind));
+-- zbody apart (it is read only for candidates), sig in the row (scanned).
 CREATE TABLE IF NOT EXISTS text_chunks(id BIGSERIAL PRIMARY KEY, rec_key BIGINT NOT NULL,
-  t_ms BIGINT NOT NULL, zbody BYTEA NOT NULL, trigrams INT2[] NOT NULL);
+  t_ms BIGINT NOT NULL, zbody BYTEA NOT NULL, sig BYTEA NOT NULL);
 ALTER TABLE text_chunks ALTER COLUMN zbody SET STORAGE EXTERNAL;
+ALTER TABLE text_chunks ALTER COLUMN sig SET STORAGE MAIN;
 CREATE INDEX IF NOT EXISTS text_chunks_rec ON text_chunks(rec_key);
-CREATE INDEX IF NOT EXISTS text_chunks_trigrams ON text_chunks USING gin (trigrams);
 CREATE TABLE IF NOT EXISTS commands(rec_key BIGINT NOT NULL, t_ms BIGINT NOT NULL,
   text TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS commands_rec ON commands(rec_key);
@@ -136,19 +153,33 @@ fn ot(s: &Option<String>) -> Option<String> {
     s.as_deref().map(|v| t(v).into_owned())
 }
 
-/// Trigram keys folded into 16 bits for the `int2[]` set: half the size
-/// of the full keys in the table and fewer GIN entries. Folding only adds
-/// candidates (a chunk with 15,000 distinct trigrams still holds all keys
-/// of an unrelated 10-character phrase with odds of about 10^-6), and
-/// candidates are checked against the text.
-fn folded(keys: &[u32]) -> Vec<i16> {
-    let mut f: Vec<i16> = keys
-        .iter()
-        .map(|&k| ((k.wrapping_mul(0x9E37_79B1)) >> 16) as u16 as i16)
-        .collect();
-    f.sort_unstable();
-    f.dedup();
-    f
+/// Phrase keys whose signature bits a search tests: more add little (16
+/// keys a chunk lacks all pass with odds of about 10^-13) and cost a test
+/// per chunk each.
+const PROBE_KEYS: usize = 16;
+
+/// The signature bits (crate::text::signature_hashes) of up to PROBE_KEYS
+/// of a phrase's trigram keys, spread over the phrase; empty for a phrase
+/// under 3 characters (every chunk is a candidate then).
+fn probe(phrase: &str) -> Vec<i64> {
+    let keys = text::trigram_keys(phrase);
+    let step = keys.len().div_ceil(PROBE_KEYS).max(1);
+    keys.iter()
+        .step_by(step)
+        .flat_map(|&k| text::signature_hashes(k))
+        .map(i64::from)
+        .collect()
+}
+
+/// A chunk `c` whose signature has every bit of the probe in parameter `$p`.
+macro_rules! signature_holds {
+    ($p:literal) => {
+        concat!(
+            "NOT EXISTS (SELECT 1 FROM unnest(",
+            $p,
+            "::int8[]) AS h(b) WHERE get_bit(c.sig, (h.b % (8 * octet_length(c.sig)))::int) = 0)"
+        )
+    };
 }
 
 /// `%phrase%` for ILIKE, with the phrase's `%`, `_` and `\` taken literally.
@@ -316,8 +347,13 @@ impl Postgres {
             Some("2") => {
                 c.batch_execute(MIGRATE_2_TO_3).pg()?;
                 c.batch_execute(MIGRATE_3_TO_4).pg()?;
+                c.batch_execute(MIGRATE_4_TO_5).pg()?;
             }
-            Some("3") => c.batch_execute(MIGRATE_3_TO_4).pg()?,
+            Some("3") => {
+                c.batch_execute(MIGRATE_3_TO_4).pg()?;
+                c.batch_execute(MIGRATE_4_TO_5).pg()?;
+            }
+            Some("4") => c.batch_execute(MIGRATE_4_TO_5).pg()?,
             Some(other) => {
                 return Err(StoreError(format!(
                     "index schema version {other}, this tlog-rs knows {SCHEMA_VERSION}: drop the index's tables (or the database) and run `tlog-rs index` again (the index is rebuilt from the sources)"
@@ -425,6 +461,13 @@ fn hit_row(r: &postgres::Row) -> Hit {
     }
 }
 
+/// A recording's chunks that may hold a phrase (probe in $2), in time order.
+const CHUNK_CANDIDATES: &str = concat!(
+    "SELECT t_ms, zbody FROM text_chunks c WHERE rec_key = $1 AND ",
+    signature_holds!("$2"),
+    " ORDER BY t_ms"
+);
+
 impl Postgres {
     /// The hits of `q` in its order and window, and with `count` how many
     /// there are in all.
@@ -513,17 +556,19 @@ impl Postgres {
                 list(&sc.groups),
             );
         }
-        // Candidates: recordings with a chunk holding every trigram of the
-        // phrase (none for a phrase under 3 characters: every chunk is a
-        // candidate then); matches are checked below.
-        let trigrams: Option<Vec<i16>> = q.text.as_deref().map(|t| folded(&text::trigram_keys(t)));
-        let indexed = trigrams.as_ref().is_some_and(|k| !k.is_empty());
-        if let (true, Some(k)) = (indexed, &trigrams) {
+        // Candidates: recordings with a chunk whose signature may hold every
+        // trigram of the phrase; matches are checked below.
+        let probe = q.text.as_deref().map(probe);
+        if let Some(p) = probe.as_ref().filter(|p| !p.is_empty()) {
             arg(
                 &mut args,
                 &mut sql,
-                " AND r.key IN (SELECT c.rec_key FROM text_chunks c WHERE c.trigrams @> ?)",
-                Box::new(k.clone()),
+                concat!(
+                    " AND r.key IN (SELECT c.rec_key FROM text_chunks c WHERE ",
+                    signature_holds!("?"),
+                    ")"
+                ),
+                Box::new(p.clone()),
             );
         }
         let cmd_pattern = q.command.as_deref().map(like_pattern);
@@ -563,31 +608,18 @@ impl Postgres {
         if !verified {
             sql.push_str(&limit_sql(q.limit, q.offset));
         }
-        // Chunks are few rows with large TOASTed trigram sets, so the
-        // planner prices a scan of them all (which detoasts every set) below
-        // the GIN index: steer it to the index (a bitmap scan) for this query.
-        if indexed {
-            self.c
-                .batch_execute("SET enable_seqscan = off; SET enable_indexscan = off")
-                .pg()?;
-        }
-        let rows = self.c.query(&sql, &params).pg();
-        if indexed {
-            self.c
-                .batch_execute("RESET enable_seqscan; RESET enable_indexscan")
-                .pg()?;
-        }
-        let hits: Vec<(i64, Hit)> = rows?.iter().map(|r| (r.get(0), hit_row(r))).collect();
+        let rows = self.c.query(&sql, &params).pg()?;
+        let hits: Vec<(i64, Hit)> = rows.iter().map(|r| (r.get(0), hit_row(r))).collect();
         let mut win = Window::new(q, verified, count);
         for (key, mut hit) in hits {
             if win.done() {
                 break;
             }
-            if let (Some(phrase), Some(k)) = (&q.text, &trigrams) {
+            if let (Some(phrase), Some(p)) = (&q.text, &probe) {
                 let needle = phrase.to_ascii_lowercase();
                 let m = self.matches_in(
-                    "SELECT t_ms, zbody FROM text_chunks WHERE rec_key = $1 AND trigrams @> $2 ORDER BY t_ms",
-                    &[&key, k],
+                    CHUNK_CANDIDATES,
+                    &[&key, p],
                     &needle,
                     |row| text::inflate(row.get(1)),
                     |body, pos| snippet(body, pos, needle.len()),
@@ -883,10 +915,10 @@ impl Store for Postgres {
     fn add_derived(&mut self, rec: i64, d: &Derived) -> Result<()> {
         for ch in &d.chunks {
             let tm = ch.t_ms as i64;
-            let keys = folded(&ch.trigrams);
+            let sig = text::signature(&ch.trigrams);
             self.exec(
-                "INSERT INTO text_chunks(rec_key, t_ms, zbody, trigrams) VALUES($1,$2,$3,$4)",
-                &[&rec, &tm, &ch.zbody, &keys],
+                "INSERT INTO text_chunks(rec_key, t_ms, zbody, sig) VALUES($1,$2,$3,$4)",
+                &[&rec, &tm, &ch.zbody, &sig],
             )?;
         }
         for (tm, text) in &d.commands {
