@@ -70,7 +70,9 @@ fn is_reentered() -> bool {
 }
 
 /// The real system, seen from inside the module.
-struct Glibc;
+struct Glibc {
+    host: String,
+}
 
 impl System for Glibc {
     fn underlying(&self, key: Key<'_>) -> sys::LookupResult {
@@ -81,7 +83,7 @@ impl System for Glibc {
         sys::groups_of(user, gid)
     }
     fn host(&self) -> String {
-        sys::host_name()
+        self.host.clone()
     }
     fn privileged(&self) -> bool {
         // SAFETY: geteuid has no preconditions and cannot fail.
@@ -164,11 +166,11 @@ fn policy_cache(state: &mut State) -> &mut PolicyCache {
 /// parsed the policy keeps doing so (one `stat` per lookup, as before).
 /// Returns the answers' generation, which changes whenever the view or its
 /// content does.
-fn refresh(st: &mut State) -> u64 {
+fn refresh(st: &mut State, host: &str) -> u64 {
     let policy = tlog_rs_policy::DEFAULT_POLICY_PATH;
     let keep = st.via_snapshot
         && match st.snapshot.as_ref() {
-            Some(SnapState { read: Ok(s), .. }) => s.is_current(policy, &sys::host_name()),
+            Some(SnapState { read: Ok(s), .. }) => s.is_current(policy, host),
             Some(SnapState {
                 read: Err(SnapshotError::Corrupt(_)),
                 file,
@@ -176,14 +178,11 @@ fn refresh(st: &mut State) -> u64 {
             _ => false,
         };
     if !keep && (st.via_snapshot || st.policy.is_none()) {
-        let path = Path::new(tlog_rs_policy::DEFAULT_SNAPSHOT_PATH);
-        // Stamp first, then read: a file replaced in between is re-read next time.
-        let file = FileStamp::of(path).unwrap_or_else(|_| FileStamp::missing(path));
-        let read = if file.meta.is_some() {
-            Snapshot::load(path, policy, &sys::host_name())
-        } else {
-            Err(SnapshotError::Unusable("no snapshot".into()))
-        };
+        let (file, read) = Snapshot::read(
+            Path::new(tlog_rs_policy::DEFAULT_SNAPSHOT_PATH),
+            policy,
+            host,
+        );
         st.via_snapshot = matches!(read, Ok(_) | Err(SnapshotError::Corrupt(_)));
         st.snapshot = Some(SnapState { file, read });
         st.snapshot_reads += 1;
@@ -200,9 +199,9 @@ fn refresh(st: &mut State) -> u64 {
 }
 
 /// A fresh cached answer for `key`, if any (re-checks the policy files).
-fn cached_answer(key: Key<'_>) -> Option<Option<PwEntry>> {
+fn cached_answer(key: Key<'_>, host: &str) -> Option<Option<PwEntry>> {
     with_state(|st| {
-        let generation = refresh(st);
+        let generation = refresh(st, host);
         st.answers.get(key, Instant::now(), generation)
     })
     .flatten()
@@ -353,10 +352,12 @@ fn lookup(key: Key<'_>) -> (Option<PwEntry>, Option<i32>) {
     let Some(_inside) = Reentered::enter() else {
         return (None, None);
     };
-    if let Some(hit) = cached_answer(key) {
+    // One uname per lookup: the snapshot's check and the facts share it.
+    let host = sys::host_name();
+    if let Some(hit) = cached_answer(key, &host) {
         return (hit, None);
     }
-    match logic::answer(key, &Glibc, &Cached) {
+    match logic::answer(key, &Glibc { host }, &Cached) {
         Answer::Found(e) => {
             remember(key, Some(e.clone()));
             (Some(e), None)

@@ -243,22 +243,45 @@ impl Snapshot {
 
     /// Read the snapshot at `path` for `policy_path` on `host`.
     pub fn load(path: &Path, policy_path: &str, host: &str) -> Result<Snapshot, SnapshotError> {
+        Snapshot::read(path, policy_path, host).1
+    }
+
+    /// As [`Snapshot::load`], also giving the stamp of the file version read
+    /// (missing if it could not be opened). Guest code's first lookup pays
+    /// for every syscall here: open, one fstat (the trust check's, which
+    /// also stamps), one read of the known length, close.
+    pub fn read(
+        path: &Path,
+        policy_path: &str,
+        host: &str,
+    ) -> (FileStamp, Result<Snapshot, SnapshotError>) {
         let unusable = |why: String| SnapshotError::Unusable(format!("{}: {why}", path.display()));
         // Anyone else's snapshot is ignored, not trusted.
-        let (mut file, meta) = trusted_file::open(path, Owner::Uid(0), Links::Follow)
-            .map_err(|e| unusable(e.to_string()))?;
+        let (mut file, meta) = match trusted_file::open(path, Owner::Uid(0), Links::Follow) {
+            Ok(opened) => opened,
+            Err(e) => return (FileStamp::missing(path), Err(unusable(e.to_string()))),
+        };
+        let stamp = FileStamp::of_open(path, &meta);
         if meta.len() > MAX_LEN {
-            return Err(unusable(format!("{} bytes is too large", meta.len())));
+            return (
+                stamp,
+                Err(unusable(format!("{} bytes is too large", meta.len()))),
+            );
         }
-        let mut bytes = Vec::with_capacity(meta.len() as usize);
-        file.read_to_end(&mut bytes)
-            .map_err(|e| unusable(e.to_string()))?;
-        let snap = Snapshot::decode(&bytes, &path.display().to_string())
-            .map_err(SnapshotError::Corrupt)?;
+        // The writer replaces the file by rename, never in place: the
+        // length fstat gave is the length to read.
+        let mut bytes = vec![0; meta.len() as usize];
+        if let Err(e) = file.read_exact(&mut bytes) {
+            return (stamp, Err(unusable(e.to_string())));
+        }
+        let snap = match Snapshot::decode(&bytes, &path.display().to_string()) {
+            Ok(s) => s,
+            Err(e) => return (stamp, Err(SnapshotError::Corrupt(e))),
+        };
         if !snap.is_current(policy_path, host) {
-            return Err(unusable("stale".into()));
+            return (stamp, Err(unusable("stale".into())));
         }
-        Ok(snap)
+        (stamp, Ok(snap))
     }
 
     /// Write atomically (temporary file in the same directory, then rename);

@@ -27,6 +27,14 @@ impl FileStamp {
         })
     }
 
+    /// The stamp of an opened file (its fstat): the version actually read.
+    pub fn of_open(path: &Path, meta: &fs::Metadata) -> FileStamp {
+        FileStamp {
+            path: path.to_path_buf(),
+            meta: Some(stamp_of(meta)),
+        }
+    }
+
     pub fn missing(path: &Path) -> FileStamp {
         FileStamp {
             path: path.to_path_buf(),
