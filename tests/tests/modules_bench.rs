@@ -6,6 +6,10 @@
 //!   selected, an unselected and a nonexistent user;
 //! - PAM open_session+close_session time, pam_tlog vs pam_permit;
 //! - ssh connect to first output, recorded (alice) vs unrecorded (bob).
+//!
+//! With TLOG_BENCH_NSS_BASELINE=/path/libnss_tlog.so (bench/modules.sh
+//! --ab REV) only the first lookup in a new process is measured, this
+//! build's module against that one, alternating in the same world.
 
 use std::process::Command;
 use std::time::Instant;
@@ -83,9 +87,22 @@ fn modules_bench() {
             ("policy selects by group", &group_policy),
         ]
     };
+    let baseline = std::env::var_os("TLOG_BENCH_NSS_BASELINE");
+    if let Some(b) = &baseline {
+        std::fs::copy(b, w.dir.join("lib/nss-base.so")).expect("copy the baseline module");
+        std::fs::copy(
+            w.dir.join("lib/libnss_tlog.so.2"),
+            w.dir.join("lib/nss-new.so"),
+        )
+        .unwrap();
+    }
     for &(label, policy) in nss_policies {
         std::fs::write(w.dir.join("bench-policy.toml"), policy).unwrap();
         w.ns_sh(&format!("cp {t}/bench-policy.toml {policy_path}"));
+        if baseline.is_some() {
+            cold_against_baseline(&w, label);
+            continue;
+        }
         println!("getpwnam_r latency, {label} (ns/call, median of {RUNS} runs of {N}):");
         for user in ["alice", "bob", "nosuchuser"] {
             let mut per = Vec::new();
@@ -181,6 +198,9 @@ fn modules_bench() {
     }
     std::fs::write(w.dir.join("bench-policy.toml"), &user_policy).unwrap();
     w.ns_sh(&format!("cp {t}/bench-policy.toml {policy_path}"));
+    if baseline.is_some() {
+        return;
+    }
     // Restore the world's nsswitch for the rest.
     w.ns_sh("printf 'passwd: tlog files\\ngroup: files\\nshadow: files\\nhosts: files\\n' > /etc/nsswitch.conf");
 
@@ -250,4 +270,56 @@ fn modules_bench() {
         "  unrecorded {p:>7.1}  recorded {r:>7.1}  overhead (median of pair differences) {d:+.1} ms  ratio {:.2}  (target < 20 ms)",
         r / p
     );
+}
+
+/// The first lookup of a fresh process with this build's module and with the
+/// baseline module (TLOG_BENCH_NSS_BASELINE), alternating (the installed
+/// file is re-linked between processes), with the NSS snapshot written.
+fn cold_against_baseline(w: &World, label: &str) {
+    const PAIRS: usize = 201;
+    let t = w.dir.display().to_string();
+    let tlog_rs = tlog_rs_tests::artifact("tlog-rs");
+    w.ns_sh(&format!(
+        "{} validate >/dev/null; printf 'passwd: tlog files\\ngroup: files\\n' > /etc/nsswitch.conf",
+        tlog_rs.display()
+    ));
+    println!(
+        "cold first lookup, {label}, NSS snapshot: this build against the baseline module (us: median [p25..p75] of {PAIRS} alternating pairs):"
+    );
+    for user in ["alice", "bob", "nosuchuser"] {
+        let out = w.ns_sh(&format!(
+            "i=0; while [ $i -lt {PAIRS} ]; do \
+             ln -f {t}/lib/nss-new.so {t}/lib/libnss_tlog.so.2; {t}/lookup {user} 1; \
+             ln -f {t}/lib/nss-base.so {t}/lib/libnss_tlog.so.2; {t}/lookup {user} 1; \
+             i=$((i+1)); done; ln -f {t}/lib/nss-new.so {t}/lib/libnss_tlog.so.2"
+        ));
+        let v: Vec<f64> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.trim().parse::<f64>().ok())
+            .map(|ns| ns / 1e3)
+            .collect();
+        assert_eq!(
+            v.len(),
+            2 * PAIRS,
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let new: Vec<f64> = v.iter().step_by(2).copied().collect();
+        let base: Vec<f64> = v.iter().skip(1).step_by(2).copied().collect();
+        let mut diff: Vec<f64> = new.iter().zip(&base).map(|(n, b)| n - b).collect();
+        diff.sort_by(|a, b| a.total_cmp(b));
+        let what = match user {
+            "alice" => "selected",
+            "bob" => "unselected",
+            _ => "nonexistent",
+        };
+        println!(
+            "  {what:<12} baseline {:>6.0}  this build {:>6.0}  difference {:+.0} [{:+.0}..{:+.0}]",
+            median(base),
+            median(new),
+            diff[PAIRS / 2],
+            diff[PAIRS / 4],
+            diff[3 * PAIRS / 4]
+        );
+    }
 }
