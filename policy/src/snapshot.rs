@@ -622,6 +622,40 @@ hosts = ["lab*"]
         let _ = fs::remove_dir_all(&dir);
     }
 
+    /// `read` stamps the version it read: a corrupt snapshot keeps failing
+    /// until it is replaced, and the replacement is noticed.
+    #[test]
+    fn read_stamps_the_file_version_it_read() {
+        let dir = std::env::temp_dir().join(format!("tlog-snap-read-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let pol = dir.join("policy.toml");
+        let path = pol.display().to_string();
+        let snap = dir.join("policy.snapshot");
+        let (stamp, got) = Snapshot::read(&snap, &path, "h");
+        assert_eq!(stamp.meta, None, "missing");
+        assert!(matches!(got, Err(SnapshotError::Unusable(_))), "{got:?}");
+        fs::write(&pol, "[[rule]]\nname = \"a\"\nusers = [\"alice\"]\n").unwrap();
+        let p = Policy::load(&pol).unwrap();
+        Snapshot::of(&p, &path, "h").unwrap().write(&snap).unwrap();
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        if unsafe { libc::geteuid() } == 0 {
+            let (stamp, got) = Snapshot::read(&snap, &path, "h");
+            assert!(got.is_ok(), "{got:?}");
+            assert_eq!(stamp, FileStamp::of(&snap).unwrap());
+            let mut bytes = fs::read(&snap).unwrap();
+            bytes[20] ^= 1;
+            let tmp = dir.join("corrupt");
+            fs::write(&tmp, &bytes).unwrap();
+            fs::rename(&tmp, &snap).unwrap();
+            let (stamp, got) = Snapshot::read(&snap, &path, "h");
+            assert!(matches!(got, Err(SnapshotError::Corrupt(_))), "{got:?}");
+            assert!(stamp.unchanged());
+            Snapshot::of(&p, &path, "h").unwrap().write(&snap).unwrap();
+            assert!(!stamp.unchanged(), "the replacement is a new version");
+        }
+        let _ = fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn refresh_writes_a_plain_policy_and_removes_one_it_cannot_hold() {
         let dir = std::env::temp_dir().join(format!("tlog-snap-refresh-{}", std::process::id()));
