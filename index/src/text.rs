@@ -1,13 +1,17 @@
 //! Screen text as the index keeps it: one chunk per stretch of recording
-//! time, stored deflated, and found through the set of its trigrams.
+//! time, stored deflated, and found through the set of its trigrams and a
+//! Bloom filter of its 4-grams.
 //!
 //! Search is by substring, ASCII case-insensitive. A chunk is a candidate
-//! for a phrase when it holds every trigram of the phrase; candidates are
-//! then checked against the text itself, so the trigram set may err only
-//! towards too many (non-ASCII trigrams are hashed). The index gets each
-//! distinct trigram of a chunk once, not once per occurrence: that is what
-//! makes indexing cheap (FTS5 hashed every occurrence before, half of the
-//! indexer's CPU).
+//! for a phrase when it holds every trigram of the phrase and its 4-gram
+//! filter may hold every 4-gram of the phrase; candidates are then checked
+//! against the text itself, so both may err only towards too many
+//! (non-ASCII trigrams are hashed). The index gets each distinct trigram of
+//! a chunk once, not once per occurrence: that is what makes indexing cheap
+//! (FTS5 hashed every occurrence before, half of the indexer's CPU). A
+//! large chunk holds nearly every common trigram, so common words made it a
+//! candidate for most phrases; their 4-grams mostly tell it apart, at a
+//! fraction of the space an exact 4-gram set would take.
 //!
 //! Runs of random-looking base64 (keys, certificates, `base64` dumps) are
 //! kept as their first characters and an ellipsis: they cost more index
@@ -27,15 +31,19 @@ pub struct TextChunk {
     pub zbody: Vec<u8>,
     /// Its distinct trigram keys ([`trigram_keys`]), sorted.
     pub trigrams: Vec<u32>,
+    /// Its 4-grams as a Bloom filter ([`quad_hashes`], [`bloom_holds`]).
+    pub quads: Vec<u8>,
 }
 
 impl TextChunk {
     pub fn new(t_ms: u64, text: &str, trigrams: &mut TrigramSet) -> Self {
         let text = elide_random_runs(text).into_owned();
+        let (keys, quads) = trigrams.index(&text);
         TextChunk {
             t_ms,
             zbody: deflate(&text),
-            trigrams: trigrams.keys(&text),
+            trigrams: keys,
+            quads,
             text,
         }
     }
@@ -55,9 +63,51 @@ pub fn deflate(s: &str) -> Vec<u8> {
 /// The text of a stored chunk; a corrupt body reads as empty (found by
 /// nothing) rather than failing the search.
 pub fn inflate(z: &[u8]) -> String {
-    match miniz_oxide::inflate::decompress_to_vec_with_limit(z, 64 << 20) {
-        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
-        Err(_) => String::new(),
+    String::from_utf8_lossy(&inflate_bytes(z)).into_owned()
+}
+
+/// The bytes of a stored chunk, as [`inflate`] reads them.
+pub fn inflate_bytes(z: &[u8]) -> Vec<u8> {
+    Inflater::default().inflate(z).to_vec()
+}
+
+/// Largest chunk text inflated; a larger one reads as corrupt.
+const INFLATE_LIMIT: usize = 64 << 20;
+
+/// Inflates stored chunks into one buffer kept between calls: a search
+/// inflates many chunks, and a new buffer per chunk cost as much again in
+/// growing, copying and faulting in its pages.
+#[derive(Default)]
+pub struct Inflater {
+    state: Box<miniz_oxide::inflate::core::DecompressorOxide>,
+    out: Vec<u8>,
+}
+
+impl Inflater {
+    /// The bytes of a stored chunk; empty if it is corrupt.
+    pub fn inflate(&mut self, z: &[u8]) -> &[u8] {
+        use miniz_oxide::inflate::core::{decompress, inflate_flags};
+        use miniz_oxide::inflate::TINFLStatus;
+        let flags = inflate_flags::TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF;
+        if self.out.len() < z.len().saturating_mul(4) {
+            self.out
+                .resize(z.len().saturating_mul(4).min(INFLATE_LIMIT), 0);
+        }
+        self.state.init();
+        let (mut input, mut at) = (z, 0);
+        loop {
+            let (status, used, made) = decompress(&mut self.state, input, &mut self.out, at, flags);
+            at += made;
+            match status {
+                TINFLStatus::Done => return &self.out[..at],
+                TINFLStatus::HasMoreOutput if self.out.len() < INFLATE_LIMIT => {
+                    input = input.get(used..).unwrap_or_default();
+                    let grown = self.out.len().saturating_mul(2).min(INFLATE_LIMIT);
+                    self.out.resize(grown, 0);
+                }
+                _ => return &[],
+            }
+        }
     }
 }
 
@@ -89,12 +139,39 @@ fn key(a: char, b: char, c: char) -> u32 {
     }
 }
 
+/// The Bloom filter hash of a 4-gram: the key of its first three
+/// characters and its last character (ASCII lowercased).
+fn quad_hash(first3: u32, last: char) -> u32 {
+    mix((u64::from(first3) << 32) | u64::from(last.to_ascii_lowercase() as u32))
+}
+
+/// Each trigram key of `text` in turn (none across a line end), with the
+/// hash of the 4-gram it ends if the character before it is on its line.
+fn scan(text: &str, mut f: impl FnMut(u32, Option<u32>)) {
+    let mut w = ['\n'; 3];
+    // The key of the trigram before this one, if on the same line.
+    let mut prev: Option<u32> = None;
+    for ch in text.chars() {
+        w = [w[1], w[2], ch];
+        if w.contains(&'\n') {
+            prev = None;
+            continue;
+        }
+        let k = key(w[0], w[1], w[2]);
+        f(k, prev.map(|p| quad_hash(p, ch)));
+        prev = Some(k);
+    }
+}
+
 /// Distinct trigram keys of texts, with its buffers kept between calls.
 pub struct TrigramSet {
     /// One bit per ASCII trigram (2^21 bits).
     ascii: Vec<u64>,
     other: HashSet<u32>,
     out: Vec<u32>,
+    /// The 4-gram hashes of the last text, once per occurrence (setting a
+    /// filter's bit twice is cheaper than finding the distinct ones).
+    quads: Vec<u32>,
 }
 
 impl Default for TrigramSet {
@@ -103,31 +180,44 @@ impl Default for TrigramSet {
             ascii: vec![0; (1 << 21) / 64],
             other: HashSet::new(),
             out: Vec::new(),
+            quads: Vec::new(),
         }
     }
 }
 
 impl TrigramSet {
+    /// The distinct trigram keys of `text`, sorted, and its 4-gram filter:
+    /// [`QUAD_BITS_PER_TRIGRAM`] bits per distinct trigram (the number of
+    /// distinct 4-grams follows it).
+    pub fn index(&mut self, text: &str) -> (Vec<u32>, Vec<u8>) {
+        let keys = self.keys(text);
+        let bits = keys.len() * QUAD_BITS_PER_TRIGRAM;
+        let quads = bloom(self.quads.iter().copied(), bits);
+        (keys, quads)
+    }
+
     /// The distinct keys of `text`, sorted.
     pub fn keys(&mut self, text: &str) -> Vec<u32> {
         self.out.clear();
-        let mut w = ['\n'; 3];
-        for ch in text.chars() {
-            w = [w[1], w[2], ch];
-            if w.contains(&'\n') {
-                continue;
-            }
-            let k = key(w[0], w[1], w[2]);
+        self.quads.clear();
+        let (ascii, other, out, quads) = (
+            &mut self.ascii,
+            &mut self.other,
+            &mut self.out,
+            &mut self.quads,
+        );
+        scan(text, |k, quad| {
+            quads.extend(quad);
             if k & 0x8000_0000 == 0 {
                 let (word, bit) = ((k >> 6) as usize, 1u64 << (k & 63));
-                if self.ascii[word] & bit == 0 {
-                    self.ascii[word] |= bit;
-                    self.out.push(k);
+                if ascii[word] & bit == 0 {
+                    ascii[word] |= bit;
+                    out.push(k);
                 }
-            } else if self.other.insert(k) {
-                self.out.push(k);
+            } else if other.insert(k) {
+                out.push(k);
             }
-        }
+        });
         for &k in &self.out {
             if k & 0x8000_0000 == 0 {
                 self.ascii[(k >> 6) as usize] &= !(1u64 << (k & 63));
@@ -154,6 +244,20 @@ pub fn trigram_keys(phrase: &str) -> Vec<u32> {
     keys.sort_unstable();
     keys.dedup();
     keys
+}
+
+/// The distinct Bloom filter hashes of a search phrase's 4-grams; empty
+/// for a phrase under 4 characters.
+pub fn quad_hashes(phrase: &str) -> Vec<u32> {
+    let chars: Vec<char> = phrase.chars().collect();
+    let mut hashes: Vec<u32> = chars
+        .windows(4)
+        .filter(|w| !w.contains(&'\n'))
+        .map(|w| quad_hash(key(w[0], w[1], w[2]), w[3]))
+        .collect();
+    hashes.sort_unstable();
+    hashes.dedup();
+    hashes
 }
 
 /// Keys as FTS5 words: lowercase hex, one per key.
@@ -183,47 +287,83 @@ pub fn fts_query(keys: &[u32]) -> Option<String> {
     )
 }
 
-/// Signature bits per distinct key of a chunk. With two bits per key, a
-/// key the chunk lacks finds both set with odds of about 15 %, as a key
-/// folded into 16 bits did (PostgreSQL schema 4), at a quarter of the
-/// space of the folded set alone.
+/// Signature bits per distinct trigram key of a chunk, which sets one bit
+/// per trigram and one per 4-gram: a trigram or 4-gram the chunk lacks
+/// finds its bit set with odds of about 55 % in large chunks.
 const SIGNATURE_BITS_PER_KEY: usize = 4;
 
-/// The two signature bits of a key, before they are taken modulo the
-/// signature's length in bits (the splitmix64 finaliser, halved).
-pub fn signature_hashes(key: u32) -> [u32; 2] {
-    let mut h = u64::from(key) ^ 0x9E37_79B9_7F4A_7C15;
+/// 4-gram filter bits per distinct trigram of a chunk. Screen text has
+/// about 1.6 distinct 4-grams per distinct trigram, so a 4-gram the chunk
+/// lacks passes with odds of about 55 %; a phrase missing from a chunk
+/// mostly lacks several (a rare word brings a few), each a test of its own.
+pub const QUAD_BITS_PER_TRIGRAM: usize = 2;
+
+/// splitmix64's finaliser, the upper half: spreads keys over a filter.
+fn mix(v: u64) -> u32 {
+    let mut h = v ^ 0x9E37_79B9_7F4A_7C15;
     h = (h ^ (h >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     h = (h ^ (h >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    h ^= h >> 31;
-    [(h >> 32) as u32, h as u32]
+    ((h ^ (h >> 31)) >> 32) as u32
 }
 
-/// A chunk's trigram keys as a Bloom filter: whatever its keys, the
-/// signature's size is proportional to their number, not to the key space.
-/// Bit n is bit n % 8 (from the least significant) of byte n / 8, as
-/// PostgreSQL's `get_bit` numbers them.
-pub fn signature(keys: &[u32]) -> Vec<u8> {
-    let bytes = (keys.len() * SIGNATURE_BITS_PER_KEY).div_ceil(8).max(8);
-    let bits = bytes as u64 * 8;
-    let mut sig = vec![0u8; bytes];
-    for &k in keys {
-        for h in signature_hashes(k) {
-            let b = u64::from(h) % bits;
-            sig[(b / 8) as usize] |= 1 << (b % 8);
-        }
+/// The filter hash of a trigram key, for [`signature`].
+pub fn signature_hash(key: u32) -> u32 {
+    mix(u64::from(key))
+}
+
+/// The bit of a filter of `bits` bits that `hash` sets: the hash scaled
+/// to the length (a multiplication, no division per key). PostgreSQL
+/// computes the same: `(hash * bits) >> 32`.
+fn bloom_bit(hash: u32, bits: u64) -> u64 {
+    (u64::from(hash) * bits) >> 32
+}
+
+/// A Bloom filter of `bits` bits (rounded up to whole bytes, at least 64)
+/// with one bit set per hash. Bit n is bit n % 8 (from the least
+/// significant) of byte n / 8, as PostgreSQL's `get_bit` numbers them.
+pub fn bloom(hashes: impl Iterator<Item = u32>, bits: usize) -> Vec<u8> {
+    let mut sig = vec![0u8; bits.div_ceil(8).max(8)];
+    for h in hashes {
+        bloom_insert(&mut sig, h);
     }
     sig
 }
 
-/// True if the signature may hold `key` (false: it surely does not).
-pub fn signature_holds(sig: &[u8], key: u32) -> bool {
+fn bloom_insert(sig: &mut [u8], hash: u32) {
+    let b = bloom_bit(hash, sig.len() as u64 * 8);
+    sig[(b / 8) as usize] |= 1 << (b % 8);
+}
+
+/// True if the filter may hold `hash` (false: it surely does not).
+pub fn bloom_holds(sig: &[u8], hash: u32) -> bool {
     let bits = sig.len() as u64 * 8;
-    bits > 0
-        && signature_hashes(key).iter().all(|&h| {
-            let b = u64::from(h) % bits;
-            sig[(b / 8) as usize] & (1 << (b % 8)) != 0
-        })
+    bits > 0 && {
+        let b = bloom_bit(hash, bits);
+        sig[(b / 8) as usize] & (1 << (b % 8)) != 0
+    }
+}
+
+/// A chunk's trigram keys (`keys`, [`TrigramSet::keys`] of `text`) and
+/// 4-grams as one Bloom filter, for a backend without an exact trigram
+/// index (PostgreSQL): whatever its keys, the signature's size is
+/// proportional to their number, not to the key space.
+pub fn signature(keys: &[u32], text: &str) -> Vec<u8> {
+    let mut sig = bloom(
+        keys.iter().map(|&k| signature_hash(k)),
+        keys.len() * SIGNATURE_BITS_PER_KEY,
+    );
+    scan(text, |_, quad| {
+        if let Some(h) = quad {
+            bloom_insert(&mut sig, h);
+        }
+    });
+    sig
+}
+
+/// True if the signature may hold the trigram `key` (false: it surely
+/// does not); 4-grams are tested with [`bloom_holds`] and [`quad_hashes`].
+pub fn signature_holds(sig: &[u8], key: u32) -> bool {
+    bloom_holds(sig, signature_hash(key))
 }
 
 /// Shortest run treated as random data.
@@ -346,10 +486,11 @@ mod tests {
             .map(|(i, l)| format!("{i} {l}"))
             .collect::<String>();
         let keys = TrigramSet::default().keys(&text);
-        let sig = signature(&keys);
+        let sig = signature(&keys, &text);
         assert_eq!(sig.len(), (keys.len() * SIGNATURE_BITS_PER_KEY).div_ceil(8));
         assert!(keys.iter().all(|&k| signature_holds(&sig, k)));
-        // Keys of other text: about 15 % pass, each on its own.
+        assert!(quad_hashes(&text).iter().all(|&h| bloom_holds(&sig, h)));
+        // Keys of other text: about half pass, each on its own.
         let other_text: String = (0u32..4000)
             .map(|i| char::from(b'a' + (i.wrapping_mul(2_654_435_761) >> 7) as u8 % 26))
             .collect();
@@ -360,13 +501,66 @@ mod tests {
             .collect();
         let passed = others.iter().filter(|&&k| signature_holds(&sig, k)).count();
         assert!(
-            others.len() > 100 && passed * 4 < others.len(),
+            others.len() > 100 && passed * 2 < others.len(),
             "{passed} of {}",
             others.len()
         );
         // No keys: the smallest signature, holding nothing.
-        assert_eq!(signature(&[]), vec![0; 8]);
-        assert!(!signature_holds(&signature(&[]), keys[0]));
+        assert_eq!(signature(&[], ""), vec![0; 8]);
+        assert!(!signature_holds(&signature(&[], ""), keys[0]));
+    }
+
+    /// The text's 4-gram filter and trigram set, as a search tests them.
+    fn candidate_by_quads(text: &str, phrase: &str) -> bool {
+        let (keys, quads) = TrigramSet::default().index(text);
+        trigram_keys(phrase).iter().all(|k| keys.contains(k))
+            && quad_hashes(phrase).iter().all(|&h| bloom_holds(&quads, h))
+    }
+
+    #[test]
+    fn the_4_gram_filter_passes_every_substring_and_tells_apart_common_trigrams() {
+        let text = "Überweisung an Müller: 4711 EUR\nsudo rm -rf /tmp/x\n日本語のテキスト\n\
+                    needless to handle the phrase\n";
+        for phrase in [
+            "WEISUNG an Mül",
+            "RM -RF",
+            "4711",
+            "語のテキ",
+            "EUR\nsudo",
+            "Needless to Handle",
+            "ab",
+        ] {
+            assert!(candidate_by_quads(text, phrase), "{phrase}");
+        }
+        // Word pairs the text lacks though it holds their trigrams: the
+        // 4-grams tell many apart (a pair often lacks only the one or two
+        // 4-grams across its space).
+        let prose = "the program is distributed in the hope that it will be useful\n\
+                     but without any warranty; without even the implied warranty\n\
+                     of merchantability or fitness for a particular purpose.\n";
+        let words: Vec<&str> = prose.split_whitespace().collect();
+        let pairs: Vec<String> = words
+            .iter()
+            .flat_map(|a| words.iter().map(move |b| format!("{a} {b}")))
+            .filter(|p| !prose.contains(p.as_str()) && candidate(prose, p))
+            .collect();
+        let passed = pairs
+            .iter()
+            .filter(|p| candidate_by_quads(prose, p))
+            .count();
+        assert!(
+            pairs.len() > 20 && passed * 3 < pairs.len() * 2,
+            "{passed} of {}",
+            pairs.len()
+        );
+        let (keys, quads) = TrigramSet::default().index(text);
+        assert_eq!(
+            quads.len(),
+            (keys.len() * QUAD_BITS_PER_TRIGRAM).div_ceil(8).max(8)
+        );
+        assert!(quad_hashes("abc").is_empty());
+        assert_eq!(quad_hashes("abcd"), quad_hashes("ABCD"));
+        assert!(quad_hashes("ab\ncd").is_empty());
     }
 
     #[test]
@@ -421,7 +615,17 @@ mod tests {
         let c = TextChunk::new(5, "hello world", &mut TrigramSet::default());
         assert_eq!(inflate(&c.zbody), "hello world");
         assert_eq!(c.trigrams, TrigramSet::default().keys("hello world"));
+        assert!(quad_hashes("O WO")
+            .iter()
+            .all(|&h| bloom_holds(&c.quads, h)));
         assert_eq!(inflate(b"not deflate"), "");
+        // One inflater for chunks of any size, corrupt ones between.
+        let big: String = (0..20_000).map(|i| format!("{i} ")).collect();
+        let mut i = Inflater::default();
+        for t in ["small", big.as_str(), "", "small again", big.as_str()] {
+            assert_eq!(i.inflate(&deflate(t)), t.as_bytes());
+            assert_eq!(i.inflate(b"not deflate"), b"");
+        }
         assert_eq!(find("Hello World", "world"), Some(6));
     }
 }

@@ -1118,7 +1118,7 @@ fn postgres_schema_is_created_once_and_versioned() {
     });
     assert_eq!(
         pg.psql("tlog", "SELECT value FROM meta WHERE key='schema'"),
-        "5"
+        "6"
     );
     assert_eq!(
         pg.psql(
@@ -1140,7 +1140,7 @@ fn postgres_schema_is_created_once_and_versioned() {
     PgStore::open(&url).unwrap();
     assert_eq!(
         pg.psql("tlog", "SELECT value FROM meta WHERE key='schema'"),
-        "5"
+        "6"
     );
     assert_eq!(
         pg.psql(
@@ -1177,7 +1177,25 @@ fn postgres_schema_is_created_once_and_versioned() {
              (SELECT bool_and(dirty) FROM recordings) || ' ' || \
              (SELECT string_agg(column_name, ',' ORDER BY ordinal_position) FROM information_schema.columns WHERE table_name = 'text_chunks')"
         ),
-        "5 1 true id,rec_key,t_ms,zbody,sig"
+        "6 1 true id,rec_key,t_ms,zbody,sig"
+    );
+    // Schema 5 (signatures of trigrams only) too: its chunks go, their
+    // recordings are derived again.
+    pg.psql(
+        "tlog",
+        "INSERT INTO text_chunks(rec_key, t_ms, zbody, sig) VALUES(1, 0, '\\x00', '\\x00'); \
+         UPDATE recordings SET dirty = false; \
+         UPDATE meta SET value='5' WHERE key='schema'",
+    );
+    PgStore::open(&url).unwrap();
+    assert_eq!(
+        pg.psql(
+            "tlog",
+            "SELECT (SELECT value FROM meta WHERE key='schema') || ' ' || (SELECT count(*) FROM holds) || ' ' || \
+             (SELECT count(*) FROM text_chunks) || ' ' || (SELECT bool_and(dirty) FROM recordings) || ' ' || \
+             (SELECT string_agg(column_name, ',' ORDER BY ordinal_position) FROM information_schema.columns WHERE table_name = 'text_chunks')"
+        ),
+        "6 1 0 true id,rec_key,t_ms,zbody,sig"
     );
     pg.psql("tlog", "UPDATE meta SET value='1' WHERE key='schema'");
     let e = PgStore::open(&url).err().unwrap().to_string();

@@ -9,6 +9,7 @@ use crate::derive::Derived;
 mod order;
 pub mod postgres;
 pub mod sqlite;
+mod verify;
 
 pub use order::{Page, Sort, SortKey};
 

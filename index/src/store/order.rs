@@ -184,6 +184,15 @@ impl Window {
         !self.count && self.full()
     }
 
+    /// How many more hits could fill the page (None: no end, every hit
+    /// counts).
+    pub(crate) fn wanted(&self) -> Option<usize> {
+        match self.take {
+            Some(l) if !self.count => Some((self.skip + l).saturating_sub(self.seen)),
+            _ => None,
+        }
+    }
+
     /// A hit that passed every check, in order.
     pub(crate) fn push(&mut self, h: Hit) {
         self.seen += 1;

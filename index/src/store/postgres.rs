@@ -1,8 +1,8 @@
 //! The shared backend: a PostgreSQL database that several index and web
 //! nodes use at once. Screen text is stored deflated beside a signature of
-//! its trigrams (crate::text::signature, a Bloom filter) that a search scans,
-//! where SQLite keeps the same set in FTS5; candidates are checked in Rust
-//! on both backends.
+//! its trigrams and 4-grams (crate::text::signature, a Bloom filter) that a
+//! search scans, where SQLite keeps the same trigram set in FTS5 beside a
+//! filter of the 4-grams; candidates are checked in Rust on both backends.
 //!
 //! Concurrency: the first write transaction of a connection takes a
 //! session advisory lock, so only one `tlog-rs index` writes at a time
@@ -15,14 +15,15 @@ use postgres::types::ToSql;
 use postgres::{Client, NoTls, Statement};
 
 use super::order::{limit_sql, Window};
+use super::verify;
 use super::{
-    snippet, AccessEntry, Added, EventInfo, FileCursor, Hit, Hold, Keyframe, Match, MessageRef,
-    Page, Query, RecordingInfo, Result, RetentionRow, State, Store, StoreError,
+    AccessEntry, Added, EventInfo, FileCursor, Hit, Hold, Keyframe, Match, MessageRef, Page, Query,
+    RecordingInfo, Result, RetentionRow, State, Store, StoreError,
 };
 use crate::derive::Derived;
 use crate::text;
 
-const SCHEMA_VERSION: &str = "5";
+const SCHEMA_VERSION: &str = "6";
 
 /// Schema 2 kept chunk text for `pg_trgm`: its text tables are replaced
 /// and every recording is derived again by the next `tlog-rs index`;
@@ -60,6 +61,15 @@ ALTER TABLE text_chunks ALTER COLUMN sig SET STORAGE MAIN;
 CREATE INDEX text_chunks_rec ON text_chunks(rec_key);
 UPDATE recordings SET dirty = true;
 UPDATE meta SET value = '5' WHERE key = 'schema';
+"#;
+
+/// Schema 6 signatures hold the chunk's 4-grams too, their bits placed
+/// otherwise (crate::text::signature): the chunks are deleted and every
+/// recording is derived again by the next `tlog-rs index`.
+const MIGRATE_5_TO_6: &str = r#"
+DELETE FROM text_chunks;
+UPDATE recordings SET dirty = true;
+UPDATE meta SET value = '6' WHERE key = 'schema';
 "#;
 
 /// Advisory lock keys (any 64-bit constants private to this schema).
@@ -153,31 +163,33 @@ fn ot(s: &Option<String>) -> Option<String> {
     s.as_deref().map(|v| t(v).into_owned())
 }
 
-/// Phrase keys whose signature bits a search tests: more add little (16
-/// keys a chunk lacks all pass with odds of about 10^-13) and cost a test
-/// per chunk each.
-const PROBE_KEYS: usize = 16;
+/// Phrase keys whose signature bits a search tests: more add little (32
+/// keys a chunk lacks all pass with odds under 10^-8) and cost a test per
+/// chunk each.
+const PROBE_KEYS: usize = 32;
 
-/// The signature bits (crate::text::signature_hashes) of up to PROBE_KEYS
-/// of a phrase's trigram keys, spread over the phrase; empty for a phrase
-/// under 3 characters (every chunk is a candidate then).
+/// The signature bits of a phrase: the signature hashes of its trigram
+/// keys (crate::text::signature_hash) and its 4-gram hashes, up to
+/// PROBE_KEYS spread over them; empty for a phrase under 3 characters
+/// (every chunk is a candidate then).
 fn probe(phrase: &str) -> Vec<i64> {
-    let keys = text::trigram_keys(phrase);
-    let step = keys.len().div_ceil(PROBE_KEYS).max(1);
-    keys.iter()
-        .step_by(step)
-        .flat_map(|&k| text::signature_hashes(k))
-        .map(i64::from)
-        .collect()
+    let hashes: Vec<u32> = text::trigram_keys(phrase)
+        .into_iter()
+        .map(text::signature_hash)
+        .chain(text::quad_hashes(phrase))
+        .collect();
+    let step = hashes.len().div_ceil(PROBE_KEYS).max(1);
+    hashes.iter().step_by(step).map(|&h| i64::from(h)).collect()
 }
 
-/// A chunk `c` whose signature has every bit of the probe in parameter `$p`.
+/// A chunk `c` whose signature has every bit of the probe in parameter
+/// `$p` (crate::text::bloom_holds).
 macro_rules! signature_holds {
     ($p:literal) => {
         concat!(
             "NOT EXISTS (SELECT 1 FROM unnest(",
             $p,
-            "::int8[]) AS h(b) WHERE get_bit(c.sig, (h.b % (8 * octet_length(c.sig)))::int) = 0)"
+            "::int8[]) AS h(b) WHERE get_bit(c.sig, ((h.b * (8 * octet_length(c.sig))) >> 32)::int) = 0)"
         )
     };
 }
@@ -344,16 +356,17 @@ impl Postgres {
                 .pg()?;
             }
             Some(SCHEMA_VERSION) => {}
-            Some("2") => {
-                c.batch_execute(MIGRATE_2_TO_3).pg()?;
-                c.batch_execute(MIGRATE_3_TO_4).pg()?;
-                c.batch_execute(MIGRATE_4_TO_5).pg()?;
+            Some(old @ ("2" | "3" | "4" | "5")) => {
+                let steps = [
+                    ("2", MIGRATE_2_TO_3),
+                    ("3", MIGRATE_3_TO_4),
+                    ("4", MIGRATE_4_TO_5),
+                    ("5", MIGRATE_5_TO_6),
+                ];
+                for (_, sql) in steps.iter().skip_while(|(from, _)| *from != old) {
+                    c.batch_execute(sql).pg()?;
+                }
             }
-            Some("3") => {
-                c.batch_execute(MIGRATE_3_TO_4).pg()?;
-                c.batch_execute(MIGRATE_4_TO_5).pg()?;
-            }
-            Some("4") => c.batch_execute(MIGRATE_4_TO_5).pg()?,
             Some(other) => {
                 return Err(StoreError(format!(
                     "index schema version {other}, this tlog-rs knows {SCHEMA_VERSION}: drop the index's tables (or the database) and run `tlog-rs index` again (the index is rebuilt from the sources)"
@@ -461,11 +474,12 @@ fn hit_row(r: &postgres::Row) -> Hit {
     }
 }
 
-/// A recording's chunks that may hold a phrase (probe in $2), in time order.
+/// The chunks of some recordings (keys in $1) that may hold a phrase
+/// (probe in $2), by recording in time order.
 const CHUNK_CANDIDATES: &str = concat!(
-    "SELECT t_ms, zbody FROM text_chunks c WHERE rec_key = $1 AND ",
+    "SELECT rec_key, t_ms, zbody FROM text_chunks c WHERE rec_key = ANY($1) AND ",
     signature_holds!("$2"),
-    " ORDER BY t_ms"
+    " ORDER BY rec_key, t_ms"
 );
 
 impl Postgres {
@@ -557,7 +571,7 @@ impl Postgres {
             );
         }
         // Candidates: recordings with a chunk whose signature may hold every
-        // trigram of the phrase; matches are checked below.
+        // trigram and 4-gram of the phrase; matches are checked below.
         let probe = q.text.as_deref().map(probe);
         if let Some(p) = probe.as_ref().filter(|p| !p.is_empty()) {
             arg(
@@ -611,26 +625,39 @@ impl Postgres {
         let rows = self.c.query(&sql, &params).pg()?;
         let hits: Vec<(i64, Hit)> = rows.iter().map(|r| (r.get(0), hit_row(r))).collect();
         let mut win = Window::new(q, verified, count);
-        for (key, mut hit) in hits {
-            if win.done() {
-                break;
-            }
-            if let (Some(phrase), Some(p)) = (&q.text, &probe) {
-                let needle = phrase.to_ascii_lowercase();
-                let m = self.matches_in(
-                    CHUNK_CANDIDATES,
-                    &[&key, p],
-                    &needle,
-                    |row| text::inflate(row.get(1)),
-                    |body, pos| snippet(body, pos, needle.len()),
-                )?;
-                if m.is_empty() {
-                    continue;
+        let mut hits = hits.into_iter().peekable();
+        while hits.peek().is_some() && !win.done() {
+            let group: Vec<(i64, Hit)> = hits.by_ref().take(verify::batch(win.wanted())).collect();
+            let texts = match (&q.text, &probe) {
+                (Some(phrase), Some(p)) => {
+                    let keys: Vec<i64> = group.iter().map(|(k, _)| *k).collect();
+                    let mut chunks: HashMap<i64, verify::Chunks> = HashMap::new();
+                    for row in self.rows(CHUNK_CANDIDATES, &[&keys, p])? {
+                        chunks
+                            .entry(row.get(0))
+                            .or_default()
+                            .push((row.get(1), row.get(2)));
+                    }
+                    let chunks: Vec<verify::Chunks> = keys
+                        .iter()
+                        .map(|k| chunks.remove(k).unwrap_or_default())
+                        .collect();
+                    Some(verify::text_matches(&chunks, &phrase.to_ascii_lowercase()))
                 }
-                hit.matches.extend(m);
-            }
-            if let (Some(cmd), Some(p)) = (&q.command, &cmd_pattern) {
-                let m = self.matches_in(
+                _ => None,
+            };
+            for (i, (key, mut hit)) in group.into_iter().enumerate() {
+                if win.done() {
+                    break;
+                }
+                if let Some(texts) = &texts {
+                    if texts[i].is_empty() {
+                        continue;
+                    }
+                    hit.matches.extend(texts[i].iter().cloned());
+                }
+                if let (Some(cmd), Some(p)) = (&q.command, &cmd_pattern) {
+                    let m = self.matches_in(
                     "WITH c AS MATERIALIZED (SELECT t_ms, text FROM commands WHERE rec_key = $1) \
                      SELECT t_ms, text FROM c WHERE text ILIKE $2 ORDER BY t_ms",
                     &[&key, p],
@@ -638,13 +665,14 @@ impl Postgres {
                     |row| row.get(1),
                     |text, _| text.to_string(),
                 )?;
-                if m.is_empty() {
-                    continue;
+                    if m.is_empty() {
+                        continue;
+                    }
+                    hit.matches.extend(m);
                 }
-                hit.matches.extend(m);
+                hit.matches.sort_by_key(|m| m.offset_ms);
+                win.push(hit);
             }
-            hit.matches.sort_by_key(|m| m.offset_ms);
-            win.push(hit);
         }
         Ok(win.page(total))
     }
@@ -915,7 +943,7 @@ impl Store for Postgres {
     fn add_derived(&mut self, rec: i64, d: &Derived) -> Result<()> {
         for ch in &d.chunks {
             let tm = ch.t_ms as i64;
-            let sig = text::signature(&ch.trigrams);
+            let sig = text::signature(&ch.trigrams, &ch.text);
             self.exec(
                 "INSERT INTO text_chunks(rec_key, t_ms, zbody, sig) VALUES($1,$2,$3,$4)",
                 &[&rec, &tm, &ch.zbody, &sig],

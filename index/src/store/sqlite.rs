@@ -1,6 +1,7 @@
 //! The embedded backend: one SQLite file in WAL mode (readers never wait
 //! for the indexer). Screen text is found through an FTS5 table holding
-//! each chunk's distinct trigrams as words (crate::text), then checked.
+//! each chunk's distinct trigrams as words and each chunk's 4-gram filter
+//! (crate::text), then checked.
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -8,14 +9,15 @@ use std::path::Path;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, ToSql};
 
 use super::order::{limit_sql, Window};
+use super::verify;
 use super::{
-    snippet, AccessEntry, Added, EventInfo, FileCursor, Hit, Hold, Keyframe, Match, MessageRef,
-    Page, Query, RecordingInfo, Result, RetentionRow, State, Store, StoreError,
+    AccessEntry, Added, EventInfo, FileCursor, Hit, Hold, Keyframe, Match, MessageRef, Page, Query,
+    RecordingInfo, Result, RetentionRow, State, Store, StoreError,
 };
 use crate::derive::Derived;
 use crate::text;
 
-const SCHEMA_VERSION: &str = "4";
+const SCHEMA_VERSION: &str = "5";
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -47,7 +49,7 @@ CREATE TABLE IF NOT EXISTS messages(rec_key INTEGER NOT NULL, id INTEGER NOT NUL
 CREATE TABLE IF NOT EXISTS events(rec_key INTEGER NOT NULL, kind TEXT NOT NULL,
   PRIMARY KEY(rec_key, kind)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS text_chunks(id INTEGER PRIMARY KEY, rec_key INTEGER NOT NULL,
-  t_ms INTEGER NOT NULL, zbody BLOB NOT NULL);
+  t_ms INTEGER NOT NULL, quads BLOB NOT NULL, zbody BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS text_chunks_rec ON text_chunks(rec_key);
 CREATE VIRTUAL TABLE IF NOT EXISTS text_fts USING fts5(trigrams, content='',
   contentless_delete=1, tokenize='ascii', detail='none');
@@ -85,6 +87,24 @@ ALTER TABLE recordings ADD COLUMN rport INTEGER;
 ALTER TABLE recordings ADD COLUMN laddr TEXT;
 ALTER TABLE recordings ADD COLUMN lport INTEGER;
 UPDATE meta SET value = '4' WHERE key = 'schema';
+COMMIT;
+"#;
+
+/// Schema 5 adds each chunk's 4-gram filter (crate::text), before the
+/// text so that reading it reads little of the text: the text tables are
+/// replaced and every recording is derived again by the next `tlog-rs
+/// index`.
+const MIGRATE_4_TO_5: &str = r#"
+BEGIN IMMEDIATE;
+DROP TABLE text_fts;
+CREATE VIRTUAL TABLE text_fts USING fts5(trigrams, content='',
+  contentless_delete=1, tokenize='ascii', detail='none');
+DROP TABLE text_chunks;
+CREATE TABLE text_chunks(id INTEGER PRIMARY KEY, rec_key INTEGER NOT NULL,
+  t_ms INTEGER NOT NULL, quads BLOB NOT NULL, zbody BLOB NOT NULL);
+CREATE INDEX text_chunks_rec ON text_chunks(rec_key);
+UPDATE recordings SET dirty = 1;
+UPDATE meta SET value = '5' WHERE key = 'schema';
 COMMIT;
 "#;
 
@@ -139,12 +159,18 @@ impl Sqlite {
                 c.execute_batch(FTS_CONFIG)?;
             }
             Some(SCHEMA_VERSION) => {}
-            Some("2") => {
-                c.execute_batch(MIGRATE_2_TO_3)?;
+            Some(old @ ("2" | "3" | "4")) => {
+                let steps = [
+                    ("2", MIGRATE_2_TO_3),
+                    ("3", MIGRATE_3_TO_4),
+                    ("4", MIGRATE_4_TO_5),
+                ];
+                for (_, sql) in steps.iter().skip_while(|(from, _)| *from != old) {
+                    c.execute_batch(sql)?;
+                }
+                // Set on the text table the last step made.
                 c.execute_batch(FTS_CONFIG)?;
-                c.execute_batch(MIGRATE_3_TO_4)?;
             }
-            Some("3") => c.execute_batch(MIGRATE_3_TO_4)?,
             Some(other) => {
                 return Err(StoreError(format!(
                     "index schema version {other}, this tlog-rs knows {SCHEMA_VERSION}: delete the file and run `tlog-rs index` again (the index is rebuilt from the sources)"
@@ -274,18 +300,19 @@ impl Sqlite {
                 Box::new(serde_json::to_string(&sc.groups).expect("strings serialise")),
             );
         }
-        // Text: recordings with candidate chunks (every trigram of the
-        // phrase, from the index alone); the text is checked below.
-        let trigrams = q
-            .text
-            .as_deref()
-            .and_then(|t| text::fts_query(&text::trigram_keys(t)));
-        if let Some(tq) = &trigrams {
+        // Text: recordings with candidate chunks (from the index alone);
+        // the text is checked below.
+        let candidates = match q.text.as_deref() {
+            Some(t) => self.text_candidates(t)?,
+            None => None,
+        };
+        if let Some(chunks) = &candidates {
+            let keys: Vec<i64> = chunks.keys().copied().collect();
             arg(
                 &mut args,
                 &mut sql,
-                " AND r.key IN (SELECT c.rec_key FROM text_chunks c WHERE c.id IN (SELECT rowid FROM text_fts WHERE text_fts MATCH ?))",
-                Box::new(tq.clone()),
+                " AND r.key IN (SELECT value FROM json_each(?))",
+                Box::new(serde_json::to_string(&keys).expect("integers serialise")),
             );
         }
         if let Some(t) = &q.command {
@@ -339,54 +366,102 @@ impl Sqlite {
             rows.collect::<rusqlite::Result<Vec<_>>>()?
         };
         let mut win = Window::new(q, verified, count);
-        for (key, mut hit) in hits {
-            if win.done() {
-                break;
-            }
-            if let Some(t) = &q.text {
-                let sql = if trigrams.is_some() {
-                    "SELECT t_ms, zbody FROM text_chunks WHERE rec_key = ?1 AND id IN (SELECT rowid FROM text_fts WHERE text_fts MATCH ?2) ORDER BY t_ms"
-                } else {
-                    "SELECT t_ms, zbody FROM text_chunks WHERE rec_key = ?1 AND ?2 IS NULL ORDER BY t_ms"
-                };
-                let mut st = self.c.prepare_cached(sql)?;
-                let mut rows = st.query(params![key, trigrams])?;
-                let needle = t.to_ascii_lowercase();
-                while let Some(row) = rows.next()? {
-                    let body = text::inflate(&row.get::<_, Vec<u8>>(1)?);
-                    if let Some(pos) = text::find(&body, &needle) {
-                        hit.matches.push(Match {
-                            offset_ms: row.get(0)?,
-                            snippet: snippet(&body, pos, needle.len()),
-                        });
-                        if hit.matches.len() >= 20 {
-                            break;
-                        }
+        let needle = q.text.as_deref().map(str::to_ascii_lowercase);
+        let mut hits = hits.into_iter().peekable();
+        while hits.peek().is_some() && !win.done() {
+            let group: Vec<(i64, Hit)> = hits.by_ref().take(verify::batch(win.wanted())).collect();
+            let texts = match &needle {
+                Some(n) => {
+                    let mut chunks = Vec::with_capacity(group.len());
+                    for (key, _) in &group {
+                        chunks.push(self.candidate_chunks(*key, candidates.as_ref())?);
                     }
+                    Some(verify::text_matches(&chunks, n))
                 }
-                if hit.matches.is_empty() {
-                    continue;
+                None => None,
+            };
+            for (i, (key, mut hit)) in group.into_iter().enumerate() {
+                if win.done() {
+                    break;
                 }
-            }
-            if let Some(t) = &q.command {
-                let mut st = self.c.prepare_cached(
+                if let Some(texts) = &texts {
+                    if texts[i].is_empty() {
+                        continue;
+                    }
+                    hit.matches.extend(texts[i].iter().cloned());
+                }
+                if let Some(t) = &q.command {
+                    let mut st = self.c.prepare_cached(
                     "SELECT t_ms, text FROM commands WHERE rec_key = ?1 AND instr(lower(text), lower(?2)) > 0 ORDER BY t_ms LIMIT 20",
                 )?;
-                let rows = st.query_map(params![key, t], |r| {
-                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-                })?;
-                for row in rows {
-                    let (t_ms, text) = row?;
-                    hit.matches.push(Match {
-                        offset_ms: t_ms,
-                        snippet: text,
-                    });
+                    let rows = st.query_map(params![key, t], |r| {
+                        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                    })?;
+                    for row in rows {
+                        let (t_ms, text) = row?;
+                        hit.matches.push(Match {
+                            offset_ms: t_ms,
+                            snippet: text,
+                        });
+                    }
                 }
+                hit.matches.sort_by_key(|m| m.offset_ms);
+                win.push(hit);
             }
-            hit.matches.sort_by_key(|m| m.offset_ms);
-            win.push(hit);
         }
         Ok(win.page(total))
+    }
+}
+
+impl Sqlite {
+    /// A recording's candidate chunks for a text search, in time order:
+    /// those `candidates` names, or every chunk when there are none (a
+    /// phrase under 3 characters).
+    fn candidate_chunks(
+        &mut self,
+        key: i64,
+        candidates: Option<&HashMap<i64, Vec<i64>>>,
+    ) -> Result<verify::Chunks> {
+        let ids = match candidates {
+            Some(c) => c.get(&key).cloned().unwrap_or_default(),
+            None => self
+                .c
+                .prepare_cached("SELECT id FROM text_chunks WHERE rec_key = ?1 ORDER BY t_ms")?
+                .query_map([key], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<i64>>>()?,
+        };
+        let mut st = self
+            .c
+            .prepare_cached("SELECT t_ms, zbody FROM text_chunks WHERE id = ?1")?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.push(st.query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))?);
+        }
+        Ok(out)
+    }
+
+    /// The chunks that may hold `phrase`, by recording, in time order: those
+    /// with every trigram of the phrase (one FTS5 query) whose 4-gram
+    /// filter may hold every 4-gram of it. None for a phrase under 3
+    /// characters: every chunk is a candidate then.
+    fn text_candidates(&mut self, phrase: &str) -> Result<Option<HashMap<i64, Vec<i64>>>> {
+        let Some(fts) = text::fts_query(&text::trigram_keys(phrase)) else {
+            return Ok(None);
+        };
+        let quads = text::quad_hashes(phrase);
+        let mut st = self.c.prepare_cached(
+            "SELECT rec_key, id, quads FROM text_chunks
+             WHERE id IN (SELECT rowid FROM text_fts WHERE text_fts MATCH ?1) ORDER BY t_ms",
+        )?;
+        let mut rows = st.query([fts])?;
+        let mut out: HashMap<i64, Vec<i64>> = HashMap::new();
+        while let Some(r) = rows.next()? {
+            let filter = r.get_ref(2)?.as_blob().map_err(rusqlite::Error::from)?;
+            if quads.iter().all(|&h| text::bloom_holds(filter, h)) {
+                out.entry(r.get(0)?).or_default().push(r.get(1)?);
+            }
+        }
+        Ok(Some(out))
     }
 }
 
@@ -718,11 +793,12 @@ impl Store for Sqlite {
 
     fn add_derived(&mut self, rec: i64, d: &Derived) -> Result<()> {
         let c = &self.c;
-        let mut chunk =
-            c.prepare_cached("INSERT INTO text_chunks(rec_key, t_ms, zbody) VALUES(?1,?2,?3)")?;
+        let mut chunk = c.prepare_cached(
+            "INSERT INTO text_chunks(rec_key, t_ms, quads, zbody) VALUES(?1,?2,?3,?4)",
+        )?;
         let mut fts = c.prepare_cached("INSERT INTO text_fts(rowid, trigrams) VALUES(?1, ?2)")?;
         for ch in &d.chunks {
-            chunk.execute(params![rec, ch.t_ms as i64, ch.zbody])?;
+            chunk.execute(params![rec, ch.t_ms as i64, ch.quads, ch.zbody])?;
             fts.execute(params![c.last_insert_rowid(), ch.fts_document()])?;
         }
         let mut cmd =
@@ -1096,7 +1172,7 @@ mod schema_tests {
     use super::*;
 
     #[test]
-    fn schema_2_is_migrated_to_4_keeping_holds_and_deriving_again() {
+    fn schema_2_is_migrated_to_5_keeping_holds_and_deriving_again() {
         let dir = std::env::temp_dir().join(format!("tlog-rs-schema-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("index.db");
@@ -1109,6 +1185,9 @@ mod schema_tests {
                  ALTER TABLE recordings DROP COLUMN rport;
                  ALTER TABLE recordings DROP COLUMN laddr;
                  ALTER TABLE recordings DROP COLUMN lport;
+                 DROP TABLE text_chunks;
+                 CREATE TABLE text_chunks(id INTEGER PRIMARY KEY, rec_key INTEGER NOT NULL,
+                   t_ms INTEGER NOT NULL, zbody BLOB NOT NULL);
                  UPDATE meta SET value='2' WHERE key='schema';
                  INSERT INTO holds(host, rec, reason, who, t_ms) VALUES('h', 'r', 'case 7', 'alice', 1);
                  INSERT INTO recordings(host, rec, dirty) VALUES('h', 'r', 0);
@@ -1124,7 +1203,15 @@ mod schema_tests {
         };
         assert_eq!(
             one(&s, "SELECT value FROM meta WHERE key='schema'"),
-            "Text(\"4\")"
+            "Text(\"5\")"
+        );
+        // Schema 5's 4-gram filters (crate::text), before the text.
+        assert_eq!(
+            one(
+                &s,
+                "SELECT group_concat(name) FROM pragma_table_info('text_chunks')"
+            ),
+            "Text(\"id,rec_key,t_ms,quads,zbody\")"
         );
         // Schema 4's connection columns (crate::hops) were added on the way.
         assert_eq!(
@@ -1155,6 +1242,49 @@ mod schema_tests {
             .unwrap();
         let e = Sqlite::open(&p).err().unwrap().to_string();
         assert!(e.contains("schema version 1"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn schema_4_is_migrated_to_5_and_its_text_derived_again() {
+        let dir = std::env::temp_dir().join(format!("tlog-rs-schema4-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("index.db");
+        {
+            let s = Sqlite::open(&p).unwrap();
+            s.c.execute_batch(
+                "DROP TABLE text_chunks;
+                 CREATE TABLE text_chunks(id INTEGER PRIMARY KEY, rec_key INTEGER NOT NULL,
+                   t_ms INTEGER NOT NULL, zbody BLOB NOT NULL);
+                 INSERT INTO recordings(host, rec, dirty) VALUES('h', 'r', 0);
+                 INSERT INTO text_chunks(rec_key, t_ms, zbody) VALUES(1, 0, x'00');
+                 INSERT INTO text_fts(rowid, trigrams) VALUES(1, '18b1e3');
+                 INSERT INTO holds(host, rec, reason, who, t_ms) VALUES('h', 'r', 'case 7', 'alice', 1);
+                 UPDATE meta SET value='4' WHERE key='schema';",
+            )
+            .unwrap();
+        }
+        let mut s = Sqlite::open(&p).unwrap();
+        let one = |sql: &str| -> String {
+            s.c.query_row(sql, [], |r| r.get::<_, rusqlite::types::Value>(0))
+                .map(|v| format!("{v:?}"))
+                .unwrap()
+        };
+        assert_eq!(
+            one("SELECT value FROM meta WHERE key='schema'"),
+            "Text(\"5\")"
+        );
+        assert_eq!(
+            one("SELECT group_concat(name) FROM pragma_table_info('text_chunks')"),
+            "Text(\"id,rec_key,t_ms,quads,zbody\")"
+        );
+        assert_eq!(one("SELECT count(*) FROM text_chunks"), "Integer(0)");
+        assert_eq!(
+            one("SELECT count(*) FROM text_fts WHERE text_fts MATCH '\"18b1e3\"'"),
+            "Integer(0)"
+        );
+        assert_eq!(s.holds().unwrap().len(), 1);
+        assert_eq!(s.dirty().unwrap(), vec![1]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
