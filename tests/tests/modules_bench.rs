@@ -32,6 +32,15 @@ int main(int argc, char **argv) {
 }
 "#;
 
+/// What the benchmark users are to the policy.
+fn role(user: &str) -> &'static str {
+    match user {
+        "alice" => "selected",
+        "bob" => "unselected",
+        _ => "nonexistent",
+    }
+}
+
 fn run_in(w: &World, script: &str) -> f64 {
     let out = w.ns_sh(script);
     let s = String::from_utf8_lossy(&out.stdout);
@@ -119,11 +128,7 @@ fn modules_bench() {
                     .collect();
                 per.push(median(v));
             }
-            let what = match user {
-                "alice" => "selected",
-                "bob" => "unselected",
-                _ => "nonexistent",
-            };
+            let what = role(user);
             println!(
                 "  {what:<12} files {:>8.0}  tlog files {:>8.0}  ratio {:.2}",
                 per[0],
@@ -179,11 +184,7 @@ fn modules_bench() {
                     .collect();
                 diff.sort_by(|a, b| a.partial_cmp(b).unwrap());
                 let (f, l) = (median(files), median(tlog));
-                let what = match user {
-                    "alice" => "selected",
-                    "bob" => "unselected",
-                    _ => "nonexistent",
-                };
+                let what = role(user);
                 println!(
                     "    {what:<12} files {:>6.0} us  tlog files {:>6.0} us  ratio {:.2}  +{:.0} us [{:.0}..{:.0}]  (target +150 us)",
                     f / 1e3,
@@ -308,11 +309,7 @@ fn cold_against_baseline(w: &World, label: &str) {
         let base: Vec<f64> = v.iter().skip(1).step_by(2).copied().collect();
         let mut diff: Vec<f64> = new.iter().zip(&base).map(|(n, b)| n - b).collect();
         diff.sort_by(|a, b| a.total_cmp(b));
-        let what = match user {
-            "alice" => "selected",
-            "bob" => "unselected",
-            _ => "nonexistent",
-        };
+        let what = role(user);
         println!(
             "  {what:<12} baseline {:>6.0}  this build {:>6.0}  difference {:+.0} [{:+.0}..{:+.0}]",
             median(base),
