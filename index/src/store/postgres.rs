@@ -650,11 +650,8 @@ impl Postgres {
                 if win.done() {
                     break;
                 }
-                if let Some(texts) = &texts {
-                    if texts[i].is_empty() {
-                        continue;
-                    }
-                    hit.matches.extend(texts[i].iter().cloned());
+                if !verify::keep_text_hit(texts.as_deref(), i, &mut hit.matches) {
+                    continue;
                 }
                 if let (Some(cmd), Some(p)) = (&q.command, &cmd_pattern) {
                     let m = self.matches_in(

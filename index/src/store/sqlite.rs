@@ -384,11 +384,8 @@ impl Sqlite {
                 if win.done() {
                     break;
                 }
-                if let Some(texts) = &texts {
-                    if texts[i].is_empty() {
-                        continue;
-                    }
-                    hit.matches.extend(texts[i].iter().cloned());
+                if !verify::keep_text_hit(texts.as_deref(), i, &mut hit.matches) {
+                    continue;
                 }
                 if let Some(t) = &q.command {
                     let mut st = self.c.prepare_cached(

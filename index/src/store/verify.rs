@@ -78,6 +78,23 @@ pub(crate) fn text_matches(recs: &[Chunks], needle: &str) -> Vec<Vec<Match>> {
 /// An inflated chunk's text and where `needle` is in it, if it is. The
 /// text is searched ASCII-lowercased in `lower` (kept between calls);
 /// invalid UTF-8 is searched as text::inflate and text::find would.
+/// Adds recording `i`'s text matches to `matches`. False when a phrase
+/// was asked (`texts` is set) and the recording holds none: not a hit.
+pub(crate) fn keep_text_hit(
+    texts: Option<&[Vec<Match>]>,
+    i: usize,
+    matches: &mut Vec<Match>,
+) -> bool {
+    match texts {
+        Some(t) if t[i].is_empty() => false,
+        Some(t) => {
+            matches.extend(t[i].iter().cloned());
+            true
+        }
+        None => true,
+    }
+}
+
 fn find_in_stored(raw: &[u8], needle: &str, lower: &mut Vec<u8>) -> Option<(String, usize)> {
     match std::str::from_utf8(raw) {
         Ok(body) => {
