@@ -366,6 +366,12 @@ fn lookup(key: Key<'_>) -> (Option<PwEntry>, Option<i32>) {
             remember(key, None);
             (None, None)
         }
+        // Remembered as "not ours": later lookups let the chain answer, so
+        // an edited entry shows at once, as without us.
+        Answer::Unchanged(e) => {
+            remember(key, None);
+            (Some(e), None)
+        }
         // Errors are not cached: the next call retries.
         Answer::Unavail(errno) => (None, Some(errno)),
     }

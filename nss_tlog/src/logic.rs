@@ -3,8 +3,9 @@
 //! For a user the policy MAY record (on any service: NSS cannot see the PAM
 //! service) we return the user's real entry with the shell swapped for the
 //! recorder, and also for an account sharing the uid of a user a record rule
-//! names; for everyone else NOTFOUND, so the rest of the chain answers
-//! exactly as without us.
+//! names; for everyone else the chain's own answer: NOTFOUND, or the entry
+//! the nested lookup already got from the chain after us, passed on
+//! unchanged so that glibc does not ask that chain a second time.
 
 use crate::sys::{Key, LookupResult, PwEntry};
 use tlog_rs_policy::{ErrorKind, LoginFacts, NssView, Policy, PolicyError};
@@ -25,10 +26,13 @@ pub trait System {
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Answer {
-    /// Not ours: let the chain continue.
+    /// No such entry, or not ours without a lookup: the chain continues.
     NotFound,
     /// The real entry with the recorder as shell.
     Found(PwEntry),
+    /// Not ours, but the nested lookup already found the entry: it is what
+    /// the chain after us answers, so it is passed on as it is.
+    Unchanged(PwEntry),
     /// The underlying lookup failed with this errno.
     Unavail(i32),
 }
@@ -130,7 +134,7 @@ pub fn answer(key: Key<'_>, sys: &dyn System, policy: &dyn PolicyAccess) -> Answ
             e.shell = recorder.into_bytes();
             Answer::Found(e)
         }
-        None => Answer::NotFound,
+        None => Answer::Unchanged(entry),
     }
 }
 
@@ -239,7 +243,11 @@ action = "record"
             run(&policy, &sys, Key::Uid(2003)),
             Answer::Found(_)
         ));
-        assert_eq!(run(&policy, &sys, Key::Uid(2002)), Answer::NotFound);
+        // bob is not selected: his own entry, shell and all.
+        assert_eq!(
+            run(&policy, &sys, Key::Uid(2002)),
+            Answer::Unchanged(user("bob", 2002, "/bin/bash"))
+        );
         assert_eq!(run(&policy, &sys, Key::Uid(9999)), Answer::NotFound);
     }
 
@@ -326,9 +334,15 @@ action = "record"
                 run(&policy, &sys, Key::Uid(2001)),
                 Answer::Found(_)
             ));
-            assert_eq!(run(&policy, &sys, Key::Name(c"bob")), Answer::NotFound);
+            assert_eq!(
+                run(&policy, &sys, Key::Name(c"bob")),
+                Answer::Unchanged(user("bob", 2002, "/bin/bash"))
+            );
             // Only a group rule selects dora: pam_tlog refuses her alias.
-            assert_eq!(run(&policy, &sys, Key::Name(c"dalias")), Answer::NotFound);
+            assert_eq!(
+                run(&policy, &sys, Key::Name(c"dalias")),
+                Answer::Unchanged(user("dalias", 2004, "/bin/bash"))
+            );
             // The rule's one name resolved once for all these lookups.
             assert_eq!(sys.1.get(), 1, "{text}");
         }

@@ -159,10 +159,17 @@ fn nss_child() {
     // Direct calls: selected, unselected, missing; by name and uid.
     let (st, _, sh) = direct(&m, Ok("alice"), 4096);
     assert!(st == 1 && recorder_shell(&sh), "alice: {st} {sh:?}");
-    assert_eq!(direct(&m, Ok("bob"), 4096).0, 0, "bob must be NOTFOUND");
+    // Unselected bob: the first lookup passes on the entry the nested lookup
+    // found, unchanged; later ones are remembered as not ours (NOTFOUND).
+    assert_eq!(
+        direct(&m, Ok("bob"), 4096),
+        (1, 0, Some("/bin/bash".into())),
+        "bob's first lookup must give his own entry"
+    );
+    assert_eq!(direct(&m, Ok("bob"), 4096).0, 0, "then NOTFOUND");
     assert_eq!(direct(&m, Ok("no-such-user"), 4096).0, 0);
     assert_eq!(direct(&m, Err(2001), 4096).0, 1);
-    assert_eq!(direct(&m, Err(2002), 4096).0, 0);
+    assert!(unchanged_or_not_ours(direct(&m, Err(2002), 4096)));
     assert_eq!(direct(&m, Err(64999), 4096).0, 0);
 
     // Every buffer too small gives TRYAGAIN + ERANGE, then success.
@@ -201,7 +208,7 @@ fn nss_child() {
                             let (st, _, sh) = direct(&m, Ok("alice"), 512);
                             st == 1 && recorder_shell(&sh)
                         }
-                        6 => direct(&m, Err(2002), 512).0 == 0,
+                        6 => unchanged_or_not_ours(direct(&m, Err(2002), 512)),
                         _ => direct(&m, Ok("alice"), 8) == (-2, libc::ERANGE, None),
                     };
                     if !ok {
@@ -256,5 +263,24 @@ fn nss_child() {
     );
     std::fs::write(path, &old).unwrap();
     assert_eq!(glibc(Ok("bob")).as_deref(), Some("/bin/bash"));
+    // An edited entry of an unselected user shows at the next lookup: the
+    // module remembers "not ours", never the entry it passed on.
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
+    let edited = passwd.replace("/home/bob:/bin/bash", "/home/bob:/bin/sh");
+    assert_ne!(passwd, edited);
+    std::fs::write("/etc/passwd", &edited).unwrap();
+    assert_eq!(glibc(Ok("bob")).as_deref(), Some("/bin/sh"));
+    assert_eq!(glibc(Err(2002)).as_deref(), Some("/bin/sh"));
+    std::fs::write("/etc/passwd", &passwd).unwrap();
     println!("NSS-CHILD-OK");
+}
+
+/// An unselected user's direct answer: the entry as the chain gives it
+/// (the first lookup) or NOTFOUND (remembered as not ours).
+fn unchanged_or_not_ours(answer: (c_int, c_int, Option<String>)) -> bool {
+    match answer {
+        (0, _, _) => true,
+        (1, _, shell) => shell.as_deref() == Some("/bin/bash"),
+        _ => false,
+    }
 }
