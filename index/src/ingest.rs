@@ -974,7 +974,7 @@ impl<'a> Indexer<'a> {
     }
 
     /// Re-derive every recording that got new messages or events. Reading
-    /// and deriving (JSON, terminal emulation, trigrams, deflate) run on
+    /// and deriving (JSON, terminal emulation, trigrams, compression) run on
     /// worker threads, one recording each, while this one writes finished
     /// results into the store in order.
     fn derive_dirty(&mut self) -> Result<(), StoreError> {

@@ -1,5 +1,5 @@
 //! The shared backend: a PostgreSQL database that several index and web
-//! nodes use at once. Screen text is stored deflated beside a signature of
+//! nodes use at once. Screen text is stored compressed beside a signature of
 //! its trigrams and 4-grams (crate::text::signature, a Bloom filter) that a
 //! search scans, where SQLite keeps the same trigram set in FTS5 beside a
 //! filter of the 4-grams; candidates are checked in Rust on both backends.

@@ -1,4 +1,4 @@
-//! Candidate chunks checked against their text: inflated and searched on
+//! Candidate chunks checked against their text: decompressed and searched on
 //! every core. The backends hand over the candidates of a few recordings
 //! at a time, so that a search that stops early (its page is full) checks
 //! little more than it keeps.
@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use super::{snippet, Match};
 use crate::text;
 
-/// One recording's candidate chunks: start (ms) and deflated text, in
+/// One recording's candidate chunks: start (ms) and stored (compressed) text, in
 /// time order.
 pub(crate) type Chunks = Vec<(i64, Vec<u8>)>;
 
@@ -36,13 +36,13 @@ pub(crate) fn text_matches(recs: &[Chunks], needle: &str) -> Vec<Vec<Match>> {
     let next = AtomicUsize::new(0);
     let found: Mutex<Vec<(usize, Match)>> = Mutex::new(Vec::new());
     let work = || {
-        let (mut inflater, mut lower) = (text::Inflater::default(), Vec::new());
+        let (mut reader, mut lower) = (text::Decompressor::default(), Vec::new());
         loop {
             let j = next.fetch_add(1, Ordering::Relaxed);
             let Some(&(_, (t_ms, z))) = jobs.get(j) else {
                 break;
             };
-            if let Some((body, pos)) = find_in_stored(inflater.inflate(z), needle, &mut lower) {
+            if let Some((body, pos)) = find_in_stored(reader.decompress(z), needle, &mut lower) {
                 let m = Match {
                     offset_ms: *t_ms,
                     snippet: snippet(&body, pos, needle.len()),
@@ -75,9 +75,9 @@ pub(crate) fn text_matches(recs: &[Chunks], needle: &str) -> Vec<Vec<Match>> {
     out
 }
 
-/// An inflated chunk's text and where `needle` is in it, if it is. The
+/// A decompressed chunk's text and where `needle` is in it, if it is. The
 /// text is searched ASCII-lowercased in `lower` (kept between calls);
-/// invalid UTF-8 is searched as text::inflate and text::find would.
+/// invalid UTF-8 is searched as text::decompress and text::find would.
 /// Adds recording `i`'s text matches to `matches`. False when a phrase
 /// was asked (`texts` is set) and the recording holds none: not a hit.
 pub(crate) fn keep_text_hit(
@@ -118,7 +118,7 @@ mod tests {
 
     #[test]
     fn matches_stay_in_order_per_recording_and_are_capped() {
-        let chunk = |t: i64, s: &str| (t, text::deflate(s));
+        let chunk = |t: i64, s: &str| (t, text::compress(s));
         let many: Chunks = (0..30).map(|i| chunk(i, "Needle here")).collect();
         let recs = vec![
             vec![
@@ -127,6 +127,8 @@ mod tests {
                 chunk(9, "needle again"),
             ],
             vec![chunk(1, "nothing")],
+            // Raw deflate: the bodies of an index written before zstd.
+            vec![(4, miniz_oxide::deflate::compress_to_vec(b"old needle", 4))],
             many,
             vec![(3, b"corrupt".to_vec())],
         ];
@@ -135,10 +137,11 @@ mod tests {
         assert_eq!(at(0), [7, 9]);
         assert_eq!(m[0][0].snippet, "a NEEDLE");
         assert!(m[1].is_empty());
-        assert_eq!(at(2), (0..20).collect::<Vec<_>>());
-        assert!(m[3].is_empty());
+        assert_eq!(m[2][0].snippet, "old needle");
+        assert_eq!(at(3), (0..20).collect::<Vec<_>>());
+        assert!(m[4].is_empty());
         // Invalid UTF-8 is searched as its lossy text.
-        let bad = miniz_oxide::deflate::compress_to_vec(b"x\xffneedle", 4);
+        let bad = zstd::bulk::compress(b"x\xffneedle", 1).unwrap();
         assert_eq!(
             text_matches(&[vec![(0, bad)]], "needle")[0][0].snippet,
             "x\u{FFFD}needle"
