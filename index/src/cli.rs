@@ -9,7 +9,7 @@ use crate::config::{Config, DbSpec};
 use crate::es::EsSource;
 use crate::ingest::{Indexer, Problem, Sources};
 use crate::store::{self, Hit, Query, State};
-use crate::timewin::{self, rfc3339_utc, short_time, Zone};
+use crate::timewin::{self, push_rfc3339_utc, short_time, Zone};
 
 pub const INDEX_USAGE: &str = "\
 usage: tlog-rs index [--config FILE] [--db PATH] [--jsonl DIR|FILE]... [--journal DIR|FILE]...
@@ -448,7 +448,9 @@ fn search_main(args: Vec<OsString>) -> Result<i32, String> {
     }
     let mut store = store::open(&db).map_err(|e| e.to_string())?;
     let hits = audit.search(store.as_mut(), q).map_err(|e| e.to_string())?;
-    let mut out = std::io::stdout().lock();
+    // Buffered: stdout is line-buffered, one write per hit otherwise (a
+    // third of the time of a search that lists 10,000 recordings).
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let res = if json {
         hits.iter()
             .try_for_each(|h| writeln!(out, "{}", hit_json(h)))
@@ -463,33 +465,53 @@ fn search_main(args: Vec<OsString>) -> Result<i32, String> {
     Ok(if hits.is_empty() { 1 } else { 0 })
 }
 
-/// One JSON Lines object, keys in the documented order.
+/// One JSON Lines object, keys in the documented order. Written into one
+/// buffer: a search may print ten thousand of them.
 pub fn hit_json(h: &Hit) -> String {
-    let js = |v: &str| serde_json::Value::from(v).to_string();
-    let matches: Vec<String> = h
-        .matches
-        .iter()
-        .map(|m| {
-            format!(
-                "{{\"offset\":{},\"snippet\":{}}}",
-                serde_json::Value::from(m.offset_ms as f64 / 1000.0),
-                js(&m.snippet)
-            )
-        })
-        .collect();
-    format!(
-        "{{\"rec\":{},\"host\":{},\"user\":{},\"service\":{},\"start\":{},\"end\":{},\"duration\":{},\"complete\":{},\"state\":{},\"matches\":[{}]}}",
-        js(&h.rec),
-        js(&h.host),
-        js(&h.user),
-        h.service.as_deref().map_or("null".into(), js),
-        js(&rfc3339_utc(h.start_ms)),
-        js(&rfc3339_utc(h.end_ms)),
-        serde_json::Value::from((h.end_ms - h.start_ms) as f64 / 1000.0),
-        h.state == State::Complete,
-        js(h.state.as_str()),
-        matches.join(",")
-    )
+    // Serializing a str or an f64 into a Vec cannot fail.
+    fn string(o: &mut Vec<u8>, v: &str) {
+        let _ = serde_json::to_writer(&mut *o, v);
+    }
+    fn seconds(o: &mut Vec<u8>, ms: i64) {
+        let _ = serde_json::to_writer(&mut *o, &(ms as f64 / 1000.0));
+    }
+    let mut o = Vec::with_capacity(256);
+    o.extend_from_slice(b"{\"rec\":");
+    string(&mut o, &h.rec);
+    o.extend_from_slice(b",\"host\":");
+    string(&mut o, &h.host);
+    o.extend_from_slice(b",\"user\":");
+    string(&mut o, &h.user);
+    o.extend_from_slice(b",\"service\":");
+    match &h.service {
+        Some(v) => string(&mut o, v),
+        None => o.extend_from_slice(b"null"),
+    }
+    o.extend_from_slice(b",\"start\":\"");
+    push_rfc3339_utc(&mut o, h.start_ms);
+    o.extend_from_slice(b"\",\"end\":\"");
+    push_rfc3339_utc(&mut o, h.end_ms);
+    o.extend_from_slice(b"\",\"duration\":");
+    seconds(&mut o, h.end_ms - h.start_ms);
+    o.extend_from_slice(b",\"complete\":");
+    let complete = h.state == State::Complete;
+    o.extend_from_slice(if complete { b"true" } else { b"false" });
+    o.extend_from_slice(b",\"state\":");
+    string(&mut o, h.state.as_str());
+    o.extend_from_slice(b",\"matches\":[");
+    for (i, m) in h.matches.iter().enumerate() {
+        if i > 0 {
+            o.push(b',');
+        }
+        o.extend_from_slice(b"{\"offset\":");
+        seconds(&mut o, m.offset_ms);
+        o.extend_from_slice(b",\"snippet\":");
+        string(&mut o, &m.snippet);
+        o.push(b'}');
+    }
+    o.extend_from_slice(b"]}");
+    // Built from str and ASCII only.
+    String::from_utf8(o).unwrap_or_default()
 }
 
 fn duration(ms: i64) -> String {

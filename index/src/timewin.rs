@@ -384,17 +384,52 @@ pub fn window(
 
 /// `2026-11-28T10:15:03.123Z`.
 pub fn rfc3339_utc(ms: i64) -> String {
+    let mut s = Vec::with_capacity(24);
+    push_rfc3339_utc(&mut s, ms);
+    // ASCII digits and separators only.
+    String::from_utf8(s).unwrap_or_default()
+}
+
+/// [`rfc3339_utc`] appended to `out`: digit by digit, as a search that
+/// lists thousands of recordings prints two per hit (`format!` was a tenth
+/// of such a search).
+pub fn push_rfc3339_utc(out: &mut Vec<u8>, ms: i64) {
     let c = Zone::Utc.civil(ms.div_euclid(1000));
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        c.y,
-        c.mo,
-        c.d,
-        c.h,
-        c.mi,
-        c.s,
-        ms.rem_euclid(1000)
-    )
+    if !(0..=9999).contains(&c.y) {
+        out.extend_from_slice(
+            format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+                c.y,
+                c.mo,
+                c.d,
+                c.h,
+                c.mi,
+                c.s,
+                ms.rem_euclid(1000)
+            )
+            .as_bytes(),
+        );
+        return;
+    }
+    let digits = |out: &mut Vec<u8>, v: u32, width: u32| {
+        for i in (0..width).rev() {
+            out.push(b'0' + (v / 10u32.pow(i) % 10) as u8);
+        }
+    };
+    digits(out, c.y as u32, 4);
+    out.push(b'-');
+    digits(out, c.mo, 2);
+    out.push(b'-');
+    digits(out, c.d, 2);
+    out.push(b'T');
+    digits(out, c.h, 2);
+    out.push(b':');
+    digits(out, c.mi, 2);
+    out.push(b':');
+    digits(out, c.s, 2);
+    out.push(b'.');
+    digits(out, ms.rem_euclid(1000) as u32, 3);
+    out.push(b'Z');
 }
 
 /// `2026-11-28 10:15:03` in the zone, for tables.
@@ -416,6 +451,39 @@ pub fn now_ms() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rfc3339_digits_match_the_formatted_reference() {
+        let reference = |ms: i64| {
+            let c = Zone::Utc.civil(ms.div_euclid(1000));
+            format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+                c.y,
+                c.mo,
+                c.d,
+                c.h,
+                c.mi,
+                c.s,
+                ms.rem_euclid(1000)
+            )
+        };
+        let year_10000 = 253_402_300_800_000;
+        for ms in [
+            0,
+            -1,
+            1_796_385_612_345,
+            951_782_400_000, // 2000-02-29
+            year_10000 - 1,
+            year_10000,
+            -62_167_219_200_001, // before year 0
+        ] {
+            assert_eq!(rfc3339_utc(ms), reference(ms), "{ms}");
+        }
+        for ms in (-5_000_000_000_000i64..5_000_000_000_000).step_by(7_777_777_777) {
+            assert_eq!(rfc3339_utc(ms), reference(ms), "{ms}");
+        }
+        assert_eq!(rfc3339_utc(1_796_385_612_345), "2026-12-04T12:00:12.345Z");
+    }
 
     fn utc(s: &str) -> i64 {
         parse_span(s, Zone::Utc, 0).unwrap().start

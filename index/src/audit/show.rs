@@ -476,7 +476,8 @@ fn show_main(args: Vec<OsString>) -> std::result::Result<i32, String> {
     };
     let entries = timeline(start, &input, trail.as_ref());
     let hops = store.hops(r.key).map_err(|e| e.to_string())?;
-    let mut out = std::io::stdout().lock();
+    // Buffered: stdout is line-buffered (one write per timeline line).
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let res = (|| -> std::io::Result<()> {
         if json {
             writeln!(
