@@ -325,7 +325,28 @@ pub struct Postgres {
     dirty: HashSet<i64>,
     /// The indexer lock is held (taken at the first write transaction).
     locked: bool,
+    /// Message ids and hashes of the recordings touched in this
+    /// transaction, and the new messages not yet written: a round trip per
+    /// message was a third of indexing. Only the indexer holding the lock
+    /// writes messages, so what it knows stays true until it commits.
+    known: HashMap<i64, HashMap<i64, i64>>,
+    pending: PendingMessages,
 }
+
+/// New messages waiting to be written in one statement (column arrays for
+/// `unnest`).
+#[derive(Default)]
+struct PendingMessages {
+    rec: Vec<i64>,
+    id: Vec<i64>,
+    file: Vec<i64>,
+    off: Vec<i64>,
+    len: Vec<i64>,
+    hash: Vec<i64>,
+}
+
+/// New messages written per statement.
+const MESSAGE_BATCH: usize = 2048;
 
 impl Postgres {
     /// Connect and create the schema if the database has none.
@@ -383,6 +404,8 @@ impl Postgres {
             keys: HashMap::new(),
             dirty: HashSet::new(),
             locked: false,
+            known: HashMap::new(),
+            pending: PendingMessages::default(),
         })
     }
 
@@ -483,6 +506,29 @@ const CHUNK_CANDIDATES: &str = concat!(
 );
 
 impl Postgres {
+    /// Write the pending new messages in one statement.
+    fn write_pending(&mut self) -> Result<()> {
+        if self.pending.rec.is_empty() {
+            return Ok(());
+        }
+        let p = std::mem::take(&mut self.pending);
+        self.exec(
+            "INSERT INTO messages(rec_key, id, file, off, len, hash)
+             SELECT * FROM unnest($1::int8[], $2::int8[], $3::int8[], $4::int8[], $5::int8[], $6::int8[])
+             ON CONFLICT DO NOTHING",
+            &[&p.rec, &p.id, &p.file, &p.off, &p.len, &p.hash],
+        )?;
+        Ok(())
+    }
+
+    /// Before anything else reads or changes messages: the pending ones
+    /// written, and what add_message knew forgotten.
+    fn settle_messages(&mut self) -> Result<()> {
+        self.write_pending()?;
+        self.known.clear();
+        Ok(())
+    }
+
     /// The hits of `q` in its order and window, and with `count` how many
     /// there are in all.
     fn find(&mut self, q: &Query, count: bool) -> Result<Page> {
@@ -694,6 +740,7 @@ impl Store for Postgres {
     }
 
     fn commit(&mut self) -> Result<()> {
+        self.settle_messages()?;
         let dirty: Vec<i64> = self.dirty.drain().collect();
         if !dirty.is_empty() {
             self.exec(
@@ -776,24 +823,36 @@ impl Store for Postgres {
 
     fn add_message(&mut self, rec: i64, m: &MessageRef) -> Result<Added> {
         let (id, off, len, hash) = (m.id as i64, m.offset as i64, m.len as i64, m.hash as i64);
-        let n = self.exec(
-            "INSERT INTO messages(rec_key, id, file, off, len, hash) VALUES($1,$2,$3,$4,$5,$6) ON CONFLICT DO NOTHING",
-            &[&rec, &id, &m.file, &off, &len, &hash],
-        )?;
-        if n == 1 {
-            self.dirty.insert(rec);
-            return Ok(Added::New);
+        if !self.known.contains_key(&rec) {
+            let ids = self
+                .rows("SELECT id, hash FROM messages WHERE rec_key=$1", &[&rec])?
+                .iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect();
+            self.known.insert(rec, ids);
         }
-        let h: i64 = self
-            .row(
-                "SELECT hash FROM messages WHERE rec_key=$1 AND id=$2",
-                &[&rec, &id],
-            )?
-            .map(|r| r.get(0))
-            .unwrap_or(hash);
-        if h != hash {
-            return Ok(Added::Conflict);
+        let ids = self.known.entry(rec).or_default();
+        match ids.get(&id) {
+            None => {
+                ids.insert(id, hash);
+                let p = &mut self.pending;
+                p.rec.push(rec);
+                p.id.push(id);
+                p.file.push(m.file);
+                p.off.push(off);
+                p.len.push(len);
+                p.hash.push(hash);
+                self.dirty.insert(rec);
+                if self.pending.rec.len() >= MESSAGE_BATCH {
+                    self.write_pending()?;
+                }
+                return Ok(Added::New);
+            }
+            Some(&h) if h != hash => return Ok(Added::Conflict),
+            Some(_) => {}
         }
+        // The first copy may still be pending.
+        self.write_pending()?;
         // Point at the copy seen last (see the SQLite backend).
         self.exec(
             "UPDATE messages SET file=$3, off=$4, len=$5 WHERE rec_key=$1 AND id=$2",
@@ -906,6 +965,8 @@ impl Store for Postgres {
         limit: usize,
     ) -> Result<Vec<(MessageRef, String)>> {
         let bound = |v: u64| v.min(i64::MAX as u64) as i64;
+        self.settle_messages()?;
+
         let (first, last, limit) = (bound(first), bound(last), bound(limit as u64));
         Ok(self
             .rows(
@@ -1137,6 +1198,7 @@ impl Store for Postgres {
     }
 
     fn counts(&mut self) -> Result<[u64; 5]> {
+        self.settle_messages()?;
         let r = self
             .row(
                 "SELECT (SELECT count(*) FROM recordings), (SELECT count(*) FROM messages),
@@ -1307,6 +1369,7 @@ impl Store for Postgres {
     }
 
     fn file_messages(&mut self, file: i64) -> Result<Vec<(i64, u64, u64)>> {
+        self.settle_messages()?;
         Ok(self
             .rows(
                 "SELECT rec_key, id, off FROM messages WHERE file=$1 ORDER BY off",
@@ -1324,6 +1387,7 @@ impl Store for Postgres {
     }
 
     fn move_message(&mut self, rec: i64, id: u64, offset: u64) -> Result<()> {
+        self.settle_messages()?;
         let (id, offset) = (id as i64, offset as i64);
         self.exec(
             "UPDATE messages SET off=$3 WHERE rec_key=$1 AND id=$2",
@@ -1333,6 +1397,7 @@ impl Store for Postgres {
     }
 
     fn delete_recording(&mut self, key: i64) -> Result<()> {
+        self.settle_messages()?;
         self.clear_derived(key)?;
         self.exec("DELETE FROM messages WHERE rec_key=$1", &[&key])?;
         self.exec("DELETE FROM events WHERE rec_key=$1", &[&key])?;
