@@ -56,12 +56,13 @@ impl TextChunk {
 
 /// zstd level of stored text. Measured on the bench corpus's screen text
 /// (140 MB in 1,218 chunks): level 6 is 10 % smaller than the deflate
-/// level 4 of schema 5 and takes less CPU; it reads back five times as fast.
+/// level 4 earlier versions wrote, and takes less CPU; it reads back five
+/// times as fast.
 const ZSTD_LEVEL: i32 = 6;
 
-/// The first bytes of every zstd frame. A raw deflate stream (the bodies
-/// schema 5 wrote) cannot start with them: 0x28 opens a stored block whose
-/// length and its complement would have to be B5 2F and 4A D0.
+/// The first bytes of every zstd frame. A raw deflate stream (what earlier
+/// versions wrote) cannot start with them: 0x28 opens a stored block, whose
+/// length B5 2F would have to be followed by its complement 4A D0, not FD.
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
 
 /// A chunk's text as stored: one zstd frame that records its length.
@@ -83,12 +84,6 @@ pub fn compress(s: &str) -> Vec<u8> {
     })
 }
 
-/// The text of a stored chunk; a corrupt body reads as empty (found by
-/// nothing) rather than failing the search.
-pub fn decompress(z: &[u8]) -> String {
-    String::from_utf8_lossy(Decompressor::default().decompress(z)).into_owned()
-}
-
 /// Largest chunk text read back; a larger one reads as corrupt.
 const TEXT_LIMIT: usize = 64 << 20;
 
@@ -105,7 +100,8 @@ pub struct Decompressor {
 }
 
 impl Decompressor {
-    /// The bytes of a stored chunk; empty if it is corrupt.
+    /// The bytes of a stored chunk; empty if it is corrupt (found by
+    /// nothing rather than failing the search).
     pub fn decompress(&mut self, z: &[u8]) -> &[u8] {
         let len = if z.starts_with(&ZSTD_MAGIC) {
             self.zstd_frame(z)
@@ -663,16 +659,16 @@ mod tests {
     fn a_chunk_round_trips_through_compression() {
         let c = TextChunk::new(5, "hello world", &mut TrigramSet::default());
         assert!(c.zbody.starts_with(&ZSTD_MAGIC));
-        assert_eq!(decompress(&c.zbody), "hello world");
+        let mut d = Decompressor::default();
+        assert_eq!(d.decompress(&c.zbody), b"hello world");
         assert_eq!(c.trigrams, TrigramSet::default().keys("hello world"));
         assert!(quad_hashes("O WO")
             .iter()
             .all(|&h| bloom_holds(&c.quads, h)));
-        assert_eq!(decompress(b"not compressed"), "");
+        assert_eq!(d.decompress(b"not compressed"), b"");
         // One decompressor for chunks of any size, corrupt ones between,
         // and the raw deflate bodies of indexes written before zstd.
         let big: String = (0..20_000).map(|i| format!("{i} ")).collect();
-        let mut d = Decompressor::default();
         for t in ["small", big.as_str(), "", "small again", big.as_str()] {
             assert_eq!(d.decompress(&compress(t)), t.as_bytes());
             let old = miniz_oxide::deflate::compress_to_vec(t.as_bytes(), 4);

@@ -75,9 +75,6 @@ pub(crate) fn text_matches(recs: &[Chunks], needle: &str) -> Vec<Vec<Match>> {
     out
 }
 
-/// A decompressed chunk's text and where `needle` is in it, if it is. The
-/// text is searched ASCII-lowercased in `lower` (kept between calls);
-/// invalid UTF-8 is searched as text::decompress and text::find would.
 /// Adds recording `i`'s text matches to `matches`. False when a phrase
 /// was asked (`texts` is set) and the recording holds none: not a hit.
 pub(crate) fn keep_text_hit(
@@ -95,6 +92,9 @@ pub(crate) fn keep_text_hit(
     }
 }
 
+/// A decompressed chunk's text and where `needle` is in it, if it is. The
+/// text is searched ASCII-lowercased in `lower` (kept between calls);
+/// invalid UTF-8 is searched as its lossy text, with text::find.
 fn find_in_stored(raw: &[u8], needle: &str, lower: &mut Vec<u8>) -> Option<(String, usize)> {
     match std::str::from_utf8(raw) {
         Ok(body) => {
