@@ -165,30 +165,13 @@ fn modules_bench() {
                      printf 'passwd: tlog files\\ngroup: files\\n' > /etc/nsswitch.conf; {t}/lookup {user} 1; \
                      i=$((i+1)); done"
                 ));
-                let v: Vec<f64> = String::from_utf8_lossy(&out.stdout)
-                    .lines()
-                    .filter_map(|l| l.trim().parse().ok())
-                    .collect();
-                assert_eq!(
-                    v.len(),
-                    2 * COLD,
-                    "{}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
-                let files: Vec<f64> = v.iter().step_by(2).copied().collect();
-                let tlog: Vec<f64> = v.iter().skip(1).step_by(2).copied().collect();
-                let mut diff: Vec<f64> = tlog
-                    .iter()
-                    .zip(&files)
-                    .map(|(a, b)| (a - b) / 1e3)
-                    .collect();
-                diff.sort_by(|a, b| a.partial_cmp(b).unwrap());
+                let (files, tlog, diff) = alternating_pairs(&out, COLD);
                 let (f, l) = (median(files), median(tlog));
                 let what = role(user);
                 println!(
                     "    {what:<12} files {:>6.0} us  tlog files {:>6.0} us  ratio {:.2}  +{:.0} us [{:.0}..{:.0}]  (target +150 us)",
-                    f / 1e3,
-                    l / 1e3,
+                    f,
+                    l,
                     l / f,
                     diff[COLD / 2],
                     diff[COLD / 4],
@@ -290,25 +273,11 @@ fn cold_against_baseline(w: &World, label: &str) {
     for user in ["alice", "bob", "nosuchuser"] {
         let out = w.ns_sh(&format!(
             "i=0; while [ $i -lt {PAIRS} ]; do \
-             ln -f {t}/lib/nss-new.so {t}/lib/libnss_tlog.so.2; {t}/lookup {user} 1; \
              ln -f {t}/lib/nss-base.so {t}/lib/libnss_tlog.so.2; {t}/lookup {user} 1; \
+             ln -f {t}/lib/nss-new.so {t}/lib/libnss_tlog.so.2; {t}/lookup {user} 1; \
              i=$((i+1)); done; ln -f {t}/lib/nss-new.so {t}/lib/libnss_tlog.so.2"
         ));
-        let v: Vec<f64> = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| l.trim().parse::<f64>().ok())
-            .map(|ns| ns / 1e3)
-            .collect();
-        assert_eq!(
-            v.len(),
-            2 * PAIRS,
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let new: Vec<f64> = v.iter().step_by(2).copied().collect();
-        let base: Vec<f64> = v.iter().skip(1).step_by(2).copied().collect();
-        let mut diff: Vec<f64> = new.iter().zip(&base).map(|(n, b)| n - b).collect();
-        diff.sort_by(|a, b| a.total_cmp(b));
+        let (base, new, diff) = alternating_pairs(&out, PAIRS);
         let what = role(user);
         println!(
             "  {what:<12} baseline {:>6.0}  this build {:>6.0}  difference {:+.0} [{:+.0}..{:+.0}]",
@@ -319,4 +288,26 @@ fn cold_against_baseline(w: &World, label: &str) {
             diff[3 * PAIRS / 4]
         );
     }
+}
+
+/// The `lookup` times (ns) of `pairs` alternating runs, first of each pair
+/// then second, in µs: the first ones, the second ones, and the sorted
+/// differences second minus first.
+fn alternating_pairs(out: &std::process::Output, pairs: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let v: Vec<f64> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().parse::<f64>().ok())
+        .map(|ns| ns / 1e3)
+        .collect();
+    assert_eq!(
+        v.len(),
+        2 * pairs,
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let first: Vec<f64> = v.iter().step_by(2).copied().collect();
+    let second: Vec<f64> = v.iter().skip(1).step_by(2).copied().collect();
+    let mut diff: Vec<f64> = second.iter().zip(&first).map(|(s, f)| s - f).collect();
+    diff.sort_by(|a, b| a.total_cmp(b));
+    (first, second, diff)
 }
