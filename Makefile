@@ -59,7 +59,7 @@ check-multiarch:
 	@test -n "$(MULTIARCH)" || { echo "cannot determine the multiarch triplet; set MULTIARCH=" >&2; exit 1; }
 
 install: check-multiarch
-	@for f in $(BINARIES) libpam_tlog.so libnss_tlog.so; do \
+	@for f in $(BINARIES) libpam_tlog.so libnss_tlog.so libnss_tlog_fallback.so; do \
 	    test -f $(TARGET)/$$f || { echo "$(TARGET)/$$f missing: run 'make' first" >&2; exit 1; }; done
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(PAMDIR) $(DESTDIR)$(LIBDIR)
 	for b in $(BINARIES); do install -m 0755 $(TARGET)/$$b $(DESTDIR)$(BINDIR)/$$b; done
@@ -92,6 +92,10 @@ install: check-multiarch
 	fi
 	install -m 0644 -s --strip-program=$(STRIP) $(TARGET)/libpam_tlog.so $(DESTDIR)$(PAMDIR)/pam_tlog.so
 	install -m 0644 -s --strip-program=$(STRIP) $(TARGET)/libnss_tlog.so $(DESTDIR)$(LIBDIR)/libnss_tlog.so.2
+	@# What libnss_tlog.so.2 loads, from tlog-rs/ next to itself, when the
+	@# policy snapshot does not answer (it holds the policy parsers).
+	install -d $(DESTDIR)$(LIBDIR)/tlog-rs
+	install -m 0644 -s --strip-program=$(STRIP) $(TARGET)/libnss_tlog_fallback.so $(DESTDIR)$(LIBDIR)/tlog-rs/libnss_tlog_fallback.so
 	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
 	install -m 0644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/
 	install -m 0644 $(MAN5) $(DESTDIR)$(MANDIR)/man5/
@@ -115,6 +119,8 @@ install: check-multiarch
 uninstall: check-multiarch
 	for b in $(BINARIES); do rm -f $(DESTDIR)$(BINDIR)/$$b; done
 	rm -f $(DESTDIR)$(PAMDIR)/pam_tlog.so $(DESTDIR)$(LIBDIR)/libnss_tlog.so.2
+	rm -f $(DESTDIR)$(LIBDIR)/tlog-rs/libnss_tlog_fallback.so
+	-rmdir $(DESTDIR)$(LIBDIR)/tlog-rs 2>/dev/null
 	for m in $(notdir $(MAN1)); do rm -f $(DESTDIR)$(MANDIR)/man1/$$m; done
 	for m in $(notdir $(MAN5)); do rm -f $(DESTDIR)$(MANDIR)/man5/$$m; done
 	for m in $(notdir $(MAN8)); do rm -f $(DESTDIR)$(MANDIR)/man8/$$m; done

@@ -22,6 +22,6 @@ case "${1:-}" in
     export TLOG_BENCH_NSS_BASELINE="$base/target/release/libnss_tlog.so"
     ;;
 esac
-cargo build --release -q -p nss_tlog -p pam_tlog -p tlog-rs-rec -p tlog-rs
+cargo build --release -q -p nss_tlog -p nss_tlog_fallback -p pam_tlog -p tlog-rs-rec -p tlog-rs
 cargo test --release -q -p tlog-rs-tests --test modules_bench -- --ignored --nocapture --test-threads=1 2>&1 \
     | grep -v -E '^(running [0-9]+ test|test result:|$)' | grep -v '^test modules_bench'

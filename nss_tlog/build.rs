@@ -1,11 +1,17 @@
 //! Link settings for the module glibc loads into every process that
-//! resolves a user.
+//! resolves a user, and for its policy-parsing fallback (which uses this
+//! build script too).
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn main() {
-    // glibc dlopens NSS modules by soname: give the cdylib the soname it is installed under.
-    println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libnss_tlog.so.2");
+    // Each cdylib gets the soname it is installed under (glibc dlopens
+    // NSS modules by soname).
+    let soname = match std::env::var("CARGO_PKG_NAME").as_deref() {
+        Ok("nss_tlog_fallback") => "libnss_tlog_fallback.so",
+        _ => "libnss_tlog.so.2",
+    };
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,{soname}");
     static_unwinder();
 }
 

@@ -8,7 +8,7 @@
 //! glibc treats a missing function as UNAVAIL; these do the same, and are
 //! only ever called if an admin lists `tlog` for another database.
 
-use crate::{nss_status, NSS_STATUS_UNAVAIL};
+use tlog_rs_nss::{nss_status, NSS_STATUS_UNAVAIL};
 
 macro_rules! unavailable {
     ($($name:ident)*) => {$(

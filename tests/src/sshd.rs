@@ -258,6 +258,15 @@ impl World {
         fs::create_dir_all(&lib).unwrap();
         fs::set_permissions(&lib, fs::Permissions::from_mode(0o755)).unwrap();
         fs::copy(artifact("libnss_tlog.so"), lib.join("libnss_tlog.so.2")).expect("copy nss");
+        // The NSS module loads its policy-parsing fallback from tlog-rs/
+        // next to itself. (Builds from before that split, which
+        // tests/prehardening.sh runs these tests against, have none.)
+        let fallback = crate::target_dir().join("libnss_tlog_fallback.so");
+        if fallback.exists() {
+            fs::create_dir_all(lib.join("tlog-rs")).unwrap();
+            fs::copy(&fallback, lib.join("tlog-rs/libnss_tlog_fallback.so"))
+                .expect("copy nss fallback");
+        }
         fs::copy(artifact("libpam_tlog.so"), lib.join("pam_tlog.so")).expect("copy pam");
         let bin = t.join("bin");
         fs::create_dir_all(&bin).unwrap();

@@ -35,6 +35,7 @@ const INSTALLED: &[&str] = &[
     "/usr/bin/tlog-rs-rec-session",
     "/lib/@MA@/security/pam_tlog.so",
     "/lib/@MA@/libnss_tlog.so.2",
+    "/lib/@MA@/tlog-rs/libnss_tlog_fallback.so",
     "/usr/share/man/man8/pam_tlog.8",
     "/usr/share/man/man8/nss_tlog.8",
     "/usr/share/man/man8/tlog-rs-rec-session.8",
@@ -85,6 +86,9 @@ command -v systemd-analyze >/dev/null && systemd-analyze verify --man=no /lib/sy
 echo "=== nss"
 printf 'passwd: tlog files\ngroup: files\n' > /etc/nsswitch.conf
 LD_DEBUG=libs getent passwd root 2>&1 | grep -c 'libnss_tlog.so.2' | sed 's/^/NSS-LOADS /'
+# Without a snapshot the module hands the lookup to its installed fallback.
+rm -f /run/tlog-rs/policy.snapshot
+LD_DEBUG=libs getent passwd root 2>&1 | grep -c 'calling init: .*/tlog-rs/libnss_tlog_fallback.so' | sed 's/^/FALLBACK-LOADS /'
 getent passwd root | cut -d: -f7 | sed 's/^/ROOT-SHELL /'
 echo "=== recorder account"
 stat -c 'RECORDER %U:%G %a' /usr/bin/tlog-rs-rec-session
@@ -171,6 +175,12 @@ echo END"#,
         !o.contains("NSS-LOADS 0"),
         "glibc did not load the installed NSS module: {o}"
     );
+    assert!(
+        o.contains("FALLBACK-LOADS 1"),
+        "the NSS module did not load its installed fallback: {o}"
+    );
+    // The fallback parsed the installed policy (without it every user,
+    // root included, would get the recorder: fail secure).
     assert!(o.contains("ROOT-SHELL /bin/bash"), "{o}");
     assert!(!o.contains("UNIT-PROBLEM"), "systemd-analyze verify: {o}");
     // The recorder account and the file writer's directory (issue 9).

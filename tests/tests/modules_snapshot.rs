@@ -135,3 +135,57 @@ fn snapshot_goes_stale_in_a_running_process() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// libnss_tlog.so.2 holds no policy parser: without a current snapshot it
+/// hands the lookup to tlog-rs/libnss_tlog_fallback.so next to itself. With
+/// one, the fallback is never loaded; when it cannot be loaded, the lookup
+/// fails secure (every user gets the recorder), as with a broken policy.
+#[test]
+fn fallback_module_only_without_a_snapshot_and_fail_secure_without_it() {
+    if !require_root("fallback_module_only_without_a_snapshot_and_fail_secure_without_it") {
+        return;
+    }
+    let mut cfg = WorldConfig::new("nss-fallback");
+    cfg.user("alice", &["dbas"])
+        .user("bob", &["staff"])
+        .group("dbas")
+        .group("staff");
+    cfg.policy("[[rule]]\nname = \"dbas\"\ngroups = [\"dbas\"]\n");
+    let w = World::start(cfg);
+    let rec = format!("{}/bin/tlog-rs-rec-session", w.dir.display());
+    let by_group = (rec.clone(), "/bin/bash".to_string());
+    let everyone = (
+        "/usr/bin/tlog-rs-rec-session".to_string(),
+        "/usr/bin/tlog-rs-rec-session".to_string(),
+    );
+    let fallback = w.dir.join("lib/tlog-rs/libnss_tlog_fallback.so");
+    assert!(fallback.exists(), "the world installs the fallback");
+    // Which libraries a new process's first lookup of alice initialises.
+    let loads_fallback = || {
+        let out = w.ns_sh("LD_DEBUG=libs getent passwd alice 2>&1 >/dev/null");
+        let log = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(log.contains("libnss_tlog.so.2"), "{log}");
+        log.lines()
+            .any(|l| l.contains("calling init:") && l.contains("tlog-rs/libnss_tlog_fallback.so"))
+    };
+
+    assert!(
+        loads_fallback(),
+        "no snapshot: the fallback parses the policy"
+    );
+    assert_eq!(shells(&w), by_group, "no snapshot");
+    validate(&w);
+    assert!(!loads_fallback(), "current snapshot: no fallback");
+
+    // The fallback gone: the snapshot still answers; without it, fail secure.
+    let away = w.dir.join("fallback-away.so");
+    std::fs::rename(&fallback, &away).unwrap();
+    assert_eq!(shells(&w), by_group, "current snapshot, no fallback");
+    w.ns_sh(&format!("rm {SNAPSHOT}"));
+    assert_eq!(shells(&w), everyone, "no snapshot, no fallback");
+    // A file that is not the fallback (no entry points): fail secure too.
+    std::fs::copy(w.dir.join("lib/libnss_tlog.so.2"), &fallback).unwrap();
+    assert_eq!(shells(&w), everyone, "a fallback without its entry points");
+    std::fs::rename(&away, &fallback).unwrap();
+    assert_eq!(shells(&w), by_group, "the fallback back");
+}

@@ -1,0 +1,79 @@
+//! `libnss_tlog_fallback.so`: what `libnss_tlog.so.2` loads, from
+//! `tlog-rs/` next to itself, when the policy snapshot does not answer a
+//! lookup (no snapshot, a stale one, or a policy with sssd.conf or FreeIPA
+//! sources). It parses the policy files, as the whole module did before the
+//! split, and answers the same lookup with the same logic (`tlog-rs-nss`).
+//!
+//! It is not an NSS module itself (it exports no `_nss_*` names): only
+//! libnss_tlog.so.2 calls it, with its reentrancy flag set, so the nested
+//! lookups made here skip libnss_tlog.so.2 too.
+// Guest code: no panic paths outside tests.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+use std::os::raw::{c_char, c_int};
+use std::path::Path;
+
+use tlog_rs_nss::{nss_status, Out, Parser, WithoutSnapshot};
+use tlog_rs_policy::{Policy, PolicyCache, PolicyError};
+
+/// Parses the default policy path.
+struct Files;
+
+impl Parser for Files {
+    fn cached<'c>(&self, cache: &'c mut PolicyCache) -> Result<&'c Policy, &'c PolicyError> {
+        cache.get()
+    }
+    fn load(&self) -> Result<Policy, PolicyError> {
+        Policy::load(Path::new(tlog_rs_policy::DEFAULT_POLICY_PATH))
+    }
+}
+
+const WITHOUT_SNAPSHOT: WithoutSnapshot<'static> = WithoutSnapshot::Parse(&Files);
+
+/// libnss_tlog.so.2's `_nss_tlog_getpwnam_r`, with the policy parsed.
+///
+/// # Safety
+/// glibc NSS contract: `name` NUL-terminated, `pwd` valid, `buf` valid for
+/// `buflen` bytes, `errnop` valid.
+#[no_mangle]
+pub unsafe extern "C" fn tlog_rs_nss_fallback_getpwnam_r(
+    name: *const c_char,
+    pwd: *mut libc::passwd,
+    buf: *mut c_char,
+    buflen: usize,
+    errnop: *mut c_int,
+) -> nss_status {
+    let out = Out {
+        pwd,
+        buf,
+        buflen,
+        errnop,
+    };
+    // SAFETY: the caller's NSS contract, passed on.
+    unsafe { tlog_rs_nss::getpwnam_r(name, out, WITHOUT_SNAPSHOT) }
+}
+
+/// libnss_tlog.so.2's `_nss_tlog_getpwuid_r`, with the policy parsed.
+///
+/// # Safety
+/// glibc NSS contract, as for `tlog_rs_nss_fallback_getpwnam_r`.
+#[no_mangle]
+pub unsafe extern "C" fn tlog_rs_nss_fallback_getpwuid_r(
+    uid: libc::uid_t,
+    pwd: *mut libc::passwd,
+    buf: *mut c_char,
+    buflen: usize,
+    errnop: *mut c_int,
+) -> nss_status {
+    let out = Out {
+        pwd,
+        buf,
+        buflen,
+        errnop,
+    };
+    // SAFETY: the caller's NSS contract, passed on.
+    unsafe { tlog_rs_nss::getpwuid_r(uid, out, WITHOUT_SNAPSHOT) }
+}
