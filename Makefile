@@ -46,7 +46,7 @@ MAN8        := man/pam_tlog.8 man/nss_tlog.8 man/tlog-rs-rec-session.8 man/tlog-
 CONFIGS     := policy.toml rec-session.conf
 UNITS       := $(addprefix packaging/systemd/,tlog-rs-sync.service tlog-rs-sync.timer \
                tlog-rs-index.service tlog-rs-index.timer tlog-rs-purge.service tlog-rs-purge.timer \
-               tlog-rs-web.service)
+               tlog-rs-web.service tlog-rs-snapshot.service tlog-rs-snapshot.path)
 
 .PHONY: all build install uninstall check-multiarch
 

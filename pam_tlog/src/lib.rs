@@ -152,6 +152,18 @@ impl Host for System {
     fn load_policy(&self, path: &str) -> Result<Policy, PolicyError> {
         Policy::load(Path::new(path))
     }
+    fn refresh_nss_snapshot(&self, policy: &Policy, path: &str) {
+        if path != tlog_rs_policy::DEFAULT_POLICY_PATH {
+            return;
+        }
+        // A failure only leaves NSS on its fallback, which parses the policy.
+        let _ = tlog_rs_policy::snapshot::ensure_current(
+            policy,
+            path,
+            &sys::host_name(),
+            Path::new(tlog_rs_policy::DEFAULT_SNAPSHOT_PATH),
+        );
+    }
     fn write_handoff(&self, h: &Handoff) -> std::io::Result<HandoffKey> {
         handoff::write(h)
     }

@@ -350,6 +350,22 @@ pub fn refresh(
     }
 }
 
+/// Write the snapshot unless a current one is there. pam_tlog calls this at
+/// each login with the policy it loaded, so that the snapshot exists after a
+/// reboot (/run is a tmpfs) and follows policy edits without an admin running
+/// `tlog-rs validate`. None: the snapshot was current already.
+pub fn ensure_current(
+    policy: &Policy,
+    policy_path: &str,
+    host: &str,
+    out: &Path,
+) -> std::io::Result<Option<Refreshed>> {
+    match Snapshot::read(out, policy_path, host).1 {
+        Ok(_) => Ok(None),
+        Err(_) => refresh(policy, policy_path, host, out).map(Some),
+    }
+}
+
 impl NssView for Snapshot {
     /// Same pre-check as `Policy::lookup_needs`, from the stored parts.
     fn lookup_needs(&self, query: Option<&[u8]>) -> LookupNeeds {

@@ -48,6 +48,8 @@ const INSTALLED: &[&str] = &[
     "/lib/systemd/system/tlog-rs-purge.service",
     "/lib/systemd/system/tlog-rs-purge.timer",
     "/lib/systemd/system/tlog-rs-web.service",
+    "/lib/systemd/system/tlog-rs-snapshot.service",
+    "/lib/systemd/system/tlog-rs-snapshot.path",
     "/usr/bin/tlog-rs-web-auth",
     "/etc/pam.d/tlog-rs-web",
     "/etc/tlog-rs/policy.toml",
@@ -82,7 +84,7 @@ make -s install TARGET={target} >$T/install1.log 2>&1
 set +e
 echo "=== after install"; {exists}
 # The units as systemd reads them (offline; the binaries are installed).
-command -v systemd-analyze >/dev/null && systemd-analyze verify --man=no /lib/systemd/system/tlog-rs-*.service /lib/systemd/system/tlog-rs-*.timer 2>&1 | sed 's/^/UNIT-PROBLEM /'
+command -v systemd-analyze >/dev/null && systemd-analyze verify --man=no /lib/systemd/system/tlog-rs-*.service /lib/systemd/system/tlog-rs-*.timer /lib/systemd/system/tlog-rs-*.path 2>&1 | sed 's/^/UNIT-PROBLEM /'
 echo "=== nss"
 printf 'passwd: tlog files\ngroup: files\n' > /etc/nsswitch.conf
 LD_DEBUG=libs getent passwd root 2>&1 | grep -c 'libnss_tlog.so.2' | sed 's/^/NSS-LOADS /'

@@ -28,6 +28,15 @@ fn validate(w: &World) {
     );
 }
 
+/// Does a new process's first lookup (of alice) load the NSS fallback?
+fn loads_fallback(w: &World) -> bool {
+    let out = w.ns_sh("LD_DEBUG=libs getent passwd alice 2>&1 >/dev/null");
+    let log = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(log.contains("libnss_tlog.so.2"), "{log}");
+    log.lines()
+        .any(|l| l.contains("calling init:") && l.contains("tlog-rs/libnss_tlog_fallback.so"))
+}
+
 #[test]
 fn snapshot_missing_current_stale_corrupt_untrusted() {
     if !require_root("snapshot_missing_current_stale_corrupt_untrusted") {
@@ -160,22 +169,13 @@ fn fallback_module_only_without_a_snapshot_and_fail_secure_without_it() {
     );
     let fallback = w.dir.join("lib/tlog-rs/libnss_tlog_fallback.so");
     assert!(fallback.exists(), "the world installs the fallback");
-    // Which libraries a new process's first lookup of alice initialises.
-    let loads_fallback = || {
-        let out = w.ns_sh("LD_DEBUG=libs getent passwd alice 2>&1 >/dev/null");
-        let log = String::from_utf8_lossy(&out.stdout).to_string();
-        assert!(log.contains("libnss_tlog.so.2"), "{log}");
-        log.lines()
-            .any(|l| l.contains("calling init:") && l.contains("tlog-rs/libnss_tlog_fallback.so"))
-    };
-
     assert!(
-        loads_fallback(),
+        loads_fallback(&w),
         "no snapshot: the fallback parses the policy"
     );
     assert_eq!(shells(&w), by_group, "no snapshot");
     validate(&w);
-    assert!(!loads_fallback(), "current snapshot: no fallback");
+    assert!(!loads_fallback(&w), "current snapshot: no fallback");
 
     // The fallback gone: the snapshot still answers; without it, fail secure.
     let away = w.dir.join("fallback-away.so");
@@ -188,4 +188,46 @@ fn fallback_module_only_without_a_snapshot_and_fail_secure_without_it() {
     assert_eq!(shells(&w), everyone, "a fallback without its entry points");
     std::fs::rename(&away, &fallback).unwrap();
     assert_eq!(shells(&w), by_group, "the fallback back");
+}
+
+/// pam_tlog writes the snapshot at a login when it is missing (after a
+/// reboot: /run is a tmpfs) or stale (the policy was edited), from the
+/// policy it loaded for that login.
+#[test]
+fn a_login_writes_a_missing_or_stale_snapshot() {
+    if !require_root("a_login_writes_a_missing_or_stale_snapshot") {
+        return;
+    }
+    let mut cfg = WorldConfig::new("nss-snapshot-login");
+    cfg.user("alice", &["dbas"])
+        .user("bob", &["staff"])
+        .group("dbas")
+        .group("staff");
+    cfg.policy("[[rule]]\nname = \"dbas\"\ngroups = [\"dbas\"]\n");
+    let w = World::start(cfg);
+    let rec = format!("{}/bin/tlog-rs-rec-session", w.dir.display());
+    let login = |user: &str| {
+        let out = w.ssh(user, &[], Some("true"), b"");
+        assert!(out.status.success(), "ssh {user}: {}", w.sshd_log());
+    };
+    assert!(loads_fallback(&w), "no snapshot yet");
+    login("bob");
+    assert!(
+        !loads_fallback(&w),
+        "a login wrote the missing snapshot: {}",
+        w.sshd_log()
+    );
+    assert_eq!(shells(&w), (rec.clone(), "/bin/bash".into()));
+
+    let policy = String::from_utf8_lossy(&w.ns_sh("cat /etc/tlog-rs/policy.toml").stdout)
+        .replace("groups = [\"dbas\"]", "users = [\"bob\"]");
+    std::fs::write(w.dir.join("by-user.toml"), policy).unwrap();
+    w.ns_sh(&format!(
+        "cat {}/by-user.toml > /etc/tlog-rs/policy.toml",
+        w.dir.display()
+    ));
+    assert!(loads_fallback(&w), "the edit made the snapshot stale");
+    login("alice");
+    assert!(!loads_fallback(&w), "a login rewrote the stale snapshot");
+    assert_eq!(shells(&w), ("/bin/bash".into(), rec));
 }
