@@ -34,7 +34,7 @@ use std::ffi::CStr;
 use std::os::raw::{c_char, c_int};
 use std::path::Path;
 use std::sync::{Arc, Mutex, TryLockError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use answers::AnswerCache;
 use logic::{Answer, PolicyAccess, System};
@@ -71,9 +71,10 @@ pub trait Parser: Sync {
 
 /// Answers a whole lookup elsewhere.
 pub trait HandOn: Sync {
-    /// The status of the lookup of `key`, written into `out`; or why the
-    /// lookup could not be handed on (it then fails secure here).
-    fn hand_on(&self, key: Key<'_>, out: &Out) -> Result<nss_status, PolicyError>;
+    /// The status of the lookup of `key` on `host` (this lookup's host name),
+    /// written into `out`; or why the lookup could not be handed on (it then
+    /// fails secure here).
+    fn hand_on(&self, key: Key<'_>, host: &str, out: &Out) -> Result<nss_status, PolicyError>;
 }
 
 /// The caller's out-parameters. glibc NSS contract: `pwd` valid for writes,
@@ -153,7 +154,14 @@ struct State {
 struct SnapState {
     file: FileStamp,
     read: Result<Arc<Snapshot>, SnapshotError>,
+    /// When `file` was last found unchanged (or read).
+    checked: Instant,
 }
+
+/// How long a module that hands lookups on trusts its last look at an
+/// unusable snapshot's file: a new snapshot is used at most this late (the
+/// fallback answers the same meanwhile), and warm lookups save a `stat`.
+const RECHECK_UNUSABLE: Duration = Duration::from_secs(1);
 
 static STATE: Mutex<State> = Mutex::new(State {
     policy: None,
@@ -306,7 +314,8 @@ fn read_snapshot(host: &str) -> (FileStamp, Result<Snapshot, SnapshotError>) {
 /// changes whenever the view or its content does.
 fn refresh<'a>(st: &mut State, host: &str, without: WithoutSnapshot<'a>) -> Option<Access<'a>> {
     let parses = matches!(without, WithoutSnapshot::Parse(_));
-    let current = match st.snapshot.as_ref() {
+    let now = Instant::now();
+    let current = match st.snapshot.as_mut() {
         None => false,
         Some(SnapState { read: Ok(s), .. }) => {
             s.is_current(tlog_rs_policy::DEFAULT_POLICY_PATH, host)
@@ -314,17 +323,27 @@ fn refresh<'a>(st: &mut State, host: &str, without: WithoutSnapshot<'a>) -> Opti
         Some(SnapState {
             read: Err(SnapshotError::Corrupt(_)),
             file,
+            ..
         }) => file.unchanged(),
         Some(SnapState {
             read: Err(SnapshotError::Unusable(_)),
             file,
-        }) => parses || file.unchanged(),
+            checked,
+        }) => {
+            parses
+                || now.saturating_duration_since(*checked) < RECHECK_UNUSABLE
+                || (file.unchanged() && {
+                    *checked = now;
+                    true
+                })
+        }
     };
     if !current {
         let (file, read) = read_snapshot(host);
         st.snapshot = Some(SnapState {
             file,
             read: read.map(Arc::new),
+            checked: now,
         });
         st.snapshot_reads += 1;
     }
@@ -475,17 +494,23 @@ fn compute(
 
 /// # Safety
 /// `out` as in the NSS contract (see [`Out`]).
-unsafe fn lookup(key: Key<'_>, out: &Out, without: WithoutSnapshot<'_>) -> nss_status {
+unsafe fn lookup(
+    key: Key<'_>,
+    out: &Out,
+    host: Option<String>,
+    without: WithoutSnapshot<'_>,
+) -> nss_status {
     let Some(_inside) = Reentered::enter() else {
         set_errno(out.errnop, libc::ENOENT);
         return NSS_STATUS_NOTFOUND;
     };
-    // One uname per lookup: the snapshot's check and the facts share it.
-    let host = sys::host_name();
+    // One uname per lookup: the snapshot's check, the facts and the module
+    // a lookup is handed to share it.
+    let host = host.unwrap_or_else(sys::host_name);
     let (entry, errno) = match view(key, &host, without) {
         View::Remembered(hit) => (hit, None),
         View::Compute { access, remember } => compute(key, host, &access, remember),
-        View::HandOn(other) => match other.hand_on(key, out) {
+        View::HandOn(other) => match other.hand_on(key, &host, out) {
             Ok(status) => return status,
             Err(e) => compute(key, host, &Access::Own(Err(e)), false),
         },
@@ -504,13 +529,15 @@ pub unsafe fn getpwent_r(errnop: *mut c_int) -> nss_status {
     NSS_STATUS_NOTFOUND
 }
 
-/// `getpwnam_r` of either module.
+/// `getpwnam_r` of either module; `host`: this host's name if the caller
+/// has it already (else it is looked up).
 ///
 /// # Safety
 /// glibc NSS contract: `name` NUL-terminated, `out` as in [`Out`].
 pub unsafe fn getpwnam_r(
     name: *const c_char,
     out: Out,
+    host: Option<String>,
     without: WithoutSnapshot<'_>,
 ) -> nss_status {
     guard(out.errnop, || {
@@ -521,22 +548,27 @@ pub unsafe fn getpwnam_r(
         // SAFETY: name is a NUL-terminated string (NSS contract).
         let name = unsafe { CStr::from_ptr(name) };
         // SAFETY: NSS contract for the out-parameters.
-        unsafe { lookup(Key::Name(name), &out, without) }
+        unsafe { lookup(Key::Name(name), &out, host, without) }
     })
 }
 
-/// `getpwuid_r` of either module.
+/// `getpwuid_r` of either module; `host` as for [`getpwnam_r`].
 ///
 /// # Safety
 /// glibc NSS contract: `out` as in [`Out`].
-pub unsafe fn getpwuid_r(uid: libc::uid_t, out: Out, without: WithoutSnapshot<'_>) -> nss_status {
+pub unsafe fn getpwuid_r(
+    uid: libc::uid_t,
+    out: Out,
+    host: Option<String>,
+    without: WithoutSnapshot<'_>,
+) -> nss_status {
     guard(out.errnop, || {
         if is_reentered() {
             set_errno(out.errnop, libc::ENOENT);
             return NSS_STATUS_NOTFOUND;
         }
         // SAFETY: NSS contract for the out-parameters.
-        unsafe { lookup(Key::Uid(uid), &out, without) }
+        unsafe { lookup(Key::Uid(uid), &out, host, without) }
     })
 }
 

@@ -19,12 +19,14 @@ use tlog_rs_policy::PolicyError;
 /// The fallback, relative to this module's directory.
 pub const FALLBACK: &str = "tlog-rs/libnss_tlog_fallback.so";
 
+/// The NSS functions' parameters, then this lookup's host name (or null).
 type GetPwNam = unsafe extern "C" fn(
     *const c_char,
     *mut libc::passwd,
     *mut c_char,
     usize,
     *mut c_int,
+    *const c_char,
 ) -> nss_status;
 type GetPwUid = unsafe extern "C" fn(
     libc::uid_t,
@@ -32,6 +34,7 @@ type GetPwUid = unsafe extern "C" fn(
     *mut c_char,
     usize,
     *mut c_int,
+    *const c_char,
 ) -> nss_status;
 
 /// The fallback's entry points once loaded (it is never unloaded).
@@ -41,16 +44,27 @@ static GETPWUID: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
 pub struct Fallback;
 
 impl HandOn for Fallback {
-    fn hand_on(&self, key: Key<'_>, out: &Out) -> Result<nss_status, PolicyError> {
+    fn hand_on(&self, key: Key<'_>, host: &str, out: &Out) -> Result<nss_status, PolicyError> {
         let (by_name, by_uid) = entry_points()?;
+        // The fallback looks the host name up itself if it gets none.
+        let host = CString::new(host).ok();
+        let host = host.as_ref().map_or(std::ptr::null(), |h| h.as_ptr());
         // SAFETY: both are the fallback's entry points, with these C
-        // signatures (nss_tlog_fallback/src/lib.rs); the name is
-        // NUL-terminated and `out` holds our caller's out-parameters, valid
-        // under the NSS contract.
+        // signatures (nss_tlog_fallback/src/lib.rs); the name and the host
+        // are NUL-terminated (or the host null) and outlive the call, and
+        // `out` holds our caller's out-parameters, valid under the NSS
+        // contract.
         Ok(unsafe {
             match key {
-                Key::Name(name) => by_name(name.as_ptr(), out.pwd, out.buf, out.buflen, out.errnop),
-                Key::Uid(uid) => by_uid(uid, out.pwd, out.buf, out.buflen, out.errnop),
+                Key::Name(name) => by_name(
+                    name.as_ptr(),
+                    out.pwd,
+                    out.buf,
+                    out.buflen,
+                    out.errnop,
+                    host,
+                ),
+                Key::Uid(uid) => by_uid(uid, out.pwd, out.buf, out.buflen, out.errnop, host),
             }
         })
     }

@@ -38,7 +38,7 @@ pub unsafe extern "C" fn _nss_tlog_getpwnam_r(
         errnop,
     };
     // SAFETY: the caller's NSS contract, passed on.
-    unsafe { tlog_rs_nss::getpwnam_r(name, out, WITHOUT_SNAPSHOT) }
+    unsafe { tlog_rs_nss::getpwnam_r(name, out, None, WITHOUT_SNAPSHOT) }
 }
 
 /// # Safety
@@ -58,7 +58,7 @@ pub unsafe extern "C" fn _nss_tlog_getpwuid_r(
         errnop,
     };
     // SAFETY: the caller's NSS contract, passed on.
-    unsafe { tlog_rs_nss::getpwuid_r(uid, out, WITHOUT_SNAPSHOT) }
+    unsafe { tlog_rs_nss::getpwuid_r(uid, out, None, WITHOUT_SNAPSHOT) }
 }
 
 /// No enumeration: `getent passwd` must list each user once, from the

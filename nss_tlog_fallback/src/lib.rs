@@ -33,11 +33,12 @@ impl Parser for Files {
 
 const WITHOUT_SNAPSHOT: WithoutSnapshot<'static> = WithoutSnapshot::Parse(&Files);
 
-/// libnss_tlog.so.2's `_nss_tlog_getpwnam_r`, with the policy parsed.
+/// libnss_tlog.so.2's `_nss_tlog_getpwnam_r`, with the policy parsed;
+/// `host` is the host name libnss_tlog.so.2 looked up for this lookup.
 ///
 /// # Safety
 /// glibc NSS contract: `name` NUL-terminated, `pwd` valid, `buf` valid for
-/// `buflen` bytes, `errnop` valid.
+/// `buflen` bytes, `errnop` valid; `host` null or NUL-terminated.
 #[no_mangle]
 pub unsafe extern "C" fn tlog_rs_nss_fallback_getpwnam_r(
     name: *const c_char,
@@ -45,6 +46,7 @@ pub unsafe extern "C" fn tlog_rs_nss_fallback_getpwnam_r(
     buf: *mut c_char,
     buflen: usize,
     errnop: *mut c_int,
+    host: *const c_char,
 ) -> nss_status {
     let out = Out {
         pwd,
@@ -52,14 +54,16 @@ pub unsafe extern "C" fn tlog_rs_nss_fallback_getpwnam_r(
         buflen,
         errnop,
     };
+    // SAFETY: host is null or NUL-terminated (contract above).
+    let host = unsafe { host_name(host) };
     // SAFETY: the caller's NSS contract, passed on.
-    unsafe { tlog_rs_nss::getpwnam_r(name, out, WITHOUT_SNAPSHOT) }
+    unsafe { tlog_rs_nss::getpwnam_r(name, out, host, WITHOUT_SNAPSHOT) }
 }
 
 /// libnss_tlog.so.2's `_nss_tlog_getpwuid_r`, with the policy parsed.
 ///
 /// # Safety
-/// glibc NSS contract, as for `tlog_rs_nss_fallback_getpwnam_r`.
+/// As for `tlog_rs_nss_fallback_getpwnam_r`.
 #[no_mangle]
 pub unsafe extern "C" fn tlog_rs_nss_fallback_getpwuid_r(
     uid: libc::uid_t,
@@ -67,6 +71,7 @@ pub unsafe extern "C" fn tlog_rs_nss_fallback_getpwuid_r(
     buf: *mut c_char,
     buflen: usize,
     errnop: *mut c_int,
+    host: *const c_char,
 ) -> nss_status {
     let out = Out {
         pwd,
@@ -74,6 +79,21 @@ pub unsafe extern "C" fn tlog_rs_nss_fallback_getpwuid_r(
         buflen,
         errnop,
     };
+    // SAFETY: host is null or NUL-terminated (contract above).
+    let host = unsafe { host_name(host) };
     // SAFETY: the caller's NSS contract, passed on.
-    unsafe { tlog_rs_nss::getpwuid_r(uid, out, WITHOUT_SNAPSHOT) }
+    unsafe { tlog_rs_nss::getpwuid_r(uid, out, host, WITHOUT_SNAPSHOT) }
+}
+
+/// The host name libnss_tlog.so.2 passed (None: look it up here).
+///
+/// # Safety
+/// `host` is null or NUL-terminated.
+unsafe fn host_name(host: *const c_char) -> Option<String> {
+    if host.is_null() {
+        return None;
+    }
+    // SAFETY: non-null and NUL-terminated (caller contract).
+    let host = unsafe { std::ffi::CStr::from_ptr(host) };
+    host.to_str().ok().map(str::to_string)
 }
