@@ -263,8 +263,9 @@ enum View<'a> {
 /// files. The snapshot file is looked at on the first lookup and when the
 /// snapshot's sources change. A module that parses keeps its parsed policy
 /// once the snapshot did not answer (one `stat` per lookup, as before the
-/// snapshot existed); one that hands lookups on looks at the snapshot again
-/// when its file changes.
+/// snapshot existed); one that hands lookups on looks at the snapshot's
+/// file again at most once a second (`RECHECK_UNUSABLE`) and reads it when
+/// it changed.
 fn view<'a>(key: Key<'_>, host: &str, without: WithoutSnapshot<'a>) -> View<'a> {
     let seen = with_state(|st| {
         let access = refresh(st, host, without)?;
