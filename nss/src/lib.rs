@@ -86,6 +86,17 @@ pub struct Out {
     pub errnop: *mut c_int,
 }
 
+impl Out {
+    pub fn new(pwd: *mut libc::passwd, buf: *mut c_char, buflen: usize, errnop: *mut c_int) -> Out {
+        Out {
+            pwd,
+            buf,
+            buflen,
+            errnop,
+        }
+    }
+}
+
 thread_local! {
     /// Set while this thread runs a lookup: our own entry points then answer
     /// NOTFOUND at once, so glibc moves on to the next source.

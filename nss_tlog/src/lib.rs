@@ -31,14 +31,15 @@ pub unsafe extern "C" fn _nss_tlog_getpwnam_r(
     buflen: usize,
     errnop: *mut c_int,
 ) -> nss_status {
-    let out = Out {
-        pwd,
-        buf,
-        buflen,
-        errnop,
-    };
     // SAFETY: the caller's NSS contract, passed on.
-    unsafe { tlog_rs_nss::getpwnam_r(name, out, None, WITHOUT_SNAPSHOT) }
+    unsafe {
+        tlog_rs_nss::getpwnam_r(
+            name,
+            Out::new(pwd, buf, buflen, errnop),
+            None,
+            WITHOUT_SNAPSHOT,
+        )
+    }
 }
 
 /// # Safety
@@ -51,14 +52,15 @@ pub unsafe extern "C" fn _nss_tlog_getpwuid_r(
     buflen: usize,
     errnop: *mut c_int,
 ) -> nss_status {
-    let out = Out {
-        pwd,
-        buf,
-        buflen,
-        errnop,
-    };
     // SAFETY: the caller's NSS contract, passed on.
-    unsafe { tlog_rs_nss::getpwuid_r(uid, out, None, WITHOUT_SNAPSHOT) }
+    unsafe {
+        tlog_rs_nss::getpwuid_r(
+            uid,
+            Out::new(pwd, buf, buflen, errnop),
+            None,
+            WITHOUT_SNAPSHOT,
+        )
+    }
 }
 
 /// No enumeration: `getent passwd` must list each user once, from the

@@ -48,16 +48,17 @@ pub unsafe extern "C" fn tlog_rs_nss_fallback_getpwnam_r(
     errnop: *mut c_int,
     host: *const c_char,
 ) -> nss_status {
-    let out = Out {
-        pwd,
-        buf,
-        buflen,
-        errnop,
-    };
     // SAFETY: host is null or NUL-terminated (contract above).
     let host = unsafe { host_name(host) };
     // SAFETY: the caller's NSS contract, passed on.
-    unsafe { tlog_rs_nss::getpwnam_r(name, out, host, WITHOUT_SNAPSHOT) }
+    unsafe {
+        tlog_rs_nss::getpwnam_r(
+            name,
+            Out::new(pwd, buf, buflen, errnop),
+            host,
+            WITHOUT_SNAPSHOT,
+        )
+    }
 }
 
 /// libnss_tlog.so.2's `_nss_tlog_getpwuid_r`, with the policy parsed.
@@ -73,16 +74,17 @@ pub unsafe extern "C" fn tlog_rs_nss_fallback_getpwuid_r(
     errnop: *mut c_int,
     host: *const c_char,
 ) -> nss_status {
-    let out = Out {
-        pwd,
-        buf,
-        buflen,
-        errnop,
-    };
     // SAFETY: host is null or NUL-terminated (contract above).
     let host = unsafe { host_name(host) };
     // SAFETY: the caller's NSS contract, passed on.
-    unsafe { tlog_rs_nss::getpwuid_r(uid, out, host, WITHOUT_SNAPSHOT) }
+    unsafe {
+        tlog_rs_nss::getpwuid_r(
+            uid,
+            Out::new(pwd, buf, buflen, errnop),
+            host,
+            WITHOUT_SNAPSHOT,
+        )
+    }
 }
 
 /// The host name libnss_tlog.so.2 passed (None: look it up here).

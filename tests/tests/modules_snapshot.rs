@@ -18,6 +18,17 @@ fn shells(w: &World) -> (String, String) {
     (shell("alice"), shell("bob"))
 }
 
+/// alice in group dbas, bob in staff; the policy records group dbas.
+fn dbas_world(tag: &str) -> World {
+    let mut cfg = WorldConfig::new(tag);
+    cfg.user("alice", &["dbas"])
+        .user("bob", &["staff"])
+        .group("dbas")
+        .group("staff");
+    cfg.policy("[[rule]]\nname = \"dbas\"\ngroups = [\"dbas\"]\n");
+    World::start(cfg)
+}
+
 fn validate(w: &World) {
     let out = w.ns_sh(&format!("{} validate", artifact("tlog-rs").display()));
     let text = String::from_utf8_lossy(&out.stdout);
@@ -42,13 +53,7 @@ fn snapshot_missing_current_stale_corrupt_untrusted() {
     if !require_root("snapshot_missing_current_stale_corrupt_untrusted") {
         return;
     }
-    let mut cfg = WorldConfig::new("nss-snapshot");
-    cfg.user("alice", &["dbas"])
-        .user("bob", &["staff"])
-        .group("dbas")
-        .group("staff");
-    cfg.policy("[[rule]]\nname = \"dbas\"\ngroups = [\"dbas\"]\n");
-    let w = World::start(cfg);
+    let w = dbas_world("nss-snapshot");
     let rec = format!("{}/bin/tlog-rs-rec-session", w.dir.display());
     let by_group = (rec.clone(), "/bin/bash".to_string());
     let by_user = ("/bin/bash".to_string(), rec.clone());
@@ -101,13 +106,7 @@ fn snapshot_goes_stale_in_a_running_process() {
     if !require_root("snapshot_goes_stale_in_a_running_process") {
         return;
     }
-    let mut cfg = WorldConfig::new("nss-snapshot-live");
-    cfg.user("alice", &["dbas"])
-        .user("bob", &["staff"])
-        .group("dbas")
-        .group("staff");
-    cfg.policy("[[rule]]\nname = \"dbas\"\ngroups = [\"dbas\"]\n");
-    let w = World::start(cfg);
+    let w = dbas_world("nss-snapshot-live");
     validate(&w);
     let t = w.dir.display();
     let policy = String::from_utf8_lossy(&w.ns_sh("cat /etc/tlog-rs/policy.toml").stdout)
@@ -154,13 +153,7 @@ fn fallback_module_only_without_a_snapshot_and_fail_secure_without_it() {
     if !require_root("fallback_module_only_without_a_snapshot_and_fail_secure_without_it") {
         return;
     }
-    let mut cfg = WorldConfig::new("nss-fallback");
-    cfg.user("alice", &["dbas"])
-        .user("bob", &["staff"])
-        .group("dbas")
-        .group("staff");
-    cfg.policy("[[rule]]\nname = \"dbas\"\ngroups = [\"dbas\"]\n");
-    let w = World::start(cfg);
+    let w = dbas_world("nss-fallback");
     let rec = format!("{}/bin/tlog-rs-rec-session", w.dir.display());
     let by_group = (rec.clone(), "/bin/bash".to_string());
     let everyone = (
@@ -198,13 +191,7 @@ fn a_login_writes_a_missing_or_stale_snapshot() {
     if !require_root("a_login_writes_a_missing_or_stale_snapshot") {
         return;
     }
-    let mut cfg = WorldConfig::new("nss-snapshot-login");
-    cfg.user("alice", &["dbas"])
-        .user("bob", &["staff"])
-        .group("dbas")
-        .group("staff");
-    cfg.policy("[[rule]]\nname = \"dbas\"\ngroups = [\"dbas\"]\n");
-    let w = World::start(cfg);
+    let w = dbas_world("nss-snapshot-login");
     let rec = format!("{}/bin/tlog-rs-rec-session", w.dir.display());
     let login = |user: &str| {
         let out = w.ssh(user, &[], Some("true"), b"");
