@@ -10,7 +10,8 @@
 //! built from the default policy path on this host, and every source stamp
 //! is unchanged; otherwise (missing, stale) it parses the TOML as before, so
 //! correctness never depends on the snapshot. A snapshot that cannot be
-//! decoded is a broken policy: it fails secure. Policies with FreeIPA or
+//! decoded is a broken policy: it fails secure (one written by another
+//! version is only ignored). Policies with FreeIPA or
 //! sssd.conf sources (time windows, their own matching) get no snapshot.
 
 use std::fs;
@@ -30,6 +31,8 @@ use crate::uid_match::NamedUids;
 pub const DEFAULT_SNAPSHOT_PATH: &str = "/run/tlog-rs/policy.snapshot";
 
 const MAGIC: &[u8; 16] = b"tlog-rs nss v1\n\0";
+/// What every version's magic starts with.
+const VERSION_PREFIX: &[u8] = b"tlog-rs nss v";
 /// Upper bound on what a reader accepts (a real snapshot is a few KiB).
 const MAX_LEN: u64 = 16 << 20;
 
@@ -273,6 +276,14 @@ impl Snapshot {
         let mut bytes = vec![0; meta.len() as usize];
         if let Err(e) = file.read_exact(&mut bytes) {
             return (stamp, Err(unusable(e.to_string())));
+        }
+        // Another version's snapshot (an upgrade, before the next rewrite) is
+        // not damage: parse the policy rather than fail secure.
+        if bytes.starts_with(VERSION_PREFIX) && !bytes.starts_with(MAGIC) {
+            return (
+                stamp,
+                Err(unusable("written by another tlog-rs version".into())),
+            );
         }
         let snap = match Snapshot::decode(&bytes, &path.display().to_string()) {
             Ok(s) => s,
@@ -666,6 +677,13 @@ hosts = ["lab*"]
             let (stamp, got) = Snapshot::read(&snap, &path, "h");
             assert!(matches!(got, Err(SnapshotError::Corrupt(_))), "{got:?}");
             assert!(stamp.unchanged());
+            // Another format version: not used, and not corrupt either.
+            let mut other = fs::read(&snap).unwrap();
+            other[13] = b'2';
+            fs::write(&tmp, &other).unwrap();
+            fs::rename(&tmp, &snap).unwrap();
+            let (_, got) = Snapshot::read(&snap, &path, "h");
+            assert!(matches!(got, Err(SnapshotError::Unusable(_))), "{got:?}");
             Snapshot::of(&p, &path, "h").unwrap().write(&snap).unwrap();
             assert!(!stamp.unchanged(), "the replacement is a new version");
         }
