@@ -1,7 +1,7 @@
 //! `libnss_tlog_fallback.so`: what `libnss_tlog.so.2` loads, from
 //! `tlog-rs/` next to itself, when the policy snapshot does not answer a
-//! lookup (no snapshot, a stale one, or a policy with sssd.conf or FreeIPA
-//! sources). It parses the policy files, as the whole module did before the
+//! lookup (no snapshot, a stale one, one this process may not read, or a
+//! policy with a FreeIPA source). It parses the policy files, as the whole module did before the
 //! split, and answers the same lookup with the same logic (`tlog-rs-nss`).
 //!
 //! It is not an NSS module itself (it exports no `_nss_*` names): only

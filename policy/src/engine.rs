@@ -322,6 +322,11 @@ impl Policy {
     }
 
     /// The parsed policy.toml (for the NSS snapshot).
+    /// sssd.conf's `[session_recording]`, if the policy has that source.
+    pub(crate) fn sssd(&self) -> Option<&SssdRecording> {
+        self.sssd.as_ref()
+    }
+
     pub(crate) fn config(&self) -> &PolicyConfig {
         &self.config
     }

@@ -11,8 +11,9 @@
 //! is unchanged; otherwise (missing, stale) it parses the TOML as before, so
 //! correctness never depends on the snapshot. A snapshot that cannot be
 //! decoded is a broken policy: it fails secure (one written by another
-//! version is only ignored). Policies with FreeIPA or
-//! sssd.conf sources (time windows, their own matching) get no snapshot.
+//! version is only ignored). Policies with a FreeIPA source (time windows)
+//! get no snapshot; sssd.conf's selection is kept in it, and the file is
+//! then as readable as sssd.conf (normally root only).
 
 use std::fs;
 use std::io::Read;
@@ -24,13 +25,14 @@ use crate::engine::{hosts_match, service_matches, LookupNeeds, Policy};
 use crate::error::PolicyError;
 use crate::facts::LoginFacts;
 use crate::source_file::FileStamp;
+use crate::sssd::{Scope, SssdRecording, SssdVerdict};
 use crate::trusted_file::{self, Links, Owner};
 use crate::uid_match::NamedUids;
 
 /// Where `tlog-rs validate` writes the snapshot and NSS looks for it.
 pub const DEFAULT_SNAPSHOT_PATH: &str = "/run/tlog-rs/policy.snapshot";
 
-const MAGIC: &[u8; 16] = b"tlog-rs nss v1\n\0";
+const MAGIC: &[u8; 16] = b"tlog-rs nss v2\n\0";
 /// What every version's magic starts with.
 const VERSION_PREFIX: &[u8] = b"tlog-rs nss v";
 /// Upper bound on what a reader accepts (a real snapshot is a few KiB).
@@ -85,6 +87,8 @@ pub struct Snapshot {
     uid_aliases: bool,
     selecting_users: Vec<String>,
     rules: Vec<NssRule>,
+    /// sssd.conf's selection, asked when no policy.toml rule matches.
+    sssd: Option<SssdRecording>,
     name_uids: NamedUids,
 }
 
@@ -104,7 +108,7 @@ impl Snapshot {
     /// None if the policy has sources a snapshot does not cover.
     pub fn of(policy: &Policy, policy_path: &str, host: &str) -> Option<Snapshot> {
         let config = policy.config();
-        if config.sssd.is_some() || config.freeipa.is_some() {
+        if config.freeipa.is_some() {
             return None;
         }
         let (by_name_only, names, groups, uid_aliases) = policy.prefilter_parts();
@@ -130,6 +134,11 @@ impl Snapshot {
             uid_aliases,
             selecting_users: policy.selecting_names().users,
             rules,
+            sssd: policy.sssd().map(|s| SssdRecording {
+                section: Default::default(),
+                skipped: Vec::new(),
+                ..s.clone()
+            }),
             name_uids: NamedUids::default(),
         })
     }
@@ -169,6 +178,22 @@ impl Snapshot {
             w.flags(&[r.record, r.all_users]);
             w.strs(&r.users);
             w.strs(&r.groups);
+        }
+        match &self.sssd {
+            None => w.0.push(0),
+            Some(s) => {
+                w.0.push(match s.scope {
+                    Scope::None => 1,
+                    Scope::Some => 2,
+                    Scope::All => 3,
+                });
+                w.str(&s.origin);
+                for set in [&s.users, &s.groups, &s.exclude_users, &s.exclude_groups] {
+                    let mut names: Vec<String> = set.iter().cloned().collect();
+                    names.sort();
+                    w.strs(&names);
+                }
+            }
         }
         let sum = fnv1a(&w.0);
         w.0.extend_from_slice(&sum.to_le_bytes());
@@ -227,6 +252,30 @@ impl Snapshot {
                     groups: r.strs()?,
                 });
             }
+            let scope = match r.byte()? {
+                0 => None,
+                1 => Some(Scope::None),
+                2 => Some(Scope::Some),
+                3 => Some(Scope::All),
+                _ => return None,
+            };
+            let sssd = match scope {
+                None => None,
+                Some(scope) => {
+                    let origin = r.str()?;
+                    let mut set = || Some(r.strs()?.into_iter().collect());
+                    Some(SssdRecording {
+                        scope,
+                        users: set()?,
+                        groups: set()?,
+                        exclude_users: set()?,
+                        exclude_groups: set()?,
+                        origin,
+                        section: Default::default(),
+                        skipped: Vec::new(),
+                    })
+                }
+            };
             r.0.is_empty().then_some(Snapshot {
                 policy_path,
                 host,
@@ -238,6 +287,7 @@ impl Snapshot {
                 uid_aliases,
                 selecting_users,
                 rules,
+                sssd,
                 name_uids: NamedUids::default(),
             })
         })();
@@ -297,7 +347,7 @@ impl Snapshot {
 
     /// Write atomically (temporary file in the same directory, then rename);
     /// creates the directory (0755) if needed. Readable by whoever may read
-    /// policy.toml (its mode, at most 0644): the snapshot tells as much.
+    /// every source (their modes, at most 0644): the snapshot tells as much.
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
         use std::io::Write;
         if let Some(dir) = path.parent().filter(|d| !d.exists()) {
@@ -309,7 +359,17 @@ impl Snapshot {
             // The umask must not hide the snapshot from unprivileged lookups.
             fs::set_permissions(dir, fs::Permissions::from_mode(0o755))?;
         }
-        let mode = fs::metadata(&self.policy_path).map_or(0o600, |m| m.mode() & 0o644);
+        // Readable only by whoever may read every source (sssd.conf is
+        // normally 0600: unprivileged processes then parse, as before).
+        let mode = std::iter::once(Path::new(&self.policy_path))
+            .chain(
+                self.stamps
+                    .iter()
+                    .filter(|s| s.meta.is_some())
+                    .map(|s| s.path.as_path()),
+            )
+            .map(|p| fs::metadata(p).map_or(0o600, |m| m.mode() & 0o644))
+            .fold(0o644, |a, b| a & b);
         let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
         let res = (|| {
             let mut f = fs::OpenOptions::new()
@@ -397,7 +457,8 @@ impl NssView for Snapshot {
     }
 
     /// policy.toml's first-match rule for an unknown service on this host
-    /// (the rules kept are those that can apply; see `Snapshot::of`).
+    /// (the rules kept are those that can apply; see `Snapshot::of`), else
+    /// sssd.conf's verdict, as `Policy::may_record` decides.
     fn may_record(&self, facts: &LoginFacts) -> bool {
         let in_groups = |r: &NssRule| {
             facts
@@ -406,10 +467,17 @@ impl NssView for Snapshot {
                 .chain(facts.groups.iter())
                 .any(|g| r.groups.contains(g))
         };
-        self.rules
+        match self
+            .rules
             .iter()
             .find(|r| r.all_users || r.users.contains(&facts.user) || in_groups(r))
-            .is_some_and(|r| r.record)
+        {
+            Some(r) => r.record,
+            None => self
+                .sssd
+                .as_ref()
+                .is_some_and(|s| matches!(s.evaluate(facts), SssdVerdict::Record(_))),
+        }
     }
 
     fn recorder(&self) -> &str {
@@ -593,6 +661,70 @@ hosts = ["lab*"]
         }
     }
 
+    /// With an sssd.conf source (each scope), under policy.toml rules that
+    /// decide first: the snapshot decides as the policy does, and is as
+    /// readable as sssd.conf.
+    #[test]
+    fn holds_the_sssd_selection_and_decides_like_the_policy() {
+        let dir = std::env::temp_dir().join(format!("tlog-snap-sssd-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let conf = dir.join("sssd.conf");
+        let pol = dir.join("policy.toml");
+        let path = pol.display().to_string();
+        let toml = format!(
+            "[sssd]\nconf = {:?}\n[[rule]]\nname = \"erin exempt\"\nusers = [\"erin\"]\naction = \"exempt\"\n\
+             [[rule]]\nname = \"dave\"\nusers = [\"dave\"]\n",
+            conf.display().to_string()
+        );
+        fs::write(&pol, toml).unwrap();
+        let users = ["alice", "bob", "carol", "dave", "erin", "zed"];
+        let groups: [&[&str]; 4] = [&[], &["ops"], &["users", "dbas"], &["dbas", "ops"]];
+        for sssd in [
+            "[session_recording]\nscope = some\nusers = alice, erin\ngroups = dbas\n",
+            "[session_recording]\nscope = all\nexclude_users = bob, dave\nexclude_groups = ops\n",
+            "[session_recording]\nscope = none\n",
+        ] {
+            fs::write(&conf, sssd).unwrap();
+            fs::set_permissions(&conf, fs::Permissions::from_mode(0o600)).unwrap();
+            let p = Policy::load(&pol).unwrap();
+            let s = Snapshot::of(&p, &path, "h").expect("an sssd source is held");
+            let s = Snapshot::decode(&s.encode(), "snap").unwrap();
+            assert!(s.is_current(&path, "h"));
+            for u in users {
+                for g in groups {
+                    let f = facts(u, g, "h");
+                    assert_eq!(
+                        NssView::may_record(&s, &f),
+                        p.may_record(&f),
+                        "{sssd}: {u} {g:?}"
+                    );
+                }
+                for q in [u, "nobody"] {
+                    assert_eq!(
+                        NssView::lookup_needs(&s, Some(q.as_bytes())),
+                        p.lookup_needs(Some(q.as_bytes())),
+                        "{sssd}: {q}"
+                    );
+                }
+            }
+            for uid in [2001, 2002, 2003] {
+                let mut resolve =
+                    |n: &str| users.iter().position(|u| *u == n).map(|i| 2001 + i as u32);
+                let mut resolve2 = resolve;
+                assert_eq!(
+                    NssView::selects_uid_by_name(&s, uid, &mut resolve),
+                    p.selects_uid_by_name(uid, &mut resolve2),
+                    "{sssd}: uid {uid}"
+                );
+            }
+            let snap = dir.join("policy.snapshot");
+            Snapshot::of(&p, &path, "h").unwrap().write(&snap).unwrap();
+            let mode = fs::metadata(&snap).unwrap().mode() & 0o777;
+            assert_eq!(mode, 0o600, "as readable as sssd.conf");
+        }
+        let _ = fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn every_damage_is_an_error() {
         let p = Policy::from_toml_str(POLICY, "t").unwrap();
@@ -679,7 +811,7 @@ hosts = ["lab*"]
             assert!(stamp.unchanged());
             // Another format version: not used, and not corrupt either.
             let mut other = fs::read(&snap).unwrap();
-            other[13] = b'2';
+            other[13] = b'9';
             fs::write(&tmp, &other).unwrap();
             fs::rename(&tmp, &snap).unwrap();
             let (_, got) = Snapshot::read(&snap, &path, "h");

@@ -6,7 +6,7 @@
 //! (ignored). Each `getent` is a new process: its first lookup.
 
 use tlog_rs_tests::sshd::{World, WorldConfig};
-use tlog_rs_tests::{artifact, require_root};
+use tlog_rs_tests::{artifact, require_root, text};
 
 const SNAPSHOT: &str = "/run/tlog-rs/policy.snapshot";
 
@@ -216,5 +216,50 @@ fn a_login_writes_a_missing_or_stale_snapshot() {
     assert!(loads_fallback(&w), "the edit made the snapshot stale");
     login("alice");
     assert!(!loads_fallback(&w), "a login rewrote the stale snapshot");
+    assert_eq!(shells(&w), ("/bin/bash".into(), rec));
+}
+
+/// A policy with an sssd.conf source gets a snapshot too, as readable as
+/// sssd.conf (0600): root's processes answer from it without the fallback;
+/// an unprivileged process cannot read it and answers as before (sssd.conf
+/// unreadable there: "not found", so the chain's own entry). Editing
+/// sssd.conf makes it stale.
+#[test]
+fn sssd_source_snapshot_root_only() {
+    if !require_root("sssd_source_snapshot_root_only") {
+        return;
+    }
+    let mut cfg = WorldConfig::new("nss-snapshot-sssd");
+    cfg.user("alice", &["dbas"]).user("bob", &["staff"]);
+    cfg.group("dbas").group("staff");
+    cfg.etc_file(
+        "sssd/sssd.conf",
+        "[sssd]\nservices = nss, pam\n\n[session_recording]\nscope = some\ngroups = dbas\n",
+        0o600,
+    );
+    cfg.policy("[sssd]\nconf = \"/etc/sssd/sssd.conf\"\n");
+    let w = World::start(cfg);
+    let rec = format!("{}/bin/tlog-rs-rec-session", w.dir.display());
+    validate(&w);
+    let mode = w.ns_sh(&format!("stat -c %a {SNAPSHOT}"));
+    assert_eq!(text(&mode.stdout).trim(), "600", "as readable as sssd.conf");
+    assert!(!loads_fallback(&w), "root answers from the snapshot");
+    assert_eq!(shells(&w), (rec.clone(), "/bin/bash".into()));
+    let unprivileged = w.ns_sh("su -s /bin/sh nobody -c 'getent passwd alice' | cut -d: -f7");
+    assert_eq!(
+        text(&unprivileged.stdout).trim(),
+        "/bin/bash",
+        "an unprivileged process answers as before: {}",
+        text(&unprivileged.stderr)
+    );
+
+    w.ns_sh(
+        "printf '[sssd]\\nservices = nss\\n\\n[session_recording]\\nscope = some\\nusers = bob\\n' \
+         > /etc/sssd/sssd.conf",
+    );
+    assert!(loads_fallback(&w), "the edit made the snapshot stale");
+    assert_eq!(shells(&w), ("/bin/bash".into(), rec.clone()));
+    validate(&w);
+    assert!(!loads_fallback(&w));
     assert_eq!(shells(&w), ("/bin/bash".into(), rec));
 }
