@@ -8,6 +8,9 @@
 # --pam-only: only the PAM transaction part.
 # --ab REV: only the first lookup in a new process, this tree's NSS module
 # against the one built from git revision REV (a regression check), in one world.
+# REV must read this tree's snapshot format (v2 since commit 5b77006): an
+# older module reads today's snapshot as corrupt (and fails secure), so its
+# figures would not compare.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 case "${1:-}" in

@@ -66,6 +66,12 @@ fn modules_bench() {
     let pam_line = |m: &str| format!("session required {m}\n");
     cfg.etc_file("pam.d/bench-tlog", &pam_line("{T}/lib/pam_tlog.so"), 0o644);
     cfg.etc_file("pam.d/bench-permit", &pam_line("pam_permit.so"), 0o644);
+    // For the policy that selects through sssd.conf (root-only, as SSSD has it).
+    cfg.etc_file(
+        "sssd/sssd.conf",
+        "[sssd]\nservices = nss, pam\n\n[session_recording]\nscope = some\ngroups = dbas\n",
+        0o600,
+    );
     let w = World::start(cfg);
     let t = w.dir.display().to_string();
     std::fs::write(w.dir.join("lookup.c"), LOOKUP_C).unwrap();
@@ -86,6 +92,9 @@ fn modules_bench() {
     let group_policy = format!(
         "recorder = \"{t}/bin/tlog-rs-rec-session\"\n[[rule]]\nname = \"dbas\"\ngroups = [\"dbas\"]\n"
     );
+    let sssd_policy = format!(
+        "recorder = \"{t}/bin/tlog-rs-rec-session\"\n[sssd]\nconf = \"/etc/sssd/sssd.conf\"\n"
+    );
     // TLOG_BENCH_PAM_ONLY=1 (bench/modules.sh --pam-only): only the PAM part.
     let pam_only = std::env::var_os("TLOG_BENCH_PAM_ONLY").is_some();
     let nss_policies: &[(&str, &String)] = if pam_only {
@@ -94,6 +103,7 @@ fn modules_bench() {
         &[
             ("policy selects by user name", &user_policy),
             ("policy selects by group", &group_policy),
+            ("sssd.conf selects by group", &sssd_policy),
         ]
     };
     let baseline = std::env::var_os("TLOG_BENCH_NSS_BASELINE");
@@ -156,7 +166,7 @@ fn modules_bench() {
             assert_eq!(has, snapshot, "snapshot present");
             println!(
                 "  cold: first lookup in a new process, {} (us over files: median [p25..p75] of {COLD} alternating pairs):",
-                if snapshot { "NSS snapshot written by `tlog-rs validate`" } else { "no snapshot (policy.toml parsed)" }
+                if snapshot { "NSS snapshot written by `tlog-rs validate`" } else { "no snapshot (the fallback module parses the policy)" }
             );
             for user in ["alice", "bob", "nosuchuser"] {
                 let out = w.ns_sh(&format!(
