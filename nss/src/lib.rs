@@ -63,8 +63,13 @@ pub enum WithoutSnapshot<'a> {
 
 /// Parses the policy files.
 pub trait Parser: Sync {
-    /// The process-wide policy held in `cache`, re-parsed when a file changed.
-    fn cached<'c>(&self, cache: &'c mut PolicyCache) -> Result<&'c Policy, &'c PolicyError>;
+    /// The process-wide policy held in `cache`, re-parsed when a file
+    /// changed (`recheck`: look at the files; else only if none is loaded).
+    fn cached<'c>(
+        &self,
+        cache: &'c mut PolicyCache,
+        recheck: bool,
+    ) -> Result<&'c Policy, &'c PolicyError>;
     /// The policy parsed for one lookup (the process-wide state is busy).
     fn load(&self) -> Result<Policy, PolicyError>;
 }
@@ -149,14 +154,13 @@ impl System for Glibc {
     }
 }
 
-/// Process-wide state: the policy snapshot or the parsed policy, and recent
-/// answers.
+/// Process-wide state: the policy snapshot (libnss_tlog.so.2) or the parsed
+/// policy (the fallback), and recent answers.
 struct State {
     policy: Option<PolicyCache>,
     snapshot: Option<SnapState>,
-    /// How often the snapshot was (re-)read: part of the answers' generation.
-    snapshot_reads: u64,
-    /// The answers' generation as of the last `refresh`.
+    /// The answers' generation: changes whenever the snapshot is read again
+    /// or the policy re-parsed.
     generation: u64,
     answers: AnswerCache,
 }
@@ -177,7 +181,6 @@ const RECHECK_UNUSABLE: Duration = Duration::from_secs(1);
 static STATE: Mutex<State> = Mutex::new(State {
     policy: None,
     snapshot: None,
-    snapshot_reads: 0,
     generation: 0,
     answers: AnswerCache::new(),
 });
@@ -218,34 +221,39 @@ fn policy_cache(state: &mut State) -> &mut PolicyCache {
         .get_or_insert_with(|| PolicyCache::new(tlog_rs_policy::DEFAULT_POLICY_PATH.into()))
 }
 
-/// The policy a lookup is answered with.
+/// The policy a lookup is answered with, held for the whole lookup.
 enum Access<'a> {
     Snapshot(Arc<Snapshot>),
-    /// A policy read for this lookup alone, or why there is none (a corrupt
-    /// snapshot, a fallback that cannot be loaded): fail secure.
-    Own(Result<Box<Policy>, PolicyError>),
-    /// The process-wide parsed policy, looked up at each use.
-    Shared(&'a dyn Parser),
+    /// The process-wide parsed policy, checked against its files when the
+    /// lookup started (each use takes it as it is then).
+    Parsed(&'a dyn Parser),
+    /// A policy parsed for this lookup alone (the state was busy).
+    Own(Box<Policy>),
+    /// Why there is no policy (a corrupt snapshot, a fallback that cannot be
+    /// loaded, a policy that does not parse): fail secure.
+    Broken(PolicyError),
 }
 
 impl PolicyAccess for Access<'_> {
     fn with(&self, f: &mut dyn FnMut(Result<&dyn NssView, &PolicyError>)) {
         match self {
             Access::Snapshot(s) => f(Ok(&**s)),
-            Access::Own(Ok(p)) => f(Ok(&**p)),
-            Access::Own(Err(e)) => f(Err(e)),
-            Access::Shared(parser) => with_parsed(*parser, f),
+            Access::Own(p) => f(Ok(&**p)),
+            Access::Broken(e) => f(Err(e)),
+            Access::Parsed(parser) => with_parsed(*parser, f),
         }
     }
 }
 
-/// Run `f` with the process-wide parsed policy; with the lock busy, with one
-/// parsed for this call.
+/// Run `f` with the process-wide parsed policy, as this lookup's start
+/// checked it; with the lock busy, with one parsed for this call.
 fn with_parsed(parser: &dyn Parser, f: &mut dyn FnMut(Result<&dyn NssView, &PolicyError>)) {
     let mut f = Some(f);
     let done = with_state(|st| {
         if let Some(f) = f.take() {
-            f(parser.cached(policy_cache(st)).map(|p| p as &dyn NssView));
+            f(parser
+                .cached(policy_cache(st), false)
+                .map(|p| p as &dyn NssView));
         }
     });
     if done.is_none() {
@@ -270,42 +278,42 @@ enum View<'a> {
     HandOn(&'a dyn HandOn),
 }
 
-/// Decide how this lookup is answered, re-checking the snapshot against its
-/// files. The snapshot file is looked at on the first lookup and when the
-/// snapshot's sources change. A module that parses keeps its parsed policy
-/// once the snapshot did not answer (one `stat` per lookup, as before the
-/// snapshot existed); one that hands lookups on looks at the snapshot's
-/// file again at most once a second (`RECHECK_UNUSABLE`) and reads it when
-/// it changed.
+/// Decide how this lookup is answered: libnss_tlog.so.2 from the snapshot
+/// (or hands it on), the fallback, which libnss_tlog.so.2 calls only when the
+/// snapshot does not answer, from the policy it parses (it never reads the
+/// snapshot).
 fn view<'a>(key: Key<'_>, host: &str, without: WithoutSnapshot<'a>) -> View<'a> {
     let seen = with_state(|st| {
-        let access = refresh(st, host, without)?;
-        Some(match st.answers.get(key, Instant::now(), st.generation) {
+        let access = match without {
+            WithoutSnapshot::Parse(parser) => parsed_access(st, parser),
+            WithoutSnapshot::HandOn(other) => match snapshot_access(st, host) {
+                Some(access) => access,
+                None => return View::HandOn(other),
+            },
+        };
+        match st.answers.get(key, Instant::now(), st.generation) {
             Some(hit) => View::Remembered(hit),
             None => View::Compute {
                 access,
                 remember: true,
             },
-        })
+        }
     });
-    match (seen, without) {
-        (Some(Some(view)), _) => view,
-        (Some(None), WithoutSnapshot::HandOn(h)) => View::HandOn(h),
-        // Unreachable: a parsing module always has a view.
-        (Some(None), WithoutSnapshot::Parse(_)) | (None, _) => uncached(host, without),
-    }
+    seen.unwrap_or_else(|| uncached(host, without))
 }
 
 /// The state is busy: read the snapshot (or the policy) for this lookup alone.
 fn uncached<'a>(host: &str, without: WithoutSnapshot<'a>) -> View<'a> {
-    let (_, read) = read_snapshot(host);
-    let access = match (read, without) {
-        (Ok(s), _) => Access::Snapshot(Arc::new(s)),
-        (Err(SnapshotError::Corrupt(e)), _) => Access::Own(Err(e)),
-        (Err(SnapshotError::Unusable(_)), WithoutSnapshot::Parse(p)) => {
-            Access::Own(p.load().map(Box::new))
-        }
-        (Err(SnapshotError::Unusable(_)), WithoutSnapshot::HandOn(h)) => return View::HandOn(h),
+    let access = match without {
+        WithoutSnapshot::Parse(parser) => match parser.load() {
+            Ok(p) => Access::Own(Box::new(p)),
+            Err(e) => Access::Broken(e),
+        },
+        WithoutSnapshot::HandOn(other) => match read_snapshot(host).1 {
+            Ok(s) => Access::Snapshot(Arc::new(s)),
+            Err(SnapshotError::Corrupt(e)) => Access::Broken(e),
+            Err(SnapshotError::Unusable(_)) => return View::HandOn(other),
+        },
     };
     View::Compute {
         access,
@@ -321,11 +329,11 @@ fn read_snapshot(host: &str) -> (FileStamp, Result<Snapshot, SnapshotError>) {
     )
 }
 
-/// The policy that answers now (None: the snapshot does not, and this
-/// module hands such lookups on); sets the answers' generation, which
-/// changes whenever the view or its content does.
-fn refresh<'a>(st: &mut State, host: &str, without: WithoutSnapshot<'a>) -> Option<Access<'a>> {
-    let parses = matches!(without, WithoutSnapshot::Parse(_));
+/// The snapshot's answer now, or None if it does not answer. It is read on
+/// the first lookup and again when its sources change; once it does not
+/// answer, its file is looked at again at most once a second
+/// (`RECHECK_UNUSABLE`) and read when it changed.
+fn snapshot_access(st: &mut State, host: &str) -> Option<Access<'static>> {
     let now = Instant::now();
     let current = match st.snapshot.as_mut() {
         None => false,
@@ -342,8 +350,7 @@ fn refresh<'a>(st: &mut State, host: &str, without: WithoutSnapshot<'a>) -> Opti
             file,
             checked,
         }) => {
-            parses
-                || now.saturating_duration_since(*checked) < RECHECK_UNUSABLE
+            now.saturating_duration_since(*checked) < RECHECK_UNUSABLE
                 || (file.unchanged() && {
                     *checked = now;
                     true
@@ -357,22 +364,22 @@ fn refresh<'a>(st: &mut State, host: &str, without: WithoutSnapshot<'a>) -> Opti
             read: read.map(Arc::new),
             checked: now,
         });
-        st.snapshot_reads += 1;
+        st.generation += 1;
     }
-    let (access, reloads, via_snapshot) = match st.snapshot.as_ref().map(|s| &s.read) {
-        Some(Ok(s)) => (Access::Snapshot(Arc::clone(s)), 0, true),
-        Some(Err(SnapshotError::Corrupt(e))) => (Access::Own(Err(e.clone())), 0, true),
-        _ => {
-            let WithoutSnapshot::Parse(parser) = without else {
-                return None;
-            };
-            let pc = policy_cache(st);
-            let _ = parser.cached(pc);
-            (Access::Shared(parser), pc.reloads(), false)
-        }
-    };
-    st.generation = (st.snapshot_reads << 33) | (reloads << 1) | u64::from(via_snapshot);
-    Some(access)
+    match st.snapshot.as_ref().map(|s| &s.read) {
+        Some(Ok(s)) => Some(Access::Snapshot(Arc::clone(s))),
+        Some(Err(SnapshotError::Corrupt(e))) => Some(Access::Broken(e.clone())),
+        _ => None,
+    }
+}
+
+/// The parsed policy, re-checked against its files (one `stat` each) and
+/// re-parsed when one changed.
+fn parsed_access<'a>(st: &mut State, parser: &'a dyn Parser) -> Access<'a> {
+    let pc = policy_cache(st);
+    let _ = parser.cached(pc, true);
+    st.generation = pc.reloads();
+    Access::Parsed(parser)
 }
 
 fn remember(key: Key<'_>, answer: Option<PwEntry>) {
@@ -524,7 +531,7 @@ unsafe fn lookup(
         View::Compute { access, remember } => compute(key, host, &access, remember),
         View::HandOn(other) => match other.hand_on(key, &host, out) {
             Ok(status) => return status,
-            Err(e) => compute(key, host, &Access::Own(Err(e)), false),
+            Err(e) => compute(key, host, &Access::Broken(e), false),
         },
     };
     // SAFETY: caller contract.

@@ -23,8 +23,12 @@ use tlog_rs_policy::{Policy, PolicyCache, PolicyError};
 struct Files;
 
 impl Parser for Files {
-    fn cached<'c>(&self, cache: &'c mut PolicyCache) -> Result<&'c Policy, &'c PolicyError> {
-        cache.get()
+    fn cached<'c>(
+        &self,
+        cache: &'c mut PolicyCache,
+        recheck: bool,
+    ) -> Result<&'c Policy, &'c PolicyError> {
+        cache.get_checked(recheck)
     }
     fn load(&self) -> Result<Policy, PolicyError> {
         Policy::load(Path::new(tlog_rs_policy::DEFAULT_POLICY_PATH))

@@ -28,8 +28,15 @@ impl PolicyCache {
 
     /// The current policy (or why it cannot be used).
     pub fn get(&mut self) -> Result<&Policy, &PolicyError> {
+        self.get_checked(true)
+    }
+
+    /// As `get`; with `recheck` false, a loaded policy is taken as it is,
+    /// without looking at its files again (a caller that already did, moments
+    /// ago, for the same request).
+    pub fn get_checked(&mut self, recheck: bool) -> Result<&Policy, &PolicyError> {
         let fresh = match &self.state {
-            Some((_, stamps)) => stamps.iter().all(FileStamp::unchanged),
+            Some((_, stamps)) => !recheck || stamps.iter().all(FileStamp::unchanged),
             None => false,
         };
         if !fresh {

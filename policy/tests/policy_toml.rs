@@ -422,6 +422,9 @@ fn cache_does_not_reparse_unchanged_files_and_notices_changes() {
         "[session_recording]\nscope = some\nusers = bob\n",
     );
     std::fs::rename(&tmp, &conf).unwrap();
+    // Without the re-check the loaded policy is taken as it is.
+    assert!(cache.get_checked(false).unwrap().decide(&alice).record);
+    assert_eq!(cache.reloads(), 0);
     assert!(cache.get().unwrap().decide(&bob).record);
     assert!(!cache.get().unwrap().decide(&alice).record);
     assert_eq!(cache.reloads(), 1);
