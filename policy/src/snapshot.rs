@@ -134,10 +134,16 @@ impl Snapshot {
             uid_aliases,
             selecting_users: policy.selecting_names().users,
             rules,
+            // The selection only: not the raw section or validate's warnings.
             sssd: policy.sssd().map(|s| SssdRecording {
+                scope: s.scope,
+                users: s.users.clone(),
+                groups: s.groups.clone(),
+                exclude_users: s.exclude_users.clone(),
+                exclude_groups: s.exclude_groups.clone(),
+                origin: s.origin.clone(),
                 section: Default::default(),
                 skipped: Vec::new(),
-                ..s.clone()
             }),
             name_uids: NamedUids::default(),
         })
@@ -394,8 +400,8 @@ impl Snapshot {
 pub enum Refreshed {
     /// A current snapshot is in place.
     Written,
-    /// The policy has sources a snapshot cannot hold (FreeIPA, sssd.conf):
-    /// any old snapshot is removed, NSS parses the policy.
+    /// The policy has a source a snapshot cannot hold (FreeIPA): any old
+    /// snapshot is removed, NSS's fallback parses the policy.
     Removed,
 }
 
@@ -409,11 +415,16 @@ pub fn refresh(
     host: &str,
     out: &Path,
 ) -> std::io::Result<Refreshed> {
+    replace(Snapshot::of(policy, policy_path, host), out)
+}
+
+/// Write `snapshot` to `out`, or remove `out` when there is none.
+fn replace(snapshot: Option<Snapshot>, out: &Path) -> std::io::Result<Refreshed> {
     let remove = || match fs::remove_file(out) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
         _ => Ok(()),
     };
-    match Snapshot::of(policy, policy_path, host) {
+    match snapshot {
         Some(s) => s.write(out).map(|()| Refreshed::Written).inspect_err(|_| {
             let _ = remove();
         }),
@@ -425,16 +436,38 @@ pub fn refresh(
 /// each login with the policy it loaded, so that the snapshot exists after a
 /// reboot (/run is a tmpfs) and follows policy edits without an admin running
 /// `tlog-rs validate`. None: the snapshot was current already.
+///
+/// Current means the trusted file holds exactly what this policy encodes
+/// to: the encoding is deterministic and carries the stamps of the files the
+/// policy was loaded from, which that load has just looked at. So one open
+/// and one read, no decoding, no `stat` of the sources again.
 pub fn ensure_current(
     policy: &Policy,
     policy_path: &str,
     host: &str,
     out: &Path,
 ) -> std::io::Result<Option<Refreshed>> {
-    match Snapshot::read(out, policy_path, host).1 {
-        Ok(_) => Ok(None),
-        Err(_) => refresh(policy, policy_path, host, out).map(Some),
+    let snapshot = Snapshot::of(policy, policy_path, host);
+    if let Some(s) = &snapshot {
+        if holds(out, &s.encode()) {
+            return Ok(None);
+        }
     }
+    replace(snapshot, out).map(Some)
+}
+
+/// Is `path` a root-owned file (as NSS trusts it) holding exactly `bytes`?
+fn holds(path: &Path, bytes: &[u8]) -> bool {
+    let Ok((file, meta)) = trusted_file::open(path, Owner::Uid(0), Links::Follow) else {
+        return false;
+    };
+    if meta.len() != bytes.len() as u64 {
+        return false;
+    }
+    let mut have = Vec::with_capacity(bytes.len());
+    file.take(bytes.len() as u64 + 1)
+        .read_to_end(&mut have)
+        .is_ok_and(|_| have == bytes)
 }
 
 impl NssView for Snapshot {
@@ -722,6 +755,36 @@ hosts = ["lab*"]
             let mode = fs::metadata(&snap).unwrap().mode() & 0o777;
             assert_eq!(mode, 0o600, "as readable as sssd.conf");
         }
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    /// `ensure_current` (pam_tlog, each login) leaves a snapshot that holds
+    /// what the policy encodes to, from another load of the same files too,
+    /// and rewrites a missing, stale or foreign-owned one.
+    #[test]
+    fn ensure_current_rewrites_only_what_differs() {
+        let dir = std::env::temp_dir().join(format!("tlog-snap-ensure-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let pol = dir.join("policy.toml");
+        let path = pol.display().to_string();
+        let snap = dir.join("policy.snapshot");
+        fs::write(&pol, POLICY).unwrap();
+        let load = || Policy::load(&pol).unwrap();
+        let ensure = |p: &Policy| ensure_current(p, &path, "h", &snap).unwrap();
+        assert_eq!(ensure(&load()), Some(Refreshed::Written), "missing");
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        if unsafe { libc::geteuid() } == 0 {
+            let version = FileStamp::of(&snap).unwrap();
+            assert_eq!(ensure(&load()), None, "current, from another load");
+            assert!(version.unchanged(), "not rewritten");
+            std::os::unix::fs::chown(&snap, Some(1), Some(1)).unwrap();
+            assert_eq!(ensure(&load()), Some(Refreshed::Written), "not root's");
+            assert_eq!(ensure(&load()), None);
+        }
+        fs::write(&pol, format!("{POLICY}\n# edited\n")).unwrap();
+        assert_eq!(ensure(&load()), Some(Refreshed::Written), "stale");
+        let s = Snapshot::decode(&fs::read(&snap).unwrap(), "s").unwrap();
+        assert!(s.is_current(&path, "h"));
         let _ = fs::remove_dir_all(&dir);
     }
 
