@@ -152,7 +152,7 @@ impl Host for System {
     fn load_policy(&self, path: &str) -> Result<Policy, PolicyError> {
         Policy::load(Path::new(path))
     }
-    fn refresh_nss_snapshot(&self, policy: &Policy, path: &str) {
+    fn refresh_nss_snapshot(&self, policy: &Policy, path: &str, host_name: &str) {
         if path != tlog_rs_policy::DEFAULT_POLICY_PATH {
             return;
         }
@@ -160,7 +160,7 @@ impl Host for System {
         let _ = tlog_rs_policy::snapshot::ensure_current(
             policy,
             path,
-            &sys::host_name(),
+            host_name,
             Path::new(tlog_rs_policy::DEFAULT_SNAPSHOT_PATH),
         );
     }

@@ -65,8 +65,9 @@ pub trait Host {
     fn host(&self) -> String;
     fn load_policy(&self, path: &str) -> Result<Policy, PolicyError>;
     /// Rewrite the NSS policy snapshot from `policy` (loaded from `path`)
-    /// unless it is current; only for the default policy path.
-    fn refresh_nss_snapshot(&self, policy: &Policy, path: &str);
+    /// for host `host_name` unless it is current; only for the default
+    /// policy path.
+    fn refresh_nss_snapshot(&self, policy: &Policy, path: &str, host_name: &str);
     fn write_handoff(&self, h: &Handoff) -> std::io::Result<HandoffKey>;
     fn remove_handoff(&self, key: HandoffKey);
     fn prune_handoffs(&self);
@@ -253,9 +254,6 @@ fn decide_and_apply(pam: &mut dyn Pam, host: &dyn Host, args: &Args) -> Result<O
         .ok_or_else(|| Failure("PAM gives no user name".into()))?;
     let service = pam.service().unwrap_or_default();
     let policy = host.load_policy(&args.policy);
-    if let Ok(p) = &policy {
-        host.refresh_nss_snapshot(p, &args.policy);
-    }
     let recorder = match &policy {
         Ok(p) => p.recorder().to_string(),
         Err(_) => tlog_rs_policy::DEFAULT_RECORDER.to_string(),
@@ -298,6 +296,9 @@ fn decide_and_apply(pam: &mut dyn Pam, host: &dyn Host, args: &Args) -> Result<O
         host.host(),
         Some(service.clone()),
     );
+    if let Ok(p) = &policy {
+        host.refresh_nss_snapshot(p, &args.policy, &facts.host);
+    }
     let decision: Decision = match &policy {
         // Selected by name or by uid (an account sharing a selected user's uid).
         Ok(p) => uid_match::decide_login(p, &facts, host.accounts()).map_err(|e| {
@@ -670,7 +671,7 @@ mod tests {
             self.policy_loads.set(self.policy_loads.get() + 1);
             Policy::from_toml_str(self.policy, "test")
         }
-        fn refresh_nss_snapshot(&self, _: &Policy, _: &str) {}
+        fn refresh_nss_snapshot(&self, _: &Policy, _: &str, _: &str) {}
         fn write_handoff(&self, h: &Handoff) -> std::io::Result<HandoffKey> {
             if self.fail_write {
                 return Err(std::io::Error::other("disk full"));
